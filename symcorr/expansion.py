@@ -206,9 +206,14 @@ class Derivation:
 
     @property
     def key(self) -> str:
-        """A string that identifies the derivation (used to key compiled kernels)."""
-        return (f"{self.activation.family}|{sp.srepr(self.activation.expression)}|"
-                f"out{self.out_order}|K{self.closure}|S{self.series_order}")
+        """A string that identifies the derivation (see :func:`derivation_key`)."""
+        return derivation_key(self.activation, self.out_order, self.closure, self.series_order)
+
+
+def derivation_key(activation: Activation, out_order: int, closure: int, series_order: int | None) -> str:
+    """A string that identifies a derivation without running it (keys compiled kernels)."""
+    return (f"{activation.family}|{sp.srepr(activation.expression)}|"
+            f"out{out_order}|K{closure}|S{series_order}")
 
 
 def normalize_pattern(pattern: str) -> str:
@@ -340,5 +345,5 @@ def derive(activation: Activation, out_order: int, closure: int, *,
     return derivation
 
 
-__all__ = ["derive", "derive_pattern", "Derivation", "PatternDerivation", "diagrams",
+__all__ = ["derive", "derive_pattern", "derivation_key", "Derivation", "PatternDerivation", "diagrams",
            "vertex_symbol", "parse_vertex_symbol", "perturbation_multisets", "normalize_pattern"]

@@ -1,0 +1,26 @@
+"""The shipped kernels: one job per (activation family, output orders, closure).
+
+A theorist adding an activation or an order adds a line here and runs
+``python -m derivations``. Polynomial jobs are exact (no series order).
+"""
+from dataclasses import dataclass
+
+from symcorr import activations
+from symcorr.activations import Activation
+
+
+@dataclass(frozen=True)
+class KernelJob:
+    activation: Activation
+    out_order: int
+    closure: int
+    series_order: int | None = None
+
+
+KERNEL_JOBS = (
+    # the paper's z + alpha z^2: orders 1..M from closure K = M (K = 4 is exact
+    # for mean and covariance behind a quadratic layer)
+    *(KernelJob(activations.quadratic(), m, m) for m in (2, 3, 4)),
+    # the general cubic a0 + a1 z + a2 z^2 + a3 z^3: mean and covariance, closure 2..6
+    *(KernelJob(activations.cubic(), 2, k) for k in range(2, 7)),
+)

@@ -1,0 +1,144 @@
+r"""The code printer: a :class:`~symcorr.expansion.Derivation` -> the source of a NumPy kernel module.
+
+One printer for one target (NumPy + SciPy), following SymPy's own printers:
+rewrite rules are data (:data:`REWRITES`, applied with
+:func:`sympy.codegen.rewriting.optimize`), and the printer collects the imports
+it needs (``SciPyPrinter`` knows ``erf``; custom SymPy functions print
+themselves through a ``_scipycode`` method).
+
+A kernel module holds, for output orders ``n = 1..out_order``, a function
+``cumulant_n(kappa, *parameters)`` returning the full symmetric order-n tensor
+of output cumulants (MATH.md section 4): each index pattern is evaluated on
+the grid of its distinct neurons (vectorized, no loop over neurons, after
+common-subexpression elimination) and written into every position that
+realises it, finest pattern first so that partial diagonals overwrite the
+all-distinct values. ``kappa`` is the tuple of input cumulant tensors of
+orders ``1..closure``.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.codegen.rewriting import optimize, optims_numpy
+from sympy.printing.numpy import SciPyPrinter
+
+from .cumulant_algebra import pattern_slot_assignments, symbol_labels
+from .expansion import Derivation
+
+#: Rewrite rules applied to formulas before printing (data, not code), and the
+#: functions they act on: a formula without those (any polynomial) is left as is,
+#: since walking a large polynomial through the rules costs a minute and changes nothing.
+REWRITES = tuple(optims_numpy)
+REWRITTEN_FUNCTIONS = (sp.exp, sp.log)
+
+#: Bumped whenever the printed form changes, so cached kernels are rebuilt.
+CODEGEN_VERSION = 1
+
+
+class KernelPrinter(SciPyPrinter):
+    """Prints formulas as NumPy/SciPy expressions on broadcast neuron grids."""
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True, "inline": True,
+                          "allow_unknown_functions": False})
+
+
+def module_name(family: str, out_order: int, closure: int) -> str:
+    """The kernel module of a derivation: ``quadratic_order4_closure4``."""
+    return f"{family}_order{out_order}_closure{closure}"
+
+
+def _pattern_function(derivation: Derivation, pattern: str, printer: KernelPrinter) -> list[str]:
+    formula = derivation.formula(pattern)
+    parameters = derivation.activation.parameter_symbols
+    grid = "".join(sorted(set(pattern)))
+    inputs = sorted(formula.free_symbols - set(parameters), key=lambda s: (len(symbol_labels(s)), s.name))
+    signature = ", ".join(["kappa", *(p.name for p in parameters)])
+    lines = [
+        f"def _pattern_{pattern}({signature}):",
+        f'    r"""Output cumulant :math:`\\kappa_{{y,{pattern}}}` on the neuron grid ``{grid}``.',
+        "",
+        "    .. math::",
+        "",
+        f"        {sp.latex(formula)}",
+        '    """',
+    ]
+    for symbol in inputs:
+        labels = symbol_labels(symbol)
+        lines.append(f"    {symbol.name} = _support.grid_view(kappa[{len(labels) - 1}], {labels!r}, {grid!r})")
+    optimized = optimize(formula, REWRITES) if formula.has(*REWRITTEN_FUNCTIONS) else formula
+    replacements, (reduced,) = sp.cse(optimized, symbols=sp.numbered_symbols("t"), order="canonical")
+    for lhs, rhs in replacements:
+        lines.append(f"    {lhs} = {printer.doprint(rhs)}")
+    lines.append(f"    return {printer.doprint(reduced)}")
+    return lines
+
+
+def _cumulant_function(derivation: Derivation, order: int, patterns: list[str]) -> list[str]:
+    parameters = [p.name for p in derivation.activation.parameter_symbols]
+    call = ", ".join(["kappa", *parameters])
+    lines = [
+        f"def cumulant_{order}({call}):",
+        f'    """Full symmetric order-{order} output cumulant tensor from input cumulants ``kappa``."""',
+        f"    out = numpy.empty((kappa[0].shape[0],) * {order})",
+    ]
+    # finest pattern (most distinct neurons) first: coarser diagonals overwrite it
+    for pattern in sorted(patterns, key=lambda p: -len(set(p))):
+        assignments = tuple(pattern_slot_assignments(pattern))
+        lines.append(f"    _support.fill_pattern(out, _pattern_{pattern}({call}), {assignments!r})")
+    lines.append("    return out")
+    return lines
+
+
+def kernel_module_source(derivation: Derivation, header: str) -> str:
+    """The Python source of the kernel module for ``derivation``.
+
+    ``header`` is the module's first constant: who wrote it, that it must not
+    be edited, and the command that regenerates it.
+    """
+    printer = KernelPrinter()
+    activation = derivation.activation
+    body: list[str] = []
+    by_order: dict[int, list[str]] = {}
+    for pattern in derivation.patterns:
+        by_order.setdefault(len(pattern), []).append(pattern)
+    for pattern in derivation.patterns:
+        body += _pattern_function(derivation, pattern, printer) + ["", ""]
+    for order, patterns in sorted(by_order.items()):
+        body += _cumulant_function(derivation, order, patterns) + ["", ""]
+    body.append(f"CUMULANTS = ({', '.join(f'cumulant_{n}' for n in sorted(by_order))},)")
+
+    imports = ["import numpy"] + [f"import {m}" for m in sorted(printer.module_imports) if m != "numpy"]
+    parameters = tuple(p.name for p in activation.parameter_symbols)
+    head = [
+        f"HEADER = {header!r}",
+        f'__doc__ = r"""Cumulant kernels of phi(z) = {sp.sstr(activation.expression)}',
+        "",
+        f"Output cumulant orders 1..{derivation.out_order} from input cumulants of orders",
+        f"1..{derivation.closure} (higher ones taken as zero), series order {derivation.series_order};",
+        "the expansion of MATH.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``",
+        "with ``kappa`` the tuple of input cumulant tensors (float64).",
+        '"""',
+        *imports,
+        "",
+        "from . import _support",
+        "",
+        f"FAMILY = {activation.family!r}",
+        f"EXPRESSION = {sp.srepr(activation.expression)!r}",
+        f"PARAMETERS = {parameters!r}",
+        f"OUT_ORDER = {derivation.out_order}",
+        f"CLOSURE = {derivation.closure}",
+        f"SERIES_ORDER = {derivation.series_order!r}",
+        f"DERIVATION_KEY = {derivation.key!r}",
+        f"CODEGEN_VERSION = {CODEGEN_VERSION}",
+        "",
+        "",
+    ]
+    return "\n".join(head + body).rstrip() + "\n"
+
+
+def support_module_source(header: str) -> str:
+    """``_support.py`` of a kernel package: :mod:`symcorr.kernel_support`, verbatim, under ``header``."""
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("kernel_support.py")).read_text()
+    return f"HEADER = {header!r}\n" + source

@@ -1,0 +1,44 @@
+r"""Runtime propagation through a pointwise nonlinearity :math:`y_i = \phi(z_i)` (MATH.md section 4)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation
+from .cumulants import Cumulants
+from .kernels import load_kernel
+
+
+def _order_argument(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+        raise ValueError(f"{name} must be an integer >= 2 (mean and covariance at least), got {value!r}")
+    return int(value)
+
+
+def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure: int | None = None,
+              series_order: int | None = None) -> Cumulants:
+    r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
+
+    Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
+    ``order``); higher ones are taken as zero (the closure of MATH.md section
+    4). For a polynomial :math:`\phi` the result is exact for those inputs:
+    e.g. a quadratic :math:`\phi` of a Gaussian with ``order=4`` gives the
+    exact :math:`\kappa_y^{(1..4)}`. Evaluated by the generated kernels
+    (:mod:`symcorr.kernels`); ``series_order`` applies to non-polynomial
+    activations (default: the activation's documented default).
+    """
+    if not isinstance(cumulants, Cumulants):
+        raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
+    if not isinstance(activation, Activation):
+        raise TypeError(f"activation must be a symcorr activation (symcorr.activations), got {type(activation).__name__}")
+    order = _order_argument("order", order)
+    closure = order if closure is None else _order_argument("closure", closure)
+    kernel = load_kernel(activation, order, closure, series_order)
+    kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
+    parameters = [value for _, value in activation.parameters]
+    tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
+    for n, tensor in enumerate(tensors, start=1):
+        if not np.all(np.isfinite(tensor)):
+            raise FloatingPointError(
+                f"output cumulant of order {n} of {activation} is not finite (overflow): "
+                f"input cumulants too large for this activation")
+    return Cumulants(*tensors, check=False)
