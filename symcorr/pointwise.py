@@ -35,7 +35,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     kernel = load_kernel(activation, order, closure, series_order)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
-    tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
+        tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
     for n, tensor in enumerate(tensors, start=1):
         if not np.all(np.isfinite(tensor)):
             raise FloatingPointError(

@@ -1,0 +1,36 @@
+"""Seeded builders of test inputs (one seed -> one input, always)."""
+import numpy as np
+
+
+def random_gaussian(dim: int, seed: int, scale: float = 0.5):
+    """Mean and a well-conditioned covariance."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(dim, dim))
+    return rng.normal(size=dim) * scale, (a @ a.T / dim + 0.2 * np.eye(dim)) * scale
+
+
+def random_mixture(dim: int, seed: int, components: int = 2, spread: float = 0.8):
+    """Weights, means and covariances of a Gaussian mixture (non-Gaussian at every order)."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(components) * 3)
+    means = rng.normal(size=(components, dim)) * spread
+    covs = []
+    for _ in range(components):
+        a = rng.normal(size=(dim, dim))
+        covs.append(a @ a.T / dim * 0.2 + 0.05 * np.eye(dim))
+    return weights, means, np.array(covs)
+
+
+def random_layer(n_out: int, n_in: int, seed: int, scale: float = 0.8):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_out, n_in)) * scale / np.sqrt(n_in), rng.normal(size=n_out) * 0.3
+
+
+def random_symmetric(dim: int, order: int, seed: int):
+    """A random symmetric tensor of the given order (average over axis permutations)."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=(dim,) * order)
+    perms = list(itertools.permutations(range(order)))
+    return sum(t.transpose(p) for p in perms) / len(perms)
