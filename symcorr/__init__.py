@@ -8,7 +8,8 @@ Phys. Rev. Research 4, 043143 (2022); notation in MATH.md):
 * :func:`pointwise` -- :math:`y = \phi(z)` through generated NumPy kernels
   (MATH.md sections 4-6);
 * :func:`derive` -- the SymPy derivation behind the kernels;
-* :func:`propagate` -- a whole ``torch.nn.Sequential`` (needs torch; imported on use);
+* :func:`propagate` -- a whole ``torch.nn.Sequential`` of ``nn.Linear`` and
+  :mod:`symcorr.nn` activations (needs torch; imported on use);
 * :mod:`symcorr.activations` -- ``quadratic``, ``polynomial``, ``cubic``, ``erf``.
 
 Importing symcorr needs only NumPy, SciPy, SymPy and mpmath; torch is
@@ -21,7 +22,8 @@ from .pointwise import pointwise
 
 __version__ = "0.1.0"
 
-_TORCH_ATTRIBUTES = {"propagate": ("symcorr.propagate", "propagate")}
+#: Attributes that need torch, imported on first use: name -> (module, attribute or None for the module).
+_TORCH_ATTRIBUTES = {"propagate": ("symcorr.propagation", "propagate"), "nn": ("symcorr.nn", None)}
 
 
 def __getattr__(name):
@@ -29,8 +31,9 @@ def __getattr__(name):
         import importlib
 
         module_name, attribute = _TORCH_ATTRIBUTES[name]
-        return getattr(importlib.import_module(module_name), attribute)
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module 'symcorr' has no attribute {name!r}")
 
 
-__all__ = ["Cumulants", "linear", "pointwise", "derive", "propagate", "activations"]
+__all__ = ["Cumulants", "linear", "pointwise", "derive", "propagate", "nn", "activations"]

@@ -30,11 +30,6 @@ class Cumulants:
             _check_tensors(tensors)
         self._tensors = tuple(tensors)
 
-    @classmethod
-    def gaussian(cls, mean, cov) -> "Cumulants":
-        """A Gaussian: mean and covariance, all higher cumulants zero."""
-        return cls(mean, cov)
-
     # -- access -------------------------------------------------------------
     @property
     def mean(self) -> np.ndarray:
@@ -77,6 +72,22 @@ class Cumulants:
 
     def __repr__(self) -> str:
         return f"Cumulants(dim={self.dim}, order={self.order})"
+
+    @classmethod
+    def from_samples(cls, X, order: int = 2, **options) -> "Cumulants":
+        """Unbiased k-statistics of the rows of ``X`` up to ``order`` <= 4, with standard errors
+        (``.stderr``); see :func:`symcorr.kstatistics.from_samples`."""
+        from .kstatistics import from_samples
+
+        return from_samples(X, order, **options)
+
+    @classmethod
+    def gaussian_mixture(cls, weights, means, covs, order: int = 4) -> "Cumulants":
+        r"""Exact cumulants of orders ``1..order`` of :math:`\sum_c w_c N(m_c, C_c)`;
+        see :func:`symcorr.sampling.gaussian_mixture`."""
+        from .sampling import gaussian_mixture
+
+        return gaussian_mixture(weights, means, covs, order)
 
 
 def _check_tensors(tensors) -> None:
