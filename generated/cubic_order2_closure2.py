@@ -17,7 +17,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out2|K2|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, a0, a1, a2, a3):
@@ -41,16 +41,13 @@ def _pattern_ii(kappa, a0, a1, a2, a3):
     """
     mu_i = _support.grid_view(kappa[0], 'i', 'i')
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    t0 = 4*Sigma_ii
-    t1 = a2*mu_i
-    t2 = Sigma_ii**2
-    t3 = a3*t2
-    t4 = 6*a1
-    t5 = a2**2
-    t6 = a3**2
-    t7 = mu_i**2
-    t8 = Sigma_ii*a3
-    return 15*Sigma_ii**3*t6 + Sigma_ii*a1**2 + 9*Sigma_ii*mu_i**4*t6 + a1*t0*t1 + 12*a2*mu_i**3*t8 + t0*t5*t7 + 24*t1*t3 + 2*t2*t5 + 36*t2*t6*t7 + t3*t4 + t4*t7*t8
+    t0 = Sigma_ii*a3
+    t1 = 6*a1
+    t2 = a2*mu_i
+    t3 = a2**2
+    t4 = mu_i**2
+    t5 = a3**2
+    return Sigma_ii*(15*Sigma_ii**2*t5 + 2*Sigma_ii*t3 + 36*Sigma_ii*t4*t5 + a1**2 + 4*a1*t2 + 12*a2*a3*mu_i**3 + a3*t1*t4 + 9*mu_i**4*t5 + t0*t1 + 24*t0*t2 + 4*t3*t4)
 
 
 def _pattern_ij(kappa, a0, a1, a2, a3):
@@ -65,29 +62,9 @@ def _pattern_ij(kappa, a0, a1, a2, a3):
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
     Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = Sigma_ii*a3
-    t1 = Sigma_ij*a1
-    t2 = 3*t1
-    t3 = a3*t2
-    t4 = a2*mu_i
-    t5 = 2*t1
-    t6 = a2*mu_j
-    t7 = Sigma_ij*t6
-    t8 = Sigma_ij*Sigma_jj
-    t9 = 6*a3
-    t10 = t4*t9
-    t11 = Sigma_ij**2
-    t12 = a2**2
-    t13 = a3**2
-    t14 = 9*t13
-    t15 = Sigma_ii*t14
-    t16 = mu_i**2
-    t17 = mu_j**2
-    t18 = mu_i*mu_j
-    t19 = t11*t9
-    t20 = Sigma_ij*t17
-    t21 = t14*t16
-    return 6*Sigma_ij**3*t13 + Sigma_ij*a1**2 + 4*Sigma_ij*t12*t18 + Sigma_jj*t3 + t0*t2 + 6*t0*t7 + t10*t20 + t10*t8 + 2*t11*t12 + 18*t11*t13*t18 + t15*t20 + t15*t8 + t16*t3 + t16*t7*t9 + t17*t3 + t19*t4 + t19*t6 + t20*t21 + t21*t8 + t4*t5 + t5*t6
+    t0 = 3*a3
+    t1 = 2*a2
+    return 6*Sigma_ij**3*a3**2 + 2*Sigma_ij**2*(a2 + mu_i*t0)*(a2 + mu_j*t0) + Sigma_ij*(Sigma_ii*t0 + a1 + mu_i**2*t0 + mu_i*t1)*(Sigma_jj*t0 + a1 + mu_j**2*t0 + mu_j*t1)
 
 
 def cumulant_1(kappa, a0, a1, a2, a3):

@@ -17,7 +17,7 @@ OUT_ORDER = 2
 CLOSURE = 3
 SERIES_ORDER = None
 DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out2|K3|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, a0, a1, a2, a3):
@@ -76,41 +76,30 @@ def _pattern_ij(kappa, a0, a1, a2, a3):
     Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
     kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
     kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    t0 = a1*a2
-    t1 = Sigma_ii*Sigma_ij
-    t2 = 3*a3
-    t3 = a1*t2
-    t4 = a2*t2
-    t5 = kappa_ijj*t4
-    t6 = Sigma_ij*t3
-    t7 = Sigma_ij*mu_i
-    t8 = 2*t0
-    t9 = Sigma_ij*mu_j
-    t10 = 6*a2*a3
-    t11 = Sigma_ij*t10
-    t12 = kappa_iij*t4
-    t13 = kappa_iij*mu_i
-    t14 = a2**2
-    t15 = 2*t14
-    t16 = kappa_iij*mu_j
-    t17 = kappa_ijj*mu_i
-    t18 = a3**2
-    t19 = 9*t18
-    t20 = kappa_ijj*t19
-    t21 = t10*t9
-    t22 = t10*t7
-    t23 = Sigma_ij**2
-    t24 = t1*t19
-    t25 = mu_j*t20
-    t26 = mu_i**2
-    t27 = mu_j**2
-    t28 = 18*t18
-    t29 = Sigma_ij*t28
-    t30 = t10*t23
-    t31 = Sigma_jj*t19
-    t32 = Sigma_ij*t26
-    t33 = t19*t27
-    return Sigma_ii*t21 + Sigma_ii*t25 + Sigma_ii*t5 + 6*Sigma_ij**3*t18 + Sigma_ij*a1**2 + Sigma_jj*t12 + Sigma_jj*t22 + Sigma_jj*t24 + Sigma_jj*t6 + kappa_iij*t0 + kappa_iij*t11 + kappa_iij*t20 + kappa_ijj*mu_j*t3 + kappa_ijj*t0 + kappa_ijj*t11 + mu_i*mu_j*t23*t28 + mu_i*t10*t16 + mu_i*t30 + mu_j*t10*t17 + 4*mu_j*t14*t7 + mu_j*t30 + t1*t3 + t12*t27 + t13*t3 + t13*t31 + t13*t33 + t15*t16 + t15*t17 + t15*t23 + t16*t29 + t17*t29 + t21*t26 + t22*t27 + t24*t27 + t25*t26 + t26*t5 + t26*t6 + t27*t6 + t31*t32 + t32*t33 + t7*t8 + t8*t9
+    t0 = a3**2
+    t1 = 3*a3
+    t2 = mu_i*t1
+    t3 = a2 + mu_j*t1
+    t4 = Sigma_ii*t1
+    t5 = 2*mu_i
+    t6 = mu_i**2
+    t7 = t1*t6
+    t8 = a1*a2
+    t9 = a2*t1
+    t10 = a2**2
+    t11 = 2*mu_j
+    t12 = 9*t0
+    t13 = mu_i*mu_j
+    t14 = 6*a2*a3
+    t15 = mu_i*t12
+    t16 = mu_j**2
+    t17 = a1*t1
+    t18 = mu_j*t14
+    t19 = mu_i*t14
+    t20 = Sigma_ii*t12
+    t21 = 18*t0
+    t22 = t12*t6
+    return 6*Sigma_ij**3*t0 + 2*Sigma_ij**2*t3*(a2 + t2) + Sigma_ij*(Sigma_ii*t18 + Sigma_jj*t17 + Sigma_jj*t19 + Sigma_jj*t20 + Sigma_jj*t22 + a1**2 + a1*t4 + a1*t7 + kappa_iij*mu_j*t21 + kappa_iij*t14 + kappa_ijj*mu_i*t21 + kappa_ijj*t14 + 4*t10*t13 + t11*t8 + t16*t17 + t16*t19 + t16*t20 + t16*t22 + t18*t6 + t5*t8) + kappa_iij*(Sigma_jj*t15 + Sigma_jj*t9 + a1*t2 + kappa_ijj*t12 + t10*t11 + t13*t14 + t15*t16 + t16*t9 + t8) + kappa_ijj*t3*(a1 + a2*t5 + t4 + t7)
 
 
 def cumulant_1(kappa, a0, a1, a2, a3):

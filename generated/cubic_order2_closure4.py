@@ -17,7 +17,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = None
 DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out2|K4|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, a0, a1, a2, a3):
@@ -84,49 +84,32 @@ def _pattern_ij(kappa, a0, a1, a2, a3):
     kappa_iiij = _support.grid_view(kappa[3], 'iiij', 'ij')
     kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ij')
     kappa_ijjj = _support.grid_view(kappa[3], 'ijjj', 'ij')
-    t0 = a1*a2
-    t1 = a1*a3
-    t2 = a2**2
-    t3 = 3*Sigma_ii
-    t4 = Sigma_ij*t1
-    t5 = a2*a3
-    t6 = kappa_ijj*t5
-    t7 = 3*t4
-    t8 = 2*mu_i
-    t9 = Sigma_ij*t0
-    t10 = 2*mu_j
-    t11 = 6*Sigma_ij
-    t12 = t11*t5
-    t13 = 3*kappa_iij
-    t14 = Sigma_jj*t5
-    t15 = 3*mu_j
-    t16 = kappa_iijj*t5
-    t17 = a3**2
-    t18 = 3*t17
-    t19 = kappa_ijjj*t18
-    t20 = 9*t17
-    t21 = Sigma_ij*t20
-    t22 = kappa_iiij*t18
-    t23 = 2*t2
-    t24 = kappa_iij*mu_j
-    t25 = kappa_ijj*mu_i
-    t26 = kappa_ijj*t20
-    t27 = mu_j*t12
-    t28 = mu_i*t11
-    t29 = 6*t5
-    t30 = Sigma_ij**2
-    t31 = Sigma_ii*t21
-    t32 = mu_j*t26
-    t33 = mu_i**2
-    t34 = mu_j**2
-    t35 = mu_i*mu_j
-    t36 = 18*t17
-    t37 = Sigma_ij*t36
-    t38 = t29*t30
-    t39 = kappa_iij*mu_i*t20
-    t40 = t34*t5
-    t41 = t21*t33
-    return Sigma_ii*t19 + Sigma_ii*t27 + Sigma_ii*t32 + 6*Sigma_ij**3*t17 + Sigma_ij*a1**2 + 4*Sigma_ij*t2*t35 + Sigma_jj*t22 + Sigma_jj*t31 + Sigma_jj*t39 + Sigma_jj*t41 + Sigma_jj*t7 + kappa_iiij*t1 + kappa_iiij*t10*t5 + kappa_iij*t0 + kappa_iij*t12 + kappa_iij*t26 + kappa_iijj*t2 + kappa_iijj*t20*t35 + kappa_iijj*t21 + kappa_ijj*t0 + kappa_ijj*t1*t15 + kappa_ijjj*t1 + kappa_ijjj*t5*t8 + mu_i*t1*t13 + 3*mu_i*t16 + mu_i*t24*t29 + mu_i*t38 + mu_j*t25*t29 + mu_j*t38 + t10*t9 + t11*t6 + t13*t14 + t13*t40 + t14*t28 + t15*t16 + t19*t33 + t22*t34 + t23*t24 + t23*t25 + t23*t30 + t24*t37 + t25*t37 + t27*t33 + t28*t40 + t3*t4 + t3*t6 + t30*t35*t36 + t31*t34 + t32*t33 + 3*t33*t6 + t33*t7 + t34*t39 + t34*t41 + t34*t7 + t8*t9
+    t0 = a3**2
+    t1 = 3*a3
+    t2 = mu_i*t1
+    t3 = a2 + mu_j*t1
+    t4 = t3*(a2 + t2)
+    t5 = Sigma_jj*t1
+    t6 = 2*mu_j
+    t7 = mu_j**2
+    t8 = t1*t7
+    t9 = Sigma_ii*t1
+    t10 = 2*mu_i
+    t11 = mu_i**2
+    t12 = t1*t11
+    t13 = a1 + a2*t10 + t12 + t9
+    t14 = a1*a2
+    t15 = a2**2
+    t16 = 9*t0
+    t17 = mu_i*mu_j
+    t18 = 6*a2*a3
+    t19 = mu_i*t16
+    t20 = mu_j*t18
+    t21 = mu_i*t18
+    t22 = Sigma_ii*t16
+    t23 = 18*t0
+    t24 = t11*t16
+    return 6*Sigma_ij**3*t0 + 2*Sigma_ij**2*t4 + Sigma_ij*(Sigma_ii*t20 + Sigma_jj*t21 + Sigma_jj*t22 + Sigma_jj*t24 + a1**2 + a1*t12 + a1*t5 + a1*t8 + a1*t9 + kappa_iij*mu_j*t23 + kappa_iij*t18 + kappa_iijj*t16 + kappa_ijj*mu_i*t23 + kappa_ijj*t18 + t10*t14 + t11*t20 + t14*t6 + 4*t15*t17 + t21*t7 + t22*t7 + t24*t7) + a3*kappa_iiij*(a1 + a2*t6 + t5 + t8) + a3*kappa_ijjj*t13 + kappa_iij*(Sigma_jj*t19 + a1*t2 + a2*t5 + a2*t8 + kappa_ijj*t16 + t14 + t15*t6 + t17*t18 + t19*t7) + kappa_iijj*t4 + kappa_ijj*t13*t3
 
 
 def cumulant_1(kappa, a0, a1, a2, a3):

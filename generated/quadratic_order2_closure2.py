@@ -17,7 +17,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out2|K2|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, alpha):
@@ -41,9 +41,8 @@ def _pattern_ii(kappa, alpha):
     """
     mu_i = _support.grid_view(kappa[0], 'i', 'i')
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    t0 = 4*Sigma_ii
-    t1 = alpha**2
-    return 2*Sigma_ii**2*t1 + Sigma_ii + alpha*mu_i*t0 + mu_i**2*t0*t1
+    t0 = alpha**2
+    return Sigma_ii*(2*Sigma_ii*t0 + 4*alpha*mu_i + 4*mu_i**2*t0 + 1)
 
 
 def _pattern_ij(kappa, alpha):
@@ -56,10 +55,8 @@ def _pattern_ij(kappa, alpha):
     mu_i = _support.grid_view(kappa[0], 'i', 'ij')
     mu_j = _support.grid_view(kappa[0], 'j', 'ij')
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    t0 = Sigma_ij*mu_i
-    t1 = 2*alpha
-    t2 = alpha**2
-    return 2*Sigma_ij**2*t2 + Sigma_ij*mu_j*t1 + Sigma_ij + 4*mu_j*t0*t2 + t0*t1
+    t0 = 2*alpha
+    return 2*Sigma_ij**2*alpha**2 + Sigma_ij*(mu_i*t0 + 1)*(mu_j*t0 + 1)
 
 
 def cumulant_1(kappa, alpha):

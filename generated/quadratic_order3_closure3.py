@@ -17,7 +17,7 @@ OUT_ORDER = 3
 CLOSURE = 3
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out3|K3|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, alpha):
@@ -59,11 +59,10 @@ def _pattern_ij(kappa, alpha):
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
     kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
     kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    t0 = Sigma_ij*mu_i
-    t1 = 2*alpha
-    t2 = alpha**2
-    t3 = 2*t2
-    return Sigma_ij**2*t3 + Sigma_ij*mu_j*t1 + Sigma_ij + alpha*kappa_iij + alpha*kappa_ijj + kappa_iij*mu_j*t3 + kappa_ijj*mu_i*t3 + 4*mu_j*t0*t2 + t0*t1
+    t0 = 2*alpha
+    t1 = mu_j*t0 + 1
+    t2 = mu_i*t0 + 1
+    return 2*Sigma_ij**2*alpha**2 + Sigma_ij*t1*t2 + alpha*kappa_iij*t1 + alpha*kappa_ijj*t2
 
 
 def _pattern_iii(kappa, alpha):

@@ -17,7 +17,7 @@ OUT_ORDER = 4
 CLOSURE = 4
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out4|K4|SNone"
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 def _pattern_i(kappa, alpha):
@@ -62,10 +62,10 @@ def _pattern_ij(kappa, alpha):
     kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
     kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ij')
     t0 = alpha**2
-    t1 = Sigma_ij*mu_i
-    t2 = 2*alpha
-    t3 = 2*t0
-    return Sigma_ij**2*t3 + Sigma_ij*mu_j*t2 + Sigma_ij + alpha*kappa_iij + alpha*kappa_ijj + kappa_iij*mu_j*t3 + kappa_iijj*t0 + kappa_ijj*mu_i*t3 + 4*mu_j*t0*t1 + t1*t2
+    t1 = 2*alpha
+    t2 = mu_j*t1 + 1
+    t3 = mu_i*t1 + 1
+    return 2*Sigma_ij**2*t0 + Sigma_ij*t2*t3 + alpha*kappa_iij*t2 + alpha*kappa_ijj*t3 + kappa_iijj*t0
 
 
 def _pattern_iii(kappa, alpha):

