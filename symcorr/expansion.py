@@ -74,16 +74,47 @@ def parse_vertex_symbol(symbol: sp.Symbol) -> tuple[str, int, int] | None:
     return label, int(power), int(derivative)
 
 
-def perturbation_multisets(labels: str, closure: int, bounds: dict[str, int | None]) -> list[str]:
+def joint_vertex_symbol(labels: str, powers: tuple[int, int], derivatives: tuple[int, int]) -> sp.Symbol:
+    r"""The symbol of the joint Gaussian vertex of two neurons (the resummed reference).
+
+    :math:`\partial^{n}_{\mu_a}\partial^{m}_{\mu_b} E_{(z_a, z_b)\sim N(\mu, \Sigma)}[\phi(z_a)^p\phi(z_b)^q]`
+    with the whole 2x2 covariance in the reference, named ``G{p}x{q}d{n}x{m}_{ab}``,
+    e.g. ``G1x1d3x1_ij``.
+    """
+    (p, q), (n, m) = powers, derivatives
+    return sp.Symbol(f"G{p}x{q}d{n}x{m}_{labels}", real=True)
+
+
+def parse_joint_vertex_symbol(symbol: sp.Symbol) -> tuple[str, tuple[int, int], tuple[int, int]] | None:
+    """``G1x1d3x1_ij`` -> ``('ij', (1, 1), (3, 1))``; ``None`` for any other symbol."""
+    head, _, labels = symbol.name.partition("_")
+    if not head.startswith("G") or len(labels) != 2:
+        return None
+    powers, _, derivatives = head[1:].partition("d")
+    try:
+        p, q = (int(x) for x in powers.split("x"))
+        n, m = (int(x) for x in derivatives.split("x"))
+    except ValueError:
+        return None
+    return labels, (p, q), (n, m)
+
+
+#: Reference modes of the expansion (see :func:`derive`).
+REFERENCES = ("independent", "joint", "auto")
+
+
+def perturbation_multisets(labels: str, closure: int, bounds: dict[str, int | None],
+                           min_size: int = 2) -> list[str]:
     """Multisets ``M`` of ``labels`` (as sorted strings) entering :math:`D`.
 
-    ``2 <= |M| <= closure``, not of the form ``aa``, and no neuron more often
-    than its derivative bound allows.
+    ``min_size <= |M| <= closure`` (``min_size`` 2, or 3 in the joint
+    reference where all covariances are in the reference), not of the form
+    ``aa``, and no neuron more often than its derivative bound allows.
     """
     out = []
 
     def rec(position, prefix):
-        if 2 <= len(prefix) and not (len(prefix) == 2 and prefix[0] == prefix[1]):
+        if max(2, min_size) <= len(prefix) and not (len(prefix) == 2 and prefix[0] == prefix[1]):
             out.append(prefix)
         if len(prefix) == closure:
             return
@@ -100,40 +131,47 @@ def perturbation_multisets(labels: str, closure: int, bounds: dict[str, int | No
 
 @lru_cache(maxsize=None)
 def diagrams(powers: tuple[tuple[str, int], ...], closure: int,
-             bounds: tuple[int | None, ...], series_order: int | None):
+             bounds: tuple[int | None, ...], series_order: int | None, min_size: int = 2,
+             non_gaussian_order: int | None = None):
     r"""Terms of :math:`e^{D}\prod_a g_a` for neurons with ``powers`` ((label, p), ...).
 
     Returns a tuple of ``(coefficient, {M: r_M}, {label: n_a})`` with a
     :class:`fractions.Fraction` coefficient; ``bounds`` are the per-neuron
     derivative bounds (``None`` = unbounded), ``series_order`` caps
-    :math:`\sum_M r_M`.
+    :math:`\sum_M r_M`; ``min_size = 3`` drops the covariances from
+    :math:`D` (joint reference); ``non_gaussian_order`` caps
+    :math:`\sum_{|M| \ge 3} r_M` (the factors that are cumulants of order >= 3).
     """
     labels = "".join(a for a, _ in powers)
     bound_of = dict(zip(labels, bounds))
-    multisets = perturbation_multisets(labels, closure, bound_of)
+    multisets = perturbation_multisets(labels, closure, bound_of, min_size)
     weights = [Fraction(1, math.prod(math.factorial(m.count(a)) for a in set(m))) for m in multisets]
     terms = []
 
-    # choose r_M = 0, 1, 2, ... for each M in turn, within bounds and budget
-    def choose(t, used, budget, chosen, coefficient):
+    # choose r_M = 0, 1, 2, ... for each M in turn, within bounds and budgets
+    def choose(t, used, budget, ng_budget, chosen, coefficient):
         if t == len(multisets):
             terms.append((coefficient, dict(chosen), dict(used)))
             return
         m = multisets[t]
         counts = {a: m.count(a) for a in set(m)}
+        non_gaussian = len(m) >= 3
         r = 0
         current = dict(used)
         while True:
             choose(t + 1, current, budget if budget is None else budget - r,
+                   ng_budget if (ng_budget is None or not non_gaussian) else ng_budget - r,
                    chosen + ([(m, r)] if r else []), coefficient * weights[t] ** r / math.factorial(r))
             r += 1
             if budget is not None and r > budget:
+                return
+            if non_gaussian and ng_budget is not None and r > ng_budget:
                 return
             current = {a: used[a] + counts.get(a, 0) * r for a in used}
             if any(bound_of[a] is not None and current[a] > bound_of[a] for a in counts):
                 return
 
-    choose(0, {a: 0 for a in labels}, series_order, [], Fraction(1))
+    choose(0, {a: 0 for a in labels}, series_order, non_gaussian_order, [], Fraction(1))
     return tuple(terms)
 
 
@@ -151,11 +189,13 @@ class PatternDerivation:
     diagrams, before the vertex functions are evaluated); ``formula``: the
     same with the vertex functions substituted (polynomial activations) or
     left for the activation's vertex module (non-polynomial ones).
+    ``reference``: ``'independent'`` or ``'joint'`` (see :func:`derive`).
     """
 
     pattern: str
     diagram_form: sp.Expr
     formula: sp.Expr
+    reference: str = "independent"
 
 
 @dataclass
@@ -168,6 +208,8 @@ class Derivation:
     closure: int
     series_order: int | None
     patterns: dict[str, PatternDerivation] = field(default_factory=dict)
+    reference: str | None = None
+    non_gaussian_order: int | None = None
 
     def formula(self, pattern: str) -> sp.Expr:
         """The SymPy expression of the output cumulant with index ``pattern`` (e.g. ``'iij'``)."""
@@ -207,13 +249,22 @@ class Derivation:
     @property
     def key(self) -> str:
         """A string that identifies the derivation (see :func:`derivation_key`)."""
-        return derivation_key(self.activation, self.out_order, self.closure, self.series_order)
+        return derivation_key(self.activation, self.out_order, self.closure, self.series_order, self.reference,
+                              self.non_gaussian_order)
 
 
-def derivation_key(activation: Activation, out_order: int, closure: int, series_order: int | None) -> str:
-    """A string that identifies a derivation without running it (keys compiled kernels)."""
+def derivation_key(activation: Activation, out_order: int, closure: int, series_order: int | None,
+                   reference: str | None = None, non_gaussian_order: int | None = None) -> str:
+    """A string that identifies a derivation without running it (keys compiled kernels).
+
+    The defaults (``reference=None``: independent for polynomials, auto for
+    other activations; ``non_gaussian_order=None``: the activation's default,
+    see :func:`derive`) add nothing to the key.
+    """
+    suffix = "" if reference is None else f"|R{reference}"
+    suffix += "" if non_gaussian_order is None else f"|NG{non_gaussian_order}"
     return (f"{activation.family}|{sp.srepr(activation.expression)}|"
-            f"out{out_order}|K{closure}|S{series_order}")
+            f"out{out_order}|K{closure}|S{series_order}{suffix}")
 
 
 def normalize_pattern(pattern: str) -> str:
@@ -250,30 +301,110 @@ def _polynomial_vertex_values(activation: Activation, ring: PolyRing, labels, ma
     return values
 
 
+def _joint_supported(activation: Activation, powers: tuple[int, int]) -> bool:
+    """Whether the activation has a joint two-neuron vertex with these powers."""
+    if activation.degree is not None:
+        return True
+    from .vertex_functions import vertex_family
+
+    return vertex_family(activation).joint_supported(powers)
+
+
+def resolve_reference(activation: Activation, pattern: str, closure: int, reference: str | None = None) -> str:
+    """``'independent'`` or ``'joint'`` for one pattern (see :func:`derive` for the rule)."""
+    if reference is None:
+        reference = "independent" if activation.degree is not None else "auto"
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
+    if reference == "independent":
+        return reference
+    pattern = normalize_pattern(pattern)
+    blocks = {_slot_blocks(pattern, block) for partition in set_partitions(len(pattern)) for block in partition}
+    supported = closure >= 2 and all(
+        len(powers) <= 2 and (len(powers) < 2 or _joint_supported(activation, tuple(p for _, p in powers)))
+        for powers in blocks)
+    if reference == "joint" and not supported:
+        raise ValueError(
+            f"reference='joint' is not available for pattern {pattern!r} of {activation.family} "
+            f"(needs at most 2 distinct neurons with a closed-form joint vertex; erf: output orders <= 2)")
+    return "joint" if supported else "independent"
+
+
+def _polynomial_joint_vertex_values(activation: Activation, ring: PolyRing, keys):
+    r"""Ring elements of :math:`\partial^n_{\mu_a}\partial^m_{\mu_b} E_{N(\mu,\Sigma)}[\phi(z_a)^p \phi(z_b)^q]`."""
+    from .cumulant_algebra import moment_in_cumulants
+
+    phi = sp.Poly(activation.expression, Z)
+    za, zb = sp.Dummy("za"), sp.Dummy("zb")
+    values = {}
+    for labels, (p, q), (n, m) in keys:
+        a, b = labels
+        product = sp.Poly(phi.as_expr().subs(Z, za) ** p * phi.as_expr().subs(Z, zb) ** q, za, zb)
+        expectation = ring(0)
+        for (k, l), coefficient in product.terms():
+            moment = moment_in_cumulants(a * k + b * l, closure=2) if k + l else sp.Integer(1)
+            expectation += ring.from_expr(coefficient) * ring.from_expr(moment)
+        for _ in range(n):
+            expectation = expectation.diff(ring(cumulant_symbol(a)))
+        for _ in range(m):
+            expectation = expectation.diff(ring(cumulant_symbol(b)))
+        values[(labels, (p, q), (n, m))] = expectation
+    return values
+
+
+def default_non_gaussian_order(activation: Activation) -> int | None:
+    """The cap on non-Gaussian factors used when none is given: none for polynomials
+    (exact), the family's documented default otherwise (:mod:`symcorr.vertex_functions`)."""
+    if activation.degree is not None:
+        return None
+    from .vertex_functions import vertex_family
+
+    return vertex_family(activation).non_gaussian_order
+
+
 def derive_pattern(activation: Activation, pattern: str, closure: int,
-                   series_order: int | None = None) -> PatternDerivation:
-    """Derive one output-cumulant pattern (see the module docstring)."""
+                   series_order: int | None = None, reference: str | None = None,
+                   non_gaussian_order: int | None = None) -> PatternDerivation:
+    """Derive one output-cumulant pattern (see the module docstring and :func:`derive`)."""
     pattern = normalize_pattern(pattern)
     order = len(pattern)
+    mode = resolve_reference(activation, pattern, closure, reference)
+    min_size = 3 if mode == "joint" else 2
+    if non_gaussian_order is None:
+        non_gaussian_order = default_non_gaussian_order(activation)
     moment_terms = {}
-    kappa_names, vertex_keys = set(), set()
+    kappa_names, vertex_keys, joint_keys = set(), set(), set()
     for partition in set_partitions(order):
         for block in partition:
             powers = _slot_blocks(pattern, block)
             if powers in moment_terms:
                 continue
             bounds = tuple(activation.derivative_bound(p) for _, p in powers)
-            terms = diagrams(powers, closure, bounds, series_order)
+            if activation.degree is None and series_order is None:
+                multisets = perturbation_multisets("".join(a for a, _ in powers), closure,
+                                                   dict(zip((a for a, _ in powers), bounds)), min_size)
+                if any(len(m) == 2 for m in multisets) or (multisets and non_gaussian_order is None):
+                    raise ValueError(
+                        f"{activation.family} is not polynomial and pattern {pattern!r} (closure {closure}, "
+                        f"{mode} reference) has perturbations: give a series_order")
+            terms = diagrams(powers, closure, bounds, series_order, min_size, non_gaussian_order)
             moment_terms[powers] = terms
             power_of = dict(powers)
             for _, chosen, used in terms:
                 kappa_names.update(chosen)
-                vertex_keys.update((a, power_of[a], n) for a, n in used.items())
+                if mode == "joint" and len(powers) == 2:
+                    (a, p), (b, q) = powers
+                    joint_keys.add((a + b, (p, q), (used[a], used[b])))
+                else:
+                    vertex_keys.update((a, power_of[a], n) for a, n in used.items())
 
     labels = sorted(set(pattern))
     kappa_symbols = [cumulant_symbol(m) for m in sorted(kappa_names, key=lambda m: (len(m), m))]
     vertex_symbols = [vertex_symbol(*key) for key in sorted(vertex_keys)]
+    vertex_symbols += [joint_vertex_symbol(*key) for key in sorted(joint_keys)]
     reference_symbols = [cumulant_symbol(a) for a in labels] + [cumulant_symbol(a + a) for a in labels]
+    if joint_keys:
+        reference_symbols += [cumulant_symbol(a + b) for a, b in sorted({k[0] for k in joint_keys})]
     symbols = kappa_symbols + vertex_symbols + reference_symbols + list(activation.parameter_symbols)
     ring = PolyRing(symbols, QQ)
     index = {s: t for t, s in enumerate(symbols)}
@@ -287,8 +418,12 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
             exponents = [0] * ngens
             for m, r in chosen.items():
                 exponents[index[cumulant_symbol(m)]] += r
-            for a, n in used.items():
-                exponents[index[vertex_symbol(a, power_of[a], n)]] += 1
+            if mode == "joint" and len(powers) == 2:
+                (a, p), (b, q) = powers
+                exponents[index[joint_vertex_symbol(a + b, (p, q), (used[a], used[b]))]] += 1
+            else:
+                for a, n in used.items():
+                    exponents[index[vertex_symbol(a, power_of[a], n)]] += 1
             key = tuple(exponents)
             coefficients[key] = coefficients.get(key, 0) + QQ(coefficient.numerator, coefficient.denominator)
         moments[powers] = ring.from_dict(coefficients)
@@ -299,6 +434,16 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
         for block in partition:
             product = product * moments[_slot_blocks(pattern, block)]
         result += product
+    if series_order is not None or non_gaussian_order is not None:
+        # truncate the cumulant, not only each moment: products of moments in the Moebius sum
+        # carry more factors than any one moment; dropped consistently, the disconnected
+        # diagrams cancel exactly at every kept order
+        positions = [index[cumulant_symbol(m)] for m in kappa_names]
+        non_gaussian = [index[cumulant_symbol(m)] for m in kappa_names if len(m) >= 3]
+        result = ring.from_dict({
+            monomial: coefficient for monomial, coefficient in result.items()
+            if (series_order is None or sum(monomial[t] for t in positions) <= series_order)
+            and (non_gaussian_order is None or sum(monomial[t] for t in non_gaussian) <= non_gaussian_order)})
     diagram_form = result.as_expr()
 
     if activation.degree is None:
@@ -306,25 +451,53 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
 
         formula = substitute_vertex_functions(activation, diagram_form)
     else:
-        max_power = max(p for _, p, _ in vertex_keys)
-        max_derivative = max(n for _, _, n in vertex_keys)
-        values = _polynomial_vertex_values(activation, ring, labels, max_power, max_derivative)
-        formula_poly = result.compose([(ring(vertex_symbol(*key)), values[key]) for key in sorted(vertex_keys)])
+        substitutions = []
+        if vertex_keys:
+            max_power = max(p for _, p, _ in vertex_keys)
+            max_derivative = max(n for _, _, n in vertex_keys)
+            values = _polynomial_vertex_values(activation, ring, labels, max_power, max_derivative)
+            substitutions += [(ring(vertex_symbol(*key)), values[key]) for key in sorted(vertex_keys)]
+        if joint_keys:
+            joint_values = _polynomial_joint_vertex_values(activation, ring, sorted(joint_keys))
+            substitutions += [(ring(joint_vertex_symbol(*key)), joint_values[key]) for key in sorted(joint_keys)]
+        formula_poly = result.compose(substitutions)
         formula = formula_poly.as_expr()
     if closure < 2:
         formula = sp.expand(formula.xreplace({cumulant_symbol(a + a): 0 for a in labels}))
-    return PatternDerivation(pattern, diagram_form, formula)
+    return PatternDerivation(pattern, diagram_form, formula, mode)
 
 
 def derive(activation: Activation, out_order: int, closure: int, *,
-           series_order: int | None = None, progress=None) -> Derivation:
+           series_order: int | None = None, progress=None, reference: str | None = None,
+           non_gaussian_order: int | None = None) -> Derivation:
     r"""Derive every output-cumulant pattern of orders ``1..out_order`` of :math:`\phi(z)`
     from input cumulants of orders ``1..closure`` (MATH.md section 4).
 
     ``series_order`` (number of perturbation factors kept in :math:`e^D`) is
-    needed for non-polynomial activations and ignored by nothing: for
-    polynomials it further truncates an otherwise exact result.
+    needed for non-polynomial activations whenever a pattern has
+    perturbations; for polynomials it truncates an otherwise exact result.
     ``progress`` (a file such as ``sys.stderr``) receives one line per pattern.
+
+    ``reference`` chooses what :math:`e^D` expands around:
+
+    * ``'independent'`` (MATH.md section 4; the default for polynomials):
+      independent Gaussians :math:`N(\mu_a, \Sigma_{aa})`, every
+      :math:`\Sigma_{ab}` and every cumulant of order >= 3 a perturbation;
+    * ``'joint'``: a block of <= 2 neurons has one joint Gaussian vertex
+      :math:`E_{N(\mu, \Sigma)}[\phi(z_a)^p\phi(z_b)^q]` (symbol
+      :func:`joint_vertex_symbol`) holding its whole covariance; only
+      cumulants of order >= 3 are perturbations, so the Gaussian part is
+      resummed exactly and ``series_order`` counts non-Gaussian factors;
+    * ``'auto'`` (the default for non-polynomial activations): ``'joint'``
+      for every pattern whose blocks have closed-form joint vertices (erf:
+      output orders 1..2), ``'independent'`` for the others.
+
+    ``non_gaussian_order`` caps, within the series, the number of factors
+    that are cumulants of order >= 3 (the order in non-Gaussianity; 2 keeps
+    :math:`\kappa_3, \kappa_4, \kappa_3^2, \kappa_3\kappa_4, \kappa_4^2`).
+    ``None``: no cap for polynomials (exact), the family's default otherwise
+    (:attr:`symcorr.vertex_functions.ErfVertices.non_gaussian_order`); a
+    value other than the default enters :attr:`Derivation.key`.
     """
     if not isinstance(activation, Activation):
         raise TypeError(f"activation must be a symcorr Activation, got {type(activation).__name__}")
@@ -332,13 +505,17 @@ def derive(activation: Activation, out_order: int, closure: int, *,
         raise ValueError(f"out_order must be an integer >= 1, got {out_order!r}")
     if not isinstance(closure, int) or closure < 1:
         raise ValueError(f"closure must be an integer >= 1, got {closure!r}")
-    if activation.degree is None and series_order is None:
-        raise ValueError(f"{activation.family} is not polynomial: give a series_order")
-    derivation = Derivation(activation, out_order, closure, series_order)
+    default_reference = "independent" if activation.degree is not None else "auto"
+    default_cap = default_non_gaussian_order(activation)
+    derivation = Derivation(activation, out_order, closure, series_order,
+                            reference=None if reference in (None, default_reference) else reference,
+                            non_gaussian_order=None if non_gaussian_order in (None, default_cap)
+                            else non_gaussian_order)
+    cap = default_cap if non_gaussian_order is None else non_gaussian_order
     for order in range(1, out_order + 1):
         for pattern in index_patterns(order):
             start = time.perf_counter()
-            derivation.patterns[pattern] = derive_pattern(activation, pattern, closure, series_order)
+            derivation.patterns[pattern] = derive_pattern(activation, pattern, closure, series_order, reference, cap)
             if progress is not None:
                 print(f"  derived {activation.family} pattern {pattern:<6} (K={closure}) "
                       f"in {time.perf_counter() - start:.2f} s", file=progress, flush=True)
@@ -346,4 +523,6 @@ def derive(activation: Activation, out_order: int, closure: int, *,
 
 
 __all__ = ["derive", "derive_pattern", "derivation_key", "Derivation", "PatternDerivation", "diagrams",
-           "vertex_symbol", "parse_vertex_symbol", "perturbation_multisets", "normalize_pattern"]
+           "vertex_symbol", "parse_vertex_symbol", "perturbation_multisets", "normalize_pattern",
+           "joint_vertex_symbol", "parse_joint_vertex_symbol", "resolve_reference", "REFERENCES",
+           "default_non_gaussian_order"]

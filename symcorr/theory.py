@@ -103,7 +103,8 @@ def formula_expression(derivation, pattern: str, substitute: bool = False) -> sp
 def ordered_terms(expression: sp.Expr, parameters=()) -> list[sp.Expr]:
     """The additive terms of ``expression``, lowest total degree in ``parameters`` first
     (for :math:`z + \\alpha z^2`: the linear part, then order :math:`\\alpha`, ...), ties in SymPy's order."""
-    terms = sp.Add.make_args(sp.expand(expression))
+    # expanding is for polynomial formulas; an erf formula (Owen's T, exp) is kept as derived
+    terms = sp.Add.make_args(sp.expand(expression) if expression.is_polynomial() else expression)
     ordered = sp.Add(*terms).as_ordered_terms() if len(terms) > 1 else list(terms)
     parameters = list(parameters)
 

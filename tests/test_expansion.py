@@ -82,9 +82,10 @@ def test_multisets_exclude_the_reference_variance():
     assert perturbation_multisets("ij", 3, {"i": None, "j": None}) == ["ij", "iii", "iij", "ijj", "jjj"]
 
 
-def test_series_order_truncates_non_polynomial_expansions():
+def test_non_polynomial_perturbation_series_needs_a_series_order():
+    # erf at output order 3 expands around independent Gaussians (Price series): no default cap
     with pytest.raises(ValueError, match="series_order"):
-        derive(activations.erf(), 1, 2)
+        derive(activations.erf(), 3, 2)
 
 
 @pytest.mark.parametrize("kwargs, message", [

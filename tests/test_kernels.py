@@ -1,6 +1,7 @@
 """Generated kernels: what they import, their header, and the on-demand compilation cache."""
 import ast
 import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,17 @@ from symcorr.quadrature import quadrature_cumulants
 GENERATED = Path(symcorr.generated.__file__).parent
 
 
-def test_generated_modules_import_only_numpy_and_scipy():
+ALLOWED_IMPORTS = {"numpy", "scipy"} | set(sys.stdlib_module_names)
+
+
+def test_generated_modules_import_only_numpy_scipy_and_the_standard_library():
     for path in GENERATED.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                assert all(a.name.split(".")[0] in ("numpy", "scipy") for a in node.names), path.name
+                assert all(a.name.split(".")[0] in ALLOWED_IMPORTS for a in node.names), path.name
             elif isinstance(node, ast.ImportFrom):
-                assert node.level == 1 or node.module.split(".")[0] in ("numpy", "scipy"), path.name
+                assert node.level == 1 or node.module.split(".")[0] in ALLOWED_IMPORTS, path.name
 
 
 def test_generated_modules_open_with_the_header_constant():
