@@ -4,7 +4,7 @@ One printer for one target (NumPy + SciPy), following SymPy's own printers:
 rewrite rules are data (:data:`REWRITES`, applied with
 :func:`sympy.codegen.rewriting.optimize`), and the printer collects the imports
 it needs (``SciPyPrinter`` knows ``erf``; custom SymPy functions print
-themselves through a ``_scipycode`` method).
+themselves through a ``_pythoncode`` method, which SymPy's Python printers call).
 
 A kernel module holds, for output orders ``n = 1..out_order``, a function
 ``cumulant_n(kappa, *parameters)`` returning the full symmetric order-n tensor
