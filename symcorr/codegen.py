@@ -31,7 +31,7 @@ REWRITES = tuple(optims_numpy)
 REWRITTEN_FUNCTIONS = (sp.exp, sp.log)
 
 #: Bumped whenever the printed form changes, so cached kernels are rebuilt.
-CODEGEN_VERSION = 2
+CODEGEN_VERSION = 3
 
 
 class KernelPrinter(SciPyPrinter):
@@ -70,19 +70,43 @@ def grid_friendly(formula: sp.Expr, parameters) -> sp.Expr:
     return sp.Add(*[monomial * sp.factor(coefficient) for monomial, coefficient in collected.items()])
 
 
+#: Longest LaTeX formula a kernel's docstring shows in full; longer ones (erf at
+#: closure 4: 150 000 characters) are replaced by the command that prints them.
+LONGEST_DOCSTRING_LATEX = 4000
+
+
+def derive_command(derivation: Derivation, pattern: str) -> str:
+    """The ``symcorr derive`` command that prints ``pattern``'s formula of ``derivation`` in LaTeX."""
+    activation = derivation.activation
+    if activation.family in ("quadratic", "cubic", "erf"):
+        spec = activation.family
+    elif activation.family.startswith("polynomial") and activation.parameters:
+        # symbolic coefficients a0..ad: the printed formula does not depend on the values
+        spec = "polynomial --coeffs " + " ".join("1" for _ in activation.parameters)
+    else:
+        spec = f"'{sp.sstr(activation.expression)}'"
+    series = "" if derivation.series_order is None else f" -S {derivation.series_order}"
+    return (f"symcorr derive -a {spec} -K {derivation.closure}{series} -M {derivation.out_order} "
+            f"-p {pattern} -f latex")
+
+
 def _pattern_function(derivation: Derivation, pattern: str, printer: KernelPrinter) -> list[str]:
     formula = derivation.formula(pattern)
     parameters = derivation.activation.parameter_symbols
     grid = "".join(sorted(set(pattern)))
     inputs = sorted(formula.free_symbols - set(parameters), key=lambda s: (len(symbol_labels(s)), s.name))
     signature = ", ".join(["kappa", *(p.name for p in parameters)])
+    latex = sp.latex(formula)
+    if len(latex) <= LONGEST_DOCSTRING_LATEX:
+        math = ["    .. math::", "", f"        {latex}"]
+    else:
+        math = [f"    The formula's LaTeX ({len(latex)} characters) is too long to read here; print it with",
+                "", f"    ``{derive_command(derivation, pattern)}``"]
     lines = [
         f"def _pattern_{pattern}({signature}):",
         f'    r"""Output cumulant :math:`\\kappa_{{y,{pattern}}}` on the neuron grid ``{grid}``.',
         "",
-        "    .. math::",
-        "",
-        f"        {sp.latex(formula)}",
+        *math,
         '    """',
     ]
     for symbol in inputs:
@@ -104,10 +128,13 @@ def _cumulant_function(derivation: Derivation, order: int, patterns: list[str]) 
     lines = [
         f"def cumulant_{order}({call}):",
         f'    """Full symmetric order-{order} output cumulant tensor from input cumulants ``kappa``."""',
-        f"    out = numpy.empty((kappa[0].shape[0],) * {order})",
     ]
-    # finest pattern (most distinct neurons) first: coarser diagonals overwrite it
-    for pattern in sorted(patterns, key=lambda p: -len(set(p))):
+    # finest pattern (most distinct neurons) first, as the tensor itself when it can be:
+    # coarser diagonals overwrite it
+    finest, *coarser = sorted(patterns, key=lambda p: -len(set(p)))
+    lines.append(f"    out = _support.output_tensor(_pattern_{finest}({call}), "
+                 f"{tuple(pattern_slot_assignments(finest))!r}, kappa[0].shape[0], {order})")
+    for pattern in coarser:
         assignments = tuple(pattern_slot_assignments(pattern))
         lines.append(f"    _support.fill_pattern(out, _pattern_{pattern}({call}), {assignments!r})")
     lines.append("    return out")
@@ -139,7 +166,8 @@ def kernel_module_source(derivation: Derivation, header: str) -> str:
         f'__doc__ = r"""Cumulant kernels of phi(z) = {sp.sstr(activation.expression)}',
         "",
         f"Output cumulant orders 1..{derivation.out_order} from input cumulants of orders",
-        f"1..{derivation.closure} (higher ones taken as zero), series order {derivation.series_order};",
+        f"1..{derivation.closure} (higher ones taken as zero), "
+        f"{'no series truncation' if derivation.series_order is None else f'series order {derivation.series_order}'};",
         "the expansion of MATH.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``",
         "with ``kappa`` the tuple of input cumulant tensors (float64).",
         '"""',

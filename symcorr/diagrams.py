@@ -29,7 +29,19 @@ as symbols ``g{p}d{n}_a``, so every monomial of it is one **diagram**:
 
 Several vertices on one neuron occur only in the Moebius subtraction of
 products of lower moments (e.g. :math:`-g_{1,i}^2` in the variance); these
-are listed with ``kind = 'subtraction'``. The **contribution** of a diagram is
+are listed with ``kind = 'subtraction'``.
+
+A derivation with the **joint** reference (erf, output orders 1..2, MATH.md
+section 6) resums the pair's whole Gaussian part: its vertex is the joint
+function
+
+.. math:: G^{(n,m)}_{pq,ab} = \partial^n_{\mu_a}\partial^m_{\mu_b}
+    E_{(z_a, z_b)\sim N(\mu, \Sigma)}[\phi(z_a)^p \phi(z_b)^q]
+
+(symbol ``G{p}x{q}d{n}x{m}_ab``), listed as two halves, one per neuron, that
+name each other as ``partner``; :math:`\Sigma_{ab}` sits inside it, so only
+cumulants of order >= 3 are hyperedges, and the term without any is the
+``'reference'`` diagram. The **contribution** of a diagram is
 its term with the vertex functions evaluated (MATH.md section 5 for
 polynomials); the contributions add up to :meth:`Derivation.formula`.
 """
@@ -42,26 +54,49 @@ import sympy as sp
 
 from .activations import Activation, Z
 from .cumulant_algebra import cumulant_symbol, gaussian_moment, symbol_labels
-from .expansion import normalize_pattern, parse_vertex_symbol, vertex_symbol
+from .expansion import (joint_vertex_symbol, normalize_pattern, parse_joint_vertex_symbol, parse_vertex_symbol,
+                        vertex_symbol)
 
 
 @dataclass(frozen=True)
 class Vertex:
     r"""A vertex :math:`g^{(n)}_{p,a}`: neuron ``neuron``, ``power`` = p output slots
-    (``slots``, numbered from 1 in the pattern), ``derivative`` = n cumulant legs."""
+    (``slots``, numbered from 1 in the pattern), ``derivative`` = n cumulant legs.
+
+    ``joint`` (``(labels, powers, derivatives)`` of a joint vertex
+    :math:`G^{(n,m)}_{pq,ab}`, else ``None``) marks one half of a joint vertex;
+    ``partner`` is then the other neuron."""
 
     neuron: str
     power: int
     derivative: int
     slots: tuple[int, ...]
+    joint: tuple | None = None
+
+    @property
+    def partner(self) -> str | None:
+        return None if self.joint is None else self.joint[0].replace(self.neuron, "", 1)
 
     @property
     def symbol(self) -> sp.Symbol:
+        if self.joint is not None:
+            return joint_vertex_symbol(*self.joint)
         return vertex_symbol(self.neuron, self.power, self.derivative)
 
     @property
     def latex(self) -> str:
+        if self.joint is not None:
+            return joint_vertex_latex(*self.joint)
         return vertex_latex(self.neuron, self.power, self.derivative)
+
+    def describe(self) -> str:
+        slots = ", ".join(map(str, self.slots))
+        where = f"output slot{'s' if len(self.slots) > 1 else ''} {slots} (phi^{self.power}), " \
+                f"derivative order {self.derivative}"
+        if self.joint is None:
+            return f"vertex {self.symbol} at neuron {self.neuron}: {where}"
+        return (f"joint vertex {self.symbol} at neuron {self.neuron} (with {self.partner}; "
+                f"Sigma_{''.join(sorted(self.joint[0]))} resummed inside): {where}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +147,14 @@ class Diagram:
         return sum(e.multiplicity for e in self.edges)
 
     @property
+    def shown_contribution(self) -> sp.Expr | None:
+        """The contribution as printed: factored when it is a polynomial (factoring erf's
+        Owen's-T and Gaussian-exponential forms only makes them longer)."""
+        if self.contribution is None or self.contribution == 0 or not self.contribution.is_polynomial():
+            return self.contribution
+        return sp.factor(self.contribution)
+
+    @property
     def latex(self) -> str:
         """The term in LaTeX, vertex functions written :math:`g^{(n)}_{p,a}`."""
         return term_latex(self.term)
@@ -125,14 +168,22 @@ class Diagram:
             for edge in self.edges:
                 lines.append(f"    cumulant {edge.describe()}")
         else:
-            lines.append("    cumulants: none (independent-Gaussian reference term)")
+            reference = "joint" if any(v.joint for v in self.vertices) else "independent"
+            lines.append(f"    cumulants: none ({reference}-Gaussian reference term)")
         for v in self.vertices:
-            slots = ", ".join(map(str, v.slots))
-            lines.append(f"    vertex {v.symbol} at neuron {v.neuron}: output slot{'s' if len(v.slots) > 1 else ''} "
-                         f"{slots} (phi^{v.power}), derivative order {v.derivative}")
+            lines.append(f"    {v.describe()}")
         if self.contribution is not None:
-            lines.append(f"    contributes: {sp.factor(self.contribution) if self.contribution != 0 else 0}")
+            contribution = str(self.shown_contribution)
+            if len(contribution) > _LONGEST_PRINTED:
+                contribution = (f"{contribution[:_LONGEST_PRINTED]} ... ({len(contribution)} characters; "
+                                "the whole term: Diagram.contribution)")
+            lines.append(f"    contributes: {contribution}")
         return "\n".join(lines)
+
+
+#: Longest contribution :meth:`Diagram.describe` prints in full (erf's joint vertices
+#: with derivatives are pages long).
+_LONGEST_PRINTED = 600
 
 
 def vertex_latex(neuron: str, power: int, derivative: int) -> str:
@@ -140,13 +191,23 @@ def vertex_latex(neuron: str, power: int, derivative: int) -> str:
     return f"g^{{({derivative})}}_{{{power},{neuron}}}"
 
 
+def joint_vertex_latex(labels: str, powers: tuple[int, int], derivatives: tuple[int, int]) -> str:
+    r"""``G^{(n,m)}_{pq,ab}``: the LaTeX name of the joint vertex function ``G{p}x{q}d{n}x{m}_ab``."""
+    (p, q), (n, m) = powers, derivatives
+    return f"G^{{({n},{m})}}_{{{p}{q},{labels}}}"
+
+
 def vertex_symbol_names(expression: sp.Expr) -> dict[sp.Symbol, str]:
-    """``symbol_names`` for :func:`sympy.latex` that print vertex symbols as :func:`vertex_latex`."""
+    """``symbol_names`` for :func:`sympy.latex` that print vertex symbols as :func:`vertex_latex`
+    (joint ones as :func:`joint_vertex_latex`)."""
     names = {}
     for symbol in expression.free_symbols:
         parsed = parse_vertex_symbol(symbol)
         if parsed is not None:
             names[symbol] = vertex_latex(*parsed)
+        joint = parse_joint_vertex_symbol(symbol)
+        if joint is not None:
+            names[symbol] = joint_vertex_latex(*joint)
     return names
 
 
@@ -197,6 +258,8 @@ def evaluate_vertices(activation: Activation, expression: sp.Expr) -> sp.Expr | 
 def _classify(symbol: sp.Symbol):
     if parse_vertex_symbol(symbol) is not None:
         return "vertex"
+    if parse_joint_vertex_symbol(symbol) is not None:
+        return "joint vertex"
     try:
         symbol_labels(symbol)
     except ValueError:
@@ -208,9 +271,7 @@ def _kind(vertices: tuple[Vertex, ...], edges: tuple[Edge, ...]) -> str:
     neurons = [v.neuron for v in vertices]
     if len(set(neurons)) < len(neurons):
         return "subtraction"
-    if not edges:
-        return "reference" if len(neurons) == 1 else "disconnected"
-    # union-find over neurons joined by hyperedges
+    # union-find over neurons joined by hyperedges (and by joint vertices)
     parent = {a: a for a in neurons}
 
     def root(a):
@@ -218,11 +279,14 @@ def _kind(vertices: tuple[Vertex, ...], edges: tuple[Edge, ...]) -> str:
             a = parent[a]
         return a
 
-    for edge in edges:
-        first, *rest = sorted(set(edge.labels))
+    links = [sorted(set(edge.labels)) for edge in edges] + [sorted(v.joint[0]) for v in vertices if v.joint]
+    for first, *rest in links:
         for a in rest:
             parent[root(a)] = root(first)
-    return "connected" if len({root(a) for a in neurons}) == 1 else "disconnected"
+    joined = len({root(a) for a in neurons}) == 1
+    if not edges:
+        return "reference" if joined else "disconnected"
+    return "connected" if joined else "disconnected"
 
 
 def _parse_term(pattern: str, term: sp.Expr):
@@ -235,7 +299,12 @@ def _parse_term(pattern: str, term: sp.Expr):
         if kind != "other" and not (exponent.is_Integer and exponent > 0):
             kind = "other"
         if kind == "vertex":
-            vertex_keys.extend([parse_vertex_symbol(base)] * int(exponent))
+            vertex_keys.extend([(*parse_vertex_symbol(base), None)] * int(exponent))
+        elif kind == "joint vertex":
+            joint = parse_joint_vertex_symbol(base)
+            (a, b), powers, derivatives = joint
+            vertex_keys.extend([(a, powers[0], derivatives[0], joint), (b, powers[1], derivatives[1], joint)]
+                               * int(exponent))
         elif kind == "cumulant":
             edges.append(Edge(symbol_labels(base), int(exponent)))
         else:
@@ -245,9 +314,9 @@ def _parse_term(pattern: str, term: sp.Expr):
     for slot, neuron in enumerate(pattern, start=1):
         free_slots.setdefault(neuron, []).append(slot)
     vertices = []
-    for neuron, power, derivative in sorted(vertex_keys, key=lambda k: (k[0], -k[1], -k[2])):
+    for neuron, power, derivative, joint in sorted(vertex_keys, key=lambda k: (k[0], -k[1], -k[2])):
         slots = free_slots.get(neuron, [])
-        vertices.append(Vertex(neuron, power, derivative, tuple(slots[:power])))
+        vertices.append(Vertex(neuron, power, derivative, tuple(slots[:power]), joint))
         free_slots[neuron] = slots[power:]
     edges.sort(key=lambda e: (len(e.labels), e.labels))
     return coefficient, tuple(edges), tuple(vertices)
@@ -374,12 +443,23 @@ def _draw_panel(ax, diagram: Diagram, caption: bool = True):
         ax.text(x_node + 0.22, y_node - 0.05, label, ha="left", va="center", fontsize=11, color=edge_color)
         lowest = min(lowest, y_node - 0.5)
 
+    # the two halves of a joint vertex: a band between them (the pair's Gaussian, resummed)
+    for t, vertex in enumerate(diagram.vertices):
+        partners = [u for u, other in enumerate(diagram.vertices)
+                    if u > t and vertex.joint is not None and other.joint == vertex.joint
+                    and other.neuron == vertex.partner]
+        for u in partners[:1]:
+            ax.plot([xs[t], xs[u]], [0, 0], color="#888888", lw=7, alpha=0.45, solid_capstyle="round", zorder=1)
+            ax.text((xs[t] + xs[u]) / 2, -0.12, f"${vertex.latex}$", ha="center", va="top", fontsize=9,
+                    color="#555555")
+
     # vertices and their output slots
     for t, vertex in enumerate(diagram.vertices):
         x = xs[t]
         ax.add_patch(Circle((x, 0), radius, facecolor="white", edgecolor="black", lw=1.6, zorder=4))
         ax.text(x, 0, f"${vertex.neuron}$", ha="center", va="center", fontsize=14, zorder=5)
-        ax.text(x + radius + 0.08, 0.22, f"${vertex.latex}$", ha="left", va="bottom", fontsize=10)
+        if vertex.joint is None:
+            ax.text(x + radius + 0.08, 0.22, f"${vertex.latex}$", ha="left", va="bottom", fontsize=10)
         slots = vertex.slots
         for s, slot in enumerate(slots):
             sx = x + (s - (len(slots) - 1) / 2) * 0.7
@@ -397,8 +477,7 @@ def _draw_panel(ax, diagram: Diagram, caption: bool = True):
         kind = "" if diagram.kind == "connected" else f"  ({diagram.kind})"
         ax.set_title(f"[{diagram.index}]  ${diagram_caption_latex(diagram)}$" + kind, fontsize=12)
         if diagram.contribution is not None:
-            contribution = sp.factor(diagram.contribution) if diagram.contribution != 0 else 0
-            text = sp.latex(contribution)
+            text = sp.latex(diagram.shown_contribution)
             if len(text) < 90:
                 ax.text(0, lowest + 0.05, f"$= {text}$", ha="center", va="top", fontsize=10, color="#333333")
 
@@ -419,7 +498,8 @@ def diagram_caption_latex(diagram: Diagram) -> str:
     for edge in diagram.edges:
         parts.append(edge.latex + (f"^{{{edge.multiplicity}}}" if edge.multiplicity > 1 else ""))
     for v in diagram.vertices:
-        parts.append(v.latex)
+        if v.latex not in parts:          # the two halves of a joint vertex: one factor
+            parts.append(v.latex)
     return sign + r"\,".join(parts)
 
 
@@ -460,9 +540,11 @@ def draw_diagrams(diagrams: list[Diagram], paths, title: str | None = None, colu
             _draw_panel(ax, diagram)
         if title:
             figure.suptitle(title, fontsize=13)
-        figure.text(0.5, 0.005, "circles: vertices (neuron, vertex function $g^{(n)}_{p,a}$ = "
-                    r"$\partial^n_\mu E[\phi^p]$); squares: output slots; blue: input cumulants",
-                    ha="center", va="bottom", fontsize=9, color="#444444")
+        legend = ("circles: vertices (neuron, vertex function $g^{(n)}_{p,a}$ = "
+                  r"$\partial^n_\mu E[\phi^p]$); squares: output slots; blue: input cumulants")
+        if any(v.joint for d in diagrams for v in d.vertices):
+            legend += r"; grey band: joint vertex $G^{(n,m)}_{pq,ab}$ (the pair's Gaussian resummed)"
+        figure.text(0.5, 0.005, legend, ha="center", va="bottom", fontsize=9, color="#444444")
         figure.tight_layout(rect=(0, 0.03, 1, 0.95 if title else 1))
         for path in paths:
             path.parent.mkdir(parents=True, exist_ok=True)

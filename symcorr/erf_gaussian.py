@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernel_support import _erf_cov_block, erf_gaussian_covariance
+from .kernel_support import _NotSymmetric, erf_covariance_matrix, erf_gaussian_covariance
 
 
 def _validated(mean, cov):
@@ -38,11 +38,10 @@ def _validated(mean, cov):
     n = mean.shape[0]
     if cov.shape != (n, n):
         raise ValueError(f"cov must have shape ({n}, {n}) to match mean of length {n}, got {cov.shape}")
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(np.diag(cov)))):
         raise ValueError("mean or cov has a non-finite entry (NaN or inf)")
-    scale = max(float(np.max(np.abs(cov), initial=0.0)), 1e-300)
-    if np.max(np.abs(cov - cov.T), initial=0.0) > 1e-12 * scale:
-        raise ValueError("cov is not symmetric")
+    # symmetry, finiteness and |cov_ij| <= sqrt(cov_ii cov_jj) off the diagonal are checked
+    # strip by strip in erf_covariance_matrix (one pass over cov instead of three)
     if np.any(np.diag(cov) < 0):
         raise ValueError(f"cov has a negative variance on its diagonal (index {int(np.argmin(np.diag(cov)))})")
     return mean, cov
@@ -55,7 +54,7 @@ def erf_gaussian_mean(mean, variance) -> np.ndarray:
     return erf(np.asarray(mean, dtype=np.float64) / np.sqrt(1.0 + 2.0 * np.asarray(variance, dtype=np.float64)))
 
 
-def erf_gaussian_transfer(mean, cov, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def erf_gaussian_transfer(mean, cov) -> tuple[np.ndarray, np.ndarray]:
     r"""Exact mean ``(N,)`` and covariance ``(N, N)`` of :math:`\operatorname{erf}(z)`, :math:`z \sim N(\mu, \Sigma)`.
 
     MATH.md section 6; accuracy: relative error below
@@ -64,46 +63,20 @@ def erf_gaussian_transfer(mean, cov, *, threads: int = 1) -> tuple[np.ndarray, n
     :math:`h_i h_j < 0`, :math:`|\rho| \to 1`, variances near 0 and very large
     (see :func:`symcorr.kernel_support.erf_gaussian_covariance`).
 
-    Only the upper triangle is computed, in strips of rows (about 8192 pairs
+    Only the upper triangle is computed, in strips of rows (about 32768 pairs
     each, so temporaries stay in cache; every strip is one vectorized call),
-    and mirrored. ``threads > 1`` spreads the strips over a thread pool
-    (NumPy releases the GIL inside its loops).
+    and mirrored (:func:`symcorr.kernel_support.erf_covariance_matrix`).
     """
     mean, cov = _validated(mean, cov)
-    n = mean.shape[0]
     variance = np.diag(cov).copy()
-    if np.any(cov * cov > np.outer(variance, variance) * (1.0 + 1e-10)):
-        raise ValueError("cov is not positive semi-definite: some |cov[i, j]| > sqrt(cov[i, i] cov[j, j])")
-    out = np.empty((n, n))
-    rows = max(1, _STRIP_PAIRS // max(n, 1))
-
-    def strip(start):
-        stop = min(start + rows, n)
-        shape = (stop - start, n - start)
-        block = _erf_cov_block(
-            np.broadcast_to(mean[start:stop, None], shape).ravel(), np.broadcast_to(mean[None, start:], shape).ravel(),
-            np.broadcast_to(variance[start:stop, None], shape).ravel(),
-            np.broadcast_to(variance[None, start:], shape).ravel(), cov[start:stop, start:].ravel()).reshape(shape)
-        # the strip's leading square holds both triangles: keep its upper one (the input's
-        # upper triangle decides, so the output is exactly symmetric)
-        square = np.triu(block[:, :stop - start])
-        block[:, :stop - start] = square + np.triu(square, 1).T
-        out[start:stop, start:] = block
-        out[start:, start:stop] = block.T
-
-    starts = range(0, n, rows)
-    if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(strip, starts))
-    else:
-        for start in starts:
-            strip(start)
-    return erf_gaussian_mean(mean, variance), out
-
-
-_STRIP_PAIRS = 8192
+    tolerance = 1e-12 * max(float(np.max(variance, initial=0.0)), 1e-300)
+    try:
+        covariance = erf_covariance_matrix(mean, variance, cov, symmetry_tolerance=tolerance)
+    except _NotSymmetric:
+        if not np.all(np.isfinite(cov)):
+            raise ValueError("mean or cov has a non-finite entry (NaN or inf)") from None
+        raise ValueError("cov is not symmetric") from None
+    return erf_gaussian_mean(mean, variance), covariance
 
 
 def _normalized_hermite_terms(x, order):

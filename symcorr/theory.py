@@ -81,6 +81,20 @@ def _parameter_values(activation: Activation) -> dict[sp.Symbol, sp.Expr]:
     return {sp.Symbol(name, real=True): sp.Rational(repr(float(value))) for name, value in activation.parameters}
 
 
+def accuracy_text(derivation) -> str:
+    """One sentence (Markdown and LaTeX alike) on what a derivation's formulas neglect."""
+    modes = {p.reference for p in derivation.patterns.values()}
+    if derivation.series_order is None:
+        if derivation.activation.degree is not None:
+            return "Exact for the given input cumulants of orders $1..K$ (higher ones taken as zero)."
+        return ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
+                "(joint Gaussian vertices, MATH.md section 6).")
+    if modes == {"joint"}:
+        return ("The Gaussian part is resummed in closed form (joint Gaussian vertices); the series order is "
+                "the number of non-Gaussian cumulant factors (orders $\\ge 3$) kept in $e^D$.")
+    return "Truncated: the series order is the number of perturbation cumulant factors kept in $e^D$."
+
+
 def _closure_text(derivation) -> str:
     text = f"closure K = {derivation.closure}"
     if derivation.series_order is not None:
@@ -259,10 +273,7 @@ def _markdown_section(derivation, patterns, substitute: bool, level: int) -> str
              + (f", series order {derivation.series_order}" if derivation.series_order is not None else ""),
              ""]
     values = ", ".join(f"${sp.latex(sp.Symbol(n))} = {v:g}$" for n, v in activation.parameters)
-    exact = ("Exact for the given input cumulants of orders 1..K (higher ones taken as zero)."
-             if activation.degree is not None and derivation.series_order is None else
-             "Truncated: series order = number of perturbation cumulant factors kept in $e^D$.")
-    parts.append(f"Follows {math_sections(activation)}. {exact}"
+    parts.append(f"Follows {math_sections(activation)}. {accuracy_text(derivation)}"
                  + (f" Kernel parameter values: {values}." if values and not substitute else ""))
     for p in patterns:
         parts += ["", f"{hashes}# {pattern_title(p)}: ${output_latex(p)}$ (pattern `{p}`)", "",
@@ -297,7 +308,11 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
             f"{'' if len(diagrams) == 1 else 's'}")
     if fmt == "text":
         lines = [head, f"output slots: {slots}",
-                 "vertex g{p}d{n}_a = d^n/dmu^n E[phi(z)^p] at neuron a (p output slots, n cumulant legs)", ""]
+                 "vertex g{p}d{n}_a = d^n/dmu^n E[phi(z)^p] at neuron a (p output slots, n cumulant legs)"]
+        if any(v.joint for d in diagrams for v in d.vertices):
+            lines.append("joint vertex G{p}x{q}d{n}x{m}_ab = d^n/dmu_a^n d^m/dmu_b^m E[phi(z_a)^p phi(z_b)^q], "
+                         "(z_a, z_b) jointly Gaussian (Sigma_ab inside)")
+        lines.append("")
         lines += [d.describe() + "\n" for d in diagrams]
         lines.append(closing)
         return "\n".join(lines) + "\n"
@@ -313,7 +328,7 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
                               for e in d.edges) or "none"
             vertices = "; ".join(f"{v.neuron}: slots {','.join(map(str, v.slots))}, p={v.power}, n={v.derivative}"
                                  for v in d.vertices)
-            contribution = "n/a" if d.contribution is None else f"${sp.latex(sp.factor(d.contribution))}$"
+            contribution = "n/a" if d.contribution is None else f"${sp.latex(d.shown_contribution)}$"
             lines.append(f"| {d.index} | ${diagram_caption_latex(d)}$ ({d.kind}) | {edges} | {vertices} | "
                          f"${sp.latex(d.coefficient)}$ | {contribution} |")
         lines += ["", closing]
@@ -321,7 +336,7 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
     if fmt == "latex":
         lines = [f"% {head}", "\\begin{itemize}"]
         for d in diagrams:
-            contribution = "" if d.contribution is None else f" $= {sp.latex(sp.factor(d.contribution))}$"
+            contribution = "" if d.contribution is None else f" $= {sp.latex(d.shown_contribution)}$"
             edges = ", ".join(f"${e.latex}$" + (f" ($\\times {e.multiplicity}$)" if e.multiplicity > 1 else "")
                               for e in d.edges) or "none"
             lines.append(f"\\item[{{[{d.index}]}}] ${diagram_caption_latex(d)}$ ({d.kind}; cumulants: {edges})"
@@ -586,11 +601,8 @@ def formula_sheet_latex(derivations, header: str | None = None) -> str:
         series = f", series order {d.series_order}" if d.series_order is not None else ""
         lines += ["", f"\\section{{{_latex_escape(activation.family)}: $\\phi(z) = {sp.latex(activation.expression)}$, "
                       f"orders 1..{d.out_order}, closure $K = {d.closure}${series}}}", ""]
-        exact = ("Exact for the given input cumulants of orders $1..K$ (higher ones taken as zero)."
-                 if activation.degree is not None and d.series_order is None else
-                 "Truncated: the series order is the number of perturbation cumulant factors kept in $e^D$.")
         values = ", ".join(f"${sp.latex(sp.Symbol(n))} = {v:g}$" for n, v in activation.parameters)
-        lines.append(f"Follows {math_sections(activation)}. {exact}"
+        lines.append(f"Follows {math_sections(activation)}. {accuracy_text(d)}"
                      + (f" Kernel parameter values: {values}." if values else ""))
         for p in d.patterns:
             lines += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
@@ -641,7 +653,9 @@ def _add_activation_arguments(parser, closure_required: bool = False):
     parser.add_argument("--closure", "-K", type=int,
                         help="input cumulant orders kept (default: exact for polynomials, out-order x degree)")
     parser.add_argument("--series-order", "-S", type=int,
-                        help="perturbation factors kept in exp(D); needed for erf (MATH.md section 6)")
+                        help="perturbation factors kept in exp(D) (MATH.md section 6); default for erf: "
+                             "exact at closure 2 for orders 1..2, else the documented default "
+                             "(symcorr.vertex_functions.default_series_order)")
 
 
 def _derive_from_args(args, out_order: int):
@@ -651,13 +665,16 @@ def _derive_from_args(args, out_order: int):
     closure = args.closure
     if closure is None:
         if activation.degree is None:
-            raise ValueError(f"{activation.family} is not polynomial: give --closure K (and --series-order S)")
+            raise ValueError(f"{activation.family} is not polynomial: give --closure K (the input cumulant "
+                             "orders to keep)")
         closure = out_order * activation.degree
-    if activation.degree is None and args.series_order is None:
-        raise ValueError(f"{activation.family} is not polynomial: its formulas are series; "
-                         "give --series-order S (MATH.md section 6)")
+    series_order = args.series_order
     try:
-        return derive(activation, out_order, closure, series_order=args.series_order)
+        if activation.degree is None and series_order is None:
+            from .vertex_functions import default_series_order
+
+            series_order = default_series_order(activation, out_order, closure)
+        return derive(activation, out_order, closure, series_order=series_order)
     except ImportError as error:
         raise ValueError(f"{activation.family} formulas need the vertex functions of "
                          f"symcorr.vertex_functions, which are not available ({error})") from None

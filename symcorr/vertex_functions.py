@@ -31,9 +31,16 @@ erf (MATH.md section 6), with :math:`s_a^2 = 1 + 2\Sigma_{aa}`:
 Printing: every custom function prints itself through ``_pythoncode`` (the
 ``printmethod`` of SymPy's Python/NumPy/SciPy printers, hence of
 :class:`symcorr.codegen.KernelPrinter`): :class:`OwensT` to
-``scipy.special.owens_t``, the others to the support module that generated
-kernels import as ``_support`` (a verbatim copy of
+``scipy.special.owens_t``, :class:`ExpNeg` (the Gaussian factors
+:math:`e^{-q}`) to ``numpy.exp(-q)``, the others to the support module that
+generated kernels import as ``_support`` (a verbatim copy of
 :mod:`symcorr.kernel_support`); :data:`PRINTED_FUNCTIONS` lists the mapping.
+
+Defaults (:class:`ErfVertices`): output orders 1..2 resum the Gaussian part
+exactly (no series at closure 2; at closure 3, 4 the cumulants of order >= 3
+to second order); output orders 3..4 use the Price series, series order 6
+(3 at closure >= 4), whose truncation error is ~ rho_eff^(S+1) -- not
+negligible at rho_eff = 0.95 (tests/test_erf_gaussian.py prints the table).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ whose values regroup MATH.md section 5 term by term.
 import pytest
 import sympy as sp
 
-from symcorr.activations import cubic, quadratic
+from symcorr.activations import cubic, erf, quadratic
 from symcorr.diagrams import diagram_terms, draw_diagrams, polynomial_vertex_value
 from symcorr.expansion import derive
 
@@ -88,6 +88,47 @@ def test_contributions_add_up_to_the_formula(activation, out_order, closure, pat
             legs = sum(e.labels.count(neuron) * e.multiplicity for e in d.edges)
             assert legs == sum(v.derivative for v in d.vertices if v.neuron == neuron)
             assert sum(v.power for v in d.vertices if v.neuron == neuron) == pattern.count(neuron)
+
+
+@pytest.fixture(scope="module")
+def erf_k4():
+    return derive(erf(), 2, 4, series_order=2)
+
+
+def test_erf_covariance_diagrams_by_hand(erf_k4):
+    # joint reference (MATH.md section 6): exp(D) acts on the joint vertex G_ij, D holding only the
+    # cumulants of order 3 and 4, so to first order the connected diagrams are kappa_M / prod_a m_a!
+    # on G^(m_i, m_j); the Moebius subtraction -g_i g_j gives the disconnected ones, one leg set per neuron
+    diagrams = diagram_terms(erf_k4, "ij")
+    reference, subtraction = diagrams[0], diagrams[1]
+    assert (reference.kind, reference.coefficient, reference.edges) == ("reference", 1, ())
+    assert [(v.neuron, v.partner, v.slots, v.derivative) for v in reference.vertices] == \
+        [("i", "j", (1,), 0), ("j", "i", (2,), 0)]
+    assert reference.vertices[0].symbol == reference.vertices[1].symbol == sp.Symbol("G1x1d0x0_ij", real=True)
+    assert (subtraction.kind, subtraction.coefficient) == ("disconnected", -1)
+    assert all(v.joint is None for v in subtraction.vertices)
+    first_order = [d for d in diagrams if d.order == 1]
+    joint = {d.edges[0].labels: d for d in first_order if d.vertices[0].joint}
+    expected = {"iii": sp.Rational(1, 6), "iij": sp.Rational(1, 2), "ijj": sp.Rational(1, 2),
+                "jjj": sp.Rational(1, 6), "iiii": sp.Rational(1, 24), "iiij": sp.Rational(1, 6),
+                "iijj": sp.Rational(1, 4), "ijjj": sp.Rational(1, 6), "jjjj": sp.Rational(1, 24)}
+    assert {labels: d.coefficient for labels, d in joint.items()} == expected
+    for labels, d in joint.items():
+        assert d.kind == "connected"
+        assert [v.derivative for v in d.vertices] == [labels.count("i"), labels.count("j")]
+    disconnected = {d.edges[0].labels: d.coefficient for d in first_order if not d.vertices[0].joint}
+    assert disconnected == {"iii": -sp.Rational(1, 6), "jjj": -sp.Rational(1, 6),
+                            "iiii": -sp.Rational(1, 24), "jjjj": -sp.Rational(1, 24)}
+    assert max(d.order for d in diagrams) == 2          # the series order
+    total = sp.Add(*[d.contribution for d in diagrams])
+    assert sp.expand(total - erf_k4.formula("ij")) == 0
+    assert "joint vertex G1x1d0x0_ij at neuron i (with j" in reference.describe()
+
+
+def test_draw_erf_joint_vertices(erf_k4, tmp_path):
+    pytest.importorskip("matplotlib")
+    (svg,) = draw_diagrams(diagram_terms(erf_k4, "ij")[:6], tmp_path / "erf.svg")
+    assert "grey band: joint vertex" in svg.read_text()
 
 
 def test_draw_png_and_svg(quadratic_k4, tmp_path):

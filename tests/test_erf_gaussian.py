@@ -167,12 +167,54 @@ def test_transfer_matches_the_pairwise_function_and_is_symmetric():
     cov = np.triu(cov) + np.triu(cov, 1).T
     m, c = erf_gaussian_transfer(mean, cov)
     v = np.diag(cov)
-    ref = erf_gaussian_covariance(mean[:, None], mean[None, :], v[:, None], v[None, :], cov)
-    assert np.max(np.abs(c - ref)) == 0.0
+    # element by element (flat arrays: the general path, not the symmetric-grid one)
+    rows, cols = (t.ravel() for t in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    ref = erf_gaussian_covariance(mean[rows], mean[cols], v[rows], v[cols], cov[rows, cols]).reshape(n, n)
+    assert np.max(np.abs(c - ref) / np.maximum(np.abs(ref), 1e-300)) < 1e-14
+    # and the symmetric neuron grid a generated kernel passes gives the same matrix
+    grid = erf_gaussian_covariance(mean[:, None], mean[None, :], v[:, None], v[None, :], cov)
+    assert np.array_equal(grid, c)
     assert np.max(np.abs(m - erf(mean / np.sqrt(1 + 2 * v)))) < 1e-15
     assert np.linalg.eigvalsh(c)[0] > -1e-12
-    _, c_threads = erf_gaussian_transfer(mean, cov, threads=2)
-    assert np.array_equal(c, c_threads)
+
+
+def test_weakly_correlated_pairs_rule_matches_the_general_rules():
+    # a wide layer: most pairs take the 4-node rule in r = sin t; compare with the per-element rules
+    rng = np.random.default_rng(5)
+    n = 300
+    a = rng.normal(size=(n, n)) / np.sqrt(n)
+    cov = a @ a.T * np.geomspace(0.05, 40, n)[:, None] ** 0.5 * np.geomspace(0.05, 40, n)[None, :] ** 0.5
+    cov = np.triu(cov) + np.triu(cov, 1).T
+    mean = rng.normal(size=n) * np.linspace(0, 4, n)
+    v = np.diag(cov)
+    matrix = kernel_support.erf_covariance_matrix(mean, v, cov)
+    rows, cols = (t.ravel() for t in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    general = kernel_support._erf_cov_block(mean[rows], mean[cols], v[rows], v[cols], cov[rows, cols]).reshape(n, n)
+    s = np.sqrt(1 + 2 * v)
+    rho = 2 * cov / np.outer(s, s)
+    weak = np.abs(rho) < kernel_support._ERF_COV_WEAK_RHO
+    assert weak.mean() > 0.5                                  # the fast rule is exercised
+    m2 = (mean / s) ** 2
+    bound = 1e-14 * (1 + m2[:, None] + m2[None, :]) * np.abs(general) + 1e-300
+    assert np.all(np.abs(matrix - general) <= bound)
+
+
+def test_kernel_grid_tolerates_rounding_asymmetry_and_refuses_to_guess_otherwise():
+    rng = np.random.default_rng(8)
+    n = 60
+    w = rng.normal(size=(n, n)) / np.sqrt(n)
+    cov = w @ np.diag(rng.uniform(0.2, 2, n)) @ w.T          # symmetric only to rounding
+    mean, v = rng.normal(size=n), np.diag(cov)
+    grid = erf_gaussian_covariance(mean[:, None], mean[None, :], v[:, None], v[None, :], cov)
+    assert np.array_equal(grid, grid.T)
+    rows, cols = np.triu_indices(n)
+    upper = erf_gaussian_covariance(mean[rows], mean[cols], v[rows], v[cols], cov[rows, cols])
+    assert np.max(np.abs(grid[rows, cols] - upper) / np.abs(upper)) < 1e-14
+    # a clearly asymmetric Sigma_ij is evaluated element by element, not symmetrised
+    skew = cov.copy()
+    skew[0, 1] += 0.01
+    grid = erf_gaussian_covariance(mean[:, None], mean[None, :], v[:, None], v[None, :], skew)
+    assert grid[0, 1] != grid[1, 0]
 
 
 @pytest.mark.parametrize("mean, cov, message", [
@@ -182,6 +224,9 @@ def test_transfer_matches_the_pairwise_function_and_is_symmetric():
     (np.zeros(2), np.array([[-1.0, 0.0], [0.0, 1.0]]), "negative variance"),
     (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), "positive semi-definite"),
     (np.array([np.nan, 0.0]), np.eye(2), "non-finite"),
+    (np.zeros(3), np.array([[1.0, np.nan, 0.0], [np.nan, 1.0, 0.0], [0.0, 0.0, 1.0]]), "non-finite"),
+    (np.zeros(3), np.array([[1.0, 0.0, np.inf], [0.0, 1.0, 0.0], [np.inf, 0.0, 1.0]]), "non-finite"),
+    (np.zeros(3), np.array([[1.0, 0.0, 0.0], [np.nan, 1.0, 0.0], [0.0, 0.0, 1.0]]), "non-finite"),  # lower triangle only
 ])
 def test_bad_input_is_refused_with_the_reason(mean, cov, message):
     with pytest.raises(ValueError, match=message):

@@ -71,3 +71,56 @@ def test_a_new_polynomial_is_derived_cached_and_correct(tmp_path, monkeypatch):
     np.testing.assert_allclose(out.mean, reference.mean, rtol=1e-10, atol=1e-13)
     assert Cumulants  # the public container is what pointwise returns
     assert isinstance(out, Cumulants)
+
+
+def test_long_formulas_are_replaced_by_the_command_that_prints_them(capsys):
+    import re
+    import shlex
+
+    from symcorr import theory
+    from symcorr.codegen import LONGEST_DOCSTRING_LATEX
+
+    commands = {}
+    for path in GENERATED.glob("*_order*_closure*.py"):
+        for function in ast.parse(path.read_text()).body:
+            if isinstance(function, ast.FunctionDef) and function.name.startswith("_pattern_"):
+                doc = ast.get_docstring(function)
+                if ".. math::" in doc:
+                    assert len(doc.split(".. math::")[1].strip()) <= LONGEST_DOCSTRING_LATEX
+                else:
+                    length, command = re.search(r"LaTeX \((\d+) characters\).*``(symcorr derive [^`]+)``",
+                                                doc, re.S).groups()
+                    assert int(length) > LONGEST_DOCSTRING_LATEX
+                    commands[(path.stem, function.name)] = command
+    erf_covariance = commands[("erf_order2_closure4", "_pattern_ij")]
+    assert erf_covariance == "symcorr derive -a erf -K 4 -S 2 -M 2 -p ij -f latex"
+    assert ("quadratic_order4_closure4", "_pattern_ijkl") in commands
+    # the command runs and prints the formula
+    assert theory.derive_main(shlex.split(erf_covariance)[2:]) == 0
+    out = capsys.readouterr().out
+    assert "\\begin{align*}" in out and "\\kappa_{iiij}" in out
+
+
+def test_output_tensor_reuses_fresh_results_and_copies_views():
+    from symcorr.kernel_support import output_tensor
+
+    fresh = np.arange(9.0).reshape(3, 3) * 1.0          # the result of arithmetic: owns its data
+    assert output_tensor(fresh, ((0, 1),), 3, 2) is fresh
+    view = fresh.T
+    copied = output_tensor(view, ((0, 1),), 3, 2)
+    assert copied is not view and not np.shares_memory(copied, fresh)
+    np.testing.assert_array_equal(copied, view)
+    broadcast = output_tensor(np.arange(3.0)[:, None], ((0, 1),), 3, 2)    # depends on i only
+    np.testing.assert_array_equal(broadcast, np.repeat(np.arange(3.0)[:, None], 3, axis=1))
+
+
+def test_kernel_output_never_aliases_its_input():
+    # phi(z) = z: the covariance kernel's ij formula is the input's Sigma_ij itself
+    from symcorr import pointwise
+
+    mean, cov = random_gaussian(4, seed=3)
+    before = cov.copy()
+    out = pointwise(Cumulants(mean, cov), activations.from_expression("z"), order=2)
+    assert not np.shares_memory(out.cov, cov) and not np.shares_memory(out.mean, mean)
+    np.testing.assert_array_equal(out.cov, before)
+    np.testing.assert_array_equal(cov, before)

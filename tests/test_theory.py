@@ -105,7 +105,7 @@ def test_derive_cli_activation_as_expression_and_substitution(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-a", "erf"], "series-order"),
+    (["-a", "erf"], "--closure K"),
     (["-a", "polynomial"], "--coeffs"),
     (["-a", "sin(z)"], "not allowed"),
     (["-a", "z + alpha"], "unknown name|only contain z"),
@@ -214,6 +214,25 @@ def test_terms_cli_draws_png_and_svg(tmp_path, capsys):
     assert (tmp_path / "ij.png").read_bytes()[:4] == b"\x89PNG"
     assert "<svg" in (tmp_path / "ij.svg").read_text()
     assert "wrote" in capsys.readouterr().err
+
+
+def test_derive_cli_erf_takes_the_documented_series_order(capsys):
+    # closure 2: exact (Gaussian part resummed), no series order; closure 4: the default series order 2
+    assert theory.derive_main(["-a", "erf", "-K", "2", "-p", "ij"]) == 0
+    out = capsys.readouterr().out
+    assert "closure K = 2)" in out and "series order" not in out
+    assert "Sigma_y[ij] = ErfGaussianCovariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)" in out
+    assert theory.derive_main(["-a", "erf", "-K", "4", "-p", "i"]) == 0
+    assert "closure K = 4, series order 2" in capsys.readouterr().out
+
+
+def test_terms_cli_lists_erf_joint_vertices(capsys):
+    assert theory.terms_main(["-a", "erf", "-K", "4", "-p", "ij"]) == 0
+    out = capsys.readouterr().out
+    assert "joint vertex G{p}x{q}d{n}x{m}_ab" in out
+    assert "[1] G1x1d0x0_ij   (reference, 0 cumulant factors)" in out
+    assert "joint vertex G1x1d0x0_ij at neuron j (with i; Sigma_ij resummed inside)" in out
+    assert "the contributions add up to the formula" in out
 
 
 def test_terms_method_matches_formula(quadratic_k4):
