@@ -117,8 +117,32 @@ def _pattern_function(derivation: Derivation, pattern: str, printer: KernelPrint
     optimized = optimize(formula, REWRITES) if formula.has(*REWRITTEN_FUNCTIONS) else formula
     replacements, (reduced,) = sp.cse(optimized, symbols=sp.numbered_symbols("t"), order="canonical")
     for lhs, rhs in replacements:
-        lines.append(f"    {lhs} = {printer.doprint(rhs)}")
-    lines.append(f"    return {printer.doprint(reduced)}")
+        lines += _assignment_lines(str(lhs), rhs, printer)
+    if _is_long_sum(reduced):
+        lines += _assignment_lines("value", reduced, printer) + ["    return value"]
+    else:
+        lines.append(f"    return {printer.doprint(reduced)}")
+    return lines
+
+
+#: Terms per line of a long sum: Python's compiler recurses once per operator, so one line
+#: holding thousands of terms (erf, output order 4 at closure 3) exceeds its recursion limit.
+TERMS_PER_LINE = 200
+
+
+def _is_long_sum(expression: sp.Expr) -> bool:
+    return isinstance(expression, sp.Add) and len(expression.args) > TERMS_PER_LINE
+
+
+def _assignment_lines(name: str, expression: sp.Expr, printer: KernelPrinter) -> list[str]:
+    """``name = expression``, a long sum split over lines of :data:`TERMS_PER_LINE` terms
+    (``name = name + ...``, never ``+=``: the first part may be a view of an input)."""
+    if not _is_long_sum(expression):
+        return [f"    {name} = {printer.doprint(expression)}"]
+    terms = expression.args
+    lines = [f"    {name} = {printer.doprint(sp.Add(*terms[:TERMS_PER_LINE]))}"]
+    for start in range(TERMS_PER_LINE, len(terms), TERMS_PER_LINE):
+        lines.append(f"    {name} = {name} + ({printer.doprint(sp.Add(*terms[start:start + TERMS_PER_LINE]))})")
     return lines
 
 

@@ -31,17 +31,17 @@ Several vertices on one neuron occur only in the Moebius subtraction of
 products of lower moments (e.g. :math:`-g_{1,i}^2` in the variance); these
 are listed with ``kind = 'subtraction'``.
 
-A derivation with the **joint** reference (erf, output orders 1..2, MATH.md
-section 6) resums the pair's whole Gaussian part: its vertex is the joint
+A derivation with the **joint** reference (erf: output orders 1..2, and 3..4
+at closure 2; MATH.md section 6) resums the block's whole Gaussian part: its vertex is the joint
 function
 
 .. math:: G^{(n,m)}_{pq,ab} = \partial^n_{\mu_a}\partial^m_{\mu_b}
     E_{(z_a, z_b)\sim N(\mu, \Sigma)}[\phi(z_a)^p \phi(z_b)^q]
 
-(symbol ``G{p}x{q}d{n}x{m}_ab``), listed as two halves, one per neuron, that
-name each other as ``partner``; :math:`\Sigma_{ab}` sits inside it, so only
-cumulants of order >= 3 are hyperedges, and the term without any is the
-``'reference'`` diagram. The **contribution** of a diagram is
+(symbol ``G{p}x{q}d{n}x{m}_ab``; three or four neurons: ``G1x1x1d0x0x0_ijk``),
+listed as one part per neuron, each naming the others as ``partner``; the
+block's covariances sit inside it, so only cumulants of order >= 3 are
+hyperedges, and the term without any is the ``'reference'`` diagram. The **contribution** of a diagram is
 its term with the vertex functions evaluated (MATH.md section 5 for
 polynomials); the contributions add up to :meth:`Derivation.formula`.
 """
@@ -64,8 +64,8 @@ class Vertex:
     (``slots``, numbered from 1 in the pattern), ``derivative`` = n cumulant legs.
 
     ``joint`` (``(labels, powers, derivatives)`` of a joint vertex
-    :math:`G^{(n,m)}_{pq,ab}`, else ``None``) marks one half of a joint vertex;
-    ``partner`` is then the other neuron."""
+    :math:`G^{(n,m)}_{pq,ab}`, else ``None``) marks one part of a joint vertex;
+    ``partner`` is then the other neuron(s)."""
 
     neuron: str
     power: int
@@ -95,8 +95,10 @@ class Vertex:
                 f"derivative order {self.derivative}"
         if self.joint is None:
             return f"vertex {self.symbol} at neuron {self.neuron}: {where}"
-        return (f"joint vertex {self.symbol} at neuron {self.neuron} (with {self.partner}; "
-                f"Sigma_{''.join(sorted(self.joint[0]))} resummed inside): {where}")
+        inside = (f"Sigma_{''.join(sorted(self.joint[0]))}" if len(self.joint[0]) == 2 else
+                  f"the covariances of {', '.join(self.joint[0])}")
+        return (f"joint vertex {self.symbol} at neuron {self.neuron} (with {', '.join(self.partner)}; "
+                f"{inside} resummed inside): {where}")
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,9 @@ def vertex_latex(neuron: str, power: int, derivative: int) -> str:
     return f"g^{{({derivative})}}_{{{power},{neuron}}}"
 
 
-def joint_vertex_latex(labels: str, powers: tuple[int, int], derivatives: tuple[int, int]) -> str:
+def joint_vertex_latex(labels: str, powers: tuple[int, ...], derivatives: tuple[int, ...]) -> str:
     r"""``G^{(n,m)}_{pq,ab}``: the LaTeX name of the joint vertex function ``G{p}x{q}d{n}x{m}_ab``."""
-    (p, q), (n, m) = powers, derivatives
-    return f"G^{{({n},{m})}}_{{{p}{q},{labels}}}"
+    return f"G^{{({','.join(map(str, derivatives))})}}_{{{''.join(map(str, powers))},{labels}}}"
 
 
 def vertex_symbol_names(expression: sp.Expr) -> dict[sp.Symbol, str]:
@@ -302,9 +303,7 @@ def _parse_term(pattern: str, term: sp.Expr):
             vertex_keys.extend([(*parse_vertex_symbol(base), None)] * int(exponent))
         elif kind == "joint vertex":
             joint = parse_joint_vertex_symbol(base)
-            (a, b), powers, derivatives = joint
-            vertex_keys.extend([(a, powers[0], derivatives[0], joint), (b, powers[1], derivatives[1], joint)]
-                               * int(exponent))
+            vertex_keys.extend([(a, p, n, joint) for a, p, n in zip(*joint)] * int(exponent))
         elif kind == "cumulant":
             edges.append(Edge(symbol_labels(base), int(exponent)))
         else:
@@ -443,15 +442,13 @@ def _draw_panel(ax, diagram: Diagram, caption: bool = True):
         ax.text(x_node + 0.22, y_node - 0.05, label, ha="left", va="center", fontsize=11, color=edge_color)
         lowest = min(lowest, y_node - 0.5)
 
-    # the two halves of a joint vertex: a band between them (the pair's Gaussian, resummed)
-    for t, vertex in enumerate(diagram.vertices):
-        partners = [u for u, other in enumerate(diagram.vertices)
-                    if u > t and vertex.joint is not None and other.joint == vertex.joint
-                    and other.neuron == vertex.partner]
-        for u in partners[:1]:
-            ax.plot([xs[t], xs[u]], [0, 0], color="#888888", lw=7, alpha=0.45, solid_capstyle="round", zorder=1)
-            ax.text((xs[t] + xs[u]) / 2, -0.12, f"${vertex.latex}$", ha="center", va="top", fontsize=9,
-                    color="#555555")
+    # the parts of a joint vertex: a band through them (their Gaussian, resummed)
+    for joint in dict.fromkeys(v.joint for v in diagram.vertices if v.joint is not None):
+        members = [t for t, v in enumerate(diagram.vertices) if v.joint == joint]
+        first, last = min(xs[t] for t in members), max(xs[t] for t in members)
+        ax.plot([first, last], [0, 0], color="#888888", lw=7, alpha=0.45, solid_capstyle="round", zorder=1)
+        ax.text((first + last) / 2, -0.12, f"${joint_vertex_latex(*joint)}$", ha="center", va="top",
+                fontsize=9, color="#555555")
 
     # vertices and their output slots
     for t, vertex in enumerate(diagram.vertices):

@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
+from itertools import combinations
 
 import sympy as sp
 from sympy.polys.domains import QQ
@@ -74,29 +75,30 @@ def parse_vertex_symbol(symbol: sp.Symbol) -> tuple[str, int, int] | None:
     return label, int(power), int(derivative)
 
 
-def joint_vertex_symbol(labels: str, powers: tuple[int, int], derivatives: tuple[int, int]) -> sp.Symbol:
-    r"""The symbol of the joint Gaussian vertex of two neurons (the resummed reference).
+def joint_vertex_symbol(labels: str, powers: tuple[int, ...], derivatives: tuple[int, ...]) -> sp.Symbol:
+    r"""The symbol of the joint Gaussian vertex of two or more neurons (the resummed reference).
 
     :math:`\partial^{n}_{\mu_a}\partial^{m}_{\mu_b} E_{(z_a, z_b)\sim N(\mu, \Sigma)}[\phi(z_a)^p\phi(z_b)^q]`
-    with the whole 2x2 covariance in the reference, named ``G{p}x{q}d{n}x{m}_{ab}``,
-    e.g. ``G1x1d3x1_ij``.
+    with the whole covariance of the block in the reference, named ``G{p}x{q}d{n}x{m}_{ab}``,
+    e.g. ``G1x1d3x1_ij``; three neurons: ``G2x1x1d0x0x0_ijk``.
     """
-    (p, q), (n, m) = powers, derivatives
-    return sp.Symbol(f"G{p}x{q}d{n}x{m}_{labels}", real=True)
+    return sp.Symbol(f"G{'x'.join(map(str, powers))}d{'x'.join(map(str, derivatives))}_{labels}", real=True)
 
 
-def parse_joint_vertex_symbol(symbol: sp.Symbol) -> tuple[str, tuple[int, int], tuple[int, int]] | None:
+def parse_joint_vertex_symbol(symbol: sp.Symbol) -> tuple[str, tuple[int, ...], tuple[int, ...]] | None:
     """``G1x1d3x1_ij`` -> ``('ij', (1, 1), (3, 1))``; ``None`` for any other symbol."""
     head, _, labels = symbol.name.partition("_")
-    if not head.startswith("G") or len(labels) != 2:
+    if not head.startswith("G") or len(labels) < 2:
         return None
     powers, _, derivatives = head[1:].partition("d")
     try:
-        p, q = (int(x) for x in powers.split("x"))
-        n, m = (int(x) for x in derivatives.split("x"))
+        powers = tuple(int(x) for x in powers.split("x"))
+        derivatives = tuple(int(x) for x in derivatives.split("x"))
     except ValueError:
         return None
-    return labels, (p, q), (n, m)
+    if not len(powers) == len(derivatives) == len(labels):
+        return None
+    return labels, powers, derivatives
 
 
 #: Reference modes of the expansion (see :func:`derive`).
@@ -301,13 +303,18 @@ def _polynomial_vertex_values(activation: Activation, ring: PolyRing, labels, ma
     return values
 
 
-def _joint_supported(activation: Activation, powers: tuple[int, int]) -> bool:
-    """Whether the activation has a joint two-neuron vertex with these powers."""
+def _joint_key(powers, used) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """(labels, powers, derivative orders) of the joint vertex of a block of neurons."""
+    return ("".join(a for a, _ in powers), tuple(p for _, p in powers), tuple(used.get(a, 0) for a, _ in powers))
+
+
+def _joint_supported(activation: Activation, powers: tuple[int, ...], closure: int) -> bool:
+    """Whether the activation has a joint vertex of this block (powers per neuron) at this closure."""
     if activation.degree is not None:
-        return True
+        return len(powers) <= 2
     from .vertex_functions import vertex_family
 
-    return vertex_family(activation).joint_supported(powers)
+    return vertex_family(activation).joint_supported(powers, closure)
 
 
 def resolve_reference(activation: Activation, pattern: str, closure: int, reference: str | None = None) -> str:
@@ -321,12 +328,12 @@ def resolve_reference(activation: Activation, pattern: str, closure: int, refere
     pattern = normalize_pattern(pattern)
     blocks = {_slot_blocks(pattern, block) for partition in set_partitions(len(pattern)) for block in partition}
     supported = closure >= 2 and all(
-        len(powers) <= 2 and (len(powers) < 2 or _joint_supported(activation, tuple(p for _, p in powers)))
-        for powers in blocks)
+        len(powers) < 2 or _joint_supported(activation, tuple(p for _, p in powers), closure) for powers in blocks)
     if reference == "joint" and not supported:
         raise ValueError(
-            f"reference='joint' is not available for pattern {pattern!r} of {activation.family} "
-            f"(needs at most 2 distinct neurons with a closed-form joint vertex; erf: output orders <= 2)")
+            f"reference='joint' is not available for pattern {pattern!r} of {activation.family} at closure "
+            f"{closure} (polynomials: at most 2 distinct neurons; erf: output orders <= 2, or orders 3..4 "
+            f"at closure 2)")
     return "joint" if supported else "independent"
 
 
@@ -392,9 +399,8 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
             power_of = dict(powers)
             for _, chosen, used in terms:
                 kappa_names.update(chosen)
-                if mode == "joint" and len(powers) == 2:
-                    (a, p), (b, q) = powers
-                    joint_keys.add((a + b, (p, q), (used[a], used[b])))
+                if mode == "joint" and len(powers) >= 2:
+                    joint_keys.add(_joint_key(powers, used))
                 else:
                     vertex_keys.update((a, power_of[a], n) for a, n in used.items())
 
@@ -404,7 +410,8 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
     vertex_symbols += [joint_vertex_symbol(*key) for key in sorted(joint_keys)]
     reference_symbols = [cumulant_symbol(a) for a in labels] + [cumulant_symbol(a + a) for a in labels]
     if joint_keys:
-        reference_symbols += [cumulant_symbol(a + b) for a, b in sorted({k[0] for k in joint_keys})]
+        reference_symbols += [cumulant_symbol(a + b) for a, b in
+                              sorted({(a, b) for block, _, _ in joint_keys for a, b in combinations(block, 2)})]
     symbols = kappa_symbols + vertex_symbols + reference_symbols + list(activation.parameter_symbols)
     ring = PolyRing(symbols, QQ)
     index = {s: t for t, s in enumerate(symbols)}
@@ -418,9 +425,8 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
             exponents = [0] * ngens
             for m, r in chosen.items():
                 exponents[index[cumulant_symbol(m)]] += r
-            if mode == "joint" and len(powers) == 2:
-                (a, p), (b, q) = powers
-                exponents[index[joint_vertex_symbol(a + b, (p, q), (used[a], used[b]))]] += 1
+            if mode == "joint" and len(powers) >= 2:
+                exponents[index[joint_vertex_symbol(*_joint_key(powers, used))]] += 1
             else:
                 for a, n in used.items():
                     exponents[index[vertex_symbol(a, power_of[a], n)]] += 1
@@ -483,14 +489,15 @@ def derive(activation: Activation, out_order: int, closure: int, *,
     * ``'independent'`` (MATH.md section 4; the default for polynomials):
       independent Gaussians :math:`N(\mu_a, \Sigma_{aa})`, every
       :math:`\Sigma_{ab}` and every cumulant of order >= 3 a perturbation;
-    * ``'joint'``: a block of <= 2 neurons has one joint Gaussian vertex
-      :math:`E_{N(\mu, \Sigma)}[\phi(z_a)^p\phi(z_b)^q]` (symbol
+    * ``'joint'``: a block of several neurons has one joint Gaussian vertex
+      :math:`E_{N(\mu, \Sigma)}[\phi(z_a)^p\phi(z_b)^q\cdots]` (symbol
       :func:`joint_vertex_symbol`) holding its whole covariance; only
       cumulants of order >= 3 are perturbations, so the Gaussian part is
       resummed exactly and ``series_order`` counts non-Gaussian factors;
     * ``'auto'`` (the default for non-polynomial activations): ``'joint'``
-      for every pattern whose blocks have closed-form joint vertices (erf:
-      output orders 1..2), ``'independent'`` for the others.
+      for every pattern whose blocks have joint vertices (erf: output orders
+      1..2 in closed form with derivatives; orders 3..4 at closure 2, by
+      numerical joint moments), ``'independent'`` for the others.
 
     ``non_gaussian_order`` caps, within the series, the number of factors
     that are cumulants of order >= 3 (the order in non-Gaussianity; 2 keeps

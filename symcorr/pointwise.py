@@ -24,7 +24,10 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     e.g. a quadratic :math:`\phi` of a Gaussian with ``order=4`` gives the
     exact :math:`\kappa_y^{(1..4)}`. Evaluated by the generated kernels
     (:mod:`symcorr.kernels`); ``series_order`` applies to non-polynomial
-    activations (default: the activation's documented default).
+    activations (default: the activation's documented default). For those,
+    input cumulants above order 2 that are identically zero are not carried
+    (the closure is lowered to the highest non-zero one): erf of a Gaussian is
+    then exact at every output order.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -32,6 +35,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         raise TypeError(f"activation must be a symcorr activation (symcorr.activations), got {type(activation).__name__}")
     order = _order_argument("order", order)
     closure = order if closure is None else _order_argument("closure", closure)
+    if activation.degree is None and closure > 2:
+        # series kernels: identically zero input cumulants would only bring truncated terms that
+        # vanish; the lowest closure holding every non-zero one is as exact as that one (closure 2,
+        # a Gaussian: exact at every output order, MATH.md section 6)
+        closure = max([2] + [n for n in range(3, closure + 1) if np.any(cumulants.kappa(n))])
     kernel = load_kernel(activation, order, closure, series_order)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]

@@ -536,8 +536,13 @@ _NOTATION_MD = (
     "$\\Sigma_{y,ij}$, $\\kappa_{y,iij}$, ... with $i, j, k, l$ distinct neurons. Every formula is derived "
     "by the cumulant expansion around independent Gaussians $N(\\mu_a, \\Sigma_{aa})$ (MATH.md section 4) "
     "and the Moebius formula over the output slots (MATH.md section 2); input cumulants above the closure "
-    "order $K$ are taken as zero. Regenerate with `python -m derivations`; list the terms of a formula by "
-    "diagram with `symcorr terms`."
+    "order $K$ are taken as zero. For erf (MATH.md section 6) the Gaussian part is resummed instead: "
+    "$C_{\\mathrm{erf}}(\\mu_a, \\mu_b, \\Sigma_{aa}, \\Sigma_{bb}, \\Sigma_{ab}) = "
+    "\\mathrm{Cov}(\\operatorname{erf} z_a, \\operatorname{erf} z_b)$ (Owen's T) and "
+    "$E_{\\mathrm{erf}}^{(p_a, p_b, \\dots)}(\\mu_a, \\mu_b, \\dots) = "
+    "E[\\operatorname{erf}(z_a)^{p_a} \\operatorname{erf}(z_b)^{p_b} \\cdots]$ for $z$ Gaussian with the "
+    "means and covariances of those neurons (evaluated numerically). Regenerate with "
+    "`python -m derivations`; list the terms of a formula by diagram with `symcorr terms`."
 )
 
 

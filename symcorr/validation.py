@@ -19,8 +19,9 @@ drops input cumulants above ``K``, so whether a layer's order-``m`` output is
 exact follows from the inputs it needs (MATH.md section 5): a polynomial of
 degree ``d`` needs input orders ``1..m d``, each either carried exactly
 (order <= K) or truly zero (above ``K`` for a Gaussian); linear layers keep
-exactness order by order; erf of a Gaussian is exact for mean and covariance
-with ``K = 2`` (closed forms, MATH.md section 6) and an approximation otherwise. Rows that
+exactness order by order; erf of a Gaussian is exact at every order (closed
+forms and numerical joint moments, MATH.md section 6) and an approximation
+otherwise. Rows that
 are approximations are printed (marked ``~``) with their z-scores and
 relative errors but do not decide the outcome: there the z-scores measure the
 closure error, not a bug.
@@ -149,12 +150,13 @@ def default_networks(quick: bool = False) -> list[NetworkSpec]:
             NetworkSpec("quadratic", 1, 5, "mixture", 4, seed=2),
             NetworkSpec("cubic", 1, 16, "gaussian", 2, seed=3, gain=GAINS["cubic"]),
             NetworkSpec("erf", 1, 16, "gaussian", 2, seed=4, gain=GAINS["erf"]),
+            NetworkSpec("erf", 1, 6, "gaussian", 4, seed=5, gain=GAINS["erf"]),
         ]
     else:
         specs = []
         for activation in ("quadratic", "cubic", "erf"):
             for depth, width in ((1, 64), (2, 16), (3, 8)):
-                order = 4 if activation == "quadratic" and width <= 16 else 2
+                order = 4 if activation in ("quadratic", "erf") and width <= 16 else 2
                 specs.append(NetworkSpec(activation, depth, width, "gaussian", order, seed=10 * depth,
                                          gain=GAINS[activation]))
             for depth, width in ((1, 16), (2, 8), (3, 8)):
@@ -194,10 +196,10 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
                 return (n <= order and exact[n]) or (n > order and n > nonzero)
 
             if isinstance(module, Erf) or degree is None:
-                # closed forms (Owen's T, MATH.md section 6) are what the order-2 kernel evaluates;
-                # higher-order erf kernels are series, so only K = 2 of a Gaussian counts as exact
-                gaussian = order == 2 and nonzero <= 2 and exact[1] and exact[2]
-                exact = {m: gaussian and m <= 2 for m in exact}
+                # erf of an exactly known Gaussian is exact at every order (closed forms and
+                # numerical joint moments, MATH.md section 6); of anything else, a series
+                gaussian = nonzero <= 2 and exact[1] and exact[2]
+                exact = {m: gaussian for m in exact}
                 nonzero = INFINITY
             elif degree >= 2:
                 exact = {m: all(carried(n) for n in range(1, m * degree + 1)) for m in exact}

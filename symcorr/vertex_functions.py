@@ -36,11 +36,15 @@ Printing: every custom function prints itself through ``_pythoncode`` (the
 generated kernels import as ``_support`` (a verbatim copy of
 :mod:`symcorr.kernel_support`); :data:`PRINTED_FUNCTIONS` lists the mapping.
 
-Defaults (:class:`ErfVertices`): output orders 1..2 resum the Gaussian part
-exactly (no series at closure 2; at closure 3, 4 the cumulants of order >= 3
-to second order); output orders 3..4 use the Price series, series order 6
-(3 at closure >= 4), whose truncation error is ~ rho_eff^(S+1) -- not
-negligible at rho_eff = 0.95 (tests/test_erf_gaussian.py prints the table).
+Defaults (:class:`ErfVertices`): at closure 2 (Gaussian input) every output
+order 1..4 is exact -- the Gaussian part is resummed, in closed form for
+orders 1..2 and by the numerical joint moments :class:`ErfGaussianMoment`
+for orders 3..4 (no series). At closure 3, 4, output orders 1..2 keep the
+resummed Gaussian part and add the cumulants of order >= 3 to second order;
+output orders 3..4 use the Price series around independent Gaussians,
+series order 6 (3 at closure >= 4), whose truncation error is
+~ rho_eff^(S+1) -- not negligible at rho_eff = 0.95 (tests/test_erf_gaussian.py
+prints the table).
 """
 from __future__ import annotations
 
@@ -300,10 +304,52 @@ class ErfPowerMoment(sp.Function):
 
 
 #: Custom functions and what each prints to in a generated kernel.
+class ErfGaussianMoment(sp.Function):
+    r""":math:`E\big[\prod_a \operatorname{erf}(z_a)^{p_a}\big]` for :math:`z \sim N(\mu, \Sigma)` over 2..4
+    neurons with :math:`\sum_a p_a \le 4`: the joint Gaussian vertex of output orders 3..4
+    (MATH.md section 6).
+
+    Arguments ``(powers, means, variances, covariances)``, each a :class:`sympy.Tuple`
+    (covariances :math:`\Sigma_{ab}`, :math:`a < b`, in lexicographic order). No closed form:
+    evaluated numerically, without derivatives (used at closure 2 only, where the whole
+    Gaussian part is the reference), by the homotopy integral of
+    :func:`symcorr.kernel_support.erf_gaussian_moment`, to which it prints.
+    """
+
+    nargs = 4
+
+    @classmethod
+    def eval(cls, powers, means, variances, covariances):
+        k = len(powers)
+        if not (2 <= k <= 4 and len(means) == len(variances) == k and len(covariances) == k * (k - 1) // 2
+                and all(p.is_Integer and p >= 1 for p in powers) and sum(powers) <= 4):
+            raise ValueError(f"ErfGaussianMoment: 2..4 neurons, powers >= 1 summing to <= 4, and matching "
+                             f"means, variances and covariances; got powers {tuple(powers)}")
+        return None
+
+    def fdiff(self, argindex=1):
+        raise NotImplementedError("ErfGaussianMoment is evaluated numerically and has no derivatives here "
+                                  "(it appears at closure 2 only)")
+
+    def _pythoncode(self, printer, **kwargs):
+        powers, *rest = self.args
+        groups = [f"({', '.join(printer._print(x) for x in group)},)" for group in rest]
+        return f"_support.erf_gaussian_moment({tuple(int(p) for p in powers)!r}, {', '.join(groups)})"
+
+    _numpycode = _scipycode = _pythoncode
+
+    def _latex(self, printer, exp=None):
+        powers, means = self.args[0], self.args[1]
+        labels = ",".join(printer._print(m) for m in means)
+        text = (r"E_{\mathrm{erf}}^{(" + ",".join(str(p) for p in powers) + r")}\left(" + labels + r"\right)")
+        return f"{text}^{{{printer._print(exp)}}}" if exp is not None else text
+
+
 PRINTED_FUNCTIONS = {
     OwensT: "scipy.special.owens_t",
     ErfGaussianCovariance: "_support.erf_gaussian_covariance",
     ErfPowerMoment: "_support.erf_power_moment",
+    ErfGaussianMoment: "_support.erf_gaussian_moment",
     ExpNeg: "numpy.exp(-q)",
 }
 
@@ -525,12 +571,17 @@ class ErfVertices:
     independent_series_order: int = 6
     independent_series_order_high_closure: int = 3
 
-    def joint_supported(self, powers: tuple[int, int]) -> bool:
-        return tuple(powers) == (1, 1)
+    def joint_supported(self, powers: tuple[int, ...], closure: int) -> bool:
+        """Closed-form joint vertices (with derivatives) for two neurons with powers (1, 1); numerical
+        ones (:class:`ErfGaussianMoment`, no derivatives, hence closure 2 only) for 2..4 neurons with
+        powers summing to <= 4."""
+        return tuple(powers) == (1, 1) or (closure == 2 and 2 <= len(powers) <= 4 and sum(powers) <= 4)
 
     def default_series_order(self, out_order: int, closure: int) -> int | None:
+        if closure <= 2:
+            return None
         if out_order <= 2:
-            return None if closure <= 2 else self.non_gaussian_order
+            return self.non_gaussian_order
         return self.independent_series_order if closure <= 3 else self.independent_series_order_high_closure
 
     # stage 1: vertex symbols -> polynomials in placeholders (g1 symbols and Cerf symbols)
@@ -544,10 +595,16 @@ class ErfVertices:
     def _stage_one_joint(self, labels: str, powers, derivatives):
         from .expansion import vertex_symbol
 
-        if not self.joint_supported(powers):
-            raise ValueError(f"erf has no closed-form joint vertex for powers {tuple(powers)}; only (1, 1)")
-        (n, m), (a, b) = derivatives, labels
-        return _covariance_placeholder(labels, n, m) + vertex_symbol(a, 1, n) * vertex_symbol(b, 1, m)
+        if tuple(powers) == (1, 1):
+            (n, m), (a, b) = derivatives, labels
+            return _covariance_placeholder(labels, n, m) + vertex_symbol(a, 1, n) * vertex_symbol(b, 1, m)
+        if any(derivatives) or not self.joint_supported(powers, 2):
+            raise ValueError(f"erf has no joint vertex for powers {tuple(powers)} with derivatives "
+                             f"{tuple(derivatives)}: the numerical ones (2..4 neurons) serve closure 2 only")
+        pairs = [a + b for t, a in enumerate(labels) for b in labels[t + 1:]]
+        return ErfGaussianMoment(sp.Tuple(*powers), sp.Tuple(*(cumulant_symbol(a) for a in labels)),
+                                 sp.Tuple(*(cumulant_symbol(a + a) for a in labels)),
+                                 sp.Tuple(*(cumulant_symbol(pair) for pair in pairs)))
 
     # stage 2: placeholders -> closed forms
     def _stage_two(self, symbol: sp.Symbol):
@@ -624,7 +681,7 @@ def substitute_vertex_functions(activation: Activation, diagram_form: sp.Expr) -
 
 
 __all__ = [
-    "OwensT", "ErfGaussianCovariance", "ErfPowerMoment", "ExpNeg", "PRINTED_FUNCTIONS",
+    "OwensT", "ErfGaussianCovariance", "ErfPowerMoment", "ErfGaussianMoment", "ExpNeg", "PRINTED_FUNCTIONS",
     "erf_derivative", "erf_mean_derivative", "erf_covariance_derivative", "erf_square_derivative",
     "erf_power_expectation",
     "mp_erf_gaussian_covariance", "mp_erf_power_moment",

@@ -83,9 +83,11 @@ def test_multisets_exclude_the_reference_variance():
 
 
 def test_non_polynomial_perturbation_series_needs_a_series_order():
-    # erf at output order 3 expands around independent Gaussians (Price series): no default cap
+    # erf at output order 3 beyond closure 2 expands around independent Gaussians (Price series):
+    # no default cap; at closure 2 the joint reference needs none
     with pytest.raises(ValueError, match="series_order"):
-        derive(activations.erf(), 3, 2)
+        derive(activations.erf(), 3, 2, reference="independent")
+    assert derive(activations.erf(), 3, 2).series_order is None
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -21,7 +21,7 @@ from symcorr.expansion import (derive, joint_vertex_symbol, parse_joint_vertex_s
                                resolve_reference, vertex_symbol)
 from symcorr.erf_gaussian import price_series_covariance
 from symcorr.kernel_support import erf_power_moment
-from symcorr.vertex_functions import (ErfGaussianCovariance, ErfPowerMoment, ExpNeg, OwensT, PRINTED_FUNCTIONS,
+from symcorr.vertex_functions import (ErfGaussianCovariance, ErfGaussianMoment, ErfPowerMoment, ExpNeg, OwensT, PRINTED_FUNCTIONS,
                                       erf_covariance_derivative, erf_mean_derivative, erf_power_expectation,
                                       mp_erf_gaussian_covariance, mp_erf_power_moment, substitute_vertex_functions)
 
@@ -44,8 +44,14 @@ def test_custom_functions_print_to_scipy_and_the_support_module():
         "_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)"
     assert printer.doprint(ErfPowerMoment(3, 2, MU_A, V_A)) == "_support.erf_power_moment(3, 2, mu_i, Sigma_ii)"
     assert printer.doprint(ExpNeg(MU_A**2)) == "numpy.exp(-(mu_i**2))"
-    assert set(PRINTED_FUNCTIONS) == {OwensT, ErfGaussianCovariance, ErfPowerMoment, ExpNeg}
+    moment = ErfGaussianMoment(sp.Tuple(2, 1), sp.Tuple(MU_A, MU_B), sp.Tuple(V_A, V_B), sp.Tuple(C))
+    assert printer.doprint(moment) == \
+        "_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))"
+    assert set(PRINTED_FUNCTIONS) == {OwensT, ErfGaussianCovariance, ErfPowerMoment, ErfGaussianMoment, ExpNeg}
     for function in PRINTED_FUNCTIONS:          # LaTeX for the formula sheets
+        if function is ErfGaussianMoment:
+            assert sp.latex(moment) == r"E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right)"
+            continue
         assert sp.latex(function(*([sp.Integer(3)] * function.nargs.args[0])) if function is ErfPowerMoment
                         else function(*sp.symbols(f"x0:{function.nargs.args[0]}")))
 
@@ -269,12 +275,18 @@ def test_joint_vertex_symbols_round_trip():
 
 def test_reference_resolution():
     erf_activation, quadratic = activations.erf(), activations.quadratic()
-    assert [resolve_reference(erf_activation, p, 2) for p in ("i", "ii", "ij", "iij", "ijk", "iijj")] == \
-        ["joint", "joint", "joint", "independent", "independent", "independent"]
+    patterns = ("i", "ii", "ij", "iij", "ijk", "iijj", "ijkl")
+    # closure 2: every block is a joint vertex (numerical beyond two neurons / powers (1, 1))
+    assert [resolve_reference(erf_activation, p, 2) for p in patterns] == ["joint"] * 7
+    # beyond: only the closed-form ones, which have derivatives
+    assert [resolve_reference(erf_activation, p, 3) for p in patterns] == \
+        ["joint", "joint", "joint", "independent", "independent", "independent", "independent"]
     assert resolve_reference(quadratic, "ij", 4) == "independent"
     assert resolve_reference(quadratic, "iijj", 4, "joint") == "joint"
     with pytest.raises(ValueError, match="joint"):
-        resolve_reference(erf_activation, "iij", 2, "joint")
+        resolve_reference(erf_activation, "iij", 3, "joint")
+    with pytest.raises(ValueError, match="joint"):
+        resolve_reference(quadratic, "ijk", 3, "joint")
     with pytest.raises(ValueError, match="reference must be"):
         resolve_reference(erf_activation, "ij", 2, "resummed")
 
@@ -300,7 +312,7 @@ def test_erf_mean_and_covariance_at_closure_2_are_the_closed_forms():
 
 def test_series_order_is_required_where_the_series_is_infinite():
     with pytest.raises(ValueError, match="series_order"):
-        derive(activations.erf(), 3, 2)
+        derive(activations.erf(), 3, 3)
     with pytest.raises(ValueError, match="series_order"):
         derive(activations.erf(), 2, 2, reference="independent")
 
