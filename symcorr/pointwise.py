@@ -1,6 +1,8 @@
 r"""Runtime propagation through a pointwise nonlinearity :math:`y_i = \phi(z_i)` (MATH.md section 4)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .activations import Activation
@@ -41,6 +43,12 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         # a Gaussian: exact at every output order, MATH.md section 6)
         closure = max([2] + [n for n in range(3, closure + 1) if np.any(cumulants.kappa(n))])
     kernel = load_kernel(activation, order, closure, series_order)
+    if activation.degree is None:
+        from .vertex_functions import vertex_family
+
+        message = vertex_family(activation).truncation_warning(order, closure, kernel.SERIES_ORDER, cumulants.cov)
+        if message:
+            warnings.warn(message, stacklevel=2)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause

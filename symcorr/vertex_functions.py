@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from .activations import Activation
@@ -570,6 +571,29 @@ class ErfVertices:
     #: resummed exactly) and use ``non_gaussian_order`` above.
     independent_series_order: int = 6
     independent_series_order_high_closure: int = 3
+    #: :func:`symcorr.pointwise.pointwise` warns when the estimated truncation error
+    #: r^(S+1) of the Price series (r: the largest effective correlation) exceeds this.
+    truncation_warning_level: float = 1e-2
+
+    def truncation_warning(self, out_order: int, closure: int, series_order: int | None, cov) -> str | None:
+        r"""A warning when output orders 3..4 come from the Price series (closure >= 3) at a correlation
+        where its truncation is not small: the terms dropped scale like :math:`r^{S+1}`,
+        :math:`r = \max_{a \ne b} 2|\Sigma_{ab}| / \sqrt{(1 + 2\Sigma_{aa})(1 + 2\Sigma_{bb})}`
+        (tests/test_erf_gaussian.py prints the measured table). ``None`` when nothing is truncated."""
+        if out_order <= 2 or closure <= 2 or series_order is None:
+            return None
+        cov = np.asarray(cov, dtype=np.float64)
+        scale = np.sqrt(1.0 + 2.0 * np.diag(cov))
+        rho = 2.0 * np.abs(cov) / np.outer(scale, scale)
+        np.fill_diagonal(rho, 0.0)
+        r = float(np.max(rho, initial=0.0))
+        estimate = r ** (series_order + 1)
+        if estimate <= self.truncation_warning_level:
+            return None
+        return (f"erf output orders 3..{out_order} at closure {closure} come from the Price series to order "
+                f"{series_order} (MATH.md section 6); at the largest effective correlation r = {r:.2f} its "
+                f"truncation error may reach ~{estimate:.0e} of the cumulants' scale (r^(S+1)). Gaussian input "
+                f"(closure 2) is exact; a larger series_order reduces the error")
 
     def joint_supported(self, powers: tuple[int, ...], closure: int) -> bool:
         """Closed-form joint vertices (with derivatives) for two neurons with powers (1, 1); numerical

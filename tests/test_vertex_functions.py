@@ -23,7 +23,8 @@ from symcorr.erf_gaussian import price_series_covariance
 from symcorr.kernel_support import erf_power_moment
 from symcorr.vertex_functions import (ErfGaussianCovariance, ErfGaussianMoment, ErfPowerMoment, ExpNeg, OwensT, PRINTED_FUNCTIONS,
                                       erf_covariance_derivative, erf_mean_derivative, erf_power_expectation,
-                                      mp_erf_gaussian_covariance, mp_erf_power_moment, substitute_vertex_functions)
+                                      mp_erf_gaussian_covariance, mp_erf_power_moment, substitute_vertex_functions,
+                                      vertex_family)
 
 MU_A, MU_B, V_A, V_B, C = (cumulant_symbol(k) for k in ("i", "j", "ii", "jj", "ij"))
 NAMESPACE = [{"_support": kernel_support}, "scipy", "numpy"]
@@ -334,3 +335,14 @@ def test_non_gaussian_order_caps_the_cumulant_factors():
     assert max(sum(monomial) for monomial in polynomial.monoms()) == 1
     default = derive(erf_activation, 2, 4, series_order=3)
     assert max(sum(m) for m in sp.Poly(default.diagram_form("ij"), *kappa).monoms()) == 2
+
+
+def test_truncated_price_series_is_flagged_where_correlations_are_strong():
+    family = vertex_family(activations.erf())
+    strong = np.array([[4.0, 3.8], [3.8, 4.0]])            # effective correlation 7.6 / 9 = 0.84
+    weak = np.array([[0.5, 0.05], [0.05, 0.5]])             # 0.05
+    message = family.truncation_warning(4, 4, 3, strong)
+    assert "Price series to order 3" in message and "r = 0.84" in message and "5e-01" in message
+    assert family.truncation_warning(4, 4, 3, weak) is None
+    assert family.truncation_warning(4, 2, None, strong) is None       # closure 2: exact, nothing truncated
+    assert family.truncation_warning(2, 4, 2, strong) is None          # orders 1..2: Gaussian part resummed
