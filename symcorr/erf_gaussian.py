@@ -13,8 +13,9 @@ For :math:`z \sim N(\mu, \Sigma)` the mean and the full covariance of
 the diagonal included (:math:`\rho_{ii} = 2\Sigma_{ii}/(1 + 2\Sigma_{ii})`).
 :func:`erf_gaussian_transfer` evaluates them for all neuron pairs at once
 (upper triangle, vectorized, no loop over neurons) with
-:func:`symcorr.kernel_support.erf_gaussian_covariance` -- the same routine the
-generated erf kernels call, so the two agree to rounding. It is also the
+:func:`symcorr.kernel_support.erf_covariance_matrix` -- the routine the
+generated erf kernels reach through ``erf_gaussian_covariance`` on their
+neuron grid, so the two agree to the last bit. It is also the
 resummed (``series_order``-free) Gaussian part of
 ``symcorr.pointwise(c, erf(), order=2)``.
 
