@@ -613,11 +613,12 @@ def erf_gaussian_moment(powers, means, variances, covariances):
 
     .. math::
 
-        M(1) = \prod_a E[\operatorname{erf}(z_a)^{p_a}] + \int_0^1 \sum_{a<b} \Sigma_{ab}\, p_a p_b\,
-        E_{\Sigma(t)}\big[\partial(\operatorname{erf}^{p_a})(z_a)\,\partial(\operatorname{erf}^{p_b})(z_b)
-        \textstyle\prod_{c \ne a,b} \operatorname{erf}(z_c)^{p_c}\big] / (p_a p_b)\, dt,
+        M(1) = \prod_a E[\operatorname{erf}(z_a)^{p_a}] + \int_0^1 \sum_{a<b} \Sigma_{ab}\,
+        E_{\Sigma(t)}\big[(\operatorname{erf}^{p_a})'(z_a)\,(\operatorname{erf}^{p_b})'(z_b)
+        \textstyle\prod_{c \ne a,b} \operatorname{erf}(z_c)^{p_c}\big]\, dt,
 
-    and :math:`\operatorname{erf}'(z) = \tfrac{2}{\sqrt\pi} e^{-z^2}` tilts the Gaussian:
+    where :math:`(\operatorname{erf}^p)' = p \operatorname{erf}^{p-1}\operatorname{erf}'` and
+    :math:`\operatorname{erf}'(z) = \tfrac{2}{\sqrt\pi} e^{-z^2}` tilts the Gaussian:
     :math:`E[e^{-z_a^2 - z_b^2} G(z)] = \det(I + 2S)^{-1/2} e^{-m^T (I + 2S)^{-1} m}\, E'[G]` with
     :math:`S, m` the (a, b) block, and :math:`E'` the Gaussian with
     :math:`\Sigma' = \Sigma - \Sigma_{\cdot E}(S + I/2)^{-1}\Sigma_{E\cdot}`,
