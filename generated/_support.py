@@ -105,6 +105,16 @@ def _float_arrays(names, values):
     return np.broadcast_arrays(*arrays)
 
 
+def _blockwise(function, arrays, size):
+    """``function`` on consecutive blocks of ``size`` elements of equal-length 1-D ``arrays``
+    (temporaries stay in cache), the results joined."""
+    out = np.empty(arrays[0].size)
+    for start in range(0, out.size, size):
+        block = slice(start, start + size)
+        out[block] = function(*(a[block] for a in arrays))
+    return out
+
+
 def _erf_cov_theta_rule(m_a, m_b, u_max, rule):
     r"""(2/pi) int_0^{arcsin rho} exp(-(m_a^2 + m_b^2 - 2 m_a m_b sin t) / cos^2 t) dt, t = 2 arctan u.
 
@@ -212,22 +222,14 @@ def erf_gaussian_covariance(mu_a, mu_b, v_a, v_b, c_ab):
             return erf_covariance_matrix(mean, variance, cov, symmetry_tolerance=1e-12 * np.max(np.abs(variance)))
         except _NotSymmetric:
             pass
-    for name, array in zip(("mu_a", "mu_b", "v_a", "v_b", "c_ab"), arrays):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} has a non-finite entry (NaN or inf)")
-    if np.any(arrays[2] < 0) or np.any(arrays[3] < 0):
+    mu_a, mu_b, v_a, v_b, c = _float_arrays(("mu_a", "mu_b", "v_a", "v_b", "c_ab"), arrays)
+    if np.any(v_a < 0) or np.any(v_b < 0):
         raise ValueError("erf_gaussian_covariance: a variance (v_a or v_b) is negative")
-    if np.any(arrays[4] * arrays[4] > arrays[2] * arrays[3] * (1.0 + 1e-10)):
+    if np.any(c * c > v_a * v_b * (1.0 + 1e-10)):
         raise ValueError("erf_gaussian_covariance: |c_ab| > sqrt(v_a v_b), the 2x2 covariance is not "
                          "positive semi-definite")
-    mu_a, mu_b, v_a, v_b, c = np.broadcast_arrays(*arrays)
-    shape = mu_a.shape
     flat = [np.ascontiguousarray(t).reshape(-1) for t in (mu_a, mu_b, v_a, v_b, c)]
-    out = np.empty(flat[0].size)
-    for start in range(0, out.size, _ERF_COV_BLOCK):
-        block = slice(start, start + _ERF_COV_BLOCK)
-        out[block] = _erf_cov_block(*(t[block] for t in flat))
-    return out.reshape(shape)
+    return _blockwise(_erf_cov_block, flat, _ERF_COV_BLOCK).reshape(mu_a.shape)
 
 
 #: Elements per block in erf_gaussian_covariance (keeps temporaries in cache).
@@ -396,11 +398,7 @@ def erf_covariance_matrix(mean, variance, cov, check=True, symmetry_tolerance=No
         raise ValueError("cov has a non-finite entry (NaN or inf)")
     if check and np.any(c * c > variance[i] * variance[j] * (1.0 + 1e-10)):
         raise ValueError("cov is not positive semi-definite: some |cov[i, j]| > sqrt(cov[i, i] cov[j, j])")
-    values = np.empty(i.size)
-    for start in range(0, i.size, _ERF_COV_BLOCK):
-        block = slice(start, start + _ERF_COV_BLOCK)
-        values[block] = _erf_cov_block(mean[i[block]], mean[j[block]], variance[i[block]], variance[j[block]],
-                                       c[block])
+    values = _blockwise(_erf_cov_block, [mean[i], mean[j], variance[i], variance[j], c], _ERF_COV_BLOCK)
     out[i, j] = values
     out[j, i] = values
     return out
@@ -641,23 +639,20 @@ def erf_gaussian_moment(powers, means, variances, covariances):
     if len(means) != k or len(variances) != k or len(covariances) != len(pairs):
         raise ValueError(f"erf_gaussian_moment: {k} powers need {k} means, {k} variances and "
                          f"{len(pairs)} covariances")
-    arrays = np.broadcast_arrays(*[np.asarray(x, dtype=np.float64) for x in (*means, *variances, *covariances)])
-    shape = arrays[0].shape
+    names = [f"mean {a + 1}" for a in range(k)] + [f"variance {a + 1}" for a in range(k)] + \
+        [f"covariance {a + 1},{b + 1}" for a, b in pairs]
+    arrays = _float_arrays(names, (*means, *variances, *covariances))
     flat = [np.ascontiguousarray(x).reshape(-1) for x in arrays]
-    if not all(np.all(np.isfinite(x)) for x in flat):
-        raise ValueError("erf_gaussian_moment: a mean, variance or covariance is non-finite (NaN or inf)")
     mu, v, c = flat[:k], flat[k:2 * k], dict(zip(pairs, flat[2 * k:]))
     if any(np.any(x < 0) for x in v):
         raise ValueError("erf_gaussian_moment: a variance is negative")
     if any(np.any(c[(a, b)] ** 2 > v[a] * v[b] * (1.0 + 1e-10)) for a, b in pairs):
         raise ValueError("erf_gaussian_moment: some |Sigma_ab| > sqrt(Sigma_aa Sigma_bb), the covariance is not "
                          "positive semi-definite")
-    out = np.empty(flat[0].size)
-    for start in range(0, out.size, _ERF_MOMENT_BLOCK):
-        block = slice(start, start + _ERF_MOMENT_BLOCK)
-        out[block] = _erf_moment_block(powers, [x[block] for x in mu], [x[block] for x in v],
-                                       {key: x[block] for key, x in c.items()})
-    return out.reshape(shape)
+    def block(*x):
+        return _erf_moment_block(powers, x[:k], x[k:2 * k], dict(zip(pairs, x[2 * k:])))
+
+    return _blockwise(block, flat, _ERF_MOMENT_BLOCK).reshape(arrays[0].shape)
 
 
 def _erf_moment_block(powers, mu, v, c):
