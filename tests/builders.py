@@ -34,3 +34,15 @@ def random_symmetric(dim: int, order: int, seed: int):
     t = rng.normal(size=(dim,) * order)
     perms = list(itertools.permutations(range(order)))
     return sum(t.transpose(p) for p in perms) / len(perms)
+
+
+#: Parameter values the kernel pins use, by parameter name.
+PIN_PARAMETERS = {"alpha": 0.7, "a0": 0.1, "a1": 0.9, "a2": -0.4, "a3": 0.25}
+
+
+def kernel_pin_inputs(closure: int, dim: int = 4, seed: int = 11):
+    """Fixed input cumulants of orders 1..closure (a PSD covariance, small higher cumulants)
+    on which every shipped kernel's outputs are pinned (tests/data/kernel_outputs.npz)."""
+    mean, cov = random_gaussian(dim, seed)
+    higher = [0.05 * random_symmetric(dim, n, seed + n) for n in range(3, closure + 1)]
+    return (mean, cov, *higher)
