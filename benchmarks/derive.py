@@ -11,9 +11,9 @@ import time
 
 import sympy as sp
 
-from symcorr import activations
-from symcorr.brute_force import brute_force_formula
-from symcorr.expansion import derive
+from symcorr.derivation import activations
+from symcorr.derivation.brute_force import brute_force_formula
+from symcorr.derivation.engine import derive
 
 JOBS = [(activations.quadratic(), 4, 8), (activations.cubic(), 3, 9)]
 

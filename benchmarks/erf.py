@@ -9,7 +9,7 @@ both alike), best of ``--repeats``:
   Gaussian z through the generated kernel (Owen's T / angle integral, MATH.md
   section 6), with its input checks and the fill of the output tensor;
 * ``erf_gaussian_transfer(mean, cov)``: the same numbers from the standalone
-  function (:mod:`symcorr.erf_gaussian`);
+  function (:mod:`symcorr.numeric.erf_gaussian`);
 * ``W @ Sigma @ W.T``: the matrix product a linear layer of the same width
   cannot avoid (multithreaded BLAS).
 
@@ -20,8 +20,10 @@ import time
 
 import numpy as np
 
-from symcorr import Cumulants, activations, pointwise
-from symcorr.erf_gaussian import erf_gaussian_transfer
+from symcorr import Cumulants
+from symcorr.derivation import activations
+from symcorr import pointwise
+from symcorr.numeric.erf_gaussian import erf_gaussian_transfer
 
 
 def main(argv=None) -> int:

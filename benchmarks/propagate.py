@@ -12,7 +12,7 @@ same run (ratios, not absolute times, are the result):
    target: at most 1.5x). Reported for a float32 and a float64 model (the
    float32 weights are converted to float64 inside ``propagate``).
 2. Monte Carlo to the same covariance accuracy: a pilot run of
-   :func:`symcorr.montecarlo.monte_carlo` gives the standard error of every
+   :func:`symcorr.networks.montecarlo.monte_carlo` gives the standard error of every
    output covariance entry, hence the expected relative Frobenius error
    :math:`\epsilon(n) = \sqrt{\sum_{ij}\mathrm{se}_{ij}^2}/\lVert\hat\Sigma\rVert_F`;
    since :math:`\epsilon \propto n^{-1/2}` (checked on two pilot sizes), the
@@ -37,11 +37,11 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from symcorr import nn as snn  # noqa: E402
-from symcorr.cumulants import Cumulants  # noqa: E402
-from symcorr.montecarlo import monte_carlo  # noqa: E402
-from symcorr.propagation import propagate  # noqa: E402
-from symcorr.sampling import Gaussian  # noqa: E402
+from symcorr.networks import modules as snn
+from symcorr.numeric.cumulants import Cumulants
+from symcorr.networks.montecarlo import monte_carlo
+from symcorr.networks.propagation import propagate
+from symcorr.numeric.distributions import Gaussian
 
 
 def build(width: int, depth: int, alpha: float, seed: int, dtype):

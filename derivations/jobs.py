@@ -2,13 +2,13 @@
 
 A theorist adding an activation or an order adds a line here and runs
 ``python -m derivations``. Polynomial jobs are exact (no series order); erf jobs
-use the default series order of :mod:`symcorr.vertex_functions`.
+use the default series order of :mod:`symcorr.derivation.families.erf`.
 """
 from dataclasses import dataclass
 
-from symcorr import activations
-from symcorr.activations import Activation
-from symcorr.kernels import default_series_order
+from symcorr.derivation import activations
+from symcorr.derivation.activations import Activation
+from symcorr.codegen.loader import default_series_order
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,36 @@ r"""symcorr: exact transfer of cumulants through feed-forward neural networks.
 
 A network maps probability distributions; symcorr maps their cumulants
 :math:`\kappa^{(1)}, \kappa^{(2)}, \dots` layer by layer (Fischer et al.,
-Phys. Rev. Research 4, 043143 (2022); notation in MATH.md):
+Phys. Rev. Research 4, 043143 (2022); the mathematics in docs/theory.md):
 
-* :func:`linear` -- :math:`z = W y + b`, exact at every order (MATH.md section 3);
+* :func:`linear` -- :math:`z = W y + b`, exact at every order (docs/theory.md section 3);
 * :func:`pointwise` -- :math:`y = \phi(z)` through generated NumPy kernels
-  (MATH.md sections 4-6);
+  (docs/theory.md sections 4-6);
 * :func:`derive` -- the SymPy derivation behind the kernels;
-* :func:`propagate` -- a whole ``torch.nn.Sequential`` of ``nn.Linear`` and
-  :mod:`symcorr.nn` activations (needs torch; imported on use);
-* :mod:`symcorr.activations` -- ``quadratic``, ``polynomial``, ``cubic``, ``erf``.
+* :func:`propagate` -- a whole torch network (needs torch; imported on use);
+* :func:`from_samples`, :func:`gaussian_mixture` -- cumulants of data and of mixtures;
+* :mod:`symcorr.activations` -- ``quadratic``, ``polynomial``, ``cubic``, ``erf``, ...;
+* :mod:`symcorr.nn` -- torch modules of symcorr's activations (needs torch).
 
-Importing symcorr needs only NumPy, SciPy, SymPy and mpmath; torch is
-imported by :mod:`symcorr.nn` and :func:`propagate` when they are used.
+The package is layered, imports flowing one way (enforced by the
+import-linter contract in ``pyproject.toml``): :mod:`~symcorr.notation` ->
+:mod:`~symcorr.derivation` -> :mod:`~symcorr.codegen` -> :mod:`~symcorr.numeric`
+-> :mod:`~symcorr.networks` -> :mod:`~symcorr.theory` -> :mod:`~symcorr.experiments`.
+Importing symcorr needs only NumPy, SciPy, SymPy and mpmath.
 """
-from . import activations
-from .cumulants import Cumulants, linear
-from .expansion import derive
-from .pointwise import pointwise
+from symcorr.derivation import activations
+from symcorr.derivation.engine import derive
+from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.distributions import gaussian_mixture
+from symcorr.numeric.kstatistics import from_samples
+from symcorr.numeric.linear import linear
+from symcorr.numeric.pointwise import pointwise
 
 __version__ = "0.1.0"
 
 #: Attributes that need torch, imported on first use: name -> (module, attribute or None for the module).
-_TORCH_ATTRIBUTES = {"propagate": ("symcorr.propagation", "propagate"), "nn": ("symcorr.nn", None)}
+_TORCH_ATTRIBUTES = {"propagate": ("symcorr.networks.propagation", "propagate"),
+                     "nn": ("symcorr.networks.modules", None)}
 
 
 def __getattr__(name):
@@ -36,4 +44,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'symcorr' has no attribute {name!r}")
 
 
-__all__ = ["Cumulants", "linear", "pointwise", "derive", "propagate", "nn", "activations"]
+__all__ = ["Cumulants", "linear", "pointwise", "derive", "propagate", "from_samples", "gaussian_mixture",
+           "activations", "nn"]

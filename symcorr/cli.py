@@ -11,12 +11,12 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "demo": ("symcorr.demo:main", "derive the paper's quadratic formulas and check them numerically (default)"),
-    "derive": ("symcorr.theory:derive_main", "print the formula of every index pattern"),
-    "check": ("symcorr.theory:check_main", "check a hand-written formula against the derivation"),
-    "terms": ("symcorr.theory:terms_main", "list a formula's terms by diagram, optionally draw them"),
-    "validate": ("symcorr.validation:main", "compare propagate() with Monte Carlo of torch networks"),
-    "reproduce": ("symcorr.reproduce:main", "reproduce the paper's XOR and MNIST analyses"),
+    "demo": ("symcorr.experiments.demo:main", "derive the paper's quadratic formulas and check them numerically (default)"),
+    "derive": ("symcorr.theory.formulas:derive_main", "print the formula of every index pattern"),
+    "check": ("symcorr.theory.formulas:check_main", "check a hand-written formula against the derivation"),
+    "terms": ("symcorr.theory.formulas:terms_main", "list a formula's terms by diagram, optionally draw them"),
+    "validate": ("symcorr.networks.validation:main", "compare propagate() with Monte Carlo of torch networks"),
+    "reproduce": ("symcorr.experiments.reproduce:main", "reproduce the paper's XOR and MNIST analyses"),
 }
 
 

@@ -1,0 +1,54 @@
+r"""Neuron-grid helpers that generated kernels call (imports only NumPy).
+
+Index conventions (MATH.md section 4): an index pattern such as ``'iij'``
+names which output slots share a neuron; a kernel evaluates the pattern's
+formula on the grid of its distinct neurons (axes ``'ij'``) and
+:func:`fill_pattern` writes it into every position of the symmetric output
+tensor that realises the pattern.
+"""
+import numpy as np
+
+_LETTERS = "ijklmnopqrstuvwxyz"
+
+
+def grid_view(tensor, labels, grid):
+    r"""The input cumulant :math:`\kappa_{labels}` broadcast on the neuron grid ``grid``.
+
+    ``grid_view(k3, 'iij', 'ijk')[a, b, 0] = k3[a, a, b]``: diagonal slots
+    are extracted (a view, no copy) and grid axes the cumulant does not
+    depend on get length 1.
+    """
+    present = "".join(sorted(set(labels)))
+    values = np.einsum(f"{labels}->{present}", tensor)
+    return values.reshape(tuple(tensor.shape[0] if g in present else 1 for g in grid))
+
+
+def fill_pattern(out, values, assignments):
+    r"""Write the pattern values (grid axes) into ``out`` at every slot ``assignment``.
+
+    Each assignment maps output slot ``s`` to grid axis ``assignment[s]``;
+    e.g. ``(0, 0, 1)`` writes ``out[a, a, b] = values[a, b]``.
+    """
+    n_axes = max(assignments[0]) + 1
+    values = np.broadcast_to(values, (out.shape[0],) * n_axes)
+    for assignment in assignments:
+        subscripts = "".join(_LETTERS[g] for g in assignment)
+        view = np.einsum(f"{subscripts}->{_LETTERS[:n_axes]}", out)
+        view[...] = values
+    return out
+
+
+def output_tensor(values, assignments, n, order):
+    r"""The order-``order`` output tensor over ``n`` neurons, filled with the finest pattern's values.
+
+    When the finest pattern has ``order`` distinct neurons (one identity
+    assignment) and ``values`` is a fresh ``(n,) * order`` float64 array (not
+    a view of an input), ``values`` itself becomes the output (no copy of an
+    :math:`N^{order}` tensor); otherwise a new tensor is filled with
+    :func:`fill_pattern`.
+    """
+    if (len(assignments) == 1 and assignments[0] == tuple(range(order)) and isinstance(values, np.ndarray)
+            and values.shape == (n,) * order and values.dtype == np.float64 and values.flags.owndata
+            and values.flags.writeable):
+        return values
+    return fill_pattern(np.empty((n,) * order), values, assignments)

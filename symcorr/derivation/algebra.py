@@ -1,0 +1,79 @@
+r"""Cumulant algebra: set partitions, cumulant symbols, moments <-> cumulants.
+
+Implements MATH.md section 2,
+
+.. math::
+
+    E\Big[\prod_{s\in S} x_s\Big] = \sum_{\pi \in \Pi(S)} \prod_{B\in\pi} \kappa(B),
+    \qquad
+    \kappa(S) = \sum_{\pi\in\Pi(S)} (-1)^{|\pi|-1} (|\pi|-1)! \prod_{B\in\pi} E\Big[\prod_{s\in B} x_s\Big],
+
+symbolically (slots carrying neuron labels, labels may repeat) and numerically
+(for symmetric tensors), and the Gaussian moments of MATH.md section 5,
+
+.. math:: E[z^k] = \sum_{j=0}^{\lfloor k/2\rfloor} \binom{k}{2j} (2j-1)!!\, v^j \mu^{k-2j}.
+
+Symbol names are the documented notation of symcorr: ``mu_i`` (mean),
+``Sigma_ij`` (covariance, ``Sigma_ii`` the variance), ``kappa_iij`` (a
+cumulant of order >= 3), with the neuron labels sorted.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from symcorr.notation.partitions import mobius_weight, set_partitions
+from symcorr.notation.symbols import cumulant_symbol, moment_symbol
+
+
+def moment_in_cumulants(labels, closure: int | None = None) -> sp.Expr:
+    r"""Symbolic :math:`E[\prod_s x_{\ell(s)}]` over slots with neuron labels ``labels``.
+
+    Cumulants of order > ``closure`` are taken as zero (MATH.md section 4).
+    """
+    labels = tuple(labels)
+    total = sp.Integer(0)
+    for partition in set_partitions(len(labels)):
+        if closure is not None and any(len(b) > closure for b in partition):
+            continue
+        total += sp.Mul(*[cumulant_symbol([labels[s] for s in b]) for b in partition])
+    return total
+
+
+def cumulant_in_moments(labels) -> sp.Expr:
+    r"""Symbolic :math:`\kappa(S)` in raw-moment symbols ``m_...`` (Moebius formula)."""
+    labels = tuple(labels)
+    total = sp.Integer(0)
+    for partition in set_partitions(len(labels)):
+        total += mobius_weight(len(partition)) * sp.Mul(
+            *[moment_symbol([labels[s] for s in b]) for b in partition]
+        )
+    return total
+
+
+@lru_cache(maxsize=None)
+def _double_factorial_odd(j: int) -> int:
+    return math.prod(range(2 * j - 1, 0, -2)) if j > 0 else 1
+
+
+def gaussian_moment(k: int, mu, v):
+    r""":math:`E[z^k]` for :math:`z\sim N(\mu, v)` (MATH.md section 5).
+
+    Works for SymPy symbols, polynomial-ring elements and NumPy arrays alike.
+    """
+    if k < 0:
+        raise ValueError(f"moment order must be >= 0, got {k}")
+    total = 0
+    for j in range(k // 2 + 1):
+        total = total + math.comb(k, 2 * j) * _double_factorial_odd(j) * v**j * mu ** (k - 2 * j)
+    return total
+
+
+# ---------------------------------------------------------------------------
+# numeric symmetric tensors
+# ---------------------------------------------------------------------------
+
+

@@ -1,0 +1,147 @@
+"""Training and evaluating the small torch classifiers of the reproductions (issue 6).
+
+Networks are ``nn.Sequential`` stacks of ``nn.Linear`` and the activations of
+:mod:`symcorr.networks.modules`, the form :func:`symcorr.networks.propagation.propagate` walks. They are
+trained in float64 (the statistics are float64 anyway and the networks are
+small) with Adam on the cross-entropy of the logits, with a fixed seed and
+gradient-norm clipping (quadratic activations can otherwise blow up).
+Progress goes to stderr.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run torch with ``n`` intra-op threads inside the block (``None``: leave as is).
+
+    The networks here are small: one thread avoids the synchronisation cost
+    that dominates tiny matrix products (and oversubscription on a busy machine).
+    """
+    import torch
+
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def progress(message: str, *, stream=None) -> None:
+    """One line of progress on stderr (flushed)."""
+    print(message, file=stream or sys.stderr, flush=True)
+
+
+def mlp(widths, activation_factory, *, init_gain: float = 1.0, seed: int = 0):
+    """``Linear(w0, w1), act, Linear(w1, w2), act, ..., Linear(w_{L-1}, w_L)`` in float64.
+
+    ``activation_factory()`` makes one activation module per hidden layer. The
+    weights are drawn :math:`N(0, g^2 / n_\\mathrm{in})` with ``g = init_gain``,
+    biases zero, from the torch generator seeded with ``seed``.
+    """
+    import torch
+    from torch import nn
+
+    widths = [int(w) for w in widths]
+    if len(widths) < 2:
+        raise ValueError(f"an MLP needs at least input and output widths, got {widths}")
+    generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        linear = nn.Linear(n_in, n_out, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(n_out, n_in, generator=generator, dtype=torch.float64)
+                                * (init_gain / math.sqrt(n_in)))
+            linear.bias.zero_()
+        layers.append(linear)
+        if k < len(widths) - 2:
+            layers.append(activation_factory())
+    return nn.Sequential(*layers)
+
+
+def train_classifier(model, X, y, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
+                     weight_decay: float = 0.0, clip: float = 5.0, seed: int = 0,
+                     label: str = "train", X_val=None, y_val=None) -> list[dict]:
+    """Train ``model`` (logits out) on ``(X, y)`` with Adam and cross-entropy; returns the history.
+
+    Each epoch reshuffles with a generator seeded from ``seed``; after each
+    epoch a line with the mean loss (and validation accuracy when given) goes
+    to stderr. Raises ``FloatingPointError`` if the loss becomes non-finite,
+    naming the epoch (lower the learning rate, ``alpha`` or the init gain).
+    """
+    import torch
+    from torch import nn
+
+    X = torch.as_tensor(np.asarray(X, np.float64))
+    y = torch.as_tensor(np.asarray(y, np.int64))
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    history = []
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(y), generator=generator)
+        total, count = 0.0, 0
+        for begin in range(0, len(y), batch_size):
+            index = order[begin:begin + batch_size]
+            optimiser.zero_grad()
+            loss = loss_fn(model(X[index]), y[index])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{label}: loss became {loss.item()} in epoch {epoch}; lower the learning rate, "
+                    "the activation's alpha or the init gain"
+                )
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimiser.step()
+            total += loss.item() * len(index)
+            count += len(index)
+        record = {"epoch": epoch, "loss": total / count}
+        message = f"[{label}] epoch {epoch}/{epochs}  loss {record['loss']:.4f}"
+        if X_val is not None:
+            record["val_accuracy"] = accuracy(model, X_val, y_val)
+            message += f"  val acc {record['val_accuracy']:.4f}"
+        progress(message + f"  ({time.perf_counter() - start:.1f}s)")
+        history.append(record)
+    model.eval()
+    return history
+
+
+def predict(model, X, batch_size: int = 8192) -> np.ndarray:
+    """Logits of ``model`` on ``X`` (float64 NumPy, batched, no gradients)."""
+    import torch
+
+    outputs = []
+    with torch.no_grad():
+        for begin in range(0, len(X), batch_size):
+            batch = torch.as_tensor(np.asarray(X[begin:begin + batch_size], np.float64))
+            outputs.append(model(batch).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0))
+
+
+def accuracy(model, X, y) -> float:
+    """Fraction of ``argmax`` logits equal to ``y``."""
+    return float(np.mean(np.argmax(predict(model, X), axis=1) == np.asarray(y)))
+
+
+def layer_names(model) -> list[str]:
+    """``['input', 'linear1', 'quadratic1', ...]``: the input, then one name per module of a Sequential
+    (the layers of ``propagate(..., trace=True)`` with the input prepended)."""
+    names, counts = ["input"], {}
+    for module in model:
+        kind = type(module).__name__.lower()
+        counts[kind] = counts.get(kind, 0) + 1
+        names.append(f"{kind}{counts[kind]}")
+    return names

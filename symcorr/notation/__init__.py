@@ -1,0 +1,7 @@
+"""symcorr's notation: symbols, index patterns and the whitelist parser (the bottom layer; SymPy only).
+
+:mod:`~symcorr.notation.symbols` names input cumulants and vertex functions,
+:mod:`~symcorr.notation.partitions` enumerates set partitions and index
+patterns, :mod:`~symcorr.notation.parse` turns user strings (SymPy or LaTeX
+syntax) into expressions without evaluating them.
+"""

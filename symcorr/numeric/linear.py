@@ -1,0 +1,39 @@
+r"""Linear layers :math:`z = W y + b`, exact at every cumulant order (docs/theory.md section 3)."""
+from __future__ import annotations
+
+import numpy as np
+
+from symcorr.numeric.cumulants import Cumulants
+
+def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
+    r"""Cumulants of :math:`z = W y + b` (MATH.md section 3), exact at every order.
+
+    .. math::
+
+        \kappa_z^{(1)} = W \kappa_y^{(1)} + b, \qquad
+        \kappa_z^{(n)}_{i_1..i_n} = \sum_j W_{i_1 j_1}\cdots W_{i_n j_n}\, \kappa_y^{(n)}_{j_1..j_n}.
+
+    Each order-n tensor is contracted one mode at a time (cost
+    :math:`n N_\mathrm{out} N^{n}` instead of :math:`N^{2n}`).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[1] != cumulants.dim:
+        raise ValueError(f"W must have shape (N_out, {cumulants.dim}) to act on {cumulants.dim} neurons, got {W.shape}")
+    if not np.all(np.isfinite(W)):
+        raise ValueError("W has a non-finite entry (NaN or inf)")
+    mean = W @ cumulants.mean
+    if b is not None:
+        b = np.asarray(b, dtype=np.float64)
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"b must have shape ({W.shape[0]},), got {b.shape}")
+        if not np.all(np.isfinite(b)):
+            raise ValueError("b has a non-finite entry (NaN or inf)")
+        mean = mean + b
+    out = [mean, W @ cumulants.cov @ W.T]
+    for tensor in cumulants.tensors[2:]:
+        for _ in range(tensor.ndim):
+            # contract the leading mode, append the new one at the end: after n
+            # steps every mode is transformed and the axis order is restored
+            tensor = np.tensordot(tensor, W, axes=([0], [1]))
+        out.append(tensor)
+    return Cumulants(*out, check=False)

@@ -1,0 +1,63 @@
+r"""Symmetric cumulant tensors as NumPy arrays (docs/theory.md section 2).
+
+Numeric moments <-> cumulants over set partitions, the symmetry test used by
+:class:`~symcorr.numeric.cumulants.Cumulants`, and exact symmetrization.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symcorr.notation.partitions import mobius_weight, set_partitions
+from symcorr.notation.symbols import NEURON_LABELS
+
+def _outer_over_blocks(tensors, partition, n):
+    """prod_B T_{|B|}[indices of B], arranged so axis s is slot s."""
+    letters = NEURON_LABELS[:n]
+    operands, subscripts = [], []
+    for block in partition:
+        operands.append(tensors[len(block) - 1])
+        subscripts.append("".join(letters[s] for s in block))
+    return np.einsum(",".join(subscripts) + "->" + letters, *operands)
+
+
+def moments_from_cumulants(cumulant_tensors):
+    """Raw moment tensors ``E[x_i1 ... x_in]`` for n = 1..K from cumulant tensors.
+
+    ``cumulant_tensors[n-1]`` is the symmetric order-n cumulant tensor.
+    """
+    return [
+        sum(_outer_over_blocks(cumulant_tensors, p, n) for p in set_partitions(n))
+        for n in range(1, len(cumulant_tensors) + 1)
+    ]
+
+
+def cumulants_from_moments(moment_tensors):
+    """Cumulant tensors of order 1..K from raw moment tensors (Moebius formula)."""
+    return [
+        sum(mobius_weight(len(p)) * _outer_over_blocks(moment_tensors, p, n) for p in set_partitions(n))
+        for n in range(1, len(moment_tensors) + 1)
+    ]
+
+
+def is_symmetric(tensor: np.ndarray, rtol: float = 1e-10) -> bool:
+    """Whether ``tensor`` is invariant under every permutation of its axes."""
+    scale = max(float(np.max(np.abs(tensor), initial=0.0)), 1e-300)
+    for k in range(tensor.ndim - 1):
+        axes = list(range(tensor.ndim))
+        axes[k], axes[k + 1] = axes[k + 1], axes[k]
+        if np.max(np.abs(tensor - tensor.transpose(axes)), initial=0.0) > rtol * scale:
+            return False
+    return True
+
+
+def symmetrized(tensor: np.ndarray) -> np.ndarray:
+    """Exactly symmetric copy: every entry takes the value at its sorted index tuple.
+
+    Sums over set partitions are symmetric only up to rounding, which matters
+    for tensors that are zero or tiny (rounding noise is then all there is).
+    """
+    if tensor.ndim < 2:
+        return tensor
+    n, N = tensor.ndim, tensor.shape[0]
+    indices = np.sort(np.indices(tensor.shape).reshape(n, -1), axis=0)
+    return tensor.reshape(-1)[np.ravel_multi_index(tuple(indices), tensor.shape)].reshape(tensor.shape)

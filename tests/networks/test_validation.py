@@ -1,0 +1,116 @@
+"""symcorr validate: propagate against Monte Carlo, and a wrong kernel is caught."""
+import importlib
+import math
+import types
+
+import pytest
+import sympy as sp
+from torch import nn
+
+from symcorr import cli
+from symcorr.codegen import printer as codegen
+from symcorr.derivation import activations
+from symcorr.derivation.engine import PatternDerivation, derive
+from symcorr.networks import modules as snn
+from symcorr.networks.validation import (
+    NetworkSpec,
+    Report,
+    Row,
+    default_networks,
+    exact_orders,
+    main,
+    validate,
+)
+from symcorr.notation.symbols import cumulant_symbol
+
+
+def test_quick_validation_passes_with_fixed_seeds():
+    report = validate(quick=True, seed=0)  # 2**16 samples per network
+    assert report.passed, report.table()
+    assert report.tests > 500
+    table = report.table()
+    for column in ("network", "layer", "order", "max|z|", "rel.err", "samples", "time theory/MC"):
+        assert column in table
+    # every network contributes tested rows at every layer
+    for spec in default_networks(quick=True):
+        assert any(r.network == spec.name and r.exact for r in report.rows)
+
+
+def test_exact_orders_follow_the_degree_rule():
+    quadratic = nn.Sequential(nn.Linear(3, 4), snn.Quadratic(), nn.Linear(4, 4), snn.Quadratic(), nn.Linear(4, 2))
+    # Gaussian input, K = 4: the first quadratic layer is exact at every order, the second for
+    # mean and covariance only (its orders 3, 4 need hidden cumulants of orders 5..8)
+    assert exact_orders(quadratic, 4, input_nonzero=2) == [{1, 2, 3, 4}] * 3 + [{1, 2}] * 2
+    # K = 2: the first layer is still exact (Gaussian), the second only in the mean
+    assert exact_orders(quadratic, 2, input_nonzero=2) == [{1, 2}] * 3 + [{1}] * 2
+    # a mixture input with K = 4: the first layer is exact for mean and covariance
+    assert exact_orders(quadratic, 4, input_nonzero=math.inf)[:3] == [{1, 2, 3, 4}, {1, 2}, {1, 2}]
+    erf = nn.Sequential(nn.Linear(3, 4), snn.Erf(), nn.Linear(4, 4), snn.Erf())
+    assert exact_orders(erf, 2, input_nonzero=2) == [{1, 2}, {1, 2}, {1, 2}, set()]
+
+
+def test_bonferroni_bound_and_failure_rows():
+    rows = [Row("net", "0:Linear", 2, 10, 3.0, 0.01, True, 1000, 0.1, 1.0),
+            Row("net", "1:Quadratic", 2, 10, 9.0, 0.5, False, 1000, 0.1, 1.0)]
+    report = Report(rows, alpha=1e-3, dof=63)
+    assert report.tests == 10 and report.passed and 4.0 < report.bound < 5.5
+    rows[0].max_z = 6.0
+    report = Report(rows, alpha=1e-3, dof=63)
+    assert not report.passed and report.failures == [rows[0]]
+    assert "FAIL" in report.table()
+
+
+pointwise_module = importlib.import_module("symcorr.numeric.pointwise")  # the package attribute is the function
+
+
+def _wrong_kernel_module(tmp_path, monkeypatch):
+    """The quadratic kernel (orders 1..2, closure 2) with the term 2 alpha^2 Sigma_ij^2 dropped
+    from the off-diagonal covariance, compiled by the code printer."""
+    derivation = derive(activations.quadratic(), 2, 2)
+    formula = sp.expand(derivation.formula("ij"))
+    alpha, sigma_ij = sp.Symbol("alpha", real=True), cumulant_symbol("ij")
+    dropped = 2 * alpha**2 * sigma_ij**2
+    assert dropped in sp.Add.make_args(formula)
+    derivation.patterns["ij"] = PatternDerivation("ij", derivation.diagram_form("ij"), formula - dropped)
+    namespace = {}
+    exec(compile(codegen.kernel_module_source(derivation, "deliberately wrong"), "<wrong kernel>", "exec"), namespace)
+    return types.SimpleNamespace(**namespace)
+
+
+def test_a_wrong_kernel_is_caught(tmp_path, monkeypatch):
+    spec = NetworkSpec("quadratic", 1, 8, "gaussian", 2, seed=7)
+    right = validate([spec], n_samples=2**16)
+    assert right.passed, right.table()
+
+    wrong = _wrong_kernel_module(tmp_path, monkeypatch)
+    original = pointwise_module.load_kernel
+
+    def load_kernel(activation, out_order, closure, series_order=None):
+        if activation.family == "quadratic" and (out_order, closure) == (2, 2):
+            return wrong
+        return original(activation, out_order, closure, series_order)
+
+    monkeypatch.setattr(pointwise_module, "load_kernel", load_kernel)
+    report = validate([spec], n_samples=2**16)
+    assert not report.passed
+    failing = {(r.layer.split(":")[1].split("(")[0], r.order) for r in report.failures}
+    # the covariance behind the quadratic layer and after the readout; means and the first
+    # linear layer are untouched
+    assert failing == {("Quadratic", 2), ("Linear", 2)}
+    assert all(r.layer.startswith(("1:", "2:")) for r in report.failures)
+    assert max(r.max_z for r in report.failures) > 2 * report.bound
+
+
+def test_command_line(capsys):
+    assert main(["--quick", "--only", "cubic", "--samples", "20000"]) == 0
+    out = capsys.readouterr().out
+    assert "cubic-d1" in out and "PASS" in out
+    assert main(["--only", "no-such-network"]) == 2
+    assert cli.main(["validate", "--quick", "--only", "quadratic-d1", "--samples", "20000"]) == 0
+
+
+@pytest.mark.slow
+def test_full_validation_passes():
+    """The whole suite of ``symcorr validate`` (several minutes)."""
+    report = validate()
+    assert report.passed, report.table()

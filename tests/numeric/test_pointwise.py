@@ -1,0 +1,106 @@
+"""pointwise() through the generated kernels against Gauss-Hermite quadrature (MATH.md sections 4, 5, 7)."""
+import numpy as np
+import pytest
+from builders import random_gaussian, random_layer, random_mixture
+
+from symcorr import Cumulants, linear, pointwise
+from symcorr.derivation import activations
+from symcorr.numeric.quadrature import quadrature_cumulants
+
+RTOL = 1e-10
+
+
+def assert_cumulants_close(actual, expected, orders, rtol=RTOL):
+    for n in orders:
+        scale = np.max(np.abs(expected.kappa(n)))
+        error = np.max(np.abs(actual.kappa(n) - expected.kappa(n))) / scale
+        assert error < rtol, f"order {n}: relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_quadratic_layer_of_a_gaussian_is_exact_to_order_4(dim):
+    mean, cov = random_gaussian(dim, seed=dim)
+    act = activations.quadratic(0.7)
+    out = pointwise(Cumulants(mean, cov), act, order=4)
+    reference = quadrature_cumulants(act, [1.0], [mean], [cov], order=4)
+    assert_cumulants_close(out, reference, range(1, 5))
+
+
+def test_cubic_layer_of_a_gaussian_to_order_4(tmp_path, monkeypatch):
+    # no shipped kernel: derived and compiled on first use (Gaussian input: closure 2 is exact)
+    monkeypatch.setenv("SYMCORR_CACHE", str(tmp_path))
+    mean, cov = random_gaussian(2, seed=11, scale=0.4)
+    act = activations.cubic(0.1, 0.9, -0.3, 0.2)
+    out = pointwise(Cumulants(mean, cov), act, order=4, closure=2)
+    reference = quadrature_cumulants(act, [1.0], [mean], [cov], order=4, n_nodes=24)
+    assert_cumulants_close(out, reference, range(1, 5))
+
+
+@pytest.mark.parametrize("act, closure", [
+    (activations.quadratic(-0.6), 4),           # mean/cov of a quadratic need orders 1..4
+    (activations.cubic(0.2, 1.0, 0.5, -0.4), 6),  # mean/cov of a cubic need orders 1..6
+])
+def test_mean_and_covariance_of_a_mixture_are_exact_with_enough_input_orders(act, closure):
+    weights, means, covs = random_mixture(2, seed=7)
+    x = quadrature_cumulants(lambda p: p, weights, means, covs, order=closure)
+    out = pointwise(x, act, order=2, closure=closure)
+    reference = quadrature_cumulants(act, weights, means, covs, order=2)
+    assert_cumulants_close(out, reference, (1, 2))
+
+
+def test_a_mixture_is_not_gaussian_so_dropping_its_higher_cumulants_is_visible():
+    # the same input with closure 2 misses kappa_3, kappa_4: the test above can fail
+    weights, means, covs = random_mixture(2, seed=7)
+    act = activations.quadratic(-0.6)
+    x = quadrature_cumulants(lambda p: p, weights, means, covs, order=4)
+    reference = quadrature_cumulants(act, weights, means, covs, order=2)
+    error = np.max(np.abs(pointwise(x, act, order=2).cov - reference.cov)) / np.max(np.abs(reference.cov))
+    assert error > 1e-3
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_depth_2_quadratic_network_is_exact_for_mean_and_covariance(dim):
+    mean, cov = random_gaussian(dim, seed=20 + dim)
+    (W1, b1), (W2, b2) = random_layer(3, dim, seed=1), random_layer(2, 3, seed=2)
+    act = activations.quadratic(0.4)
+    out = pointwise(linear(pointwise(linear(Cumulants(mean, cov), W1, b1), act, order=4), W2, b2), act, order=4)
+    network = lambda x: act(act(x @ W1.T + b1) @ W2.T + b2)  # noqa: E731
+    reference = quadrature_cumulants(network, [1.0], [mean], [cov], order=2, n_nodes=20)
+    assert_cumulants_close(out, reference, (1, 2))
+
+
+def test_output_tensors_are_symmetric_to_rounding_and_float64():
+    mean, cov = random_gaussian(4, seed=3)
+    out = pointwise(Cumulants(mean, cov), activations.quadratic(0.5), order=4)
+    for n in range(2, 5):
+        tensor = out.kappa(n)
+        assert tensor.dtype == np.float64
+        for axes in (np.roll(np.arange(n), 1), [1, 0, *range(2, n)]):
+            np.testing.assert_allclose(tensor, tensor.transpose(axes), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(order=1), ValueError, "order must be an integer >= 2"),
+    (dict(order=2, closure=1), ValueError, "closure must be an integer >= 2"),
+    (dict(order=2.0), ValueError, "order must be an integer"),
+])
+def test_orders_out_of_range_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        pointwise(Cumulants(np.zeros(2), np.eye(2)), activations.quadratic(), **kwargs)
+
+
+def test_wrong_types_are_named():
+    with pytest.raises(TypeError, match="symcorr activation"):
+        pointwise(Cumulants(np.zeros(2), np.eye(2)), np.tanh, order=2)
+    with pytest.raises(TypeError, match="symcorr.Cumulants"):
+        pointwise((np.zeros(2), np.eye(2)), activations.quadratic(), order=2)
+
+
+def test_overflow_is_an_error_not_a_silent_inf():
+    with pytest.raises(FloatingPointError, match="not finite"):
+        pointwise(Cumulants(np.array([1e200]), np.eye(1)), activations.quadratic(), order=2)
+
+
+def test_unsupported_activation_expression_is_refused():
+    with pytest.raises(ValueError, match="unsupported activation"):
+        activations.from_expression("tanh(z)")
