@@ -31,7 +31,7 @@ def main() -> int:
         assert all(sp.expand(brute[p] - derivation.formula(p)) == 0 for p in brute), "engine != brute force"
         ratio = brute_time / engine
         worst = min(worst, ratio)
-        print(f"{f'{activation.family} M={out_order} K={closure}':<28} {engine:>11.2f} {brute_time:>16.1f} {ratio:>7.0f}x",
+        print(f"{f'{activation.name} M={out_order} K={closure}':<28} {engine:>11.2f} {brute_time:>16.1f} {ratio:>7.0f}x",
               flush=True)
     print(f"worst ratio {worst:.0f}x (target >= 20x)")
     return 0 if worst >= 20 else 1

@@ -39,9 +39,12 @@ def generated_files(progress=sys.stderr) -> dict[str, str]:
     }
     derivations = []
     for number, job in enumerate(KERNEL_JOBS, start=1):
-        name = module_name(job.activation.family, job.out_order, job.closure)
+        name = module_name(job.activation.name, job.order, job.closure)
         start = time.perf_counter()
-        derivation = derive(job.activation, job.out_order, job.closure, series_order=job.series_order)
+        series_order = job.series_order
+        if series_order is None:
+            series_order = job.activation.family.default_series_order(job.activation, job.order, job.closure)
+        derivation = derive(job.activation, job.order, job.closure, series_order=series_order)
         files[f"{name}.py"] = kernel_module_source(derivation, HEADER)
         derivations.append(derivation)
         print(f"[{number}/{len(KERNEL_JOBS)}] {name}: {len(derivation.patterns)} patterns "

@@ -1,20 +1,19 @@
-"""The shipped kernels: one job per (activation family, output orders, closure).
+"""The shipped kernels: one job per (activation, output orders, closure).
 
 A theorist adding an activation or an order adds a line here and runs
-``python -m derivations``. Polynomial jobs are exact (no series order); erf jobs
-use the default series order of :mod:`symcorr.derivation.families.erf`.
+``python -m derivations``. A job without a series order takes its family's default
+(``activation.family.default_series_order``: none for polynomials, which are exact).
 """
 from dataclasses import dataclass
 
 from symcorr.derivation import activations
-from symcorr.derivation.activations import Activation
-from symcorr.codegen.loader import default_series_order
+from symcorr.derivation.activation import Activation
 
 
 @dataclass(frozen=True)
 class KernelJob:
     activation: Activation
-    out_order: int
+    order: int
     closure: int
     series_order: int | None = None
 
@@ -28,6 +27,5 @@ KERNEL_JOBS = (
     # erf (MATH.md section 6): the Gaussian part resummed exactly (Owen's T for orders 1..2,
     # numerical joint moments for 3..4), the non-Gaussian corrections of kappa_3, kappa_4 to the
     # default series order
-    *(KernelJob(activations.erf(), m, k, default_series_order(activations.erf(), m, k)) for m, k in
-      ((2, 2), (2, 4), (4, 2))),
+    *(KernelJob(activations.erf(), m, k) for m, k in ((2, 2), (2, 4), (4, 2))),
 )

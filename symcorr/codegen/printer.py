@@ -6,7 +6,7 @@ rewrite rules are data (:data:`REWRITES`, applied with
 it needs (``SciPyPrinter`` knows ``erf``; custom SymPy functions print
 themselves through a ``_pythoncode`` method, which SymPy's Python printers call).
 
-A kernel module holds, for output orders ``n = 1..out_order``, a function
+A kernel module holds, for output orders ``n = 1..order``, a function
 ``cumulant_n(kappa, *parameters)`` returning the full symmetric order-n tensor
 of output cumulants (MATH.md section 4): each index pattern is evaluated on
 the grid of its distinct neurons (vectorized, no loop over neurons, after
@@ -43,9 +43,9 @@ class KernelPrinter(SciPyPrinter):
                           "allow_unknown_functions": False})
 
 
-def module_name(family: str, out_order: int, closure: int) -> str:
+def module_name(name: str, order: int, closure: int) -> str:
     """The kernel module of a derivation: ``quadratic_order4_closure4``."""
-    return f"{family}_order{out_order}_closure{closure}"
+    return f"{name}_order{order}_closure{closure}"
 
 
 #: Output orders whose polynomial formulas are factored for the grid (see :func:`grid_friendly`).
@@ -79,15 +79,9 @@ LONGEST_DOCSTRING_LATEX = 4000
 def derive_command(derivation: Derivation, pattern: str) -> str:
     """The ``symcorr derive`` command that prints ``pattern``'s formula of ``derivation`` in LaTeX."""
     activation = derivation.activation
-    if activation.family in ("quadratic", "cubic", "erf"):
-        spec = activation.family
-    elif activation.family.startswith("polynomial") and activation.parameters:
-        # symbolic coefficients a0..ad: the printed formula does not depend on the values
-        spec = "polynomial --coeffs " + " ".join("1" for _ in activation.parameters)
-    else:
-        spec = f"'{sp.sstr(activation.expression)}'"
+    spec = activation.family.command_spec(activation)
     series = "" if derivation.series_order is None else f" -S {derivation.series_order}"
-    return (f"symcorr derive -a {spec} -K {derivation.closure}{series} -M {derivation.out_order} "
+    return (f"symcorr derive -a {spec} -K {derivation.closure}{series} -M {derivation.order} "
             f"-p {pattern} -f latex")
 
 
@@ -190,7 +184,7 @@ def kernel_module_source(derivation: Derivation, header: str) -> str:
         f"HEADER = {header!r}",
         f'__doc__ = r"""Cumulant kernels of phi(z) = {sp.sstr(activation.expression)}',
         "",
-        f"Output cumulant orders 1..{derivation.out_order} from input cumulants of orders",
+        f"Output cumulant orders 1..{derivation.order} from input cumulants of orders",
         f"1..{derivation.closure} (higher ones taken as zero), "
         f"{'no series truncation' if derivation.series_order is None else f'series order {derivation.series_order}'};",
         "the expansion of MATH.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``",
@@ -200,10 +194,10 @@ def kernel_module_source(derivation: Derivation, header: str) -> str:
         "",
         "from symcorr.codegen import runtime as _support",
         "",
-        f"FAMILY = {activation.family!r}",
+        f"FAMILY = {activation.name!r}",
         f"EXPRESSION = {sp.srepr(activation.expression)!r}",
         f"PARAMETERS = {parameters!r}",
-        f"OUT_ORDER = {derivation.out_order}",
+        f"OUT_ORDER = {derivation.order}",
         f"CLOSURE = {derivation.closure}",
         f"SERIES_ORDER = {derivation.series_order!r}",
         f"DERIVATION_KEY = {derivation.key!r}",

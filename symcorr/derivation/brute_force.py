@@ -14,7 +14,7 @@ from functools import lru_cache
 import sympy as sp
 
 from symcorr.notation.symbols import Z
-from symcorr.derivation.activations import Activation
+from symcorr.derivation.activation import Activation
 from symcorr.notation.partitions import mobius_weight, set_partitions
 from symcorr.derivation.algebra import moment_in_cumulants
 from symcorr.notation.partitions import normalize_pattern
@@ -28,8 +28,8 @@ def _monomial_moment(exponents: tuple[tuple[str, int], ...], closure: int) -> sp
 
 def brute_force_moment(activation: Activation, labels: str, closure: int) -> sp.Expr:
     r""":math:`E[\prod_s \phi(z_{\ell(s)})]` over slots labelled ``labels``, monomial by monomial."""
-    if activation.degree is None:
-        raise ValueError("the brute-force reference needs a polynomial activation")
+    if not activation.expression.is_polynomial(Z):
+        raise ValueError(f"the brute-force reference needs a polynomial activation, not {activation}")
     neurons = sorted(set(labels))
     zs = {a: sp.Symbol(f"z_{a}") for a in neurons}
     product = sp.Mul(*[activation.expression.xreplace({Z: zs[a]}) for a in labels])

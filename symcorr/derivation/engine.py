@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -47,9 +48,8 @@ from sympy.polys.domains import QQ
 from sympy.polys.rings import PolyRing
 
 from symcorr.notation.symbols import Z
-from symcorr.derivation.activations import Activation
+from symcorr.derivation.activation import Activation
 from symcorr.notation.symbols import cumulant_symbol
-from symcorr.derivation.algebra import gaussian_moment
 from symcorr.notation.partitions import index_patterns, mobius_weight, set_partitions
 from symcorr.notation.partitions import normalize_pattern
 from symcorr.notation.symbols import joint_vertex_symbol, vertex_symbol
@@ -154,13 +154,24 @@ class PatternDerivation:
     reference: str = "independent"
 
 
+#: Methods that moved to the theory layer (the derivation layer does not import it).
+_MOVED_TO_THEORY = {"latex": "symcorr.theory.latex(derivation, pattern=None)",
+                    "terms": "symcorr.theory.terms(derivation, pattern)",
+                    "check": "symcorr.theory.check(derivation, pattern, expression)"}
+
+
 @dataclass
 class Derivation:
-    r"""Output cumulants of orders ``1..out_order`` of :math:`\phi(z)` from the input
-    cumulants of orders ``1..closure`` (MATH.md section 4)."""
+    r"""Output cumulants of orders ``1..order`` of :math:`\phi(z)` from the input
+    cumulants of orders ``1..closure`` (MATH.md section 4).
+
+    Printing, terms by diagram and checking a hand-written formula are the
+    theory tools' (:func:`symcorr.theory.latex`, :func:`symcorr.theory.terms`,
+    :func:`symcorr.theory.check`).
+    """
 
     activation: Activation
-    out_order: int
+    order: int
     closure: int
     series_order: int | None
     patterns: dict[str, PatternDerivation] = field(default_factory=dict)
@@ -179,37 +190,32 @@ class Derivation:
         pattern = normalize_pattern(pattern)
         if pattern not in self.patterns:
             raise KeyError(
-                f"pattern {pattern!r} not in this derivation (output orders 1..{self.out_order}: "
+                f"pattern {pattern!r} not in this derivation (output orders 1..{self.order}: "
                 f"{', '.join(self.patterns)})"
             )
         return self.patterns[pattern]
 
-    def latex(self, pattern: str | None = None) -> str:
-        """LaTeX of one pattern's formula, or of all of them (see :mod:`symcorr.theory.formulas`)."""
-        from symcorr.theory.formulas import derivation_latex
+    @property
+    def out_order(self) -> int:
+        """Deprecated spelling of :attr:`order`."""
+        warnings.warn("Derivation.out_order is now Derivation.order (docs/theory.md section 9)",
+                      DeprecationWarning, stacklevel=2)
+        return self.order
 
-        return derivation_latex(self, pattern)
-
-    def terms(self, pattern: str):
-        """The formula's terms grouped by diagram (see :mod:`symcorr.theory.formulas`)."""
-        from symcorr.theory.formulas import derivation_terms
-
-        return derivation_terms(self, pattern)
-
-    def check(self, pattern: str, expression):
-        """Compare a hand-written ``expression`` with the derived formula (see :mod:`symcorr.theory.formulas`)."""
-        from symcorr.theory.formulas import check_formula
-
-        return check_formula(self, pattern, expression)
+    def __getattr__(self, name):
+        if name in _MOVED_TO_THEORY:
+            raise AttributeError(f"Derivation.{name} moved to {_MOVED_TO_THEORY[name]} (the derivation layer "
+                                 f"does not import the theory tools)")
+        raise AttributeError(f"'Derivation' object has no attribute {name!r}")
 
     @property
     def key(self) -> str:
         """A string that identifies the derivation (see :func:`derivation_key`)."""
-        return derivation_key(self.activation, self.out_order, self.closure, self.series_order, self.reference,
+        return derivation_key(self.activation, self.order, self.closure, self.series_order, self.reference,
                               self.non_gaussian_order)
 
 
-def derivation_key(activation: Activation, out_order: int, closure: int, series_order: int | None,
+def derivation_key(activation: Activation, order: int, closure: int, series_order: int | None,
                    reference: str | None = None, non_gaussian_order: int | None = None) -> str:
     """A string that identifies a derivation without running it (keys compiled kernels).
 
@@ -219,29 +225,8 @@ def derivation_key(activation: Activation, out_order: int, closure: int, series_
     """
     suffix = "" if reference is None else f"|R{reference}"
     suffix += "" if non_gaussian_order is None else f"|NG{non_gaussian_order}"
-    return (f"{activation.family}|{sp.srepr(activation.expression)}|"
-            f"out{out_order}|K{closure}|S{series_order}{suffix}")
-
-
-def _polynomial_vertex_values(activation: Activation, ring: PolyRing, labels, max_power, max_derivative):
-    r"""Ring elements of :math:`g^{(n)}_p(\mu_a, \Sigma_{aa}) = \partial^n_\mu E[\phi(z)^p]`."""
-    phi = sp.Poly(activation.expression, Z)
-    values = {}
-    for a in labels:
-        mu = ring(cumulant_symbol(a))
-        v = ring(cumulant_symbol(a + a))
-        moments = {}
-        for p in range(1, max_power + 1):
-            phi_p = phi ** p
-            expectation = ring(0)
-            for (k,), c in phi_p.terms():
-                if k not in moments:
-                    moments[k] = gaussian_moment(k, mu, v)
-                expectation += ring.from_expr(c) * moments[k]
-            for n in range(0, max_derivative + 1):
-                values[(a, p, n)] = expectation
-                expectation = expectation.diff(mu)
-    return values
+    return (f"{activation.name}|{sp.srepr(activation.expression)}|"
+            f"out{order}|K{closure}|S{series_order}{suffix}")
 
 
 def _joint_key(powers, used) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
@@ -251,17 +236,12 @@ def _joint_key(powers, used) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
 
 def _joint_supported(activation: Activation, powers: tuple[int, ...], closure: int) -> bool:
     """Whether the activation has a joint vertex of this block (powers per neuron) at this closure."""
-    if activation.degree is not None:
-        return len(powers) <= 2
-    from symcorr.derivation.families.erf import vertex_family
-
-    return vertex_family(activation).joint_supported(powers, closure)
-
+    return activation.family.joint_supported(activation, powers, closure)
 
 def resolve_reference(activation: Activation, pattern: str, closure: int, reference: str | None = None) -> str:
     """``'independent'`` or ``'joint'`` for one pattern (see :func:`derive` for the rule)."""
     if reference is None:
-        reference = "independent" if activation.degree is not None else "auto"
+        reference = activation.family.reference
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
     if reference == "independent":
@@ -272,43 +252,16 @@ def resolve_reference(activation: Activation, pattern: str, closure: int, refere
         len(powers) < 2 or _joint_supported(activation, tuple(p for _, p in powers), closure) for powers in blocks)
     if reference == "joint" and not supported:
         raise ValueError(
-            f"reference='joint' is not available for pattern {pattern!r} of {activation.family} at closure "
+            f"reference='joint' is not available for pattern {pattern!r} of {activation.name} at closure "
             f"{closure} (polynomials: at most 2 distinct neurons; erf: output orders <= 2, or orders 3..4 "
             f"at closure 2)")
     return "joint" if supported else "independent"
 
 
-def _polynomial_joint_vertex_values(activation: Activation, ring: PolyRing, keys):
-    r"""Ring elements of :math:`\partial^n_{\mu_a}\partial^m_{\mu_b} E_{N(\mu,\Sigma)}[\phi(z_a)^p \phi(z_b)^q]`."""
-    from symcorr.derivation.algebra import moment_in_cumulants
-
-    phi = sp.Poly(activation.expression, Z)
-    za, zb = sp.Dummy("za"), sp.Dummy("zb")
-    values = {}
-    for labels, (p, q), (n, m) in keys:
-        a, b = labels
-        product = sp.Poly(phi.as_expr().subs(Z, za) ** p * phi.as_expr().subs(Z, zb) ** q, za, zb)
-        expectation = ring(0)
-        for (k, l), coefficient in product.terms():
-            moment = moment_in_cumulants(a * k + b * l, closure=2) if k + l else sp.Integer(1)
-            expectation += ring.from_expr(coefficient) * ring.from_expr(moment)
-        for _ in range(n):
-            expectation = expectation.diff(ring(cumulant_symbol(a)))
-        for _ in range(m):
-            expectation = expectation.diff(ring(cumulant_symbol(b)))
-        values[(labels, (p, q), (n, m))] = expectation
-    return values
-
-
 def default_non_gaussian_order(activation: Activation) -> int | None:
-    """The cap on non-Gaussian factors used when none is given: none for polynomials
-    (exact), the family's documented default otherwise (:mod:`symcorr.derivation.families.erf`)."""
-    if activation.degree is not None:
-        return None
-    from symcorr.derivation.families.erf import vertex_family
-
-    return vertex_family(activation).non_gaussian_order
-
+    """The cap on non-Gaussian factors used when none is given: the family's default
+    (none for polynomials, which are exact)."""
+    return activation.family.non_gaussian_order
 
 def derive_pattern(activation: Activation, pattern: str, closure: int,
                    series_order: int | None = None, reference: str | None = None,
@@ -328,13 +281,13 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
             if powers in moment_terms:
                 continue
             bounds = tuple(activation.derivative_bound(p) for _, p in powers)
-            if activation.degree is None and series_order is None:
+            if series_order is None and any(bound is None for bound in bounds):
                 multisets = perturbation_multisets("".join(a for a, _ in powers), closure,
                                                    dict(zip((a for a, _ in powers), bounds)), min_size)
                 if any(len(m) == 2 for m in multisets) or (multisets and non_gaussian_order is None):
                     raise ValueError(
-                        f"{activation.family} is not polynomial and pattern {pattern!r} (closure {closure}, "
-                        f"{mode} reference) has perturbations: give a series_order")
+                        f"the expansion of {activation.name} does not terminate and pattern {pattern!r} (closure "
+                        f"{closure}, {mode} reference) has perturbations: give a series_order")
             terms = diagrams(powers, closure, bounds, series_order, min_size, non_gaussian_order)
             moment_terms[powers] = terms
             power_of = dict(powers)
@@ -393,32 +346,21 @@ def derive_pattern(activation: Activation, pattern: str, closure: int,
             and (non_gaussian_order is None or sum(monomial[t] for t in non_gaussian) <= non_gaussian_order)})
     diagram_form = result.as_expr()
 
-    if activation.degree is None:
-        from symcorr.derivation.families.erf import substitute_vertex_functions
-
-        formula = substitute_vertex_functions(activation, diagram_form)
-    else:
-        substitutions = []
-        if vertex_keys:
-            max_power = max(p for _, p, _ in vertex_keys)
-            max_derivative = max(n for _, _, n in vertex_keys)
-            values = _polynomial_vertex_values(activation, ring, labels, max_power, max_derivative)
-            substitutions += [(ring(vertex_symbol(*key)), values[key]) for key in sorted(vertex_keys)]
-        if joint_keys:
-            joint_values = _polynomial_joint_vertex_values(activation, ring, sorted(joint_keys))
-            substitutions += [(ring(joint_vertex_symbol(*key)), joint_values[key]) for key in sorted(joint_keys)]
-        formula_poly = result.compose(substitutions)
-        formula = formula_poly.as_expr()
+    formula = activation.family.formula(activation, result, ring, vertex_keys, joint_keys)
     if closure < 2:
         formula = sp.expand(formula.xreplace({cumulant_symbol(a + a): 0 for a in labels}))
     return PatternDerivation(pattern, diagram_form, formula, mode)
 
 
-def derive(activation: Activation, out_order: int, closure: int, *,
+def derive(activation: Activation, order: int | None = None, closure: int | None = None, *,
            series_order: int | None = None, progress=None, reference: str | None = None,
-           non_gaussian_order: int | None = None) -> Derivation:
-    r"""Derive every output-cumulant pattern of orders ``1..out_order`` of :math:`\phi(z)`
+           non_gaussian_order: int | None = None, out_order: int | None = None) -> Derivation:
+    r"""Derive every output-cumulant pattern of orders ``1..order`` of :math:`\phi(z)`
     from input cumulants of orders ``1..closure`` (MATH.md section 4).
+
+    ``order`` is the highest output cumulant order, ``closure`` the highest
+    input cumulant order kept (docs/theory.md section 9); ``out_order`` is the
+    deprecated spelling of ``order``.
 
     ``series_order`` (number of perturbation factors kept in :math:`e^D`) is
     needed for non-polynomial activations whenever a pattern has
@@ -444,33 +386,42 @@ def derive(activation: Activation, out_order: int, closure: int, *,
     that are cumulants of order >= 3 (the order in non-Gaussianity; 2 keeps
     :math:`\kappa_3, \kappa_4, \kappa_3^2, \kappa_3\kappa_4, \kappa_4^2`).
     ``None``: no cap for polynomials (exact), the family's default otherwise
-    (:attr:`symcorr.derivation.families.erf.ErfVertices.non_gaussian_order`); a
+    (the family's ``non_gaussian_order``, e.g.
+    :attr:`symcorr.derivation.families.erf.ErfFamily.non_gaussian_order`); a
     value other than the default enters :attr:`Derivation.key`.
     """
+    if out_order is not None:
+        warnings.warn("derive(..., out_order=M) is now derive(..., order=M) (docs/theory.md section 9)",
+                      DeprecationWarning, stacklevel=2)
+        if order is not None and order != out_order:
+            raise ValueError(f"derive got order={order!r} and its deprecated spelling out_order={out_order!r}")
+        order = out_order
     if not isinstance(activation, Activation):
         raise TypeError(f"activation must be a symcorr Activation, got {type(activation).__name__}")
-    if not isinstance(out_order, int) or out_order < 1:
-        raise ValueError(f"out_order must be an integer >= 1, got {out_order!r}")
-    if not isinstance(closure, int) or closure < 1:
-        raise ValueError(f"closure must be an integer >= 1, got {closure!r}")
-    default_reference = "independent" if activation.degree is not None else "auto"
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"order (the highest output cumulant order) must be an integer >= 1, got {order!r}")
+    if isinstance(closure, bool) or not isinstance(closure, int) or closure < 1:
+        raise ValueError(f"closure (the highest input cumulant order kept) must be an integer >= 1, got {closure!r}")
+    if series_order is not None and (isinstance(series_order, bool) or not isinstance(series_order, int)
+                                     or series_order < 0):
+        raise ValueError(f"series_order (perturbation factors kept in exp(D)) must be None or an integer >= 0, "
+                         f"got {series_order!r}")
+    default_reference = activation.family.reference
     default_cap = default_non_gaussian_order(activation)
-    derivation = Derivation(activation, out_order, closure, series_order,
+    derivation = Derivation(activation, order, closure, series_order,
                             reference=None if reference in (None, default_reference) else reference,
                             non_gaussian_order=None if non_gaussian_order in (None, default_cap)
                             else non_gaussian_order)
     cap = default_cap if non_gaussian_order is None else non_gaussian_order
-    for order in range(1, out_order + 1):
-        for pattern in index_patterns(order):
+    for output_order in range(1, order + 1):
+        for pattern in index_patterns(output_order):
             start = time.perf_counter()
             derivation.patterns[pattern] = derive_pattern(activation, pattern, closure, series_order, reference, cap)
             if progress is not None:
-                print(f"  derived {activation.family} pattern {pattern:<6} (K={closure}) "
+                print(f"  derived {activation.name} pattern {pattern:<6} (K={closure}) "
                       f"in {time.perf_counter() - start:.2f} s", file=progress, flush=True)
     return derivation
 
 
 __all__ = ["derive", "derive_pattern", "derivation_key", "Derivation", "PatternDerivation", "diagrams",
-           "vertex_symbol", "parse_vertex_symbol", "perturbation_multisets", "normalize_pattern",
-           "joint_vertex_symbol", "parse_joint_vertex_symbol", "resolve_reference", "REFERENCES",
-           "default_non_gaussian_order"]
+           "perturbation_multisets", "resolve_reference", "REFERENCES", "default_non_gaussian_order"]

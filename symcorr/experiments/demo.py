@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     print("symcorr: the paper's quadratic activation phi(z) = z + alpha z^2\n")
-    derivation = derive(activations.quadratic(args.alpha), out_order=2, closure=4)
+    derivation = derive(activations.quadratic(args.alpha), order=2, closure=4)
     mean, cov = section_5_closed_form()
     for pattern, closed_form in (("i", mean), ("ij", cov)):
         formula = derivation.formula(pattern)

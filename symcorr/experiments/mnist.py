@@ -254,7 +254,7 @@ def first_layer_closures(model, data: PreparedData, max_neurons: int = 16, closu
 
 def name_of(model) -> str:
     """``'quadratic'`` or ``'erf'``: the family of the first activation of ``model``."""
-    return model[1].activation.family
+    return model[1].activation.name
 
 
 def layer_outputs_upto(model, X, n_modules: int) -> np.ndarray:

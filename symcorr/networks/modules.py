@@ -113,12 +113,13 @@ def from_activation(activation: activations.Activation, learnable: bool = True) 
     if not isinstance(activation, activations.Activation):
         raise TypeError(f"expected a symcorr Activation, got {type(activation).__name__}")
     values = activation.parameter_values
-    if activation.family == "quadratic":
+    if activation.name == "quadratic":
         return Quadratic(values["alpha"], learnable=learnable)
-    if activation.family == "erf":
+    if activation.name == "erf":
         return Erf()
-    if activation.degree is not None and values and all(f"a{k}" in values for k in range(activation.degree + 1)):
-        return Polynomial([values[f"a{k}"] for k in range(activation.degree + 1)], learnable=learnable)
+    coefficients = [values.get(f"a{k}") for k in range(len(values))]
+    if values and None not in coefficients and activation == activations.polynomial(coefficients):
+        return Polynomial(coefficients, learnable=learnable)
     raise ValueError(f"no torch module for activation {activation}: symcorr.networks.modules has Quadratic, Polynomial and Erf")
 
 

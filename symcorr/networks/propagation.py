@@ -9,8 +9,8 @@ the input cumulants through each one:
   contracted one mode at a time (:func:`symcorr.numeric.cumulants.linear`);
 * a :mod:`symcorr.networks.modules` activation -- the cumulant expansion of MATH.md section 4
   through the generated kernels (:func:`symcorr.numeric.pointwise.pointwise`), with
-  output orders ``1..K`` from input orders ``1..K`` (the closure ``K``:
-  cumulants above ``K`` are taken as zero in every layer);
+  output orders ``1..max(order, closure)`` from input orders ``1..closure``
+  (cumulants above the closure are taken as zero in every pointwise layer);
 * ``nn.Identity``, ``nn.Flatten`` (default ``start_dim=1, end_dim=-1``, i.e.
   the identity on the flattened feature vector the cumulants describe), and
   nested ``nn.Sequential`` containers -- passed through.
@@ -27,10 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.pointwise import order_argument
 from symcorr.numeric.linear import linear
-
-_PASS_THROUGH = ("Identity", "Flatten")
-
 
 def _torch():
     import torch
@@ -119,34 +117,39 @@ def _numpy64(tensor) -> np.ndarray:
 
 
 def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
-              series_order: int | None = None):
-    r"""Cumulants of the output of ``model`` for an input with the given ``cumulants``.
+              closure: int | None = None, series_order: int | None = None):
+    r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
 
     ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
-    activations, ``nn.Identity`` / ``nn.Flatten`` (module docstring).
-    ``order`` is the closure ``K`` (>= 2): every layer carries cumulants of
-    orders ``1..K``, higher ones are set to zero (``K = 2`` is the Gaussian
-    approximation of the paper; for polynomial activations each pointwise
-    layer is exact for its truncated input, MATH.md section 5). Input
-    cumulants above ``K`` are dropped. ``series_order`` is passed to
-    non-polynomial activations (:func:`symcorr.numeric.pointwise.pointwise`).
+    activations, ``nn.Identity`` / ``nn.Flatten`` (module docstring). The words
+    mean what they mean for :func:`symcorr.pointwise` (docs/theory.md section 9):
+    ``order`` (>= 2) is the highest cumulant order returned; ``closure`` (>= 2,
+    default ``order``) the highest input cumulant order every pointwise layer
+    uses, higher ones taken as zero (``closure=2`` is the Gaussian approximation
+    of the paper). Every layer carries the orders ``1..max(order, closure)``;
+    linear layers are exact at every order; for polynomial activations each
+    pointwise layer is exact for its truncated input (MATH.md section 5), so
+    e.g. ``order=2, closure=4`` gives the exact mean and covariance behind one
+    quadratic layer of a Gaussian. Input cumulants above the carried orders are
+    dropped. ``series_order`` is passed to non-polynomial activations
+    (:func:`symcorr.pointwise`).
 
-    Returns the output :class:`~symcorr.numeric.cumulants.Cumulants`, or with
-    ``trace=True`` the list of the cumulants after every layer of
-    :func:`layers` (the input not included).
+    Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
+    ``1..order``), or with ``trace=True`` the list of the cumulants after every
+    layer of :func:`layers` (the input not included).
     """
-    from symcorr.numeric.pointwise import pointwise
     from symcorr.networks.modules import SymcorrActivation
+    from symcorr.numeric.pointwise import pointwise
 
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 2:
-        raise ValueError(f"order (the closure K) must be an integer >= 2, got {order!r}")
-    order = int(order)
+    order = order_argument("order", order)
+    closure = order if closure is None else order_argument("closure", closure)
+    carried = max(order, closure)
     entries, _ = _check_layers(model, cumulants.dim)
     _, nn = _torch()
 
-    current = cumulants if cumulants.order <= order else Cumulants(*cumulants.tensors[:order], check=False)
+    current = cumulants if cumulants.order <= carried else Cumulants(*cumulants.tensors[:carried], check=False)
     history = []
     for name, module in entries:
         if isinstance(module, nn.Linear):
@@ -157,13 +160,19 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
                 raise ValueError(f"layer {name} (Linear): {error}") from None
         elif isinstance(module, SymcorrActivation):
             try:
-                current = pointwise(current, module.activation, order=order, series_order=series_order)
+                current = pointwise(current, module.activation, order=carried, closure=closure,
+                                    series_order=series_order)
             except (ValueError, FloatingPointError) as error:
                 raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
         # Identity and Flatten pass the cumulants through
         if trace:
-            history.append(current)
-    return history if trace else current
+            history.append(_returned(current, order))
+    return history if trace else _returned(current, order)
+
+
+def _returned(cumulants: Cumulants, order: int) -> Cumulants:
+    """``cumulants`` without the orders above ``order`` (orders they do not hold stay implicit zeros)."""
+    return cumulants if cumulants.order <= order else cumulants.truncated(order)
 
 
 __all__ = ["propagate", "layers", "layer_label"]

@@ -184,7 +184,7 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
     """
     from torch import nn
 
-    from symcorr.networks.modules import Erf, SymcorrActivation
+    from symcorr.networks.modules import SymcorrActivation
     from symcorr.networks.propagation import layers
 
     exact = {n: True for n in range(1, order + 1)}
@@ -192,19 +192,20 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
     out = []
     for _, module in layers(model):
         if isinstance(module, SymcorrActivation):
-            degree = module.activation.degree
+            activation = module.activation
+            family = activation.family
 
             def carried(n):
                 return (n <= order and exact[n]) or (n > order and n > nonzero)
 
-            if isinstance(module, Erf) or degree is None:
-                # erf of an exactly known Gaussian is exact at every order (closed forms and
-                # numerical joint moments, MATH.md section 6); of anything else, a series
-                gaussian = nonzero <= 2 and exact[1] and exact[2]
-                exact = {m: gaussian for m in exact}
-                nonzero = INFINITY
-            elif degree >= 2:
-                exact = {m: all(carried(n) for n in range(1, m * degree + 1)) for m in exact}
+            gaussian = nonzero <= 2 and exact[1] and exact[2]
+            needed = {m: family.input_orders_needed(activation, m) for m in exact}
+            # a family whose expansion ends is exact where every input order it needs is (carried exactly,
+            # or dropped but zero); one whose expansion does not end is exact for an exactly known
+            # Gaussian only (closed forms and numerical joint moments, MATH.md section 6)
+            exact = {m: (gaussian if needed[m] is None else all(carried(n) for n in range(1, needed[m] + 1)))
+                     for m in exact}
+            if not family.preserves_gaussianity(activation):
                 nonzero = INFINITY
         elif not isinstance(module, (nn.Linear, nn.Identity, nn.Flatten)):
             raise TypeError(f"exact_orders: unsupported module {type(module).__name__}")

@@ -5,14 +5,18 @@ import warnings
 
 import numpy as np
 
-from symcorr.derivation.activations import Activation
+from symcorr.derivation.activation import Activation
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.codegen.loader import load_kernel
 
 
-def _order_argument(name: str, value) -> int:
+def order_argument(name: str, value) -> int:
+    """``value`` of the argument ``order`` or ``closure`` as an int, refused (naming what it means) unless >= 2."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-        raise ValueError(f"{name} must be an integer >= 2 (mean and covariance at least), got {value!r}")
+        meaning = {"order": "the highest cumulant order returned",
+                   "closure": "the highest input cumulant order kept"}[name]
+        raise ValueError(f"{name} ({meaning}, docs/theory.md section 9) must be an integer >= 2 "
+                         f"(mean and covariance at least), got {value!r}")
     return int(value)
 
 
@@ -26,7 +30,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     e.g. a quadratic :math:`\phi` of a Gaussian with ``order=4`` gives the
     exact :math:`\kappa_y^{(1..4)}`. Evaluated by the generated kernels
     (:mod:`symcorr.codegen.loader`); ``series_order`` applies to non-polynomial
-    activations (default: the activation's documented default). For those,
+    activations (default: the family's documented default). For those,
     input cumulants above order 2 that are identically zero are not carried
     (the closure is lowered to the highest non-zero one): erf of a Gaussian is
     then exact at every output order.
@@ -34,21 +38,15 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
     if not isinstance(activation, Activation):
-        raise TypeError(f"activation must be a symcorr activation (symcorr.derivation.activations), got {type(activation).__name__}")
-    order = _order_argument("order", order)
-    closure = order if closure is None else _order_argument("closure", closure)
-    if activation.degree is None and closure > 2:
-        # series kernels: identically zero input cumulants would only bring truncated terms that
-        # vanish; the lowest closure holding every non-zero one is as exact as that one (closure 2,
-        # a Gaussian: exact at every output order, MATH.md section 6)
-        closure = max([2] + [n for n in range(3, closure + 1) if np.any(cumulants.kappa(n))])
+        raise TypeError(f"activation must be a symcorr activation (symcorr.activations), got {type(activation).__name__}")
+    order = order_argument("order", order)
+    closure = order if closure is None else order_argument("closure", closure)
+    family = activation.family
+    closure = family.carried_closure(activation, closure, lambda n: bool(np.any(cumulants.kappa(n))))
     kernel = load_kernel(activation, order, closure, series_order)
-    if activation.degree is None:
-        from symcorr.derivation.families.erf import vertex_family
-
-        message = vertex_family(activation).truncation_warning(order, closure, kernel.SERIES_ORDER, cumulants.cov)
-        if message:
-            warnings.warn(message, stacklevel=2)
+    message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
+    if message:
+        warnings.warn(message, stacklevel=2)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause

@@ -223,35 +223,9 @@ def term_latex(expression: sp.Expr) -> str:
 # vertex functions
 # ---------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
-def polynomial_vertex_value(activation: Activation, neuron: str, power: int, derivative: int) -> sp.Expr:
-    r""":math:`g^{(n)}_{p,a} = \partial^n_{\mu_a} E_{N(\mu_a, \Sigma_{aa})}[\phi(z)^p]` for a polynomial
-    :math:`\phi`, from the Gaussian moments of MATH.md section 5."""
-    mu, v = cumulant_symbol(neuron), cumulant_symbol(neuron * 2)
-    poly = sp.Poly(sp.expand(activation.expression ** power), Z)
-    expectation = sp.Add(*[c * gaussian_moment(k, mu, v) for (k,), c in poly.terms()])
-    return sp.expand(sp.diff(expectation, mu, derivative))
-
-
-def evaluate_vertices(activation: Activation, expression: sp.Expr) -> sp.Expr | None:
-    """``expression`` with every vertex symbol replaced by its vertex function.
-
-    Polynomial activations: :func:`polynomial_vertex_value`. Other activations:
-    ``symcorr.derivation.families.erf.substitute_vertex_functions`` when that module
-    exists, else ``None``.
-    """
-    if activation.degree is None:
-        try:
-            from symcorr.derivation.families.erf import substitute_vertex_functions
-        except ImportError:
-            return None
-        return substitute_vertex_functions(activation, expression)
-    replacements = {}
-    for symbol in expression.free_symbols:
-        parsed = parse_vertex_symbol(symbol)
-        if parsed is not None:
-            replacements[symbol] = polynomial_vertex_value(activation, *parsed)
-    return sp.expand(expression.xreplace(replacements))
+def evaluate_vertices(activation: Activation, expression: sp.Expr) -> sp.Expr:
+    """``expression`` with every vertex symbol replaced by its vertex function (the activation's family)."""
+    return activation.family.substitute_vertices(activation, expression)
 
 
 # ---------------------------------------------------------------------------
@@ -554,4 +528,4 @@ def draw_diagrams(diagrams: list[Diagram], paths, title: str | None = None, colu
 
 
 __all__ = ["Vertex", "Edge", "Diagram", "diagram_terms", "draw_diagrams", "evaluate_vertices",
-           "polynomial_vertex_value", "vertex_latex", "term_latex", "vertex_symbol_names", "diagram_caption_latex"]
+           "vertex_latex", "term_latex", "vertex_symbol_names", "diagram_caption_latex"]

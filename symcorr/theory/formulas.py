@@ -37,10 +37,6 @@ from symcorr.notation.partitions import normalize_pattern
 from symcorr.notation.symbols import parse_vertex_symbol, vertex_symbol
 from symcorr.notation.parse import ExpressionError, normalize_symbols, parse_expression
 
-MATH_SECTIONS = {
-    "polynomial": "MATH.md sections 4 (cumulant expansion) and 5 (polynomial activations, exact)",
-    "erf": "MATH.md sections 4 (cumulant expansion) and 6 (erf, series in the perturbation cumulants)",
-}
 
 
 # ---------------------------------------------------------------------------
@@ -70,12 +66,12 @@ def pattern_title(pattern: str) -> str:
 
 def math_sections(activation: Activation) -> str:
     """The MATH.md sections a derivation for ``activation`` follows."""
-    return MATH_SECTIONS["polynomial" if activation.degree is not None else "erf"]
+    return activation.family.theory_sections
 
 
 def activation_description(activation: Activation) -> str:
     """``quadratic: phi(z) = alpha*z**2 + z``."""
-    return f"{activation.family}: phi(z) = {sp.sstr(activation.expression)}"
+    return f"{activation.name}: phi(z) = {sp.sstr(activation.expression)}"
 
 
 def _parameter_values(activation: Activation) -> dict[sp.Symbol, sp.Expr]:
@@ -84,16 +80,7 @@ def _parameter_values(activation: Activation) -> dict[sp.Symbol, sp.Expr]:
 
 def accuracy_text(derivation) -> str:
     """One sentence (Markdown and LaTeX alike) on what a derivation's formulas neglect."""
-    modes = {p.reference for p in derivation.patterns.values()}
-    if derivation.series_order is None:
-        if derivation.activation.degree is not None:
-            return "Exact for the given input cumulants of orders $1..K$ (higher ones taken as zero)."
-        return ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
-                "(joint Gaussian vertices, MATH.md section 6).")
-    if modes == {"joint"}:
-        return ("The Gaussian part is resummed in closed form (joint Gaussian vertices); the series order is "
-                "the number of non-Gaussian cumulant factors (orders $\\ge 3$) kept in $e^D$.")
-    return "Truncated: the series order is the number of perturbation cumulant factors kept in $e^D$."
+    return derivation.activation.family.accuracy(derivation)
 
 
 def _closure_text(derivation) -> str:
@@ -244,7 +231,7 @@ def _derivation_heading(derivation) -> str:
     activation = derivation.activation
     values = ", ".join(f"{n} = {v:g}" for n, v in activation.parameters)
     return (f"{activation_description(activation)}" + (f" ({values})" if values else "")
-            + f"; output orders 1..{derivation.out_order} from input cumulants of orders 1..{derivation.closure} "
+            + f"; output orders 1..{derivation.order} from input cumulants of orders 1..{derivation.closure} "
             f"({_closure_text(derivation)}); follows {math_sections(activation)}")
 
 
@@ -269,8 +256,8 @@ def render_derivation(derivation, fmt: str = "text", patterns=None, substitute: 
 def _markdown_section(derivation, patterns, substitute: bool, level: int) -> str:
     hashes = "#" * level
     activation = derivation.activation
-    parts = [f"{hashes} {activation.family}: $\\phi(z) = {sp.latex(activation.expression)}$, "
-             f"orders 1..{derivation.out_order}, closure $K = {derivation.closure}$"
+    parts = [f"{hashes} {activation.name}: $\\phi(z) = {sp.latex(activation.expression)}$, "
+             f"orders 1..{derivation.order}, closure $K = {derivation.closure}$"
              + (f", series order {derivation.series_order}" if derivation.series_order is not None else ""),
              ""]
     values = ", ".join(f"${sp.latex(sp.Symbol(n))} = {v:g}$" for n, v in activation.parameters)
@@ -304,7 +291,7 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
                    f"WARNING: the contributions differ from the formula by {total}")
     else:
         closing = "vertex functions of this activation are not available: contributions not evaluated"
-    head = (f"{derivation.activation.family}, {output_text(pattern)} ({pattern_title(pattern).lower()}, "
+    head = (f"{derivation.activation.name}, {output_text(pattern)} ({pattern_title(pattern).lower()}, "
             f"pattern {pattern}), {_closure_text(derivation)}: {len(diagrams)} diagram"
             f"{'' if len(diagrams) == 1 else 's'}")
     if fmt == "text":
@@ -351,7 +338,7 @@ def draw_terms(derivation, pattern: str, paths, diagrams: list[Diagram] | None =
     """Draw ``pattern``'s diagrams to ``paths`` (PNG/SVG/PDF by suffix); see :func:`draw_diagrams`."""
     pattern = normalize_pattern(pattern)
     diagrams = derivation_terms(derivation, pattern) if diagrams is None else diagrams
-    title = (f"{derivation.activation.family}: {pattern_title(pattern).lower()} ${output_latex(pattern)}$ "
+    title = (f"{derivation.activation.name}: {pattern_title(pattern).lower()} ${output_latex(pattern)}$ "
              f"(pattern {pattern}, $K = {derivation.closure}$) = sum of {len(diagrams)} diagrams")
     return draw_diagrams(diagrams, paths, title=title)
 
@@ -492,7 +479,7 @@ def check_formula(derivation, pattern: str, expression, syntax: str = "auto") ->
     if not equal and not difference.is_polynomial(*difference.free_symbols):
         equal = sp.simplify(difference) == 0
     user_pattern = "".join(mapping.get(a, a) for a in canonical)
-    title = (f"check {derivation.activation.family}, {output_text(user_pattern)} "
+    title = (f"check {derivation.activation.name}, {output_text(user_pattern)} "
              f"({pattern_title(canonical).lower()}, pattern {user_pattern}), {_closure_text(derivation)}")
     if equal:
         return CheckResult(user_pattern, True, derived, given, sp.Integer(0), title=title)
@@ -562,8 +549,8 @@ def formula_sheet_markdown(derivations, header: str | None = None) -> str:
         parts += [f"<!-- {header} -->", ""]
     parts += ["# symcorr formula sheet", "", _NOTATION_MD, "", "## Contents", ""]
     for number, d in enumerate(derivations, start=1):
-        parts.append(f"{number}. {d.activation.family}: $\\phi(z) = {sp.latex(d.activation.expression)}$, "
-                     f"orders 1..{d.out_order}, closure $K = {d.closure}$"
+        parts.append(f"{number}. {d.activation.name}: $\\phi(z) = {sp.latex(d.activation.expression)}$, "
+                     f"orders 1..{d.order}, closure $K = {d.closure}$"
                      + (f", series order {d.series_order}" if d.series_order is not None else ""))
     for d in derivations:
         parts += ["", _markdown_section(d, list(d.patterns), False, level=2)]
@@ -605,8 +592,8 @@ def formula_sheet_latex(derivations, header: str | None = None) -> str:
     for d in derivations:
         activation = d.activation
         series = f", series order {d.series_order}" if d.series_order is not None else ""
-        lines += ["", f"\\section{{{_latex_escape(activation.family)}: $\\phi(z) = {sp.latex(activation.expression)}$, "
-                      f"orders 1..{d.out_order}, closure $K = {d.closure}${series}}}", ""]
+        lines += ["", f"\\section{{{_latex_escape(activation.name)}: $\\phi(z) = {sp.latex(activation.expression)}$, "
+                      f"orders 1..{d.order}, closure $K = {d.closure}${series}}}", ""]
         values = ", ".join(f"${sp.latex(sp.Symbol(n))} = {v:g}$" for n, v in activation.parameters)
         lines.append(f"Follows {math_sections(activation)}. {accuracy_text(d)}"
                      + (f" Kernel parameter values: {values}." if values else ""))
@@ -650,6 +637,21 @@ def activation_from_spec(spec: str, alpha: float | None = None, coefficients=Non
     return activations.from_expression(expression)
 
 
+class _DeprecatedOption(argparse.Action):
+    """An old option spelling that still works and says what replaced it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is deprecated, use {self.metavar}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_order_argument(parser):
+    parser.add_argument("--order", "-M", type=int, default=2,
+                        help="highest output cumulant order returned (default 2; docs/theory.md section 9)")
+    parser.add_argument("--out-order", dest="order", type=int, action=_DeprecatedOption, metavar="--order",
+                        help=argparse.SUPPRESS)
+
+
 def _add_activation_arguments(parser, closure_required: bool = False):
     parser.add_argument("--activation", "-a", required=True,
                         help="quadratic | cubic | polynomial | erf, or an expression in z such as 'z + z**2/2'")
@@ -657,7 +659,8 @@ def _add_activation_arguments(parser, closure_required: bool = False):
     parser.add_argument("--coeffs", type=float, nargs="+", metavar="A",
                         help="coefficients a0 a1 ... of polynomial (or cubic)")
     parser.add_argument("--closure", "-K", type=int,
-                        help="input cumulant orders kept (default: exact for polynomials, out-order x degree)")
+                        help="highest input cumulant order kept (default for polynomials: order x degree, "
+                             "which is exact; docs/theory.md section 9)")
     parser.add_argument("--series-order", "-S", type=int,
                         help="perturbation factors kept in exp(D) (MATH.md section 6); default for erf: "
                              "exact at closure 2 for orders 1..2, else the documented default "
@@ -670,20 +673,14 @@ def _derive_from_args(args, out_order: int):
     activation = activation_from_spec(args.activation, args.alpha, args.coeffs)
     closure = args.closure
     if closure is None:
-        if activation.degree is None:
-            raise ValueError(f"{activation.family} is not polynomial: give --closure K (the input cumulant "
-                             "orders to keep)")
-        closure = out_order * activation.degree
+        closure = activation.family.input_orders_needed(activation, out_order)
+        if closure is None:
+            raise ValueError(f"the expansion of {activation.name} does not terminate: give --closure K (the input "
+                             "cumulant orders to keep)")
     series_order = args.series_order
-    try:
-        if activation.degree is None and series_order is None:
-            from symcorr.derivation.families.erf import default_series_order
-
-            series_order = default_series_order(activation, out_order, closure)
-        return derive(activation, out_order, closure, series_order=series_order)
-    except ImportError as error:
-        raise ValueError(f"{activation.family} formulas need the vertex functions of "
-                         f"symcorr.derivation.families.erf, which are not available ({error})") from None
+    if series_order is None:
+        series_order = activation.family.default_series_order(activation, out_order, closure)
+    return derive(activation, out_order, closure, series_order=series_order)
 
 
 def _fail(prog: str, error: Exception) -> int:
@@ -697,14 +694,14 @@ def derive_main(argv) -> int:
         prog="symcorr derive",
         description="Print the derived formula of every output-cumulant index pattern (MATH.md sections 4-6).")
     _add_activation_arguments(parser)
-    parser.add_argument("--out-order", "-M", type=int, default=2, help="highest output cumulant order (default 2)")
+    _add_order_argument(parser)
     parser.add_argument("--format", "-f", choices=("text", "markdown", "latex"), default="text")
     parser.add_argument("--pattern", "-p", action="append", help="only this index pattern (repeatable)")
     parser.add_argument("--substitute", action="store_true",
                         help="put the activation's parameter values (alpha, coefficients) into the formulas")
     args = parser.parse_args(argv)
     try:
-        out_order = args.out_order
+        out_order = args.order
         if args.pattern:
             out_order = max(out_order, *(len(p) for p in args.pattern))
         derivation = _derive_from_args(args, out_order)
@@ -752,7 +749,7 @@ def terms_main(argv) -> int:
     _add_activation_arguments(parser)
     parser.add_argument("--pattern", "-p", action="append",
                         help="index pattern (repeatable; default: all patterns up to --out-order)")
-    parser.add_argument("--out-order", "-M", type=int, default=2, help="highest output order (default 2)")
+    _add_order_argument(parser)
     parser.add_argument("--format", "-f", choices=("text", "markdown", "latex"), default="text")
     parser.add_argument("--draw", action="append", type=Path, metavar="FILE",
                         help="save a picture of the diagrams (.png, .svg or .pdf; repeatable); with several "
@@ -760,7 +757,7 @@ def terms_main(argv) -> int:
     args = parser.parse_args(argv)
     try:
         patterns = [normalize_pattern(p) for p in args.pattern] if args.pattern else None
-        out_order = max(len(p) for p in patterns) if patterns else args.out_order
+        out_order = max(len(p) for p in patterns) if patterns else args.order
         derivation = _derive_from_args(args, out_order)
         patterns = patterns or list(derivation.patterns)
         for pattern in patterns:

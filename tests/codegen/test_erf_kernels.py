@@ -17,7 +17,7 @@ import symcorr.codegen.generated
 from symcorr import Cumulants, linear, pointwise
 from symcorr.derivation import activations
 from symcorr.derivation.engine import derivation_key
-from symcorr.derivation.families.erf import default_series_order
+from symcorr.codegen.loader import default_series_order
 from symcorr.numeric.erf_gaussian import erf_gaussian_transfer
 from symcorr.numeric.quadrature import quadrature_cumulants
 

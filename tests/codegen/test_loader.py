@@ -47,14 +47,14 @@ def test_a_kernel_compiled_on_demand_gives_the_shipped_numbers(tmp_path, monkeyp
     monkeypatch.setenv("SYMCORR_CACHE", str(tmp_path))
     act = activations.quadratic(0.3)
     key = derivation_key(act, 3, 3, None)
-    shipped = _shipped(module_name(act.family, 3, 3), key)
+    shipped = _shipped(module_name(act.name, 3, 3), key)
     compiled = _compiled(act, 3, 3, None, key)
     assert shipped is not None and compiled is not shipped
     mean, cov = random_gaussian(3, seed=2)
     kappa = (mean, cov, np.zeros((3,) * 3))
     for a, b in zip(shipped.CUMULANTS, compiled.CUMULANTS):
         np.testing.assert_array_equal(a(kappa, 0.3), b(kappa, 0.3))
-    assert list(tmp_path.rglob(f"{module_name(act.family, 3, 3)}_*.py"))
+    assert list(tmp_path.rglob(f"{module_name(act.name, 3, 3)}_*.py"))
 
 
 def test_a_new_polynomial_is_derived_cached_and_correct(tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def test_non_polynomial_perturbation_series_needs_a_series_order():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(out_order=0, closure=2), "out_order"), (dict(out_order=2, closure=0), "closure")])
+    (dict(order=0, closure=2), "order"), (dict(order=2, closure=0), "closure")])
 def test_orders_out_of_range_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         derive(activations.quadratic(), **kwargs)

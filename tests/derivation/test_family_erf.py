@@ -20,21 +20,17 @@ from symcorr.codegen.runtime import erf_power_moment
 from symcorr.derivation import activations
 from symcorr.derivation.brute_force import brute_force_formula
 from symcorr.derivation.engine import derive, resolve_reference
-from symcorr.derivation.families.erf import (
+from symcorr.derivation.families.erf import erf_covariance_derivative, erf_mean_derivative, erf_power_expectation
+from symcorr.derivation.families.erf_functions import (
     PRINTED_FUNCTIONS,
     ErfGaussianCovariance,
     ErfGaussianMoment,
     ErfPowerMoment,
-    ExpNeg,
-    OwensT,
-    erf_covariance_derivative,
-    erf_mean_derivative,
-    erf_power_expectation,
     mp_erf_gaussian_covariance,
     mp_erf_power_moment,
-    substitute_vertex_functions,
-    vertex_family,
 )
+from symcorr.derivation.families.gaussian_functions import ExpNeg, OwensT
+from symcorr.derivation.families.erf import ERF
 from symcorr.notation.symbols import (
     cumulant_symbol,
     joint_vertex_symbol,
@@ -277,13 +273,16 @@ def test_every_vertex_symbol_is_replaced():
                 assert symbol.name.split("_")[0] in ("mu", "Sigma", "kappa"), (pattern, symbol)
 
 
-def test_unknown_non_polynomial_family_is_named():
-    from symcorr.derivation.activations import Activation
+def test_a_family_without_vertex_functions_is_named():
+    from symcorr.derivation.activation import Activation, ActivationFamily
     from symcorr.notation.symbols import Z
 
-    tanh = Activation("tanh", sp.tanh(Z))
-    with pytest.raises(ValueError, match="tanh"):
-        substitute_vertex_functions(tanh, vertex_symbol("i", 1, 0))
+    class Unfinished(ActivationFamily):
+        name = "tanh"
+
+    tanh = Activation("tanh", sp.tanh(Z), Unfinished())
+    with pytest.raises(NotImplementedError, match="tanh family defines no vertex functions"):
+        derive(tanh, 1, 2, series_order=1)
 
 
 def test_joint_vertex_symbols_round_trip():
@@ -357,11 +356,11 @@ def test_non_gaussian_order_caps_the_cumulant_factors():
 
 
 def test_truncated_price_series_is_flagged_where_correlations_are_strong():
-    family = vertex_family(activations.erf())
+    family, erf = ERF, activations.erf()
     strong = np.array([[4.0, 3.8], [3.8, 4.0]])            # effective correlation 7.6 / 9 = 0.84
     weak = np.array([[0.5, 0.05], [0.05, 0.5]])             # 0.05
-    message = family.truncation_warning(4, 4, 3, strong)
+    message = family.truncation_warning(erf, 4, 4, 3, strong)
     assert "Price series to order 3" in message and "r = 0.84" in message and "5e-01" in message
-    assert family.truncation_warning(4, 4, 3, weak) is None
-    assert family.truncation_warning(4, 2, None, strong) is None       # closure 2: exact, nothing truncated
-    assert family.truncation_warning(2, 4, 2, strong) is None          # orders 1..2: Gaussian part resummed
+    assert family.truncation_warning(erf, 4, 4, 3, weak) is None
+    assert family.truncation_warning(erf, 4, 2, None, strong) is None       # closure 2: exact, nothing truncated
+    assert family.truncation_warning(erf, 2, 4, 2, strong) is None          # orders 1..2: Gaussian part resummed

@@ -131,7 +131,7 @@ def _wrong_alpha(monkeypatch, factor=1.05):
     original = pointwise_module.pointwise
 
     def broken(cumulants, activation, *args, **kwargs):
-        if activation.family == "quadratic":
+        if activation.name == "quadratic":
             activation = quadratic(activation.parameter_values["alpha"] * factor)
         return original(cumulants, activation, *args, **kwargs)
 

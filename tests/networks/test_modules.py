@@ -9,7 +9,7 @@ from symcorr.networks import modules as snn
 
 def _same_activation(a, b, rtol):
     """Same family, parameters equal to ``rtol`` (a float32 module holds float32 parameters)."""
-    assert a.family == b.family and a.expression == b.expression
+    assert a.name == b.name and a.expression == b.expression
     assert [n for n, _ in a.parameters] == [n for n, _ in b.parameters]
     np.testing.assert_allclose([v for _, v in a.parameters], [v for _, v in b.parameters], rtol=rtol)
 

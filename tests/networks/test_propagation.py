@@ -150,3 +150,18 @@ def test_errors_name_the_problem():
         bad[0].weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"layer 0 \(Linear\): W has a non-finite entry"):
         propagate(bad, inputs)
+
+
+def test_order_and_closure_mean_what_they_mean_for_pointwise():
+    """``order`` is what is returned, ``closure`` what every pointwise layer keeps (docs/theory.md
+    section 9): mean and covariance behind two quadratic layers of a Gaussian are exact with closure 4."""
+    model = _network([2, 5, 4, 3], lambda: snn.Quadratic(0.5), seed=0)
+    mean, cov = np.array([0.3, -0.2]), np.array([[1.0, 0.4], [0.4, 0.7]])
+    theory = propagate(model, Cumulants(mean, cov), order=2, closure=4)
+    assert theory.order == 2
+    reference = quadrature_cumulants(_as_function(model), [1.0], [mean], [cov], order=2, n_nodes=12)
+    assert _max_error(theory, reference) < 1e-10
+    trace = propagate(model, Cumulants(mean, cov), order=2, closure=4, trace=True)
+    assert [entry.order for entry in trace] == [2, 2, 2, 2, 2]
+    assert _max_error(trace[-1], theory) == 0.0
+    assert _max_error(propagate(model, Cumulants(mean, cov), order=2, closure=2), reference) > 1e-3

@@ -86,7 +86,7 @@ def test_a_wrong_kernel_is_caught(tmp_path, monkeypatch):
     original = pointwise_module.load_kernel
 
     def load_kernel(activation, out_order, closure, series_order=None):
-        if activation.family == "quadratic" and (out_order, closure) == (2, 2):
+        if activation.name == "quadratic" and (out_order, closure) == (2, 2):
             return wrong
         return original(activation, out_order, closure, series_order)
 

@@ -21,7 +21,7 @@ from scipy.special import erf
 
 from symcorr.codegen.runtime import erf as erf_runtime
 from symcorr.codegen.runtime import erf_gaussian_covariance
-from symcorr.derivation.families.erf import mp_erf_gaussian_covariance
+from symcorr.derivation.families.erf_functions import mp_erf_gaussian_covariance
 from symcorr.numeric.erf_gaussian import (
     erf_gaussian_mean,
     erf_gaussian_transfer,

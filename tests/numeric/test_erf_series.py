@@ -19,7 +19,7 @@ from scipy.special import erf
 
 from symcorr import Cumulants, pointwise
 from symcorr.derivation import activations
-from symcorr.derivation.families.erf import default_series_order
+from symcorr.codegen.loader import default_series_order
 from symcorr.numeric.quadrature import (
     cumulants_of_samples,
     hermite_rule,

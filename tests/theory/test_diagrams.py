@@ -15,7 +15,6 @@ from symcorr.derivation.engine import derive
 from symcorr.theory.diagrams import (
     diagram_terms,
     draw_diagrams,
-    polynomial_vertex_value,
 )
 
 R = dict(real=True)
@@ -66,15 +65,6 @@ def test_variance_has_reference_and_subtraction_terms(quadratic_k4):
     assert subtraction.coefficient == -1
     assert [(v.neuron, v.power, v.slots) for v in subtraction.vertices] == [("i", 1, (1,)), ("i", 1, (2,))]
     assert [(v.power, v.slots) for v in kinds["reference"].vertices] == [(2, (1, 2))]
-
-
-def test_vertex_functions_by_hand():
-    # E[z + alpha z^2] = mu + alpha (mu^2 + v); E[(z + alpha z^2)^2] has d^4/dmu^4 = 24 alpha^2
-    q = quadratic()
-    assert sp.expand(polynomial_vertex_value(q, "i", 1, 0) - (mu_i + alpha * (mu_i**2 + S_ii))) == 0
-    assert sp.expand(polynomial_vertex_value(q, "i", 1, 1) - (1 + 2 * alpha * mu_i)) == 0
-    assert polynomial_vertex_value(q, "i", 1, 3) == 0
-    assert polynomial_vertex_value(q, "i", 2, 4) == 24 * alpha**2
 
 
 @pytest.mark.parametrize("activation, out_order, closure, pattern", [
