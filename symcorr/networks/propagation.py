@@ -23,18 +23,9 @@ before any work; intermediate results skip re-validation.
 """
 from __future__ import annotations
 
-
-import numpy as np
-
+from symcorr.networks.layers import Settings, rule_for
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.pointwise import order_argument
-from symcorr.numeric.linear import linear
-
-def _torch():
-    import torch
-    from torch import nn
-
-    return torch, nn
 
 
 def layers(model) -> list[tuple[str, object]]:
@@ -45,7 +36,8 @@ def layers(model) -> list[tuple[str, object]]:
     with ``trace=True`` and :func:`symcorr.networks.montecarlo.monte_carlo` return one
     entry per layer of this list.
     """
-    _, nn = _torch()
+    from torch import nn
+
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module (an nn.Sequential), got {type(model).__name__}")
     if not isinstance(model, nn.Sequential):
@@ -73,47 +65,22 @@ def layer_label(name: str, module) -> str:
 
 
 def _check_layers(model, dim: int):
-    """Check every layer and the widths before any work; returns the layer list and per-layer widths."""
-    torch, nn = _torch()
-    from symcorr.networks.modules import SymcorrActivation
-
+    """Every layer's rule, checked against the shapes it receives, before any work."""
     entries = layers(model)
     if not entries:
         raise ValueError("the model has no layers")
-    widths = []
-    width = dim
+    rules, shape = [], (dim,)
     for name, module in entries:
-        kind = type(module).__name__
-        if isinstance(module, nn.Linear):
-            if module.in_features != width:
-                raise ValueError(f"layer {name} ({kind}) expects {module.in_features} inputs but receives "
-                                 f"{width} (cumulants of dimension {dim} at the input)")
-            width = module.out_features
-        elif isinstance(module, SymcorrActivation):
-            pass
-        elif isinstance(module, nn.Flatten):
-            if module.start_dim != 1 or module.end_dim != -1:
-                raise ValueError(f"layer {name} is nn.Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}); "
-                                 "only the default Flatten(1, -1) (identity on the feature vector) is supported")
-        elif isinstance(module, nn.Identity):
-            pass
-        else:
-            raise TypeError(f"layer {name} is an unsupported module {kind} ({module!r}): propagate handles "
-                            "nn.Linear, the activations of symcorr.networks.modules (Quadratic, Polynomial, Erf), "
-                            "nn.Identity, nn.Flatten and nested nn.Sequential")
-        widths.append(width)
-    return entries, widths
-
-
-def _numpy64(tensor) -> np.ndarray:
-    """A float64 NumPy view (float64 tensors) or copy of a parameter; NumPy's cast is
-    several times faster than torch's ``.to(float64)`` for float32 weights."""
-    tensor = tensor.detach().cpu()
-    try:
-        return np.asarray(tensor.numpy(), dtype=np.float64)
-    except TypeError:  # dtypes NumPy lacks, e.g. bfloat16
-        torch, _ = _torch()
-        return tensor.to(torch.float64).numpy()
+        try:
+            rule = rule_for(module)
+        except TypeError as error:
+            raise TypeError(f"layer {name} {error}") from None
+        try:
+            shape = rule.shape(module, shape)
+        except ValueError as error:
+            raise ValueError(f"layer {name} ({type(module).__name__}) {error}") from None
+        rules.append(rule)
+    return entries, rules
 
 
 def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
@@ -138,33 +105,21 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     ``1..order``), or with ``trace=True`` the list of the cumulants after every
     layer of :func:`layers` (the input not included).
     """
-    from symcorr.networks.modules import SymcorrActivation
-    from symcorr.numeric.pointwise import pointwise
-
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
     carried = max(order, closure)
-    entries, _ = _check_layers(model, cumulants.dim)
-    _, nn = _torch()
+    entries, rules = _check_layers(model, cumulants.dim)
+    settings = Settings(carried, closure, series_order)
 
     current = cumulants if cumulants.order <= carried else Cumulants(*cumulants.tensors[:carried], check=False)
     history = []
-    for name, module in entries:
-        if isinstance(module, nn.Linear):
-            bias = None if module.bias is None else _numpy64(module.bias)
-            try:
-                current = linear(current, _numpy64(module.weight), bias)
-            except ValueError as error:
-                raise ValueError(f"layer {name} (Linear): {error}") from None
-        elif isinstance(module, SymcorrActivation):
-            try:
-                current = pointwise(current, module.activation, order=carried, closure=closure,
-                                    series_order=series_order)
-            except (ValueError, FloatingPointError) as error:
-                raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
-        # Identity and Flatten pass the cumulants through
+    for (name, module), rule in zip(entries, rules):
+        try:
+            current = rule.apply(module, current, settings)
+        except (ValueError, FloatingPointError) as error:
+            raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
         if trace:
             history.append(_returned(current, order))
     return history if trace else _returned(current, order)

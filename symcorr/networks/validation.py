@@ -182,17 +182,16 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
     cumulants (2 for a Gaussian, ``math.inf`` for a mixture or data); the input
     cumulants up to ``order`` are assumed exact.
     """
-    from torch import nn
-
-    from symcorr.networks.modules import SymcorrActivation
+    from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import layers
 
     exact = {n: True for n in range(1, order + 1)}
     nonzero = input_nonzero
     out = []
     for _, module in layers(model):
-        if isinstance(module, SymcorrActivation):
-            activation = module.activation
+        rule = rule_for(module)
+        if rule.kind == "pointwise":
+            activation = rule.activation(module)
             family = activation.family
 
             def carried(n):
@@ -207,8 +206,6 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
                      for m in exact}
             if not family.preserves_gaussianity(activation):
                 nonzero = INFINITY
-        elif not isinstance(module, (nn.Linear, nn.Identity, nn.Flatten)):
-            raise TypeError(f"exact_orders: unsupported module {type(module).__name__}")
         out.append({m for m, ok in exact.items() if ok})
     return out
 
