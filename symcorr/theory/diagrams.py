@@ -348,9 +348,14 @@ def diagram_caption_latex(diagram: Diagram) -> str:
         parts.append(expression_latex(coefficient, inline_fractions=coefficient.is_Rational))
     for edge in diagram.edges:
         parts.append(expression_latex(edge.symbol ** edge.multiplicity))
+    # one factor per vertex, a repeated one as a power; a joint vertex is listed once per neuron it
+    # joins, those parts together one factor
+    listed, size = {}, {}
     for v in diagram.vertices:
-        if v.latex not in parts:          # the two halves of a joint vertex: one factor
-            parts.append(v.latex)
+        listed[v.symbol] = listed.get(v.symbol, 0) + 1
+        size[v.symbol] = 1 if v.joint is None else len(v.joint[0])
+    for symbol, count in listed.items():
+        parts.append(expression_latex(symbol ** (count // size[symbol])))
     return sign + r"\,".join(parts)
 
 

@@ -138,3 +138,15 @@ def test_diagram_latex_in_the_vertex_notation(quadratic_k4):
     assert diagram.latex == r"\frac{g^{(2)}_{1,i} g^{(2)}_{1,j} \kappa_{iijj}}{4}"
     (double,) = [d for d in diagrams if d.edges[0].multiplicity == 2]
     assert diagram_caption_latex(double) == r"1/2\,\Sigma_{ij}^{2}\,g^{(2)}_{1,i}\,g^{(2)}_{1,j}"
+
+
+def test_caption_shows_repeated_vertices_as_powers(quadratic_k4):
+    # Var phi = g_{2,i} - g_{1,i}^2 (MATH.md section 2): the subtraction diagram is -g_{1,i} squared
+    variance = {d.kind: d for d in terms(quadratic_k4, "ii")}
+    assert diagram_caption_latex(variance["subtraction"]) == r"-\left(g^{(0)}_{1,i}\right)^{2}"
+    assert diagram_caption_latex(variance["reference"]) == r"g^{(0)}_{2,i}"
+    # kappa_iij = E[phi_i^2 phi_j] - E[phi_i^2] E[phi_j] - 2 E[phi_i phi_j] E[phi_i] + 2 E[phi_i]^2 E[phi_j];
+    # erf at closure 2 resums the Gaussian part, E[phi_i phi_j] being the joint vertex (its two parts one factor)
+    captions = [diagram_caption_latex(d) for d in terms(derive(erf(), 3, 2), "iij")]
+    assert captions == [r"G^{(0,0)}_{21,ij}", r"-g^{(0)}_{2,i}\,g^{(0)}_{1,j}", r"-2\,G^{(0,0)}_{11,ij}\,g^{(0)}_{1,i}",
+                        r"2\,\left(g^{(0)}_{1,i}\right)^{2}\,g^{(0)}_{1,j}"]
