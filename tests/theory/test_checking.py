@@ -26,11 +26,6 @@ from symcorr.derivation.engine import derive
 from symcorr.notation.parse import ExpressionError
 
 
-@pytest.fixture(scope="module")
-def quadratic_k4():
-    return derive(quadratic(), 2, 4)
-
-
 def test_check_equal_for_math_section_5(quadratic_k4):
     for text in (MATH5_COV_TEXT, MATH5_COV_LATEX, "Sigma_y_ij = " + MATH5_COV_TEXT, MATH5_COV):
         result = theory.check(quadratic_k4, "ij", text)

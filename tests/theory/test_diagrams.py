@@ -20,11 +20,6 @@ from symcorr.theory.diagrams import (
 )
 
 
-@pytest.fixture(scope="module")
-def quadratic_k4():
-    return derive(quadratic(), 2, 4)
-
-
 def test_quadratic_covariance_diagrams_by_hand(quadratic_k4):
     diagrams = terms(quadratic_k4, "ij")
     found = {
@@ -87,11 +82,6 @@ def test_contributions_add_up_to_the_formula(activation, out_order, closure, pat
             legs = sum(e.labels.count(neuron) * e.multiplicity for e in d.edges)
             assert legs == sum(v.derivative for v in d.vertices if v.neuron == neuron)
             assert sum(v.power for v in d.vertices if v.neuron == neuron) == pattern.count(neuron)
-
-
-@pytest.fixture(scope="module")
-def erf_k4():
-    return derive(erf(), 2, 4, series_order=2)
 
 
 def test_erf_covariance_diagrams_by_hand(erf_k4):

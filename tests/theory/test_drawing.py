@@ -2,20 +2,8 @@
 import pytest
 
 from symcorr import theory
-from symcorr.derivation.activations import erf, quadratic
-from symcorr.derivation.engine import derive
 from symcorr.theory.diagrams import terms
 from symcorr.theory.drawing import draw_diagrams, draw_terms
-
-
-@pytest.fixture(scope="module")
-def quadratic_k4():
-    return derive(quadratic(), 2, 4)
-
-
-@pytest.fixture(scope="module")
-def erf_k4():
-    return derive(erf(), 2, 4, series_order=2)
 
 
 def test_draw_erf_joint_vertices(erf_k4, tmp_path):

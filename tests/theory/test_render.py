@@ -19,11 +19,6 @@ from symcorr.theory.render import (
 )
 
 
-@pytest.fixture(scope="module")
-def quadratic_k4():
-    return derive(quadratic(), 2, 4)
-
-
 def test_derivation_reproduces_math_section_5(quadratic_k4):
     assert same(quadratic_k4.formula("i"), MATH5_MEAN)
     assert same(quadratic_k4.formula("ij"), MATH5_COV)
