@@ -50,7 +50,7 @@ def generated_files(progress=sys.stderr) -> dict[str, str]:
         print(f"[{number}/{len(KERNEL_JOBS)}] {name}: {len(derivation.patterns)} patterns "
               f"in {time.perf_counter() - start:.1f} s", file=progress, flush=True)
     # the formula sheets of every shipped formula (issue 5), covered by --check like the kernels
-    from symcorr.theory.formulas import formula_sheet_latex, formula_sheet_markdown
+    from symcorr.theory import formula_sheet_latex, formula_sheet_markdown
 
     files["formulas.md"] = formula_sheet_markdown(derivations, HEADER)
     files["formulas.tex"] = formula_sheet_latex(derivations, HEADER)

@@ -12,9 +12,9 @@ import sys
 
 SUBCOMMANDS = {
     "demo": ("symcorr.experiments.demo:main", "derive the paper's quadratic formulas and check them numerically (default)"),
-    "derive": ("symcorr.theory.formulas:derive_main", "print the formula of every index pattern"),
-    "check": ("symcorr.theory.formulas:check_main", "check a hand-written formula against the derivation"),
-    "terms": ("symcorr.theory.formulas:terms_main", "list a formula's terms by diagram, optionally draw them"),
+    "derive": ("symcorr.theory.commands:derive_main", "print the formula of every index pattern"),
+    "check": ("symcorr.theory.commands:check_main", "check a hand-written formula against the derivation"),
+    "terms": ("symcorr.theory.commands:terms_main", "list a formula's terms by diagram, optionally draw them"),
     "validate": ("symcorr.networks.validation:main", "compare propagate() with Monte Carlo of torch networks"),
     "reproduce": ("symcorr.experiments.reproduce:main", "reproduce the paper's XOR and MNIST analyses"),
 }

@@ -1,4 +1,4 @@
-r"""The diagrams behind each derived formula: listing and drawing (MATH.md section 4).
+r"""The diagrams behind each derived formula (MATH.md section 4); pictures of them: :mod:`symcorr.theory.drawing`.
 
 MATH.md section 4 writes a moment of the output as
 
@@ -48,16 +48,20 @@ polynomials); the contributions add up to :meth:`Derivation.formula`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy as sp
 
 from symcorr.derivation.activations import Activation
-from symcorr.notation.symbols import Z
-from symcorr.notation.symbols import cumulant_symbol, symbol_labels
-from symcorr.derivation.algebra import gaussian_moment
-from symcorr.notation.symbols import joint_vertex_symbol, parse_joint_vertex_symbol, parse_vertex_symbol, vertex_symbol
 from symcorr.notation.partitions import normalize_pattern
+from symcorr.notation.symbols import (
+    cumulant_symbol,
+    joint_vertex_symbol,
+    parse_joint_vertex_symbol,
+    parse_vertex_symbol,
+    symbol_labels,
+    vertex_symbol,
+)
+from symcorr.theory.printers import expression_latex, expression_text
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,19 @@ class Vertex:
 
     @property
     def latex(self) -> str:
-        if self.joint is not None:
-            return joint_vertex_latex(*self.joint)
-        return vertex_latex(self.neuron, self.power, self.derivative)
+        r"""``g^{(n)}_{p,a}``, or ``G^{(n,m)}_{pq,ab}`` for a joint vertex."""
+        return expression_latex(self.symbol)
 
     def describe(self) -> str:
         slots = ", ".join(map(str, self.slots))
         where = f"output slot{'s' if len(self.slots) > 1 else ''} {slots} (phi^{self.power}), " \
                 f"derivative order {self.derivative}"
+        name = expression_text(self.symbol)
         if self.joint is None:
-            return f"vertex {self.symbol} at neuron {self.neuron}: {where}"
-        inside = (f"Sigma_{''.join(sorted(self.joint[0]))}" if len(self.joint[0]) == 2 else
+            return f"vertex {name} at neuron {self.neuron}: {where}"
+        inside = (expression_text(cumulant_symbol(self.joint[0])) if len(self.joint[0]) == 2 else
                   f"the covariances of {', '.join(self.joint[0])}")
-        return (f"joint vertex {self.symbol} at neuron {self.neuron} (with {', '.join(self.partner)}; "
+        return (f"joint vertex {name} at neuron {self.neuron} (with {', '.join(self.partner)}; "
                 f"{inside} resummed inside): {where}")
 
 
@@ -117,7 +121,7 @@ class Edge:
 
     @property
     def latex(self) -> str:
-        return sp.latex(self.symbol)
+        return expression_latex(self.symbol)
 
     def legs(self) -> dict[str, int]:
         """Number of legs at each neuron of one copy: ``'iij'`` -> ``{'i': 2, 'j': 1}``."""
@@ -127,9 +131,10 @@ class Edge:
         legs = self.legs()
         where = ", ".join(f"{n} leg{'s' if n > 1 else ''} at {a}" for a, n in legs.items())
         copies = f"^{self.multiplicity} ({self.multiplicity} parallel copies)" if self.multiplicity > 1 else ""
+        name = expression_text(self.symbol)
         if len(self.labels) == 2 and len(legs) == 2:
-            return f"{self.symbol}{copies}: edge {self.labels[0]}-{self.labels[1]}"
-        return f"{self.symbol}{copies}: hyperedge with {where}"
+            return f"{name}{copies}: edge {self.labels[0]}-{self.labels[1]}"
+        return f"{name}{copies}: hyperedge with {where}"
 
 
 @dataclass(frozen=True)
@@ -161,13 +166,13 @@ class Diagram:
     @property
     def latex(self) -> str:
         """The term in LaTeX, vertex functions written :math:`g^{(n)}_{p,a}`."""
-        return term_latex(self.term)
+        return expression_latex(self.term)
 
     def describe(self) -> str:
         """Several lines of text: term, coefficient, hyperedges, vertices, contribution."""
-        lines = [f"[{self.index}] {self.term}   ({self.kind}, {self.order} cumulant factor"
+        lines = [f"[{self.index}] {expression_text(self.term)}   ({self.kind}, {self.order} cumulant factor"
                  f"{'' if self.order == 1 else 's'})"]
-        lines.append(f"    coefficient: {self.coefficient}")
+        lines.append(f"    coefficient: {expression_text(self.coefficient)}")
         if self.edges:
             for edge in self.edges:
                 lines.append(f"    cumulant {edge.describe()}")
@@ -177,7 +182,7 @@ class Diagram:
         for v in self.vertices:
             lines.append(f"    {v.describe()}")
         if self.contribution is not None:
-            contribution = str(self.shown_contribution)
+            contribution = expression_text(self.shown_contribution)
             if len(contribution) > _LONGEST_PRINTED:
                 contribution = (f"{contribution[:_LONGEST_PRINTED]} ... ({len(contribution)} characters; "
                                 "the whole term: Diagram.contribution)")
@@ -188,35 +193,6 @@ class Diagram:
 #: Longest contribution :meth:`Diagram.describe` prints in full (erf's joint vertices
 #: with derivatives are pages long).
 _LONGEST_PRINTED = 600
-
-
-def vertex_latex(neuron: str, power: int, derivative: int) -> str:
-    r"""``g^{(n)}_{p,a}``: the LaTeX name of the vertex function ``g{p}d{n}_a``."""
-    return f"g^{{({derivative})}}_{{{power},{neuron}}}"
-
-
-def joint_vertex_latex(labels: str, powers: tuple[int, ...], derivatives: tuple[int, ...]) -> str:
-    r"""``G^{(n,m)}_{pq,ab}``: the LaTeX name of the joint vertex function ``G{p}x{q}d{n}x{m}_ab``."""
-    return f"G^{{({','.join(map(str, derivatives))})}}_{{{''.join(map(str, powers))},{labels}}}"
-
-
-def vertex_symbol_names(expression: sp.Expr) -> dict[sp.Symbol, str]:
-    """``symbol_names`` for :func:`sympy.latex` that print vertex symbols as :func:`vertex_latex`
-    (joint ones as :func:`joint_vertex_latex`)."""
-    names = {}
-    for symbol in expression.free_symbols:
-        parsed = parse_vertex_symbol(symbol)
-        if parsed is not None:
-            names[symbol] = vertex_latex(*parsed)
-        joint = parse_joint_vertex_symbol(symbol)
-        if joint is not None:
-            names[symbol] = joint_vertex_latex(*joint)
-    return names
-
-
-def term_latex(expression: sp.Expr) -> str:
-    """LaTeX of an expression with vertex symbols printed as :math:`g^{(n)}_{p,a}`."""
-    return sp.latex(expression, symbol_names=vertex_symbol_names(expression))
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +273,7 @@ def _parse_term(pattern: str, term: sp.Expr):
     return coefficient, tuple(edges), tuple(vertices)
 
 
-def diagram_terms(derivation, pattern: str) -> list[Diagram]:
+def terms(derivation, pattern: str) -> list[Diagram]:
     """The terms of ``derivation.formula(pattern)`` grouped by diagram (see the module docstring).
 
     Sorted by number of cumulant factors, then by the cumulants and vertices.
@@ -327,134 +303,6 @@ def diagram_terms(derivation, pattern: str) -> list[Diagram]:
     return out
 
 
-# ---------------------------------------------------------------------------
-# drawing
-# ---------------------------------------------------------------------------
-
-def _leg_assignment(diagram: Diagram):
-    """Attach every leg of every hyperedge copy to a vertex of its neuron (greedy, valid)."""
-    capacity = [v.derivative for v in diagram.vertices]
-    copies = []
-    for edge in diagram.edges:
-        for copy in range(edge.multiplicity):
-            attached = []
-            for neuron, legs in edge.legs().items():
-                for _ in range(legs):
-                    candidates = [t for t, v in enumerate(diagram.vertices) if v.neuron == neuron]
-                    # prefer a vertex this copy already uses, then any with capacity left
-                    preferred = [t for t in candidates if t in attached and capacity[t] > 0]
-                    free = [t for t in candidates if capacity[t] > 0]
-                    target = (preferred or free or candidates or [None])[0]
-                    if target is not None and capacity[target] > 0:
-                        capacity[target] -= 1
-                    attached.append(target)
-            copies.append((edge, copy, attached))
-    return copies
-
-
-def _bezier(ax, start, control, end, **style):
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path
-
-    path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
-    ax.add_patch(PathPatch(path, fill=False, **style))
-
-
-def _draw_panel(ax, diagram: Diagram, caption: bool = True):
-    from matplotlib.patches import Circle, Rectangle
-
-    spacing = 2.0
-    count = len(diagram.vertices)
-    xs = [spacing * (t - (count - 1) / 2) for t in range(count)]
-    radius = 0.32
-    edge_color, leg_color = "#1f4e9c", "#b03a2e"
-    lowest = -0.6
-
-    # hyperedges below the vertices; hyperedge nodes on the same vertices share a level, side by side
-    copies = _leg_assignment(diagram)
-    node_groups = {}
-    for number, (edge, copy, attached) in enumerate(copies):
-        targets = tuple(sorted(set(t for t in attached if t is not None)))
-        if not (len(attached) == 2 and len(targets) == 2):
-            node_groups.setdefault(targets, []).append(number)
-    node_place = {}
-    for level, members in enumerate(node_groups.values()):
-        for rank, number in enumerate(members):
-            node_place[number] = (level, (rank - (len(members) - 1) / 2) * 1.3)
-    pair_count = {}
-    for number, (edge, copy, attached) in enumerate(copies):
-        label = f"${edge.latex}$"
-        targets = [t for t in attached if t is not None]
-        distinct = sorted(set(targets))
-        if len(targets) == 2 and len(distinct) == 2:
-            a, b = distinct
-            pair = (a, b)
-            k = pair_count.get(pair, 0)
-            pair_count[pair] = k + 1
-            depth = 0.9 + 0.7 * k
-            (xa, xb) = xs[a], xs[b]
-            start, end = (xa, -radius * 0.9), (xb, -radius * 0.9)
-            control = ((xa + xb) / 2, -radius - 2 * depth)
-            _bezier(ax, start, control, end, color=edge_color, lw=2.0)
-            mid_y = -radius - depth
-            ax.text((xa + xb) / 2, mid_y - 0.12, label, ha="center", va="top", fontsize=11, color=edge_color)
-            lowest = min(lowest, mid_y - 0.75)
-            continue
-        # a hyperedge node with one leg per neuron occurrence
-        level, shift = node_place[number]
-        y_node = -1.5 - 1.1 * level
-        x_node = (sum(xs[t] for t in targets) / len(targets) if targets else 0.0) + shift
-        ax.add_patch(Circle((x_node, y_node), 0.11, color=edge_color, zorder=3))
-        per_vertex = {}
-        for t in targets:
-            per_vertex[t] = per_vertex.get(t, 0) + 1
-        for t, legs in per_vertex.items():
-            for leg in range(legs):
-                bend = (leg - (legs - 1) / 2) * 0.9
-                start = (x_node, y_node)
-                end = (xs[t], -radius)
-                control = ((start[0] + end[0]) / 2 + bend, (start[1] + end[1]) / 2)
-                _bezier(ax, start, control, end, color=edge_color, lw=2.0)
-        ax.text(x_node + 0.22, y_node - 0.05, label, ha="left", va="center", fontsize=11, color=edge_color)
-        lowest = min(lowest, y_node - 0.5)
-
-    # the parts of a joint vertex: a band through them (their Gaussian, resummed)
-    for joint in dict.fromkeys(v.joint for v in diagram.vertices if v.joint is not None):
-        members = [t for t, v in enumerate(diagram.vertices) if v.joint == joint]
-        first, last = min(xs[t] for t in members), max(xs[t] for t in members)
-        ax.plot([first, last], [0, 0], color="#888888", lw=7, alpha=0.45, solid_capstyle="round", zorder=1)
-        ax.text((first + last) / 2, -0.12, f"${joint_vertex_latex(*joint)}$", ha="center", va="top",
-                fontsize=9, color="#555555")
-
-    # vertices and their output slots
-    for t, vertex in enumerate(diagram.vertices):
-        x = xs[t]
-        ax.add_patch(Circle((x, 0), radius, facecolor="white", edgecolor="black", lw=1.6, zorder=4))
-        ax.text(x, 0, f"${vertex.neuron}$", ha="center", va="center", fontsize=14, zorder=5)
-        if vertex.joint is None:
-            ax.text(x + radius + 0.08, 0.22, f"${vertex.latex}$", ha="left", va="bottom", fontsize=10)
-        slots = vertex.slots
-        for s, slot in enumerate(slots):
-            sx = x + (s - (len(slots) - 1) / 2) * 0.7
-            ax.plot([x, sx], [radius, 1.25], color=leg_color, lw=1.4, zorder=2)
-            ax.add_patch(Rectangle((sx - 0.22, 1.25), 0.44, 0.44, facecolor="#fbeee6", edgecolor=leg_color,
-                                   lw=1.4, zorder=3))
-            ax.text(sx, 1.47, f"{slot}", ha="center", va="center", fontsize=10, color=leg_color, zorder=4)
-
-    half_width = max(spacing * (count - 1) / 2, 0) + 1.6
-    ax.set_xlim(-half_width, half_width)
-    ax.set_ylim(lowest - 0.7, 2.0)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if caption:
-        kind = "" if diagram.kind == "connected" else f"  ({diagram.kind})"
-        ax.set_title(f"[{diagram.index}]  ${diagram_caption_latex(diagram)}$" + kind, fontsize=12)
-        if diagram.contribution is not None:
-            text = sp.latex(diagram.shown_contribution)
-            if len(text) < 90:
-                ax.text(0, lowest + 0.05, f"$= {text}$", ha="center", va="top", fontsize=10, color="#333333")
-
-
 def diagram_caption_latex(diagram: Diagram) -> str:
     r"""Coefficient, cumulants, vertices: ``\frac{1}{2}\,\Sigma_{ij}^{2}\,g^{(2)}_{1,i}\,g^{(2)}_{1,j}``
     written inline (``1/2``) so that it stays legible in a figure."""
@@ -467,65 +315,20 @@ def diagram_caption_latex(diagram: Diagram) -> str:
     else:
         sign = ""
     if coefficient != 1:
-        parts.append(str(coefficient) if coefficient.is_Rational else sp.latex(coefficient))
+        # a number inline (1/2, legible in a figure); anything else as SymPy prints it
+        parts.append(expression_latex(coefficient, inline_fractions=coefficient.is_Rational))
     for edge in diagram.edges:
-        parts.append(edge.latex + (f"^{{{edge.multiplicity}}}" if edge.multiplicity > 1 else ""))
+        parts.append(expression_latex(edge.symbol ** edge.multiplicity))
+    # one factor per vertex, a repeated one as a power; a joint vertex is listed once per neuron it
+    # joins, those parts together one factor
+    listed, size = {}, {}
     for v in diagram.vertices:
-        if v.latex not in parts:          # the two halves of a joint vertex: one factor
-            parts.append(v.latex)
+        listed[v.symbol] = listed.get(v.symbol, 0) + 1
+        size[v.symbol] = 1 if v.joint is None else len(v.joint[0])
+    for symbol, count in listed.items():
+        parts.append(expression_latex(symbol ** (count // size[symbol])))
     return sign + r"\,".join(parts)
 
 
-def draw_diagrams(diagrams: list[Diagram], paths, title: str | None = None, columns: int | None = None):
-    """Draw ``diagrams`` (one panel each) and save the figure to every path in ``paths``.
-
-    The format follows each suffix (``.png``, ``.svg``, ``.pdf``). Vertices are
-    circles (neuron label, vertex function :math:`g^{(n)}_{p,a}`) with their
-    output slots as numbered squares above; cumulants are drawn below: an
-    edge for :math:`\\Sigma_{ab}`, a dot with one leg per index for the
-    others. Needs matplotlib (``pip install symcorr[figures]``). Returns the
-    list of written paths.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("drawing diagrams needs matplotlib: pip install 'symcorr[figures]'") from None
-    from pathlib import Path
-
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not diagrams:
-        raise ValueError("no diagrams to draw")
-    count = len(diagrams)
-    columns = columns or min(count, 3)
-    rows = -(-count // columns)
-    widest = max(len(d.vertices) for d in diagrams)
-    panel_width = 1.6 + 1.3 * widest
-    with plt.rc_context({"svg.hashsalt": "symcorr", "font.size": 10}):
-        figure, axes = plt.subplots(rows, columns, figsize=(panel_width * columns, 3.9 * rows), squeeze=False)
-        for ax in axes.flat[count:]:
-            ax.axis("off")
-        for ax, diagram in zip(axes.flat, diagrams):
-            _draw_panel(ax, diagram)
-        if title:
-            figure.suptitle(title, fontsize=13)
-        legend = ("circles: vertices (neuron, vertex function $g^{(n)}_{p,a}$ = "
-                  r"$\partial^n_\mu E[\phi^p]$); squares: output slots; blue: input cumulants")
-        if any(v.joint for d in diagrams for v in d.vertices):
-            legend += r"; grey band: joint vertex $G^{(n,m)}_{pq,ab}$ (the pair's Gaussian resummed)"
-        figure.text(0.5, 0.005, legend, ha="center", va="bottom", fontsize=9, color="#444444")
-        figure.tight_layout(rect=(0, 0.03, 1, 0.95 if title else 1))
-        for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            metadata = {"Date": None} if path.suffix.lower() in (".svg", ".pdf") else {}
-            figure.savefig(path, dpi=150, metadata=metadata or None)
-        plt.close(figure)
-    return paths
-
-
-__all__ = ["Vertex", "Edge", "Diagram", "diagram_terms", "draw_diagrams", "evaluate_vertices",
-           "vertex_latex", "term_latex", "vertex_symbol_names", "diagram_caption_latex"]
+__all__ = ["Vertex", "Edge", "Diagram", "terms", "evaluate_vertices",
+           "diagram_caption_latex"]

@@ -79,7 +79,7 @@ def test_long_formulas_are_replaced_by_the_command_that_prints_them(capsys):
     import shlex
 
     from symcorr.codegen.printer import LONGEST_DOCSTRING_LATEX
-    from symcorr.theory import formulas as theory
+    from symcorr.theory import commands as theory
 
     commands = {}
     for path in GENERATED.glob("*_order*_closure*.py"):

@@ -1,4 +1,4 @@
-"""Terms grouped by diagram, and their pictures (symcorr.theory.diagrams).
+"""Terms grouped by diagram (symcorr.theory.diagrams; pictures: test_drawing.py).
 
 The expected diagrams of the quadratic covariance are worked out by hand from
 MATH.md section 4: with D = Sigma_ij d_i d_j + kappa_iij d_i^2 d_j / 2! +
@@ -9,28 +9,18 @@ whose values regroup MATH.md section 5 term by term.
 """
 import pytest
 import sympy as sp
+from math_section5 import MATH5_COV, S_ij, alpha, k_iij, k_iijj, k_ijj, mu_i, mu_j
 
 from symcorr.derivation.activations import cubic, erf, quadratic
 from symcorr.derivation.engine import derive
 from symcorr.theory.diagrams import (
-    diagram_terms,
-    draw_diagrams,
+    diagram_caption_latex,
+    terms,
 )
-
-R = dict(real=True)
-mu_i, mu_j = sp.Symbol("mu_i", **R), sp.Symbol("mu_j", **R)
-S_ii, S_ij = sp.Symbol("Sigma_ii", **R), sp.Symbol("Sigma_ij", **R)
-k_iij, k_ijj, k_iijj = sp.Symbol("kappa_iij", **R), sp.Symbol("kappa_ijj", **R), sp.Symbol("kappa_iijj", **R)
-alpha = sp.Symbol("alpha", **R)
-
-
-@pytest.fixture(scope="module")
-def quadratic_k4():
-    return derive(quadratic(), 2, 4)
 
 
 def test_quadratic_covariance_diagrams_by_hand(quadratic_k4):
-    diagrams = diagram_terms(quadratic_k4, "ij")
+    diagrams = terms(quadratic_k4, "ij")
     found = {
         (tuple((e.labels, e.multiplicity) for e in d.edges),
          tuple((v.neuron, v.power, v.derivative, v.slots) for v in d.vertices)): (d.coefficient, d.contribution)
@@ -58,7 +48,7 @@ def test_quadratic_covariance_diagrams_by_hand(quadratic_k4):
 
 
 def test_variance_has_reference_and_subtraction_terms(quadratic_k4):
-    kinds = {d.kind: d for d in diagram_terms(quadratic_k4, "ii")}
+    kinds = {d.kind: d for d in terms(quadratic_k4, "ii")}
     # g2d0_i - g1d0_i^2 = Var of phi under N(mu_i, Sigma_ii): two vertices on neuron i in the subtraction
     assert set(kinds) == {"reference", "subtraction", "connected"}
     subtraction = kinds["subtraction"]
@@ -67,13 +57,13 @@ def test_variance_has_reference_and_subtraction_terms(quadratic_k4):
     assert [(v.power, v.slots) for v in kinds["reference"].vertices] == [(2, (1, 2))]
 
 
-@pytest.mark.parametrize("activation, out_order, closure, pattern", [
+@pytest.mark.parametrize("activation, order, closure, pattern", [
     (quadratic(), 2, 4, "ii"), (quadratic(), 3, 3, "iij"), (quadratic(), 3, 3, "ijk"), (cubic(), 2, 4, "ii"),
     (cubic(), 2, 4, "ij"),
 ])
-def test_contributions_add_up_to_the_formula(activation, out_order, closure, pattern):
-    derivation = derive(activation, out_order, closure)
-    diagrams = diagram_terms(derivation, pattern)
+def test_contributions_add_up_to_the_formula(activation, order, closure, pattern):
+    derivation = derive(activation, order, closure)
+    diagrams = terms(derivation, pattern)
     total = sp.Add(*[d.contribution for d in diagrams])
     assert sp.expand(total - derivation.formula(pattern)) == 0
     # every diagram's legs match its vertices' derivative orders (MATH.md section 4: n_a = sum_M r_M m_a)
@@ -84,16 +74,11 @@ def test_contributions_add_up_to_the_formula(activation, out_order, closure, pat
             assert sum(v.power for v in d.vertices if v.neuron == neuron) == pattern.count(neuron)
 
 
-@pytest.fixture(scope="module")
-def erf_k4():
-    return derive(erf(), 2, 4, series_order=2)
-
-
 def test_erf_covariance_diagrams_by_hand(erf_k4):
     # joint reference (MATH.md section 6): exp(D) acts on the joint vertex G_ij, D holding only the
     # cumulants of order 3 and 4, so to first order the connected diagrams are kappa_M / prod_a m_a!
     # on G^(m_i, m_j); the Moebius subtraction -g_i g_j gives the disconnected ones, one leg set per neuron
-    diagrams = diagram_terms(erf_k4, "ij")
+    diagrams = terms(erf_k4, "ij")
     reference, subtraction = diagrams[0], diagrams[1]
     assert (reference.kind, reference.coefficient, reference.edges) == ("reference", 1, ())
     assert [(v.neuron, v.partner, v.slots, v.derivative) for v in reference.vertices] == \
@@ -119,19 +104,29 @@ def test_erf_covariance_diagrams_by_hand(erf_k4):
     assert "joint vertex G1x1d0x0_ij at neuron i (with j" in reference.describe()
 
 
-def test_draw_erf_joint_vertices(erf_k4, tmp_path):
-    pytest.importorskip("matplotlib")
-    (svg,) = draw_diagrams(diagram_terms(erf_k4, "ij")[:6], tmp_path / "erf.svg")
-    assert "grey band: joint vertex" in svg.read_text()
+def test_terms_add_up_to_math_section_5(quadratic_k4):
+    diagrams = terms(quadratic_k4, "ij")
+    assert len(diagrams) == 5
+    assert sp.expand(sp.Add(*[t.contribution for t in diagrams]) - MATH5_COV) == 0
 
 
-def test_draw_png_and_svg(quadratic_k4, tmp_path):
-    pytest.importorskip("matplotlib")
-    paths = draw_diagrams(diagram_terms(quadratic_k4, "ij"), [tmp_path / "ij.png", tmp_path / "ij.svg"],
-                          title="covariance")
-    png, svg = paths
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    text = svg.read_text()
-    assert text.lstrip().startswith("<?xml") and "<svg" in text
-    with pytest.raises(ValueError, match="no diagrams"):
-        draw_diagrams([], tmp_path / "empty.png")
+def test_diagram_latex_in_the_vertex_notation(quadratic_k4):
+    # the diagram of kappa_iijj: 1/4 kappa_iijj g^(2)_{1,i} g^(2)_{1,j}, its coefficient inline in the caption
+    diagrams = terms(quadratic_k4, "ij")
+    (diagram,) = [d for d in diagrams if [e.labels for e in d.edges] == ["iijj"]]
+    assert diagram_caption_latex(diagram) == r"1/4\,\kappa_{iijj}\,g^{(2)}_{1,i}\,g^{(2)}_{1,j}"
+    assert diagram.latex == r"\frac{g^{(2)}_{1,i} g^{(2)}_{1,j} \kappa_{iijj}}{4}"
+    (double,) = [d for d in diagrams if d.edges[0].multiplicity == 2]
+    assert diagram_caption_latex(double) == r"1/2\,\Sigma_{ij}^{2}\,g^{(2)}_{1,i}\,g^{(2)}_{1,j}"
+
+
+def test_caption_shows_repeated_vertices_as_powers(quadratic_k4):
+    # Var phi = g_{2,i} - g_{1,i}^2 (MATH.md section 2): the subtraction diagram is -g_{1,i} squared
+    variance = {d.kind: d for d in terms(quadratic_k4, "ii")}
+    assert diagram_caption_latex(variance["subtraction"]) == r"-\left(g^{(0)}_{1,i}\right)^{2}"
+    assert diagram_caption_latex(variance["reference"]) == r"g^{(0)}_{2,i}"
+    # kappa_iij = E[phi_i^2 phi_j] - E[phi_i^2] E[phi_j] - 2 E[phi_i phi_j] E[phi_i] + 2 E[phi_i]^2 E[phi_j];
+    # erf at closure 2 resums the Gaussian part, E[phi_i phi_j] being the joint vertex (its two parts one factor)
+    captions = [diagram_caption_latex(d) for d in terms(derive(erf(), 3, 2), "iij")]
+    assert captions == [r"G^{(0,0)}_{21,ij}", r"-g^{(0)}_{2,i}\,g^{(0)}_{1,j}", r"-2\,G^{(0,0)}_{11,ij}\,g^{(0)}_{1,i}",
+                        r"2\,\left(g^{(0)}_{1,i}\right)^{2}\,g^{(0)}_{1,j}"]

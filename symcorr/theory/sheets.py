@@ -1,0 +1,101 @@
+r"""The formula sheets: every shipped formula in one Markdown and one LaTeX document.
+
+``python -m derivations`` writes them to ``symcorr/codegen/generated/formulas.md`` and
+``formulas.tex`` (and ``--check`` compares them byte for byte), one section per
+derivation with the MATH.md sections it follows and what it neglects
+(:func:`symcorr.theory.render.accuracy_text`); every formula is laid out by
+:mod:`symcorr.theory.render`.
+"""
+from __future__ import annotations
+
+from sympy.printing.latex import latex_escape
+
+from symcorr.theory.render import (
+    align_block,
+    derivation_summary,
+    derivation_title,
+    formula_latex,
+    markdown_section,
+    output_latex,
+    pattern_title,
+)
+
+#: The notation paragraph that opens both sheets (Markdown; LaTeX after :func:`_markdown_to_latex`).
+NOTATION = (
+    "Output cumulants of a pointwise layer $y_i = \\phi(z_i)$ in terms of the cumulants of its input $z$ "
+    "(MATH.md section 1): mean $\\mu_i$, covariance $\\Sigma_{ij}$ ($\\Sigma_{ii}$ the variance), "
+    "higher cumulants $\\kappa_{iij}, \\kappa_{iijj}, \\dots$. An output cumulant depends only on which of "
+    "its slots share a neuron, its index pattern (MATH.md section 4): $\\mu_{y,i}$, $\\Sigma_{y,ii}$, "
+    "$\\Sigma_{y,ij}$, $\\kappa_{y,iij}$, ... with $i, j, k, l$ distinct neurons. Every formula is derived "
+    "by the cumulant expansion around independent Gaussians $N(\\mu_a, \\Sigma_{aa})$ (MATH.md section 4) "
+    "and the Moebius formula over the output slots (MATH.md section 2); input cumulants above the closure "
+    "order $K$ are taken as zero. For erf (MATH.md section 6) the Gaussian part is resummed instead: "
+    "$C_{\\mathrm{erf}}(\\mu_a, \\mu_b, \\Sigma_{aa}, \\Sigma_{bb}, \\Sigma_{ab}) = "
+    "\\mathrm{Cov}(\\operatorname{erf} z_a, \\operatorname{erf} z_b)$ (Owen's T) and "
+    "$E_{\\mathrm{erf}}^{(p_a, p_b, \\dots)}(\\mu_a, \\mu_b, \\dots) = "
+    "E[\\operatorname{erf}(z_a)^{p_a} \\operatorname{erf}(z_b)^{p_b} \\cdots]$ for $z$ Gaussian with the "
+    "means and covariances of those neurons (evaluated numerically). Regenerate with "
+    "`python -m derivations`; list the terms of a formula by diagram with `symcorr terms`."
+)
+
+
+def formula_sheet_markdown(derivations, header: str | None = None) -> str:
+    """A Markdown document of every formula of ``derivations`` (deterministic output).
+
+    One section per derivation, in the given order (activation, output orders, closure), naming
+    the MATH.md sections it follows; each formula in LaTeX math (``$$``
+    blocks with ``aligned`` line breaks).
+    """
+    derivations = list(derivations)
+    parts = []
+    if header:
+        parts += [f"<!-- {header} -->", ""]
+    parts += ["# symcorr formula sheet", "", NOTATION, "", "## Contents", ""]
+    parts += [f"{number}. {derivation_title(d)}" for number, d in enumerate(derivations, start=1)]
+    for d in derivations:
+        parts += ["", markdown_section(d, list(d.patterns), False, level=2)]
+    return "\n".join(parts) + "\n"
+
+
+def _markdown_to_latex(text: str) -> str:
+    return (text.replace("`python -m derivations`", "\\texttt{python -m derivations}")
+                .replace("`symcorr terms`", "\\texttt{symcorr terms}"))
+
+
+def formula_sheet_latex(derivations, header: str | None = None) -> str:
+    """A standalone LaTeX document (article, amsmath, geometry) of every formula of ``derivations``.
+
+    Deterministic output; long formulas are broken over lines and pages
+    (``align*`` with ``\\allowdisplaybreaks``). Compiles with ``pdflatex``
+    from ``texlive-latex-base``.
+    """
+    derivations = list(derivations)
+    lines = []
+    if header:
+        lines.append(f"% {header}")
+    lines += [
+        "\\documentclass[10pt]{article}",
+        "\\usepackage[a4paper,margin=2cm]{geometry}",
+        "\\usepackage{amsmath}",
+        "\\allowdisplaybreaks",
+        "\\setlength{\\parindent}{0pt}",
+        "\\title{symcorr formula sheet}",
+        "\\date{}",
+        "\\begin{document}",
+        "\\maketitle",
+        "",
+        _markdown_to_latex(NOTATION),
+        "",
+        "\\tableofcontents",
+    ]
+    for d in derivations:
+        lines += ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", ""]
+        lines.append(derivation_summary(d))
+        for p in d.patterns:
+            lines += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
+                      align_block(output_latex(p), formula_latex(d, p, 68))]
+    lines += ["", "\\end{document}"]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["formula_sheet_markdown", "formula_sheet_latex", "NOTATION"]

@@ -1,0 +1,180 @@
+"""The command lines symcorr derive / check / terms (symcorr.theory.commands, issue 5).
+
+Expected formulas are MATH.md section 5 typed in by hand (math_section5.py).
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy as sp
+from math_section5 import (
+    MATH5_COV,
+    MATH5_COV_LATEX,
+    MATH5_COV_TEXT,
+    MATH5_MEAN,
+    MATH5_VAR,
+    S_ii,
+    alpha,
+    mu_i,
+    same,
+)
+
+from symcorr import cli
+from symcorr.notation.parse import parse_latex, parse_sympy
+from symcorr.theory import commands
+
+ROOT = Path(__file__).resolve().parents[2]
+MALICIOUS = "__import__('os').system('touch {target}')"
+
+
+def test_the_cli_registry_names_these_commands():
+    for name in ("derive", "check", "terms"):
+        assert cli.SUBCOMMANDS[name][0] == f"symcorr.theory.commands:{name}_main"
+
+
+# -- symcorr derive ------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown"])
+def test_derive_cli_latex_and_markdown_parse_back(fmt, capsys):
+    assert commands.derive_main(["--activation", "quadratic", "--out-order", "2", "--closure", "4",
+                                 "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    pattern = r"\\begin\{align\*\}.*?\\end\{align\*\}" if fmt == "latex" else r"\$\$\n(.*?)\n\$\$"
+    blocks = re.findall(pattern, out, re.S)
+    assert len(blocks) == 3  # i, ii, ij
+    assert same(parse_latex(blocks[0]), MATH5_MEAN)
+    assert same(parse_latex(blocks[1]), MATH5_VAR)
+    assert same(parse_latex(blocks[2]), MATH5_COV)
+    assert "MATH.md sections 4" in out
+
+
+def test_derive_cli_text_parses_back(capsys):
+    assert commands.derive_main(["-a", "quadratic", "-K", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# quadratic")
+    covariance = next(line for line in lines if line.startswith("Sigma_y[ij] = "))
+    assert same(parse_sympy(covariance), MATH5_COV)
+
+
+def test_derive_cli_activation_as_expression_and_substitution(capsys):
+    # phi = z + z^2/2: mean mu + (mu^2 + Sigma_ii)/2, exact with the default closure
+    assert commands.derive_main(["-a", "z + z**2/2", "-M", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert same(parse_sympy(line), mu_i + (mu_i**2 + S_ii) / 2)
+    assert commands.derive_main(["-a", "quadratic", "--alpha", "0.5", "-M", "1", "--substitute"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert same(parse_sympy(line), MATH5_MEAN.subs(alpha, sp.Rational(1, 2)))
+    assert commands.derive_main(["-a", "polynomial", "--coeffs", "0", "1", "0.5", "-M", "1", "--substitute"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert same(parse_sympy(line), mu_i + (mu_i**2 + S_ii) / 2)
+
+
+def test_derive_cli_heading_names_the_parameter_values(capsys):
+    assert commands.derive_main(["-a", "quadratic", "--alpha", "0.5", "-M", "1", "-f", "markdown"]) == 0
+    assert r"Kernel parameter values: $\alpha = 0.5$." in capsys.readouterr().out
+    assert commands.derive_main(["-a", "cubic", "-M", "1"]) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert heading.startswith("# cubic: phi(z) = a0 + a1*z + a2*z**2 + a3*z**3 (a0 = 0, a1 = 1, a2 = 0, a3 = 1); ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-a", "erf"], "--closure K"),
+    (["-a", "polynomial"], "--coeffs"),
+    (["-a", "sin(z)"], "not allowed"),
+    (["-a", "z + alpha"], "unknown name|only contain z"),
+    (["-a", "quadratic", "--coeffs", "1", "2"], "--alpha"),
+])
+def test_derive_cli_errors(argv, message, capsys):
+    assert commands.derive_main(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_malicious_activation_is_refused(tmp_path, capsys):
+    target = tmp_path / "pwned"
+    assert commands.derive_main(["--activation", MALICIOUS.format(target=target)]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_derive_cli_erf_takes_the_documented_series_order(capsys):
+    # closure 2: exact (Gaussian part resummed), no series order; closure 4: the default series order 2
+    assert commands.derive_main(["-a", "erf", "-K", "2", "-p", "ij"]) == 0
+    out = capsys.readouterr().out
+    assert "closure K = 2)" in out and "series order" not in out
+    assert "Sigma_y[ij] = ErfGaussianCovariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)" in out
+    assert commands.derive_main(["-a", "erf", "-K", "4", "-p", "i"]) == 0
+    assert "closure K = 4, series order 2" in capsys.readouterr().out
+
+
+# -- symcorr check -------------------------------------------------------------
+
+def test_check_cli_exit_status(tmp_path, capsys):
+    assert commands.check_main(["-a", "quadratic", "-p", "ij", MATH5_COV_TEXT]) == 0
+    assert "EQUAL" in capsys.readouterr().out
+    formula = tmp_path / "cov.tex"
+    formula.write_text(MATH5_COV_LATEX.replace(r" + \alpha^2\kappa_{iijj}", "") + "\n")
+    assert commands.check_main(["-a", "quadratic", "-p", "ij", "--file", str(formula)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT EQUAL" in out and "missing terms (1" in out and "alpha**2*kappa_iijj" in out
+    # the variance: MATH.md says the covariance formula holds for i = j
+    assert commands.check_main(["-a", "quadratic", "-p", "ii", "--syntax", "sympy", sp.sstr(MATH5_VAR)]) == 0
+    capsys.readouterr()
+    assert commands.check_main(["-a", "quadratic", "-p", "ij"]) == 2  # no formula
+    assert commands.check_main(["-a", "quadratic", "-p", "ij", "mu_i +"]) == 2
+    assert "syntax error" in capsys.readouterr().err
+
+
+def test_check_cli_refuses_malicious_string_end_to_end(tmp_path):
+    target = tmp_path / "pwned"
+    run = subprocess.run(
+        [sys.executable, "-m", "symcorr.cli", "check", "-a", "quadratic", "-p", "ij",
+         MALICIOUS.format(target=target)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 2, run.stderr
+    assert "refused" in run.stderr and "attribute access" in run.stderr
+    assert not target.exists()
+
+
+# -- symcorr terms -------------------------------------------------------------
+
+def test_terms_cli_lists_diagrams(capsys):
+    assert commands.terms_main(["-a", "quadratic", "-K", "4", "-p", "ij"]) == 0
+    out = capsys.readouterr().out
+    assert "5 diagrams" in out and "kappa_iijj: hyperedge with 2 legs at i, 2 legs at j" in out
+    assert "Sigma_ij^2 (2 parallel copies): edge i-j" in out
+    assert "the contributions add up to the formula" in out
+    for fmt in ("markdown", "latex"):
+        assert commands.terms_main(["-a", "quadratic", "-p", "ii", "-f", fmt]) == 0
+        assert "subtraction" in capsys.readouterr().out
+
+
+def test_terms_cli_draws_png_and_svg(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert commands.terms_main(["-a", "quadratic", "-p", "ij", "--draw", str(tmp_path / "ij.png"),
+                                "--draw", str(tmp_path / "ij.svg")]) == 0
+    assert (tmp_path / "ij.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (tmp_path / "ij.svg").read_text()
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_terms_cli_lists_erf_joint_vertices(capsys):
+    assert commands.terms_main(["-a", "erf", "-K", "4", "-p", "ij"]) == 0
+    out = capsys.readouterr().out
+    assert "joint vertex G{p}x{q}d{n}x{m}_ab" in out
+    assert "[1] G1x1d0x0_ij   (reference, 0 cumulant factors)" in out
+    assert "joint vertex G1x1d0x0_ij at neuron j (with i; Sigma_ij resummed inside)" in out
+    assert "the contributions add up to the formula" in out
+
+
+def test_order_is_the_option_and_out_order_still_works_once_more(capsys):
+    from symcorr.theory.commands import derive_main
+
+    assert derive_main(["-a", "quadratic", "--order", "1", "-K", "2"]) == 0
+    new = capsys.readouterr()
+    assert derive_main(["-a", "quadratic", "--out-order", "1", "-K", "2"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and "--out-order is deprecated, use --order" in old.err
