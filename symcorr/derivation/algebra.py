@@ -70,10 +70,3 @@ def gaussian_moment(k: int, mu, v):
     for j in range(k // 2 + 1):
         total = total + math.comb(k, 2 * j) * _double_factorial_odd(j) * v**j * mu ** (k - 2 * j)
     return total
-
-
-# ---------------------------------------------------------------------------
-# numeric symmetric tensors
-# ---------------------------------------------------------------------------
-
-
