@@ -19,19 +19,14 @@ import itertools
 
 import numpy as np
 
-from symcorr.numeric.tensors import cumulants_from_moments
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.tensors import cumulants_from_moments, psd_root
 
 
 def hermite_rule(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights (summing to 1) of the n-point rule for :math:`N(0, 1)`."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
     return nodes, weights / weights.sum()
-
-
-def _matrix_square_root(cov: np.ndarray) -> np.ndarray:
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
 
 
 def mixture_points(weights, means, covs, n_nodes: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +45,7 @@ def mixture_points(weights, means, covs, n_nodes: int = 16) -> tuple[np.ndarray,
     nodes, node_weights = hermite_rule(n_nodes)
     grid = np.array(list(itertools.product(nodes, repeat=dim)))
     grid_weights = np.prod(np.array(list(itertools.product(node_weights, repeat=dim))), axis=1)
-    points = [m + grid @ _matrix_square_root(c).T for m, c in zip(means, covs)]
+    points = [m + grid @ psd_root(c, f"covs[{k}]").T for k, (m, c) in enumerate(zip(means, covs))]
     probabilities = [w * grid_weights for w in weights]
     return np.concatenate(points), np.concatenate(probabilities)
 

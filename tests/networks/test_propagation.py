@@ -58,7 +58,7 @@ def test_xor_class_one_hidden_layer_order4_equals_quadrature():
     """The XOR class (clusters at (1,1), (-1,-1)) given by its exact cumulants up to order 4."""
     weights, means, covs = [0.5, 0.5], [[1.0, 1.0], [-1.0, -1.0]], [0.09 * np.eye(2)] * 2
     model = _network([2, 6, 2], lambda: snn.Quadratic(0.7), seed=1)
-    inputs = Cumulants.gaussian_mixture(weights, means, covs, order=4)
+    inputs = gaussian_mixture(weights, means, covs, order=4)
     theory = propagate(model, inputs, order=4)
     reference = quadrature_cumulants(_as_function(model), weights, means, covs, order=2, n_nodes=12)
     assert _max_error(theory, reference) < 1e-10
