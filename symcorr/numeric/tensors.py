@@ -61,8 +61,7 @@ def symmetrized(tensor: np.ndarray) -> np.ndarray:
     """
     if tensor.ndim < 2:
         return tensor
-    n, N = tensor.ndim, tensor.shape[0]
-    indices = np.sort(np.indices(tensor.shape).reshape(n, -1), axis=0)
+    indices = np.sort(np.indices(tensor.shape).reshape(tensor.ndim, -1), axis=0)
     return tensor.reshape(-1)[np.ravel_multi_index(tuple(indices), tensor.shape)].reshape(tensor.shape)
 
 
