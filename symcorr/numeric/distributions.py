@@ -36,7 +36,10 @@ from symcorr.numeric.tensors import cumulants_from_moments, outer_over_blocks, p
 MAX_MIXTURE_ORDER = 8
 
 
-def _mixture_arguments(weights, means, covs):
+def mixture_arguments(weights, means, covs):
+    """``(weights, means, covs)`` of a Gaussian mixture as float64 arrays of shapes ``(C,)``, ``(C, N)`` and
+    ``(C, N, N)`` (one shared ``(N, N)`` covariance is broadcast), checked: finite, weights non-negative
+    summing to 1, covariances symmetric; the errors name the argument."""
     weights = np.asarray(weights, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     covs = np.asarray(covs, dtype=np.float64)
@@ -82,7 +85,7 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
     """
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 2 <= order <= MAX_MIXTURE_ORDER:
         raise ValueError(f"order must be an integer in 2..{MAX_MIXTURE_ORDER}, got {order!r}")
-    weights, means, covs = _mixture_arguments(weights, means, covs)
+    weights, means, covs = mixture_arguments(weights, means, covs)
     for c in range(len(weights)):
         psd_root(covs[c], f"covs[{c}]")
     mu = weights @ means
@@ -142,7 +145,7 @@ class GaussianMixture:
     r""":math:`\sum_c w_c N(m_c, C_c)` sampler; :meth:`cumulants` gives the exact cumulants."""
 
     def __init__(self, weights, means, covs):
-        self.weights, self.means, self.covs = _mixture_arguments(weights, means, covs)
+        self.weights, self.means, self.covs = mixture_arguments(weights, means, covs)
         self._roots = [psd_root(C, f"covs[{c}]") for c, C in enumerate(self.covs)]
 
     @property
@@ -248,5 +251,5 @@ def as_source(inputs):
                     "GaussianMixture, a Gaussian Cumulants, a data array or a function sample(n, rng)")
 
 
-__all__ = ["gaussian_mixture", "xor_class_mixture", "Gaussian", "GaussianMixture", "DataSource", "CallableSource",
+__all__ = ["gaussian_mixture", "mixture_arguments", "xor_class_mixture", "Gaussian", "GaussianMixture", "DataSource", "CallableSource",
            "as_source", "MAX_MIXTURE_ORDER"]

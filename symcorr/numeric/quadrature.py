@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.distributions import mixture_arguments
 from symcorr.numeric.tensors import cumulants_from_moments, psd_root
 
 
@@ -32,13 +33,12 @@ def hermite_rule(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
 def mixture_points(weights, means, covs, n_nodes: int = 16) -> tuple[np.ndarray, np.ndarray]:
     r"""Quadrature points ``(P, d)`` and their probabilities ``(P,)`` for a Gaussian mixture.
 
-    ``weights`` (C,), ``means`` (C, d), ``covs`` (C, d, d); a Gaussian is the
-    mixture with one component. Refuses :math:`d > 3` (the rule has
-    :math:`n^d` points).
+    ``weights`` (C,), ``means`` (C, d), ``covs`` (C, d, d) or one shared (d, d),
+    checked by :func:`symcorr.numeric.distributions.mixture_arguments`; a
+    Gaussian is the mixture with one component. Refuses :math:`d > 3` (the
+    rule has :math:`n^d` points).
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    means = np.atleast_2d(np.asarray(means, dtype=np.float64))
-    covs = np.asarray(covs, dtype=np.float64).reshape(len(weights), means.shape[1], means.shape[1])
+    weights, means, covs = mixture_arguments(weights, means, covs)
     dim = means.shape[1]
     if dim > 3:
         raise ValueError(f"tensor-product quadrature is for inputs of dimension <= 3, got {dim}")
