@@ -73,7 +73,7 @@ from symcorr.experiments.class_statistics import class_separation, max_abs_z, pr
 from symcorr.experiments.mnist_relations import check_relations
 from symcorr.experiments.mnist_report import summary_table, write_outputs
 from symcorr.experiments.reporting import jsonable
-from symcorr.experiments.training import accuracy, layer_names, predict, progress, torch_threads, train_classifier
+from symcorr.experiments.training import accuracy, layer_names, predict, progress, train_classifier
 
 ACTIVATION_CHOICES = ("quadratic", "erf")
 
@@ -398,6 +398,8 @@ def _sep(per_class) -> dict | None:
 
 def run(config: MnistConfig, out_dir: Path | None = None, figures: bool = True, dataset=None) -> dict:
     """Load, train each activation variant, analyse; returns the results (JSON-serialisable part)."""
+    from symcorr.networks.montecarlo import torch_threads
+
     with torch_threads(config.threads):
         return _run(config, out_dir, figures, dataset)
 

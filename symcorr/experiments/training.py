@@ -10,31 +10,10 @@ Progress goes to stderr.
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 
 import numpy as np
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run torch with ``n`` intra-op threads inside the block (``None``: leave as is).
-
-    The networks here are small: one thread avoids the synchronisation cost
-    that dominates tiny matrix products (and oversubscription on a busy machine).
-    """
-    import torch
-
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def progress(message: str, *, stream=None) -> None:

@@ -47,7 +47,7 @@ import numpy as np
 from symcorr.experiments.class_statistics import (bhattacharyya_split, correct_class_probability, max_abs_z,
                                                   predicted_accuracy, projected_cumulants, relative_error)
 from symcorr.experiments.reporting import jsonable
-from symcorr.experiments.training import accuracy, layer_names, progress, torch_threads, train_classifier
+from symcorr.experiments.training import accuracy, layer_names, progress, train_classifier
 from symcorr.experiments.xor_data import CLASS_NAMES, bayes_accuracy, sample_xor, xor_cumulants
 from symcorr.experiments.xor_relations import check_relations
 from symcorr.experiments.xor_report import summary_table, write_outputs
@@ -121,6 +121,8 @@ def run(config: XorConfig, out_dir: Path | None = None, figures: bool = True) ->
     With ``out_dir``: writes ``results.json``, ``report.md`` and (``figures``)
     the PNG figures there.
     """
+    from symcorr.networks.montecarlo import torch_threads
+
     with torch_threads(config.threads):
         return _run(config, out_dir, figures)
 
