@@ -1,8 +1,9 @@
 """PNG figures of the reproductions (``symcorr reproduce xor`` / ``mnist``). Needs matplotlib (``figures`` extra).
 
 Each function takes the results of :mod:`symcorr.experiments.xor` or
-:mod:`symcorr.experiments.mnist` (and is called by their report modules), draws with the non-interactive Agg backend
-and returns the list of files written.
+:mod:`symcorr.experiments.mnist` (it is called by their report modules),
+draws with the non-interactive Agg backend and returns the list of files
+written.
 """
 from __future__ import annotations
 

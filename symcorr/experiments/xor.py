@@ -53,6 +53,7 @@ from symcorr.experiments.xor_relations import check_relations
 from symcorr.experiments.xor_report import summary_table, write_outputs
 from symcorr.numeric.distributions import GaussianMixture, gaussian_mixture, xor_class_mixture
 
+
 # -- configuration -------------------------------------------------------------------
 
 @dataclass
