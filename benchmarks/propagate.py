@@ -38,6 +38,7 @@ from torch import nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from symcorr.networks import modules as snn
+from symcorr.networks.modules import mlp
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.networks.montecarlo import monte_carlo
 from symcorr.networks.propagation import propagate
@@ -45,15 +46,12 @@ from symcorr.numeric.distributions import Gaussian
 
 
 def build(width: int, depth: int, alpha: float, seed: int, dtype):
-    generator = torch.Generator().manual_seed(seed)
-    modules = []
-    for _ in range(depth):
-        layer = nn.Linear(width, width, dtype=dtype)
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(width, width, generator=generator) / math.sqrt(width))
-            layer.bias.copy_(0.1 * torch.randn(width, generator=generator))
-        modules += [layer, snn.Quadratic(alpha, learnable=False).to(dtype)]
-    return nn.Sequential(*modules)
+    """``depth`` blocks ``Linear(width, width) -> Quadratic(alpha)`` in ``dtype``."""
+    def quadratic():
+        return snn.Quadratic(alpha, learnable=False).to(dtype)
+
+    model = mlp([width] * (depth + 1), quadratic, bias_std=0.1, seed=seed, dtype=dtype)
+    return model.append(quadratic())
 
 
 def best_of(function, repeats: int) -> tuple[float, float]:

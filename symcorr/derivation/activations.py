@@ -19,8 +19,8 @@ import sympy as sp
 
 from symcorr.derivation.activation import Activation, ActivationFamily
 from symcorr.derivation.families import FAMILY_MODULES
-from symcorr.derivation.families.erf import erf
-from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic
+from symcorr.derivation.families.erf import erf  # noqa: F401  (re-exported by name)
+from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic  # noqa: F401
 from symcorr.notation.parse import normalize_symbols, parse_expression
 from symcorr.notation.symbols import Z
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
 import sympy as sp
 
 from symcorr.notation.partitions import mobius_weight, set_partitions

@@ -47,7 +47,6 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.rings import PolyRing
 
-from symcorr.notation.symbols import Z
 from symcorr.derivation.activation import Activation
 from symcorr.notation.symbols import cumulant_symbol
 from symcorr.notation.partitions import index_patterns, mobius_weight, set_partitions

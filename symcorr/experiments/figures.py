@@ -1,14 +1,20 @@
 """PNG figures of the reproductions (``symcorr reproduce xor`` / ``mnist``). Needs matplotlib (``figures`` extra).
 
 Each function takes the results of :mod:`symcorr.experiments.xor` or
-:mod:`symcorr.experiments.mnist`, draws with the non-interactive Agg backend
-and returns the list of files written.
+:mod:`symcorr.experiments.mnist` (it is called by their report modules),
+draws with the non-interactive Agg backend and returns the list of files
+written.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from symcorr.experiments.class_statistics import edgeworth_density, projected_cumulants
+from symcorr.experiments.training import predict
+from symcorr.experiments.xor_data import CLASS_NAMES, sample_xor
+from symcorr.numeric.distributions import xor_class_mixture
 
 
 def _pyplot():
@@ -35,10 +41,6 @@ COLORS = {"mc": "0.3", "order2": "tab:orange", "order4": "tab:blue", "empirical"
 # -- XOR -------------------------------------------------------------------------
 
 def xor_figures(results, model, theory, mc, config, out_dir: Path, clusters=None) -> list[Path]:
-    from symcorr.experiments.class_statistics import edgeworth_density, projected_cumulants
-    from symcorr.experiments.training import predict
-    from symcorr.experiments.xor import CLASS_NAMES, sample_xor, xor_mixture
-
     plt = _pyplot()
     out_dir = Path(out_dir)
     files = []
@@ -121,7 +123,7 @@ def xor_figures(results, model, theory, mc, config, out_dir: Path, clusters=None
             ax.plot(grid, np.exp(-0.5 * (grid - k1) ** 2 / k2) / np.sqrt(2 * np.pi * k2),
                     color=COLORS.get(f"order{order}"), label=f"Gaussian, order={order}")
         if clusters and 4 in clusters:
-            weights = xor_mixture(c, config.width)[0]
+            weights = xor_class_mixture(c, config.width)[0]
             density = sum(w * edgeworth_density(projected_cumulants(out, c, 1 - c), grid)
                           for w, out in zip(weights, clusters[4][c]))
             ax.plot(grid, density, "--", color="tab:green", label="Edgeworth per cluster, order=4")

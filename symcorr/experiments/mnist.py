@@ -50,8 +50,10 @@ Measurements, per activation:
 * quadratic networks: the first activation recomputed from the data's own
   cumulants up to order 2, 3 and 4 of the pre-activations
   (:func:`first_layer_closures`), on the neurons of largest variance;
-* the documented relations of :func:`check_relations` (bounds as module
-  constants), printed, written to the report and asserted by the tests.
+* the documented relations of
+  :func:`symcorr.experiments.mnist_relations.check_relations` (bounds as
+  module constants there), printed, written to the report
+  (:mod:`symcorr.experiments.mnist_report`) and asserted by the tests.
 
 Statistics of real data use the training set (the same samples whose input
 statistics start the propagation), so the comparison is not blurred by a
@@ -68,8 +70,10 @@ from pathlib import Path
 import numpy as np
 
 from symcorr.experiments.class_statistics import class_separation, max_abs_z, predicted_accuracy, relative_error
-from symcorr.experiments.reporting import jsonable, markdown_table, percent, text_table, write_json
-from symcorr.experiments.training import accuracy, layer_names, mlp, predict, progress, torch_threads, train_classifier
+from symcorr.experiments.mnist_relations import check_relations
+from symcorr.experiments.mnist_report import summary_table, write_outputs
+from symcorr.experiments.reporting import jsonable
+from symcorr.experiments.training import accuracy, layer_names, predict, progress, train_classifier
 
 ACTIVATION_CHOICES = ("quadratic", "erf")
 
@@ -262,10 +266,11 @@ def layer_outputs_upto(model, X, n_modules: int) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return model[:n_modules](torch.as_tensor(np.asarray(X, np.float64))).numpy()
+        return model[:n_modules](torch_tensor(X)).numpy()
 
 
 def torch_tensor(X):
+    """``X`` as a float64 torch tensor (no copy when it already is float64)."""
     import torch
 
     return torch.as_tensor(np.asarray(X, np.float64))
@@ -393,12 +398,15 @@ def _sep(per_class) -> dict | None:
 
 def run(config: MnistConfig, out_dir: Path | None = None, figures: bool = True, dataset=None) -> dict:
     """Load, train each activation variant, analyse; returns the results (JSON-serialisable part)."""
+    from symcorr.networks.montecarlo import torch_threads
+
     with torch_threads(config.threads):
         return _run(config, out_dir, figures, dataset)
 
 
 def _run(config, out_dir, figures, dataset):
     from symcorr.experiments.datasets import load_dataset
+    from symcorr.networks.modules import mlp
 
     start = time.perf_counter()
     dataset = dataset if dataset is not None else load_dataset(config.data)
@@ -434,132 +442,6 @@ def _run(config, out_dir, figures, dataset):
     if out_dir is not None:
         write_outputs(results, arrays, dataset, Path(out_dir), figures=figures)
     return results
-
-
-# -- outputs -----------------------------------------------------------------------
-
-def _fmt(x, spec=".3f"):
-    return "-" if x is None else format(x, spec)
-
-
-def summary_table(results: dict) -> str:
-    ds = results["dataset"]
-    lines = [f"{ds['name']}: {ds['n_train']} train / {ds['n_test']} test, {ds['dim']} inputs, "
-             f"{ds['n_classes']} classes; runtime {results['runtime_seconds']:.1f} s", ""]
-    rows = []
-    for name, net in results["networks"].items():
-        rows.append([name, _fmt(net["accuracy_real_test"], ".4f"), _fmt(net["accuracy_surrogate"], ".4f"),
-                     _fmt(net["accuracy_predicted"], ".4f"), _fmt(net["accuracy_predicted_from_layer1"], ".4f"),
-                     _fmt(net["accuracy_gaussian_empirical_output"], ".4f")])
-    lines += text_table(["network", "real test", "surrogate", "predicted", "pred. from layer 1",
-                         "Gaussian(emp. output)"], rows)
-    for name, net in results["networks"].items():
-        lines += ["", f"  {name}: relative errors of propagated class-conditional mean / covariance per layer"]
-        rows = []
-        for l, layer in enumerate(net["layers"]):
-            cells = [layer]
-            for key in ("from_input", "from_layer1", "surrogate"):
-                e = net["errors"][key][l]
-                cells += ["-", "-"] if e is None else [_fmt(e["mean"], ".2e"), _fmt(e["cov"], ".2e")]
-            sep = net["separation"]["empirical"][l]
-            cells.append("-" if sep is None else percent(sep["mean_fraction"]))
-            rows.append(cells)
-        lines += text_table(["layer", "input:mean", "input:cov", "layer1:mean", "layer1:cov",
-                             "surr:mean", "surr:cov", "sep. in mean"], rows)
-        closures = net.get("first_layer_closures", {}).get("errors")
-        if closures:
-            lines += ["", f"  {name}: first activation from the data's cumulants up to order K "
-                          f"({len(net['first_layer_closures']['neurons'])} neurons of largest variance)"]
-            lines += text_table(["K", "rel. error mean", "rel. error cov"],
-                                [[K, f"{e['mean']:.2e}", f"{e['cov']:.2e}"] for K, e in closures.items()])
-        lines += ["", f"  {name}: documented relations"]
-        lines += text_table(["relation", "holds", "value", "bound", "what"], relation_rows(results["relations"][name]))
-    return "\n".join(lines)
-
-
-def markdown_report(results: dict, figure_files=()) -> str:
-    ds, cfg = results["dataset"], results["config"]
-    lines = [
-        f"# {ds['name']}: mean and covariance through the layers",
-        "",
-        f"Generated by `symcorr reproduce mnist --data {cfg['data']}` (runtime {results['runtime_seconds']:.1f} s).",
-        "",
-        "## Setup",
-        "",
-        f"- data: {ds['name']}, {ds['n_train']} training and {ds['n_test']} test images of {ds['dim']} pixels, "
-        f"{ds['n_classes']} classes; pixels scaled to [0, 1], centred per pixel and divided by "
-        f"s = {results['preprocessing_scale']:.4f} (root mean pixel variance)",
-        f"- networks: {' -> '.join(['input', *map(str, cfg['hidden']), str(ds['n_classes'])])} with "
-        + ", ".join(f"phi = z + {cfg['alpha']} z^2" if a == "quadratic" else "phi = erf(z)" for a in cfg["activations"])
-        + f"; Adam, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}, seed {cfg['seed']}",
-        "- propagation: `propagate(model, N(mu_c, Sigma_c), order=2)` (Gaussian approximation) per class c",
-        "- predicted accuracy: sum_c p_c P(argmax of the output = c), output Gaussian with the propagated "
-        "mean and covariance (Monte Carlo over that Gaussian)",
-        "",
-        "## Accuracy",
-        "",
-    ]
-    rows = []
-    for name, net in results["networks"].items():
-        rows.append([name, f"{net['accuracy_real_test']:.4f}", f"{net['accuracy_surrogate']:.4f}",
-                     f"{net['accuracy_predicted']:.4f} ± {net['accuracy_predicted_stderr']:.4f}",
-                     f"{net['accuracy_predicted_from_layer1']:.4f}", f"{net['accuracy_gaussian_empirical_output']:.4f}"])
-    lines += markdown_table(["network", "real test data", "Gaussian surrogate data",
-                             "predicted (propagated from input)", "predicted (propagated from layer 1)",
-                             "Gaussian with empirical output statistics"], rows)
-    lines += [
-        "",
-        "## Relative errors per layer",
-        "",
-        "||mu_prop - mu_emp|| / ||mu_emp|| and ||Sigma_prop - Sigma_emp||_F / ||Sigma_emp||_F, mean over classes "
-        "(max over classes in parentheses). *from input*: propagated from the input mean and covariance, "
-        "compared with real data; *from layer 1*: propagated from the empirical mean and covariance after the "
-        "first hidden layer, compared with real data; *surrogate*: propagated from the input, compared with the "
-        "Gaussian surrogate data pushed through the network.",
-        "",
-    ]
-    for name, net in results["networks"].items():
-        lines += [f"### {name}", ""]
-        rows = []
-        for l, layer in enumerate(net["layers"]):
-            cells = [layer]
-            for key in ("from_input", "from_layer1", "surrogate"):
-                e = net["errors"][key][l]
-                cells += ["-", "-"] if e is None else [f"{e['mean']:.3g} ({e['mean_max']:.3g})",
-                                                       f"{e['cov']:.3g} ({e['cov_max']:.3g})"]
-            sep = net["separation"]["empirical"][l]
-            cells.append("-" if sep is None else
-                         f"{sep['mean']:.3g} / {sep['cov']:.3g} ({percent(sep['mean_fraction'])})")
-            rows.append(cells)
-        lines += markdown_table(["layer", "from input: mean", "from input: cov", "from layer 1: mean",
-                                 "from layer 1: cov", "surrogate: mean", "surrogate: cov",
-                                 "separation D_mean / D_cov (mean fraction), real data"], rows)
-        closures = net.get("first_layer_closures", {}).get("errors")
-        if closures:
-            lines += ["", f"First activation from the data's own cumulants up to order K (K = 2: Gaussian; "
-                          f"K = 4: exact for the quadratic), on the {len(net['first_layer_closures']['neurons'])} "
-                          "neurons of largest pre-activation variance, mean over classes:", ""]
-            lines += markdown_table(["K", "rel. error mean", "rel. error cov"],
-                                    [[K, f"{e['mean']:.3g}", f"{e['cov']:.3g}"] for K, e in closures.items()])
-        lines += ["", f"Documented relations ({name}; asserted by tests/test_reproduce.py on the quick run):", ""]
-        lines += markdown_table(["relation", "holds", "value", "bound", "what"], relation_rows(results["relations"][name]))
-        lines.append("")
-    if figure_files:
-        lines += ["## Figures", ""]
-        lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figure_files]
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(results, arrays, dataset, out_dir: Path, figures: bool = True) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", results)
-    figure_files = []
-    if figures:
-        from symcorr.experiments.figures import mnist_figures
-
-        figure_files = mnist_figures(results, arrays, dataset, out_dir)
-    (out_dir / "report.md").write_text(markdown_report(results, figure_files))
-    progress(f"[mnist] wrote {out_dir}/report.md, results.json and {len(figure_files)} figures")
 
 
 # -- command line ----------------------------------------------------------------------
@@ -610,88 +492,3 @@ def main(argv) -> int:
     print(summary_table(results))
     print(f"\nreport: {out / 'report.md'}")
     return 0
-
-
-# -- documented relations ------------------------------------------------------------
-
-#: relative error of a linear layer right after the start of a propagation (exact up to rounding)
-LINEAR_EXACT = 1e-10
-#: max |z| of the first activation's mean and covariance for Gaussian input (exact there);
-#: Student t with 63 degrees of freedom over ~10^4 entries (exceeded with probability ~1e-2)
-Z_BOUND = 5.5
-#: erf networks: relative error of the first activation's mean and covariance for Gaussian input over
-#: the sampling noise (the standard errors of pairs of saturated erf units come from rare joint
-#: excursions, which 10^4 samples do not resolve, so entrywise z-scores are not used there)
-NOISE_FACTOR = 2.0
-#: quadratic networks: relative error of the means propagated from layer 1 (exact but for the
-#: n/(n-1) of the unbiased covariance)
-QUADRATIC_MEAN_EXACT = 5e-3
-#: relative covariance error of the internal layers propagated from layer 1 (Gaussian closure)
-INTERNAL_COV_BOUND = 0.5
-#: real-data covariance error at the first activation over the surrogate's (closure exact there)
-HIGHER_ORDER_FACTOR = 3.0
-#: quadratic: first-activation covariance error with the data's cumulants up to 4 over that up to 2
-CLOSURE_RATIO = 0.1
-#: |accuracy on Gaussian surrogate data - accuracy on real data|
-SURROGATE_DISTANCE = 0.05
-#: |predicted accuracy - accuracy on real data| and |predicted - surrogate|
-PREDICTION_DISTANCE = 0.08
-
-
-def check_relations(results: dict) -> dict:
-    """Per network, the documented relations ``[{name, holds, value, bound, description}]``."""
-    out = {}
-    for name, net in results["networks"].items():
-        relations = []
-
-        def add(key, holds, value, bound, description):
-            relations.append({"name": key, "holds": bool(holds), "value": float(value), "bound": bound,
-                              "description": description})
-
-        layers = net["layers"]
-        err = net["errors"]
-        first_act, second_linear = 2, 3
-        value = max(err["from_input"][1]["mean"], err["from_input"][1]["cov"],
-                    err["from_layer1"][second_linear]["mean"], err["from_layer1"][second_linear]["cov"])
-        add("linear_layers_exact", value <= LINEAR_EXACT, value, LINEAR_EXACT,
-            f"relative error at {layers[1]} (from input) and {layers[second_linear]} (from layer 1)")
-        row = err["surrogate"][first_act]
-        if name == "quadratic":
-            value = max(row["max_z_mean"], row["max_z_cov"])
-            add("first_activation_exact_for_gaussian_input", value <= Z_BOUND, value, Z_BOUND,
-                f"Gaussian surrogate input: max |z| of mean and covariance at {layers[first_act]}")
-        else:
-            value = max(row["mean"] / row["noise_mean"], row["cov"] / row["noise_cov"])
-            add("first_activation_exact_for_gaussian_input", value <= NOISE_FACTOR, value, NOISE_FACTOR,
-                f"Gaussian surrogate input: relative error / sampling noise of mean and covariance at "
-                f"{layers[first_act]} (entrywise z-scores are unreliable for saturated erf units)")
-        if name == "quadratic":
-            value = max(r["mean"] for r in err["from_layer1"] if r is not None)
-            add("quadratic_means_exact_from_layer1", value <= QUADRATIC_MEAN_EXACT, value, QUADRATIC_MEAN_EXACT,
-                "relative error of the means propagated from layer 1, every later layer")
-        value = max(r["cov"] for r in err["from_layer1"] if r is not None)
-        add("internal_layers_described", value <= INTERNAL_COV_BOUND, value, INTERNAL_COV_BOUND,
-            "relative covariance error propagated from layer 1 (Gaussian approximation), worst later layer")
-        ratio = err["from_input"][first_act]["cov"] / max(err["surrogate"][first_act]["cov"], 1e-300)
-        add("first_layer_uses_higher_order_statistics", ratio >= HIGHER_ORDER_FACTOR, ratio, HIGHER_ORDER_FACTOR,
-            f"covariance error at {layers[first_act]}: real data / Gaussian surrogate")
-        closures = net.get("first_layer_closures", {}).get("errors")
-        if closures:
-            ratio = closures["4"]["cov"] / max(closures["2"]["cov"], 1e-300)
-            add("data_cumulants_3_4_explain_first_layer", ratio <= CLOSURE_RATIO, ratio, CLOSURE_RATIO,
-                f"covariance error at {layers[first_act]} with the data's cumulants up to 4 / up to 2 "
-                f"({len(net['first_layer_closures']['neurons'])} neurons)")
-        value = abs(net["accuracy_surrogate"] - net["accuracy_real_test"])
-        add("surrogate_accuracy_close_to_real", value <= SURROGATE_DISTANCE, value, SURROGATE_DISTANCE,
-            "|accuracy on Gaussian surrogate data - on real test data|")
-        value = max(abs(net["accuracy_predicted"] - net["accuracy_real_test"]),
-                    abs(net["accuracy_predicted"] - net["accuracy_surrogate"]))
-        add("predicted_accuracy_close", value <= PREDICTION_DISTANCE, value, PREDICTION_DISTANCE,
-            "|predicted accuracy - accuracy on real data| and on surrogate data, the larger")
-        out[name] = relations
-    return out
-
-
-def relation_rows(relations) -> list[list[str]]:
-    return [[r["name"], "yes" if r["holds"] else "NO", f"{r['value']:.4g}", f"{r['bound']:.4g}", r["description"]]
-            for r in relations]

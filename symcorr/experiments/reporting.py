@@ -1,4 +1,5 @@
-"""Small helpers shared by the reproductions' printed tables and Markdown reports."""
+"""Small helpers shared by the reproductions' printed tables and Markdown reports, and the
+record of a documented relation (:func:`relation`) with its table rows (:func:`relation_rows`)."""
 from __future__ import annotations
 
 import json
@@ -65,3 +66,20 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: the columns of a table of documented relations
+RELATION_HEADER = ["relation", "holds", "value", "bound", "what"]
+
+
+def relation(name: str, holds, value: float, bound: float, description: str) -> dict:
+    """One documented relation of a run: ``holds`` is True, False or None (not applicable)."""
+    return {"name": name, "holds": None if holds is None else bool(holds), "value": float(value), "bound": bound,
+            "description": description}
+
+
+def relation_rows(relations) -> list[list[str]]:
+    """The rows of :data:`RELATION_HEADER` for a list of :func:`relation` records."""
+    marks = {True: "yes", False: "NO", None: "n/a"}
+    return [[r["name"], marks[r["holds"]], f"{r['value']:.4g}", f"{r['bound']:.4g}", r["description"]]
+            for r in relations]

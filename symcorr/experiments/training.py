@@ -1,7 +1,8 @@
 """Training and evaluating the small torch classifiers of the reproductions (issue 6).
 
 Networks are ``nn.Sequential`` stacks of ``nn.Linear`` and the activations of
-:mod:`symcorr.networks.modules`, the form :func:`symcorr.networks.propagation.propagate` walks. They are
+:mod:`symcorr.networks.modules` (built by :func:`symcorr.networks.modules.mlp`),
+the form :func:`symcorr.networks.propagation.propagate` walks. They are
 trained in float64 (the statistics are float64 anyway and the networks are
 small) with Adam on the cross-entropy of the logits, with a fixed seed and
 gradient-norm clipping (quadratic activations can otherwise blow up).
@@ -9,64 +10,15 @@ Progress goes to stderr.
 """
 from __future__ import annotations
 
-import contextlib
-import math
 import sys
 import time
 
 import numpy as np
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run torch with ``n`` intra-op threads inside the block (``None``: leave as is).
-
-    The networks here are small: one thread avoids the synchronisation cost
-    that dominates tiny matrix products (and oversubscription on a busy machine).
-    """
-    import torch
-
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def progress(message: str, *, stream=None) -> None:
     """One line of progress on stderr (flushed)."""
     print(message, file=stream or sys.stderr, flush=True)
-
-
-def mlp(widths, activation_factory, *, init_gain: float = 1.0, seed: int = 0):
-    """``Linear(w0, w1), act, Linear(w1, w2), act, ..., Linear(w_{L-1}, w_L)`` in float64.
-
-    ``activation_factory()`` makes one activation module per hidden layer. The
-    weights are drawn :math:`N(0, g^2 / n_\\mathrm{in})` with ``g = init_gain``,
-    biases zero, from the torch generator seeded with ``seed``.
-    """
-    import torch
-    from torch import nn
-
-    widths = [int(w) for w in widths]
-    if len(widths) < 2:
-        raise ValueError(f"an MLP needs at least input and output widths, got {widths}")
-    generator = torch.Generator().manual_seed(seed)
-    layers = []
-    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-        linear = nn.Linear(n_in, n_out, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.randn(n_out, n_in, generator=generator, dtype=torch.float64)
-                                * (init_gain / math.sqrt(n_in)))
-            linear.bias.zero_()
-        layers.append(linear)
-        if k < len(widths) - 2:
-            layers.append(activation_factory())
-    return nn.Sequential(*layers)
 
 
 def train_classifier(model, X, y, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,

@@ -1,19 +1,10 @@
 r"""The paper's XOR analysis (MATH.md section 8): ``symcorr reproduce xor``.
 
-Data. Two classes in :math:`\mathbb{R}^2`, each an equal mixture of two
-Gaussian clusters of width :math:`\sigma` (``width``):
-
-* class 1 ("+1", :math:`x_1 x_2 > 0`): clusters at :math:`(1, 1)` and :math:`(-1, -1)`;
-* class 0 ("-1", :math:`x_1 x_2 < 0`): clusters at :math:`(1, -1)` and :math:`(-1, 1)`.
-
-With :math:`m = (1, \pm 1)` the class-conditional cumulants are exact:
-:math:`\kappa^{(1)} = 0`, :math:`\kappa^{(2)} = m m^\top + \sigma^2 I`,
-:math:`\kappa^{(3)} = 0`, :math:`\kappa^{(4)} = -2\, m^{\otimes 4}` (a symmetric
-two-point mixture plus independent Gaussian noise). Both classes share the
-mean; they differ in the sign of the off-diagonal covariance and of
-:math:`\kappa^{(4)}_{1112}`. The Bayes-optimal rule is
-:math:`\operatorname{sign}(x_1 x_2)`, with accuracy :math:`p^2 + (1-p)^2`,
-:math:`p = \Phi(1/\sigma)`.
+Data (:mod:`symcorr.experiments.xor_data`). Two classes in :math:`\mathbb{R}^2`,
+each an equal mixture of two Gaussian clusters of width :math:`\sigma`
+(``width``), at :math:`(1, 1), (-1, -1)` (class "+1") and :math:`(1, -1), (-1, 1)`
+(class "-1"): the same mean, covariances that differ in the sign of the
+off-diagonal entry.
 
 Network. ``Linear(2, H) -> Quadratic(alpha) -> Linear(H, 2)`` (more hidden
 layers with ``hidden``), :math:`\phi(z) = z + \alpha z^2` with :math:`\alpha`
@@ -39,66 +30,28 @@ Analysis, per layer (input, then every module) and class:
   predicted from the propagated output distributions (Gaussian with the
   propagated mean and covariance, and, at ``order=4``, the Edgeworth
   correction with the output's third and fourth cumulants).
+
+The documented relations every run checks are in
+:mod:`symcorr.experiments.xor_relations`; the printed table, the report and
+the figures in :mod:`symcorr.experiments.xor_report`.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from symcorr.experiments.class_statistics import bhattacharyya_split, correct_class_probability, max_abs_z, predicted_accuracy, projected_cumulants, relative_error
-from symcorr.experiments.reporting import jsonable, markdown_table, percent, text_table, write_json
-from symcorr.experiments.training import accuracy, layer_names, mlp, progress, torch_threads, train_classifier
-
-CLASS_NAMES = ("-1 (x1*x2<0)", "+1 (x1*x2>0)")
-
-
-# -- data ----------------------------------------------------------------------
-
-def cluster_centres(label: int) -> np.ndarray:
-    """The two cluster centres of class ``label`` (0: opposite signs, 1: equal signs)."""
-    if label == 1:
-        return np.array([[1.0, 1.0], [-1.0, -1.0]])
-    if label == 0:
-        return np.array([[1.0, -1.0], [-1.0, 1.0]])
-    raise ValueError(f"XOR labels are 0 and 1, got {label!r}")
-
-
-def xor_mixture(label: int, width: float):
-    """``(weights, means, covs)`` of class ``label``: two equal clusters of covariance ``width**2 I``."""
-    if not width > 0:
-        raise ValueError(f"cluster width must be positive, got {width}")
-    means = cluster_centres(label)
-    return np.array([0.5, 0.5]), means, np.stack([width**2 * np.eye(2)] * 2)
-
-
-def xor_cumulants(label: int, width: float):
-    r"""Exact cumulants of class ``label`` up to order 4 (closed form of the module docstring).
-
-    Returns the tuple :math:`(\kappa^{(1)}, \dots, \kappa^{(4)})`.
-    """
-    m = cluster_centres(label)[0]
-    k2 = np.outer(m, m) + width**2 * np.eye(2)
-    k4 = -2.0 * np.einsum("i,j,k,l->ijkl", m, m, m, m)
-    return np.zeros(2), k2, np.zeros((2, 2, 2)), k4
-
-
-def sample_xor(n: int, width: float, rng: np.random.Generator, label: int | None = None):
-    """``n`` samples ``(X, y)``: labels balanced at random (or all ``label``), cluster picked at random."""
-    y = rng.integers(0, 2, n) if label is None else np.full(n, int(label))
-    sign = rng.choice([-1.0, 1.0], n)
-    centres = np.stack([sign, np.where(y == 1, sign, -sign)], axis=1)
-    return centres + width * rng.standard_normal((n, 2)), y
-
-
-def bayes_accuracy(width: float) -> float:
-    """Accuracy of ``sign(x1 x2)``: :math:`p^2 + (1-p)^2`, :math:`p = \\Phi(1/\\sigma)`."""
-    p = 0.5 * (1.0 + math.erf(1.0 / (width * math.sqrt(2.0))))
-    return p * p + (1 - p) * (1 - p)
+from symcorr.experiments.class_statistics import (bhattacharyya_split, correct_class_probability, max_abs_z,
+                                                  predicted_accuracy, projected_cumulants, relative_error)
+from symcorr.experiments.reporting import jsonable
+from symcorr.experiments.training import accuracy, layer_names, progress, train_classifier
+from symcorr.experiments.xor_data import CLASS_NAMES, bayes_accuracy, sample_xor, xor_cumulants
+from symcorr.experiments.xor_relations import check_relations
+from symcorr.experiments.xor_report import summary_table, write_outputs
+from symcorr.numeric.distributions import GaussianMixture, gaussian_mixture, xor_class_mixture
 
 
 # -- configuration -------------------------------------------------------------------
@@ -132,7 +85,7 @@ class XorConfig:
 
 def build_network(config: XorConfig):
     """The XOR network with fixed ``alpha`` (see module docstring), float64."""
-    from symcorr.networks.modules import Quadratic
+    from symcorr.networks.modules import Quadratic, mlp
 
     return mlp([2, *config.hidden, 2], lambda: Quadratic(config.alpha, learnable=False),
                init_gain=1.0, seed=config.seed)
@@ -155,10 +108,8 @@ def model_summary(model) -> str:
 
 def _input_cumulants(label: int, width: float):
     """The exact input cumulants of class ``label`` from :func:`symcorr.numeric.distributions.gaussian_mixture`,
-    checked against the closed form :func:`xor_cumulants`."""
-    from symcorr.numeric.distributions import gaussian_mixture
-
-    cumulants = gaussian_mixture(*xor_mixture(label, width), order=4)
+    checked against the closed form :func:`symcorr.experiments.xor_data.xor_cumulants`."""
+    cumulants = gaussian_mixture(*xor_class_mixture(label, width), order=4)
     for n, tensor in enumerate(xor_cumulants(label, width), start=1):
         if not np.allclose(cumulants.kappa(n), tensor, atol=1e-12):
             raise AssertionError(f"mixture cumulant of order {n} disagrees with the XOR closed form")
@@ -171,15 +122,16 @@ def run(config: XorConfig, out_dir: Path | None = None, figures: bool = True) ->
     With ``out_dir``: writes ``results.json``, ``report.md`` and (``figures``)
     the PNG figures there.
     """
+    from symcorr.networks.montecarlo import torch_threads
+
     with torch_threads(config.threads):
         return _run(config, out_dir, figures)
 
 
 def _run(config: XorConfig, out_dir, figures: bool) -> dict:
-    from symcorr.numeric.cumulants import Cumulants
     from symcorr.networks.montecarlo import monte_carlo
     from symcorr.networks.propagation import propagate
-    from symcorr.numeric.distributions import GaussianMixture
+    from symcorr.numeric.cumulants import Cumulants
 
     start = time.perf_counter()
     model, history = train_network(config)
@@ -198,12 +150,12 @@ def _run(config: XorConfig, out_dir, figures: bool) -> dict:
         theory[order] = [[inputs[c].truncated(order), *propagate(model, inputs[c], order=order, trace=True)]
                          for c in (0, 1)]
         clusters[order] = [[propagate(model, Cumulants(mean, cov), order=order)
-                            for mean, cov in zip(*xor_mixture(c, config.width)[1:])] for c in (0, 1)]
+                            for mean, cov in zip(*xor_class_mixture(c, config.width)[1:])] for c in (0, 1)]
         progress(f"[xor] propagated order={order} ({time.perf_counter() - t0:.2f}s)")
 
     mc = []
     for c in (0, 1):
-        source = GaussianMixture(*xor_mixture(c, config.width))
+        source = GaussianMixture(*xor_class_mixture(c, config.width))
         result = monte_carlo(model, source, config.n_mc, order=4, input_order=4, seed=config.seed + 10 + c)
         mc.append([result.input, *result.layers])
         progress(f"[xor] Monte Carlo class {CLASS_NAMES[c]}: {config.n_mc} samples, order 4 "
@@ -259,7 +211,7 @@ def _accuracy_predictions(theory, clusters, mc) -> dict:
         for method in ("gaussian", "edgeworth") if order >= 4 else ("gaussian",):
             probabilities = [
                 sum(w * correct_class_probability(out, c, method)[0]
-                    for w, out in zip(xor_mixture(c, 1.0)[0], per_class[c]))
+                    for w, out in zip(xor_class_mixture(c, 1.0)[0], per_class[c]))
                 for c in (0, 1)]
             suffix = "" if method == "gaussian" else "_edgeworth"
             predictions[f"order{order}_clusters{suffix}"] = float(np.mean(probabilities))
@@ -301,159 +253,6 @@ def _theory_vs_mc(theory, mc, names) -> dict:
     return out
 
 
-# -- outputs
-
-PREDICTION_LABELS = {
-    "order2": "order=2 propagation of each class (mixture cumulants), output taken as Gaussian",
-    "order4": "order=4 propagation of each class (mixture cumulants), output taken as Gaussian",
-    "order2_clusters": "order=2 propagation of each cluster, output a mixture of Gaussians",
-    "order4_clusters": "order=4 propagation of each cluster, output a mixture of Gaussians",
-    "order4_clusters_edgeworth": "order=4 propagation of each cluster, Edgeworth with output cumulants 1..4",
-    "mc_gaussian": "diagnostic: Gaussian output with the Monte Carlo mean and covariance",
-    "mc_edgeworth": "diagnostic: Edgeworth with the Monte Carlo output cumulants 1..4",
-}
-
-
-def _prediction_label(key: str) -> str:
-    return PREDICTION_LABELS.get(key, key)
-
-
-def _separation_rows(results: dict) -> list[list[str]]:
-    rows = []
-    for l, name in enumerate(results["layers"]):
-        cells = [name]
-        for s in results["separation"].values():
-            cells += [f"{s[l]['mean']:.3f}", f"{s[l]['cov']:.3f}", percent(s[l]["mean_fraction"])]
-        rows.append(cells)
-    return rows
-
-
-def _separation_header(results: dict) -> list[str]:
-    header = ["layer"]
-    for key in results["separation"]:
-        header += [f"{key} D_mean", f"{key} D_cov", f"{key} in mean"]
-    return header
-
-
-def _theory_rows(results: dict) -> list[list[str]]:
-    rows = []
-    for order_key, entries in results["theory_vs_mc"].items():
-        for r in entries:
-            rows.append([order_key.replace("order", "order="), CLASS_NAMES[r["class"]], r["layer"],
-                         f"{r['max_z_mean']:.2f}", f"{r['max_z_cov']:.2f}", f"{r['cov_rel_error']:.2e}"])
-    return rows
-
-
-THEORY_HEADER = ["propagation", "class", "layer", "max|z| mean", "max|z| cov", "rel. error cov"]
-
-
-def _margin_rows(results: dict) -> list[list[str]]:
-    rows = []
-    for cls, record in results["output_margin_cumulants"].items():
-        for source, values in record.items():
-            rows.append([cls, source] + [f"{v:.4g}" for v in values[:4]] + [""] * (4 - len(values[:4])))
-    return rows
-
-
-MARGIN_HEADER = ["class", "source", "kappa1", "kappa2", "kappa3", "kappa4"]
-
-
-def summary_table(results: dict) -> str:
-    """The printed table: accuracies, separation per layer, theory against Monte Carlo."""
-    cfg = results["config"]
-    lines = [f"XOR: width {cfg['width']}, network {' -> '.join(results['layers'][1:])}, "
-             f"phi = z + {cfg['alpha']} z^2; runtime {results['runtime_seconds']:.1f} s", ""]
-    rows = [["network on test samples", f"{results['network_accuracy']:.4f}"],
-            ["Bayes optimum sign(x1 x2)", f"{results['bayes_accuracy']:.4f}"]]
-    rows += [[f"predicted: {_prediction_label(k)}", f"{v:.4f}"] for k, v in results["predicted_accuracy"].items()]
-    lines += text_table(["accuracy", ""], rows)
-    lines += ["", "  class separation per layer (Bhattacharyya distance = D_mean + D_cov; 'in mean' = D_mean / total):"]
-    lines += text_table(_separation_header(results), _separation_rows(results))
-    lines += ["", "  theory against Monte Carlo (z = (theory - MC) / standard error, over all mean / covariance entries):"]
-    lines += text_table(THEORY_HEADER, _theory_rows(results))
-    lines += ["", "  cumulants of the output margin d = y_c - y_other:"]
-    lines += text_table(MARGIN_HEADER, _margin_rows(results))
-    lines += ["", "  documented relations:"]
-    lines += text_table(["relation", "holds", "value", "bound", "what"], relation_rows(results["relations"]))
-    return "\n".join(lines)
-
-
-def write_outputs(results, model, theory, mc, config, out_dir: Path, figures: bool = True, clusters=None) -> None:
-    """``results.json``, ``report.md`` and (``figures``) the PNG figures in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", results)
-    figure_files = []
-    if figures:
-        from symcorr.experiments.figures import xor_figures
-
-        figure_files = xor_figures(results, model, theory, mc, config, out_dir, clusters)
-    (out_dir / "report.md").write_text(markdown_report(results, figure_files))
-    progress(f"[xor] wrote {out_dir / 'report.md'}, results.json and {len(figure_files)} figures")
-
-
-def markdown_report(results: dict, figure_files=()) -> str:
-    """The Markdown report of one run (numbers of :func:`summary_table` plus the figures)."""
-    cfg = results["config"]
-    lines = [
-        "# XOR: the class information moves from the covariance to the mean",
-        "",
-        f"Generated by `symcorr reproduce xor` (runtime {results['runtime_seconds']:.1f} s).",
-        "",
-        "## Setup",
-        "",
-        f"- data: two classes, each an equal mixture of two Gaussian clusters of width {cfg['width']}: "
-        "class +1 at (1, 1) and (-1, -1), class -1 at (1, -1) and (-1, 1). Both classes have mean 0; "
-        "their covariances differ in the sign of the off-diagonal entry",
-        f"- network: {' -> '.join(results['layers'][1:])}, phi(z) = z + {cfg['alpha']} z^2 (alpha fixed), "
-        f"trained {cfg['epochs']} epochs on {cfg['n_train']} samples (Adam, lr {cfg['lr']}, seed {cfg['seed']})",
-        "- theory: the exact class-conditional input cumulants (orders 1..4 of the Gaussian mixture) propagated with "
-        + " and ".join(f"`order={k}`" for k in cfg["orders"]),
-        f"- Monte Carlo: {cfg['n_mc']} samples per class through the torch network; k-statistics with batch-means "
-        "standard errors",
-        "",
-        "## Accuracy",
-        "",
-    ]
-    rows = [[f"network on {cfg['n_test']} test samples", f"{results['network_accuracy']:.4f}"],
-            ["Bayes optimum sign(x1 x2)", f"{results['bayes_accuracy']:.4f}"]]
-    rows += [[f"predicted: {_prediction_label(k)}", f"{v:.4f}"] for k, v in results["predicted_accuracy"].items()]
-    lines += markdown_table(["", "accuracy"], rows)
-    lines += [
-        "",
-        "## Separation in the mean and in the covariance",
-        "",
-        "Bhattacharyya distance of the two classes' Gaussian approximations, split exactly into",
-        "`D_mean = (1/8) dmu^T Sbar^-1 dmu` and `D_cov = (1/2) ln(det Sbar / sqrt(det S_a det S_b))`,",
-        "`Sbar = (S_a + S_b)/2` (computed on the support of Sbar); 'in mean' is `D_mean / (D_mean + D_cov)`.",
-        "`mc`: from the Monte Carlo statistics; `orderK`: from the propagated statistics.",
-        "",
-    ]
-    lines += markdown_table(_separation_header(results), _separation_rows(results))
-    lines += [
-        "",
-        "## Theory against Monte Carlo",
-        "",
-        "max |z| over the entries of mean and covariance, z = (theory - MC) / standard error "
-        "(batch means, 63 degrees of freedom), and the relative Frobenius error of the covariance.",
-        "",
-    ]
-    lines += markdown_table(THEORY_HEADER, _theory_rows(results))
-    lines += [
-        "",
-        "## Output margin",
-        "",
-        "Cumulants of d = y_c - y_other (positive d: correct decision) for each class.",
-        "",
-    ]
-    lines += markdown_table(MARGIN_HEADER, _margin_rows(results))
-    lines += ["", "## Documented relations", "",
-              "Checked on every run (and asserted by tests/test_reproduce.py on the quick run).", ""]
-    lines += markdown_table(["relation", "holds", "value", "bound", "what"], relation_rows(results["relations"]))
-    if figure_files:
-        lines += ["", "## Figures", ""]
-        lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figure_files]
-    return "\n".join(lines) + "\n"
-
 # -- command line ----------------------------------------------------------------------
 
 def main(argv) -> int:
@@ -483,78 +282,3 @@ def main(argv) -> int:
     print(summary_table(results))
     print(f"\nreport: {Path(args.out) / 'report.md'}")
     return 0
-
-
-# -- documented relations ------------------------------------------------------------
-
-#: max |z| a correct exact propagation stays below (Student t with 63 degrees of
-#: freedom over ~10^2 entries: exceeded with probability ~1e-3)
-Z_BOUND = 5.0
-#: the Gaussian closure's covariance after the quadratic layer is off by at least this many standard errors
-Z_MISS = 20.0
-#: |order=4 per-cluster Edgeworth prediction - network accuracy|
-ACCURACY_DISTANCE = 0.03
-#: |order=4 Gaussian prediction - Gaussian prediction from the Monte Carlo output statistics|
-GAUSSIAN_PREDICTION_DISTANCE = 0.005
-#: relative tolerance of the separation parts, theory (order=4) against Monte Carlo
-SEPARATION_TOLERANCE = 0.05
-
-
-def check_relations(results: dict) -> list[dict]:
-    """The documented relations of an XOR run, each ``{name, holds, value, bound, description}``.
-
-    The exactness relations (1-3, 6) assume one hidden layer: then ``order=4``
-    gives the exact mean and covariance at every layer (MATH.md section 5);
-    with more hidden layers they are reported as not applicable (``holds=None``).
-    """
-    relations = []
-
-    def add(name, holds, value, bound, description):
-        relations.append({"name": name, "holds": None if holds is None else bool(holds), "value": value,
-                          "bound": bound, "description": description})
-
-    one_hidden = len(results["config"]["hidden"]) == 1
-    names = results["layers"]
-    tvm = results["theory_vs_mc"]
-    if "order4" in tvm:
-        worst = max(max(r["max_z_mean"], r["max_z_cov"]) for r in tvm["order4"])
-        add("order4_matches_mc", worst <= Z_BOUND if one_hidden else None, worst, Z_BOUND,
-            "order=4: max |z| of mean and covariance, every layer and class (exact for one hidden layer)")
-    if "order2" in tvm:
-        worst = max(r["max_z_mean"] for r in tvm["order2"])
-        add("order2_means_match_mc", worst <= Z_BOUND if one_hidden else None, worst, Z_BOUND,
-            "order=2: max |z| of the means (a quadratic layer's mean needs input cumulants up to order 2 only)")
-        first_act = next(i for i, n in enumerate(names) if n.startswith("quadratic"))
-        miss = min(r["max_z_cov"] for r in tvm["order2"] if r["layer"] == names[first_act])
-        add("order2_misses_kappa4", miss >= Z_MISS, miss, Z_MISS,
-            f"order=2: max |z| of the covariance after {names[first_act]} (the dropped input kappa4 matters)")
-    sep = results["separation"]
-    before = [l for l, n in enumerate(names) if not n.startswith("quadratic")][:2]  # input, linear1
-    theory_key = "order4" if "order4" in sep else "order2"
-    value = max(sep[theory_key][l]["mean"] for l in before)
-    add("no_mean_separation_at_input", value <= 1e-9, value, 1e-9,
-        "theory: D_mean at the input and after the first linear layer (both classes have mean 0)")
-    value = sep["mc"][-1]["mean_fraction"]
-    add("separation_moves_to_mean", value >= 0.5, value, 0.5,
-        "Monte Carlo: share of the separation in the mean at the output (0 at the input)")
-    if "order4" in sep:
-        worst = max(abs(sep["order4"][l][part] - sep["mc"][l][part]) / max(sep["mc"][l]["mean"] + sep["mc"][l]["cov"], 1e-12)
-                    for l in range(len(names)) for part in ("mean", "cov"))
-        add("separation_theory_matches_mc", worst <= SEPARATION_TOLERANCE if one_hidden else None, worst,
-            SEPARATION_TOLERANCE, "order=4 against Monte Carlo: |D_part difference| / D_total, worst layer and part")
-    acc = results["predicted_accuracy"]
-    if "order4_clusters_edgeworth" in acc:
-        value = abs(acc["order4_clusters_edgeworth"] - results["network_accuracy"])
-        add("predicted_accuracy_close", value <= ACCURACY_DISTANCE if one_hidden else None, value,
-            ACCURACY_DISTANCE, "|predicted (order=4 per cluster, Edgeworth) - network accuracy|")
-    if "order4" in acc:
-        value = abs(acc["order4"] - acc["mc_gaussian"])
-        add("gaussian_prediction_matches_mc", value <= GAUSSIAN_PREDICTION_DISTANCE if one_hidden else None, value,
-            GAUSSIAN_PREDICTION_DISTANCE, "|Gaussian prediction from order=4 - from the Monte Carlo output mean and cov|")
-    return relations
-
-
-def relation_rows(relations) -> list[list[str]]:
-    marks = {True: "yes", False: "NO", None: "n/a"}
-    return [[r["name"], marks[r["holds"]], f"{r['value']:.4g}", f"{r['bound']:.4g}", r["description"]]
-            for r in relations]

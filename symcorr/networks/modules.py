@@ -14,8 +14,14 @@ through the layer (MATH.md sections 4-6):
 Parameters are created in torch's default dtype and follow ``.double()`` /
 ``.to(...)`` like any module parameter; pass ``learnable=False`` to keep them
 fixed (they are then buffers, saved in the ``state_dict`` but not trained).
+
+:func:`mlp` builds the seeded ``nn.Sequential`` of ``nn.Linear`` layers and
+these activations that the validation, the experiments, the tests and the
+benchmarks use.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -123,4 +129,33 @@ def from_activation(activation: activations.Activation, learnable: bool = True) 
     raise ValueError(f"no torch module for activation {activation}: symcorr.networks.modules has Quadratic, Polynomial and Erf")
 
 
-__all__ = ["SymcorrActivation", "Quadratic", "Polynomial", "Erf", "from_activation"]
+def mlp(widths, activation_factory, *, init_gain: float = 1.0, bias_std: float = 0.0, seed: int = 0,
+        dtype=torch.float64) -> nn.Sequential:
+    r"""``Linear(w0, w1), act, Linear(w1, w2), act, ..., Linear(w_{L-1}, w_L)``, seeded, in ``dtype``.
+
+    ``activation_factory()`` makes one activation module per hidden layer. Layer by layer, the
+    weights are drawn :math:`N(0, g^2 / n_\mathrm{in})` with ``g = init_gain``, then the biases
+    :math:`N(0, b^2)` with ``b = bias_std`` (zero, and not drawn, when ``bias_std = 0``), from one
+    torch generator seeded with ``seed``, in ``dtype``.
+    """
+    widths = [int(w) for w in widths]
+    if len(widths) < 2:
+        raise ValueError(f"an MLP needs at least input and output widths, got {widths}")
+    generator = torch.Generator().manual_seed(seed)
+    modules = []
+    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        linear = nn.Linear(n_in, n_out, dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(n_out, n_in, generator=generator, dtype=dtype)
+                                * (init_gain / math.sqrt(n_in)))
+            if bias_std:
+                linear.bias.copy_(bias_std * torch.randn(n_out, generator=generator, dtype=dtype))
+            else:
+                linear.bias.zero_()
+        modules.append(linear)
+        if k < len(widths) - 2:
+            modules.append(activation_factory())
+    return nn.Sequential(*modules)
+
+
+__all__ = ["SymcorrActivation", "Quadratic", "Polynomial", "Erf", "from_activation", "mlp"]

@@ -18,6 +18,7 @@ The layers are those of :func:`symcorr.networks.propagation.layers`, so
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -173,12 +174,26 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
         threads = 1 if widest <= 256 else torch.get_num_threads()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         return _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run torch with ``n`` intra-op threads inside the block, then restore the previous count
+    (``None``: leave it as is). Small networks run fastest on one thread: the synchronisation
+    cost dominates tiny matrix products (and oversubscribes a busy machine)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
 
 def _torch_matmul(a, b):
@@ -232,4 +247,4 @@ def _run(source, modules, names, orders, input_order, n_samples, batch_size, gro
     return MonteCarloResult(estimators, input_estimator, names, time.perf_counter() - start)
 
 
-__all__ = ["monte_carlo", "MonteCarloResult"]
+__all__ = ["monte_carlo", "MonteCarloResult", "torch_threads"]

@@ -32,11 +32,9 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-
-from symcorr.numeric.cumulants import Cumulants
 
 INFINITY = math.inf
 
@@ -64,19 +62,15 @@ def _snn():
     return snn
 
 
-def xor_class(width: float = 0.3):
-    r"""The XOR class "+1" of MATH.md section 8: :math:`\tfrac12 N((1,1), \sigma^2 I) + \tfrac12 N((-1,-1), \sigma^2 I)`."""
-    return [0.5, 0.5], [[1.0, 1.0], [-1.0, -1.0]], (width ** 2) * np.eye(2)
-
-
 @dataclass(frozen=True)
 class NetworkSpec:
     """A random validation network: ``Linear(d_in, width) -> act -> ... (depth activations) -> Linear(width, 2)``.
 
     Weights :math:`N(0, g^2 / n_\\mathrm{in})`, biases :math:`N(0, 0.1^2)`,
     seeded; ``inputs`` is ``'gaussian'`` (3-D, random mean and covariance)
-    or ``'mixture'`` (the 2-D XOR class of :func:`xor_class`); ``order`` is
-    the closure K given to :func:`symcorr.propagate`.
+    or ``'mixture'`` (the 2-D XOR class "+1" of width 0.3,
+    :func:`symcorr.numeric.distributions.xor_class_mixture`); ``order`` is the
+    closure K given to :func:`symcorr.propagate`.
     """
 
     activation: str
@@ -93,14 +87,11 @@ class NetworkSpec:
 
     def build(self, dtype=None):
         """``(model, sampler, input cumulants)``; ``model`` in float64 unless ``dtype`` is given."""
-        import torch
-        from torch import nn
-
-        from symcorr.numeric.distributions import Gaussian, GaussianMixture
+        from symcorr.networks.modules import mlp
+        from symcorr.numeric.distributions import Gaussian, GaussianMixture, xor_class_mixture
 
         if self.activation not in ACTIVATION_FACTORIES:
             raise ValueError(f"unknown activation {self.activation!r}; known: {sorted(ACTIVATION_FACTORIES)}")
-        generator = torch.Generator().manual_seed(1000 + self.seed)
         rng = np.random.default_rng(1000 + self.seed)
         if self.inputs == "gaussian":
             d_in = 3
@@ -109,37 +100,15 @@ class NetworkSpec:
             cumulants = source.cumulants(2)
         elif self.inputs == "mixture":
             d_in = 2
-            source = GaussianMixture(*xor_class())
+            source = GaussianMixture(*xor_class_mixture(1, 0.3))
             cumulants = source.cumulants(max(2, min(self.order, 4)))
         else:
             raise ValueError(f"inputs must be 'gaussian' or 'mixture', got {self.inputs!r}")
-        widths = [d_in] + [self.width] * self.depth + [2]
-        modules = []
-        for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            linear = nn.Linear(n_in, n_out, dtype=torch.float64)
-            with torch.no_grad():
-                linear.weight.copy_(torch.randn(n_out, n_in, generator=generator, dtype=torch.float64)
-                                    * (self.gain / math.sqrt(n_in)))
-                linear.bias.copy_(0.1 * torch.randn(n_out, generator=generator, dtype=torch.float64))
-            modules.append(linear)
-            if k < self.depth:
-                modules.append(ACTIVATION_FACTORIES[self.activation]())
-        model = nn.Sequential(*modules)
+        model = mlp([d_in] + [self.width] * self.depth + [2], ACTIVATION_FACTORIES[self.activation],
+                    init_gain=self.gain, bias_std=0.1, seed=1000 + self.seed)
         if dtype is not None:
             model = model.to(dtype)
         return model, source, cumulants
-
-
-def erf_available() -> bool:
-    """Whether :func:`symcorr.numeric.pointwise.pointwise` handles erf (its vertex functions are installed)."""
-    from symcorr.derivation import activations
-    from symcorr.numeric.pointwise import pointwise
-
-    try:
-        pointwise(Cumulants([0.1, -0.2], [[1.0, 0.3], [0.3, 0.5]]), activations.erf(), order=2)
-    except (ImportError, NotImplementedError):
-        return False
-    return True
 
 
 def default_networks(quick: bool = False) -> list[NetworkSpec]:
@@ -165,8 +134,6 @@ def default_networks(quick: bool = False) -> list[NetworkSpec]:
                 order = 4 if activation == "quadratic" else 2
                 specs.append(NetworkSpec(activation, depth, width, "mixture", order, seed=10 * depth + 1,
                                          gain=GAINS[activation]))
-    if not erf_available():
-        specs = [s for s in specs if s.activation != "erf"]
     return specs
 
 
@@ -237,7 +204,6 @@ class Report:
     dof: int
     tests: int = 0
     bound: float = INFINITY
-    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         from scipy import stats
@@ -277,7 +243,6 @@ class Report:
                    f"observed max|z| = {self.max_z:.2f} -> {'PASS' if self.passed else 'FAIL'}")
         out.append("~ marks approximations (closure K drops input cumulants the layer needs): "
                    "shown, not tested.")
-        out += self.notes
         return "\n".join(out)
 
 
@@ -344,9 +309,6 @@ def validate(networks=None, *, quick: bool = False, n_samples: int | None = None
         if stream is not None:
             print(f"  {spec.name}: {time.perf_counter() - start:.1f}s", file=stream, flush=True)
     report = Report(rows, alpha, groups - 1)
-    if networks is None and not erf_available():
-        report.notes.append("erf networks skipped: symcorr.numeric.pointwise has no erf kernels yet "
-                            "(symcorr.derivation.families.erf missing)")
     if stream is not None:
         print(report.table(), file=stream, flush=True)
     return report
@@ -370,10 +332,8 @@ def main(argv=None) -> int:
             return 2
     report = validate(specs, quick=args.quick, n_samples=args.samples, alpha=args.alpha, groups=args.groups,
                       seed=args.seed, stream=sys.stdout)
-    if not erf_available():
-        print("note: erf networks skipped (no erf kernels installed yet)")
     return 0 if report.passed else 1
 
 
 __all__ = ["validate", "main", "NetworkSpec", "default_networks", "exact_orders", "compare_network",
-           "Report", "Row", "xor_class", "erf_available"]
+           "Report", "Row"]

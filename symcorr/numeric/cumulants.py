@@ -3,7 +3,8 @@ r"""The numeric cumulants of a distribution over :math:`\mathbb{R}^N` (MATH.md s
 :class:`Cumulants` holds :math:`\kappa^{(1)} = \mu`, :math:`\kappa^{(2)} = \Sigma`
 and optionally :math:`\kappa^{(3)}, \dots, \kappa^{(K)}` as float64 symmetric
 tensors; cumulants above ``order`` are taken as zero (the closure of MATH.md
-section 4).
+section 4). Cumulants of data and of Gaussian mixtures come from
+:func:`symcorr.from_samples` and :func:`symcorr.gaussian_mixture`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,27 @@ import numpy as np
 from symcorr.numeric.tensors import is_symmetric
 
 
-class Cumulants:
+#: Constructors that were classmethods of :class:`Cumulants` and are now functions of the modules
+#: that compute them (those modules import this one): name -> the replacement to name in the error.
+REMOVED_CONSTRUCTORS = {
+    "from_samples": "symcorr.from_samples(X, order, ...) (symcorr.numeric.kstatistics.from_samples)",
+    "gaussian_mixture": "symcorr.gaussian_mixture(weights, means, covs, order) "
+                        "(symcorr.numeric.distributions.gaussian_mixture)",
+}
+
+
+class _CumulantsType(type):
+    """The metaclass of :class:`Cumulants`: ``Cumulants.from_samples`` and ``Cumulants.gaussian_mixture``
+    raise an ``AttributeError`` that names their replacement."""
+
+    def __getattr__(cls, name):
+        message = f"type object {cls.__name__!r} has no attribute {name!r}"
+        if name in REMOVED_CONSTRUCTORS:
+            message += f": {cls.__name__}.{name} was removed, use {REMOVED_CONSTRUCTORS[name]}"
+        raise AttributeError(message)
+
+
+class Cumulants(metaclass=_CumulantsType):
     r"""Joint cumulants :math:`\kappa^{(1..K)}` of an N-dimensional random vector.
 
     ``Cumulants(mean, cov, *higher)`` with ``mean`` of shape ``(N,)``, ``cov``
@@ -73,22 +94,6 @@ class Cumulants:
     def __repr__(self) -> str:
         return f"Cumulants(dim={self.dim}, order={self.order})"
 
-    @classmethod
-    def from_samples(cls, X, order: int = 2, **options) -> "Cumulants":
-        """Unbiased k-statistics of the rows of ``X`` up to ``order`` <= 4, with standard errors
-        (``.stderr``); see :func:`symcorr.numeric.kstatistics.from_samples`."""
-        from symcorr.numeric.kstatistics import from_samples
-
-        return from_samples(X, order, **options)
-
-    @classmethod
-    def gaussian_mixture(cls, weights, means, covs, order: int = 4) -> "Cumulants":
-        r"""Exact cumulants of orders ``1..order`` of :math:`\sum_c w_c N(m_c, C_c)`;
-        see :func:`symcorr.numeric.distributions.gaussian_mixture`."""
-        from symcorr.numeric.distributions import gaussian_mixture
-
-        return gaussian_mixture(weights, means, covs, order)
-
 
 def _check_tensors(tensors) -> None:
     if len(tensors) < 2:
@@ -115,5 +120,3 @@ def _check_tensors(tensors) -> None:
             raise ValueError(
                 f"cov is not positive semi-definite: smallest eigenvalue {eigenvalues[0]:.3e}"
             )
-
-

@@ -15,6 +15,8 @@ and the cumulants follow by the Moebius formula of MATH.md section 2
 :math:`\kappa^{(3)} = M^{(3)}`,
 :math:`\kappa^{(4)}_{ijkl} = M^{(4)}_{ijkl} - M_{ij}M_{kl} - M_{ik}M_{jl} - M_{il}M_{jk}`, ...).
 Centring first keeps the float64 arithmetic free of cancellation.
+:func:`xor_class_mixture` is the mixture of one class of the XOR problem
+(MATH.md section 8).
 
 Samplers (``sample(n, rng) -> (n, N)`` float64 arrays) feed
 :func:`symcorr.networks.montecarlo.monte_carlo`:
@@ -26,26 +28,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from symcorr.notation.symbols import NEURON_LABELS
-from symcorr.numeric.tensors import cumulants_from_moments
 from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.cumulants import Cumulants
-from symcorr.numeric.tensors import symmetrized
+from symcorr.numeric.tensors import cumulants_from_moments, outer_over_blocks, psd_root, symmetrized
 
 #: highest order :func:`gaussian_mixture` computes (the tensors grow as N**order)
 MAX_MIXTURE_ORDER = 8
 
 
-def _psd_root(cov: np.ndarray, name: str) -> np.ndarray:
-    """A matrix ``L`` with ``L @ L.T == cov`` (eigendecomposition, so singular ``cov`` is fine)."""
-    eigenvalues, vectors = np.linalg.eigh(cov)
-    tolerance = 1e-10 * max(float(np.max(np.abs(eigenvalues), initial=0.0)), 1e-300)
-    if eigenvalues.size and eigenvalues[0] < -tolerance:
-        raise ValueError(f"{name} is not positive semi-definite: smallest eigenvalue {eigenvalues[0]:.3e}")
-    return vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
-
-
-def _mixture_arguments(weights, means, covs):
+def mixture_arguments(weights, means, covs):
+    """``(weights, means, covs)`` of a Gaussian mixture as float64 arrays of shapes ``(C,)``, ``(C, N)`` and
+    ``(C, N, N)`` (one shared ``(N, N)`` covariance is broadcast), checked: finite, weights non-negative
+    summing to 1, covariances symmetric; the errors name the argument."""
     weights = np.asarray(weights, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     covs = np.asarray(covs, dtype=np.float64)
@@ -74,14 +68,10 @@ def _mixture_arguments(weights, means, covs):
 
 def _gaussian_moment_tensor(d: np.ndarray, C: np.ndarray, n: int) -> np.ndarray:
     r""":math:`E[y^{\otimes n}]` for :math:`y \sim N(d, C)`: set partitions into blocks of size 1 and 2."""
-    letters = NEURON_LABELS[:n]
     total = np.zeros((d.shape[0],) * n)
     for partition in set_partitions(n):
-        if any(len(b) > 2 for b in partition):
-            continue
-        operands = [d if len(b) == 1 else C for b in partition]
-        subscripts = ["".join(letters[s] for s in b) for b in partition]
-        total += np.einsum(",".join(subscripts) + "->" + letters, *operands, optimize=True)
+        if all(len(block) <= 2 for block in partition):
+            total += outer_over_blocks((d, C), partition, n)
     return total
 
 
@@ -95,9 +85,9 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
     """
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 2 <= order <= MAX_MIXTURE_ORDER:
         raise ValueError(f"order must be an integer in 2..{MAX_MIXTURE_ORDER}, got {order!r}")
-    weights, means, covs = _mixture_arguments(weights, means, covs)
+    weights, means, covs = mixture_arguments(weights, means, covs)
     for c in range(len(weights)):
-        _psd_root(covs[c], f"covs[{c}]")
+        psd_root(covs[c], f"covs[{c}]")
     mu = weights @ means
     deltas = means - mu
     central = [np.zeros(mu.shape)]
@@ -108,13 +98,31 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
     return Cumulants(*tensors, check=check)
 
 
+def xor_class_mixture(label: int, width: float):
+    r"""``(weights, means, covs)`` of one class of the XOR problem (MATH.md section 8): an equal mixture of
+    two Gaussian clusters of covariance :math:`\sigma^2 I`, :math:`\sigma` = ``width``, centred at
+    :math:`(1, 1)` and :math:`(-1, -1)` for class 1 ("+1", :math:`x_1 x_2 > 0`) and at :math:`(1, -1)`
+    and :math:`(-1, 1)` for class 0 ("-1", :math:`x_1 x_2 < 0`).
+
+    ``gaussian_mixture(*xor_class_mixture(1, 0.3), order=4)`` gives the exact cumulants,
+    ``GaussianMixture(*xor_class_mixture(1, 0.3))`` samples the class.
+    """
+    if label not in (0, 1):
+        raise ValueError(f"XOR labels are 0 and 1, got {label!r}")
+    if not width > 0:
+        raise ValueError(f"cluster width must be positive, got {width}")
+    sign = 1.0 if label == 1 else -1.0
+    means = np.array([[1.0, sign], [-1.0, -sign]])
+    return np.array([0.5, 0.5]), means, np.stack([width**2 * np.eye(2)] * 2)
+
+
 class Gaussian:
     r""":math:`N(\mu, \Sigma)` sampler (``cov`` may be singular)."""
 
     def __init__(self, mean, cov):
         cumulants = Cumulants(mean, cov)
         self.mean, self.cov = cumulants.mean, cumulants.cov
-        self._root = _psd_root(self.cov, "cov")
+        self._root = psd_root(self.cov, "cov")
 
     @property
     def dim(self) -> int:
@@ -137,8 +145,8 @@ class GaussianMixture:
     r""":math:`\sum_c w_c N(m_c, C_c)` sampler; :meth:`cumulants` gives the exact cumulants."""
 
     def __init__(self, weights, means, covs):
-        self.weights, self.means, self.covs = _mixture_arguments(weights, means, covs)
-        self._roots = [_psd_root(C, f"covs[{c}]") for c, C in enumerate(self.covs)]
+        self.weights, self.means, self.covs = mixture_arguments(weights, means, covs)
+        self._roots = [psd_root(C, f"covs[{c}]") for c, C in enumerate(self.covs)]
 
     @property
     def dim(self) -> int:
@@ -233,13 +241,8 @@ def as_source(inputs):
         return Gaussian(inputs.mean, inputs.cov)
     if hasattr(inputs, "sample") and hasattr(inputs, "dim"):
         return inputs
-    try:
-        import torch
-
-        if isinstance(inputs, torch.Tensor):
-            inputs = inputs.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if hasattr(inputs, "detach") and hasattr(inputs, "cpu"):  # a torch tensor (numeric does not import torch)
+        inputs = inputs.detach().cpu().numpy()
     if isinstance(inputs, np.ndarray):
         return DataSource(inputs)
     if callable(inputs):
@@ -248,5 +251,5 @@ def as_source(inputs):
                     "GaussianMixture, a Gaussian Cumulants, a data array or a function sample(n, rng)")
 
 
-__all__ = ["gaussian_mixture", "Gaussian", "GaussianMixture", "DataSource", "CallableSource", "as_source",
-           "MAX_MIXTURE_ORDER"]
+__all__ = ["gaussian_mixture", "mixture_arguments", "xor_class_mixture", "Gaussian", "GaussianMixture", "DataSource", "CallableSource",
+           "as_source", "MAX_MIXTURE_ORDER"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symcorr.codegen.runtime.erf import _NotSymmetric, erf_covariance_matrix, erf_gaussian_covariance
+from symcorr.codegen.runtime.erf_covariance import _NotSymmetric, erf_covariance_matrix, erf_gaussian_covariance
 
 
 def _validated(mean, cov):

@@ -45,7 +45,7 @@ import numpy as np
 from symcorr.notation.symbols import NEURON_LABELS
 from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.cumulants import Cumulants
-from symcorr.numeric.tensors import symmetrized
+from symcorr.numeric.tensors import outer_over_blocks, symmetrized
 
 MAX_KSTAT_ORDER = 4
 
@@ -88,28 +88,21 @@ def _as_samples(X, dim=None, name="X") -> np.ndarray:
     return X
 
 
-def _rows(X):
-    """float64 rows: a NumPy array, or a torch tensor left in torch."""
-    if isinstance(X, np.ndarray) or not hasattr(X, "detach"):
-        return np.asarray(X, dtype=np.float64)
-    import torch
+def _is_torch_tensor(X) -> bool:
+    """Whether ``X`` is a torch tensor, told by its methods (symcorr.numeric does not import torch)."""
+    return not isinstance(X, np.ndarray) and hasattr(X, "detach") and hasattr(X, "cpu")
 
-    return X.detach().to(device="cpu", dtype=torch.float64)
+
+def _rows(X):
+    """float64 rows: a NumPy array, or a torch tensor left in torch (on the CPU, in float64)."""
+    if _is_torch_tensor(X):
+        return X.detach().cpu().double()
+    return np.asarray(X, dtype=np.float64)
 
 
 def _row_mean(X) -> np.ndarray:
     mean = X.mean(0)
     return np.array(mean if isinstance(mean, np.ndarray) else mean.numpy(), dtype=np.float64)
-
-
-def _outer_over_blocks(tensors, partition, n_slots):
-    """prod_B tensors[|B|][slots of B], axis s of the result is slot s."""
-    letters = NEURON_LABELS[:n_slots]
-    subscripts = ["".join(letters[s] for s in block) for block in partition]
-    operands = [tensors[len(block)] for block in partition]
-    if len(operands) == 1:
-        return operands[0].copy()
-    return np.einsum(",".join(subscripts) + "->" + letters, *operands, optimize=True)
 
 
 class PowerSums:
@@ -171,12 +164,8 @@ class PowerSums:
             first, second = np.triu_indices(N)
             pair = np.empty((N, N), dtype=np.intp)
             pair[first, second] = pair[second, first] = np.arange(first.size)
-        if not isinstance(X, np.ndarray):  # a torch tensor
-            import torch
-
-            shift = torch.from_numpy(shift)
-            if self.order >= 3:
-                first, second = torch.from_numpy(first), torch.from_numpy(second)
+        if _is_torch_tensor(X):  # products in torch; torch indexes with the NumPy index arrays as they are
+            shift = X.new_tensor(shift)
         width = N * (N + 1) // 2 if self.order >= 3 else N
         chunk = max(1, min(4096, _CHUNK_FLOATS // width))
         sums = [0.0] * 4
@@ -254,14 +243,13 @@ class PowerSums:
         if n < needed:
             raise ValueError(f"k-statistics of order {order} need at least {needed} samples, have {n}")
         nf = float(n)
-        tensors = {r: self.sums[r - 1] for r in range(1, order + 1)}
-        out = [tensors[1] / nf + self.shift]
+        out = [self.sums[0] / nf + self.shift]
         for r in range(2, order + 1):
             denominator = math.prod(nf - t for t in range(r))
             total = np.zeros((self.dim,) * r)
             for partition in set_partitions(r):
                 key = tuple(sorted((len(b) for b in partition), reverse=True))
-                total += _KSTAT_COEFFICIENTS[r][key](nf) * _outer_over_blocks(tensors, partition, r)
+                total += _KSTAT_COEFFICIENTS[r][key](nf) * outer_over_blocks(self.sums, partition, r)
             out.append(symmetrized(total / denominator))
         return out
 

@@ -19,8 +19,9 @@ import itertools
 
 import numpy as np
 
-from symcorr.numeric.tensors import cumulants_from_moments
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.distributions import mixture_arguments
+from symcorr.numeric.tensors import cumulants_from_moments, psd_root
 
 
 def hermite_rule(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,28 +30,22 @@ def hermite_rule(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / weights.sum()
 
 
-def _matrix_square_root(cov: np.ndarray) -> np.ndarray:
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
-
-
 def mixture_points(weights, means, covs, n_nodes: int = 16) -> tuple[np.ndarray, np.ndarray]:
     r"""Quadrature points ``(P, d)`` and their probabilities ``(P,)`` for a Gaussian mixture.
 
-    ``weights`` (C,), ``means`` (C, d), ``covs`` (C, d, d); a Gaussian is the
-    mixture with one component. Refuses :math:`d > 3` (the rule has
-    :math:`n^d` points).
+    ``weights`` (C,), ``means`` (C, d), ``covs`` (C, d, d) or one shared (d, d),
+    checked by :func:`symcorr.numeric.distributions.mixture_arguments`; a
+    Gaussian is the mixture with one component. Refuses :math:`d > 3` (the
+    rule has :math:`n^d` points).
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    means = np.atleast_2d(np.asarray(means, dtype=np.float64))
-    covs = np.asarray(covs, dtype=np.float64).reshape(len(weights), means.shape[1], means.shape[1])
+    weights, means, covs = mixture_arguments(weights, means, covs)
     dim = means.shape[1]
     if dim > 3:
         raise ValueError(f"tensor-product quadrature is for inputs of dimension <= 3, got {dim}")
     nodes, node_weights = hermite_rule(n_nodes)
     grid = np.array(list(itertools.product(nodes, repeat=dim)))
     grid_weights = np.prod(np.array(list(itertools.product(node_weights, repeat=dim))), axis=1)
-    points = [m + grid @ _matrix_square_root(c).T for m, c in zip(means, covs)]
+    points = [m + grid @ psd_root(c, f"covs[{k}]").T for k, (m, c) in enumerate(zip(means, covs))]
     probabilities = [w * grid_weights for w in weights]
     return np.concatenate(points), np.concatenate(probabilities)
 

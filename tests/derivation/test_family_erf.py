@@ -15,7 +15,6 @@ from scipy.special import erf, owens_t
 
 from symcorr.codegen import runtime
 from symcorr.codegen.printer import KernelPrinter
-from symcorr.codegen.runtime import erf as erf_runtime
 from symcorr.codegen.runtime import erf_power_moment
 from symcorr.derivation import activations
 from symcorr.derivation.brute_force import brute_force_formula

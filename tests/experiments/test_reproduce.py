@@ -1,8 +1,8 @@
 """The quick versions of ``symcorr reproduce xor`` and ``symcorr reproduce mnist`` (issue 6).
 
 Each run checks its documented relations (``check_relations`` in
-symcorr/xor_experiment.py and symcorr/mnist_experiment.py, bounds stated
-there and in the reports); these tests assert that they all hold, and that a
+symcorr/experiments/xor_relations.py and symcorr/experiments/mnist_relations.py,
+bounds stated there and in the reports); these tests assert that they all hold, and that a
 slightly wrong propagation (the quadratic kernel fed ``alpha`` 5% too large)
 breaks them.
 """
@@ -17,6 +17,7 @@ pytest.importorskip("matplotlib")
 
 from symcorr.cli import main as cli_main
 from symcorr.experiments import mnist as mnist_experiment
+from symcorr.experiments import mnist_report, xor_data, xor_report
 from symcorr.experiments import xor as xor_experiment
 from symcorr.experiments.class_statistics import (
     bhattacharyya_split,
@@ -74,14 +75,14 @@ def test_predicted_accuracy_closed_form_and_monte_carlo():
 
 
 def test_xor_closed_form_cumulants_match_the_mixture_formula():
-    from symcorr.numeric.distributions import gaussian_mixture
+    from symcorr.numeric.distributions import gaussian_mixture, xor_class_mixture
 
     for label in (0, 1):
-        exact = gaussian_mixture(*xor_experiment.xor_mixture(label, 0.3), order=4)
-        for n, tensor in enumerate(xor_experiment.xor_cumulants(label, 0.3), start=1):
+        exact = gaussian_mixture(*xor_class_mixture(label, 0.3), order=4)
+        for n, tensor in enumerate(xor_data.xor_cumulants(label, 0.3), start=1):
             np.testing.assert_allclose(exact.kappa(n), tensor, atol=1e-12)
-    X, y = xor_experiment.sample_xor(20000, 0.3, np.random.default_rng(0))
-    assert np.mean(np.sign(X[:, 0] * X[:, 1]) == 2 * y - 1) == pytest.approx(xor_experiment.bayes_accuracy(0.3), abs=0.01)
+    X, y = xor_data.sample_xor(20000, 0.3, np.random.default_rng(0))
+    assert np.mean(np.sign(X[:, 0] * X[:, 1]) == 2 * y - 1) == pytest.approx(xor_data.bayes_accuracy(0.3), abs=0.01)
 
 
 # -- XOR ---------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_xor_outputs(xor_run):
     assert "## Documented relations" in report and "xor_separation.png" in report
     for name in ("xor_data", "xor_separation", "xor_theory_vs_mc", "xor_output_margin", "xor_accuracy"):
         assert (out / f"{name}.png").stat().st_size > 10_000
-    assert "separation_moves_to_mean" in xor_experiment.summary_table(results)
+    assert "separation_moves_to_mean" in xor_report.summary_table(results)
 
 
 def _wrong_alpha(monkeypatch, factor=1.05):
@@ -181,7 +182,7 @@ def test_mnist_outputs(mnist_run):
     assert "Gaussian surrogate data" in report and "Documented relations (erf" in report
     for name in ("mnist_accuracy", "mnist_layer_errors", "mnist_covariance_scatter", "mnist_surrogate_samples"):
         assert (out / f"{name}.png").stat().st_size > 10_000
-    assert "first_layer_uses_higher_order_statistics" in mnist_experiment.summary_table(results)
+    assert "first_layer_uses_higher_order_statistics" in mnist_report.summary_table(results)
 
 
 def test_mnist_relations_catch_a_broken_propagation(monkeypatch):

@@ -1,5 +1,4 @@
 """propagate(): torch networks against Gauss-Hermite quadrature, layer walking, errors."""
-import math
 
 import numpy as np
 import pytest
@@ -9,25 +8,12 @@ from torch import nn
 import symcorr
 import symcorr.numeric.cumulants as cumulants_module
 from symcorr.networks import modules as snn
+from symcorr.networks.modules import mlp
 from symcorr.networks.propagation import layers, propagate
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.distributions import gaussian_mixture
 from symcorr.numeric.linear import linear
 from symcorr.numeric.quadrature import quadrature_cumulants
-
-
-def _network(widths, make_activation, seed, gain=1.0, dtype=torch.float64):
-    generator = torch.Generator().manual_seed(seed)
-    modules = []
-    for k, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layer = nn.Linear(n_in, n_out, dtype=dtype)
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(n_out, n_in, generator=generator) * gain / math.sqrt(n_in))
-            layer.bias.copy_(0.2 * torch.randn(n_out, generator=generator))
-        modules.append(layer)
-        if k < len(widths) - 2:
-            modules.append(make_activation())
-    return nn.Sequential(*modules)
 
 
 def _as_function(model):
@@ -44,7 +30,7 @@ def _max_error(a, b):
 def test_depth2_quadratic_gaussian_order4_equals_quadrature():
     """Hidden cumulants 1..4 are exact behind the first quadratic layer, so the output mean and
     covariance of a depth-2 quadratic network are exact (MATH.md section 5)."""
-    model = _network([2, 5, 4, 3], lambda: snn.Quadratic(0.5), seed=0)
+    model = mlp([2, 5, 4, 3], lambda: snn.Quadratic(0.5), bias_std=0.2, seed=0)
     mean, cov = np.array([0.3, -0.2]), np.array([[1.0, 0.4], [0.4, 0.7]])
     theory = symcorr.propagate(model, Cumulants(mean, cov), order=4)
     reference = quadrature_cumulants(_as_function(model), [1.0], [mean], [cov], order=2, n_nodes=12)
@@ -57,8 +43,8 @@ def test_depth2_quadratic_gaussian_order4_equals_quadrature():
 def test_xor_class_one_hidden_layer_order4_equals_quadrature():
     """The XOR class (clusters at (1,1), (-1,-1)) given by its exact cumulants up to order 4."""
     weights, means, covs = [0.5, 0.5], [[1.0, 1.0], [-1.0, -1.0]], [0.09 * np.eye(2)] * 2
-    model = _network([2, 6, 2], lambda: snn.Quadratic(0.7), seed=1)
-    inputs = Cumulants.gaussian_mixture(weights, means, covs, order=4)
+    model = mlp([2, 6, 2], lambda: snn.Quadratic(0.7), bias_std=0.2, seed=1)
+    inputs = gaussian_mixture(weights, means, covs, order=4)
     theory = propagate(model, inputs, order=4)
     reference = quadrature_cumulants(_as_function(model), weights, means, covs, order=2, n_nodes=12)
     assert _max_error(theory, reference) < 1e-10
@@ -69,7 +55,7 @@ def test_xor_class_one_hidden_layer_order4_equals_quadrature():
 
 
 def test_cubic_one_hidden_layer_matches_quadrature_for_every_trace_entry():
-    model = _network([2, 4, 2], lambda: snn.Polynomial([0.1, 1.0, 0.3, 0.2]), seed=2)
+    model = mlp([2, 4, 2], lambda: snn.Polynomial([0.1, 1.0, 0.3, 0.2]), bias_std=0.2, seed=2)
     mean, cov = np.array([0.1, 0.2]), np.array([[0.8, -0.3], [-0.3, 0.5]])
     trace = propagate(model, Cumulants(mean, cov), order=2, trace=True)
     assert len(trace) == 3
@@ -91,8 +77,8 @@ def test_linear_only_network_is_exact_at_every_order_and_pass_through_modules():
 
 
 def test_float32_model_is_propagated_in_float64_without_modification():
-    model32 = _network([2, 4, 2], lambda: snn.Quadratic(0.5), seed=3, dtype=torch.float32)
-    model64 = _network([2, 4, 2], lambda: snn.Quadratic(0.5), seed=3, dtype=torch.float32).double()
+    model32 = mlp([2, 4, 2], lambda: snn.Quadratic(0.5), bias_std=0.2, seed=3, dtype=torch.float32)
+    model64 = mlp([2, 4, 2], lambda: snn.Quadratic(0.5), bias_std=0.2, seed=3, dtype=torch.float32).double()
     inputs = Cumulants([0.1, 0.2], [[1.0, 0.2], [0.2, 0.5]])
     a, b = propagate(model32, inputs, order=3), propagate(model64, inputs, order=3)
     assert next(model32.parameters()).dtype == torch.float32
@@ -103,7 +89,7 @@ def test_float32_model_is_propagated_in_float64_without_modification():
 
 def test_closure_truncates_the_input_and_trace_has_one_entry_per_layer():
     inputs = gaussian_mixture([0.5, 0.5], [[1.0, 1.0], [-1.0, -1.0]], 0.1 * np.eye(2), order=4)
-    model = _network([2, 3, 3, 2], lambda: snn.Quadratic(0.3), seed=4)
+    model = mlp([2, 3, 3, 2], lambda: snn.Quadratic(0.3), bias_std=0.2, seed=4)
     trace = propagate(model, inputs, order=2, trace=True)
     assert len(trace) == len(layers(model)) == 5
     assert all(t.order == 2 for t in trace)
@@ -117,14 +103,14 @@ def test_input_is_checked_once_not_per_layer(monkeypatch):
     calls = []
     original = cumulants_module._check_tensors
     monkeypatch.setattr(cumulants_module, "_check_tensors", lambda t: (calls.append(1), original(t)))
-    propagate(_network([2, 8, 8, 8, 2], lambda: snn.Quadratic(0.3), seed=5), inputs, order=4)
+    propagate(mlp([2, 8, 8, 8, 2], lambda: snn.Quadratic(0.3), bias_std=0.2, seed=5), inputs, order=4)
     assert calls == []
 
 
 def test_symcorr_propagate_is_the_function_after_importing_its_module():
     import symcorr.networks.propagation
 
-    model = _network([2, 3, 2], lambda: snn.Quadratic(0.3), seed=6)
+    model = mlp([2, 3, 2], lambda: snn.Quadratic(0.3), bias_std=0.2, seed=6)
     inputs = Cumulants([0.0, 0.0], np.eye(2))
     np.testing.assert_array_equal(symcorr.propagate(model, inputs).cov, propagate(model, inputs).cov)
 
@@ -155,7 +141,7 @@ def test_errors_name_the_problem():
 def test_order_and_closure_mean_what_they_mean_for_pointwise():
     """``order`` is what is returned, ``closure`` what every pointwise layer keeps (docs/theory.md
     section 9): mean and covariance behind two quadratic layers of a Gaussian are exact with closure 4."""
-    model = _network([2, 5, 4, 3], lambda: snn.Quadratic(0.5), seed=0)
+    model = mlp([2, 5, 4, 3], lambda: snn.Quadratic(0.5), bias_std=0.2, seed=0)
     mean, cov = np.array([0.3, -0.2]), np.array([[1.0, 0.4], [0.4, 0.7]])
     theory = propagate(model, Cumulants(mean, cov), order=2, closure=4)
     assert theory.order == 2

@@ -19,8 +19,8 @@ import pytest
 from scipy import integrate
 from scipy.special import erf
 
-from symcorr.codegen.runtime import erf as erf_runtime
-from symcorr.codegen.runtime import erf_gaussian_covariance
+from symcorr.codegen.runtime import erf_covariance, erf_gaussian_covariance, erf_gaussian_moment, erf_power_moment
+from symcorr.codegen.runtime.arrays import legendre_unit
 from symcorr.derivation.families.erf_functions import mp_erf_gaussian_covariance
 from symcorr.numeric.erf_gaussian import (
     erf_gaussian_mean,
@@ -138,10 +138,10 @@ def test_owens_t_and_quadrature_forms_agree_where_both_apply():
     mu_a, mu_b, v_a, v_b, c = mu_a[ok], mu_b[ok], v_a[ok], v_b[ok], c[ok]
     s2_a, s2_b = 1 + 2 * v_a, 1 + 2 * v_b
     sqrt_d = np.sqrt(1 + 2 * (v_a + v_b) + 4 * (v_a * v_b - c * c))
-    owen = erf_runtime._erf_cov_owens_t(mu_a, mu_b, s2_a, s2_b, c, sqrt_d)
+    owen = erf_covariance._erf_cov_owens_t(mu_a, mu_b, s2_a, s2_b, c, sqrt_d)
     u_max = 2 * c / (np.sqrt(s2_a * s2_b) + sqrt_d)
-    fine = erf_runtime._erf_cov_theta_rule(mu_a / np.sqrt(s2_a), mu_b / np.sqrt(s2_b), u_max,
-                                              erf_runtime._legendre_unit(200))
+    fine = erf_covariance._erf_cov_theta_rule(mu_a / np.sqrt(s2_a), mu_b / np.sqrt(s2_b), u_max,
+                                                 legendre_unit(200))
     assert np.max(np.abs(owen - fine)) < 1e-14
 
 
@@ -152,14 +152,14 @@ def test_accuracy_classes_are_converged():
     n = 40000
     m_a, m_b = rng.uniform(-10, 10, size=(2, n)) * rng.uniform(0, 1, size=n)
     rho = rng.uniform(-0.9249, 0.9249, size=n)
-    ref = erf_runtime._erf_cov_theta_rule(m_a, m_b, np.tan(np.arcsin(rho) / 2), erf_runtime._legendre_unit(300))
+    ref = erf_covariance._erf_cov_theta_rule(m_a, m_b, np.tan(np.arcsin(rho) / 2), legendre_unit(300))
     v = 20.0                                  # s^2 = 41: c = rho s^2 / 2 keeps |c| <= v for |rho| < 0.975
     got = erf_gaussian_covariance(m_a * np.sqrt(41.0), m_b * np.sqrt(41.0), v, v, rho * 41.0 / 2)
     live = np.abs(ref) > 1e-290
     relative = np.abs(got[live] / ref[live] - 1) / (1 + m_a[live] ** 2 + m_b[live] ** 2)
     assert relative.max() < 1e-14
     # a single class for everything (8 nodes) would not do: the test can fail
-    crude = erf_runtime._erf_cov_theta_rule(m_a, m_b, np.tan(np.arcsin(rho) / 2), erf_runtime._legendre_unit(8))
+    crude = erf_covariance._erf_cov_theta_rule(m_a, m_b, np.tan(np.arcsin(rho) / 2), legendre_unit(8))
     assert np.max(np.abs(crude[live] / ref[live] - 1)) > 1e-6
 
 
@@ -195,12 +195,12 @@ def test_weakly_correlated_pairs_rule_matches_the_general_rules():
     cov = np.triu(cov) + np.triu(cov, 1).T
     mean = rng.normal(size=n) * np.linspace(0, 4, n)
     v = np.diag(cov)
-    matrix = erf_runtime.erf_covariance_matrix(mean, v, cov)
+    matrix = erf_covariance.erf_covariance_matrix(mean, v, cov)
     rows, cols = (t.ravel() for t in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
-    general = erf_runtime._erf_cov_block(mean[rows], mean[cols], v[rows], v[cols], cov[rows, cols]).reshape(n, n)
+    general = erf_covariance.erf_covariance_block(mean[rows], mean[cols], v[rows], v[cols], cov[rows, cols]).reshape(n, n)
     s = np.sqrt(1 + 2 * v)
     rho = 2 * cov / np.outer(s, s)
-    weak = np.abs(rho) < erf_runtime._ERF_COV_WEAK_RHO
+    weak = np.abs(rho) < erf_covariance._ERF_COV_WEAK_RHO
     assert weak.mean() > 0.5                                  # the fast rule is exercised
     m2 = (mean / s) ** 2
     bound = 1e-14 * (1 + m2[:, None] + m2[None, :]) * np.abs(general) + 1e-300
@@ -321,7 +321,7 @@ def _moment_by_conditioning(powers, mean, cov):
 
 def _moment(powers, mean, cov):
     pairs = [(a, b) for a in range(len(powers)) for b in range(a + 1, len(powers))]
-    return float(erf_runtime.erf_gaussian_moment(powers, list(mean), list(np.diag(cov)),
+    return float(erf_gaussian_moment(powers, list(mean), list(np.diag(cov)),
                                                     [cov[a, b] for a, b in pairs]))
 
 
@@ -366,7 +366,7 @@ def test_joint_moments_of_four_neurons_agree_with_gauss_hermite():
 
 def test_a_single_neuron_and_independent_neurons_factorise():
     mu, v = np.array([0.4, -1.2]), np.array([0.7, 3.0])
-    assert abs(_moment((3, 1), mu, np.diag(v)) - erf_runtime.erf_power_moment(3, 0, mu[0], v[0])
+    assert abs(_moment((3, 1), mu, np.diag(v)) - erf_power_moment(3, 0, mu[0], v[0])
                * erf(mu[1] / np.sqrt(1 + 2 * v[1]))) < 1e-15
 
 
@@ -380,4 +380,4 @@ def test_a_single_neuron_and_independent_neurons_factorise():
 ])
 def test_joint_moment_refuses_bad_input(powers, means, variances, covariances, message):
     with pytest.raises(ValueError, match=message):
-        erf_runtime.erf_gaussian_moment(powers, means, variances, covariances)
+        erf_gaussian_moment(powers, means, variances, covariances)

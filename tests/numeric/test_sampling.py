@@ -1,15 +1,18 @@
 """k-statistics, their standard errors, mixture cumulants, and streaming Monte Carlo."""
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import symcorr
 from symcorr.networks import modules as snn
 from symcorr.networks.montecarlo import monte_carlo
 from symcorr.numeric.cumulants import Cumulants
-from symcorr.numeric.distributions import Gaussian, GaussianMixture, gaussian_mixture
+from symcorr.numeric.distributions import Gaussian, GaussianMixture, gaussian_mixture, xor_class_mixture
 from symcorr.numeric.kstatistics import (
     CumulantEstimator,
     PowerSums,
@@ -114,9 +117,9 @@ def test_standard_errors_are_right_over_repeated_seeds():
         assert 0.7 < mean_z2 < 1.4, (n, mean_z2)
 
 
-def test_from_samples_checks_and_classmethod():
+def test_from_samples_checks_and_the_removed_classmethods_name_their_replacements():
     X = np.random.default_rng(4).normal(size=(500, 3))
-    est = Cumulants.from_samples(X, 3)
+    est = symcorr.from_samples(X, 3)
     assert isinstance(est, Cumulants) and isinstance(est, SampleCumulants)
     assert est.order == 3 and [s.shape for s in est.stderr] == [(3,), (3, 3), (3, 3, 3)]
     assert est.dof == est.groups - 1
@@ -129,20 +132,35 @@ def test_from_samples_checks_and_classmethod():
         from_samples(X[:, 0], 2)
     with pytest.raises(ValueError, match="at least"):
         from_samples(X[:5], 2)
+    with pytest.raises(AttributeError, match=r"Cumulants.from_samples was removed, use symcorr.from_samples\(X, order"):
+        Cumulants.from_samples(X, 3)
+    with pytest.raises(AttributeError, match=r"use symcorr.gaussian_mixture\(weights, means, covs, order\)"):
+        Cumulants.gaussian_mixture([1.0], [[0.0]], np.eye(1))
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'$"):
+        SampleCumulants.no_such_thing
 
 
 # ---------------------------------------------------------------------------
 # mixtures
 # ---------------------------------------------------------------------------
 
-def test_xor_class_cumulants_closed_form():
+@pytest.mark.parametrize("label, m", [(1, [1.0, 1.0]), (0, [1.0, -1.0])])
+def test_xor_class_cumulants_closed_form(label, m):
     """Clusters at +-m with noise s^2 I: kappa2 = m m^T + s^2 I, kappa3 = 0, kappa4 = -2 m^{x4}."""
-    m, s2 = np.array([1.0, 1.0]), 0.09
-    c = Cumulants.gaussian_mixture([0.5, 0.5], [m, -m], s2 * np.eye(2), order=4)
+    m, s2 = np.array(m), 0.09
+    weights, means, covs = xor_class_mixture(label, 0.3)
+    np.testing.assert_array_equal(weights, [0.5, 0.5])
+    np.testing.assert_array_equal(means, [m, -m])
+    np.testing.assert_allclose(covs, [s2 * np.eye(2)] * 2, rtol=1e-15)
+    c = gaussian_mixture(weights, means, covs, order=4)
     np.testing.assert_allclose(c.mean, 0, atol=1e-15)
     np.testing.assert_allclose(c.cov, np.outer(m, m) + s2 * np.eye(2), atol=1e-15)
     np.testing.assert_allclose(c.kappa(3), 0, atol=1e-15)
     np.testing.assert_allclose(c.kappa(4), -2 * _outer_power(m, 4), atol=1e-14)
+    with pytest.raises(ValueError, match="labels are 0 and 1"):
+        xor_class_mixture(2, 0.3)
+    with pytest.raises(ValueError, match="width must be positive"):
+        xor_class_mixture(label, 0.0)
 
 
 def test_mixture_cumulants_match_quadrature_and_reduce_to_gaussian():
@@ -207,6 +225,20 @@ def test_monte_carlo_on_data_equals_k_statistics_of_the_pushed_data():
     every = monte_carlo(model, X, order=2, input_order=2, groups=16)
     layers = [every.input, *every.layers]
     assert len(layers) == 4 and layers[0].dim == 2
+    # a torch tensor of data is taken as its rows (symcorr.numeric tells tensors by their methods)
+    from_tensor = monte_carlo(model, torch.from_numpy(X), order=4, input_order=2, groups=16)
+    for n in range(4):
+        np.testing.assert_array_equal(from_tensor.output.tensors[n], result.output.tensors[n])
+
+
+def test_numeric_runs_without_importing_torch():
+    """symcorr.numeric takes torch tensors by duck typing: importing and using it loads no torch."""
+    code = ("import sys, numpy as np, symcorr\n"
+            "from symcorr.numeric import distributions, kstatistics\n"
+            "X = np.random.default_rng(0).normal(size=(200, 2))\n"
+            "kstatistics.from_samples(X, 2); distributions.as_source(X)\n"
+            "assert 'torch' not in sys.modules, 'symcorr.numeric imported torch'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_monte_carlo_mixture_and_callable_sources_agree_with_exact_input_cumulants():

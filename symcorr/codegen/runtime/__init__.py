@@ -1,12 +1,17 @@
 """What generated kernels import (as ``_support``): NumPy/SciPy helpers, no SymPy, no torch.
 
 A generated kernel module runs ``from symcorr.codegen import runtime as _support``
-and calls :mod:`~symcorr.codegen.runtime.grid` (neuron grids of index
-patterns) and :mod:`~symcorr.codegen.runtime.erf` (numerics of the erf
-family) through this one namespace.
+and calls, through this one namespace, :mod:`~symcorr.codegen.runtime.grid`
+(neuron grids of index patterns) and the numerics of the erf family:
+:mod:`~symcorr.codegen.runtime.erf_covariance` (the Gaussian covariance of two
+erf neurons), :mod:`~symcorr.codegen.runtime.erf_power` (powers of one erf
+neuron and their mean-derivatives) and :mod:`~symcorr.codegen.runtime.erf_moments`
+(joint moments of up to four). :mod:`~symcorr.codegen.runtime.arrays` holds
+what those share.
 """
-from symcorr.codegen.runtime.erf import (erf_covariance_matrix, erf_derivatives, erf_gaussian_covariance,
-                                         erf_gaussian_moment, erf_power_derivative, erf_power_moment)
+from symcorr.codegen.runtime.erf_covariance import erf_covariance_matrix, erf_gaussian_covariance
+from symcorr.codegen.runtime.erf_moments import erf_gaussian_moment
+from symcorr.codegen.runtime.erf_power import erf_derivatives, erf_power_derivative, erf_power_moment
 from symcorr.codegen.runtime.grid import fill_pattern, grid_view, output_tensor
 
 __all__ = ["grid_view", "fill_pattern", "output_tensor", "erf_gaussian_covariance", "erf_covariance_matrix",

@@ -8,7 +8,7 @@ r"""The erf family's own SymPy functions and their mpmath references (docs/theor
 * :class:`ErfGaussianMoment` -- :math:`E[\prod_a \operatorname{erf}(z_a)^{p_a}]` over 2..4
   neurons (the joint vertex of output orders 3..4), evaluated numerically.
 
-Each prints to the kernels' runtime (``_support.*``, :mod:`symcorr.codegen.runtime.erf`);
+Each prints to the kernels' runtime (``_support.*``, :mod:`symcorr.codegen.runtime`);
 :data:`PRINTED_FUNCTIONS` lists the mapping. ``mp_*`` are high-precision mpmath
 references used by ``evalf`` and the tests.
 """
