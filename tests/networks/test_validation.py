@@ -3,6 +3,7 @@ import importlib
 import math
 import types
 
+import numpy as np
 import pytest
 import sympy as sp
 from torch import nn
@@ -151,6 +152,7 @@ def test_a_wrong_relu_formula_is_caught(monkeypatch):
     failing = {(r.layer.split(":")[1].split("(")[0], r.order) for r in report.failures}
     assert failing == {("ReLU", 2), ("Linear", 2)}
     assert all(r.layer.startswith(("1:", "2:")) for r in report.failures)
+    assert max(r.max_z for r in report.failures) > 2 * report.bound
 
 
 def test_families_this_symcorr_lacks_are_skipped_with_a_note(monkeypatch, capsys):
