@@ -1,24 +1,31 @@
-r"""Propagate cumulants through a torch ``nn.Sequential`` (MATH.md sections 3-5).
+r"""Propagate cumulants through a torch network (MATH.md sections 3-5).
 
-:func:`propagate` walks the layers of a feed-forward torch network and moves
-the input cumulants through each one:
+:func:`propagate` walks the layers of a feed-forward torch network
+(:func:`layers`: an ``nn.Sequential``, or any model whose ``forward`` is a
+chain, traced with ``torch.fx`` by :mod:`symcorr.networks.tracing`) and moves
+the input cumulants through each one by its rule
+(:data:`symcorr.networks.layers.LAYER_RULES`):
 
-* ``nn.Linear`` -- exact at every order (MATH.md section 3),
+* affine layers -- exact at every order (MATH.md section 3),
   :math:`\kappa_z^{(1)} = W\kappa_y^{(1)} + b`,
   :math:`\kappa^{(n)}_{z,i_1..i_n} = \sum_j W_{i_1 j_1}\cdots W_{i_n j_n}\kappa^{(n)}_{y,j_1..j_n}`,
-  contracted one mode at a time (:func:`symcorr.numeric.cumulants.linear`);
-* a :mod:`symcorr.networks.modules` activation -- the cumulant expansion of MATH.md section 4
-  through the generated kernels (:func:`symcorr.numeric.pointwise.pointwise`), with
-  output orders ``1..max(order, closure)`` from input orders ``1..closure``
-  (cumulants above the closure are taken as zero in every pointwise layer);
-* ``nn.Identity``, ``nn.Flatten`` (default ``start_dim=1, end_dim=-1``, i.e.
-  the identity on the flattened feature vector the cumulants describe), and
-  nested ``nn.Sequential`` containers -- passed through.
+  contracted one mode at a time (:func:`symcorr.numeric.linear.linear`): ``nn.Linear``;
+  batch norm and dropout in eval mode; convolutions and average pooling as
+  explicit matrices on the flattened (channels x positions) features
+  (:mod:`symcorr.networks.spatial`); ``nn.Identity``, ``nn.Flatten``, ``nn.Unflatten``
+  (shape bookkeeping, the cumulants unchanged);
+* pointwise activations -- the :mod:`symcorr.networks.modules` activations and
+  torch's own (``nn.ReLU``, ``nn.GELU``, ..., :mod:`symcorr.networks.torch_activations`)
+  through the cumulant expansion of MATH.md section 4
+  (:func:`symcorr.numeric.pointwise.pointwise`), with output orders
+  ``1..max(order, closure)`` from input orders ``1..closure`` (cumulants above
+  the closure are taken as zero in every pointwise layer).
 
-Anything else raises an error naming the module. All arithmetic is float64
+Anything else raises an error naming the layer and the reason. All arithmetic is float64
 whatever the model's dtype (weights are converted on the fly; the model is
 not modified). The input cumulants are validated once (when the
-:class:`~symcorr.numeric.cumulants.Cumulants` was built) and the layers are checked
+:class:`~symcorr.numeric.cumulants.Cumulants` was built) and the layers (rules,
+shapes, eval mode, activation families, memory of explicit matrices) are checked
 before any work; intermediate results skip re-validation.
 """
 from __future__ import annotations
@@ -98,8 +105,7 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
               closure: int | None = None, series_order: int | None = None, input_shape=None):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
 
-    ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
-    activations, ``nn.Identity`` / ``nn.Flatten`` (module docstring). The words
+    ``model`` is a torch network of the layers of the module docstring. The words
     mean what they mean for :func:`symcorr.pointwise` (docs/theory.md section 9):
     ``order`` (>= 2) is the highest cumulant order returned; ``closure`` (>= 2,
     default ``order``) the highest input cumulant order every pointwise layer

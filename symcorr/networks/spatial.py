@@ -58,6 +58,14 @@ class FlatInputError(ValueError):
         self.spatial = spatial
 
 
+def _check_initialized(module) -> None:
+    """Lazy modules (``nn.LazyConv2d``, ...) get their parameters from the first batch: refused before."""
+    from torch.nn.parameter import is_lazy
+
+    if any(is_lazy(parameter) for parameter in module.parameters()):
+        raise ValueError("has uninitialized (lazy) parameters: run one batch through the model first")
+
+
 def _describe(spatial: int) -> str:
     return "(C, " + ", ".join(("L",) if spatial == 1 else ("H", "W") if spatial == 2 else ("D", "H", "W")) + ")"
 
@@ -109,6 +117,7 @@ def batch_norm_shape(module, shape):
     if module.running_mean is None or module.running_var is None:
         raise ValueError("has no running statistics (track_running_stats=False), so it normalizes by each batch's "
                          "own statistics even in eval mode: not a fixed map")
+    _check_initialized(module)
     ranks = _BATCH_NORM_RANKS.get(type(module).__name__, tuple(range(1, 6)))
     spatial = max(ranks) - 1
     _check_spatial(shape, spatial, module.num_features, ranks)
@@ -194,6 +203,7 @@ def _check_matrix_memory(module, shape, out_shape) -> None:
 
 
 def conv_shape(module, shape):
+    _check_initialized(module)
     _check_spatial(shape, len(module.kernel_size), module.in_channels)
     out_shape = _output_shape(module, shape)
     _check_matrix_memory(module, shape, out_shape)

@@ -170,6 +170,10 @@ def test_eval_mode_layers_and_their_training_mode_refusal():
     assert propagate(nn.Dropout(0.0).train(), inputs).dim == 4  # p = 0 is the identity even in training
     with pytest.raises(ValueError, match="expects 3 channels"):
         propagate(nn.BatchNorm1d(3).eval(), inputs, input_shape=(2, 2))
+    lazy = nn.LazyConv1d(2, 1)
+    with pytest.raises(ValueError, match=r"uninitialized \(lazy\) parameters"):
+        propagate(lazy, inputs, input_shape=(2, 2))
+    assert not hasattr(lazy, "in_channels") or lazy.in_channels == 0  # the model was not touched
 
 
 def test_input_shape_is_inferred_when_unambiguous_and_asked_for_otherwise():
