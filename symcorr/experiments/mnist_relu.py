@@ -51,7 +51,12 @@ import numpy as np
 from symcorr.experiments.class_statistics import max_abs_z, relative_error
 from symcorr.experiments.mnist import Preprocessing, input_statistics
 from symcorr.experiments.reporting import markdown_table, text_table, write_json
-from symcorr.experiments.training import accuracy, progress, torch_threads, train_classifier
+from symcorr.experiments.training import (
+    accuracy,
+    progress,
+    torch_threads,
+    train_classifier,
+)
 
 
 @dataclass
@@ -167,7 +172,7 @@ def run(config: ReluMnistConfig, dataset=None) -> dict:
         errors = layer_errors(model, X_train, dataset.y_train, dataset.n_classes, config.n_surrogate,
                               groups=config.groups, seed=config.seed)
     results = {"config": {**asdict(config), "epochs": epochs}, "dataset": dataset.name, "widths": widths,
-               "n_classes": dataset.n_classes, "train_rows": int(len(dataset.y_train)),
+               "n_classes": dataset.n_classes, "train_rows": len(dataset.y_train),
                "final_loss": history[-1]["loss"], "train_accuracy": accuracy(model, X_train, dataset.y_train),
                "test_accuracy": accuracy(model, X_test, dataset.y_test), "errors": errors}
     results["bound"] = bonferroni_bound(results)
@@ -191,9 +196,9 @@ HEADER = ("layer", "data: mean", "data: cov", "surrogate: mean", "surrogate: cov
 
 
 def summary(results: dict) -> str:
-    lines = [f"{results['dataset']}: {'-'.join(map(str, results['widths']))} ReLU MLP, "
-             f"test accuracy {results['test_accuracy']:.3f} (train {results['train_accuracy']:.3f}); relative "
-             "errors of the propagated class means and covariances (mean over classes):"]
+    lines = [(f"{results['dataset']}: {'-'.join(map(str, results['widths']))} ReLU MLP, "
+              f"test accuracy {results['test_accuracy']:.3f} (train {results['train_accuracy']:.3f}); relative "
+              "errors of the propagated class means and covariances (mean over classes):")]
     lines += text_table(HEADER, _rows(results))
     lines.append(f"  max|z| on the layers exact for the Gaussian surrogate (up to the first ReLU); Bonferroni "
                  f"bound {results['bound']:.2f}")
@@ -202,15 +207,15 @@ def summary(results: dict) -> str:
 
 def markdown_section(results: dict) -> str:
     """The Markdown section of the MNIST report for ``results`` (module docstring for the columns)."""
-    lines = [f"## ReLU network trained the usual way ({results['dataset']})", "",
-             f"`{'-'.join(map(str, results['widths']))}` MLP with `nn.ReLU`, torch's default initialisation, "
-             f"{results['config']['epochs']} epochs of Adam: test accuracy {results['test_accuracy']:.3f}. Each "
-             "class's input mean and covariance propagated with `symcorr.propagate(order=2)` (Gaussian closure), "
-             "against the class's real training rows (*data*) and against Gaussian samples with the same input "
-             "statistics (*surrogate*). Relative errors averaged over the classes; *noise* is the sampling noise "
-             "of the surrogate's covariance estimate (the data's statistics are those of the very rows whose input "
-             "statistics start the propagation: no sampling noise). Up to the first ReLU the propagation is exact for the surrogate: "
-             f"max|z| there, Bonferroni bound {results['bound']:.2f}.", ""]
+    text = (f"`{'-'.join(map(str, results['widths']))}` MLP with `nn.ReLU`, torch's default initialisation, "
+            f"{results['config']['epochs']} epochs of Adam: test accuracy {results['test_accuracy']:.3f}. Each "
+            "class's input mean and covariance propagated with `symcorr.propagate(order=2)` (Gaussian closure), "
+            "against the class's real training rows (*data*) and against Gaussian samples with the same input "
+            "statistics (*surrogate*). Relative errors averaged over the classes; *noise* is the sampling noise "
+            "of the surrogate's covariance estimate (the data's statistics are those of the very rows whose input "
+            "statistics start the propagation: no sampling noise). Up to the first ReLU the propagation is exact "
+            f"for the surrogate: max|z| there, Bonferroni bound {results['bound']:.2f}.")
+    lines = [f"## ReLU network trained the usual way ({results['dataset']})", "", text, ""]
     lines += markdown_table(HEADER, _rows(results))
     return "\n".join(lines) + "\n"
 

@@ -4,10 +4,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from symcorr.derivation import activations  # noqa: E402
-from symcorr.experiments.mnist_relu import (  # noqa: E402
-    ReluMnistConfig, bonferroni_bound, layer_errors, markdown_section, run, summary)
-from symcorr.networks import modules as snn  # noqa: E402
+from symcorr.derivation import activations
+from symcorr.experiments.mnist_relu import (
+    ReluMnistConfig,
+    bonferroni_bound,
+    layer_errors,
+    markdown_section,
+    run,
+    summary,
+)
+from symcorr.networks import modules as snn
 
 
 def _non_gaussian_classes(n_per_class=4000, dim=5, n_classes=3, seed=0):
@@ -27,7 +33,7 @@ def test_layer_errors_separate_the_exact_gaussian_part_from_the_data_non_gaussia
     model = torch.nn.Sequential(torch.nn.Linear(5, 6), snn.Quadratic(0.4, learnable=False), torch.nn.Linear(6, 3))
     model = model.double()
     errors = layer_errors(model, X, y, 3, n_surrogate=2**15, groups=64)
-    first, activation, readout = errors["layers"]
+    first, activation, _ = errors["layers"]
     # the data's own statistics through a linear layer: exact up to rounding
     assert first["data_mean"] < 1e-12 and first["data_cov"] < 1e-12
     # behind the quadratic layer the data's higher cumulants matter (the Gaussian picture misses them) ...
