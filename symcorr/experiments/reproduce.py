@@ -19,11 +19,12 @@ import sys
 EXPERIMENTS = {
     "xor": ("symcorr.experiments.xor", "XOR: class information moves from covariance to mean"),
     "mnist": ("symcorr.experiments.mnist", "MNIST-like data: Gaussian statistics through the layers"),
+    "mnist-relu": ("symcorr.experiments.mnist_relu", "a ReLU MLP trained the usual way, propagated per class"),
 }
 
 
 def _usage() -> str:
-    rows = "\n".join(f"  {name:<6} {help_}" for name, (_, help_) in EXPERIMENTS.items())
+    rows = "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in EXPERIMENTS.items())
     return (f"usage: symcorr reproduce {{{','.join(EXPERIMENTS)}}} [options]\n\n{rows}\n\n"
             "'symcorr reproduce NAME --help' lists the options; --quick runs the small version the tests use.\n")
 

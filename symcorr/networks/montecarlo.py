@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 
-from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
-from symcorr.networks.propagation import layers as model_layers
+from symcorr.networks.tracing import layer_chain
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
+from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
 
 
 class MonteCarloResult:
@@ -109,7 +109,7 @@ def _layer_orders(order, n_layers: int) -> list[int]:
 
 def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_size: int = 8192,
                 groups: int = 64, seed: int = 0, dtype="float64", input_order: int = 0,
-                threads: int | None = None) -> MonteCarloResult:
+                threads: int | None = None, input_shape=None) -> MonteCarloResult:
     r"""Estimate the cumulants of every layer of ``model`` by sampling.
 
     ``inputs``: a :class:`~symcorr.numeric.distributions.Gaussian`,
@@ -127,13 +127,16 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     the run (restored afterwards); the default is 1 for networks no wider than
     256 units, where the per-batch products are too small to gain from threads
     and spinning thread pools only slow a busy machine down, and torch's own
-    setting otherwise.
+    setting otherwise. ``input_shape`` (as for :func:`symcorr.propagate`, e.g.
+    ``(C, H, W)``) reshapes every batch of inputs to ``(batch, *input_shape)``
+    before the model sees it. A model that is not an ``nn.Sequential`` runs
+    through its ``torch.fx`` graph (:func:`symcorr.networks.tracing.layer_chain`).
 
     Returns a :class:`MonteCarloResult`, indexable per layer.
     """
     import torch
 
-    entries = model_layers(model)
+    entries = layer_chain(model).entries
     names = [name for name, _ in entries]
     orders = _layer_orders(order, len(entries))
     if input_order:
@@ -167,7 +170,10 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     else:
         torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         run = copy.deepcopy(model).to(torch_dtype)
-    modules = [module for _, module in model_layers(run)]
+    chain = layer_chain(run)
+    modules = [module for _, module in chain.entries]
+    if input_shape is not None:
+        input_shape = tuple(int(size) for size in input_shape)
 
     if threads is None:
         widest = max([getattr(m, "out_features", 0) for m in modules] + [getattr(m, "in_features", 0) for m in modules])
@@ -175,7 +181,8 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     with torch_threads(threads):
-        return _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype)
+        return _run(source, chain, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype,
+                    input_shape)
 
 
 @contextlib.contextmanager
@@ -209,14 +216,31 @@ def _draw(source, size, rng):
     return source.sample(size, rng)
 
 
-def _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype):
+def _run(source, chain, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype,
+         input_shape):
     import torch
 
     rng = np.random.default_rng(seed)
-    estimators = [None] * len(modules)
+    estimators = [None] * len(names)
     input_estimator = None
+    modules = [module for _, module in chain.entries]
     start = time.perf_counter()
     done = 0
+
+    def record(l, x):
+        if not orders[l]:
+            return
+        values = x.detach().to(torch.float64).reshape(x.shape[0], -1).cpu()
+        if not bool(torch.isfinite(values).all()):
+            raise FloatingPointError(f"layer {names[l]} ({type(modules[l]).__name__}) produced a non-finite "
+                                     "value (overflow): the inputs are too large for this network")
+        if estimators[l] is None:
+            estimators[l] = CumulantEstimator(values.shape[1], orders[l], group_size)
+        try:
+            estimators[l].update(values, check=False)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"layer {names[l]} ({type(modules[l]).__name__}): {error}") from None
+
     with torch.no_grad():
         while done < n_samples:
             size = min(batch_size, n_samples - done)
@@ -227,22 +251,9 @@ def _run(source, modules, names, orders, input_order, n_samples, batch_size, gro
                     input_estimator = CumulantEstimator(flat.shape[1], input_order, group_size)
                 input_estimator.update(torch.from_numpy(np.ascontiguousarray(flat)), check=False)
             x = torch.from_numpy(batch).to(torch_dtype)
-            for l, module in enumerate(modules):
-                try:
-                    x = module(x)
-                except Exception as error:  # name the layer that failed
-                    raise RuntimeError(f"layer {names[l]} ({type(module).__name__}) failed on a batch: {error}") from error
-                if orders[l]:
-                    values = x.detach().to(torch.float64).reshape(size, -1).cpu()
-                    if not bool(torch.isfinite(values).all()):
-                        raise FloatingPointError(f"layer {names[l]} ({type(module).__name__}) produced a non-finite "
-                                                 "value (overflow): the inputs are too large for this network")
-                    if estimators[l] is None:
-                        estimators[l] = CumulantEstimator(values.shape[1], orders[l], group_size)
-                    try:
-                        estimators[l].update(values, check=False)
-                    except FloatingPointError as error:
-                        raise FloatingPointError(f"layer {names[l]} ({type(module).__name__}): {error}") from None
+            if input_shape is not None:
+                x = x.reshape(size, *input_shape)
+            chain.run(x, record)
             done += size
     return MonteCarloResult(estimators, input_estimator, names, time.perf_counter() - start)
 

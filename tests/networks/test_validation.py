@@ -3,6 +3,7 @@ import importlib
 import math
 import types
 
+import numpy as np
 import pytest
 import sympy as sp
 from torch import nn
@@ -34,6 +35,9 @@ def test_quick_validation_passes_with_fixed_seeds():
     # every network contributes tested rows at every layer
     for spec in default_networks(quick=True):
         assert any(r.network == spec.name and r.exact for r in report.rows)
+    # the convolutional network's spatial layers are tested in mean and covariance
+    for kind in ("Conv2d", "BatchNorm2d", "AvgPool2d"):
+        assert {r.order for r in report.rows if f":{kind}(" in r.layer and r.exact} == {1, 2}
 
 
 def test_exact_orders_follow_the_degree_rule():
@@ -114,3 +118,61 @@ def test_full_validation_passes():
     """The whole suite of ``symcorr validate`` (several minutes)."""
     report = validate()
     assert report.passed, report.table()
+
+
+def _wrong_relu_covariance(pointwise):
+    r"""``pointwise`` with the ReLU covariance replaced off the diagonal by its linear response
+    :math:`\Phi(\mu_i/\sigma_i)\Phi(\mu_j/\sigma_j)\Sigma_{ij}` (the arc-cosine terms of order
+    :math:`\rho^2` and higher dropped): right means and variances, wrong correlations."""
+    from scipy.special import ndtr
+
+    from symcorr.numeric.cumulants import Cumulants
+
+    def wrong(cumulants, activation, **options):
+        right = pointwise(cumulants, activation, **options)
+        if activation.name != "relu":
+            return right
+        slope = ndtr(cumulants.mean / np.sqrt(np.diag(cumulants.cov)))
+        cov = np.outer(slope, slope) * cumulants.cov
+        np.fill_diagonal(cov, np.diag(right.cov))
+        return Cumulants(right.mean, cov, *right.tensors[2:], check=False)
+
+    return wrong
+
+
+@pytest.mark.skipif("relu" not in activations.ACTIVATIONS, reason="needs the activation families")
+def test_a_wrong_relu_formula_is_caught(monkeypatch):
+    spec = NetworkSpec("relu", 1, 8, "gaussian", 2, seed=7)
+    right = validate([spec], n_samples=2**16)
+    assert right.passed, right.table()
+
+    monkeypatch.setattr(pointwise_module, "pointwise", _wrong_relu_covariance(pointwise_module.pointwise))
+    report = validate([spec], n_samples=2**16)
+    assert not report.passed
+    failing = {(r.layer.split(":")[1].split("(")[0], r.order) for r in report.failures}
+    assert failing == {("ReLU", 2), ("Linear", 2)}
+    assert all(r.layer.startswith(("1:", "2:")) for r in report.failures)
+    assert max(r.max_z for r in report.failures) > 2 * report.bound
+
+
+def test_families_this_symcorr_lacks_are_skipped_with_a_note(monkeypatch, capsys):
+    from symcorr.networks import validation_networks
+
+    known = {name: activations.ACTIVATIONS[name] for name in ("quadratic", "cubic", "polynomial", "erf")}
+    monkeypatch.setattr(activations, "ACTIVATIONS", known)
+    assert validation_networks.missing_families() == list(validation_networks.FAMILY_FACTORIES)
+    assert {type(spec).__name__ for spec in validation_networks.family_networks()} == {"ConvNetworkSpec"}
+    assert main(["--quick", "--only", "quadratic-d1", "--samples", "20000"]) == 0
+    assert "note: networks of the activation families relu, leaky_relu, gelu, gelu_tanh" in capsys.readouterr().out
+
+
+def test_a_family_without_a_torch_module_is_evaluated_through_its_own_function():
+    import torch
+
+    from symcorr.networks.layers import rule_for
+    from symcorr.networks.validation_networks import FamilyActivation
+
+    module = FamilyActivation(activations.quadratic(0.5))
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    torch.testing.assert_close(module(x), snn.Quadratic(0.5, learnable=False).double()(x), rtol=1e-15, atol=1e-15)
+    assert rule_for(module).activation(module) == activations.quadratic(0.5)
