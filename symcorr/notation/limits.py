@@ -37,6 +37,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -391,23 +392,30 @@ class _Expired(BaseException):
 @contextlib.contextmanager
 def _alarm(seconds: float):
     """Raise :class:`_Expired` in this thread after ``seconds`` (and every 0.05 s after, in case code
-    under the budget swallows it); yields a list that holds True once the alarm has fired."""
-    fired = [False]
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
-    if not usable:
+    under the budget swallows it); yields a list that holds True once the alarm has fired.
+
+    An alarm already set by the caller (``ITIMER_REAL``) is kept: when it falls due first, its own
+    handler runs, and on exit it is re-armed for the time it had left.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield None
         return
-
-    active = [True]
+    fired, active = [False], [True]
+    start = time.monotonic()
+    outer_remaining, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    outer_deadline = start + outer_remaining if outer_remaining > 0 else math.inf
 
     def handler(signum, frame):
-        if active[0]:
-            fired[0] = True
-            raise _Expired
+        if not active[0]:
+            return
+        if time.monotonic() >= outer_deadline - 1e-3 and callable(previous):
+            previous(signum, frame)  # the caller's alarm is due: its handler decides (e.g. raises)
+            return
+        fired[0] = True
+        raise _Expired
 
     previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_remaining or seconds), 0.05)
     try:
         yield fired
     finally:
@@ -416,6 +424,8 @@ def _alarm(seconds: float):
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if outer_remaining > 0:
+                signal.setitimer(signal.ITIMER_REAL, max(outer_deadline - time.monotonic(), 1e-3), outer_interval)
 
 
 def within_budget(function, *args, seconds: float | None = None, what: str = "simplification", **kwargs):
@@ -424,8 +434,8 @@ def within_budget(function, *args, seconds: float | None = None, what: str = "si
 
     The budget is a real-time alarm (``SIGALRM``), so it applies in the main thread of a POSIX
     process; elsewhere ``function`` runs without a time limit and only the size limits of
-    :func:`expression_cost` protect it. A result computed while the alarm was being swallowed is
-    discarded, never returned.
+    :func:`expression_cost` protect it. A caller's own alarm is kept (see :func:`_alarm`). A result
+    computed while the alarm was being swallowed is discarded, never returned.
     """
     seconds = SIMPLIFY_SECONDS if seconds is None else float(seconds)
     if not seconds > 0:

@@ -195,3 +195,13 @@ def test_outside_the_main_thread_the_budget_does_not_apply_but_the_size_limits_d
     thread.start()
     thread.join()
     assert results == [(mu_i - 1) * (mu_i + 1)]
+
+
+def test_a_callers_own_alarm_is_kept():
+    with pytest.raises(AssertionError, match="did not finish within 1 s"), no_hang(1):
+        within_budget(time.sleep, 5, seconds=10)  # the caller's alarm falls due first
+    with pytest.raises(AssertionError, match="did not finish within 1 s"), no_hang(1):
+        within_budget(lambda: None, seconds=10)
+        time.sleep(5)  # re-armed on exit for the time it had left
+    with no_hang(30), pytest.raises(BudgetExceededError):
+        within_budget(time.sleep, 5, seconds=0.1)  # the budget falls due first
