@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
+from symcorr.networks import require_torch
 from symcorr.networks.propagation import layers as model_layers
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
 
@@ -130,7 +131,7 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
 
     Returns a :class:`MonteCarloResult`, indexable per layer.
     """
-    import torch
+    torch = require_torch("symcorr.networks.montecarlo")
 
     entries = model_layers(model)
     names = [name for name, _ in entries]

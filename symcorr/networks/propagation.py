@@ -27,13 +27,14 @@ from __future__ import annotations
 import numpy as np
 
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.networks import require_torch
 from symcorr.numeric.linear import linear
 
 _PASS_THROUGH = ("Identity", "Flatten")
 
 
 def _torch():
-    import torch
+    torch = require_torch("symcorr.propagate")
     from torch import nn
 
     return torch, nn
