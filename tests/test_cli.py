@@ -41,7 +41,7 @@ def test_reproduce_without_torch_gives_the_same_message():
 
 def test_the_python_api_names_the_same_remedy(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(ImportError, match=r"symcorr.propagate needs torch: pip install 'symcorr\[torch\]'"):
+    with pytest.raises(ImportError, match=r"^symcorr\.(propagate|nn) needs torch: pip install 'symcorr\[torch\]'$"):
         symcorr.propagate(object(), symcorr.Cumulants(np.zeros(1), np.eye(1)))
 
 
