@@ -172,8 +172,8 @@ def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
                 f"refused: exponent {exponent} exceeds {MAX_EXPONENT} (symcorr.notation.limits.MAX_EXPONENT)")
         if base.is_Rational:
             number_power_allowed(base, int(exponent.p) // int(exponent.q) if exponent.q > 1 else int(exponent.p))
-    if base == 0 and exponent.is_number and (exponent.is_negative or exponent == 0):
-        raise ExpressionError(f"0**{exponent} is undefined (division by zero)")
+    if base == 0 and exponent.is_number and exponent.is_negative:
+        raise ExpressionError(f"0**{exponent} is a division by zero")
     result = sp.Pow(base, exponent)
     if result.is_Rational:
         check_number(result)
