@@ -16,13 +16,12 @@ import re
 import sympy as sp
 
 from symcorr.notation.limits import (
-    MAX_DEPTH,
     ExpressionError,
     UnsafeExpressionError,
-    check_expression_cost,
     check_text,
 )
 from symcorr.notation.vocabulary import (
+    TokenParser,
     call,
     make_number,
     power,
@@ -90,35 +89,14 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
-class _LatexParser:
+class _LatexParser(TokenParser):
     """Recursive descent over the token list; builds SymPy objects directly."""
-
-    def __init__(self, tokens):
-        self.tokens = tokens
-        self.position = 0
-        self.depth = 0
-
-    # -- helpers ------------------------------------------------------------
-    def peek(self, offset: int = 0):
-        index = self.position + offset
-        return self.tokens[index] if index < len(self.tokens) else (None, None, -1)
-
-    def take(self):
-        token = self.peek()
-        self.position += 1
-        return token
 
     def expect(self, value: str):
         kind, got, where = self.take()
         if got != value or kind != "op":
             found = "the end" if kind is None else repr(got)
             raise ExpressionError(f"LaTeX: expected {value!r} at position {where}, found {found}")
-
-    def enter(self):
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise UnsafeExpressionError(
-                f"refused: formula nested deeper than {MAX_DEPTH} levels (symcorr.notation.limits.MAX_DEPTH)")
 
     # -- grammar ------------------------------------------------------------
     def parse(self) -> sp.Expr:
@@ -350,14 +328,7 @@ def parse_latex(text: str) -> sp.Expr:
         else:
             cleaned.append(token)
     tokens = cleaned
-    if not tokens:
-        raise ExpressionError("empty formula")
-    try:
-        expression = _LatexParser(tokens).parse()
-    except RecursionError:
-        raise UnsafeExpressionError(
-            f"refused: formula nested too deeply for Python's recursion limit (at most {MAX_DEPTH} levels)") from None
-    return check_expression_cost(expression)
+    return _LatexParser.parse_tokens(tokens)
 
 
 __all__ = ["parse_latex"]

@@ -27,14 +27,13 @@ import re
 import sympy as sp
 
 from symcorr.notation.limits import (
-    MAX_DEPTH,
     ExpressionError,
     UnsafeExpressionError,
-    check_expression_cost,
     check_text,
 )
 from symcorr.notation.vocabulary import (
     FUNCTIONS,
+    TokenParser,
     call,
     make_number,
     power,
@@ -119,31 +118,12 @@ def _refuse_outside_grammar(tokens) -> None:
         raise UnsafeExpressionError("refused: " + min(refusals)[2])
 
 
-class _Parser:
+class _Parser(TokenParser):
     """Recursive descent over the tokens (grammar in the module docstring); builds SymPy objects."""
-
-    def __init__(self, tokens):
-        self.tokens = tokens
-        self.position = 0
-        self.depth = 0
-
-    def peek(self) -> tuple[str | None, str | None, int]:
-        return self.tokens[self.position] if self.position < len(self.tokens) else (None, None, -1)
-
-    def take(self):
-        token = self.peek()
-        self.position += 1
-        return token
 
     def at(self, *values: str) -> bool:
         kind, value, _ = self.peek()
         return kind == "op" and value in values
-
-    def enter(self):
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise UnsafeExpressionError(
-                f"refused: formula nested deeper than {MAX_DEPTH} levels (symcorr.notation.limits.MAX_DEPTH)")
 
     def parse(self) -> sp.Expr:
         result = self.expression()
@@ -240,14 +220,7 @@ def parse_sympy(text: str) -> sp.Expr:
     body = " ".join(line.split("#", 1)[0] for line in text.splitlines())
     tokens = _right_hand_side(_tokenize(body))
     _refuse_outside_grammar(tokens)
-    if not tokens:
-        raise ExpressionError("empty formula")
-    try:
-        expression = _Parser(tokens).parse()
-    except RecursionError:
-        raise UnsafeExpressionError(
-            f"refused: formula nested too deeply for Python's recursion limit (at most {MAX_DEPTH} levels)") from None
-    return check_expression_cost(expression)
+    return _Parser.parse_tokens(tokens)
 
 
 __all__ = ["parse_sympy"]

@@ -21,10 +21,12 @@ import re
 import sympy as sp
 
 from symcorr.notation.limits import (
+    MAX_DEPTH,
     MAX_DIGITS,
     MAX_EXPONENT,
     ExpressionError,
     UnsafeExpressionError,
+    check_expression_cost,
     check_number,
     number_power_allowed,
 )
@@ -243,8 +245,51 @@ def product_of(factors: list[sp.Expr]) -> sp.Expr:
     return sp.Mul(coefficient, *others)
 
 
+class TokenParser:
+    """What both recursive-descent parsers share: a cursor over ``(kind, text, position)`` tokens and
+    the nesting count checked against :data:`~symcorr.notation.limits.MAX_DEPTH`."""
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+        self.position = 0
+        self.depth = 0
+
+    def peek(self, offset: int = 0) -> tuple[str | None, str | None, int]:
+        index = self.position + offset
+        return self.tokens[index] if index < len(self.tokens) else (None, None, -1)
+
+    def take(self):
+        token = self.peek()
+        self.position += 1
+        return token
+
+    def parse(self) -> sp.Expr:  # pragma: no cover - each syntax defines its grammar
+        raise NotImplementedError
+
+    @classmethod
+    def parse_tokens(cls, tokens) -> sp.Expr:
+        """The expression ``tokens`` spell, checked against the cost limits
+        (:func:`~symcorr.notation.limits.check_expression_cost`)."""
+        if not tokens:
+            raise ExpressionError("empty formula")
+        try:
+            expression = cls(tokens).parse()
+        except RecursionError:
+            raise UnsafeExpressionError(
+                f"refused: formula nested too deeply for Python's recursion limit (at most {MAX_DEPTH} levels)"
+            ) from None
+        return check_expression_cost(expression)
+
+    def enter(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise UnsafeExpressionError(
+                f"refused: formula nested deeper than {MAX_DEPTH} levels (symcorr.notation.limits.MAX_DEPTH)")
+
+
 __all__ = [
     "FUNCTIONS",
+    "TokenParser",
     "call",
     "make_number",
     "normalize_symbols",
