@@ -3,7 +3,9 @@
 Every entry maps a subcommand to ``"module:function"``; the function takes the
 remaining arguments (a list of strings) and returns the exit status. Modules
 are imported only when their subcommand runs, and no library module imports
-this one.
+this one. ``symcorr --version`` prints the version; a subcommand that needs
+torch when it is not installed prints one line saying so
+(:data:`symcorr.networks.TORCH_HINT`) and exits 2, without a traceback.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ SUBCOMMANDS = {
 def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items())
-    return f"usage: symcorr [SUBCOMMAND] [ARGS...]\n\nsubcommands (default: demo):\n{rows}\n"
+    return (f"usage: symcorr [--version] [SUBCOMMAND] [ARGS...]\n\nsubcommands (default: demo):\n{rows}\n\n"
+            "'symcorr SUBCOMMAND --help' lists a subcommand's options.\n")
 
 
 def main(argv=None) -> int:
@@ -31,13 +34,27 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
+    if argv and argv[0] == "--version":
+        from symcorr import __version__
+
+        print(f"symcorr {__version__}")
+        return 0
     name = argv.pop(0) if argv and not argv[0].startswith("-") else "demo"
     if name not in SUBCOMMANDS:
         print(f"symcorr: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, _, function_name = SUBCOMMANDS[name][0].partition(":")
-    function = getattr(importlib.import_module(module_name), function_name)
-    return int(function(argv) or 0)
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+        return int(function(argv) or 0)
+    except ImportError as error:
+        from symcorr.networks import missing_torch_message
+
+        message = missing_torch_message(error, f"symcorr {name}")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,7 +21,7 @@ from symcorr.derivation.activation import Activation, ActivationFamily
 from symcorr.derivation.families import FAMILY_MODULES
 from symcorr.derivation.families.erf import erf  # noqa: F401  (re-exported by name)
 from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic  # noqa: F401
-from symcorr.notation.parse import normalize_symbols, parse_expression
+from symcorr.notation.parse import check_expression_cost, normalize_symbols, parse_expression
 from symcorr.notation.symbols import Z
 
 #: Activation constructors by name, from every family module.
@@ -40,7 +40,7 @@ def from_expression(expression) -> Activation:
     if isinstance(expression, str):
         expression = parse_expression(expression)
     elif isinstance(expression, sp.Basic):
-        expression = normalize_symbols(expression).xreplace({sp.Symbol("z"): Z})
+        expression = check_expression_cost(normalize_symbols(expression))
     else:
         raise TypeError(f"an activation expression is a string or a SymPy expression, got {type(expression).__name__}")
     extra = expression.free_symbols - {Z}

@@ -18,8 +18,16 @@ The IDX format (big-endian throughout)::
     4 d bytes   the d dimensions as uint32
     rest        the elements in C order
 
-Files are read whole; gzip is recognised by its magic bytes (``1f 8b``), not
-by the file name.
+gzip is recognised by its magic bytes (``1f 8b``), not by the file name. What
+a file may make the reader allocate is bounded by the data actually present:
+the header's size claim must match a plain file's size, and for gzip it must
+be within what the compressed size can hold (deflate expands at most
+:data:`GZIP_MAX_RATIO`-fold), and no more than the claim is ever decompressed.
+Dimension products are computed in Python integers (no overflow), and every
+allocation that could exhaust memory is first compared with the memory
+available (:func:`check_allocation`). Labels are class identifiers: they give
+exactly as many classes as there are distinct labels (renumbered ``0..K-1`` if
+needed, the original values kept as class names).
 
 :class:`Dataset` holds flattened images as float64 in ``[0, 1]`` (pixel / max
 pixel value) and integer labels; the preprocessing that feeds a network
@@ -28,7 +36,9 @@ pixel value) and integer labels; the preprocessing that feeds a network
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +72,35 @@ IDX_PARTS = {
 }
 
 
+#: Deflate expands at most 1032-fold, so a gzip file of n bytes holds at most about 1032 n bytes.
+GZIP_MAX_RATIO = 1032
+
+
 class IDXFormatError(ValueError):
     """A file is not a well-formed IDX file (the message says what is wrong)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, ``nbytes`` for ``what`` when they exceed the available memory."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the {available / 2**30:.3g} GiB "
+                          "of memory available; use a smaller data set or subset")
 
 
 @dataclass
@@ -89,16 +126,37 @@ class Dataset:
                 raise ValueError(
                     f"{self.name}: {part} images {X.shape} and labels {y.shape} do not match"
                 )
+            if y.dtype.kind not in "iu":
+                raise ValueError(f"{self.name}: {part} labels must be integers, got {y.dtype}")
+            if y.size and y.min() < 0:
+                raise ValueError(f"{self.name}: negative {part} label {y.min()}")
+            finite = np.isfinite(X)
+            if not finite.all():
+                row, column = (int(i) for i in np.argwhere(~finite)[0])
+                raise ValueError(f"{self.name}: {part} image {row} holds {X[row, column]} at pixel {column}; "
+                                 "images must be finite")
         if self.X_train.shape[1] != self.X_test.shape[1]:
             raise ValueError(f"{self.name}: train and test images differ in size")
-        if int(np.prod(self.image_shape)) != self.X_train.shape[1]:
+        if math.prod(self.image_shape) != self.X_train.shape[1]:
             raise ValueError(f"{self.name}: image shape {self.image_shape} does not match {self.X_train.shape[1]} pixels")
-        if not self.class_names:
-            self.class_names = tuple(str(c) for c in range(self.n_classes))
+        labels = np.concatenate([self.y_train, self.y_test])
+        top = int(labels.max()) if labels.size else -1
+        if self.class_names:
+            if top >= len(self.class_names):
+                raise ValueError(f"{self.name}: label {top} has no class name ({len(self.class_names)} names)")
+        else:
+            distinct = len(np.unique(labels))
+            if top + 1 != distinct:
+                raise ValueError(
+                    f"{self.name}: labels must be 0..K-1 with every class present when no class_names are "
+                    f"given; got {distinct} distinct label(s) up to {top}: renumber them "
+                    "(np.unique(y, return_inverse=True)) or give class_names")
+            self.class_names = tuple(str(c) for c in range(distinct))
 
     @property
     def n_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
+        """The number of classes: one per class name (labels lie in ``0..n_classes-1``)."""
+        return len(self.class_names)
 
     @property
     def dim(self) -> int:
@@ -134,23 +192,8 @@ def _stratified_indices(y: np.ndarray, n: int, rng: np.random.Generator) -> np.n
 
 # -- IDX -------------------------------------------------------------------
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise IDXFormatError(f"{path}: gzip data is corrupt or truncated ({error})") from None
-    return raw
-
-
-def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode the bytes of an IDX file (see the module docstring) into an array.
-
-    The result has the file's dimensions and the native-endian version of its
-    element type. Raises :class:`IDXFormatError` naming ``name`` and the defect.
-    """
+def _idx_header(raw: bytes, name: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The element type, shape and header length of an IDX file starting with ``raw``."""
     if len(raw) < 4:
         raise IDXFormatError(f"{name}: too short for an IDX header ({len(raw)} bytes)")
     if raw[0] != 0 or raw[1] != 0:
@@ -170,24 +213,69 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(raw) < header:
         raise IDXFormatError(f"{name}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions need {header})")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    payload = len(raw) - header
-    if payload != expected:
-        raise IDXFormatError(
-            f"{name}: IDX data has {payload} bytes, header shape {shape} of {dtype.name} needs {expected}"
-            + (" (file truncated?)" if payload < expected else " (trailing bytes)")
-        )
+    return _IDX_TYPES[type_code], shape, header
+
+
+def _payload_error(name: str, payload: int, shape, dtype: np.dtype, expected: int,
+                   at_least: bool = False) -> IDXFormatError:
+    return IDXFormatError(
+        f"{name}: IDX data has {'more than ' if at_least else ''}{payload} bytes, header shape {shape} of "
+        f"{dtype.name} needs {expected}" + (" (file truncated?)" if payload < expected else " (trailing bytes)")
+    )
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode the bytes of an IDX file (see the module docstring) into an array.
+
+    The result has the file's dimensions and the native-endian version of its
+    element type. Raises :class:`IDXFormatError` naming ``name`` and the defect.
+    """
+    dtype, shape, header = _idx_header(raw, name)
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    if len(raw) - header != expected:
+        raise _payload_error(name, len(raw) - header, shape, dtype, expected)
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
 
 def read_idx(path) -> np.ndarray:
-    """Read one IDX file, gzipped or not. See :func:`parse_idx`."""
+    """Read one IDX file, gzipped or not (see :func:`parse_idx`), allocating only what the file holds:
+    a header claiming more than a plain file's size, or more than a gzip file could expand to, is
+    refused before anything is read or decompressed, and no more than the claim is decompressed."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
-    return parse_idx(_read_bytes(path), str(path))
+    name = str(path)
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        compressed = handle.read(2) == b"\x1f\x8b"
+        handle.seek(0)
+        stream = gzip.GzipFile(fileobj=handle, mode="rb") if compressed else handle
+        try:
+            start = stream.read(4)
+            start += stream.read(4 * start[3]) if len(start) == 4 else b""
+            dtype, shape, header = _idx_header(start, name)
+            expected = math.prod(shape) * dtype.itemsize
+            if not compressed and size - header != expected:
+                raise _payload_error(name, size - header, shape, dtype, expected)
+            if compressed and header + expected > GZIP_MAX_RATIO * size + 1024:
+                raise IDXFormatError(
+                    f"{name}: header shape {shape} of {dtype.name} claims {header + expected} bytes, more than "
+                    f"a gzip file of {size} bytes can hold (deflate expands at most {GZIP_MAX_RATIO}-fold): "
+                    "the file is truncated or its header is wrong")
+            check_allocation(2 * expected, f"reading {name} (shape {shape} of {dtype.name})")
+            payload = stream.read(expected + 1)
+            if compressed and len(payload) == expected:
+                stream.read(1)  # reaches the end of the stream, where gzip checks its CRC and length
+        except (OSError, EOFError, zlib.error) as error:
+            raise IDXFormatError(f"{path}: gzip data is corrupt or truncated ({error})") from None
+        finally:
+            if compressed:
+                stream.close()
+    if len(payload) != expected:
+        trailing = len(payload) > expected
+        raise _payload_error(name, expected if trailing else len(payload), shape, dtype, expected, at_least=trailing)
+    return np.frombuffer(payload, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path, array, compress: bool | None = None) -> Path:
@@ -238,7 +326,9 @@ def load_idx_directory(directory, name: str | None = None) -> Dataset:
 
     Images (uint8, shape ``(n, rows, cols)``) become float64 rows scaled to
     [0, 1] by the largest value of their element type (255 for uint8).
-    Fashion-MNIST gets its class names when ``name`` or the directory says so.
+    Labels become ``0..K-1`` for the K distinct label values of both parts
+    (the values themselves are the class names; Fashion-MNIST gets its class
+    names when ``name`` or the directory says so).
     """
     directory = Path(directory)
     files = find_idx_files(directory)
@@ -254,27 +344,39 @@ def load_idx_directory(directory, name: str | None = None) -> Dataset:
                 f"{files[f'{part}_images'].name} holds {images.shape[0]} images but "
                 f"{files[f'{part}_labels'].name} {labels.shape[0]} labels"
             )
+        if labels.dtype.kind not in "iu":
+            raise IDXFormatError(f"{files[f'{part}_labels']}: labels must be integers, got {labels.dtype}")
         if labels.size and labels.min() < 0:
             raise IDXFormatError(f"{files[f'{part}_labels']}: negative label {labels.min()}")
     if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
         raise IDXFormatError("train and test images differ in shape: "
                              f"{arrays['train_images'].shape[1:]} vs {arrays['test_images'].shape[1:]}")
+    pixels = sum(arrays[f"{part}_images"].size for part in ("train", "test"))
+    check_allocation(8 * pixels, f"{directory}: {pixels} pixels as float64")
 
     def scale(images):
         images = images.reshape(images.shape[0], -1)
         top = np.iinfo(images.dtype).max if images.dtype.kind in "iu" else 1.0
         return images.astype(np.float64) / float(top)
 
+    # labels are class identifiers: as many classes as distinct labels, numbered 0..K-1
+    values = np.unique(np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64))
+    y_train, y_test = (np.searchsorted(values, arrays[f"{part}_labels"].astype(np.int64))
+                       for part in ("train", "test"))
     name = name or directory.name
     fashion = "fashion" in name.lower() or "fashion" in str(directory.resolve()).lower()
+    if fashion and values.size and values[-1] < len(FASHION_MNIST_CLASSES):
+        class_names = tuple(FASHION_MNIST_CLASSES[v] for v in values)
+    else:
+        class_names = tuple(str(v) for v in values)
     return Dataset(
         name=name,
         X_train=scale(arrays["train_images"]),
-        y_train=arrays["train_labels"].astype(np.int64),
+        y_train=y_train,
         X_test=scale(arrays["test_images"]),
-        y_test=arrays["test_labels"].astype(np.int64),
+        y_test=y_test,
         image_shape=tuple(arrays["train_images"].shape[1:]),
-        class_names=FASHION_MNIST_CLASSES if fashion and arrays["train_labels"].max() < 10 else (),
+        class_names=class_names,
     )
 
 

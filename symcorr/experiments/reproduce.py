@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from symcorr.networks import missing_torch_message
+
 EXPERIMENTS = {
     "xor": ("symcorr.experiments.xor", "XOR: class information moves from covariance to mean"),
     "mnist": ("symcorr.experiments.mnist", "MNIST-like data: Gaussian statistics through the layers"),
@@ -38,11 +40,12 @@ def main(argv=None) -> int:
     if name not in EXPERIMENTS:
         print(f"symcorr reproduce: unknown analysis {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(EXPERIMENTS[name][0])
     try:
+        module = importlib.import_module(EXPERIMENTS[name][0])
         return int(module.main(rest) or 0)
     except ImportError as error:
-        print(f"symcorr reproduce {name}: {error}", file=sys.stderr)
+        print(missing_torch_message(error, f"symcorr reproduce {name}") or f"symcorr reproduce {name}: {error}",
+              file=sys.stderr)
         return 2
 
 

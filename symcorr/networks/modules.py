@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
-
 from symcorr.derivation import activations
+from symcorr.networks import require_torch
+
+torch = require_torch("symcorr.nn")
+from torch import nn  # noqa: E402 - after the check that names the missing dependency
 
 
 def _finite_tensor(name: str, value, shape=None) -> torch.Tensor:

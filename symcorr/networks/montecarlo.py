@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from symcorr.networks import require_torch
 from symcorr.networks.tracing import layer_chain
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
 from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
@@ -134,7 +135,7 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
 
     Returns a :class:`MonteCarloResult`, indexable per layer.
     """
-    import torch
+    torch = require_torch("symcorr.networks.montecarlo")
 
     entries = layer_chain(model).entries
     names = [name for name, _ in entries]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from symcorr.networks import spatial
+from symcorr.networks import require_torch, spatial
 from symcorr.networks.layers import Settings, rule_for
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.pointwise import order_argument
@@ -47,6 +47,7 @@ def layers(model) -> list[tuple[str, object]]:
     :func:`propagate` with ``trace=True`` and :func:`symcorr.networks.montecarlo.monte_carlo`
     return one entry per layer of this list.
     """
+    require_torch("symcorr.propagate")
     from symcorr.networks.tracing import model_layers
 
     return model_layers(model)

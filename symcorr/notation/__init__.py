@@ -3,5 +3,7 @@
 :mod:`~symcorr.notation.symbols` names input cumulants and vertex functions,
 :mod:`~symcorr.notation.partitions` enumerates set partitions and index
 patterns, :mod:`~symcorr.notation.parse` turns user strings (SymPy or LaTeX
-syntax) into expressions without evaluating them.
+syntax, :mod:`~symcorr.notation.sympy_syntax`, :mod:`~symcorr.notation.latex_syntax`,
+names from :mod:`~symcorr.notation.vocabulary`) into expressions without
+evaluating them, within the cost limits of :mod:`~symcorr.notation.limits`.
 """

@@ -41,14 +41,24 @@ class Cumulants(metaclass=_CumulantsType):
     is converted to float64 and checked: shape, finiteness, symmetry under
     permutation of indices, and positive semi-definiteness of ``cov``. The
     errors name the offending tensor.
+
+    The tolerances follow the numbers (:func:`_check_tensors`): symmetry is measured against
+    the natural size of the order, :math:`\max(s^{n/2}, \max|\kappa^{(n)}|)` with :math:`s` the
+    largest variance, so a third cumulant that is zero up to rounding passes; rounding is that
+    of the input's own precision (a float32 sample covariance passes at float32 precision); a
+    negative variance is always refused; positive semi-definiteness is checked on the
+    correlation matrix (scale-free). A covariance that is genuinely indefinite is refused with
+    the remedies: estimate it with :func:`symcorr.from_samples`, or project it explicitly with
+    :func:`symcorr.numeric.tensors.nearest_psd`, which also returns how far it moved.
     """
 
     __slots__ = ("_tensors",)
 
     def __init__(self, mean, cov, *higher, check: bool = True):
-        tensors = [np.asarray(t, dtype=np.float64) for t in (mean, cov, *higher)]
+        given = [np.asarray(t) for t in (mean, cov, *higher)]
+        tensors = [np.asarray(t, dtype=np.float64) for t in given]
         if check:
-            _check_tensors(tensors)
+            _check_tensors(tensors, [_rounding(t.dtype) for t in given])
         self._tensors = tuple(tensors)
 
     # -- access -------------------------------------------------------------
@@ -95,7 +105,27 @@ class Cumulants(metaclass=_CumulantsType):
         return f"Cumulants(dim={self.dim}, order={self.order})"
 
 
-def _check_tensors(tensors) -> None:
+SYMMETRY_RTOL = 1e-10
+"""Relative asymmetry accepted in float64 input (relative to the natural scale of the order)."""
+PSD_ROUNDING_FACTOR = 16
+r"""A correlation matrix may have eigenvalues down to :math:`-16 N \epsilon` (rounding of its
+:math:`N^2` entries at machine precision :math:`\epsilon` of the input; measured worst case
+:math:`0.4 N\epsilon` on rank-deficient sample covariances)."""
+
+
+def _rounding(dtype: np.dtype) -> float:
+    """Machine precision of an input of ``dtype``: its own for floats narrower than float64."""
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        return float(np.finfo(dtype).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def _check_tensors(tensors, rounding=None) -> None:
+    r"""Refuse, naming the tensor and the remedy, what cannot be the cumulants of a distribution.
+
+    ``rounding[n-1]`` is the machine precision of the input of order ``n`` (float64's by default).
+    """
+    rounding = rounding or [float(np.finfo(np.float64).eps)] * len(tensors)
     if len(tensors) < 2:
         raise ValueError("Cumulants need at least a mean and a covariance")
     mean = tensors[0]
@@ -110,13 +140,41 @@ def _check_tensors(tensors) -> None:
         if not np.all(np.isfinite(tensor)):
             bad = np.argwhere(~np.isfinite(tensor))[0]
             raise ValueError(f"{name} has a non-finite entry (NaN or inf) at index {tuple(int(i) for i in bad)}")
-        if order >= 2 and not is_symmetric(tensor):
-            raise ValueError(f"{name} is not symmetric under permutation of its indices")
     cov = tensors[1]
+    variances = np.diag(cov)
+    if n_neurons and variances.min() < 0:
+        i = int(np.argmin(variances))
+        raise ValueError(f"cov[{i}, {i}] = {variances[i]:.6g} is a negative variance; a covariance has "
+                         "non-negative diagonal entries")
+    largest = float(variances.max()) if n_neurons else 0.0
+    for order, tensor in enumerate(tensors[1:], start=2):
+        name = "cov" if order == 2 else f"kappa({order})"
+        natural = max(largest ** (order / 2), float(np.max(np.abs(tensor), initial=0.0)))
+        rtol = max(SYMMETRY_RTOL, 64 * rounding[order - 1])
+        if not is_symmetric(tensor, rtol, natural):
+            raise ValueError(f"{name} is not symmetric under permutation of its indices (beyond {rtol:.1e} "
+                             f"times its natural scale {natural:.3e} = max(largest variance^({order}/2), largest entry))")
     if n_neurons:
-        eigenvalues = np.linalg.eigvalsh(cov)
-        tolerance = 1e-10 * max(float(np.max(np.abs(eigenvalues))), 1e-300)
-        if eigenvalues[0] < -tolerance:
-            raise ValueError(
-                f"cov is not positive semi-definite: smallest eigenvalue {eigenvalues[0]:.3e}"
-            )
+        _check_positive_semidefinite(cov, variances, largest, rounding[1])
+
+
+def _check_positive_semidefinite(cov, variances, largest, rounding) -> None:
+    r"""``cov`` is PSD up to rounding: the correlation matrix :math:`D^{-1} C D^{-1}`, with
+    :math:`D_{ii} = \sqrt{\max(C_{ii}, \tau s)}`, has no eigenvalue below :math:`-\tau`,
+    :math:`\tau = 16 N \epsilon` (scale-free; a variance that is zero up to rounding is floored)."""
+    tolerance = PSD_ROUNDING_FACTOR * len(variances) * rounding
+    if largest == 0:
+        if np.any(cov != 0):
+            raise ValueError("cov is not positive semi-definite: every variance is 0 but a covariance is not")
+        return
+    scale = np.sqrt(np.maximum(variances, tolerance * largest))
+    smallest = float(np.linalg.eigvalsh(cov / np.outer(scale, scale))[0])
+    if smallest < -tolerance:
+        raise ValueError(
+            f"cov is not positive semi-definite: its correlation matrix has smallest eigenvalue {smallest:.3e} "
+            f"(rounding at the input's precision, machine epsilon {rounding:.1e}, accounts for {-tolerance:.1e}; "
+            "pass a float32 covariance as float32). Estimate it from data with "
+            "symcorr.from_samples (a sample covariance is PSD), or project it explicitly: "
+            "cov, distance = symcorr.numeric.tensors.nearest_psd(cov)")
+
+

@@ -42,15 +42,42 @@ def cumulants_from_moments(moment_tensors):
     ]
 
 
-def is_symmetric(tensor: np.ndarray, rtol: float = 1e-10) -> bool:
-    """Whether ``tensor`` is invariant under every permutation of its axes."""
-    scale = max(float(np.max(np.abs(tensor), initial=0.0)), 1e-300)
+def is_symmetric(tensor: np.ndarray, rtol: float = 1e-10, scale: float | None = None) -> bool:
+    """Whether ``tensor`` is invariant under every permutation of its axes, up to ``rtol * scale``.
+
+    ``scale`` defaults to the tensor's largest absolute entry; :class:`~symcorr.numeric.cumulants.Cumulants`
+    passes the natural scale of the order instead (a tensor that is zero up to rounding is then
+    symmetric, since its noise is measured against the size it could have).
+    """
+    if scale is None:
+        scale = float(np.max(np.abs(tensor), initial=0.0))
+    tolerance = rtol * max(scale, 1e-300)
     for k in range(tensor.ndim - 1):
         axes = list(range(tensor.ndim))
         axes[k], axes[k + 1] = axes[k + 1], axes[k]
-        if np.max(np.abs(tensor - tensor.transpose(axes)), initial=0.0) > rtol * scale:
+        if np.max(np.abs(tensor - tensor.transpose(axes)), initial=0.0) > tolerance:
             return False
     return True
+
+
+def nearest_psd(matrix) -> tuple[np.ndarray, float]:
+    r"""The positive semi-definite matrix nearest to ``matrix`` in the Frobenius norm, and that distance.
+
+    Higham (1988): with :math:`\tfrac12(M + M^T) = V \Lambda V^T`, the nearest PSD matrix is
+    :math:`V \max(\Lambda, 0) V^T`. For an indefinite covariance estimate that should have been
+    PSD (pairwise-deleted data, a float32 accumulation): ``cov, distance = nearest_psd(cov)``;
+    ``distance`` states how much the covariance was changed.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"nearest_psd needs a square matrix, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("nearest_psd needs a finite matrix")
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (matrix + matrix.T))
+    projected = (vectors * np.maximum(eigenvalues, 0.0)) @ vectors.T
+    projected = 0.5 * (projected + projected.T)
+    np.fill_diagonal(projected, np.maximum(np.diag(projected), 0.0))
+    return projected, float(np.linalg.norm(projected - matrix))
 
 
 def symmetrized(tensor: np.ndarray) -> np.ndarray:

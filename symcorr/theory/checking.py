@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symcorr.notation.parse import normalize_symbols, parse_expression
+from symcorr.notation.parse import (BudgetExceededError, check_expression_cost, normalize_symbols, parse_expression,
+                                    within_budget)
 from symcorr.notation.partitions import normalize_pattern
 from symcorr.notation.symbols import (
     NEURON_LABELS,
@@ -119,8 +120,8 @@ def _term_table(expression: sp.Expr) -> dict[sp.Expr, sp.Expr]:
 def _simplified(difference: sp.Expr) -> sp.Expr:
     if len(sp.Add.make_args(difference)) <= 60:
         try:
-            return sp.factor(difference)
-        except (sp.PolynomialError, NotImplementedError):  # pragma: no cover - factor handles expressions
+            return within_budget(sp.factor, difference, what="factoring the difference")
+        except (sp.PolynomialError, NotImplementedError, BudgetExceededError):
             return difference
     return difference
 
@@ -148,7 +149,7 @@ def check(derivation, pattern: str, expression, syntax: str = "auto") -> CheckRe
     if isinstance(expression, str):
         given = parse_expression(expression, syntax)
     elif isinstance(expression, sp.Basic):
-        given = normalize_symbols(expression)
+        given = check_expression_cost(normalize_symbols(expression))
     elif isinstance(expression, (int, float)) and not isinstance(expression, bool):
         given = sp.Rational(repr(expression))
     else:
@@ -156,7 +157,7 @@ def check(derivation, pattern: str, expression, syntax: str = "auto") -> CheckRe
     difference = sp.expand(given - derived)
     equal = difference == 0
     if not equal and not difference.is_polynomial(*difference.free_symbols):
-        equal = sp.simplify(difference) == 0
+        equal = within_budget(sp.simplify, difference, what="simplifying the difference") == 0
     user_pattern = "".join(mapping.get(a, a) for a in canonical)
     title = (f"check {derivation.activation.name}, {output_text(user_pattern)} "
              f"({pattern_title(canonical).lower()}, pattern {user_pattern}), {closure_text(derivation)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from symcorr.derivation import activations
 from symcorr.derivation.activations import Activation
 from symcorr.derivation.engine import derive
-from symcorr.notation.parse import ExpressionError, parse_expression
+from symcorr.notation.parse import ExpressionError, parse_expression, read_expression_file
 from symcorr.notation.partitions import normalize_pattern
 from symcorr.theory.checking import check
 from symcorr.theory.diagrams import terms
@@ -142,7 +142,7 @@ def check_main(argv) -> int:
         return _fail("symcorr check", ValueError("give the formula either as an argument or with --file"))
     try:
         if args.file is not None:
-            text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
+            text = read_expression_file(args.file)
         else:
             text = args.expression
         derivation = _derive_from_args(args, len(args.pattern))

@@ -20,6 +20,15 @@ def test_from_expression_refuses_code_and_runs_nothing(tmp_path):
     assert not target.exists()
 
 
+@pytest.mark.parametrize("text, message", [
+    ("z + 1e-400*z**2", "smaller in magnitude than float64's smallest normal number"),  # was silently z
+    ("1e999*z", "exceeds float64's largest finite number"),  # was a TypeError traceback
+])
+def test_numbers_outside_float64_are_refused_not_rounded(text, message):
+    with pytest.raises(ValueError, match=message):
+        activations.from_expression(text)
+
+
 def test_from_expression_recognises_each_family():
     cubic = activations.from_expression("z - z**3/3")
     assert cubic.family.name == "polynomial" and cubic.expression == Z - Z**3 / 3
