@@ -6,7 +6,7 @@ Times, in this run and interleaved (so that load from other processes hits
 both alike), best of ``--repeats``:
 
 * ``pointwise(c, erf(), order=2)``: mean and full covariance of erf(z) for a
-  Gaussian z through the generated kernel (Owen's T / angle integral, MATH.md
+  Gaussian z through the generated kernel (Owen's T / angle integral, docs/theory.md
   section 6), with its input checks and the fill of the output tensor;
 * ``erf_gaussian_transfer(mean, cov)``: the same numbers from the standalone
   function (:mod:`symcorr.numeric.erf_gaussian`);

@@ -24,7 +24,7 @@ KERNEL_JOBS = (
     *(KernelJob(activations.quadratic(), m, m) for m in (2, 3, 4)),
     # the general cubic a0 + a1 z + a2 z^2 + a3 z^3: mean and covariance, closure 2..6
     *(KernelJob(activations.cubic(), 2, k) for k in range(2, 7)),
-    # erf (MATH.md section 6): the Gaussian part resummed exactly (Owen's T for orders 1..2,
+    # erf (docs/theory.md section 6): the Gaussian part resummed exactly (Owen's T for orders 1..2,
     # numerical joint moments for 3..4), the non-Gaussian corrections of kappa_3, kappa_4 to the
     # default series order
     *(KernelJob(activations.erf(), m, k) for m, k in ((2, 2), (2, 4), (4, 2))),

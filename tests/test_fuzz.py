@@ -151,7 +151,7 @@ def test_pointwise_matches_the_gaussian_closed_forms(n, family, alpha, seed, def
     with no_hang(120):
         if family == "quadratic":
             y = pointwise(x, activations.quadratic(alpha), order=2)
-            # MATH.md section 5 for Gaussian input: E[z + a z^2], Var[z + a z^2]
+            # docs/theory.md section 5 for Gaussian input: E[z + a z^2], Var[z + a z^2]
             np.testing.assert_allclose(y.mean, mean + alpha * (mean**2 + var), rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(np.diag(y.cov), (1 + 2 * alpha * mean) ** 2 * var + 2 * alpha**2 * var**2,
                                        rtol=1e-11, atol=1e-12)
@@ -190,7 +190,7 @@ def test_from_samples_estimates_or_refuses(n_samples, n, order, dtype, defect, s
 # -- the parser -----------------------------------------------------------------------------------
 
 R = {"real": True}
-LEAVES = {  # name in SymPy syntax, in LaTeX, and the object it stands for (MATH.md sections 1-5)
+LEAVES = {  # name in SymPy syntax, in LaTeX, and the object it stands for (docs/theory.md sections 1-5)
     "mu_i": (r"\mu_{i}", sp.Symbol("mu_i", **R)), "mu_j": (r"\mu_j", sp.Symbol("mu_j", **R)),
     "Sigma_ji": (r"\Sigma_{ji}", sp.Symbol("Sigma_ij", **R)), "v_i": (r"v_{i}", sp.Symbol("Sigma_ii", **R)),
     "kappa_jii": (r"\kappa_{j,i,i}", sp.Symbol("kappa_iij", **R)), "alpha": (r"\alpha", sp.Symbol("alpha", **R)),

@@ -8,7 +8,7 @@ themselves through a ``_pythoncode`` method, which SymPy's Python printers call)
 
 A kernel module holds, for output orders ``n = 1..order``, a function
 ``cumulant_n(kappa, *parameters)`` returning the full symmetric order-n tensor
-of output cumulants (MATH.md section 4): each index pattern is evaluated on
+of output cumulants (docs/theory.md section 4): each index pattern is evaluated on
 the grid of its distinct neurons (vectorized, no loop over neurons, after
 common-subexpression elimination) and written into every position that
 realises it, finest pattern first so that partial diagonals overwrite the
@@ -187,7 +187,7 @@ def kernel_module_source(derivation: Derivation, header: str) -> str:
         f"Output cumulant orders 1..{derivation.order} from input cumulants of orders",
         f"1..{derivation.closure} (higher ones taken as zero), "
         f"{'no series truncation' if derivation.series_order is None else f'series order {derivation.series_order}'};",
-        "the expansion of MATH.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``",
+        "the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``",
         "with ``kappa`` the tuple of input cumulant tensors (float64).",
         '"""',
         *imports,

@@ -42,7 +42,7 @@ class ActivationFamily:
     #: Default cap on the factors that are input cumulants of order >= 3 (``None``: no cap).
     non_gaussian_order: int | None = None
     #: The sections of docs/theory.md that derive the family's formulas.
-    theory_sections: str = "MATH.md section 4"
+    theory_sections: str = "docs/theory.md section 4"
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""

@@ -1,6 +1,6 @@
 r"""Cumulant algebra: set partitions, cumulant symbols, moments <-> cumulants.
 
-Implements MATH.md section 2,
+Implements docs/theory.md section 2,
 
 .. math::
 
@@ -9,7 +9,7 @@ Implements MATH.md section 2,
     \kappa(S) = \sum_{\pi\in\Pi(S)} (-1)^{|\pi|-1} (|\pi|-1)! \prod_{B\in\pi} E\Big[\prod_{s\in B} x_s\Big],
 
 symbolically (slots carrying neuron labels, labels may repeat) and numerically
-(for symmetric tensors), and the Gaussian moments of MATH.md section 5,
+(for symmetric tensors), and the Gaussian moments of docs/theory.md section 5,
 
 .. math:: E[z^k] = \sum_{j=0}^{\lfloor k/2\rfloor} \binom{k}{2j} (2j-1)!!\, v^j \mu^{k-2j}.
 
@@ -31,7 +31,7 @@ from symcorr.notation.symbols import cumulant_symbol, moment_symbol
 def moment_in_cumulants(labels, closure: int | None = None) -> sp.Expr:
     r"""Symbolic :math:`E[\prod_s x_{\ell(s)}]` over slots with neuron labels ``labels``.
 
-    Cumulants of order > ``closure`` are taken as zero (MATH.md section 4).
+    Cumulants of order > ``closure`` are taken as zero (docs/theory.md section 4).
     """
     labels = tuple(labels)
     total = sp.Integer(0)
@@ -59,7 +59,7 @@ def _double_factorial_odd(j: int) -> int:
 
 
 def gaussian_moment(k: int, mu, v):
-    r""":math:`E[z^k]` for :math:`z\sim N(\mu, v)` (MATH.md section 5).
+    r""":math:`E[z^k]` for :math:`z\sim N(\mu, v)` (docs/theory.md section 5).
 
     Works for SymPy symbols, polynomial-ring elements and NumPy arrays alike.
     """

@@ -2,7 +2,7 @@ r"""Brute-force derivation of output cumulants, the engine's independent referen
 
 For a polynomial :math:`\phi`, expand :math:`\prod_{s \in B} \phi(z_{\ell(s)})`
 into monomials :math:`\prod_a z_a^{e_a}`, replace each monomial by its moment
-in input cumulants (MATH.md section 2, cumulants above the closure set to
+in input cumulants (docs/theory.md section 2, cumulants above the closure set to
 zero), and combine the moments over slot partitions by the Moebius formula.
 It shares nothing with :mod:`symcorr.derivation.engine` but the set partitions, uses
 plain SymPy expressions, and is slow: that is what it is for.

@@ -1,4 +1,4 @@
-r"""The derivation engine: output cumulants of a pointwise layer (MATH.md section 4).
+r"""The derivation engine: output cumulants of a pointwise layer (docs/theory.md section 4).
 
 For a group of distinct neurons :math:`A` with powers :math:`p_a`, the moment
 :math:`E[\prod_a \phi(z_a)^{p_a}]` is expanded around independent Gaussians
@@ -23,7 +23,7 @@ carries :math:`\prod_a g_{a}^{(n_a)}` with :math:`n_a = \sum_M r_M m_a`. The
 vertex functions :math:`g^{(n)}_{p} = \partial^n_\mu E_{N(\mu,v)}[\phi^p]`
 stay symbols (:func:`vertex_symbol`) until the end. An output cumulant over
 slots follows by the Moebius formula over set partitions of the slots
-(MATH.md section 2); disconnected diagrams cancel there.
+(docs/theory.md section 2); disconnected diagrams cancel there.
 
 For polynomial activations :math:`g^{(n)}_p = 0` for :math:`n > p\,\deg\phi`,
 so the sum is finite and exact. For other activations the number of
@@ -162,7 +162,7 @@ _MOVED_TO_THEORY = {"latex": "symcorr.theory.latex(derivation, pattern=None)",
 @dataclass
 class Derivation:
     r"""Output cumulants of orders ``1..order`` of :math:`\phi(z)` from the input
-    cumulants of orders ``1..closure`` (MATH.md section 4).
+    cumulants of orders ``1..closure`` (docs/theory.md section 4).
 
     Printing, terms by diagram and checking a hand-written formula are the
     theory tools' (:func:`symcorr.theory.latex`, :func:`symcorr.theory.terms`,
@@ -355,7 +355,7 @@ def derive(activation: Activation, order: int | None = None, closure: int | None
            series_order: int | None = None, progress=None, reference: str | None = None,
            non_gaussian_order: int | None = None, out_order: int | None = None) -> Derivation:
     r"""Derive every output-cumulant pattern of orders ``1..order`` of :math:`\phi(z)`
-    from input cumulants of orders ``1..closure`` (MATH.md section 4).
+    from input cumulants of orders ``1..closure`` (docs/theory.md section 4).
 
     ``order`` is the highest output cumulant order, ``closure`` the highest
     input cumulant order kept (docs/theory.md section 9); ``out_order`` is the
@@ -368,7 +368,7 @@ def derive(activation: Activation, order: int | None = None, closure: int | None
 
     ``reference`` chooses what :math:`e^D` expands around:
 
-    * ``'independent'`` (MATH.md section 4; the default for polynomials):
+    * ``'independent'`` (docs/theory.md section 4; the default for polynomials):
       independent Gaussians :math:`N(\mu_a, \Sigma_{aa})`, every
       :math:`\Sigma_{ab}` and every cumulant of order >= 3 a perturbation;
     * ``'joint'``: a block of several neurons has one joint Gaussian vertex

@@ -1,7 +1,7 @@
 r"""The main job, ``symcorr`` with no arguments: the paper's quadratic network, derived and checked.
 
 1. Derive the mean and covariance of :math:`\phi(z) = z + \alpha z^2` from
-   input cumulants of orders 1..4 and show them (MATH.md section 5), with a
+   input cumulants of orders 1..4 and show them (docs/theory.md section 5), with a
    symbolic comparison against the closed form printed there.
 2. Propagate a 2-D Gaussian through the depth-2 quadratic network
    ``Linear(2,3) -> phi -> Linear(3,2) -> phi`` with ``order=4`` (exact for the
@@ -24,7 +24,7 @@ from symcorr.numeric.quadrature import quadrature_cumulants
 
 
 def section_5_closed_form():
-    """MATH.md section 5: mean and covariance of z + alpha z^2, as printed there."""
+    """docs/theory.md section 5: mean and covariance of z + alpha z^2, as printed there."""
     alpha = activations.ALPHA
     mu_i, mu_j, s_ij = cumulant_symbol("i"), cumulant_symbol("j"), cumulant_symbol("ij")
     k_iij, k_ijj, k_iijj = cumulant_symbol("iij"), cumulant_symbol("ijj"), cumulant_symbol("iijj")
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         formula = derivation.formula(pattern)
         verdict = "equals" if sp.expand(formula - closed_form) == 0 else "DIFFERS FROM"
         print(f"kappa_y[{pattern}] =\n    {sp.factor_terms(sp.collect(formula, activations.ALPHA))}")
-        print(f"    ({verdict} MATH.md section 5)\n")
+        print(f"    ({verdict} docs/theory.md section 5)\n")
 
     rng = np.random.default_rng(args.seed)
     mean_x = np.array([0.3, -0.2])

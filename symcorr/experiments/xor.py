@@ -1,4 +1,4 @@
-r"""The paper's XOR analysis (MATH.md section 8): ``symcorr reproduce xor``.
+r"""The paper's XOR analysis (docs/theory.md section 8): ``symcorr reproduce xor``.
 
 Data (:mod:`symcorr.experiments.xor_data`). Two classes in :math:`\mathbb{R}^2`,
 each an equal mixture of two Gaussian clusters of width :math:`\sigma`
@@ -16,7 +16,7 @@ Analysis, per layer (input, then every module) and class:
   ``order=2`` (Gaussian closure: the input's :math:`\kappa^{(4)}` is dropped)
   and ``order=4``; for one hidden layer ``order=4`` is exact for mean and
   covariance at every layer (a quadratic layer's mean and covariance need
-  input cumulants up to order 4, MATH.md section 5), while ``order=2`` is
+  input cumulants up to order 4, docs/theory.md section 5), while ``order=2`` is
   exact for the means only;
 * Monte Carlo: the network applied to ``n_mc`` samples per class, per-layer
   k-statistics with batch-means standard errors; theory against Monte Carlo

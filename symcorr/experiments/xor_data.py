@@ -1,4 +1,4 @@
-r"""The XOR data of ``symcorr reproduce xor`` (MATH.md section 8).
+r"""The XOR data of ``symcorr reproduce xor`` (docs/theory.md section 8).
 
 Two classes in :math:`\mathbb{R}^2`, each an equal mixture of two Gaussian
 clusters of width :math:`\sigma` (``width``),

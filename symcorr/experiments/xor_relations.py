@@ -1,4 +1,4 @@
-r"""The documented relations of ``symcorr reproduce xor`` (MATH.md sections 5 and 8), with their bounds.
+r"""The documented relations of ``symcorr reproduce xor`` (docs/theory.md sections 5 and 8), with their bounds.
 
 :func:`check_relations` reads the results of :func:`symcorr.experiments.xor.run`
 and states each relation as ``{name, holds, value, bound, description}``
@@ -27,7 +27,7 @@ def check_relations(results: dict) -> list[dict]:
     """The documented relations of an XOR run, each ``{name, holds, value, bound, description}``.
 
     The exactness relations (1-3, 6) assume one hidden layer: then ``order=4``
-    gives the exact mean and covariance at every layer (MATH.md section 5);
+    gives the exact mean and covariance at every layer (docs/theory.md section 5);
     with more hidden layers they are reported as not applicable (``holds=None``).
     """
     relations = []

@@ -4,7 +4,7 @@ Each module computes :math:`\phi` elementwise in torch (differentiable, any
 dtype and device) and exposes :attr:`SymcorrActivation.activation`, the
 :class:`symcorr.derivation.activations.Activation` with the module's *current*
 parameter values, which :func:`symcorr.propagate` uses to move cumulants
-through the layer (MATH.md sections 4-6):
+through the layer (docs/theory.md sections 4-6):
 
 * :class:`Quadratic` -- :math:`\phi(z) = z + \alpha z^2` (the paper's), :math:`\alpha` learnable;
 * :class:`Polynomial` -- :math:`\phi(z) = \sum_{k=0}^{d} a_k z^k`, the :math:`a_k` learnable;

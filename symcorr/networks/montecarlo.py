@@ -1,4 +1,4 @@
-r"""Monte Carlo estimates of the cumulants of every layer of a torch network (MATH.md section 7).
+r"""Monte Carlo estimates of the cumulants of every layer of a torch network (docs/theory.md section 7).
 
 :func:`monte_carlo` samples inputs (a :class:`~symcorr.numeric.distributions.Gaussian`, a
 :class:`~symcorr.numeric.distributions.GaussianMixture`, a Gaussian

@@ -1,4 +1,4 @@
-r"""Propagate cumulants through a torch network (MATH.md sections 3-5).
+r"""Propagate cumulants through a torch network (docs/theory.md sections 3-5).
 
 :func:`propagate` walks the layers of a feed-forward torch network
 (:func:`layers`: an ``nn.Sequential``, or any model whose ``forward`` is a
@@ -6,7 +6,7 @@ chain, traced with ``torch.fx`` by :mod:`symcorr.networks.tracing`) and moves
 the input cumulants through each one by its rule
 (:data:`symcorr.networks.layers.LAYER_RULES`):
 
-* affine layers -- exact at every order (MATH.md section 3),
+* affine layers -- exact at every order (docs/theory.md section 3),
   :math:`\kappa_z^{(1)} = W\kappa_y^{(1)} + b`,
   :math:`\kappa^{(n)}_{z,i_1..i_n} = \sum_j W_{i_1 j_1}\cdots W_{i_n j_n}\kappa^{(n)}_{y,j_1..j_n}`,
   contracted one mode at a time (:func:`symcorr.numeric.linear.linear`): ``nn.Linear``;
@@ -16,7 +16,7 @@ the input cumulants through each one by its rule
   (shape bookkeeping, the cumulants unchanged);
 * pointwise activations -- the :mod:`symcorr.networks.modules` activations and
   torch's own (``nn.ReLU``, ``nn.GELU``, ..., :mod:`symcorr.networks.torch_activations`)
-  through the cumulant expansion of MATH.md section 4
+  through the cumulant expansion of docs/theory.md section 4
   (:func:`symcorr.numeric.pointwise.pointwise`), with output orders
   ``1..max(order, closure)`` from input orders ``1..closure`` (cumulants above
   the closure are taken as zero in every pointwise layer).
@@ -113,7 +113,7 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     uses, higher ones taken as zero (``closure=2`` is the Gaussian approximation
     of the paper). Every layer carries the orders ``1..max(order, closure)``;
     linear layers are exact at every order; for polynomial activations each
-    pointwise layer is exact for its truncated input (MATH.md section 5), so
+    pointwise layer is exact for its truncated input (docs/theory.md section 5), so
     e.g. ``order=2, closure=4`` gives the exact mean and covariance behind one
     quadratic layer of a Gaussian. Input cumulants above the carried orders are
     dropped. ``series_order`` is passed to non-polynomial activations

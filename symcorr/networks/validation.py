@@ -6,7 +6,7 @@ widths up to 64; Gaussian and Gaussian-mixture inputs; and those of
 through torch's own modules, and convolutional networks) the theory
 (``propagate(..., trace=True)``) is compared with Monte Carlo estimates
 (:func:`symcorr.networks.montecarlo.monte_carlo`) layer by layer and order by order
-(MATH.md section 7): for every entry the z-score
+(docs/theory.md section 7): for every entry the z-score
 
 .. math:: z = \frac{\kappa_\text{theory} - k_\text{MC}}{\mathrm{se}_\text{MC}}
 
@@ -18,11 +18,11 @@ is right. The run passes when :math:`\max |z|` over all :math:`m` tested
 
 Only entries that the theory gives *exactly* are tested. The closure ``K``
 drops input cumulants above ``K``, so whether a layer's order-``m`` output is
-exact follows from the inputs it needs (MATH.md section 5): a polynomial of
+exact follows from the inputs it needs (docs/theory.md section 5): a polynomial of
 degree ``d`` needs input orders ``1..m d``, each either carried exactly
 (order <= K) or truly zero (above ``K`` for a Gaussian); linear layers keep
 exactness order by order; erf of a Gaussian is exact at every order (closed
-forms and numerical joint moments, MATH.md section 6) and an approximation
+forms and numerical joint moments, docs/theory.md section 6) and an approximation
 otherwise. Rows that
 are approximations are printed (marked ``~``) with their z-scores and
 relative errors but do not decide the outcome: there the z-scores measure the
@@ -174,7 +174,7 @@ def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
             needed = {m: family.input_orders_needed(activation, m) for m in exact}
             # a family whose expansion ends is exact where every input order it needs is (carried exactly,
             # or dropped but zero); one whose expansion does not end is exact for an exactly known
-            # Gaussian only (closed forms and numerical joint moments, MATH.md section 6)
+            # Gaussian only (closed forms and numerical joint moments, docs/theory.md section 6)
             exact = {m: (gaussian if needed[m] is None else all(carried(n) for n in range(1, needed[m] + 1)))
                      for m in exact}
             if not family.preserves_gaussianity(activation):

@@ -54,7 +54,7 @@ def integer_partitions(m: int) -> list[tuple[int, ...]]:
 
 
 def index_patterns(order: int) -> list[str]:
-    """The index patterns of an output cumulant of ``order`` (MATH.md section 4).
+    """The index patterns of an output cumulant of ``order`` (docs/theory.md section 4).
 
     Order 2: ``['ii', 'ij']``; order 4: ``['iiii', 'iiij', 'iijj', 'iijk', 'ijkl']``.
     """

@@ -1,8 +1,8 @@
 r"""The whitelist both formula syntaxes share: names, numbers, functions, and the checked builders.
 
-Names map to the symbols of MATH.md sections 1-5 as
+Names map to the symbols of docs/theory.md sections 1-5 as
 :func:`symcorr.notation.symbols.cumulant_symbol` spells them, whatever the index order: ``mu_i`` ->
-:math:`\mu_i`; ``Sigma_ji`` -> :math:`\Sigma_{ij}`; ``v_i`` -> :math:`\Sigma_{ii}` (MATH.md
+:math:`\mu_i`; ``Sigma_ji`` -> :math:`\Sigma_{ij}`; ``v_i`` -> :math:`\Sigma_{ii}` (docs/theory.md
 section 4 writes :math:`v_a = \Sigma_{aa}`); ``kappa_jii`` -> :math:`\kappa_{iij}`; ``alpha``,
 ``a0``, ``a1``, ... (the activation parameters), ``z`` (the activation's argument), ``pi``, ``E``,
 and the vertex functions ``g1d2_i`` of :func:`symcorr.notation.symbols.vertex_symbol`.

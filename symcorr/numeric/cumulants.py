@@ -1,8 +1,8 @@
-r"""The numeric cumulants of a distribution over :math:`\mathbb{R}^N` (MATH.md section 1).
+r"""The numeric cumulants of a distribution over :math:`\mathbb{R}^N` (docs/theory.md section 1).
 
 :class:`Cumulants` holds :math:`\kappa^{(1)} = \mu`, :math:`\kappa^{(2)} = \Sigma`
 and optionally :math:`\kappa^{(3)}, \dots, \kappa^{(K)}` as float64 symmetric
-tensors; cumulants above ``order`` are taken as zero (the closure of MATH.md
+tensors; cumulants above ``order`` are taken as zero (the closure of docs/theory.md
 section 4). Cumulants of data and of Gaussian mixtures come from
 :func:`symcorr.from_samples` and :func:`symcorr.gaussian_mixture`.
 """

@@ -1,6 +1,6 @@
 r"""Input distributions: exact cumulants of Gaussian mixtures, and samplers for Monte Carlo.
 
-Exact mixture cumulants (MATH.md sections 2 and 8). For
+Exact mixture cumulants (docs/theory.md sections 2 and 8). For
 :math:`x \sim \sum_c w_c\, N(m_c, C_c)` with mean :math:`\mu = \sum_c w_c m_c`,
 the centred moments are weighted sums of the components' Gaussian moments
 about :math:`\mu` (Isserlis: set partitions into blocks of size 1 and 2),
@@ -10,13 +10,13 @@ about :math:`\mu` (Isserlis: set partitions into blocks of size 1 and 2),
     M^{(n)}_{i_1..i_n} = \sum_c w_c \sum_{\pi:\,|B|\le 2} \prod_{B\in\pi,|B|=1} d_{c,B}
                          \prod_{B\in\pi,|B|=2} C_{c,B}, \qquad d_c = m_c - \mu,
 
-and the cumulants follow by the Moebius formula of MATH.md section 2
+and the cumulants follow by the Moebius formula of docs/theory.md section 2
 (:math:`\kappa^{(1)} = \mu`, :math:`\kappa^{(2)} = M^{(2)}`,
 :math:`\kappa^{(3)} = M^{(3)}`,
 :math:`\kappa^{(4)}_{ijkl} = M^{(4)}_{ijkl} - M_{ij}M_{kl} - M_{ik}M_{jl} - M_{il}M_{jk}`, ...).
 Centring first keeps the float64 arithmetic free of cancellation.
 :func:`xor_class_mixture` is the mixture of one class of the XOR problem
-(MATH.md section 8).
+(docs/theory.md section 8).
 
 Samplers (``sample(n, rng) -> (n, N)`` float64 arrays) feed
 :func:`symcorr.networks.montecarlo.monte_carlo`:
@@ -80,7 +80,7 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
 
     ``weights`` (C,) non-negative summing to 1, ``means`` (C, N), ``covs``
     (C, N, N) or one shared (N, N). See the module docstring for the formula.
-    Example, one XOR class of MATH.md section 8 (clusters at (1,1) and (-1,-1)):
+    Example, one XOR class of docs/theory.md section 8 (clusters at (1,1) and (-1,-1)):
     ``gaussian_mixture([.5, .5], [[1, 1], [-1, -1]], 0.1 * np.eye(2), order=4)``.
     """
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 2 <= order <= MAX_MIXTURE_ORDER:
@@ -99,7 +99,7 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
 
 
 def xor_class_mixture(label: int, width: float):
-    r"""``(weights, means, covs)`` of one class of the XOR problem (MATH.md section 8): an equal mixture of
+    r"""``(weights, means, covs)`` of one class of the XOR problem (docs/theory.md section 8): an equal mixture of
     two Gaussian clusters of covariance :math:`\sigma^2 I`, :math:`\sigma` = ``width``, centred at
     :math:`(1, 1)` and :math:`(-1, -1)` for class 1 ("+1", :math:`x_1 x_2 > 0`) and at :math:`(1, -1)`
     and :math:`(-1, 1)` for class 0 ("-1", :math:`x_1 x_2 < 0`).

@@ -1,4 +1,4 @@
-r"""Exact transfer of a Gaussian through :math:`y = \operatorname{erf}(z)` (MATH.md section 6), numerically.
+r"""Exact transfer of a Gaussian through :math:`y = \operatorname{erf}(z)` (docs/theory.md section 6), numerically.
 
 For :math:`z \sim N(\mu, \Sigma)` the mean and the full covariance of
 :math:`y_i = \operatorname{erf}(z_i)` have closed forms: with
@@ -19,7 +19,7 @@ neuron grid, so the two agree to the last bit. It is also the
 resummed (``series_order``-free) Gaussian part of
 ``symcorr.numeric.pointwise(c, erf(), order=2)``.
 
-:func:`price_series_covariance` is the other side of MATH.md section 6: the
+:func:`price_series_covariance` is the other side of docs/theory.md section 6: the
 Price series :math:`\sum_{n\ge1}\Sigma_{ij}^n/n!\, g_i^{(n)} g_j^{(n)}`,
 truncated, which converges to the closed form for :math:`|\rho| < 1`
 (:func:`price_series_table`).
@@ -49,7 +49,7 @@ def _validated(mean, cov):
 
 
 def erf_gaussian_mean(mean, variance) -> np.ndarray:
-    r""":math:`E[\operatorname{erf}(z_i)] = \operatorname{erf}(\mu_i/\sqrt{1+2\Sigma_{ii}})` (MATH.md section 6)."""
+    r""":math:`E[\operatorname{erf}(z_i)] = \operatorname{erf}(\mu_i/\sqrt{1+2\Sigma_{ii}})` (docs/theory.md section 6)."""
     from scipy.special import erf
 
     return erf(np.asarray(mean, dtype=np.float64) / np.sqrt(1.0 + 2.0 * np.asarray(variance, dtype=np.float64)))
@@ -58,7 +58,7 @@ def erf_gaussian_mean(mean, variance) -> np.ndarray:
 def erf_gaussian_transfer(mean, cov) -> tuple[np.ndarray, np.ndarray]:
     r"""Exact mean ``(N,)`` and covariance ``(N, N)`` of :math:`\operatorname{erf}(z)`, :math:`z \sim N(\mu, \Sigma)`.
 
-    MATH.md section 6; accuracy: relative error below
+    docs/theory.md section 6; accuracy: relative error below
     :math:`10^{-14}(1 + m_i^2 + m_j^2)` (:math:`m = \mu/s`) for
     :math:`|\rho_{ij}| < 0.925`, absolute ~1e-16 above (Owen's T), including zero means,
     :math:`h_i h_j < 0`, :math:`|\rho| \to 1`, variances near 0 and very large
@@ -101,7 +101,7 @@ def price_series_covariance(mu_a, mu_b, v_a, v_b, c_ab, order: int) -> np.ndarra
           \hat h_{n-1}(x_a)\hat h_{n-1}(x_b)\, e^{-x_a^2 - x_b^2},
 
     :math:`x = \mu/s`, :math:`\rho = 2c_{ab}/(s_a s_b)`, with
-    :math:`g^{(n)} = s^{-n}\operatorname{erf}^{(n)}(\mu/s)` (MATH.md section 6)
+    :math:`g^{(n)} = s^{-n}\operatorname{erf}^{(n)}(\mu/s)` (docs/theory.md section 6)
     and normalized Hermite functions (no overflow at high order). This is
     what the engine's independent reference (``reference='independent'``,
     closure 2) gives at ``series_order = order``.
@@ -125,7 +125,7 @@ def price_series_table(rhos=(0.2, 0.6, 0.95), orders=(1, 2, 4, 8, 16, 32, 64, 12
     r"""Max |Price series - closed form| over a grid of means and variances, per :math:`|\rho|` and order.
 
     :math:`\rho = 2\Sigma_{ab}/(s_a s_b)` is the correlation that sets the
-    convergence (MATH.md section 6); for each :math:`|\rho|` (both signs) the
+    convergence (docs/theory.md section 6); for each :math:`|\rho|` (both signs) the
     grid holds all pairs of ``means`` and pairs of ``variances`` for which
     :math:`|\Sigma_{ab}| \le \sqrt{\Sigma_{aa}\Sigma_{bb}}`. Returns
     ``{rho: {order: max_error}}``.

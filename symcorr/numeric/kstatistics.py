@@ -1,12 +1,12 @@
 r"""Unbiased k-statistics from streaming, mergeable power sums, with standard errors.
 
-The cumulants of MATH.md section 1 estimated from samples :math:`x_1..x_n`
-(MATH.md section 7). With the power sums about a fixed shift :math:`c`,
+The cumulants of docs/theory.md section 1 estimated from samples :math:`x_1..x_n`
+(docs/theory.md section 7). With the power sums about a fixed shift :math:`c`,
 
 .. math:: S^{(r)}_{i_1..i_r} = \sum_{s=1}^{n} \prod_{t=1}^{r} (x_{s,i_t} - c_{i_t}),
 
 the multivariate k-statistics are sums over set partitions :math:`\pi` of the
-index slots (MATH.md section 2) with a coefficient depending only on the block
+index slots (docs/theory.md section 2) with a coefficient depending only on the block
 sizes of :math:`\pi`:
 
 .. math::
@@ -22,7 +22,7 @@ unbiased estimator of the cumulant (Fisher's k-statistics); cumulants of
 order >= 2 do not depend on the shift, which is chosen near the mean (a pilot
 estimate) so that the float64 power sums do not cancel.
 
-Standard errors come from batch means (MATH.md section 7): the samples are
+Standard errors come from batch means (docs/theory.md section 7): the samples are
 split into :math:`G` groups, each group's k-statistics :math:`k_g` (from
 :math:`n_g` samples) estimate the per-sample variance
 

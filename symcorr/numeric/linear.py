@@ -6,7 +6,7 @@ import numpy as np
 from symcorr.numeric.cumulants import Cumulants
 
 def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
-    r"""Cumulants of :math:`z = W y + b` (MATH.md section 3), exact at every order.
+    r"""Cumulants of :math:`z = W y + b` (docs/theory.md section 3), exact at every order.
 
     .. math::
 

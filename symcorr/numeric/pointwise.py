@@ -1,4 +1,4 @@
-r"""Runtime propagation through a pointwise nonlinearity :math:`y_i = \phi(z_i)` (MATH.md section 4)."""
+r"""Runtime propagation through a pointwise nonlinearity :math:`y_i = \phi(z_i)` (docs/theory.md section 4)."""
 from __future__ import annotations
 
 import warnings
@@ -25,7 +25,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
 
     Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
-    ``order``); higher ones are taken as zero (the closure of MATH.md section
+    ``order``); higher ones are taken as zero (the closure of docs/theory.md section
     4). For a polynomial :math:`\phi` the result is exact for those inputs:
     e.g. a quadratic :math:`\phi` of a Gaussian with ``order=4`` gives the
     exact :math:`\kappa_y^{(1..4)}`. Evaluated by the generated kernels

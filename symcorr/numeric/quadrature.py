@@ -1,4 +1,4 @@
-r"""Deterministic references: tensor-product Gauss-Hermite quadrature (MATH.md section 7).
+r"""Deterministic references: tensor-product Gauss-Hermite quadrature (docs/theory.md section 7).
 
 For an input of dimension :math:`d \le 3` distributed as a Gaussian mixture
 :math:`\sum_c w_c N(m_c, C_c)`, the expectation of any function is
@@ -11,7 +11,7 @@ with the probabilists' Hermite nodes :math:`\xi` and weights :math:`\omega`
 polynomials of degree :math:`\le 2n - 1` in each coordinate, so it is exact
 (to rounding) for polynomial networks and converges fast for erf ones.
 Output cumulants follow from central moments by the Moebius formula of
-MATH.md section 2.
+docs/theory.md section 2.
 """
 from __future__ import annotations
 

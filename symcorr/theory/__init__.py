@@ -1,4 +1,4 @@
-r"""For theorists: read, check and picture every derived formula (MATH.md sections 4-6).
+r"""For theorists: read, check and picture every derived formula (docs/theory.md sections 4-6).
 
 The public API, for a :class:`~symcorr.derivation.engine.Derivation` ``d``
 (``d = symcorr.derive(symcorr.activations.quadratic(), 2, 4)``):

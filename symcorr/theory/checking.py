@@ -1,4 +1,4 @@
-r"""Check a hand-written formula against the derivation (``symcorr check``, MATH.md sections 4-6).
+r"""Check a hand-written formula against the derivation (``symcorr check``, docs/theory.md sections 4-6).
 
 :func:`check` parses the formula safely (:mod:`symcorr.notation.parse`), relabels the
 derived formula to the caller's neuron labels, and compares term by term; a
@@ -133,7 +133,7 @@ def check(derivation, pattern: str, expression, syntax: str = "auto") -> CheckRe
     (parsed safely, :func:`symcorr.notation.parse.parse_expression`); ``lhs = rhs``
     is read as ``rhs``. ``pattern`` may use any neuron labels (``'ji'``,
     ``'jji'``): the derived formula is relabelled to match. For example,
-    MATH.md section 5 for :math:`\phi(z) = z + \alpha z^2`,
+    docs/theory.md section 5 for :math:`\phi(z) = z + \alpha z^2`,
 
     .. math::
 

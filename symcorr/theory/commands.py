@@ -77,7 +77,7 @@ def _add_activation_arguments(parser, closure_required: bool = False):
                         help="highest input cumulant order kept (default for polynomials: order x degree, "
                              "which is exact; docs/theory.md section 9)")
     parser.add_argument("--series-order", "-S", type=int,
-                        help="perturbation factors kept in exp(D) (MATH.md section 6); default: the "
+                        help="perturbation factors kept in exp(D) (docs/theory.md section 6); default: the "
                              "activation family's (erf: exact at closure 2, else its documented default)")
 
 
@@ -104,7 +104,7 @@ def derive_main(argv) -> int:
     """``symcorr derive``: print the formula of every index pattern (exit 0, or 2 on an error)."""
     parser = argparse.ArgumentParser(
         prog="symcorr derive",
-        description="Print the derived formula of every output-cumulant index pattern (MATH.md sections 4-6).")
+        description="Print the derived formula of every output-cumulant index pattern (docs/theory.md sections 4-6).")
     _add_activation_arguments(parser)
     _add_order_argument(parser)
     parser.add_argument("--format", "-f", choices=FORMATS, default="text")
@@ -157,7 +157,7 @@ def terms_main(argv) -> int:
     """``symcorr terms``: list a formula's terms by diagram; ``--draw`` saves the diagrams as pictures."""
     parser = argparse.ArgumentParser(
         prog="symcorr terms",
-        description="List each formula's terms grouped by diagram (MATH.md section 4) and draw them.")
+        description="List each formula's terms grouped by diagram (docs/theory.md section 4) and draw them.")
     _add_activation_arguments(parser)
     parser.add_argument("--pattern", "-p", action="append",
                         help="index pattern (repeatable; default: all patterns up to --out-order)")

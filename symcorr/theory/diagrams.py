@@ -1,6 +1,6 @@
-r"""The diagrams behind each derived formula (MATH.md section 4); pictures of them: :mod:`symcorr.theory.drawing`.
+r"""The diagrams behind each derived formula (docs/theory.md section 4); pictures of them: :mod:`symcorr.theory.drawing`.
 
-MATH.md section 4 writes a moment of the output as
+docs/theory.md section 4 writes a moment of the output as
 
 .. math::
 
@@ -9,7 +9,7 @@ MATH.md section 4 writes a moment of the output as
     D = \sum_M \kappa_M \prod_a \frac{\partial_{\mu_a}^{m_a}}{m_a!},
 
 and the output cumulant follows by the Moebius formula over its slots
-(MATH.md section 2). :meth:`symcorr.derivation.engine.Derivation.diagram_form` keeps
+(docs/theory.md section 2). :meth:`symcorr.derivation.engine.Derivation.diagram_form` keeps
 the vertex functions
 
 .. math:: g^{(n)}_{p,a} = \partial^n_{\mu} E_{z\sim N(\mu_a, \Sigma_{aa})}[\phi(z)^p]
@@ -32,7 +32,7 @@ products of lower moments (e.g. :math:`-g_{1,i}^2` in the variance); these
 are listed with ``kind = 'subtraction'``.
 
 A derivation with the **joint** reference (erf: output orders 1..2, and 3..4
-at closure 2; MATH.md section 6) resums the block's whole Gaussian part: its vertex is the joint
+at closure 2; docs/theory.md section 6) resums the block's whole Gaussian part: its vertex is the joint
 function
 
 .. math:: G^{(n,m)}_{pq,ab} = \partial^n_{\mu_a}\partial^m_{\mu_b}
@@ -42,7 +42,7 @@ function
 listed as one part per neuron, each naming the others as ``partner``; the
 block's covariances sit inside it, so only cumulants of order >= 3 are
 hyperedges, and the term without any is the ``'reference'`` diagram. The **contribution** of a diagram is
-its term with the vertex functions evaluated (MATH.md section 5 for
+its term with the vertex functions evaluated (docs/theory.md section 5 for
 polynomials); the contributions add up to :meth:`Derivation.formula`.
 """
 from __future__ import annotations

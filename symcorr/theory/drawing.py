@@ -1,4 +1,4 @@
-r"""Pictures of a formula's diagrams (:mod:`symcorr.theory.diagrams`, MATH.md section 4), drawn with
+r"""Pictures of a formula's diagrams (:mod:`symcorr.theory.diagrams`, docs/theory.md section 4), drawn with
 matplotlib (:func:`draw_diagrams`, :func:`draw_terms`; ``symcorr terms --draw``).
 
 Labels are LaTeX from :mod:`symcorr.theory.printers`, set by matplotlib's mathtext;

@@ -1,4 +1,4 @@
-r"""SymPy printers that know symcorr's notation (MATH.md sections 1 and 4).
+r"""SymPy printers that know symcorr's notation (docs/theory.md sections 1 and 4).
 
 :class:`FormulaLatexPrinter` (a :class:`sympy.printing.latex.LatexPrinter`) and
 :class:`FormulaStrPrinter` (a :class:`sympy.printing.str.StrPrinter`) print every
@@ -46,7 +46,7 @@ from symcorr.notation.symbols import (
     symbol_labels,
 )
 
-#: LaTeX of the input-cumulant stems: ``mu_i`` -> ``\mu_{i}`` (MATH.md section 1).
+#: LaTeX of the input-cumulant stems: ``mu_i`` -> ``\mu_{i}`` (docs/theory.md section 1).
 CUMULANT_LATEX = {"mu": r"\mu", "Sigma": r"\Sigma", "kappa": r"\kappa"}
 
 #: LaTeX of named activation parameters; the coefficients ``a0, a1, ...`` print as ``a_{0}, a_{1}, ...``.

@@ -1,6 +1,6 @@
 r"""Derived formulas, and their terms by diagram, as text, Markdown or LaTeX (``symcorr derive``).
 
-The derivation engine (:mod:`symcorr.derivation.engine`, MATH.md section 4) gives, for
+The derivation engine (:mod:`symcorr.derivation.engine`, docs/theory.md section 4) gives, for
 every index pattern of the output cumulants of :math:`y = \phi(z)`, a SymPy
 formula in the input cumulants :math:`\mu_i, \Sigma_{ij}, \kappa_{iij}, \dots`
 and the activation's parameters. This module lays them out: terms ordered by
@@ -8,7 +8,7 @@ their degree in the parameters (:func:`ordered_terms`), long formulas broken
 over lines (:func:`latex_lines`), ``align`` environments; every piece of
 mathematics is printed by :mod:`symcorr.theory.printers`.
 
-Naming of the output cumulants (MATH.md sections 1 and 4): the mean
+Naming of the output cumulants (docs/theory.md sections 1 and 4): the mean
 :math:`\mu_{y,i}` (pattern ``i``), the covariance :math:`\Sigma_{y,ij}`
 (``ij``; ``ii`` is the variance) and :math:`\kappa_{y,iij}` for orders
 :math:`\ge 3`; in text ``mu_y[i]``, ``Sigma_y[ij]``, ``kappa_y[iij]``.
@@ -61,7 +61,7 @@ def pattern_title(pattern: str) -> str:
 
 
 def math_sections(activation: Activation) -> str:
-    """The MATH.md sections a derivation for ``activation`` follows (its family's)."""
+    """The docs/theory.md sections a derivation for ``activation`` follows (its family's)."""
     return activation.family.theory_sections
 
 
@@ -103,7 +103,7 @@ def derivation_title(derivation, family: str | None = None) -> str:
 
 
 def derivation_summary(derivation, values: bool = True) -> str:
-    r"""``Follows MATH.md sections ... Exact for ... Kernel parameter values: $\alpha = 1$.`` (Markdown and
+    r"""``Follows docs/theory.md sections ... Exact for ... Kernel parameter values: $\alpha = 1$.`` (Markdown and
     LaTeX alike; the values only with ``values``)."""
     shown = parameter_values_latex(derivation.activation) if values else ""
     return (f"Follows {math_sections(derivation.activation)}. {accuracy_text(derivation)}"

@@ -2,7 +2,7 @@ r"""The formula sheets: every shipped formula in one Markdown and one LaTeX docu
 
 ``python -m derivations`` writes them to ``symcorr/codegen/generated/formulas.md`` and
 ``formulas.tex`` (and ``--check`` compares them byte for byte), one section per
-derivation with the MATH.md sections it follows and what it neglects
+derivation with the docs/theory.md sections it follows and what it neglects
 (:func:`symcorr.theory.render.accuracy_text`); every formula is laid out by
 :mod:`symcorr.theory.render`.
 """
@@ -23,13 +23,13 @@ from symcorr.theory.render import (
 #: The notation paragraph that opens both sheets (Markdown; LaTeX after :func:`_markdown_to_latex`).
 NOTATION = (
     "Output cumulants of a pointwise layer $y_i = \\phi(z_i)$ in terms of the cumulants of its input $z$ "
-    "(MATH.md section 1): mean $\\mu_i$, covariance $\\Sigma_{ij}$ ($\\Sigma_{ii}$ the variance), "
+    "(docs/theory.md section 1): mean $\\mu_i$, covariance $\\Sigma_{ij}$ ($\\Sigma_{ii}$ the variance), "
     "higher cumulants $\\kappa_{iij}, \\kappa_{iijj}, \\dots$. An output cumulant depends only on which of "
-    "its slots share a neuron, its index pattern (MATH.md section 4): $\\mu_{y,i}$, $\\Sigma_{y,ii}$, "
+    "its slots share a neuron, its index pattern (docs/theory.md section 4): $\\mu_{y,i}$, $\\Sigma_{y,ii}$, "
     "$\\Sigma_{y,ij}$, $\\kappa_{y,iij}$, ... with $i, j, k, l$ distinct neurons. Every formula is derived "
-    "by the cumulant expansion around independent Gaussians $N(\\mu_a, \\Sigma_{aa})$ (MATH.md section 4) "
-    "and the Moebius formula over the output slots (MATH.md section 2); input cumulants above the closure "
-    "order $K$ are taken as zero. For erf (MATH.md section 6) the Gaussian part is resummed instead: "
+    "by the cumulant expansion around independent Gaussians $N(\\mu_a, \\Sigma_{aa})$ (docs/theory.md section 4) "
+    "and the Moebius formula over the output slots (docs/theory.md section 2); input cumulants above the closure "
+    "order $K$ are taken as zero. For erf (docs/theory.md section 6) the Gaussian part is resummed instead: "
     "$C_{\\mathrm{erf}}(\\mu_a, \\mu_b, \\Sigma_{aa}, \\Sigma_{bb}, \\Sigma_{ab}) = "
     "\\mathrm{Cov}(\\operatorname{erf} z_a, \\operatorname{erf} z_b)$ (Owen's T) and "
     "$E_{\\mathrm{erf}}^{(p_a, p_b, \\dots)}(\\mu_a, \\mu_b, \\dots) = "
@@ -43,7 +43,7 @@ def formula_sheet_markdown(derivations, header: str | None = None) -> str:
     """A Markdown document of every formula of ``derivations`` (deterministic output).
 
     One section per derivation, in the given order (activation, output orders, closure), naming
-    the MATH.md sections it follows; each formula in LaTeX math (``$$``
+    the docs/theory.md sections it follows; each formula in LaTeX math (``$$``
     blocks with ``aligned`` line breaks).
     """
     derivations = list(derivations)

@@ -37,7 +37,7 @@ def entry_path(out_order=2, closure=2):
 
 
 def assert_right_numbers(module, closure=2):
-    """The quadratic covariance of MATH.md section 5 at closure 2 (Gaussian input), by hand."""
+    """The quadratic covariance of docs/theory.md section 5 at closure 2 (Gaussian input), by hand."""
     assert module.CLOSURE == closure and module.DERIVATION_KEY == derivation_key(ACTIVATION, 2, closure, None)
     mean, cov = random_gaussian(3, seed=4)
     kappa = (mean, cov) + ((np.zeros((3, 3, 3)),) if closure == 3 else ())

@@ -1,4 +1,4 @@
-"""Cumulant algebra (MATH.md section 2): partitions, symbolic and numeric moments <-> cumulants."""
+"""Cumulant algebra (docs/theory.md section 2): partitions, symbolic and numeric moments <-> cumulants."""
 import itertools
 import math
 

@@ -1,4 +1,4 @@
-"""The derivation engine (MATH.md section 4) against MATH.md section 5 and the brute-force expansion."""
+"""The derivation engine (docs/theory.md section 4) against docs/theory.md section 5 and the brute-force expansion."""
 from fractions import Fraction
 
 import pytest
@@ -14,7 +14,7 @@ ALPHA = sp.Symbol("alpha", real=True)
 
 
 def math_md_section_5(i, j):
-    """MATH.md section 5, typed in by hand: mean and covariance of z + alpha z^2."""
+    """docs/theory.md section 5, typed in by hand: mean and covariance of z + alpha z^2."""
     mu_i, mu_j = c(i), c(j)
     mean = mu_i + ALPHA * (mu_i**2 + c(i + i))
     cov = ((1 + 2 * ALPHA * mu_i) * (1 + 2 * ALPHA * mu_j) * c(i + j) + 2 * ALPHA**2 * c(i + j) ** 2

@@ -1,4 +1,4 @@
-"""erf vertex functions (issue 3, item 1; MATH.md sections 4 and 6) and the engine's joint reference.
+"""erf vertex functions (issue 3, item 1; docs/theory.md sections 4 and 6) and the engine's joint reference.
 
 References: mpmath at raised precision (quadrature with the derivatives moved
 onto the Gaussian, numerical differentiation of the mpmath covariance),

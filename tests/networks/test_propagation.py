@@ -29,7 +29,7 @@ def _max_error(a, b):
 
 def test_depth2_quadratic_gaussian_order4_equals_quadrature():
     """Hidden cumulants 1..4 are exact behind the first quadratic layer, so the output mean and
-    covariance of a depth-2 quadratic network are exact (MATH.md section 5)."""
+    covariance of a depth-2 quadratic network are exact (docs/theory.md section 5)."""
     model = mlp([2, 5, 4, 3], lambda: snn.Quadratic(0.5), bias_std=0.2, seed=0)
     mean, cov = np.array([0.3, -0.2]), np.array([[1.0, 0.4], [0.4, 0.7]])
     theory = symcorr.propagate(model, Cumulants(mean, cov), order=4)

@@ -22,7 +22,7 @@ S_ii, S_ij = sp.Symbol("Sigma_ii", **R), sp.Symbol("Sigma_ij", **R)
 k_iij, k_ijj, k_iijj = sp.Symbol("kappa_iij", **R), sp.Symbol("kappa_ijj", **R), sp.Symbol("kappa_iijj", **R)
 alpha, z = sp.Symbol("alpha", **R), sp.Symbol("z", **R)
 
-# MATH.md section 5, the quadratic covariance, typed in by hand
+# docs/theory.md section 5, the quadratic covariance, typed in by hand
 MATH5_SYMPY = ("(1 + 2*alpha*mu_i)*(1 + 2*alpha*mu_j)*Sigma_ij + 2*alpha**2*Sigma_ij**2"
                " + alpha*(kappa_iij + kappa_ijj) + 2*alpha**2*(mu_i*kappa_ijj + mu_j*kappa_iij)"
                " + alpha**2*kappa_iijj")

@@ -84,7 +84,7 @@ def test_an_indefinite_covariance_names_the_remedies_and_the_projection_works():
 
 
 def test_the_fixed_checks_keep_the_propagated_numbers_right():
-    """The accepted float32 covariance gives the quadratic's output variance of MATH.md section 5."""
+    """The accepted float32 covariance gives the quadratic's output variance of docs/theory.md section 5."""
     X, cov = float32_sample_covariance(N=4, n=40)
     x = Cumulants(X.mean(axis=0), cov)
     out = pointwise(x, activations.quadratic(0.5), order=2)

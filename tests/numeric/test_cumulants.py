@@ -1,4 +1,4 @@
-"""Cumulants container and the linear layer (MATH.md sections 1, 3)."""
+"""Cumulants container and the linear layer (docs/theory.md sections 1, 3)."""
 import itertools
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Exact Gaussian transfer through erf (issue 3, item 2; MATH.md section 6).
+"""Exact Gaussian transfer through erf (issue 3, item 2; docs/theory.md section 6).
 
 References, all independent of the code under test:
 * the arcsin kernel (2/pi) arcsin(rho) at zero means (exact);
@@ -251,7 +251,7 @@ def test_pairwise_function_refuses_bad_input():
 
 
 def test_price_series_converges_to_the_closed_form():
-    # MATH.md section 6: sum_n Sigma^n/n! g^(n) g^(n) -> Owen's-T covariance, geometrically in |rho|
+    # docs/theory.md section 6: sum_n Sigma^n/n! g^(n) g^(n) -> Owen's-T covariance, geometrically in |rho|
     table = price_series_table(orders=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
     print("\nPrice series: max |series - closed form| over means x variances\n" + format_price_series_table(table))
     for rho, rows in table.items():

@@ -1,4 +1,4 @@
-"""erf beyond the Gaussian closed forms (issue 3, item 3; MATH.md sections 4 and 6).
+"""erf beyond the Gaussian closed forms (issue 3, item 3; docs/theory.md sections 4 and 6).
 
 * output orders 1..2 with non-Gaussian input: Gaussian part resummed exactly
   (joint reference), kappa_3 / kappa_4 corrections to second order; checked
@@ -81,7 +81,7 @@ def test_orders_3_and_4_of_a_gaussian_are_exact():
 
 def _price_series_kernel(series):
     """The erf kernel of output orders 1..4 around independent Gaussians (the Price series in the
-    off-diagonal Sigma_ab, MATH.md section 4) -- the expansion closure >= 3 uses for orders 3..4."""
+    off-diagonal Sigma_ab, docs/theory.md section 4) -- the expansion closure >= 3 uses for orders 3..4."""
     from symcorr.codegen.printer import kernel_module_source
     from symcorr.derivation.engine import derive
 

@@ -1,4 +1,4 @@
-"""pointwise() through the generated kernels against Gauss-Hermite quadrature (MATH.md sections 4, 5, 7)."""
+"""pointwise() through the generated kernels against Gauss-Hermite quadrature (docs/theory.md sections 4, 5, 7)."""
 import numpy as np
 import pytest
 from builders import random_gaussian, random_layer, random_mixture

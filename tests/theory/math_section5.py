@@ -1,4 +1,4 @@
-"""MATH.md section 5 for phi(z) = z + alpha z^2, typed in by hand (shared by the tests of symcorr.theory).
+"""docs/theory.md section 5 for phi(z) = z + alpha z^2, typed in by hand (shared by the tests of symcorr.theory).
 
 Expected formulas are never copied from the code under test.
 """

@@ -1,6 +1,6 @@
 """Checking a hand-written formula against the derivation (symcorr.theory.checking, issue 5).
 
-Expected formulas are MATH.md section 5 typed in by hand (math_section5.py).
+Expected formulas are docs/theory.md section 5 typed in by hand (math_section5.py).
 """
 import re
 

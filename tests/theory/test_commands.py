@@ -1,6 +1,6 @@
 """The command lines symcorr derive / check / terms (symcorr.theory.commands, issue 5).
 
-Expected formulas are MATH.md section 5 typed in by hand (math_section5.py).
+Expected formulas are docs/theory.md section 5 typed in by hand (math_section5.py).
 """
 import re
 import subprocess
@@ -47,7 +47,7 @@ def test_derive_cli_latex_and_markdown_parse_back(fmt, capsys):
     assert same(parse_latex(blocks[0]), MATH5_MEAN)
     assert same(parse_latex(blocks[1]), MATH5_VAR)
     assert same(parse_latex(blocks[2]), MATH5_COV)
-    assert "MATH.md sections 4" in out
+    assert "docs/theory.md sections 4" in out
 
 
 def test_derive_cli_text_parses_back(capsys):
@@ -118,7 +118,7 @@ def test_check_cli_exit_status(tmp_path, capsys):
     assert commands.check_main(["-a", "quadratic", "-p", "ij", "--file", str(formula)]) == 1
     out = capsys.readouterr().out
     assert "NOT EQUAL" in out and "missing terms (1" in out and "alpha**2*kappa_iijj" in out
-    # the variance: MATH.md says the covariance formula holds for i = j
+    # the variance: docs/theory.md says the covariance formula holds for i = j
     assert commands.check_main(["-a", "quadratic", "-p", "ii", "--syntax", "sympy", sp.sstr(MATH5_VAR)]) == 0
     capsys.readouterr()
     assert commands.check_main(["-a", "quadratic", "-p", "ij"]) == 2  # no formula

@@ -1,11 +1,11 @@
 """Terms grouped by diagram (symcorr.theory.diagrams; pictures: test_drawing.py).
 
 The expected diagrams of the quadratic covariance are worked out by hand from
-MATH.md section 4: with D = Sigma_ij d_i d_j + kappa_iij d_i^2 d_j / 2! +
+docs/theory.md section 4: with D = Sigma_ij d_i d_j + kappa_iij d_i^2 d_j / 2! +
 kappa_ijj d_i d_j^2 / 2! + kappa_iijj d_i^2 d_j^2 / (2! 2!) + ..., and
 phi(z) = z + alpha z^2, the vertex functions are g1d1 = 1 + 2 alpha mu,
 g1d2 = 2 alpha, g1d3 = 0; so exp(D) g_i g_j - g_i g_j keeps exactly five terms,
-whose values regroup MATH.md section 5 term by term.
+whose values regroup docs/theory.md section 5 term by term.
 """
 import pytest
 import sympy as sp
@@ -66,7 +66,7 @@ def test_contributions_add_up_to_the_formula(activation, order, closure, pattern
     diagrams = terms(derivation, pattern)
     total = sp.Add(*[d.contribution for d in diagrams])
     assert sp.expand(total - derivation.formula(pattern)) == 0
-    # every diagram's legs match its vertices' derivative orders (MATH.md section 4: n_a = sum_M r_M m_a)
+    # every diagram's legs match its vertices' derivative orders (docs/theory.md section 4: n_a = sum_M r_M m_a)
     for d in diagrams:
         for neuron in set(pattern):
             legs = sum(e.labels.count(neuron) * e.multiplicity for e in d.edges)
@@ -75,7 +75,7 @@ def test_contributions_add_up_to_the_formula(activation, order, closure, pattern
 
 
 def test_erf_covariance_diagrams_by_hand(erf_k4):
-    # joint reference (MATH.md section 6): exp(D) acts on the joint vertex G_ij, D holding only the
+    # joint reference (docs/theory.md section 6): exp(D) acts on the joint vertex G_ij, D holding only the
     # cumulants of order 3 and 4, so to first order the connected diagrams are kappa_M / prod_a m_a!
     # on G^(m_i, m_j); the Moebius subtraction -g_i g_j gives the disconnected ones, one leg set per neuron
     diagrams = terms(erf_k4, "ij")
@@ -121,7 +121,7 @@ def test_diagram_latex_in_the_vertex_notation(quadratic_k4):
 
 
 def test_caption_shows_repeated_vertices_as_powers(quadratic_k4):
-    # Var phi = g_{2,i} - g_{1,i}^2 (MATH.md section 2): the subtraction diagram is -g_{1,i} squared
+    # Var phi = g_{2,i} - g_{1,i}^2 (docs/theory.md section 2): the subtraction diagram is -g_{1,i} squared
     variance = {d.kind: d for d in terms(quadratic_k4, "ii")}
     assert diagram_caption_latex(variance["subtraction"]) == r"-\left(g^{(0)}_{1,i}\right)^{2}"
     assert diagram_caption_latex(variance["reference"]) == r"g^{(0)}_{2,i}"

@@ -1,6 +1,6 @@
 """The printers of symcorr's notation (symcorr.theory.printers).
 
-Every expected string is typed in from the notation of MATH.md sections 1 and 4
+Every expected string is typed in from the notation of docs/theory.md sections 1 and 4
 (and the vertex notation of symcorr.theory.diagrams), not copied from the printer.
 """
 import pytest

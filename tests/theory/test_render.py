@@ -1,6 +1,6 @@
 """Formulas as text, Markdown and LaTeX (symcorr.theory.render, issue 5).
 
-Expected formulas are MATH.md section 5 typed in by hand (math_section5.py).
+Expected formulas are docs/theory.md section 5 typed in by hand (math_section5.py).
 """
 import pytest
 import sympy as sp

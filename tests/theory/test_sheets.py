@@ -1,6 +1,6 @@
 """The formula sheets generated/formulas.md and formulas.tex (symcorr.theory.sheets, issue 5).
 
-Expected formulas are MATH.md section 5 typed in by hand (math_section5.py).
+Expected formulas are docs/theory.md section 5 typed in by hand (math_section5.py).
 """
 import re
 import shutil
@@ -35,8 +35,8 @@ def test_formula_sheets_are_deterministic_and_complete(sheet_derivations):
     assert latex == theory.formula_sheet_latex(sheet_derivations, header="HEADER")
     assert markdown.startswith("<!-- HEADER -->") and latex.startswith("% HEADER")
     for text in (markdown, latex):
-        assert "MATH.md sections 4 (cumulant expansion) and 5" in text
-    # every formula in both documents parses back to the derivation; the quadratic ones to MATH.md section 5
+        assert "docs/theory.md sections 4 (cumulant expansion) and 5" in text
+    # every formula in both documents parses back to the derivation; the quadratic ones to docs/theory.md section 5
     for text, environment in ((markdown, "aligned"), (latex, r"align\*")):
         blocks = _blocks(text, environment)
         expected = [d.formula(p) for d in sheet_derivations for p in d.patterns]

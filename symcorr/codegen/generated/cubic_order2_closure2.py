@@ -3,7 +3,7 @@ __doc__ = r"""Cumulant kernels of phi(z) = a0 + a1*z + a2*z**2 + a3*z**3
 
 Output cumulant orders 1..2 from input cumulants of orders
 1..2 (higher ones taken as zero), no series truncation;
-the expansion of MATH.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
+the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
 with ``kappa`` the tuple of input cumulant tensors (float64).
 """
 import numpy

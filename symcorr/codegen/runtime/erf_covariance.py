@@ -19,7 +19,7 @@ _SQRT2 = np.sqrt(2.0)
 #: the first class whose bounds it is below, Owen's T when |rho| >= 0.925.
 #: Chosen from measured convergence (relative error at the floor of the
 #: exponent's rounding, ~1e-15 (1 + m_a^2 + m_b^2), against a 300-node rule
-#: and mpmath; tests/test_erf_gaussian.py re-checks every class).
+#: and mpmath; tests/numeric/test_erf_gaussian.py re-checks every class).
 ERF_COV_CLASSES = ((4, 0.05, 0.25), (5, 0.1, 1.0), (6, 0.2, 1.0), (8, 0.3, 1.0), (12, 0.6, 1.0), (16, 0.75, 8.0),
                    (20, 0.925, 32.0), (24, 0.925, 64.0), (32, 0.925, 128.0), (48, 0.925, np.inf))
 #: |rho| from which the Owen's-T form is used
@@ -88,7 +88,7 @@ def _erf_cov_owens_t(mu_a, mu_b, s2_a, s2_b, c, sqrt_d):
 def erf_gaussian_covariance(mu_a, mu_b, v_a, v_b, c_ab):
     r"""Covariance of :math:`\operatorname{erf}(z_a)` and :math:`\operatorname{erf}(z_b)` for a bivariate Gaussian.
 
-    :math:`(z_a, z_b) \sim N\big((\mu_a, \mu_b), [[v_a, c_{ab}], [c_{ab}, v_b]]\big)` (MATH.md section 6).
+    :math:`(z_a, z_b) \sim N\big((\mu_a, \mu_b), [[v_a, c_{ab}], [c_{ab}, v_b]]\big)` (docs/theory.md section 6).
     With :math:`s^2 = 1 + 2v`, :math:`m = \mu/s`, :math:`\rho = 2c_{ab}/(s_a s_b)`,
     :math:`D = s_a^2 s_b^2 - 4c_{ab}^2 = 1 + 2(v_a + v_b) + 4(v_a v_b - c_{ab}^2)`:
 
@@ -241,7 +241,7 @@ class _NotSymmetric(Exception):
 
 def erf_covariance_matrix(mean, variance, cov, check=True, symmetry_tolerance=None):
     r"""The full symmetric matrix :math:`\mathrm{Cov}(\operatorname{erf} z_i, \operatorname{erf} z_j)`,
-    :math:`z \sim N(\mu, \Sigma)` (MATH.md section 6), from float64 ``mean`` (N,),
+    :math:`z \sim N(\mu, \Sigma)` (docs/theory.md section 6), from float64 ``mean`` (N,),
     ``variance`` = diag(cov) (N,) and ``cov`` (N, N) (``check``: refuse non-finite
     entries and :math:`|\Sigma_{ij}| > \sqrt{\Sigma_{ii}\Sigma_{jj}}`; with
     ``symmetry_tolerance``, raise ``_NotSymmetric`` if

@@ -34,7 +34,7 @@ def _erf_single_moment(p, mu, v):
 
 def erf_gaussian_moment(powers, means, variances, covariances):
     r""":math:`E\big[\prod_{a=1}^k \operatorname{erf}(z_a)^{p_a}\big]`, :math:`z \sim N(\mu, \Sigma)`, :math:`k \le 4`,
-    :math:`\sum_a p_a \le 4`: the joint Gaussian vertex of output orders 3..4 (MATH.md section 6).
+    :math:`\sum_a p_a \le 4`: the joint Gaussian vertex of output orders 3..4 (docs/theory.md section 6).
 
     ``powers`` :math:`(p_1..p_k)`; ``means``, ``variances`` (k arrays), ``covariances``
     (the :math:`\Sigma_{ab}`, :math:`a < b`, in the order (1,2), (1,3), ..., (k-1,k));
@@ -59,7 +59,7 @@ def erf_gaussian_moment(powers, means, variances, covariances):
     (:math:`r` the largest effective correlation :math:`2|\Sigma_{ab}|/\sqrt{(1 + 2\Sigma_{aa})(1 + 2\Sigma_{bb})}`),
     with :data:`ERF_MOMENT_NODES` Gauss-Legendre nodes in s. Accuracy: absolute error
     <= 1e-12 for effective correlations up to 0.99 and variances 1e-6..1e4, ~1e-11 at
-    0.9999 (tests/test_erf_moments.py: against conditional adaptive quadrature and
+    0.9999 (tests/numeric/test_erf_gaussian.py, the test_joint_moments_* tests: against conditional adaptive quadrature and
     Gauss-Hermite).
     """
     powers = tuple(int(p) for p in powers)

@@ -35,7 +35,7 @@ _RULE_A = _composite_unit(_PANELS_A, _PANEL_NODES)
 
 
 def erf_derivatives(z, n):
-    r""":math:`[\operatorname{erf}(z), \operatorname{erf}'(z), \dots, \operatorname{erf}^{(n)}(z)]` (MATH.md section 6).
+    r""":math:`[\operatorname{erf}(z), \operatorname{erf}'(z), \dots, \operatorname{erf}^{(n)}(z)]` (docs/theory.md section 6).
 
     .. math:: \operatorname{erf}^{(k)}(z) = \tfrac{2}{\sqrt\pi}(-1)^{k-1} H_{k-1}(z)\, e^{-z^2},\quad k \ge 1,
 
@@ -113,11 +113,11 @@ def erf_power_moment(p, n, mu, v):
     r""":math:`\partial_\mu^n E_{z\sim N(\mu, v)}[\operatorname{erf}(z)^p] = E[(\operatorname{erf}^p)^{(n)}(z)]`, numerically.
 
     No elementary closed form exists for :math:`p \ge 3` at nonzero mean
-    (MATH.md section 6). Two deterministic rules, both vectorised over
+    (docs/theory.md section 6). Two deterministic rules, both vectorised over
     ``mu``, ``v`` (broadcast, float64), accurate to ~1e-13 of the function's
     scale (the largest :math:`|g^{(n)}_p|` over the mean, at that variance)
     against mpmath, for :math:`p \le 4`, :math:`n \le 12`, all :math:`v`
-    (tests/test_vertex_functions.py); the switch point
+    (tests/derivation/test_family_erf.py); the switch point
     :data:`ERF_POWER_V_SWITCH` = 0.2 is where both rules are equally good:
 
     * :math:`v \le 0.2` (method B): :math:`E[f^{(n)}(\mu + \sqrt v x)]`, the

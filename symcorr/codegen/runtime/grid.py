@@ -1,6 +1,6 @@
 r"""Neuron-grid helpers that generated kernels call (imports only NumPy).
 
-Index conventions (MATH.md section 4): an index pattern such as ``'iij'``
+Index conventions (docs/theory.md section 4): an index pattern such as ``'iij'``
 names which output slots share a neuron; a kernel evaluates the pattern's
 formula on the grid of its distinct neurons (axes ``'ij'``) and
 :func:`fill_pattern` writes it into every position of the symmetric output

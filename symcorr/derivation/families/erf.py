@@ -56,7 +56,7 @@ def erf_derivative(k: int, x) -> sp.Expr:
 def erf_mean_derivative(n: int, mu, v) -> sp.Expr:
     r""":math:`\partial^n_\mu E_{N(\mu,v)}[\operatorname{erf} z] = s^{-n}\operatorname{erf}^{(n)}(\mu/s)`, :math:`s = \sqrt{1+2v}`.
 
-    Hermite form (MATH.md section 6):
+    Hermite form (docs/theory.md section 6):
     :math:`\operatorname{erf}^{(n)}(x) = \frac{2}{\sqrt\pi}(-1)^{n-1}H_{n-1}(x)e^{-x^2}`, :math:`n \ge 1`.
     """
     if n < 0:
@@ -88,7 +88,7 @@ def _gaussian_derivative_polynomial(k: int, l: int) -> sp.Expr:
 
 @lru_cache(maxsize=None)
 def erf_covariance_derivative(n: int, m: int, mu_a, mu_b, v_a, v_b, c) -> sp.Expr:
-    r""":math:`\partial^n_{\mu_a}\partial^m_{\mu_b} C_{ab}` in closed form (MATH.md section 6).
+    r""":math:`\partial^n_{\mu_a}\partial^m_{\mu_b} C_{ab}` in closed form (docs/theory.md section 6).
 
     With :math:`G = E[\operatorname{erf} z_a \operatorname{erf} z_b] = C_{ab} + g_a g_b`,
     :math:`s^2 = 1 + 2v`, :math:`x = \mu/s`, :math:`D = s_a^2 s_b^2 - 4c^2`:
@@ -199,7 +199,7 @@ class ErfFamily(ActivationFamily):
 
     name = "erf"
     reference = "auto"
-    theory_sections = "MATH.md sections 4 (cumulant expansion) and 6 (erf, series in the perturbation cumulants)"
+    theory_sections = "docs/theory.md sections 4 (cumulant expansion) and 6 (erf, series in the perturbation cumulants)"
     #: Cap on the factors that are input cumulants of order >= 3 (the order in
     #: non-Gaussianity; an asymptotic, Edgeworth-like series: 2 keeps kappa_3,
     #: kappa_4, kappa_3^2, kappa_3 kappa_4, kappa_4^2), in every reference.
@@ -260,7 +260,7 @@ class ErfFamily(ActivationFamily):
     def accuracy(self, derivation):
         if derivation.series_order is None:
             return ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
-                    "(joint Gaussian vertices, MATH.md section 6).")
+                    "(joint Gaussian vertices, docs/theory.md section 6).")
         return super().accuracy(derivation)
 
     def command_spec(self, activation):

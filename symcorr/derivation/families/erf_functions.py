@@ -47,7 +47,7 @@ def _covariance_cross_derivative(mu_a, mu_b, v_a, v_b, c):
 
 class ErfGaussianCovariance(sp.Function):
     r""":math:`C_{ab} = \mathrm{Cov}(\operatorname{erf} z_a, \operatorname{erf} z_b)` for
-    :math:`(z_a, z_b) \sim N((\mu_a, \mu_b), [[v_a, c], [c, v_b]])` (MATH.md section 6).
+    :math:`(z_a, z_b) \sim N((\mu_a, \mu_b), [[v_a, c], [c, v_b]])` (docs/theory.md section 6).
 
     Arguments ``(mu_a, mu_b, v_a, v_b, c)``. With :math:`s^2 = 1 + 2v`,
     :math:`h = \sqrt2\mu/s`, :math:`\rho = 2c/(s_a s_b)`:
@@ -126,7 +126,7 @@ class ErfPowerMoment(sp.Function):
     r""":math:`\partial^n_\mu E_{z \sim N(\mu, v)}[\operatorname{erf}(z)^p]`, arguments ``(p, n, mu, v)``.
 
     Evaluated numerically (no elementary closed form for :math:`p \ge 3`,
-    MATH.md section 6): prints to ``_support.erf_power_moment`` (method and
+    docs/theory.md section 6): prints to ``_support.erf_power_moment`` (method and
     accuracy in :func:`symcorr.codegen.runtime.erf_power_moment`).
     :math:`\partial_\mu` raises ``n`` by one; :math:`\partial_v` by two
     (heat equation, factor 1/2).
@@ -171,7 +171,7 @@ class ErfPowerMoment(sp.Function):
 class ErfGaussianMoment(sp.Function):
     r""":math:`E\big[\prod_a \operatorname{erf}(z_a)^{p_a}\big]` for :math:`z \sim N(\mu, \Sigma)` over 2..4
     neurons with :math:`\sum_a p_a \le 4`: the joint Gaussian vertex of output orders 3..4
-    (MATH.md section 6).
+    (docs/theory.md section 6).
 
     Arguments ``(powers, means, variances, covariances)``, each a :class:`sympy.Tuple`
     (covariances :math:`\Sigma_{ab}`, :math:`a < b`, in lexicographic order). No closed form:
@@ -221,7 +221,7 @@ PRINTED_FUNCTIONS = {
 def mp_erf_gaussian_covariance(mu_a, mu_b, v_a, v_b, c, prec: int = 53 * 2):
     r""":math:`C_{ab}` at ``prec`` bits by adaptive quadrature of
     :math:`\frac{2}{\pi}\int_0^{\arcsin\rho}\exp(-\frac{m_a^2+m_b^2-2m_am_b\sin t}{\cos^2 t})dt`
-    (the Price / Drezner-Wesolowsky form, MATH.md section 6)."""
+    (the Price / Drezner-Wesolowsky form, docs/theory.md section 6)."""
     with mpmath.workprec(prec + 30):
         mu_a, mu_b, v_a, v_b, c = (mpmath.mpf(str(x)) if isinstance(x, sp.Basic) else mpmath.mpf(x)
                                    for x in (mu_a, mu_b, v_a, v_b, c))

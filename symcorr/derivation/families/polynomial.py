@@ -34,7 +34,7 @@ class PolynomialFamily(ActivationFamily):
     """Polynomials of any degree, with symbolic or numeric coefficients (module docstring)."""
 
     name = "polynomial"
-    theory_sections = "MATH.md sections 4 (cumulant expansion) and 5 (polynomial activations, exact)"
+    theory_sections = "docs/theory.md sections 4 (cumulant expansion) and 5 (polynomial activations, exact)"
 
     @staticmethod
     def degree(activation: Activation) -> int:
