@@ -26,56 +26,47 @@ import sys
 
 # -- argument types -------------------------------------------------------------------
 
-def _bounds(minimum=None, maximum=None, above=None, below=None) -> str:
-    """``">= 1 and < 2"``: the limits that are given, ``""`` for none."""
+def _checked(convert, kind: str, note: str, minimum=None, maximum=None, above=None, below=None):
+    """A ``type=`` function: ``convert(text)`` (a ``ValueError`` refused), finite, within the bounds
+    given (closed: ``minimum``, ``maximum``; open: ``above``, ``below``); the refusal says
+    ``must be <kind> <bounds> (<note>), got <text>``."""
     limits = ((">=", minimum), (">", above), ("<=", maximum), ("<", below))
-    return " and ".join(f"{sign} {value if isinstance(value, int) else f'{value:g}'}"
-                        for sign, value in limits if value is not None)
+    bounds = " and ".join(f"{sign} {value if isinstance(value, int) else f'{value:g}'}"
+                          for sign, value in limits if value is not None)
+    wanted = f"{kind} {bounds}".rstrip() + (f" ({note})" if note else "")
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        finite = not isinstance(value, float) or math.isfinite(value)    # a Python int is always finite
+        if not (finite and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+                and (above is None or value > above) and (below is None or value < below)):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    parse.__name__ = kind.split()[-1]
+    return parse
 
 
 def integer(minimum: int | None = None, maximum: int | None = None, *, note: str = ""):
     """A ``type=`` function: an integer in ``[minimum, maximum]`` (either end open when ``None``);
     ``note`` is added to the refusal (why the limit is there)."""
-    bounds = _bounds(minimum, maximum)
-    wanted = f"an integer {bounds}".rstrip() + (f" ({note})" if note else "")
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
+    return _checked(int, "an integer", note, minimum, maximum)
 
 
 def real(minimum: float | None = None, maximum: float | None = None, *, above: float | None = None,
          below: float | None = None, note: str = ""):
     """A ``type=`` function: a finite float with optional closed (``minimum``, ``maximum``) and open
     (``above``, ``below``) bounds; ``note`` is added to the refusal."""
-    bounds = _bounds(minimum, maximum, above, below)
-    wanted = f"a finite number {bounds}".rstrip() + (f" ({note})" if note else "")
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
-        if not (math.isfinite(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-                and (above is None or value > above) and (below is None or value < below)):
-            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return _checked(float, "a finite number", note, minimum, maximum, above, below)
 
 
 def integer_list(minimum: int | None = None, *, example: str = "8,4"):
     """A ``type=`` function: comma-separated integers, each ``>= minimum``, as a tuple (e.g. ``--hidden 8,4``)."""
-    wanted = f"comma-separated integers {_bounds(minimum)} such as {example}"
+    wanted = f"comma-separated integers >= {minimum} such as {example}" if minimum is not None else \
+        f"comma-separated integers such as {example}"
 
     def parse(text: str) -> tuple[int, ...]:
         items = [item.strip() for item in text.split(",")]

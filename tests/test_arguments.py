@@ -36,6 +36,8 @@ REFUSED = [  # (type, text, the whole refusal)
     (integer(0, 5), "6", "must be an integer >= 0 and <= 5, got 6"),
     (integer(2, note="why"), "1", "must be an integer >= 2 (why), got 1"),
     (SEED, "-1", "must be an integer >= 0 and <= 4294967295, got -1"),
+    (SEED, "1" + "0" * 400, "must be an integer >= 0 and <= 4294967295, got 1" + "0" * 400),
+    (real(maximum=1), "1e400", "must be a finite number <= 1, got 1e400"),
     (real(), "nan", "must be a finite number, got nan"),
     (real(), "inf", "must be a finite number, got inf"),
     (real(), "x", "must be a finite number, got 'x'"),
