@@ -5,7 +5,8 @@ the quick default), Fashion-MNIST from Debian's ``dataset-fashion-mnist``
 (``--data fashion``) or any directory of MNIST-style IDX files (original
 MNIST wherever a user has it), checked by :func:`symcorr.experiments.mnist_data.check_data`.
 Pixels in [0, 1] are preprocessed by an affine map
-(:class:`symcorr.experiments.mnist_data.Preprocessing`), :math:`x' = (x - \bar x) / s` with :math:`\bar x` the per-pixel training
+(:class:`symcorr.experiments.mnist_data.Preprocessing`),
+:math:`x' = (x - \bar x) / s` with :math:`\bar x` the per-pixel training
 mean and :math:`s` the root mean per-pixel training variance (one scalar, so
 near-constant border pixels are not blown up); the network sees :math:`x'`
 and all statistics are taken of :math:`x'`.
@@ -80,6 +81,7 @@ from symcorr.experiments.training import accuracy, layer_names, predict, progres
 
 ACTIVATION_CHOICES = ("quadratic", "erf")
 
+
 @dataclass
 class MnistConfig:
     """Parameters of one run. ``hidden=None`` picks (128, 64) for 784 pixels and (32, 32) for digits."""
@@ -131,7 +133,7 @@ def make_activation(name: str, alpha: float):
 
 def class_statistics(model, data: PreparedData, order: int = 2, groups: int = CLASS_GROUPS):
     """Per class ``c``, ``[input, layer 1, ...]``: the input's mean and covariance
-    (:func:`input_statistics`) and the k-statistics (orders 1..``order``, with
+    (:func:`symcorr.experiments.mnist_data.input_statistics`) and the k-statistics (orders 1..``order``, with
     batch-means standard errors) of every layer from :func:`symcorr.networks.montecarlo.monte_carlo`
     over all training rows of class ``c`` (each row once).
     """
