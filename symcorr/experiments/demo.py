@@ -9,13 +9,12 @@ r"""The main job, ``symcorr`` with no arguments: the paper's quadratic network, 
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import sympy as sp
 
+from symcorr.arguments import SEED, CommandParser, real
 from symcorr.derivation import activations
-from symcorr.notation.symbols import cumulant_symbol
+from symcorr.notation.symbols import ALPHA, cumulant_symbol
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.linear import linear
 from symcorr.derivation.engine import derive
@@ -25,7 +24,7 @@ from symcorr.numeric.quadrature import quadrature_cumulants
 
 def section_5_closed_form():
     """docs/theory.md section 5: mean and covariance of z + alpha z^2, as printed there."""
-    alpha = activations.ALPHA
+    alpha = ALPHA
     mu_i, mu_j, s_ij = cumulant_symbol("i"), cumulant_symbol("j"), cumulant_symbol("ij")
     k_iij, k_ijj, k_iijj = cumulant_symbol("iij"), cumulant_symbol("ijj"), cumulant_symbol("iijj")
     mean = mu_i + alpha * (mu_i**2 + cumulant_symbol("ii"))
@@ -35,10 +34,9 @@ def section_5_closed_form():
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="symcorr demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alpha", type=float, default=0.5, help="the quadratic coefficient (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = CommandParser(prog="symcorr demo", description=__doc__, raw=True)
+    parser.add_argument("--alpha", type=real(), default=0.5, help="the quadratic coefficient (default 0.5)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the network's weights (default 0)")
     args = parser.parse_args(argv)
 
     print("symcorr: the paper's quadratic activation phi(z) = z + alpha z^2\n")
@@ -47,7 +45,7 @@ def main(argv=None) -> int:
     for pattern, closed_form in (("i", mean), ("ij", cov)):
         formula = derivation.formula(pattern)
         verdict = "equals" if sp.expand(formula - closed_form) == 0 else "DIFFERS FROM"
-        print(f"kappa_y[{pattern}] =\n    {sp.factor_terms(sp.collect(formula, activations.ALPHA))}")
+        print(f"kappa_y[{pattern}] =\n    {sp.factor_terms(sp.collect(formula, ALPHA))}")
         print(f"    ({verdict} docs/theory.md section 5)\n")
 
     rng = np.random.default_rng(args.seed)

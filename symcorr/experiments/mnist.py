@@ -3,8 +3,10 @@ r"""The paper's MNIST analysis on MNIST-like data: ``symcorr reproduce mnist --d
 Data (:mod:`symcorr.experiments.datasets`): scikit-learn's 8x8 digits (``--data digits``,
 the quick default), Fashion-MNIST from Debian's ``dataset-fashion-mnist``
 (``--data fashion``) or any directory of MNIST-style IDX files (original
-MNIST wherever a user has it). Pixels in [0, 1] are preprocessed by an affine
-map, :math:`x' = (x - \bar x) / s` with :math:`\bar x` the per-pixel training
+MNIST wherever a user has it), checked by :func:`symcorr.experiments.mnist_data.check_data`.
+Pixels in [0, 1] are preprocessed by an affine map
+(:class:`symcorr.experiments.mnist_data.Preprocessing`),
+:math:`x' = (x - \bar x) / s` with :math:`\bar x` the per-pixel training
 mean and :math:`s` the root mean per-pixel training variance (one scalar, so
 near-constant border pixels are not blown up); the network sees :math:`x'`
 and all statistics are taken of :math:`x'`.
@@ -61,7 +63,6 @@ train/test difference.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -69,7 +70,10 @@ from pathlib import Path
 
 import numpy as np
 
+from symcorr.arguments import SEED, CommandParser, choice_list, integer, integer_list, real
 from symcorr.experiments.class_statistics import class_separation, max_abs_z, predicted_accuracy, relative_error
+from symcorr.experiments.mnist_data import (CLASS_GROUPS, MIN_IMAGES_PER_CLASS, DataError, PreparedData, Preprocessing,
+                                           check_data)
 from symcorr.experiments.mnist_relations import check_relations
 from symcorr.experiments.mnist_report import summary_table, write_outputs
 from symcorr.experiments.reporting import jsonable
@@ -116,25 +120,6 @@ class MnistConfig:
         return cls(**values)
 
 
-@dataclass
-class Preprocessing:
-    r""":math:`x' = (x - \bar x)/s` (module docstring)."""
-
-    mean: np.ndarray
-    scale: float
-
-    @classmethod
-    def fit(cls, X) -> "Preprocessing":
-        mean = X.mean(axis=0)
-        scale = float(np.sqrt(np.mean(X.var(axis=0))))
-        if not scale > 0:
-            raise ValueError("the training images are constant: cannot scale them")
-        return cls(mean, scale)
-
-    def __call__(self, X) -> np.ndarray:
-        return (np.asarray(X, np.float64) - self.mean) / self.scale
-
-
 def make_activation(name: str, alpha: float):
     """A factory of the torch activation module ``name`` (``quadratic`` with fixed ``alpha``, or ``erf``)."""
     from symcorr.networks.modules import Erf, Quadratic
@@ -146,66 +131,9 @@ def make_activation(name: str, alpha: float):
     raise ValueError(f"unknown activation {name!r}; choose from {ACTIVATION_CHOICES}")
 
 
-def input_statistics(X):
-    r"""Mean and unbiased covariance of the rows of ``X`` (the k-statistics of orders 1 and 2),
-    as :class:`~symcorr.numeric.cumulants.Cumulants` with ``stderr = None``.
-
-    Computed directly with NumPy: the streaming estimator's per-group
-    standard errors are not needed for the input and cost :math:`O(N^2)` work
-    per group for the 784 pixels.
-    """
-    from symcorr.numeric.cumulants import Cumulants
-
-    X = np.asarray(X, np.float64)
-    mean = X.mean(axis=0)
-    centred = X - mean
-    cov = centred.T @ centred / (X.shape[0] - 1)
-    return Cumulants(mean, 0.5 * (cov + cov.T), check=False)
-
-
-class PreparedData:
-    """The preprocessed data and what every network shares: the class-conditional input
-    statistics (:func:`input_statistics` of the training rows of each class) and the
-    Gaussian surrogate samplers built from them."""
-
-    def __init__(self, dataset, prep: Preprocessing):
-        self.dataset = dataset
-        self.prep = prep
-        self.n_classes = dataset.n_classes
-        self.X_train, self.y_train = prep(dataset.X_train), dataset.y_train
-        self.X_test, self.y_test = prep(dataset.X_test), dataset.y_test
-        self.test_counts = np.bincount(self.y_test, minlength=self.n_classes)
-        self.train_counts = np.bincount(self.y_train, minlength=self.n_classes)
-        self.input_stats = [input_statistics(self.X_train[self.y_train == c]) for c in range(self.n_classes)]
-        self._sources = None
-        self._samples = {}
-
-    @property
-    def priors(self) -> np.ndarray:
-        """Class frequencies of the test set (the weights of every accuracy)."""
-        return self.test_counts / self.test_counts.sum()
-
-    def surrogate_samples(self, c: int, n: int, seed: int) -> np.ndarray:
-        """``n`` draws from class ``c``'s Gaussian (seeded by ``seed`` and ``c``; drawn once, kept for
-        the next network)."""
-        key = (c, n, seed)
-        if key not in self._samples:
-            self._samples[key] = self.sources[c].sample(n, np.random.default_rng(seed + 100 + c))
-        return self._samples[key]
-
-    @property
-    def sources(self):
-        r"""One :class:`symcorr.numeric.distributions.Gaussian` per class: :math:`N(\mu_c, \Sigma_c)` of the input."""
-        if self._sources is None:
-            from symcorr.numeric.distributions import Gaussian
-
-            self._sources = [Gaussian(s.mean, s.cov) for s in self.input_stats]
-        return self._sources
-
-
-def class_statistics(model, data: PreparedData, order: int = 2, groups: int = 16):
+def class_statistics(model, data: PreparedData, order: int = 2, groups: int = CLASS_GROUPS):
     """Per class ``c``, ``[input, layer 1, ...]``: the input's mean and covariance
-    (:func:`input_statistics`) and the k-statistics (orders 1..``order``, with
+    (:func:`symcorr.experiments.mnist_data.input_statistics`) and the k-statistics (orders 1..``order``, with
     batch-means standard errors) of every layer from :func:`symcorr.networks.montecarlo.monte_carlo`
     over all training rows of class ``c`` (each row once).
     """
@@ -409,8 +337,9 @@ def _run(config, out_dir, figures, dataset):
     from symcorr.networks.modules import mlp
 
     start = time.perf_counter()
-    dataset = dataset if dataset is not None else load_dataset(config.data)
-    dataset = dataset.subset(config.n_train, config.n_test, seed=config.seed)
+    full = dataset if dataset is not None else load_dataset(config.data)
+    dataset = full.subset(config.n_train, config.n_test, seed=config.seed)
+    check_data(dataset, full if config.n_train is not None and config.n_train < len(full.y_train) else None)
     config = config.resolved(dataset)
     progress(f"[mnist] {dataset!r}")
     prep = Preprocessing.fit(dataset.X_train)
@@ -447,36 +376,34 @@ def _run(config, out_dir, figures, dataset):
 # -- command line ----------------------------------------------------------------------
 
 def main(argv) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="symcorr reproduce mnist",
         description="Train MLPs with quadratic / erf activations on MNIST-like data and compare the "
                     "propagated class-conditional Gaussians with the data, layer by layer.")
     parser.add_argument("--data", default="digits",
                         help="'digits' (scikit-learn 8x8, default), 'fashion' (Debian's dataset-fashion-mnist in "
                              "/usr/share/datasets/fashion-mnist) or a directory of MNIST-style IDX files")
-    parser.add_argument("--activations", default=",".join(ACTIVATION_CHOICES),
+    parser.add_argument("--activations", type=choice_list(ACTIVATION_CHOICES), default=ACTIVATION_CHOICES,
                         help="comma separated subset of quadratic,erf (default both)")
-    parser.add_argument("--hidden", default=None, help="hidden widths, comma separated (default 128,64 for "
-                                                         "28x28 images, 32,32 for digits)")
-    parser.add_argument("--alpha", type=float, default=MnistConfig.alpha, help="quadratic phi = z + alpha z^2")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--n-train", type=int, default=None, help="stratified subset of the training set")
-    parser.add_argument("--n-test", type=int, default=None, help="stratified subset of the test set")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--hidden", type=integer_list(1, example="128,64"), default=None,
+                        help="hidden widths, comma separated, each >= 1 (default 128,64 for 28x28 images, "
+                             "32,32 for digits)")
+    parser.add_argument("--alpha", type=real(), default=MnistConfig.alpha, help="quadratic phi = z + alpha z^2")
+    parser.add_argument("--epochs", type=integer(1, note="0 would analyse an untrained network"), default=None,
+                        help="training epochs (>= 1; default 40 for digits, 10 for 28x28 images)")
+    parser.add_argument("--n-train", type=integer(1), default=None,
+                        help=f"stratified subset of the training set (each class needs {MIN_IMAGES_PER_CLASS})")
+    parser.add_argument("--n-test", type=integer(1), default=None, help="stratified subset of the test set")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of subsets, weights and sampling (default 0)")
+    parser.add_argument("--threads", type=integer(1), default=1,
                         help="torch threads (default 1: fastest for these small networks)")
     parser.add_argument("--quick", action="store_true", help="the small run the tests use")
     parser.add_argument("--out", default=None, help="output folder (default reports/mnist-<data name>)")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     overrides = {"data": args.data, "alpha": args.alpha, "seed": args.seed, "threads": args.threads,
-                 "activations": tuple(a.strip() for a in args.activations.split(",") if a.strip())}
-    for a in overrides["activations"]:
-        if a not in ACTIVATION_CHOICES:
-            parser.error(f"unknown activation {a!r}; choose from {', '.join(ACTIVATION_CHOICES)}")
-    if args.hidden:
-        overrides["hidden"] = tuple(int(h) for h in args.hidden.split(","))
-    for key in ("epochs", "n_train", "n_test"):
+                 "activations": args.activations}
+    for key in ("hidden", "epochs", "n_train", "n_test"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     config = MnistConfig.quick(**overrides) if args.quick else MnistConfig(**overrides)
@@ -485,10 +412,14 @@ def main(argv) -> int:
     try:
         dataset = load_dataset(config.data)
     except (FileNotFoundError, ValueError) as error:
-        print(f"symcorr reproduce mnist: {error}", file=sys.stderr)
+        print(f"symcorr reproduce mnist: error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("reports") / f"mnist-{dataset.name}"
-    results = run(config, out, figures=not args.no_figures, dataset=dataset)
+    try:
+        results = run(config, out, figures=not args.no_figures, dataset=dataset)
+    except DataError as error:
+        print(f"symcorr reproduce mnist: error: {error}", file=sys.stderr)
+        return 2
     print(summary_table(results))
     print(f"\nreport: {out / 'report.md'}")
     return 0

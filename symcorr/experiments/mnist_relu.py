@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from symcorr.experiments.class_statistics import max_abs_z, relative_error
-from symcorr.experiments.mnist import Preprocessing, input_statistics
+from symcorr.experiments.mnist_data import Preprocessing, input_statistics
 from symcorr.experiments.reporting import markdown_table, text_table, write_json
 from symcorr.experiments.training import accuracy, progress, train_classifier
 from symcorr.networks.montecarlo import torch_threads

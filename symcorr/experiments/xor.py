@@ -37,13 +37,13 @@ the figures in :mod:`symcorr.experiments.xor_report`.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from symcorr.arguments import SEED, CommandParser, integer, integer_list, real
 from symcorr.experiments.class_statistics import (bhattacharyya_split, correct_class_probability, max_abs_z,
                                                   predicted_accuracy, projected_cumulants, relative_error)
 from symcorr.experiments.reporting import jsonable
@@ -255,26 +255,31 @@ def _theory_vs_mc(theory, mc, names) -> dict:
 
 # -- command line ----------------------------------------------------------------------
 
+#: Monte Carlo samples per class at least: order-4 k-statistics in monte_carlo's 64 batch-means groups
+#: need 2 * 4 + 2 samples per group
+MIN_MC_SAMPLES = 64 * (2 * 4 + 2)
+
+
 def main(argv) -> int:
-    parser = argparse.ArgumentParser(prog="symcorr reproduce xor", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width", type=float, default=XorConfig.width, help="cluster width sigma (default 0.5)")
-    parser.add_argument("--hidden", default=None, help="hidden widths, comma separated (default 8)")
-    parser.add_argument("--alpha", type=float, default=XorConfig.alpha, help="phi(z) = z + alpha z^2 (default 0.5)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--n-mc", type=int, default=None, help="Monte Carlo samples per class")
-    parser.add_argument("--n-test", type=int, default=None, help="test samples for the network's accuracy")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
+    parser = CommandParser(prog="symcorr reproduce xor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=real(above=0), default=XorConfig.width,
+                        help="cluster width sigma (> 0; default 0.5)")
+    parser.add_argument("--hidden", type=integer_list(1), default=None,
+                        help="hidden widths, comma separated (each >= 1; default 8)")
+    parser.add_argument("--alpha", type=real(), default=XorConfig.alpha, help="phi(z) = z + alpha z^2 (default 0.5)")
+    parser.add_argument("--epochs", type=integer(1), default=None, help="training epochs (>= 1; default 30)")
+    parser.add_argument("--n-mc", type=integer(MIN_MC_SAMPLES, note="order-4 k-statistics in 64 groups"),
+                        default=None, help=f"Monte Carlo samples per class (>= {MIN_MC_SAMPLES})")
+    parser.add_argument("--n-test", type=integer(1), default=None, help="test samples for the network's accuracy")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of data, weights and sampling (default 0)")
+    parser.add_argument("--threads", type=integer(1), default=1,
                         help="torch threads (default 1: fastest for these small networks)")
     parser.add_argument("--quick", action="store_true", help="the small run the tests use")
     parser.add_argument("--out", default="reports/xor", help="output folder (default reports/xor)")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     overrides = {"width": args.width, "alpha": args.alpha, "seed": args.seed, "threads": args.threads}
-    if args.hidden:
-        overrides["hidden"] = tuple(int(h) for h in args.hidden.split(","))
-    for key in ("epochs", "n_mc", "n_test"):
+    for key in ("hidden", "epochs", "n_mc", "n_test"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     config = XorConfig.quick(**overrides) if args.quick else XorConfig(**overrides)

@@ -30,14 +30,15 @@ closure error, not a bug.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
+from argparse import SUPPRESS
 from dataclasses import dataclass
 
 import numpy as np
 
+from symcorr.arguments import SEED, CommandParser, DeprecatedOption, integer, real
 from symcorr.networks.validation_networks import FAMILY_FACTORIES, family_networks, missing_families
 
 INFINITY = math.inf
@@ -309,6 +310,8 @@ def validate(networks=None, *, quick: bool = False, n_samples: int | None = None
     specs = default_networks(quick) if networks is None else list(networks)
     if not specs:
         raise ValueError("no networks to validate")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha (the family-wise error rate) must lie in (0, 1), got {alpha}")
     n_samples = (2**16 if quick else 2**20) if n_samples is None else int(n_samples)
     rows = []
     for spec in specs:
@@ -322,14 +325,26 @@ def validate(networks=None, *, quick: bool = False, n_samples: int | None = None
     return report
 
 
+#: the argument types of ``symcorr validate``: each refusal names the limit and the value given
+SAMPLES, GROUPS = integer(1), integer(2, note="the standard errors have groups - 1 degrees of freedom")
+ERROR_RATE = real(above=0, below=1, note="at 0 the Bonferroni bound is infinite and every run passes")
+
+
 def main(argv=None) -> int:
-    """``symcorr validate [--quick] [--samples N] [--alpha A] [--groups G] [--seed S] [--only TEXT]``."""
-    parser = argparse.ArgumentParser(prog="symcorr validate", description=__doc__.split("\n\n")[0])
+    """``symcorr validate [--quick] [--samples N] [--error-rate A] [--groups G] [--seed S] [--only TEXT]``."""
+    parser = CommandParser(prog="symcorr validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small suite the test suite runs")
-    parser.add_argument("--samples", type=int, default=None, help="Monte Carlo samples per network")
-    parser.add_argument("--alpha", type=float, default=1e-3, help="family-wise error rate (default 0.001)")
-    parser.add_argument("--groups", type=int, default=64, help="batch-means groups for the standard errors")
-    parser.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    parser.add_argument("--samples", type=SAMPLES, default=None,
+                        help="Monte Carlo samples per network (default 2^16 with --quick, else 2^20)")
+    parser.add_argument("--error-rate", type=ERROR_RATE, default=1e-3,
+                        help="family-wise error rate: the chance that a correct theory fails the run "
+                             "(0 < rate < 1; default 0.001)")
+    parser.add_argument("--alpha", dest="error_rate", type=ERROR_RATE, action=DeprecatedOption,
+                        replacement="--error-rate",
+                        reason="in the other commands --alpha is the activation's coefficient", help=SUPPRESS)
+    parser.add_argument("--groups", type=GROUPS, default=64,
+                        help="batch-means groups for the standard errors (>= 2; default 64)")
+    parser.add_argument("--seed", type=SEED, default=0, help="Monte Carlo seed (0 .. 2^32-1; default 0)")
     parser.add_argument("--only", default=None, help="only networks whose name contains this text")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     specs = default_networks(args.quick)
@@ -338,7 +353,13 @@ def main(argv=None) -> int:
         if not specs:
             print(f"symcorr validate: no network name contains {args.only!r}", file=sys.stderr)
             return 2
-    report = validate(specs, quick=args.quick, n_samples=args.samples, alpha=args.alpha, groups=args.groups,
+    samples = args.samples or (2**16 if args.quick else 2**20)
+    top = max(min(spec.order, 4) for spec in specs)     # the highest order compare_network estimates
+    if samples < args.groups * (2 * top + 2):
+        parser.error(f"argument --samples: {samples} samples in {args.groups} groups are too few for order-{top} "
+                     f"k-statistics: need at least {args.groups * (2 * top + 2)} ({2 * top + 2} per group); "
+                     "raise --samples or lower --groups")
+    report = validate(specs, quick=args.quick, n_samples=samples, alpha=args.error_rate, groups=args.groups,
                       seed=args.seed, stream=sys.stdout)
     if missing_families():
         print(f"note: networks of the activation families {', '.join(missing_families())} skipped "

@@ -8,10 +8,11 @@ stderr). ``symcorr.cli`` dispatches to them.
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from argparse import SUPPRESS, ArgumentTypeError
 from pathlib import Path
 
+from symcorr.arguments import CommandParser, DeprecatedOption, integer, real
 from symcorr.derivation import activations
 from symcorr.derivation.activations import Activation
 from symcorr.derivation.engine import derive
@@ -52,31 +53,37 @@ def activation_from_spec(spec: str, alpha: float | None = None, coefficients=Non
     return activations.from_expression(expression)
 
 
-class _DeprecatedOption(argparse.Action):
-    """An old option spelling that still works and says what replaced it."""
+#: the argument types of the derivation's sizes: each refusal names the limit
+ORDER, CLOSURE, SERIES_ORDER = integer(1), integer(1), integer(0)
 
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"{parser.prog}: {option_string} is deprecated, use {self.metavar}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
+
+def _pattern(text: str) -> str:
+    """``--pattern``: an index pattern such as ``iij`` (checked with
+    :func:`~symcorr.notation.partitions.normalize_pattern`, returned as given)."""
+    try:
+        normalize_pattern(text)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _add_order_argument(parser):
-    parser.add_argument("--order", "-M", type=int, default=2,
+    parser.add_argument("--order", "-M", type=ORDER, default=2,
                         help="highest output cumulant order returned (default 2; docs/theory.md section 9)")
-    parser.add_argument("--out-order", dest="order", type=int, action=_DeprecatedOption, metavar="--order",
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--out-order", dest="order", type=ORDER, action=DeprecatedOption, replacement="--order",
+                        help=SUPPRESS)
 
 
 def _add_activation_arguments(parser, closure_required: bool = False):
     parser.add_argument("--activation", "-a", required=True,
                         help="quadratic | cubic | polynomial | erf, or an expression in z such as 'z + z**2/2'")
-    parser.add_argument("--alpha", type=float, help="alpha of quadratic z + alpha z^2 (default 1)")
-    parser.add_argument("--coeffs", type=float, nargs="+", metavar="A",
+    parser.add_argument("--alpha", type=real(), help="alpha of quadratic z + alpha z^2 (default 1)")
+    parser.add_argument("--coeffs", type=real(), nargs="+", metavar="A",
                         help="coefficients a0 a1 ... of polynomial (or cubic)")
-    parser.add_argument("--closure", "-K", type=int,
+    parser.add_argument("--closure", "-K", type=CLOSURE,
                         help="highest input cumulant order kept (default for polynomials: order x degree, "
                              "which is exact; docs/theory.md section 9)")
-    parser.add_argument("--series-order", "-S", type=int,
+    parser.add_argument("--series-order", "-S", type=SERIES_ORDER,
                         help="perturbation factors kept in exp(D) (docs/theory.md section 6); default: the "
                              "activation family's (erf: exact at closure 2, else its documented default)")
 
@@ -102,13 +109,14 @@ def _fail(prog: str, error: Exception) -> int:
 
 def derive_main(argv) -> int:
     """``symcorr derive``: print the formula of every index pattern (exit 0, or 2 on an error)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="symcorr derive",
         description="Print the derived formula of every output-cumulant index pattern (docs/theory.md sections 4-6).")
     _add_activation_arguments(parser)
     _add_order_argument(parser)
     parser.add_argument("--format", "-f", choices=FORMATS, default="text")
-    parser.add_argument("--pattern", "-p", action="append", help="only this index pattern (repeatable)")
+    parser.add_argument("--pattern", "-p", type=_pattern, action="append",
+                        help="only this index pattern (repeatable)")
     parser.add_argument("--substitute", action="store_true",
                         help="put the activation's parameter values (alpha, coefficients) into the formulas")
     args = parser.parse_args(argv)
@@ -127,12 +135,13 @@ def derive_main(argv) -> int:
 def check_main(argv) -> int:
     """``symcorr check``: exit 0 when the hand-written formula equals the derived one,
     1 when it does not (printing the difference and the missing/extra terms), 2 on an error."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="symcorr check",
         description="Check a hand-written formula for one output-cumulant pattern against the derivation. "
                     "Exit status: 0 equal, 1 not equal, 2 error.")
     _add_activation_arguments(parser)
-    parser.add_argument("--pattern", "-p", required=True, help="index pattern, e.g. ij, ii, iij (any labels)")
+    parser.add_argument("--pattern", "-p", type=_pattern, required=True,
+                        help="index pattern, e.g. ij, ii, iij (any labels)")
     parser.add_argument("--syntax", choices=("auto", "sympy", "latex"), default="auto",
                         help="syntax of the formula (auto: LaTeX if it contains a backslash, '{' or '$')")
     parser.add_argument("expression", nargs="?", help="the formula (or use --file); 'lhs = rhs' reads rhs")
@@ -155,12 +164,12 @@ def check_main(argv) -> int:
 
 def terms_main(argv) -> int:
     """``symcorr terms``: list a formula's terms by diagram; ``--draw`` saves the diagrams as pictures."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="symcorr terms",
         description="List each formula's terms grouped by diagram (docs/theory.md section 4) and draw them.")
     _add_activation_arguments(parser)
-    parser.add_argument("--pattern", "-p", action="append",
-                        help="index pattern (repeatable; default: all patterns up to --out-order)")
+    parser.add_argument("--pattern", "-p", type=_pattern, action="append",
+                        help="index pattern (repeatable; default: all patterns up to --order)")
     _add_order_argument(parser)
     parser.add_argument("--format", "-f", choices=FORMATS, default="text")
     parser.add_argument("--draw", action="append", type=Path, metavar="FILE",

@@ -6,6 +6,7 @@ import types
 import numpy as np
 import pytest
 import sympy as sp
+from command_line import run_main
 from torch import nn
 
 from symcorr import cli
@@ -176,3 +177,51 @@ def test_a_family_without_a_torch_module_is_evaluated_through_its_own_function()
     x = torch.linspace(-2, 2, 9, dtype=torch.float64)
     torch.testing.assert_close(module(x), snn.Quadratic(0.5, learnable=False).double()(x), rtol=1e-15, atol=1e-15)
     assert rule_for(module).activation(module) == activations.quadratic(0.5)
+
+
+# -- the command line: refused arguments, and --alpha renamed --error-rate -----------------------
+
+REFUSED_ARGUMENTS = [
+    (["--error-rate", "0"], "argument --error-rate: must be a finite number > 0 and < 1 (at 0 the Bonferroni "
+                            "bound is infinite and every run passes), got 0"),
+    (["--error-rate", "1"], "argument --error-rate: must be a finite number > 0 and < 1"),
+    (["--alpha", "0"], "argument --alpha: must be a finite number > 0 and < 1"),
+    (["--alpha", "nan"], "argument --alpha: must be a finite number > 0 and < 1 (at 0 the Bonferroni bound is "
+                         "infinite and every run passes), got nan"),
+    (["--samples", "0"], "argument --samples: must be an integer >= 1, got 0"),
+    (["--samples", "1e5"], "argument --samples: must be an integer >= 1, got '1e5'"),
+    (["--seed", "-1"], "argument --seed: must be an integer >= 0 and <= 4294967295, got -1"),
+    (["--groups", "1"], "argument --groups: must be an integer >= 2 (the standard errors have groups - 1 "
+                        "degrees of freedom), got 1"),
+    (["--quick", "--samples", "100"], "argument --samples: 100 samples in 64 groups are too few for order-4 "
+                                      "k-statistics: need at least 640 (10 per group); raise --samples or lower "
+                                      "--groups"),
+    (["--quick", "--only", "cubic", "--groups", "20000"], "argument --samples: 65536 samples in 20000 groups are "
+                                                          "too few for order-2 k-statistics: need at least 120000"),
+]
+
+
+@pytest.mark.parametrize("argv, message", REFUSED_ARGUMENTS, ids=[" ".join(a) for a, _ in REFUSED_ARGUMENTS])
+def test_refused_arguments(argv, message, capsys):
+    status, out, err = run_main(main, argv, capsys)
+    assert status == 2 and out == ""
+    assert f"symcorr validate: error: {message}" in err
+
+
+def test_alpha_is_now_error_rate_and_the_old_spelling_still_works(capsys):
+    argv = ["--quick", "--only", "cubic", "--samples", "20000"]
+    assert main([*argv, "--alpha", "0.01"]) == 0
+    old = capsys.readouterr()
+    assert ("symcorr validate: warning: --alpha is deprecated (in the other commands --alpha is the "
+            "activation's coefficient), use --error-rate") in old.err
+    assert main([*argv, "--error-rate", "0.01"]) == 0
+    new = capsys.readouterr()
+    assert new.err == ""
+    bound = "t_63^-1(1 - 0.01/(2m))"
+    assert bound in old.out and bound in new.out
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, math.nan])
+def test_validate_refuses_an_error_rate_outside_0_1(alpha):
+    with pytest.raises(ValueError, match="family-wise error rate"):
+        validate([NetworkSpec("quadratic", 1, 2, "gaussian", 2)], n_samples=1000, alpha=alpha)

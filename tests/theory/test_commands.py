@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
+from command_line import run_main
 from math_section5 import (
     MATH5_COV,
     MATH5_COV_LATEX,
@@ -178,3 +179,34 @@ def test_order_is_the_option_and_out_order_still_works_once_more(capsys):
     assert derive_main(["-a", "quadratic", "--out-order", "1", "-K", "2"]) == 0
     old = capsys.readouterr()
     assert old.out == new.out and "--out-order is deprecated, use --order" in old.err
+
+
+# -- refused arguments: each refusal names the argument, the limit and the value given ---------
+
+REFUSED_ARGUMENTS = [
+    ("derive", ["-a", "quadratic", "-M", "0"], "argument --order/-M: must be an integer >= 1, got 0"),
+    ("derive", ["-a", "quadratic", "-M", "two"], "argument --order/-M: must be an integer >= 1, got 'two'"),
+    ("derive", ["-a", "quadratic", "--out-order", "0"], "argument --out-order: must be an integer >= 1, got 0"),
+    ("derive", ["-a", "quadratic", "-K", "0"], "argument --closure/-K: must be an integer >= 1, got 0"),
+    ("derive", ["-a", "erf", "-K", "2", "-S", "-1"], "argument --series-order/-S: must be an integer >= 0, got -1"),
+    ("derive", ["-a", "quadratic", "--alpha", "nan"], "argument --alpha: must be a finite number, got nan"),
+    ("derive", ["-a", "polynomial", "--coeffs", "1", "inf"], "argument --coeffs: must be a finite number, got inf"),
+    ("derive", ["-a", "cubic", "--coeffs", "1", "2"], "cubic takes 4 coefficients a0 a1 a2 a3, got 2"),
+    ("derive", ["-a", "quadratic", "-p", ""], "argument --pattern/-p: an index pattern is a non-empty string"),
+    ("check", ["-a", "quadratic", "-p", "", "mu_i"], "argument --pattern/-p: an index pattern is a non-empty string"),
+    ("check", ["-a", "quadratic", "-p", "i", "-K", "-1", "mu_i"],
+     "argument --closure/-K: must be an integer >= 1, got -1"),
+    ("check", ["-a", "quadratic", "-p", "i", "--alpha", "inf", "mu_i"],
+     "argument --alpha: must be a finite number, got inf"),
+    ("terms", ["-a", "quadratic", "-M", "0"], "argument --order/-M: must be an integer >= 1, got 0"),
+    ("terms", ["-a", "quadratic", "-M", "1", "-S", "x"], "argument --series-order/-S: must be an integer >= 0, got 'x'"),
+]
+
+
+@pytest.mark.parametrize("command, argv, message", REFUSED_ARGUMENTS,
+                         ids=[f"{c} {' '.join(a)}" for c, a, _ in REFUSED_ARGUMENTS])
+def test_refused_arguments(command, argv, message, capsys):
+    status, out, err = run_main(getattr(commands, f"{command}_main"), argv, capsys)
+    assert status == 2 and out == ""
+    assert f"symcorr {command}: error: {message}" in err
+    assert "Traceback" not in err
