@@ -6,8 +6,9 @@ sphinxcontrib-programoutput) run during every build, in the page's own folder
 ``docs/_generated/<page>/``, before Sphinx looks for the images the page shows. A page's figures
 are therefore written by the code printed on it. The commands run first, then the examples in
 page order in one namespace (as the doctest builder's default group); an example that raises
-when its expected output is not a traceback is an error naming the page and the line, and
-examples marked ``+SKIP`` are skipped.
+when its expected output is not a traceback is reported as a warning at the page and line (an
+error under ``-W``), and the page's later examples are not run; examples marked ``+SKIP`` are
+skipped.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import os
 from pathlib import Path
 
 from docutils import nodes
-from sphinx.errors import ExtensionError
+from sphinx.util import logging
 from sphinxcontrib.programoutput import run_programs
 
 EXECUTED = ("testsetup", "doctest", "testcode", "testcleanup")
+logger = logging.getLogger(__name__)
 
 
 def page_folder(app, docname: str) -> Path:
@@ -62,8 +64,9 @@ def run_page(app, doctree) -> None:
                         exec(compile(example.source, f"{docname}:{node.line}", "exec"), namespace)  # noqa: S102
                 except Exception as error:
                     if example.exc_msg is None:
-                        raise ExtensionError(f"{docname}, line {node.line}: the example\n{example.source}raised "
-                                             f"{type(error).__name__}: {error}") from error
+                        logger.warning("the example\n%sraised %s: %s (the page's later examples were not run)",
+                                       example.source, type(error).__name__, error, location=node)
+                        return
     finally:
         exec(app.config.doctest_global_cleanup, namespace)  # noqa: S102
         os.chdir(previous)
