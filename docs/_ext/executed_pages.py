@@ -62,7 +62,7 @@ def run_page(app, doctree) -> None:
                 try:
                     with contextlib.redirect_stdout(io.StringIO()):
                         exec(compile(example.source, f"{docname}:{node.line}", "exec"), namespace)  # noqa: S102
-                except Exception as error:
+                except Exception as error:  # noqa: BLE001 (any error of an example is reported)
                     if example.exc_msg is None:
                         logger.warning("the example\n%sraised %s: %s (the page's later examples were not run)",
                                        example.source, type(error).__name__, error, location=node)
