@@ -5,8 +5,8 @@ The layers and their order are those of the import-linter contract in ``pyprojec
 appears without editing the docs. ``docs/api/<layer>.rst`` holds, in this order, the package's
 docstring and its own definitions, then one section per module with its public members
 (``__all__`` where the module has one). Re-exports are documented once, where they are defined;
-:func:`resolve_public_name` lets ``:func:`symcorr.propagate``` (a public, re-exported name)
-point there. The machine-written kernels of ``symcorr.codegen.generated`` are represented by
+:func:`resolve_public_name` points a reference to a public, re-exported name such as
+``symcorr.propagate`` there. The machine-written kernels of ``symcorr.codegen.generated`` are represented by
 their package docstring only.
 """
 from __future__ import annotations
@@ -112,8 +112,10 @@ def resolve_public_name(app, env, node, contnode):
         real = _own_name(candidate)
         if real is None or real == target:
             continue
-        return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], real,
-                                                 node, contnode)
+        resolved = env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], real,
+                                                     node, contnode)
+        if resolved is not None:
+            return resolved
     return None
 
 
