@@ -47,7 +47,7 @@ Measurements, per activation:
   - ``surrogate``: the ``from input`` propagation against the same
     Gaussian surrogate samples pushed through the network (no data
     non-Gaussianity: the closure's error plus sampling noise, whose size
-    :math:`\lVert\mathrm{se}\rVert/\lVert E\rVert` is reported, and max |z|);
+    :math:`\lVert\mathrm{se}\rVert/\lVert E\rVert` is reported, and max ``|z|``);
 
 * quadratic networks: the first activation recomputed from the data's own
   cumulants up to order 2, 3 and 4 of the pre-activations

@@ -12,7 +12,7 @@ from symcorr.experiments.reporting import relation
 
 #: relative error of a linear layer right after the start of a propagation (exact up to rounding)
 LINEAR_EXACT = 1e-10
-#: max |z| of the first activation's mean and covariance for Gaussian input (exact there);
+#: max ``|z|`` of the first activation's mean and covariance for Gaussian input (exact there);
 #: Student t with 63 degrees of freedom over ~10^4 entries (exceeded with probability ~1e-2)
 Z_BOUND = 5.5
 #: erf networks: relative error of the first activation's mean and covariance for Gaussian input over
@@ -28,9 +28,9 @@ INTERNAL_COV_BOUND = 0.5
 HIGHER_ORDER_FACTOR = 3.0
 #: quadratic: first-activation covariance error with the data's cumulants up to 4 over that up to 2
 CLOSURE_RATIO = 0.1
-#: |accuracy on Gaussian surrogate data - accuracy on real data|
+#: ``|accuracy on Gaussian surrogate data - accuracy on real data|``
 SURROGATE_DISTANCE = 0.05
-#: |predicted accuracy - accuracy on real data| and |predicted - surrogate|
+#: ``|predicted accuracy - accuracy on real data|`` and ``|predicted - surrogate|``
 PREDICTION_DISTANCE = 0.08
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from symcorr.experiments.reporting import relation
 
-#: max |z| a correct exact propagation stays below (Student t with 63 degrees of
+#: max ``|z|`` a correct exact propagation stays below (Student t with 63 degrees of
 #: freedom over ~10^2 entries: exceeded with probability ~1e-3)
 Z_BOUND = 5.0
 #: the Gaussian closure's covariance after the quadratic layer is off by at least this many standard errors
 Z_MISS = 20.0
-#: |order=4 per-cluster Edgeworth prediction - network accuracy|
+#: ``|order=4 per-cluster Edgeworth prediction - network accuracy|``
 ACCURACY_DISTANCE = 0.03
-#: |order=4 Gaussian prediction - Gaussian prediction from the Monte Carlo output statistics|
+#: ``|order=4 Gaussian prediction - Gaussian prediction from the Monte Carlo output statistics|``
 GAUSSIAN_PREDICTION_DISTANCE = 0.005
 #: relative tolerance of the separation parts, theory (order=4) against Monte Carlo
 SEPARATION_TOLERANCE = 0.05

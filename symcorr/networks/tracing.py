@@ -322,7 +322,7 @@ class _Recorder(fx.Interpreter):
 
 
 class LayerChain:
-    """``model`` run layer by layer: :attr:`entries` as :func:`model_layers`; :meth:`run` pushes a batch
+    """``model`` run layer by layer: ``entries`` as :func:`model_layers`; :meth:`run` pushes a batch
     through and calls ``record(index, output)`` for every layer in order."""
 
     def __init__(self, model):

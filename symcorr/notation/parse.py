@@ -1,7 +1,7 @@
 r"""Safe parsing of hand-written formulas, in SymPy (Python) or LaTeX syntax.
 
 A string given to symcorr (an activation ``--activation "z + z**2/2"``, a formula to
-:func:`symcorr.theory.formulas.check_formula`) never reaches ``eval`` or ``sympy.sympify`` (which
+:func:`symcorr.theory.check`) never reaches ``eval`` or ``sympy.sympify`` (which
 calls ``eval``). It is
 
 * tokenized and parsed by a grammar of numbers, names, ``+ - * / ** ^``, parentheses and the

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import sympy as sp
 
+#: The pre-activation :math:`z` in :math:`\phi(z)`.
 Z = sp.Symbol("z", real=True)
 
 
+#: The parameter :math:`\alpha` of the quadratic activation :math:`z + \alpha z^2`.
 ALPHA = sp.Symbol("alpha", real=True)
 
 
@@ -47,7 +49,7 @@ def symbol_labels(symbol: sp.Symbol) -> str:
 
 
 def moment_symbol(labels) -> sp.Symbol:
-    """Symbol ``m_iij`` of a raw moment (used by :func:`cumulant_in_moments`)."""
+    """Symbol ``m_iij`` of a raw moment (used by :func:`~symcorr.derivation.algebra.cumulant_in_moments`)."""
     return sp.Symbol("m_" + "".join(sorted(labels)), real=True)
 def vertex_symbol(label: str, power: int, derivative: int) -> sp.Symbol:
     r"""The symbol of :math:`\partial_{\mu}^{n} E_{N(\mu_a, \Sigma_{aa})}[\phi(z)^{p}]` at neuron ``label``.

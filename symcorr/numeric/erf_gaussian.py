@@ -122,7 +122,7 @@ def price_series_covariance(mu_a, mu_b, v_a, v_b, c_ab, order: int) -> np.ndarra
 
 def price_series_table(rhos=(0.2, 0.6, 0.95), orders=(1, 2, 4, 8, 16, 32, 64, 128, 256),
                        means=(0.0, 0.25, -0.7, 1.5, -3.0), variances=(0.5, 2.0, 20.0, 1e4)):
-    r"""Max |Price series - closed form| over a grid of means and variances, per :math:`|\rho|` and order.
+    r"""Max ``|Price series - closed form|`` over a grid of means and variances, per :math:`|\rho|` and order.
 
     :math:`\rho = 2\Sigma_{ab}/(s_a s_b)` is the correlation that sets the
     convergence (docs/theory.md section 6); for each :math:`|\rho|` (both signs) the

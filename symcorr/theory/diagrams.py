@@ -43,7 +43,7 @@ listed as one part per neuron, each naming the others as ``partner``; the
 block's covariances sit inside it, so only cumulants of order >= 3 are
 hyperedges, and the term without any is the ``'reference'`` diagram. The **contribution** of a diagram is
 its term with the vertex functions evaluated (docs/theory.md section 5 for
-polynomials); the contributions add up to :meth:`Derivation.formula`.
+polynomials); the contributions add up to :meth:`~symcorr.derivation.engine.Derivation.formula`.
 """
 from __future__ import annotations
 

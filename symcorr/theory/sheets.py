@@ -20,7 +20,7 @@ from symcorr.theory.render import (
     pattern_title,
 )
 
-#: The notation paragraph that opens both sheets (Markdown; LaTeX after :func:`_markdown_to_latex`).
+#: The notation paragraph that opens both sheets (Markdown; LaTeX after ``_markdown_to_latex``).
 NOTATION = (
     "Output cumulants of a pointwise layer $y_i = \\phi(z_i)$ in terms of the cumulants of its input $z$ "
     "(docs/theory.md section 1): mean $\\mu_i$, covariance $\\Sigma_{ij}$ ($\\Sigma_{ii}$ the variance), "

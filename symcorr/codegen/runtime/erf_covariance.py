@@ -14,15 +14,15 @@ from symcorr.codegen.runtime.arrays import blockwise, float_arrays, legendre_uni
 _SQRT2 = np.sqrt(2.0)
 
 #: Accuracy classes of the Gaussian erf covariance: (Gauss-Legendre nodes, upper
-#: bound on |rho|, upper bound on the log-variation Delta of the integrand),
-#: Delta = 2|m_a m_b rho| + (m_a^2 + m_b^2) rho^2 / (1 - rho^2); an element uses
-#: the first class whose bounds it is below, Owen's T when |rho| >= 0.925.
+#: bound on ``|rho|``, upper bound on the log-variation Delta of the integrand),
+#: ``Delta = 2|m_a m_b rho| + (m_a^2 + m_b^2) rho^2 / (1 - rho^2)``; an element uses
+#: the first class whose bounds it is below, Owen's T when ``|rho| >= 0.925``.
 #: Chosen from measured convergence (relative error at the floor of the
 #: exponent's rounding, ~1e-15 (1 + m_a^2 + m_b^2), against a 300-node rule
 #: and mpmath; tests/numeric/test_erf_gaussian.py re-checks every class).
 ERF_COV_CLASSES = ((4, 0.05, 0.25), (5, 0.1, 1.0), (6, 0.2, 1.0), (8, 0.3, 1.0), (12, 0.6, 1.0), (16, 0.75, 8.0),
                    (20, 0.925, 32.0), (24, 0.925, 64.0), (32, 0.925, 128.0), (48, 0.925, np.inf))
-#: |rho| from which the Owen's-T form is used
+#: ``|rho|`` from which the Owen's-T form is used
 ERF_COV_OWEN_RHO = 0.925
 
 _ERF_COV_RULES = tuple(legendre_unit(n) for n, _, _ in ERF_COV_CLASSES)
@@ -204,7 +204,7 @@ def _erf_cov_classes(mu_a, mu_b, s2_a, s2_b, c, sqrt_d, abs_rho, u_max, m_a, m_b
 
 
 #: The weakly correlated class, evaluated in r = sin(t) (no tan/sqrt setup, 4 nodes): used
-#: where |rho| < 0.05 and |rho| (m_a^2 + m_b^2) < 0.235 (which implies Delta < 0.25);
+#: where ``|rho| < 0.05`` and ``|rho| (m_a^2 + m_b^2) < 0.235`` (which implies ``Delta < 0.25``);
 #: relative error < 3e-15 (1 + m_a^2 + m_b^2), measured against a 100-node rule.
 _ERF_COV_WEAK_RHO, _ERF_COV_WEAK_SPREAD = 0.05, 0.235
 _ERF_COV_WEAK_RULE = legendre_unit(4)
@@ -252,7 +252,7 @@ def erf_covariance_matrix(mean, variance, cov, check=True, symmetry_tolerance=No
     are computed once; in strips of rows of about 32768 pairs (one vectorized
     call each, temporaries in cache) the weakly correlated pairs -- the bulk of
     a wide layer -- take a 4-node rule in :math:`r = \sin t`
-    (:func:`_erf_cov_weak`); all other pairs (the diagonal among them) are
+    (``_erf_cov_weak``); all other pairs (the diagonal among them) are
     gathered and evaluated together with the rules of
     :func:`erf_gaussian_covariance`. (A thread pool over the strips gained
     nothing on two cores: measured 30-36 ms with one thread, 31-50 ms with two,

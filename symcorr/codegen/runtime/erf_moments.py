@@ -53,7 +53,7 @@ def erf_gaussian_moment(powers, means, variances, covariances):
     :math:`S, m` the (a, b) block, and :math:`E'` the Gaussian with
     :math:`\Sigma' = \Sigma - \Sigma_{\cdot E}(S + I/2)^{-1}\Sigma_{E\cdot}`,
     :math:`\mu' = \mu - \Sigma_{\cdot E}(S + I/2)^{-1} m`. What is left of :math:`G` has at most two
-    erf factors: closed forms (:func:`erf_gaussian_covariance`). The t-integral is smooth except
+    erf factors: closed forms (:func:`~symcorr.codegen.runtime.erf_covariance.erf_gaussian_covariance`). The t-integral is smooth except
     near t = 1 for strongly correlated or singular :math:`\Sigma` (conditional variances vanish
     like 1 - t); it is taken in :math:`t = \sin(u)/r`, :math:`u = u_{max}(1 - (1 - s)^2)`
     (:math:`r` the largest effective correlation :math:`2|\Sigma_{ab}|/\sqrt{(1 + 2\Sigma_{aa})(1 + 2\Sigma_{bb})}`),

@@ -17,7 +17,7 @@ _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 
 #: Half-width (in z) beyond which erf(z)^p is saturated: erfc(9) = 4e-37.
 ERF_SATURATION = 9.0
-#: Half-width (in standard deviations) of the Gaussian weight kept: P(|x| > 9) = 2e-19.
+#: Half-width (in standard deviations) of the Gaussian weight kept: ``P(|x| > 9) = 2e-19``.
 GAUSS_CUTOFF = 9.0
 #: Variance above which the mean-derivatives are moved onto the Gaussian (method A).
 ERF_POWER_V_SWITCH = 0.2

@@ -61,7 +61,7 @@ class ErfGaussianCovariance(sp.Function):
 
     (:math:`\beta = 1/2` if :math:`h_a h_b < 0`, else 0; see
     ``rewrite(OwensT)``). Its derivatives are elementary:
-    :math:`\partial_{\mu_a} C` (:func:`_covariance_mean_derivative`),
+    :math:`\partial_{\mu_a} C` (``_covariance_mean_derivative``),
     :math:`\partial_c C = E[\operatorname{erf}'\operatorname{erf}']`, and by the
     heat equation :math:`\partial_{v_a} C = \tfrac12\partial^2_{\mu_a} C`.
     ``C(mu, mu, v, v, v)`` is :math:`\mathrm{Var}\operatorname{erf}(z)`.
@@ -209,6 +209,7 @@ class ErfGaussianMoment(sp.Function):
         return f"{text}^{{{printer._print(exp)}}}" if exp is not None else text
 
 
+#: How a kernel evaluates each function: SymPy function class -> the call printed into the kernel.
 PRINTED_FUNCTIONS = {
     OwensT: "scipy.special.owens_t",
     ErfGaussianCovariance: "_support.erf_gaussian_covariance",
