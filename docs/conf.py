@@ -43,6 +43,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(np|numpy|sp|sympy|scipy|mpmath|torch|nn|matplotlib|pathlib|collections|typing|os|fractions)\..*"),
     (r"py:mod", r"(ast|argparse)"),
+    (r"py:class", r"(argparse|types)\..*"),
     # torch's docstrings, inherited by the forward() of symcorr's modules, name torch classes
     (r"py:class", r"Module"),
     # private classes (leading underscore) are not documented; annotations naming them stay text

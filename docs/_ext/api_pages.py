@@ -35,6 +35,8 @@ def layers(pyproject: Path) -> list[str]:
 def modules_of(package_name: str) -> list[tuple[str, bool]]:
     """``(name, is_package)`` for ``package_name`` and everything below it, sorted by name."""
     package = importlib.import_module(package_name)
+    if not hasattr(package, "__path__"):            # a layer that is one module
+        return [(package_name, False)]
     found = [(package_name, True)]
     for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
         if info.name.rsplit(".", 1)[-1].startswith("_") or info.name.startswith(

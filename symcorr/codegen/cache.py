@@ -217,5 +217,5 @@ def load_or_create(path: Path, name: str, key: str, module_name: str, create) ->
         return module_from_source(body, where, module_name)
 
 
-__all__ = ["KernelCacheWarning", "CacheUnusable", "MAX_ENTRY_BYTES", "entry_digest", "entry_bytes",
+__all__ = ["KernelCacheWarning", "CacheUnusable", "CacheFolder", "MAX_ENTRY_BYTES", "entry_digest", "entry_bytes",
            "open_folder", "private_folder", "usable_folder", "module_from_source", "load_or_create"]

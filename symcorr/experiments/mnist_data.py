@@ -28,7 +28,7 @@ class DataError(ValueError):
 def check_data(dataset, full=None) -> None:
     """Refuse, with a :class:`DataError`, data the analysis cannot use: non-finite pixels, fewer than
     two classes, a class without training images (labels must be ``0..n-1``) or fewer than
-    :data:`MIN_IMAGES_PER_CLASS` training images in a class. ``full``: the data set ``dataset``
+    ``MIN_IMAGES_PER_CLASS`` training images in a class. ``full``: the data set ``dataset``
     was drawn from by ``--n-train``, for the advice how many to draw."""
     for part, X in (("training", dataset.X_train), ("test", dataset.X_test)):
         bad = ~np.isfinite(X)

@@ -21,7 +21,7 @@ expands or simplifies it. Every refusal names the limit and the sub-expression t
   ``E``, ``pi`` and function calls (``E**1000`` and ``exp(1000*mu_i)`` have degree 1000 for SymPy's
   polynomial algorithms, which is what makes ``factor`` slow); degrees multiply through nested
   powers, so ``((x**100)**100)**100`` has degree :math:`10^6`;
-* a work budget of :data:`SIMPLIFY_SECONDS` seconds for simplification
+* a work budget of :data:`~symcorr.notation.limits.SIMPLIFY_SECONDS` seconds for simplification
   (:func:`within_budget`), since no size bound predicts the running time of ``factor`` or
   ``simplify``.
 
@@ -376,7 +376,7 @@ def expression_cost(expression: sp.Basic, check: bool = True) -> ExpressionCost:
 
 
 def check_expression_cost(expression: sp.Basic) -> sp.Basic:
-    """``expression`` if it is within every limit of this module (see :func:`expression_cost`)."""
+    """``expression`` if it is within every limit of this module (see :func:`~symcorr.notation.limits.expression_cost`)."""
     expression_cost(expression, check=True)
     return expression
 
@@ -430,11 +430,11 @@ def _alarm(seconds: float):
 
 def within_budget(function, *args, seconds: float | None = None, what: str = "simplification", **kwargs):
     """``function(*args, **kwargs)``, refused with :class:`BudgetExceededError` after ``seconds``
-    (default :data:`SIMPLIFY_SECONDS`).
+    (default :data:`~symcorr.notation.limits.SIMPLIFY_SECONDS`).
 
     The budget is a real-time alarm (``SIGALRM``), so it applies in the main thread of a POSIX
     process; elsewhere ``function`` runs without a time limit and only the size limits of
-    :func:`expression_cost` protect it. A caller's own alarm is kept (see :func:`_alarm`). A result
+    :func:`~symcorr.notation.limits.expression_cost` protect it. A caller's own alarm is kept (see ``_alarm``). A result
     computed while the alarm was being swallowed is discarded, never returned.
     """
     seconds = SIMPLIFY_SECONDS if seconds is None else float(seconds)

@@ -5,7 +5,7 @@ A string given to symcorr (an activation ``--activation "z + z**2/2"``, a formul
 calls ``eval``). It is
 
 * tokenized and parsed by a grammar of numbers, names, ``+ - * / ** ^``, parentheses and the
-  functions of :data:`FUNCTIONS`, with SymPy objects built directly
+  functions of :data:`~symcorr.notation.vocabulary.FUNCTIONS`, with SymPy objects built directly
   (:mod:`symcorr.notation.sympy_syntax` for SymPy syntax, :mod:`symcorr.notation.latex_syntax` for
   LaTeX); anything else is refused with :class:`UnsafeExpressionError` naming it;
 * priced before SymPy expands or simplifies it: input size, nesting, digits, float64 range,

@@ -42,7 +42,7 @@ class Cumulants(metaclass=_CumulantsType):
     permutation of indices, and positive semi-definiteness of ``cov``. The
     errors name the offending tensor.
 
-    The tolerances follow the numbers (:func:`_check_tensors`): symmetry is measured against
+    The tolerances follow the numbers (``_check_tensors``): symmetry is measured against
     the natural size of the order, :math:`\max(s^{n/2}, \max|\kappa^{(n)}|)` with :math:`s` the
     largest variance, so a third cumulant that is zero up to rounding passes; rounding is that
     of the input's own precision (a float32 sample covariance passes at float32 precision); a
