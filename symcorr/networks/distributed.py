@@ -27,6 +27,12 @@ import logging
 
 INSTALL_HINT = "pip install 'symcorr[distributed]' (Dask's distributed scheduler)"
 
+#: Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which fixes glibc's mmap threshold:
+#: every batch's arrays are then mapped and unmapped afresh, 13x the system time of one process
+#: (benchmarks/distributed_montecarlo.py). The local cluster leaves it unset; start the workers
+#: of a cluster of your own with the same setting.
+MALLOC_TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
 
 def require_distributed():
     """The ``distributed`` package, or an ImportError saying how to install it."""
@@ -46,9 +52,9 @@ def dask_client(client=None, *, scheduler: str | None = None, workers: int | Non
     Dask scheduler (``tcp://host:8786``). ``workers``: a ``LocalCluster`` of that many
     single-threaded worker processes on this machine (processes, not threads: torch's
     thread count is per process, and the models and estimators then travel pickled, as
-    on a real cluster), shut down on exit; its log shows errors only (a worker that has
-    imported torch takes a few seconds to stop, which Dask reports as a warning). At
-    most one of the three.
+    on a real cluster), with glibc's malloc at its defaults (:data:`MALLOC_TRIM_SETTING`),
+    shut down on exit; its log shows errors only (a worker that has imported torch takes
+    a few seconds to stop, which Dask reports as a warning). At most one of the three.
     """
     if sum(value is not None for value in (client, scheduler, workers)) > 1:
         raise ValueError("pass at most one of a Dask client, a scheduler address and a number of workers")
@@ -65,8 +71,11 @@ def dask_client(client=None, *, scheduler: str | None = None, workers: int | Non
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+    import dask
+
+    with dask.config.set({MALLOC_TRIM_SETTING: None}):
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None, silence_logs=logging.ERROR)
     with cluster, distributed.Client(cluster) as local:
         yield local
 
@@ -121,4 +130,4 @@ def client_from_arguments(args):
 
 
 __all__ = ["dask_client", "map_in_order", "require_distributed", "add_arguments", "client_from_arguments",
-           "INSTALL_HINT"]
+           "INSTALL_HINT", "MALLOC_TRIM_SETTING"]
