@@ -206,13 +206,10 @@ def _statuses(theory, model, order: int, closure: int, input_kind: str):
                  for n in range(1, order + 1)} for c in theory]
     from symcorr.networks.validation import exact_orders
 
-    out = []
-    for orders in exact_orders(model, closure, 2 if input_kind == "gaussian" else math.inf):
-        out.append({n: ((exact, "") if n in orders else ("approximate", f"closure {closure} drops input "
-                                                          "cumulants a pointwise layer needs"))
-                    if n <= closure else ("unknown", f"order above the closure {closure}")
-                    for n in range(1, order + 1)})
-    return out
+    dropped = ("approximate", f"closure {closure} drops input cumulants a pointwise layer needs")
+    unknown = ("unknown", f"order above the closure {closure}")
+    return [{n: unknown if n > closure else (exact, "") if n in orders else dropped for n in range(1, order + 1)}
+            for orders in exact_orders(model, closure, 2 if input_kind == "gaussian" else math.inf)]
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ unless a client, ``--scheduler`` or ``--workers`` asks for it.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 
@@ -109,16 +110,39 @@ def map_in_order(client, function, shared, arguments, options):
             future.release()
 
 
+def _needs_dask(convert):
+    """An argparse ``type`` that converts with ``convert`` once Dask is found (else: a usage error with the hint)."""
+    def checked(text):
+        try:
+            require_distributed()
+        except ImportError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return convert(text)
+
+    return checked
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def add_arguments(parser) -> None:
-    """``--scheduler ADDRESS | --workers N`` and ``--shards S`` for a command's argparse parser."""
+    """``--scheduler ADDRESS | --workers N`` and ``--shards S`` for a command's argparse parser;
+    without Dask, ``--scheduler`` and ``--workers`` are usage errors naming the install command."""
     group = parser.add_argument_group("distributed Monte Carlo (needs symcorr[distributed])")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+    where.add_argument("--scheduler", type=_needs_dask(str), metavar="ADDRESS", default=None,
                        help="run the Monte Carlo on the Dask cluster whose scheduler listens at ADDRESS "
                             "(e.g. tcp://10.0.0.5:8786)")
-    where.add_argument("--workers", type=int, metavar="N", default=None,
+    where.add_argument("--workers", type=_needs_dask(_positive), metavar="N", default=None,
                        help="run it on a local cluster of N worker processes on this machine")
-    group.add_argument("--shards", type=int, metavar="S", default=None,
+    group.add_argument("--shards", type=_positive, metavar="S", default=None,
                        help="split each Monte Carlo run into S shards (default: 1 in one process, one per "
                             "worker thread on a cluster); the same --seed and --shards give bit-identical "
                             "results in one process and on any cluster")

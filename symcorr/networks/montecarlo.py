@@ -226,9 +226,7 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     """
     import torch
 
-    entries = model_layers(model)
-    names = [name for name, _ in entries]
-    orders = _layer_orders(order, len(entries))
+    orders = _layer_orders(order, len(model_layers(model)))
     if input_order:
         input_order = _check_order(input_order)
     source = as_source(inputs)
@@ -310,8 +308,8 @@ def run_shard(model, source, layout: ShardLayout, shard: int, *, orders, input_o
     ``source`` is a sampler of :mod:`symcorr.numeric.distributions`."""
     import torch
 
-    modules = [module for _, module in model_layers(model)]
-    names = [name for name, _ in model_layers(model)]
+    entries = model_layers(model)
+    names, modules = [name for name, _ in entries], [module for _, module in entries]
     threads = _default_threads(modules) if threads is None else int(threads)
     torch_dtype = torch.get_default_dtype() if dtype is None else dtype
     previous_threads = torch.get_num_threads()

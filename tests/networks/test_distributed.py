@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from symcorr.networks import modules as snn
+from symcorr.networks import validation
 from symcorr.networks.distributed import dask_client
 from symcorr.networks.montecarlo import ShardLayout, monte_carlo, shard_generator
 from symcorr.numeric.distributions import Gaussian, GaussianMixture
@@ -84,7 +85,7 @@ def test_sharded_data_visits_every_row_once():
             np.testing.assert_allclose(estimate, reference, rtol=1e-10, atol=1e-13)
 
 
-def test_without_dask_the_options_say_how_to_install_it(monkeypatch):
+def test_without_dask_the_options_say_how_to_install_it(monkeypatch, capsys):
     with dask_client() as client:
         assert client is None
     with pytest.raises(ValueError, match="at most one"):
@@ -94,6 +95,9 @@ def test_without_dask_the_options_say_how_to_install_it(monkeypatch):
     with pytest.raises(ImportError, match=r"symcorr\[distributed\]"):
         with dask_client(workers=2):
             pass
+    with pytest.raises(SystemExit) as exit_:
+        validation.main(["--quick", "--workers", "2"])
+    assert exit_.value.code == 2 and "pip install 'symcorr[distributed]'" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +125,6 @@ def test_two_workers_give_bit_identical_power_sums(client):
 
 
 def test_worker_errors_reach_the_caller_and_validate_runs_on_a_scheduler(client, capsys):
-    from symcorr.networks import validation
-
     blow_up = nn.Sequential(nn.Linear(3, 2), snn.Quadratic(1.0)).double()
     with torch.no_grad():
         blow_up[0].weight.fill_(1e200)
