@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "check": ("symcorr.theory.commands:check_main", "check a hand-written formula against the derivation"),
     "terms": ("symcorr.theory.commands:terms_main", "list a formula's terms by diagram, optionally draw them"),
     "validate": ("symcorr.networks.validation:main", "compare propagate() with Monte Carlo of torch networks"),
+    "compare": ("symcorr.experiments.compare_command:main", "propagate vs Monte Carlo for your own saved model and data"),
     "reproduce": ("symcorr.experiments.reproduce:main", "reproduce the paper's XOR and MNIST analyses"),
 }
 

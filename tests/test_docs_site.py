@@ -27,7 +27,7 @@ api_pages = _api_pages()
 
 def test_layer_pages_follow_the_import_contract():
     assert api_pages.layers(ROOT / "pyproject.toml") == [
-        "symcorr.notation", "symcorr.derivation", "symcorr.codegen", "symcorr.numeric",
+        "symcorr.arguments", "symcorr.notation", "symcorr.derivation", "symcorr.codegen", "symcorr.numeric",
         "symcorr.networks", "symcorr.theory", "symcorr.experiments"]
 
 

@@ -11,6 +11,15 @@ tensors :math:`N^{K}` of each recorded layer, not by the number of samples;
 results over disjoint samples (different seeds) merge with
 :meth:`MonteCarloResult.merge`.
 
+A run is a sequence of shards (:class:`ShardLayout`): shard ``k`` pushes a
+contiguous block of whole batch-means groups, drawn from its own random stream
+(:func:`shard_generator`), through the model and returns its estimators
+(:func:`run_shard`); :func:`monte_carlo` merges the shards in index order. In one
+process the shards run one after the other; with a Dask client they run on the
+workers (:mod:`symcorr.networks.distributed`) and are merged in the same order, so
+the power sums are bit-identical for the same seed, shard layout and thread count.
+The default, one shard, is the single stream ``default_rng(seed)``.
+
 The layers are those of :func:`symcorr.networks.propagation.layers`, so
 ``monte_carlo(model, ...)[l]`` estimates what
 ``propagate(model, ..., trace=True)[l]`` computes, and
@@ -22,6 +31,7 @@ import contextlib
 import copy
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,14 +47,16 @@ class MonteCarloResult:
     ``result[l]`` is the :class:`~symcorr.numeric.kstatistics.SampleCumulants` of
     layer ``l`` (``None`` if it was not recorded), ``result.input`` that of
     the input (when recorded), ``result.output`` the last layer's,
-    ``result.n_samples`` and ``result.seconds`` (wall time of the sampling).
+    ``result.n_samples``, ``result.seconds`` (wall time of the sampling) and
+    ``result.layout`` (the :class:`ShardLayout` of a :func:`monte_carlo` run).
     """
 
-    def __init__(self, estimators, input_estimator, names, seconds):
+    def __init__(self, estimators, input_estimator, names, seconds, layout=None):
         self._estimators = list(estimators)
         self._input = input_estimator
         self.names = list(names)
         self.seconds = float(seconds)
+        self.layout = layout
         self._cache = {}
 
     def _result(self, key, estimator):
@@ -108,9 +120,85 @@ def _layer_orders(order, n_layers: int) -> list[int]:
     return [0 if o in (None, 0) else _check_order(o) for o in orders]
 
 
+@dataclass(frozen=True)
+class ShardLayout:
+    r"""How the ``n_samples`` samples of one run split into ``shards`` shards.
+
+    The samples form :math:`G = \lceil n / g \rceil` consecutive batch-means groups of
+    ``group_size`` :math:`g` (the last may be shorter); shard :math:`k` of :math:`S` holds
+    the whole groups :math:`\lfloor kG/S \rfloor .. \lfloor (k+1)G/S \rfloor - 1`, so every
+    layout has the same batch-means groups (their number and sizes; the standard errors
+    keep their :math:`G - 1` degrees of freedom). Needs :math:`S \le G`.
+    """
+
+    n_samples: int
+    group_size: int
+    shards: int = 1
+
+    def __post_init__(self):
+        for name in ("n_samples", "group_size", "shards"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.shards > self.n_groups:
+            raise ValueError(f"{self.shards} shards need at least as many batch-means groups, but "
+                             f"{self.n_samples} samples in groups of {self.group_size} make {self.n_groups}: "
+                             "use fewer shards or more groups")
+
+    @property
+    def n_groups(self) -> int:
+        return -(-self.n_samples // self.group_size)
+
+    def bounds(self, shard: int) -> tuple[int, int]:
+        """Samples ``start..stop-1`` of the run that shard ``shard`` draws."""
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard must lie in 0..{self.shards - 1}, got {shard}")
+        first = shard * self.n_groups // self.shards
+        last = (shard + 1) * self.n_groups // self.shards
+        return first * self.group_size, min(last * self.group_size, self.n_samples)
+
+
+def shard_generator(seed, shard: int) -> np.random.Generator:
+    """The random stream of shard ``shard``: ``default_rng(seed)`` for shard 0 (the stream of a
+    one-shard run), the ``shard``-th child of ``SeedSequence(seed).spawn`` otherwise (NumPy's
+    independent streams for parallel work)."""
+    if shard == 0:
+        return np.random.default_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(shard,)))
+
+
+def data_rows(source: DataSource, n_samples: int, seed) -> np.ndarray:
+    """The rows of ``source`` a run of ``n_samples`` samples with ``seed`` pushes, in order
+    (drawn without replacement: a seeded permutation, or the first rows with ``shuffle=False``)."""
+    order = np.random.default_rng(seed).permutation(source.n) if source.shuffle else np.arange(source.n)
+    return order[:n_samples]
+
+
+def _batches(source, layout: ShardLayout, shard: int, batch_size: int, seed):
+    """The input batches of one shard: rows of a data array from the run's one permutation,
+    anything else drawn from the shard's generator."""
+    start, stop = layout.bounds(shard)
+    if isinstance(source, DataSource):
+        rows = data_rows(source, stop, seed)
+        for first in range(start, stop, batch_size):
+            yield np.asarray(source.X[rows[first:min(first + batch_size, stop)]], dtype=np.float64)
+        return
+    rng = shard_generator(seed, shard)
+    for first in range(start, stop, batch_size):
+        yield _draw(source, min(batch_size, stop - first), rng)
+
+
+def _default_threads(modules) -> int:
+    import torch
+
+    widest = max([getattr(m, "out_features", 0) for m in modules] + [getattr(m, "in_features", 0) for m in modules])
+    return 1 if widest <= 256 else torch.get_num_threads()
+
+
 def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_size: int = 8192,
                 groups: int = 64, seed: int = 0, dtype="float64", input_order: int = 0,
-                threads: int | None = None, input_shape=None) -> MonteCarloResult:
+                threads: int | None = None, shards: int | None = None, client=None,
+                input_shape=None) -> MonteCarloResult:
     r"""Estimate the cumulants of every layer of ``model`` by sampling.
 
     ``inputs``: a :class:`~symcorr.numeric.distributions.Gaussian`,
@@ -128,18 +216,24 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     the run (restored afterwards); the default is 1 for networks no wider than
     256 units, where the per-batch products are too small to gain from threads
     and spinning thread pools only slow a busy machine down, and torch's own
-    setting otherwise. ``input_shape`` (as for :func:`symcorr.propagate`, e.g.
-    ``(C, H, W)``) reshapes every batch of inputs to ``(batch, *input_shape)``
-    before the model sees it. A model that is not an ``nn.Sequential`` runs
-    through its ``torch.fx`` graph (:func:`symcorr.networks.tracing.layer_chain`).
+    setting otherwise (on a Dask worker: 1, Dask's default for worker processes).
+    ``input_shape`` (as for :func:`symcorr.propagate`, e.g. ``(C, H, W)``) reshapes
+    every batch of inputs to ``(batch, *input_shape)`` before the model sees it. A
+    model that is not an ``nn.Sequential`` runs through its ``torch.fx`` graph
+    (:func:`symcorr.networks.tracing.layer_chain`).
+
+    ``shards`` splits the run into that many shards (:class:`ShardLayout`; default 1,
+    or one per worker thread of ``client``). ``client``, a ``distributed.Client``
+    (``pip install 'symcorr[distributed]'``), runs the shards on its workers
+    (:mod:`symcorr.networks.distributed`); the result is bit-identical to the
+    one-process run with the same ``seed``, ``shards`` and ``threads``. Custom module
+    classes must then be importable on the workers.
 
     Returns a :class:`MonteCarloResult`, indexable per layer.
     """
     torch = require_torch("symcorr.networks.montecarlo")
 
-    entries = layer_chain(model).entries
-    names = [name for name, _ in entries]
-    orders = _layer_orders(order, len(entries))
+    orders = _layer_orders(order, len(layer_chain(model).entries))
     if input_order:
         input_order = _check_order(input_order)
     source = as_source(inputs)
@@ -150,10 +244,8 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     n_samples = int(n_samples)
-    if isinstance(source, DataSource):
-        if n_samples > source.n:
-            raise ValueError(f"n_samples={n_samples} exceeds the {source.n} rows of the data array")
-        source.reset()
+    if isinstance(source, DataSource) and n_samples > source.n:
+        raise ValueError(f"n_samples={n_samples} exceeds the {source.n} rows of the data array")
     if not isinstance(groups, (int, np.integer)) or groups < 2:
         raise ValueError(f"groups must be an integer >= 2, got {groups!r}")
     top = max([*orders, input_order])
@@ -163,6 +255,11 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
                          f"need at least {groups * (2 * top + 2)}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if shards is None:
+        shards = 1 if client is None else min(_worker_threads(client), math.ceil(n_samples / group_size))
+    layout = ShardLayout(n_samples, group_size, shards)
+    if seed is None:  # one seed for every shard: they share the data permutation and spawn from it
+        seed = int(np.random.SeedSequence().entropy)
 
     if dtype == "model":
         run = model
@@ -171,19 +268,28 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     else:
         torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         run = copy.deepcopy(model).to(torch_dtype)
-    chain = layer_chain(run)
-    modules = [module for _, module in chain.entries]
+
     if input_shape is not None:
         input_shape = tuple(int(size) for size in input_shape)
-
-    if threads is None:
-        widest = max([getattr(m, "out_features", 0) for m in modules] + [getattr(m, "in_features", 0) for m in modules])
-        threads = 1 if widest <= 256 else torch.get_num_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+    if threads is None and client is None:
+        threads = _default_threads([module for _, module in layer_chain(run).entries])
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    with torch_threads(threads):
-        return _run(source, chain, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype,
-                    input_shape)
+    options = dict(orders=orders, input_order=input_order, batch_size=int(batch_size), seed=seed,
+                   dtype=torch_dtype, threads=threads, input_shape=input_shape)
+    start = time.perf_counter()
+    if client is None:
+        parts = (run_shard(run, source, layout, k, **options) for k in range(layout.shards))
+    else:
+        from symcorr.networks.distributed import map_in_order
+
+        parts = map_in_order(client, run_shard, (run, source), [(layout, k) for k in range(layout.shards)], options)
+    result = None
+    for part in parts:  # in shard order: the merge is the same whoever ran the shards
+        result = part if result is None else result.merge(part)
+    result.seconds = time.perf_counter() - start
+    result.layout = layout
+    return result
 
 
 @contextlib.contextmanager
@@ -204,6 +310,10 @@ def torch_threads(n: int | None):
         torch.set_num_threads(previous)
 
 
+def _worker_threads(client) -> int:
+    return max(1, sum(client.nthreads().values()))
+
+
 def _torch_matmul(a, b):
     import torch
 
@@ -217,16 +327,32 @@ def _draw(source, size, rng):
     return source.sample(size, rng)
 
 
-def _run(source, chain, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype,
-         input_shape):
+def run_shard(model, source, layout: ShardLayout, shard: int, *, orders, input_order: int = 0,
+              batch_size: int = 8192, seed=0, dtype=None, threads: int | None = None,
+              input_shape=None) -> MonteCarloResult:
+    """Shard ``shard`` of ``layout``: its samples through ``model`` (run as it is, inputs cast to
+    ``dtype`` and reshaped to ``(batch, *input_shape)`` if given), one streaming estimator per
+    recorded layer; the unit of work of :func:`monte_carlo`, in one process and on Dask workers.
+    ``orders`` has one entry per layer (0 skips it); ``source`` is a sampler of
+    :mod:`symcorr.numeric.distributions`."""
     import torch
 
-    rng = np.random.default_rng(seed)
-    estimators = [None] * len(names)
-    input_estimator = None
+    chain = layer_chain(model)
+    threads = _default_threads([module for _, module in chain.entries]) if threads is None else int(threads)
+    torch_dtype = torch.get_default_dtype() if dtype is None else dtype
+    with torch_threads(threads):
+        return _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape)
+
+
+def _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape):
+    import torch
+
+    names = [name for name, _ in chain.entries]
     modules = [module for _, module in chain.entries]
+    group_size = layout.group_size
+    estimators = [None] * len(modules)
+    input_estimator = None
     start = time.perf_counter()
-    done = 0
 
     def record(l, x):
         if not orders[l]:
@@ -243,9 +369,8 @@ def _run(source, chain, names, orders, input_order, n_samples, batch_size, group
             raise FloatingPointError(f"layer {names[l]} ({type(modules[l]).__name__}): {error}") from None
 
     with torch.no_grad():
-        while done < n_samples:
-            size = min(batch_size, n_samples - done)
-            batch = _draw(source, size, rng)
+        for batch in _batches(source, layout, shard, batch_size, seed):
+            size = batch.shape[0]
             if input_order:
                 flat = batch.reshape(size, -1)
                 if input_estimator is None:
@@ -255,8 +380,8 @@ def _run(source, chain, names, orders, input_order, n_samples, batch_size, group
             if input_shape is not None:
                 x = x.reshape(size, *input_shape)
             chain.run(x, record)
-            done += size
     return MonteCarloResult(estimators, input_estimator, names, time.perf_counter() - start)
 
 
-__all__ = ["monte_carlo", "MonteCarloResult", "torch_threads"]
+__all__ = ["monte_carlo", "MonteCarloResult", "ShardLayout", "run_shard", "shard_generator", "data_rows",
+           "torch_threads"]

@@ -259,12 +259,13 @@ def _unique_entries(dim: int, order: int) -> int:
 
 def compare_network(spec: NetworkSpec, n_samples: int, *, groups: int = 64, seed: int = 0,
                     batch_size: int = 8192, max_width_higher: int = 8, model=None, source=None,
-                    cumulants=None) -> list[Row]:
+                    cumulants=None, client=None, shards: int | None = None) -> list[Row]:
     """Rows for one network: propagate vs Monte Carlo at every layer and order.
 
     Orders 3 and 4 are compared only on layers of width <= ``max_width_higher``
     (their estimation costs :math:`N^4` per sample). ``model``, ``source`` and
-    ``cumulants`` override :meth:`NetworkSpec.build`.
+    ``cumulants`` override :meth:`NetworkSpec.build`. ``client`` (a Dask client) and
+    ``shards`` go to :func:`symcorr.networks.montecarlo.monte_carlo`.
     """
     from symcorr.networks.montecarlo import monte_carlo
     from symcorr.networks.propagation import layer_label, layers, propagate
@@ -282,7 +283,7 @@ def compare_network(spec: NetworkSpec, n_samples: int, *, groups: int = 64, seed
     entries = layers(model)
     orders = [min(K, 4) if t.dim <= max_width_higher else 2 for t in theory]
     mc = monte_carlo(model, source, n_samples, orders, groups=groups, seed=seed, batch_size=batch_size,
-                     input_shape=input_shape)
+                     input_shape=input_shape, client=client, shards=shards)
     nonzero = 2 if spec.inputs == "gaussian" else INFINITY
     exact = exact_orders(model, K, nonzero)
 
@@ -301,11 +302,13 @@ def compare_network(spec: NetworkSpec, n_samples: int, *, groups: int = 64, seed
 
 
 def validate(networks=None, *, quick: bool = False, n_samples: int | None = None, alpha: float = 1e-3,
-             groups: int = 64, seed: int = 0, stream=None) -> Report:
+             groups: int = 64, seed: int = 0, stream=None, client=None, shards: int | None = None) -> Report:
     """Run the comparison for ``networks`` (default :func:`default_networks`) and return the :class:`Report`.
 
     ``n_samples`` defaults to 2**16 (quick) or 2**20. With ``stream`` (e.g.
-    ``sys.stdout``) progress and the table are printed there.
+    ``sys.stdout``) progress and the table are printed there. With ``client`` (a Dask
+    client) the Monte Carlo runs in ``shards`` shards on its workers
+    (:mod:`symcorr.networks.distributed`).
     """
     specs = default_networks(quick) if networks is None else list(networks)
     if not specs:
@@ -316,7 +319,7 @@ def validate(networks=None, *, quick: bool = False, n_samples: int | None = None
     rows = []
     for spec in specs:
         start = time.perf_counter()
-        rows += compare_network(spec, n_samples, groups=groups, seed=seed)
+        rows += compare_network(spec, n_samples, groups=groups, seed=seed, client=client, shards=shards)
         if stream is not None:
             print(f"  {spec.name}: {time.perf_counter() - start:.1f}s", file=stream, flush=True)
     report = Report(rows, alpha, groups - 1)
@@ -331,7 +334,10 @@ ERROR_RATE = real(above=0, below=1, note="at 0 the Bonferroni bound is infinite 
 
 
 def main(argv=None) -> int:
-    """``symcorr validate [--quick] [--samples N] [--error-rate A] [--groups G] [--seed S] [--only TEXT]``."""
+    """``symcorr validate [--quick] [--samples N] [--error-rate A] [--groups G] [--seed S] [--only TEXT]
+    [--scheduler ADDRESS | --workers N] [--shards S]``."""
+    from symcorr.networks.distributed import add_arguments, client_from_arguments
+
     parser = CommandParser(prog="symcorr validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small suite the test suite runs")
     parser.add_argument("--samples", type=SAMPLES, default=None,
@@ -346,6 +352,7 @@ def main(argv=None) -> int:
                         help="batch-means groups for the standard errors (>= 2; default 64)")
     parser.add_argument("--seed", type=SEED, default=0, help="Monte Carlo seed (0 .. 2^32-1; default 0)")
     parser.add_argument("--only", default=None, help="only networks whose name contains this text")
+    add_arguments(parser)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     specs = default_networks(args.quick)
     if args.only:
@@ -359,8 +366,9 @@ def main(argv=None) -> int:
         parser.error(f"argument --samples: {samples} samples in {args.groups} groups are too few for order-{top} "
                      f"k-statistics: need at least {args.groups * (2 * top + 2)} ({2 * top + 2} per group); "
                      "raise --samples or lower --groups")
-    report = validate(specs, quick=args.quick, n_samples=samples, alpha=args.error_rate, groups=args.groups,
-                      seed=args.seed, stream=sys.stdout)
+    with client_from_arguments(args) as client:
+        report = validate(specs, quick=args.quick, n_samples=samples, alpha=args.error_rate, groups=args.groups,
+                          seed=args.seed, stream=sys.stdout, client=client, shards=args.shards)
     if missing_families():
         print(f"note: networks of the activation families {', '.join(missing_families())} skipped "
               "(not available in this symcorr)")
