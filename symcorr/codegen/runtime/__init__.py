@@ -1,13 +1,17 @@
 """What generated kernels import (as ``_support``): NumPy/SciPy helpers, no SymPy, no torch.
 
 A generated kernel module runs ``from symcorr.codegen import runtime as _support``
-and calls :mod:`~symcorr.codegen.runtime.grid` (neuron grids of index
-patterns) and :mod:`~symcorr.codegen.runtime.erf` (numerics of the erf
-family) through this one namespace.
+and calls :mod:`~symcorr.codegen.runtime.grid` (neuron grids of index patterns,
+output orders 1 and 2), :mod:`~symcorr.codegen.runtime.tuples` (sorted neuron
+tuples, output orders >= 3, and the memory bound ``peak_bytes``) and
+:mod:`~symcorr.codegen.runtime.erf` (numerics of the erf family) through this
+one namespace.
 """
 from symcorr.codegen.runtime.erf import (erf_covariance_matrix, erf_derivatives, erf_gaussian_covariance,
                                          erf_gaussian_moment, erf_power_derivative, erf_power_moment)
 from symcorr.codegen.runtime.grid import fill_pattern, grid_view, output_tensor
+from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["grid_view", "fill_pattern", "output_tensor", "erf_gaussian_covariance", "erf_covariance_matrix",
-           "erf_gaussian_moment", "erf_power_moment", "erf_power_derivative", "erf_derivatives"]
+__all__ = ["grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable", "symmetric_tensor",
+           "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",
+           "erf_power_moment", "erf_power_derivative", "erf_derivatives"]
