@@ -107,7 +107,8 @@ def horner_form(formula: sp.Expr, parameters) -> sp.Expr:
     order-4 quadratic pattern ``ijkl`` takes 1027 array operations instead of 1576 after
     common-subexpression elimination, ``iijk`` 466 instead of 790. The same polynomial
     (``sympy.expand`` gives it back), evaluated in another order: the values differ at the
-    level of rounding (on the pinned inputs, closer to exact rational arithmetic).
+    level of rounding (on the pinned inputs, old and new are both within 1e-16 of the
+    tensor's scale from exact rational arithmetic).
     """
     generators = sorted(formula.free_symbols - set(parameters), key=lambda s: s.name)
     if not generators:

@@ -72,6 +72,28 @@ def test_gathers_and_strided_writes_agree_with_plain_indexing():
     np.testing.assert_array_equal(out[mask], tensor[mask])
 
 
+@pytest.mark.parametrize("activation, order, closure, pattern", [
+    (activations.quadratic(), 4, 4, "ijkl"),
+    (activations.cubic(0.1, 0.9, -0.3, 0.2), 4, 2, "iijj"),     # where SymPy's cse on the scheme went wrong
+])
+def test_horner_statements_compute_the_formula(activation, order, closure, pattern):
+    from symcorr.codegen.printer import KernelPrinter, _horner_statements, horner_form
+
+    formula = derive(activation, order, closure).formula(pattern)
+    parameters = activation.parameter_symbols
+    assert sp.expand(horner_form(formula, parameters) - formula) == 0
+    rng = np.random.default_rng(8)
+    values = {s.name: float(rng.uniform(-1, 1)) for s in formula.free_symbols}
+    scope = dict(values)
+    for target, source in _horner_statements(formula, parameters, KernelPrinter()):
+        value = eval(source, {}, scope)        # the printed code of the kernel, on scalars
+        if target is None:
+            break
+        scope[target] = value
+    exact = formula.xreplace({s: sp.Rational(values[s.name]) for s in formula.free_symbols})
+    assert abs(value - float(exact)) <= 1e-14 * max(1.0, abs(float(exact)))
+
+
 def _inputs(closure, n, seed):
     mean, cov = random_gaussian(n, seed)
     return (mean, cov, *(0.05 * random_symmetric(n, r, seed + r) for r in range(3, closure + 1)))
