@@ -28,14 +28,15 @@ SOURCE = Gaussian([0.1, -0.2, 0.3], [[1.0, 0.3, 0.0], [0.3, 0.5, 0.1], [0.0, 0.1
 
 
 def _state(result) -> list[np.ndarray]:
-    """Every number a result's estimators hold: power sums (total and open group), batch-means moments, counts."""
+    """Every number a result's estimators hold: power sums, the open group's rows, batch-means moments, counts."""
     arrays = []
     for estimator in [*result._estimators, result._input]:
         if estimator is None:
             continue
-        arrays += [*estimator.total.sums, *estimator._group.sums, *estimator._stats.mean, *estimator._stats.m2,
-                   estimator.total.shift, np.array([estimator.total.count, estimator._group.count,
-                                                    estimator._stats.count, estimator._stats.weight])]
+        arrays += [*estimator.total.sums, *(np.asarray(rows) for rows in estimator._group), *estimator._stats.mean,
+                   *estimator._stats.m2, estimator.total.shift,
+                   np.array([estimator.total.count, estimator._group_count, estimator._stats.count,
+                             estimator._stats.weight])]
     return arrays
 
 

@@ -54,6 +54,63 @@ def test_kstatistics_are_exactly_unbiased(n):
         np.testing.assert_allclose(acc, true, atol=1e-13)
 
 
+def _reference_kstatistics(X, order):
+    """k-statistics from full power-sum tensors (einsum) and the textbook formulas, written out."""
+    n = float(len(X))
+    Y = X - X.mean(axis=0)
+    S1, S2 = Y.sum(0), np.einsum("si,sj->ij", Y, Y)
+    S3, S4 = np.einsum("si,sj,sk->ijk", Y, Y, Y), np.einsum("si,sj,sk,sl->ijkl", Y, Y, Y, Y)
+
+    tensors = {1: S1, 2: S2, 3: S3}
+
+    def split(*labels):
+        """Sum over the ways to split the indices: ``split("ij,k", "ik,j", "jk,i")``."""
+        return sum(np.einsum(term + "->" + "".join(sorted(term.replace(",", ""))),
+                             *(tensors[len(part)] for part in term.split(","))) for term in labels)
+
+    out = [S1 / n + X.mean(axis=0), (n * S2 - np.outer(S1, S1)) / (n * (n - 1))]
+    if order >= 3:
+        out.append((n * n * S3 - n * split("ij,k", "ik,j", "jk,i") + 2 * np.einsum("i,j,k->ijk", S1, S1, S1))
+                   / (n * (n - 1) * (n - 2)))
+    if order >= 4:
+        s3s1 = split("ijk,l", "ijl,k", "ikl,j", "jkl,i")
+        s2s2 = split("ij,kl", "ik,jl", "il,jk")
+        s2s1s1 = split("ij,k,l", "ik,j,l", "il,j,k", "jk,i,l", "jl,i,k", "kl,i,j")
+        out.append(((n**3 + n**2) * S4 - (n**2 + n) * s3s1 - (n**2 - n) * s2s2 + 2 * n * s2s1s1
+                    - 6 * np.einsum("i,j,k,l->ijkl", S1, S1, S1, S1)) / (n * (n - 1) * (n - 2) * (n - 3)))
+    return out
+
+
+def _reference_from_samples(X, order, groups, seed):
+    """from_samples written the straightforward way: full tensors per batch-means group."""
+    n = len(X)
+    groups = min(groups, n // (2 * order + 2))
+    size = -(-n // groups)
+    rows = X[np.random.default_rng(seed).permutation(n)]
+    chunks = [rows[start:start + size] for start in range(0, n, size)]
+    counted = [c for c in chunks if len(c) == size or len(c) >= max(size // 2, order + 2)]
+    per_group = [_reference_kstatistics(c, order) for c in counted]
+    weights = np.array([len(c) for c in counted], dtype=float)
+    stderr = []
+    for r in range(order):
+        values = np.array([k[r] for k in per_group])
+        mean = np.tensordot(weights, values, axes=1) / weights.sum()
+        spread = np.tensordot(weights, (values - mean) ** 2, axes=1)
+        stderr.append(np.sqrt(spread / (len(counted) - 1) / n))
+    return _reference_kstatistics(X, order), stderr
+
+
+@pytest.mark.parametrize("n_samples", [600, 601])        # 601: a short last group, in the standard errors
+def test_from_samples_equals_the_full_tensor_reference(n_samples):
+    rng = np.random.default_rng(12)
+    X = rng.gamma(2.0, size=(n_samples, 4)) @ rng.normal(size=(4, 4)) + [3.0, -1.0, 0.5, 10.0]
+    estimate = from_samples(X, 4, groups=8, seed=3)
+    tensors, stderr = _reference_from_samples(X, 4, groups=8, seed=3)
+    for r in range(4):
+        for mine, reference in ((estimate.tensors[r], tensors[r]), (estimate.stderr[r], stderr[r])):
+            np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-12 * np.max(np.abs(reference)))
+
+
 def test_power_sums_merge_recentre_and_stream_in_any_batches():
     X = np.random.default_rng(1).normal(size=(300, 3)) * [1, 2, 0.5] + 5.0
     whole = PowerSums(3, 4, shift=np.zeros(3)).update(X).kstatistics()

@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = a0 + a1*z + a2*z**2 + a3*z**3
 Output cumulant orders 1..2 from input cumulants of orders
 1..4 (higher ones taken as zero), no series truncation;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 
@@ -17,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = None
 DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out2|K4|SNone"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa, a0, a1, a2, a3):
@@ -112,17 +113,30 @@ def _pattern_ij(kappa, a0, a1, a2, a3):
     return 6*Sigma_ij**3*t0 + 2*Sigma_ij**2*t4 + Sigma_ij*(Sigma_ii*t20 + Sigma_jj*t21 + Sigma_jj*t22 + Sigma_jj*t24 + a1**2 + a1*t12 + a1*t5 + a1*t8 + a1*t9 + kappa_iij*mu_j*t23 + kappa_iij*t18 + kappa_iijj*t16 + kappa_ijj*mu_i*t23 + kappa_ijj*t18 + t10*t14 + t11*t20 + t14*t6 + 4*t15*t17 + t21*t7 + t22*t7 + t24*t7) + a3*kappa_iiij*(a1 + a2*t6 + t5 + t8) + a3*kappa_ijjj*t13 + kappa_iij*(Sigma_jj*t19 + a1*t2 + a2*t5 + a2*t8 + kappa_ijj*t16 + t14 + t15*t6 + t17*t18 + t19*t7) + kappa_iijj*t4 + kappa_ijj*t13*t3
 
 
-def cumulant_1(kappa, a0, a1, a2, a3):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, a0, a1, a2, a3, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa, a0, a1, a2, a3), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa, a0, a1, a2, a3):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, a0, a1, a2, a3, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa, a0, a1, a2, a3), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, a0, a1, a2, a3), ((0, 0),))
     return out
 
 
 CUMULANTS = (cumulant_1, cumulant_2,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 3), ()),),),
+    2: ((((0, 15), ()),), (((0, 16, 6), ()), ((0, 17, 5), ()), ((0, 18, 4), ()))),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_2`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {})

@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = erf(z)
 Output cumulant orders 1..2 from input cumulants of orders
 1..2 (higher ones taken as zero), no series truncation;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 import scipy.special
@@ -18,7 +19,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "erf|erf(Symbol('z', real=True))|out2|K2|SNone"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa):
@@ -60,17 +61,30 @@ def _pattern_ij(kappa):
     return _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
 
 
-def cumulant_1(kappa):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa), ((0, 0),))
     return out
 
 
 CUMULANTS = (cumulant_1, cumulant_2,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 2), ()), ((0, 2), ())),),
+    2: ((((0, 1), (('_support.erf_gaussian_covariance', 1),)),), (((0, 0, 1), (('_support.erf_gaussian_covariance', 2),)),)),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_2`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {})

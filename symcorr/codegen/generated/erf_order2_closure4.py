@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = erf(z)
 Output cumulant orders 1..2 from input cumulants of orders
 1..4 (higher ones taken as zero), series order 2;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 import scipy.constants
@@ -19,7 +20,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "erf|erf(Symbol('z', real=True))|out2|K4|S2"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa):
@@ -76,6 +77,7 @@ def _pattern_ii(kappa):
     t14 = mu_i*t13
     t15 = 1/numpy.sqrt(scipy.constants.pi)
     t16 = t15*t6
+    del t6
     t17 = t16*scipy.special.erf(t14)
     t18 = mu_i**3
     t19 = t11*t18
@@ -104,6 +106,7 @@ def _pattern_ii(kappa):
     t42 = 128*mu_i**7*t26 - 1680*mu_i*t13 - 1344*t30*t31 + t41
     t43 = 4*Sigma_ii + 1
     t44 = t1*t43
+    del t1
     t45 = 1/numpy.sqrt(t44)
     t46 = mu_i*t45
     t47 = scipy.special.erf(t46)
@@ -114,9 +117,11 @@ def _pattern_ii(kappa):
     t52 = t2*t51
     t53 = t46*t52
     t54 = t13*t16
+    del t16
     t55 = t48*t51
     t56 = t44**(-3/2)
     t57 = t4*t48 - 2
+    del t4
     t58 = 2*t51
     t59 = t56*t57*t58
     t60 = t45*t58
@@ -124,13 +129,16 @@ def _pattern_ii(kappa):
     t62 = t18*t56
     t63 = t61*(-12*t46 + 8*t62)
     t64 = mu_i*t51
+    del t51
     t65 = 4*t46*t55
     t66 = t44**(-5/2)
     t67 = t66*(16*t35*t61 - 48*t49 + 12)
     t68 = t58*t67
     t69 = t58*t8
     t70 = t43**(-3.0)
+    del t43
     t71 = t70*(32*t30*t66 + 120*t46 - 160*t62)
+    del t30, t46, t62, t66
     return (1/18)*t10*t17*t33 - 1/9*t10*t5**2*t7 - t11*t12*t17*t5 + t12*t54*(t2*t47*t5 - 4*t48*t53 - 8*t53) + t17*t20*t24*t25 + (1/288)*t17*t23*t42 - t17*t26*t39*t40 - 1/144*t20**2*t23*t7 + (1/18)*t20*t26*t27*t5*t7 + (1/288)*t21*t54*(t2*t68*(84*t3 - 42) + 28*t22*t64*t71 + t24*t59*(-1680*t3 + 560*t35 + 420) - t26*t42*t47 - t26*t58*t63*(420*mu_i*t13 - 280*t19) - t26*t65*(-2520*t14 - 672*t32 + t41) + t60*t8*(5040*t3 - 3360*t35 + 448*t37 - 840) + t58*(-t36*t61 + t38*t70 + 720*t49 - 120)/t44**(7/2)) + t25*t54*(24*t0*t24*t45*t55 - t11*t20*t47 + t2*t60*(12*t3 - 6) + t59) + t40*t54*(-24*mu_i*t52*t67 + 2*t11*t15*t50*t56*t57*(240*mu_i*t13 - t29) + 2*t15*t31*t45*t50*(960*t11*t18 - 720*t14 - 192*t32) + t39*t47*t8 - t63*t69*(60*t3 - 30) - t65*t8*(-t34 + 240*t35 + 180) - t69*t71) + (1/18)*t54*t9*(t2*t59*(40*t3 - 20) + t24*t60*(-240*t3 + 80*t35 + 60) - t31*t33*t47 - t31*t65*(-80*t19 + t28) + 20*t63*t64*t8 + t68) + _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
 
 
@@ -182,9 +190,11 @@ def _pattern_ij(kappa):
     t24 = mu_j*t23
     t25 = kappa_ijj*t24
     t26 = t17*t7
+    del t17
     t27 = kappa_iijj*t24
     t28 = 4*t14 - 2
     t29 = t16*t28
+    del t16
     t30 = (2/3)*t0
     t31 = kappa_iiij*t8
     t32 = 4*t6 - 2
@@ -280,8 +290,10 @@ def _pattern_ij(kappa):
     t122 = Sigma_ij**2
     t123 = 4*Sigma_jj
     t124 = Sigma_ii*t123 - 4*t122 + t2 + t9
+    del t9
     t125 = t124**(-1.0)
     t126 = numpy.exp(-(t125*(-mu_i*t120 + t10*t4 + t12*t2)))
+    del t4, t12, t120
     t127 = t1*t126
     t128 = t127/t124**(3/2)
     t129 = t118*t24
@@ -290,9 +302,12 @@ def _pattern_ij(kappa):
     t132 = t124**(-2.0)
     t133 = t121*t130
     t134 = t1*t8
+    del t8
     t135 = t123 + 2
+    del t123
     t136 = t121**2
     t137 = t127*t131
+    del t127
     t138 = 4*Sigma_ii + 2
     t139 = t130**2
     t140 = t134*t15
@@ -332,6 +347,7 @@ def _pattern_ij(kappa):
     t174 = t118*t26
     t175 = 3*t138
     t176 = 4*t0*t126*t131*(12*Sigma_ij*t139*t145 + t121*t144*t161 - t132*t138*t170 - t172*t175) - t174*t51
+    del t170
     t177 = 1/numpy.sqrt(scipy.constants.pi)
     t178 = 2*t177
     t179 = t178*scipy.special.erf(t47)
@@ -351,10 +367,14 @@ def _pattern_ij(kappa):
     t193 = 16*t122
     t194 = t184*t191*t193
     t195 = t178*t20
+    del t20
     t196 = t178*t7
+    del t7
     t197 = t196*scipy.special.erf(t37)
     t198 = mu_i*t2 - mu_j*t180
+    del t180
     t199 = t124*t2
+    del t124
     t200 = 1/numpy.sqrt(t199)
     t201 = t198*t200
     t202 = scipy.special.erf(t201)
@@ -366,7 +386,9 @@ def _pattern_ij(kappa):
     t208 = t200*t207
     t209 = t193*t201*t207
     t210 = t196*t3
+    del t196
     t211 = t129*t42
+    del t42
     t212 = t141*t145
     t213 = 3*t212
     t214 = t137*(48*Sigma_ij*t121*t135*t145 + 6*t130*t135*t136*t144 - t130*t165 - t130*t213 - t144*t155*t186) + t211*t56
@@ -379,6 +401,7 @@ def _pattern_ij(kappa):
     t221 = 32*t132
     t222 = t139*t144
     t223 = t137*(t122*t221 - t135*t151 + t136*t222 - t138*t146 + t138*t169 + t172*t186) - t220*t68
+    del t169, t172
     t224 = 60*Sigma_ij
     t225 = 20*Sigma_ij
     t226 = t136*t144
@@ -388,10 +411,12 @@ def _pattern_ij(kappa):
     t230 = t133*t144
     t231 = 15*t230
     t232 = 4*t0*t126*t131*(t130*t153*t164 - t135*t226*t227 - 10*t135*t229 + t141*t231 + t165*t225 + t212*t224) - t211*t78
+    del t153, t211, t212
     t233 = (1/96)*kappa_iijj
     t234 = t154*t161
     t235 = t121*t234
     t236 = 4*t0*t126*t131*(t121*t160*t164 - t138*t222*t227 - 10*t138*t235 + t149*t231 + t167*t225 + t217*t224) - t174*t89
+    del t160, t174, t217, t224, t225, t227, t231
     t237 = t1*t43
     t238 = t122*t145
     t239 = 96*t238
@@ -399,8 +424,10 @@ def _pattern_ij(kappa):
     t241 = t171*t240
     t242 = 24*Sigma_ij
     t243 = t137*(24*Sigma_ij*t130*t135*t145 + 3*t121*t135*t139*t144 - t121*t239 - t121*t241 - t130*t226*t242 + t138*t144*t155 - t139*t228) + t237*t33
+    del t228
     t244 = t1*t68
     t245 = t137*(24*Sigma_ij*t121*t138*t145 - t121*t222*t242 + 3*t130*t136*t138*t144 - t130*t239 - t130*t241 + t135*t144*t161 - t136*t234) + t244*t51
+    del t234, t239, t241, t242
     t246 = (1/144)*kappa_iii
     t247 = (1/8)*kappa_iijj
     t248 = t15*t179
@@ -412,15 +439,20 @@ def _pattern_ij(kappa):
     t254 = t119*t208
     t255 = t199**(-3/2)
     t256 = t207*t252*t255*(4*t125*t203*t5 - 2)
+    del t252
     t257 = 192*t238
+    del t238
     t258 = t135*t230
     t259 = 96*Sigma_ij
     t260 = t136*t139*t154
     t261 = t137*(32*Sigma_ij*t130*t154*t155 + 192*t122*t136*t144 + 6*t135*t136*t138*t144 - t135*t257 - t138*t165 - t138*t213 + 3*t139*t141*t144 + t139*t143*t164 - t147*t260 - t258*t259) - t220*t64
+    del t213, t220
     t262 = t137*(32*Sigma_ij*t121*t154*t161 + 192*t122*t139*t144 + 6*t135*t138*t139*t144 - t135*t167 - t135*t218 + 3*t136*t144*t149 + t136*t150*t164 - t138*t230*t259 - t138*t257 - t152*t260) - t244*t61
+    del t154, t218, t244, t257, t259
     t263 = 36*Sigma_ij
     t264 = t135*t263
     t265 = t137*(288*t122*t230 - t138*t226*t263 + 9*t138*t258 + 384*t145*t251 + t155*t161*t164 - t171*t235 - t175*t229 - t222*t264 + t240*t264 + t260*t263) - t237*t51
+    del t155, t161, t171, t175, t222, t226, t229, t230, t235, t237, t240, t251, t258, t260, t263, t264
     t266 = t125*t194
     t267 = Sigma_ij**4
     t268 = t181**3
@@ -431,6 +463,7 @@ def _pattern_ij(kappa):
     t273 = 16*t132
     t274 = t181**4*t36
     t275 = -48*t189 + t273*t274 + 12
+    del t189
     t276 = t191*t271*t272*t275
     t277 = t125*t209
     t278 = t198**3
@@ -438,38 +471,60 @@ def _pattern_ij(kappa):
     t280 = t199**(-5/2)
     t281 = t198**4*t46
     t282 = -48*t205 + t273*t281 + 12
+    del t205, t273
     t283 = t207*t271*t280*t282
+    del t271
     t284 = t191*t72
     t285 = t125*t193
+    del t193
     t286 = t267*t269
     t287 = 32*t181**5*t272 + 120*t184 - 160*t250*t268
+    del t250, t268
     t288 = Sigma_ij**6
     t289 = 128*t145*t288
     t290 = t207*t83
     t291 = t267*t279
     t292 = 32*t198**5*t280 + 120*t201 - 160*t255*t278
+    del t255, t278
     t293 = t10**(-4.0)
+    del t10
     t294 = 3360*t39
     t295 = 128*mu_i**7*t104 - 1680*mu_i*t19 + t294 - 1344*t54*t75
+    del t75
     t296 = 480*t132
     t297 = 256*Sigma_ij**7
     t298 = t2**(-4.0)
+    del t2
     t299 = 3360*t49
     t300 = 128*mu_j**7*t109 - 1680*mu_j*t3 + t299 - 1344*t59*t86
+    del t86
     return (1/72)*kappa_iii**2*(t195*(320*mu_i*t132*t177*t190*t267*t269*t72 - t13*t253*(40*t14 - 20) - t185*t54*t77 - t249*t36*(-240*t14 + 80*t55 + 60) - t266*t54*(-80*t39 + t73) - t276) + t248*t78) + kappa_iii*t214*t215 + kappa_iii*t25*t30*t43 - kappa_iii*t31*t71*t79 - kappa_iii*t97*t98 + (1/6)*kappa_iii*(-t179*t29 + t195*(mu_i*t13*t186*t192 + t13*t185*t28 - t188*t194)) + (1/1152)*kappa_iiii**2*(t195*(1792*mu_i*t145*t177*t190*t287*t288*t293 - t104*t185*t295 - t104*t191*t221*t286*(420*mu_i*t19 - 280*t39) - t104*t266*(t294 - 2520*t37 - 672*t76) - t13*t276*(84*t14 - 42) - t249*t72*(448*t106 + 5040*t14 - 3360*t55 - 840) - t253*t36*(-1680*t14 + 560*t55 + 420) - t191*t297*(720*t125*t13*t187 + 64*t145*t181**6*t72 - t274*t296 - 120)/t182**(7/2)) + t248*t293*t295) + (1/576)*kappa_iiii*kappa_jjjj*t265 + (1/12)*kappa_iiii*t0*t27*t93 + kappa_iiii*t232*t233 + kappa_iiii*t246*(-t108*t248 + t195*(768*mu_i*t13*t177*t190*t270*t272*t275 + t107*t185*t72 - t11*t253*(240*mu_i*t19 - t74) - t184*t284*t285*(-t105 + 240*t55 + 180) - t221*t284*t286*(60*t14 - 30) - t249*t54*(960*t11*t38 - 720*t37 - 192*t76) - t284*t287*t289)) + (1/24)*kappa_iiii*(t195*(96*mu_i*t122*t125*t177*t181*t183*t190*t36 - t11*t185*t40 - t13*t249*(12*t14 - 6) - t253) + t248*t41) - kappa_iiij*kappa_iij*t24*t30*t64 - 1/3*kappa_iiij*kappa_ijj*t97 - kappa_iiij*kappa_jjj*t71*t99 + kappa_iiij*t116*t98 + kappa_iiij*t157*t158 + kappa_iiij*t166*(-t108*t140 + t137*(t121**6*t164 - t135**3*t156 - 15*t135*t165 + 45*t136*t141*t144)) + kappa_iiij*t168*t262 + kappa_iiij*t215*t261 - kappa_iij*kappa_ijjj*t63*t99 + (2/3)*kappa_iij*kappa_jjj*t53 - 1/6*kappa_iij*kappa_jjjj*t70 - kappa_iij*t1*t18 + kappa_iij*t148*(t137*(t141*t142 + t143*t144 - t146*t147) - t140*t56) + kappa_iij*t15*t56*t57*t58 + kappa_iij*t157*t159 + kappa_iij*t163*t219 + kappa_iij*t214*t216 + kappa_iij*t243*t247 - 1/3*kappa_iijj*kappa_jjj*t70 + (1/12)*kappa_iijj*kappa_jjjj*t94 - kappa_iijj*t100*t97 + kappa_iijj*t114*t33*t65 + (1/4)*kappa_iijj*(4*t0*t126*t131*(t119*t125 + t132*t133) - 16*t24*t52) + kappa_ijj*t148*t173 + kappa_ijj*t159*t214 + kappa_ijj*t162*t163 + kappa_ijj*t216*t243 + kappa_ijj*t245*t247 + kappa_ijjj*t103*t265 + kappa_ijjj*t158*t243 + kappa_ijjj*t166*t261 + kappa_ijjj*t168*(-t113*t22 + t137*(t130**6*t164 - t138**3*t156 - 15*t138*t167 + 45*t139*t144*t149)) + kappa_ijjj*t215*t262 + kappa_ijjj*t219*t82 + kappa_ijjj*t245*t80 + (1/36)*kappa_ijjj*t33*t66 - 2/3*kappa_ijjj*t52*t62 + (1/72)*kappa_jjj**2*(t197*t89 + t210*(320*mu_j*t132*t177*t206*t267*t279*t83 - t202*t59*t88 - t254*t46*(-240*t6 + 80*t60 + 60) - t256*t5*(40*t6 - 20) - t277*t59*(-80*t49 + t84) - t283)) + kappa_jjj*t103*t245 + kappa_jjj*t158*t223 + kappa_jjj*t166*t243 + kappa_jjj*t168*(-t113*t197 + t210*(768*mu_j*t177*t206*t270*t280*t282*t5 + t112*t202*t83 - t201*t285*t290*(-t110 + 240*t60 + 180) - t221*t290*t291*(60*t6 - 30) - t23*t256*(240*mu_j*t3 - t85) - t254*t59*(960*t23*t48 - 720*t47 - 192*t87) - t289*t290*t292)) + kappa_jjj*t176*t80 + kappa_jjj*t21*t62*t63 + kappa_jjj*t215*t219 + kappa_jjj*t82*(t137*(t142*t149 + t144*t150 - t151*t152) - t22*t61) + (1/6)*kappa_jjj*(-t197*t33 + t210*(mu_j*t186*t208*t5 + t202*t32*t5 - t204*t209)) + (1/1152)*kappa_jjjj**2*(t197*t298*t300 + t210*(1792*mu_j*t145*t177*t206*t288*t292*t298 - t109*t202*t300 - t109*t207*t221*t291*(420*mu_j*t3 - 280*t49) - t109*t277*(t299 - 2520*t47 - 672*t87) - t254*t83*(448*t111 + 5040*t6 - 3360*t60 - 840) - t256*t46*(-1680*t6 + 560*t60 + 420) - t283*t5*(84*t6 - 42) - t207*t297*(720*t125*t203*t5 + 64*t145*t198**6*t83 - t281*t296 - 120)/t199**(7/2))) + kappa_jjjj*t233*t236 + kappa_jjjj*t245*t246 + (1/24)*kappa_jjjj*(t197*t51 + t210*(96*mu_j*t122*t125*t177*t198*t200*t206*t46 - t202*t23*t50 - t254*t5*(12*t6 - 6) - t256)) + t1*t26*t27 + t100*(t118*t18 - t121*t128) - t101*t102*t51 + t101*(-t128*t130 + t129*t21) + t102*t115*t61 + t103*t108*t15*t81 + t103*t61*t68*t91 + (1/36)*t113*t34*t91 + t114*(-t134*t29 + t137*(-t125*t135 + t132*t136)) + t115*(t137*(-t125*t138 + t132*t139) - t22*t33) + (1/8)*t116*t117 + (1/32)*t117*t265 + (1/36)*t162*t92 + (1/8)*t173*t35 + (1/8)*t176*t45 - t22*t25 + (1/4)*t223*t67 + (1/72)*t232*t95 + (1/72)*t236*t96 + t24*t35*t44 + t24*t71*t93*t95 - 1/6*t25*t66 - t27*t58*t65 + t29*t30*t31 + t30*t33*t34 + t33*t67*t69 + t45*t53 - t71*t90*t92 - t79*t80*t81 - t82*t90*t91 + (1/9)*t94*t96 + _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
 
 
-def cumulant_1(kappa):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa), ((0, 0),))
     return out
 
 
 CUMULANTS = (cumulant_1, cumulant_2,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 2), ()), ((0, 2), ()), ((0, 6), ()), ((0, 13), ()), ((0, 16), ())),),
+    2: ((((0, 15), ()), ((0, 43), ()), ((0, 45), ()), ((0, 49), ()), ((0, 63), (('_support.erf_gaussian_covariance', 1),)), ((0, 68), ())), (((0, 15, 0), ()), ((0, 17, 1), ()), ((0, 80, 81), ()), ((0, 81, 98), ()), ((0, 81, 100), ()), ((0, 81, 105), ()), ((0, 82, 96), ()), ((0, 82, 142), (('_support.erf_gaussian_covariance', 2),)), ((0, 83, 148), ()), ((0, 84, 145), ()), ((0, 86, 144), ()))),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_2`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {})

@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = erf(z)
 Output cumulant orders 1..4 from input cumulants of orders
 1..2 (higher ones taken as zero), no series truncation;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 import scipy.special
@@ -18,7 +19,7 @@ OUT_ORDER = 4
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "erf|erf(Symbol('z', real=True))|out4|K2|SNone"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa):
@@ -60,208 +61,352 @@ def _pattern_ij(kappa):
     return _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
 
 
-def _pattern_iii(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iii}` on the neuron grid ``i``.
-
-    .. math::
-
-        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] - \operatorname{erf}^{3}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'i')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    t0 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    return -t0**3 - 3*t0*_support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii) + _support.erf_power_moment(3, 0, mu_i, Sigma_ii)
-
-
-def _pattern_iij(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iij}` on the neuron grid ``ij``.
-
-    .. math::
-
-        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t1 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    return -(t0*t1**2 + t0*_support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii) + 2*t1*_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij) - _support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)))
-
-
-def _pattern_ijk(kappa):
-    r"""Output cumulant :math:`\kappa_{y,ijk}` on the neuron grid ``ijk``.
-
-    .. math::
-
-        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijk')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijk')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijk')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ijk')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijk')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijk')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ijk')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijk')
-    Sigma_kk = _support.grid_view(kappa[1], 'kk', 'ijk')
-    t0 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
-    t1 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t2 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    return -(t0*t1*t2 + t0*_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij) + t1*_support.erf_gaussian_covariance(mu_i, mu_k, Sigma_ii, Sigma_kk, Sigma_ik) + t2*_support.erf_gaussian_covariance(mu_j, mu_k, Sigma_jj, Sigma_kk, Sigma_jk) - _support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,)))
-
-
-def _pattern_iiii(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iiii}` on the neuron grid ``i``.
-
-    .. math::
-
-        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right)^{2} + 6 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - 4 \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{4}\right] + 3 \operatorname{erf}^{4}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'i')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    t0 = _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
-    t1 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    return -3*t0**2 + 6*t0*t1**2 + 3*t1**4 - 4*t1*_support.erf_power_moment(3, 0, mu_i, Sigma_ii) + _support.erf_power_moment(4, 0, mu_i, Sigma_ii)
-
-
-def _pattern_iiij(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iiij}` on the neuron grid ``ij``.
-
-    .. math::
-
-        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) + 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 \operatorname{erf}^{3}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 3 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(3,1)}\left(\mu_{i},\mu_{j}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
-    t1 = 3*_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
-    t2 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t3 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    t4 = 3*t3
-    return -t0*t1 + t0*t2*t4 + t1*t3**2 + 3*t2*t3**3 - t2*_support.erf_power_moment(3, 0, mu_i, Sigma_ii) - t4*_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + _support.erf_gaussian_moment((3, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))
-
-
-def _pattern_iijj(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iijj}` on the neuron grid ``ij``.
-
-    .. math::
-
-        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{j}, \Sigma_{jj}, \Sigma_{jj}, \Sigma_{jj}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right)^{2} + 4 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{j}, \Sigma_{jj}, \Sigma_{jj}, \Sigma_{jj}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + 3 \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}^{2}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,2)}\left(\mu_{i},\mu_{j}\right) - 2 \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(2,2)}\left(\mu_{i},\mu_{j}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
-    t1 = _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
-    t2 = _support.erf_gaussian_covariance(mu_j, mu_j, Sigma_jj, Sigma_jj, Sigma_jj)
-    t3 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t4 = t3**2
-    t5 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    t6 = t5**2
-    return -2*t0**2 + 4*t0*t3*t5 - t1*t2 + t1*t4 + t2*t6 - 2*t3*_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + 3*t4*t6 - 2*t5*_support.erf_gaussian_moment((1, 2), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + _support.erf_gaussian_moment((2, 2), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))
-
-
-def _pattern_iijk(kappa):
-    r"""Output cumulant :math:`\kappa_{y,iijk}` on the neuron grid ``ijk``.
-
-    .. math::
-
-        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) + 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + 3 \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - 2 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right) - \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{k}\right) - \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(2,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijk')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijk')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijk')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ijk')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijk')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijk')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ijk')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijk')
-    Sigma_kk = _support.grid_view(kappa[1], 'kk', 'ijk')
-    t0 = _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
-    t1 = _support.erf_gaussian_covariance(mu_j, mu_k, Sigma_jj, Sigma_kk, Sigma_jk)
-    t2 = _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
-    t3 = _support.erf_gaussian_covariance(mu_i, mu_k, Sigma_ii, Sigma_kk, Sigma_ik)
-    t4 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    t5 = t4**2
-    t6 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t7 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
-    t8 = t6*t7
-    t9 = 2*t4
-    return -t0*t1 + t0*t8 + t1*t5 - 2*t2*t3 + t2*t7*t9 + t3*t6*t9 + 3*t5*t8 - t6*_support.erf_gaussian_moment((2, 1), (mu_i, mu_k,), (Sigma_ii, Sigma_kk,), (Sigma_ik,)) - t7*_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) - t9*_support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,)) + _support.erf_gaussian_moment((2, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,))
-
-
-def _pattern_ijkl(kappa):
-    r"""Output cumulant :math:`\kappa_{y,ijkl}` on the neuron grid ``ijkl``.
-
-    .. math::
-
-        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) C_{\mathrm{erf}}\left(\mu_{k}, \mu_{l}, \Sigma_{kk}, \Sigma_{ll}, \Sigma_{kl}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{l}, \Sigma_{jj}, \Sigma_{ll}, \Sigma_{jl}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{l}, \Sigma_{ii}, \Sigma_{ll}, \Sigma_{il}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{l}, \Sigma_{ii}, \Sigma_{ll}, \Sigma_{il}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{l}, \Sigma_{jj}, \Sigma_{ll}, \Sigma_{jl}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{k}, \mu_{l}, \Sigma_{kk}, \Sigma_{ll}, \Sigma_{kl}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{j},\mu_{k},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{k},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right) + E_{\mathrm{erf}}^{(1,1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k},\mu_{l}\right)
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijkl')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijkl')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijkl')
-    mu_l = _support.grid_view(kappa[0], 'l', 'ijkl')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ijkl')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijkl')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijkl')
-    Sigma_il = _support.grid_view(kappa[1], 'il', 'ijkl')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ijkl')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijkl')
-    Sigma_jl = _support.grid_view(kappa[1], 'jl', 'ijkl')
-    Sigma_kk = _support.grid_view(kappa[1], 'kk', 'ijkl')
-    Sigma_kl = _support.grid_view(kappa[1], 'kl', 'ijkl')
-    Sigma_ll = _support.grid_view(kappa[1], 'll', 'ijkl')
-    t0 = _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
-    t1 = _support.erf_gaussian_covariance(mu_k, mu_l, Sigma_kk, Sigma_ll, Sigma_kl)
-    t2 = _support.erf_gaussian_covariance(mu_i, mu_k, Sigma_ii, Sigma_kk, Sigma_ik)
-    t3 = _support.erf_gaussian_covariance(mu_j, mu_l, Sigma_jj, Sigma_ll, Sigma_jl)
-    t4 = _support.erf_gaussian_covariance(mu_i, mu_l, Sigma_ii, Sigma_ll, Sigma_il)
-    t5 = _support.erf_gaussian_covariance(mu_j, mu_k, Sigma_jj, Sigma_kk, Sigma_jk)
-    t6 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
-    t7 = scipy.special.erf(mu_l/numpy.sqrt(2*Sigma_ll + 1))
-    t8 = t6*t7
-    t9 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
-    t10 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
-    t11 = t10*t9
-    return -t0*t1 + t0*t8 + t1*t11 + t10*t3*t6 + t10*t5*t7 - t10*_support.erf_gaussian_moment((1, 1, 1), (mu_j, mu_k, mu_l,), (Sigma_jj, Sigma_kk, Sigma_ll,), (Sigma_jk, Sigma_jl, Sigma_kl,)) + 3*t11*t8 - t2*t3 + t2*t7*t9 - t4*t5 + t4*t6*t9 - t6*_support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_l,), (Sigma_ii, Sigma_jj, Sigma_ll,), (Sigma_ij, Sigma_il, Sigma_jl,)) - t7*_support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,)) - t9*_support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_k, mu_l,), (Sigma_ii, Sigma_kk, Sigma_ll,), (Sigma_ik, Sigma_il, Sigma_kl,)) + _support.erf_gaussian_moment((1, 1, 1, 1), (mu_i, mu_j, mu_k, mu_l,), (Sigma_ii, Sigma_jj, Sigma_kk, Sigma_ll,), (Sigma_ij, Sigma_ik, Sigma_il, Sigma_jk, Sigma_jl, Sigma_kl,))
-
-
-def cumulant_1(kappa):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa), ((0, 0),))
     return out
 
 
-def cumulant_3(kappa):
-    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``."""
-    out = _support.output_tensor(_pattern_ijk(kappa), ((0, 1, 2),), kappa[0].shape[0], 3)
-    _support.fill_pattern(out, _pattern_iij(kappa), ((0, 0, 1), (0, 1, 0), (1, 0, 0)))
-    _support.fill_pattern(out, _pattern_iii(kappa), ((0, 0, 0),))
-    return out
+def _shared3_0(kappa, at):
+    r""":math:`C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right)` at the neuron tuples ``ij`` of the block ``at``
+    (distinct neurons, i < j): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    return _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
 
 
-def cumulant_4(kappa):
-    """Full symmetric order-4 output cumulant tensor from input cumulants ``kappa``."""
-    out = _support.output_tensor(_pattern_ijkl(kappa), ((0, 1, 2, 3),), kappa[0].shape[0], 4)
-    _support.fill_pattern(out, _pattern_iijk(kappa), ((0, 0, 1, 2), (0, 1, 0, 2), (1, 0, 0, 2), (0, 1, 2, 0), (1, 0, 2, 0), (1, 2, 0, 0)))
-    _support.fill_pattern(out, _pattern_iiij(kappa), ((0, 0, 0, 1), (0, 0, 1, 0), (0, 1, 0, 0), (1, 0, 0, 0)))
-    _support.fill_pattern(out, _pattern_iijj(kappa), ((0, 0, 1, 1), (0, 1, 0, 1), (0, 1, 1, 0)))
-    _support.fill_pattern(out, _pattern_iiii(kappa), ((0, 0, 0, 0),))
-    return out
+def _shared3_1(kappa, at):
+    r""":math:`C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right)` at the neuron tuples ``i`` of the block ``at``
+    (every neuron): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    return _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
+
+
+def _pattern_ijk(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,ijk}` at the neuron tuples ``ijk`` of the block ``at``.
+
+    .. math::
+
+        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jj = at(kappa[1], 'jj')
+    Sigma_jk = at(kappa[1], 'jk')
+    Sigma_kk = at(kappa[1], 'kk')
+    shared0_ij = at(shared[0], 'ij')
+    shared0_ik = at(shared[0], 'ik')
+    shared0_jk = at(shared[0], 'jk')
+    t0 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
+    t1 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t2 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    return -(shared0_ij*t0 + shared0_ik*t1 + shared0_jk*t2 + t0*t1*t2 - _support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,)))
+
+
+def _pattern_iij(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iij}` at the neuron tuples ``ij`` of the block ``at``.
+
+    .. math::
+
+        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    shared1_i = at(shared[1], 'i')
+    t0 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t1 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    return -(shared1_i*t0 + t0*t1**2 + 2*t1*_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij) - _support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)))
+
+
+def _pattern_iii(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iii}` at the neuron tuples ``i`` of the block ``at``.
+
+    .. math::
+
+        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] - \operatorname{erf}^{3}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)}
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    t0 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    return -t0**3 - 3*t0*_support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii) + _support.erf_power_moment(3, 0, mu_i, Sigma_ii)
+
+
+#: Output order 3: each index pattern (and shared table) with its function, working memory
+#: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
+PATTERNS_3 = (
+    _support.TuplePattern('ijk', _pattern_ijk, ((16, ()), (16, ()), (17, ('_support.erf_gaussian_moment',)), (18, ())), 15),
+    _support.TuplePattern('iij', _pattern_iij, ((9, ()), (9, ()), (10, ('_support.erf_gaussian_moment',)), (11, ('_support.erf_gaussian_covariance',)), (12, ())), 8),
+    _support.TuplePattern('iii', _pattern_iii, ((4, ()), (4, ()), (5, ('_support.erf_power_moment',)), (6, ('_support.erf_gaussian_covariance',)), (7, ())), 3),
+)
+SHARED_3 = (
+    _support.SharedTable('ij', _shared3_0, ((6, ('_support.erf_gaussian_covariance',)),), 5),
+    _support.SharedTable('i', _shared3_1, ((3, ('_support.erf_gaussian_covariance',)),), 2),
+)
+
+
+def cumulant_3(kappa, progress=None):
+    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``: each pattern
+    once per sorted neuron tuple (symcorr.codegen.runtime.tuples.symmetric_tensor); ``progress``:
+    a bar (None: on a terminal, once the run is long; True; False)."""
+    return _support.symmetric_tensor(kappa[0].shape[0], 3, PATTERNS_3, SHARED_3, kappa, (), progress)
+
+
+def _shared4_0(kappa, at):
+    r""":math:`C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right)` at the neuron tuples ``ij`` of the block ``at``
+    (distinct neurons, i < j): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    return _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
+
+
+def _shared4_1(kappa, at):
+    r""":math:`E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right)` at the neuron tuples ``ijk`` of the block ``at``
+    (distinct neurons, i < j < k): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jj = at(kappa[1], 'jj')
+    Sigma_jk = at(kappa[1], 'jk')
+    Sigma_kk = at(kappa[1], 'kk')
+    return _support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,))
+
+
+def _shared4_2(kappa, at):
+    r""":math:`C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right)` at the neuron tuples ``i`` of the block ``at``
+    (every neuron): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    return _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
+
+
+def _shared4_3(kappa, at):
+    r""":math:`C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right)` at the neuron tuples ``ij`` of the block ``at``
+    (distinct neurons, in any order): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    return _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
+
+
+def _shared4_4(kappa, at):
+    r""":math:`E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right)` at the neuron tuples ``ij`` of the block ``at``
+    (distinct neurons, in any order): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    return _support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))
+
+
+def _shared4_5(kappa, at):
+    r""":math:`\partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right]` at the neuron tuples ``i`` of the block ``at``
+    (every neuron): tabulated once per call, gathered by the patterns.
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    return _support.erf_power_moment(3, 0, mu_i, Sigma_ii)
+
+
+def _pattern_ijkl(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,ijkl}` at the neuron tuples ``ijkl`` of the block ``at``.
+
+    .. math::
+
+        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) C_{\mathrm{erf}}\left(\mu_{k}, \mu_{l}, \Sigma_{kk}, \Sigma_{ll}, \Sigma_{kl}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{l}, \Sigma_{jj}, \Sigma_{ll}, \Sigma_{jl}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{l}, \Sigma_{ii}, \Sigma_{ll}, \Sigma_{il}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{l}, \Sigma_{ii}, \Sigma_{ll}, \Sigma_{il}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{l}, \Sigma_{jj}, \Sigma_{ll}, \Sigma_{jl}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{k}, \mu_{l}, \Sigma_{kk}, \Sigma_{ll}, \Sigma_{kl}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} - \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{j},\mu_{k},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{k},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{l}\right) - \operatorname{erf}{\left(\frac{\mu_{l}}{\sqrt{2 \Sigma_{ll} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right) + E_{\mathrm{erf}}^{(1,1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k},\mu_{l}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    mu_l = at(kappa[0], 'l')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_il = at(kappa[1], 'il')
+    Sigma_jj = at(kappa[1], 'jj')
+    Sigma_jk = at(kappa[1], 'jk')
+    Sigma_jl = at(kappa[1], 'jl')
+    Sigma_kk = at(kappa[1], 'kk')
+    Sigma_kl = at(kappa[1], 'kl')
+    Sigma_ll = at(kappa[1], 'll')
+    shared0_ij = at(shared[0], 'ij')
+    shared0_ik = at(shared[0], 'ik')
+    shared0_il = at(shared[0], 'il')
+    shared0_jk = at(shared[0], 'jk')
+    shared0_jl = at(shared[0], 'jl')
+    shared0_kl = at(shared[0], 'kl')
+    shared1_ijk = at(shared[1], 'ijk')
+    shared1_ijl = at(shared[1], 'ijl')
+    shared1_ikl = at(shared[1], 'ikl')
+    shared1_jkl = at(shared[1], 'jkl')
+    t0 = scipy.special.erf(mu_l/numpy.sqrt(2*Sigma_ll + 1))
+    t1 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
+    t2 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t3 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    t4 = t0*t1
+    t5 = t2*t3
+    return -shared0_ij*shared0_kl + shared0_ij*t4 - shared0_ik*shared0_jl + shared0_ik*t0*t2 - shared0_il*shared0_jk + shared0_il*t1*t2 + shared0_jk*t0*t3 + shared0_jl*t1*t3 + shared0_kl*t5 - shared1_ijk*t0 - shared1_ijl*t1 - shared1_ikl*t2 - shared1_jkl*t3 + 3*t4*t5 + _support.erf_gaussian_moment((1, 1, 1, 1), (mu_i, mu_j, mu_k, mu_l,), (Sigma_ii, Sigma_jj, Sigma_kk, Sigma_ll,), (Sigma_ij, Sigma_ik, Sigma_il, Sigma_jk, Sigma_jl, Sigma_kl,))
+
+
+def _pattern_iijk(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iijk}` at the neuron tuples ``ijk`` of the block ``at``.
+
+    .. math::
+
+        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) + 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} + 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{k}, \Sigma_{ii}, \Sigma_{kk}, \Sigma_{ik}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{k}, \Sigma_{jj}, \Sigma_{kk}, \Sigma_{jk}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + 3 \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} - 2 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right) - \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{k}\right) - \operatorname{erf}{\left(\frac{\mu_{k}}{\sqrt{2 \Sigma_{kk} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(2,1,1)}\left(\mu_{i},\mu_{j},\mu_{k}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jj = at(kappa[1], 'jj')
+    Sigma_jk = at(kappa[1], 'jk')
+    Sigma_kk = at(kappa[1], 'kk')
+    shared0_jk = at(shared[0], 'jk')
+    shared2_i = at(shared[2], 'i')
+    shared3_ij = at(shared[3], 'ij')
+    shared3_ik = at(shared[3], 'ik')
+    shared4_ij = at(shared[4], 'ij')
+    shared4_ik = at(shared[4], 'ik')
+    t0 = scipy.special.erf(mu_k/numpy.sqrt(2*Sigma_kk + 1))
+    t1 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t2 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    t3 = t2**2
+    t4 = t0*t1
+    t5 = 2*t2
+    del t2
+    return -shared0_jk*shared2_i + shared0_jk*t3 + shared2_i*t4 - 2*shared3_ij*shared3_ik + shared3_ij*t0*t5 + shared3_ik*t1*t5 - shared4_ij*t0 - shared4_ik*t1 + 3*t3*t4 - t5*_support.erf_gaussian_moment((1, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,)) + _support.erf_gaussian_moment((2, 1, 1), (mu_i, mu_j, mu_k,), (Sigma_ii, Sigma_jj, Sigma_kk,), (Sigma_ij, Sigma_ik, Sigma_jk,))
+
+
+def _pattern_iiij(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iiij}` at the neuron tuples ``ij`` of the block ``at``.
+
+    .. math::
+
+        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) + 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + 3 \operatorname{erf}^{3}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 3 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(3,1)}\left(\mu_{i},\mu_{j}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    shared2_i = at(shared[2], 'i')
+    shared5_i = at(shared[5], 'i')
+    t0 = 3*_support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
+    t1 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t2 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    t3 = 3*t2
+    return -shared2_i*t0 + shared2_i*t1*t3 - shared5_i*t1 + t0*t2**2 + 3*t1*t2**3 - t3*_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + _support.erf_gaussian_moment((3, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))
+
+
+def _pattern_iijj(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iijj}` at the neuron tuples ``ij`` of the block ``at``.
+
+    .. math::
+
+        - C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) C_{\mathrm{erf}}\left(\mu_{j}, \mu_{j}, \Sigma_{jj}, \Sigma_{jj}, \Sigma_{jj}\right) + C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right)^{2} + 4 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{j}, \Sigma_{ii}, \Sigma_{jj}, \Sigma_{ij}\right) \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} + C_{\mathrm{erf}}\left(\mu_{j}, \mu_{j}, \Sigma_{jj}, \Sigma_{jj}, \Sigma_{jj}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + 3 \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} \operatorname{erf}^{2}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} - 2 \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} E_{\mathrm{erf}}^{(1,2)}\left(\mu_{i},\mu_{j}\right) - 2 \operatorname{erf}{\left(\frac{\mu_{j}}{\sqrt{2 \Sigma_{jj} + 1}} \right)} E_{\mathrm{erf}}^{(2,1)}\left(\mu_{i},\mu_{j}\right) + E_{\mathrm{erf}}^{(2,2)}\left(\mu_{i},\mu_{j}\right)
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    shared2_i = at(shared[2], 'i')
+    shared2_j = at(shared[2], 'j')
+    t0 = _support.erf_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
+    t1 = scipy.special.erf(mu_j/numpy.sqrt(2*Sigma_jj + 1))
+    t2 = t1**2
+    t3 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    t4 = t3**2
+    return -shared2_i*shared2_j + shared2_i*t2 + shared2_j*t4 - 2*t0**2 + 4*t0*t1*t3 - 2*t1*_support.erf_gaussian_moment((2, 1), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + 3*t2*t4 - 2*t3*_support.erf_gaussian_moment((1, 2), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,)) + _support.erf_gaussian_moment((2, 2), (mu_i, mu_j,), (Sigma_ii, Sigma_jj,), (Sigma_ij,))
+
+
+def _pattern_iiii(kappa, at, shared):
+    r"""Output cumulant :math:`\kappa_{y,iiii}` at the neuron tuples ``i`` of the block ``at``.
+
+    .. math::
+
+        - 3 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right)^{2} + 6 C_{\mathrm{erf}}\left(\mu_{i}, \mu_{i}, \Sigma_{ii}, \Sigma_{ii}, \Sigma_{ii}\right) \operatorname{erf}^{2}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} - 4 \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{3}\right] \operatorname{erf}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)} + \partial_{\mu}^{0} E_{N(\mu_{i}, \Sigma_{ii})}\left[\operatorname{erf}^{4}\right] + 3 \operatorname{erf}^{4}{\left(\frac{\mu_{i}}{\sqrt{2 \Sigma_{ii} + 1}} \right)}
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    t0 = _support.erf_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
+    t1 = scipy.special.erf(mu_i/numpy.sqrt(2*Sigma_ii + 1))
+    return -3*t0**2 + 6*t0*t1**2 + 3*t1**4 - 4*t1*_support.erf_power_moment(3, 0, mu_i, Sigma_ii) + _support.erf_power_moment(4, 0, mu_i, Sigma_ii)
+
+
+#: Output order 4: each index pattern (and shared table) with its function, working memory
+#: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
+PATTERNS_4 = (
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((29, ()), (29, ()), (32, ('_support.erf_gaussian_moment',)), (33, ())), 42),
+    _support.TuplePattern('iijk', _pattern_iijk, ((19, ()), (19, ()), (22, ('_support.erf_gaussian_moment',)), (23, ())), 21),
+    _support.TuplePattern('iiij', _pattern_iiij, ((8, ('_support.erf_gaussian_covariance',)), (11, ()), (11, ()), (13, ('_support.erf_gaussian_moment',)), (15, ())), 9),
+    _support.TuplePattern('iijj', _pattern_iijj, ((8, ('_support.erf_gaussian_covariance',)), (12, ()), (12, ()), (15, ('_support.erf_gaussian_moment',)), (16, ())), 11),
+    _support.TuplePattern('iiii', _pattern_iiii, ((3, ('_support.erf_gaussian_covariance',)), (5, ()), (5, ()), (7, ('_support.erf_power_moment',)), (8, ())), 3),
+)
+SHARED_4 = (
+    _support.SharedTable('ij', _shared4_0, ((6, ('_support.erf_gaussian_covariance',)),), 5),
+    _support.SharedTable('ijk', _shared4_1, ((10, ('_support.erf_gaussian_moment',)),), 10),
+    _support.SharedTable('i', _shared4_2, ((3, ('_support.erf_gaussian_covariance',)),), 2),
+    _support.SharedTable('iij', _shared4_3, ((6, ('_support.erf_gaussian_covariance',)),), 5),
+    _support.SharedTable('iij', _shared4_4, ((6, ('_support.erf_gaussian_moment',)),), 5),
+    _support.SharedTable('i', _shared4_5, ((3, ('_support.erf_power_moment',)),), 2),
+)
+
+
+def cumulant_4(kappa, progress=None):
+    """Full symmetric order-4 output cumulant tensor from input cumulants ``kappa``: each pattern
+    once per sorted neuron tuple (symcorr.codegen.runtime.tuples.symmetric_tensor); ``progress``:
+    a bar (None: on a terminal, once the run is long; True; False)."""
+    return _support.symmetric_tensor(kappa[0].shape[0], 4, PATTERNS_4, SHARED_4, kappa, (), progress)
 
 
 CUMULANTS = (cumulant_1, cumulant_2, cumulant_3, cumulant_4,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 2), ()), ((0, 2), ())),),
+    2: ((((0, 1), (('_support.erf_gaussian_covariance', 1),)),), (((0, 0, 1), (('_support.erf_gaussian_covariance', 2),)),)),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_4`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {3: (PATTERNS_3, SHARED_3), 4: (PATTERNS_4, SHARED_4)})

@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = alpha*z**2 + z
 Output cumulant orders 1..3 from input cumulants of orders
 1..3 (higher ones taken as zero), no series truncation;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 
@@ -17,7 +18,7 @@ OUT_ORDER = 3
 CLOSURE = 3
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out3|K3|SNone"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa, alpha):
@@ -65,138 +66,193 @@ def _pattern_ij(kappa, alpha):
     return 2*Sigma_ij**2*alpha**2 + Sigma_ij*t1*t2 + alpha*kappa_iij*t1 + alpha*kappa_ijj*t2
 
 
-def _pattern_iii(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iii}` on the neuron grid ``i``.
-
-    .. math::
-
-        8 \Sigma_{ii}^{3} \alpha^{3} + 24 \Sigma_{ii}^{2} \alpha^{3} \mu_{i}^{2} + 24 \Sigma_{ii}^{2} \alpha^{2} \mu_{i} + 6 \Sigma_{ii}^{2} \alpha + 48 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i} + 24 \Sigma_{ii} \alpha^{2} \kappa_{iii} + 10 \alpha^{3} \kappa_{iii}^{2} + 8 \alpha^{3} \kappa_{iii} \mu_{i}^{3} + 12 \alpha^{2} \kappa_{iii} \mu_{i}^{2} + 6 \alpha \kappa_{iii} \mu_{i} + \kappa_{iii}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'i')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'i')
-    t0 = 6*alpha
-    t1 = kappa_iii*mu_i
-    t2 = Sigma_ii**2
-    t3 = alpha**2
-    t4 = kappa_iii*t3
-    t5 = alpha**3
-    t6 = 8*t5
-    t7 = 24*t2
-    t8 = mu_i**2
-    return Sigma_ii**3*t6 + 48*Sigma_ii*t1*t5 + 24*Sigma_ii*t4 + 10*kappa_iii**2*t5 + kappa_iii*mu_i**3*t6 + kappa_iii + mu_i*t3*t7 + t0*t1 + t0*t2 + 12*t4*t8 + t5*t7*t8
-
-
-def _pattern_iij(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iij}` on the neuron grid ``ij``.
-
-    .. math::
-
-        8 \Sigma_{ii} \Sigma_{ij}^{2} \alpha^{3} + 16 \Sigma_{ii} \Sigma_{ij} \alpha^{3} \mu_{i} \mu_{j} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{i} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{j} + 4 \Sigma_{ii} \Sigma_{ij} \alpha + 8 \Sigma_{ii} \alpha^{3} \kappa_{iij} \mu_{j} + 8 \Sigma_{ii} \alpha^{3} \kappa_{ijj} \mu_{i} + 4 \Sigma_{ii} \alpha^{2} \kappa_{iij} + 4 \Sigma_{ii} \alpha^{2} \kappa_{ijj} + 8 \Sigma_{ij}^{2} \alpha^{3} \mu_{i}^{2} + 8 \Sigma_{ij}^{2} \alpha^{2} \mu_{i} + 2 \Sigma_{ij}^{2} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{iii} \mu_{j} + 24 \Sigma_{ij} \alpha^{3} \kappa_{iij} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{iii} + 12 \Sigma_{ij} \alpha^{2} \kappa_{iij} + 4 \alpha^{3} \kappa_{iii} \kappa_{ijj} + 6 \alpha^{3} \kappa_{iij}^{2} + 8 \alpha^{3} \kappa_{iij} \mu_{i}^{2} \mu_{j} + 4 \alpha^{2} \kappa_{iij} \mu_{i}^{2} + 8 \alpha^{2} \kappa_{iij} \mu_{i} \mu_{j} + 4 \alpha \kappa_{iij} \mu_{i} + 2 \alpha \kappa_{iij} \mu_{j} + \kappa_{iij}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'ij')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    t0 = 4*Sigma_ii
-    t1 = 4*kappa_iij
-    t2 = 2*alpha
-    t3 = kappa_iij*mu_j
-    t4 = Sigma_ij**2
-    t5 = alpha**2
-    t6 = t0*t5
-    t7 = 4*kappa_iii
-    t8 = Sigma_ij*t5
-    t9 = alpha**3
-    t10 = kappa_ijj*t9
-    t11 = 8*Sigma_ii*t8
-    t12 = Sigma_ii*t9
-    t13 = 8*t3
-    t14 = Sigma_ij*t9
-    t15 = mu_i*t5
-    t16 = 8*t4
-    t17 = mu_i**2
-    t18 = t17*t9
-    return 8*Sigma_ii*mu_i*t10 + Sigma_ij*alpha*t0 + 16*Sigma_ij*mu_i*mu_j*t12 + alpha*mu_i*t1 + 8*kappa_iii*mu_j*t14 + 6*kappa_iij**2*t9 + 24*kappa_iij*mu_i*t14 + kappa_iij*t6 + 12*kappa_iij*t8 + kappa_iij + kappa_ijj*t6 + mu_i*t11 + mu_j*t11 + t1*t17*t5 + t10*t7 + t12*t13 + t12*t16 + t13*t15 + t13*t18 + t15*t16 + t16*t18 + t2*t3 + t2*t4 + t7*t8
-
-
-def _pattern_ijk(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,ijk}` on the neuron grid ``ijk``.
-
-    .. math::
-
-        8 \Sigma_{ij} \Sigma_{ik} \Sigma_{jk} \alpha^{3} + 8 \Sigma_{ij} \Sigma_{ik} \alpha^{3} \mu_{j} \mu_{k} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{j} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{ik} \alpha + 8 \Sigma_{ij} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{k} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{jk} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{ijk} \mu_{k} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ikk} \mu_{j} + 4 \Sigma_{ij} \alpha^{3} \kappa_{jkk} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{ikk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{jkk} + 8 \Sigma_{ik} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{j} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{j} + 2 \Sigma_{ik} \Sigma_{jk} \alpha + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijj} \mu_{k} + 8 \Sigma_{ik} \alpha^{3} \kappa_{ijk} \mu_{j} + 4 \Sigma_{ik} \alpha^{3} \kappa_{jjk} \mu_{i} + 2 \Sigma_{ik} \alpha^{2} \kappa_{ijj} + 4 \Sigma_{ik} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ik} \alpha^{2} \kappa_{jjk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iij} \mu_{k} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iik} \mu_{j} + 8 \Sigma_{jk} \alpha^{3} \kappa_{ijk} \mu_{i} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iij} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iik} + 4 \Sigma_{jk} \alpha^{2} \kappa_{ijk} + 2 \alpha^{3} \kappa_{iij} \kappa_{jkk} + 2 \alpha^{3} \kappa_{iik} \kappa_{jjk} + 2 \alpha^{3} \kappa_{ijj} \kappa_{ikk} + 4 \alpha^{3} \kappa_{ijk}^{2} + 8 \alpha^{3} \kappa_{ijk} \mu_{i} \mu_{j} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{j} \mu_{k} + 2 \alpha \kappa_{ijk} \mu_{i} + 2 \alpha \kappa_{ijk} \mu_{j} + 2 \alpha \kappa_{ijk} \mu_{k} + \kappa_{ijk}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijk')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijk')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijk')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijk')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijk')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijk')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ijk')
-    kappa_iik = _support.grid_view(kappa[2], 'iik', 'ijk')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ijk')
-    kappa_ijk = _support.grid_view(kappa[2], 'ijk', 'ijk')
-    kappa_ikk = _support.grid_view(kappa[2], 'ikk', 'ijk')
-    kappa_jjk = _support.grid_view(kappa[2], 'jjk', 'ijk')
-    kappa_jkk = _support.grid_view(kappa[2], 'jkk', 'ijk')
-    t0 = 2*Sigma_ij
-    t1 = alpha*t0
-    t2 = 2*Sigma_ik
-    t3 = kappa_ijk*mu_i
-    t4 = 2*alpha
-    t5 = kappa_ijk*t4
-    t6 = alpha**2
-    t7 = 4*kappa_ijk
-    t8 = t6*t7
-    t9 = t0*t6
-    t10 = t2*t6
-    t11 = 2*kappa_iij
-    t12 = Sigma_jk*t6
-    t13 = 2*kappa_iik
-    t14 = alpha**3
-    t15 = 4*t14
-    t16 = 8*t14
-    t17 = Sigma_ij*t16
-    t18 = Sigma_jk*t17
-    t19 = Sigma_ik*mu_j
-    t20 = 4*Sigma_ij
-    t21 = t20*t6
-    t22 = Sigma_ik*mu_k
-    t23 = t12*t20
-    t24 = mu_k*t17
-    t25 = Sigma_ij*t15
-    t26 = 4*t12
-    t27 = Sigma_ik*mu_i
-    t28 = t16*t19
-    t29 = Sigma_jk*t15
-    t30 = mu_j*t3
-    t31 = 4*t6
-    return Sigma_ij*t8 + Sigma_ik*t1 + Sigma_ik*t18 + Sigma_ik*t8 + Sigma_jk*alpha*t2 + Sigma_jk*mu_i*t28 + Sigma_jk*t1 + Sigma_jk*t16*t3 + kappa_iij*mu_k*t29 + kappa_iik*mu_j*t29 + 2*kappa_ijj*kappa_ikk*t14 + kappa_ijj*t10 + kappa_ijj*t15*t22 + kappa_ijk**2*t15 + kappa_ijk*t24 + kappa_ijk*t28 + kappa_ijk + kappa_ikk*mu_j*t25 + kappa_ikk*t9 + kappa_jjk*t10 + kappa_jjk*t13*t14 + kappa_jjk*t15*t27 + kappa_jkk*mu_i*t25 + kappa_jkk*t11*t14 + kappa_jkk*t9 + mu_i*mu_k*t18 + mu_i*t23 + mu_j*mu_k*t8 + mu_j*t5 + mu_k*t16*t30 + mu_k*t23 + mu_k*t3*t31 + mu_k*t5 + t11*t12 + t12*t13 + t12*t7 + t19*t21 + t19*t24 + t19*t26 + t21*t22 + t26*t27 + t3*t4 + t30*t31
-
-
-def cumulant_1(kappa, alpha):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, alpha, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa, alpha), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa, alpha):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, alpha, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa, alpha), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, alpha), ((0, 0),))
     return out
 
 
-def cumulant_3(kappa, alpha):
-    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``."""
-    out = _support.output_tensor(_pattern_ijk(kappa, alpha), ((0, 1, 2),), kappa[0].shape[0], 3)
-    _support.fill_pattern(out, _pattern_iij(kappa, alpha), ((0, 0, 1), (0, 1, 0), (1, 0, 0)))
-    _support.fill_pattern(out, _pattern_iii(kappa, alpha), ((0, 0, 0),))
-    return out
+def _pattern_ijk(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,ijk}` at the neuron tuples ``ijk`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ij} \Sigma_{ik} \Sigma_{jk} \alpha^{3} + 8 \Sigma_{ij} \Sigma_{ik} \alpha^{3} \mu_{j} \mu_{k} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{j} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{ik} \alpha + 8 \Sigma_{ij} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{k} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{jk} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{ijk} \mu_{k} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ikk} \mu_{j} + 4 \Sigma_{ij} \alpha^{3} \kappa_{jkk} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{ikk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{jkk} + 8 \Sigma_{ik} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{j} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{j} + 2 \Sigma_{ik} \Sigma_{jk} \alpha + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijj} \mu_{k} + 8 \Sigma_{ik} \alpha^{3} \kappa_{ijk} \mu_{j} + 4 \Sigma_{ik} \alpha^{3} \kappa_{jjk} \mu_{i} + 2 \Sigma_{ik} \alpha^{2} \kappa_{ijj} + 4 \Sigma_{ik} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ik} \alpha^{2} \kappa_{jjk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iij} \mu_{k} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iik} \mu_{j} + 8 \Sigma_{jk} \alpha^{3} \kappa_{ijk} \mu_{i} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iij} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iik} + 4 \Sigma_{jk} \alpha^{2} \kappa_{ijk} + 2 \alpha^{3} \kappa_{iij} \kappa_{jkk} + 2 \alpha^{3} \kappa_{iik} \kappa_{jjk} + 2 \alpha^{3} \kappa_{ijj} \kappa_{ikk} + 4 \alpha^{3} \kappa_{ijk}^{2} + 8 \alpha^{3} \kappa_{ijk} \mu_{i} \mu_{j} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{j} \mu_{k} + 2 \alpha \kappa_{ijk} \mu_{i} + 2 \alpha \kappa_{ijk} \mu_{j} + 2 \alpha \kappa_{ijk} \mu_{k} + \kappa_{ijk}
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jk = at(kappa[1], 'jk')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_iik = at(kappa[2], 'iik')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_ijk = at(kappa[2], 'ijk')
+    kappa_ikk = at(kappa[2], 'ikk')
+    kappa_jjk = at(kappa[2], 'jjk')
+    kappa_jkk = at(kappa[2], 'jkk')
+    t0 = 4*alpha**2 + (8*alpha**3)*mu_k
+    t1 = Sigma_jk*(8*alpha**3) + 2*alpha + (4*alpha**2)*mu_k
+    t2 = mu_j*t0 + t1
+    del t1
+    t3 = 2*alpha + (4*alpha**2)*mu_k
+    t4 = mu_i*t0 + t3
+    del t3
+    t5 = 2*alpha**2 + (4*alpha**3)*mu_j
+    t6 = 2*alpha**2 + (4*alpha**3)*mu_i
+    t7 = kappa_ikk*t5 + kappa_jkk*t6
+    t8 = kappa_ijk*t0 + t7
+    del t0, t7
+    t9 = Sigma_jk*t4 + t8
+    del t4, t8
+    t10 = Sigma_ik*t2 + t9
+    del t9
+    t11 = Sigma_ik*(8*alpha**3) + 2*alpha + (4*alpha**2)*mu_k
+    t12 = Sigma_ik + Sigma_jk
+    t13 = (2*alpha)*mu_k + (4*alpha**2)*t12 + (4*alpha**3)*kappa_ijk + 1
+    del t12
+    t14 = mu_j*t11 + t13
+    del t11, t13
+    t15 = mu_i*t2 + t14
+    del t2, t14
+    t16 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t17 = 2*alpha + (4*alpha**2)*mu_j
+    del mu_j
+    t18 = mu_i*t16 + t17
+    del mu_i, t16, t17
+    t19 = 2*alpha**2 + (4*alpha**3)*mu_k
+    del mu_k
+    t20 = kappa_ijj*t19 + kappa_jjk*t6
+    del t6
+    t21 = Sigma_jk*t18 + t20
+    del t18, t20
+    t22 = kappa_iij*t19 + kappa_iik*t5
+    del t5, t19
+    t23 = kappa_iij*kappa_jkk + kappa_iik*kappa_jjk + kappa_ijj*kappa_ikk
+    del kappa_iij, kappa_iik, kappa_ijj, kappa_ikk, kappa_jjk, kappa_jkk
+    t24 = Sigma_jk*t22 + (2*alpha**3)*t23
+    del Sigma_jk, t22, t23
+    t25 = Sigma_ik*t21 + t24
+    del Sigma_ik, t21, t24
+    t26 = kappa_ijk*t15 + t25
+    del kappa_ijk, t15, t25
+    t27 = Sigma_ij*t10 + t26
+    del Sigma_ij, t10, t26
+    return t27
+
+
+def _pattern_iij(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iij}` at the neuron tuples ``ij`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ii} \Sigma_{ij}^{2} \alpha^{3} + 16 \Sigma_{ii} \Sigma_{ij} \alpha^{3} \mu_{i} \mu_{j} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{i} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{j} + 4 \Sigma_{ii} \Sigma_{ij} \alpha + 8 \Sigma_{ii} \alpha^{3} \kappa_{iij} \mu_{j} + 8 \Sigma_{ii} \alpha^{3} \kappa_{ijj} \mu_{i} + 4 \Sigma_{ii} \alpha^{2} \kappa_{iij} + 4 \Sigma_{ii} \alpha^{2} \kappa_{ijj} + 8 \Sigma_{ij}^{2} \alpha^{3} \mu_{i}^{2} + 8 \Sigma_{ij}^{2} \alpha^{2} \mu_{i} + 2 \Sigma_{ij}^{2} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{iii} \mu_{j} + 24 \Sigma_{ij} \alpha^{3} \kappa_{iij} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{iii} + 12 \Sigma_{ij} \alpha^{2} \kappa_{iij} + 4 \alpha^{3} \kappa_{iii} \kappa_{ijj} + 6 \alpha^{3} \kappa_{iij}^{2} + 8 \alpha^{3} \kappa_{iij} \mu_{i}^{2} \mu_{j} + 4 \alpha^{2} \kappa_{iij} \mu_{i}^{2} + 8 \alpha^{2} \kappa_{iij} \mu_{i} \mu_{j} + 4 \alpha \kappa_{iij} \mu_{i} + 2 \alpha \kappa_{iij} \mu_{j} + \kappa_{iij}
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_ijj = at(kappa[2], 'ijj')
+    t0 = 8*alpha**2 + (16*alpha**3)*mu_j
+    t1 = Sigma_ij*(8*alpha**3) + 4*alpha + (8*alpha**2)*mu_j
+    t2 = mu_i*t0 + t1
+    del t0, t1
+    t3 = 8*alpha**2 + (8*alpha**3)*mu_i
+    t4 = 2*alpha + mu_i*t3
+    del t3
+    t5 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t6 = 12*alpha**2 + (24*alpha**3)*mu_i
+    t7 = kappa_iii*t5 + kappa_iij*t6
+    del t6
+    t8 = Sigma_ij*t4 + t7
+    del t4, t7
+    t9 = Sigma_ii*t2 + t8
+    del t2, t8
+    t10 = 4*alpha + (8*alpha**2)*mu_j
+    t11 = mu_i*t5 + t10
+    del t10
+    t12 = (2*alpha)*mu_j + (6*alpha**3)*kappa_iij + 1
+    del mu_j
+    t13 = Sigma_ii*t5 + t12
+    del t5, t12
+    t14 = mu_i*t11 + t13
+    del t11, t13
+    t15 = 4*alpha**2 + (8*alpha**3)*mu_i
+    del mu_i
+    t16 = Sigma_ii*t15 + (4*alpha**3)*kappa_iii
+    del Sigma_ii, kappa_iii, t15
+    t17 = kappa_iij*t14 + kappa_ijj*t16
+    del kappa_iij, kappa_ijj, t14, t16
+    t18 = Sigma_ij*t9 + t17
+    del Sigma_ij, t9, t17
+    return t18
+
+
+def _pattern_iii(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iii}` at the neuron tuples ``i`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ii}^{3} \alpha^{3} + 24 \Sigma_{ii}^{2} \alpha^{3} \mu_{i}^{2} + 24 \Sigma_{ii}^{2} \alpha^{2} \mu_{i} + 6 \Sigma_{ii}^{2} \alpha + 48 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i} + 24 \Sigma_{ii} \alpha^{2} \kappa_{iii} + 10 \alpha^{3} \kappa_{iii}^{2} + 8 \alpha^{3} \kappa_{iii} \mu_{i}^{3} + 12 \alpha^{2} \kappa_{iii} \mu_{i}^{2} + 6 \alpha \kappa_{iii} \mu_{i} + \kappa_{iii}
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    kappa_iii = at(kappa[2], 'iii')
+    t0 = 12*alpha**2 + (8*alpha**3)*mu_i
+    t1 = Sigma_ii*(48*alpha**3) + 6*alpha
+    t2 = mu_i*t0 + t1
+    del t0, t1
+    t3 = Sigma_ii*(24*alpha**2) + (10*alpha**3)*kappa_iii + 1
+    t4 = mu_i*t2 + t3
+    del t2, t3
+    t5 = 24*alpha**2 + (24*alpha**3)*mu_i
+    t6 = Sigma_ii*(8*alpha**3) + 6*alpha
+    t7 = mu_i*t5 + t6
+    del mu_i, t5, t6
+    t8 = Sigma_ii*(Sigma_ii*t7) + kappa_iii*t4
+    del Sigma_ii, kappa_iii, t4, t7
+    return t8
+
+
+#: Output order 3: each index pattern (and shared table) with its function, working memory
+#: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
+PATTERNS_3 = (
+    _support.TuplePattern('ijk', _pattern_ijk, ((22, ()),), 18),
+    _support.TuplePattern('iij', _pattern_iij, ((14, ()),), 9),
+    _support.TuplePattern('iii', _pattern_iii, ((8, ()),), 3),
+)
+SHARED_3 = (
+)
+
+
+def cumulant_3(kappa, alpha, progress=None):
+    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``: each pattern
+    once per sorted neuron tuple (symcorr.codegen.runtime.tuples.symmetric_tensor); ``progress``:
+    a bar (None: on a terminal, once the run is long; True; False)."""
+    return _support.symmetric_tensor(kappa[0].shape[0], 3, PATTERNS_3, SHARED_3, kappa, (alpha,), progress)
 
 
 CUMULANTS = (cumulant_1, cumulant_2, cumulant_3,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 3), ()),),),
+    2: ((((0, 4), ()),), (((0, 2, 3), ()), ((0, 3, 0), ()))),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_3`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {3: (PATTERNS_3, SHARED_3)})

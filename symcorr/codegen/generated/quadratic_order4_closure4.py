@@ -4,7 +4,8 @@ __doc__ = r"""Cumulant kernels of phi(z) = alpha*z**2 + z
 Output cumulant orders 1..4 from input cumulants of orders
 1..4 (higher ones taken as zero), no series truncation;
 the expansion of docs/theory.md section 4. Call ``cumulant_n(kappa, *PARAMETERS)``
-with ``kappa`` the tuple of input cumulant tensors (float64).
+with ``kappa`` the tuple of input cumulant tensors (float64); ``peak_bytes(n)``
+bounds the memory of all orders at width ``n`` before anything runs.
 """
 import numpy
 
@@ -17,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 4
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out4|K4|SNone"
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 
 def _pattern_i(kappa, alpha):
@@ -68,1007 +69,1578 @@ def _pattern_ij(kappa, alpha):
     return 2*Sigma_ij**2*t0 + Sigma_ij*t2*t3 + alpha*kappa_iij*t2 + alpha*kappa_ijj*t3 + kappa_iijj*t0
 
 
-def _pattern_iii(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iii}` on the neuron grid ``i``.
-
-    .. math::
-
-        8 \Sigma_{ii}^{3} \alpha^{3} + 24 \Sigma_{ii}^{2} \alpha^{3} \mu_{i}^{2} + 24 \Sigma_{ii}^{2} \alpha^{2} \mu_{i} + 6 \Sigma_{ii}^{2} \alpha + 48 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i} + 12 \Sigma_{ii} \alpha^{3} \kappa_{iiii} + 24 \Sigma_{ii} \alpha^{2} \kappa_{iii} + 10 \alpha^{3} \kappa_{iii}^{2} + 8 \alpha^{3} \kappa_{iii} \mu_{i}^{3} + 12 \alpha^{3} \kappa_{iiii} \mu_{i}^{2} + 12 \alpha^{2} \kappa_{iii} \mu_{i}^{2} + 12 \alpha^{2} \kappa_{iiii} \mu_{i} + 6 \alpha \kappa_{iii} \mu_{i} + 3 \alpha \kappa_{iiii} + \kappa_{iii}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'i')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'i')
-    kappa_iiii = _support.grid_view(kappa[3], 'iiii', 'i')
-    t0 = 6*alpha
-    t1 = kappa_iii*mu_i
-    t2 = Sigma_ii**2
-    t3 = alpha**2
-    t4 = kappa_iii*t3
-    t5 = 12*kappa_iiii
-    t6 = alpha**3
-    t7 = Sigma_ii*t6
-    t8 = mu_i*t3
-    t9 = 8*t6
-    t10 = 24*t2
-    t11 = mu_i**2
-    t12 = t11*t6
-    return Sigma_ii**3*t9 + 24*Sigma_ii*t4 + 3*alpha*kappa_iiii + 10*kappa_iii**2*t6 + kappa_iii*mu_i**3*t9 + kappa_iii + t0*t1 + t0*t2 + 48*t1*t7 + t10*t12 + t10*t8 + 12*t11*t4 + t12*t5 + t5*t7 + t5*t8
-
-
-def _pattern_iij(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iij}` on the neuron grid ``ij``.
-
-    .. math::
-
-        8 \Sigma_{ii} \Sigma_{ij}^{2} \alpha^{3} + 16 \Sigma_{ii} \Sigma_{ij} \alpha^{3} \mu_{i} \mu_{j} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{i} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{j} + 4 \Sigma_{ii} \Sigma_{ij} \alpha + 8 \Sigma_{ii} \alpha^{3} \kappa_{iij} \mu_{j} + 4 \Sigma_{ii} \alpha^{3} \kappa_{iijj} + 8 \Sigma_{ii} \alpha^{3} \kappa_{ijj} \mu_{i} + 4 \Sigma_{ii} \alpha^{2} \kappa_{iij} + 4 \Sigma_{ii} \alpha^{2} \kappa_{ijj} + 8 \Sigma_{ij}^{2} \alpha^{3} \mu_{i}^{2} + 8 \Sigma_{ij}^{2} \alpha^{2} \mu_{i} + 2 \Sigma_{ij}^{2} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{iii} \mu_{j} + 8 \Sigma_{ij} \alpha^{3} \kappa_{iiij} + 24 \Sigma_{ij} \alpha^{3} \kappa_{iij} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{iii} + 12 \Sigma_{ij} \alpha^{2} \kappa_{iij} + 4 \alpha^{3} \kappa_{iii} \kappa_{ijj} + 8 \alpha^{3} \kappa_{iiij} \mu_{i} \mu_{j} + 6 \alpha^{3} \kappa_{iij}^{2} + 8 \alpha^{3} \kappa_{iij} \mu_{i}^{2} \mu_{j} + 4 \alpha^{3} \kappa_{iijj} \mu_{i}^{2} + 4 \alpha^{2} \kappa_{iiij} \mu_{i} + 4 \alpha^{2} \kappa_{iiij} \mu_{j} + 4 \alpha^{2} \kappa_{iij} \mu_{i}^{2} + 8 \alpha^{2} \kappa_{iij} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{iijj} \mu_{i} + 2 \alpha \kappa_{iiij} + 4 \alpha \kappa_{iij} \mu_{i} + 2 \alpha \kappa_{iij} \mu_{j} + \alpha \kappa_{iijj} + \kappa_{iij}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'ij')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    kappa_iiij = _support.grid_view(kappa[3], 'iiij', 'ij')
-    kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ij')
-    t0 = 2*alpha
-    t1 = 4*Sigma_ii
-    t2 = 4*mu_i
-    t3 = kappa_iij*mu_j
-    t4 = Sigma_ij**2
-    t5 = alpha**2
-    t6 = t1*t5
-    t7 = alpha**3
-    t8 = kappa_iijj*t7
-    t9 = 4*kappa_iii
-    t10 = Sigma_ij*t5
-    t11 = 8*t7
-    t12 = Sigma_ij*t11
-    t13 = kappa_iiij*t5
-    t14 = kappa_ijj*t7
-    t15 = 8*mu_i
-    t16 = Sigma_ii*t10
-    t17 = t11*t3
-    t18 = Sigma_ij*t7
-    t19 = t15*t5
-    t20 = mu_i*mu_j
-    t21 = t11*t4
-    t22 = mu_i**2
-    t23 = 4*t22
-    return Sigma_ii*t14*t15 + Sigma_ii*t17 + 16*Sigma_ii*t18*t20 + Sigma_ii*t21 + Sigma_ij*alpha*t1 + alpha*kappa_iij*t2 + alpha*kappa_iijj + kappa_iii*mu_j*t12 + kappa_iiij*t0 + kappa_iiij*t11*t20 + kappa_iiij*t12 + 6*kappa_iij**2*t7 + 24*kappa_iij*mu_i*t18 + 12*kappa_iij*t10 + kappa_iij*t23*t5 + kappa_iij*t6 + kappa_iij + kappa_iijj*t2*t5 + kappa_ijj*t6 + 4*mu_j*t13 + 8*mu_j*t16 + t0*t3 + t0*t4 + t1*t8 + t10*t9 + t13*t2 + t14*t9 + t15*t16 + t17*t22 + t19*t3 + t19*t4 + t21*t22 + t23*t8
-
-
-def _pattern_ijk(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,ijk}` on the neuron grid ``ijk``.
-
-    .. math::
-
-        8 \Sigma_{ij} \Sigma_{ik} \Sigma_{jk} \alpha^{3} + 8 \Sigma_{ij} \Sigma_{ik} \alpha^{3} \mu_{j} \mu_{k} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{j} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{ik} \alpha + 8 \Sigma_{ij} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{k} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{jk} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{ijk} \mu_{k} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ijkk} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ikk} \mu_{j} + 4 \Sigma_{ij} \alpha^{3} \kappa_{jkk} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{ikk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{jkk} + 8 \Sigma_{ik} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{j} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{j} + 2 \Sigma_{ik} \Sigma_{jk} \alpha + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijj} \mu_{k} + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijjk} + 8 \Sigma_{ik} \alpha^{3} \kappa_{ijk} \mu_{j} + 4 \Sigma_{ik} \alpha^{3} \kappa_{jjk} \mu_{i} + 2 \Sigma_{ik} \alpha^{2} \kappa_{ijj} + 4 \Sigma_{ik} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ik} \alpha^{2} \kappa_{jjk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iij} \mu_{k} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iijk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iik} \mu_{j} + 8 \Sigma_{jk} \alpha^{3} \kappa_{ijk} \mu_{i} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iij} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iik} + 4 \Sigma_{jk} \alpha^{2} \kappa_{ijk} + 2 \alpha^{3} \kappa_{iij} \kappa_{jkk} + 4 \alpha^{3} \kappa_{iijk} \mu_{j} \mu_{k} + 2 \alpha^{3} \kappa_{iik} \kappa_{jjk} + 2 \alpha^{3} \kappa_{ijj} \kappa_{ikk} + 4 \alpha^{3} \kappa_{ijjk} \mu_{i} \mu_{k} + 4 \alpha^{3} \kappa_{ijk}^{2} + 8 \alpha^{3} \kappa_{ijk} \mu_{i} \mu_{j} \mu_{k} + 4 \alpha^{3} \kappa_{ijkk} \mu_{i} \mu_{j} + 2 \alpha^{2} \kappa_{iijk} \mu_{j} + 2 \alpha^{2} \kappa_{iijk} \mu_{k} + 2 \alpha^{2} \kappa_{ijjk} \mu_{i} + 2 \alpha^{2} \kappa_{ijjk} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{j} \mu_{k} + 2 \alpha^{2} \kappa_{ijkk} \mu_{i} + 2 \alpha^{2} \kappa_{ijkk} \mu_{j} + \alpha \kappa_{iijk} + \alpha \kappa_{ijjk} + 2 \alpha \kappa_{ijk} \mu_{i} + 2 \alpha \kappa_{ijk} \mu_{j} + 2 \alpha \kappa_{ijk} \mu_{k} + \alpha \kappa_{ijkk} + \kappa_{ijk}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijk')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijk')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijk')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijk')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijk')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijk')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ijk')
-    kappa_iik = _support.grid_view(kappa[2], 'iik', 'ijk')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ijk')
-    kappa_ijk = _support.grid_view(kappa[2], 'ijk', 'ijk')
-    kappa_ikk = _support.grid_view(kappa[2], 'ikk', 'ijk')
-    kappa_jjk = _support.grid_view(kappa[2], 'jjk', 'ijk')
-    kappa_jkk = _support.grid_view(kappa[2], 'jkk', 'ijk')
-    kappa_iijk = _support.grid_view(kappa[3], 'iijk', 'ijk')
-    kappa_ijjk = _support.grid_view(kappa[3], 'ijjk', 'ijk')
-    kappa_ijkk = _support.grid_view(kappa[3], 'ijkk', 'ijk')
-    t0 = 2*Sigma_ij
-    t1 = alpha*t0
-    t2 = 2*Sigma_ik
-    t3 = 2*mu_i
-    t4 = alpha*kappa_ijk
-    t5 = 2*t4
-    t6 = alpha**2
-    t7 = 4*kappa_ijk
-    t8 = t6*t7
-    t9 = t0*t6
-    t10 = alpha**3
-    t11 = 4*t10
-    t12 = Sigma_ij*t11
-    t13 = t2*t6
-    t14 = Sigma_ik*t11
-    t15 = 2*kappa_iij
-    t16 = Sigma_jk*t6
-    t17 = 2*kappa_iik
-    t18 = Sigma_jk*t11
-    t19 = 2*t6
-    t20 = kappa_iijk*mu_j
-    t21 = mu_k*t19
-    t22 = t3*t6
-    t23 = kappa_ijkk*mu_j
-    t24 = 8*t10
-    t25 = Sigma_ij*t24
-    t26 = Sigma_jk*t25
-    t27 = Sigma_ik*mu_j
-    t28 = 4*Sigma_ij
-    t29 = t28*t6
-    t30 = t16*t28
-    t31 = mu_k*t25
-    t32 = 4*t16
-    t33 = kappa_ijk*t24
-    t34 = Sigma_jk*mu_i
-    t35 = mu_i*t8
-    t36 = mu_j*mu_k
-    t37 = mu_k*t11
-    return Sigma_ij*t8 + Sigma_ik*mu_i*t32 + Sigma_ik*mu_k*t29 + Sigma_ik*t1 + Sigma_ik*t26 + Sigma_ik*t8 + Sigma_jk*alpha*t2 + Sigma_jk*t1 + alpha*kappa_iijk + alpha*kappa_ijjk + alpha*kappa_ijkk + kappa_iij*mu_k*t18 + kappa_iijk*t18 + kappa_iijk*t21 + kappa_iik*mu_j*t18 + 2*kappa_ijj*kappa_ikk*t10 + kappa_ijj*mu_k*t14 + kappa_ijj*t13 + kappa_ijjk*mu_i*t37 + kappa_ijjk*t14 + kappa_ijjk*t21 + kappa_ijjk*t22 + kappa_ijk**2*t11 + kappa_ijk*t31 + kappa_ijk + kappa_ijkk*t12 + kappa_ijkk*t22 + kappa_ikk*mu_j*t12 + kappa_ikk*t9 + kappa_jjk*mu_i*t14 + kappa_jjk*t10*t17 + kappa_jjk*t13 + kappa_jkk*mu_i*t12 + kappa_jkk*t10*t15 + kappa_jkk*t9 + mu_i*mu_k*t26 + mu_i*t11*t23 + mu_i*t30 + mu_i*t33*t36 + mu_j*t35 + mu_j*t5 + mu_k*t30 + mu_k*t35 + mu_k*t5 + t15*t16 + t16*t17 + t16*t7 + t19*t20 + t19*t23 + t20*t37 + t24*t27*t34 + t27*t29 + t27*t31 + t27*t32 + t27*t33 + t3*t4 + t33*t34 + t36*t8
-
-
-def _pattern_iiii(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iiii}` on the neuron grid ``i``.
-
-    .. math::
-
-        48 \Sigma_{ii}^{4} \alpha^{4} + 192 \Sigma_{ii}^{3} \alpha^{4} \mu_{i}^{2} + 192 \Sigma_{ii}^{3} \alpha^{3} \mu_{i} + 48 \Sigma_{ii}^{3} \alpha^{2} + 576 \Sigma_{ii}^{2} \alpha^{4} \kappa_{iii} \mu_{i} + 144 \Sigma_{ii}^{2} \alpha^{4} \kappa_{iiii} + 288 \Sigma_{ii}^{2} \alpha^{3} \kappa_{iii} + 240 \Sigma_{ii} \alpha^{4} \kappa_{iii}^{2} + 192 \Sigma_{ii} \alpha^{4} \kappa_{iii} \mu_{i}^{3} + 288 \Sigma_{ii} \alpha^{4} \kappa_{iiii} \mu_{i}^{2} + 288 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i}^{2} + 288 \Sigma_{ii} \alpha^{3} \kappa_{iiii} \mu_{i} + 144 \Sigma_{ii} \alpha^{2} \kappa_{iii} \mu_{i} + 72 \Sigma_{ii} \alpha^{2} \kappa_{iiii} + 24 \Sigma_{ii} \alpha \kappa_{iii} + 192 \alpha^{4} \kappa_{iii}^{2} \mu_{i}^{2} + 256 \alpha^{4} \kappa_{iii} \kappa_{iiii} \mu_{i} + 32 \alpha^{4} \kappa_{iiii}^{2} + 16 \alpha^{4} \kappa_{iiii} \mu_{i}^{4} + 192 \alpha^{3} \kappa_{iii}^{2} \mu_{i} + 128 \alpha^{3} \kappa_{iii} \kappa_{iiii} + 32 \alpha^{3} \kappa_{iiii} \mu_{i}^{3} + 48 \alpha^{2} \kappa_{iii}^{2} + 24 \alpha^{2} \kappa_{iiii} \mu_{i}^{2} + 8 \alpha \kappa_{iiii} \mu_{i} + \kappa_{iiii}
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'i')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'i')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'i')
-    kappa_iiii = _support.grid_view(kappa[3], 'iiii', 'i')
-    t0 = Sigma_ii*kappa_iii
-    t1 = kappa_iiii*mu_i
-    t2 = alpha**2
-    t3 = kappa_iiii*t2
-    t4 = alpha**3
-    t5 = kappa_iiii*t4
-    t6 = Sigma_ii**3
-    t7 = 48*t2
-    t8 = alpha**4
-    t9 = kappa_iii**2
-    t10 = 288*t4
-    t11 = Sigma_ii**2
-    t12 = kappa_iii*t11
-    t13 = kappa_iiii*t8
-    t14 = 192*t6
-    t15 = mu_i*t4
-    t16 = mu_i**2
-    t17 = 192*t9
-    t18 = mu_i**3
-    t19 = t16*t8
-    return 48*Sigma_ii**4*t8 + Sigma_ii*t1*t10 + 288*Sigma_ii*t13*t16 + 72*Sigma_ii*t3 + 240*Sigma_ii*t8*t9 + 24*alpha*t0 + 8*alpha*t1 + 256*kappa_iii*t1*t8 + 128*kappa_iii*t5 + 32*kappa_iiii**2*t8 + kappa_iiii + 16*mu_i**4*t13 + 144*mu_i*t0*t2 + 576*mu_i*t12*t8 + t0*t10*t16 + 192*t0*t18*t8 + t10*t12 + 144*t11*t13 + t14*t15 + t14*t19 + t15*t17 + 24*t16*t3 + t17*t19 + 32*t18*t5 + t6*t7 + t7*t9
-
-
-def _pattern_iiij(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iiij}` on the neuron grid ``ij``.
-
-    The formula's LaTeX (4047 characters) is too long to read here; print it with
-
-    ``symcorr derive -a quadratic -K 4 -M 4 -p iiij -f latex``
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'ij')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    kappa_iiii = _support.grid_view(kappa[3], 'iiii', 'ij')
-    kappa_iiij = _support.grid_view(kappa[3], 'iiij', 'ij')
-    kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ij')
-    t0 = 12*Sigma_ii
-    t1 = 6*kappa_iii
-    t2 = Sigma_ij*alpha
-    t3 = alpha*kappa_iiij
-    t4 = alpha**2
-    t5 = kappa_iiij*t4
-    t6 = 24*Sigma_ii
-    t7 = 12*kappa_iiii
-    t8 = Sigma_ij*t4
-    t9 = 24*t8
-    t10 = 24*kappa_iii
-    t11 = kappa_iij*t4
-    t12 = alpha**3
-    t13 = kappa_iiij*t12
-    t14 = t10*t12
-    t15 = t12*t7
-    t16 = alpha**4
-    t17 = kappa_iijj*t16
-    t18 = kappa_iij**2
-    t19 = 48*kappa_iii
-    t20 = Sigma_ii*Sigma_ij
-    t21 = kappa_iij*t12
-    t22 = Sigma_ii*t16
-    t23 = 96*Sigma_ij
-    t24 = kappa_iiij*t23
-    t25 = 48*Sigma_ii
-    t26 = t4*t6
-    t27 = kappa_iij*mu_j
-    t28 = mu_i*t13
-    t29 = mu_j*t13
-    t30 = mu_i*t12
-    t31 = kappa_iii*mu_i
-    t32 = kappa_iii*mu_j
-    t33 = kappa_iij*mu_i
-    t34 = 24*kappa_iiii
-    t35 = Sigma_ij*t34
-    t36 = mu_j*t12
-    t37 = Sigma_ij*t16
-    t38 = kappa_iij*t37
-    t39 = 12*t5
-    t40 = mu_i*mu_j
-    t41 = t19*t21
-    t42 = kappa_ijj*mu_i
-    t43 = kappa_iiij*t16
-    t44 = mu_j*t16
-    t45 = kappa_iij*t44
-    t46 = t16*t42
-    t47 = Sigma_ij**2
-    t48 = 72*t18
-    t49 = Sigma_ii**2
-    t50 = 24*t49
-    t51 = t12*t47
-    t52 = t16*t47
-    t53 = mu_i**2
-    t54 = mu_i**3
-    t55 = 96*Sigma_ii
-    t56 = 96*t22
-    t57 = Sigma_ij*mu_j*t19
-    t58 = t37*t40
-    t59 = t25*t53
-    t60 = 48*t49
-    t61 = Sigma_ij*t60
-    t62 = Sigma_ij*t53
-    t63 = t16*t53
-    return 288*Sigma_ij*t22*t33 + alpha*kappa_iij*t0 + 20*kappa_iii*t13 + 120*kappa_iii*t38 + 48*kappa_iiii*t58 + 20*kappa_iiij**2*t16 + kappa_iiij*t40*t56 + 16*kappa_iiij*t44*t54 + kappa_iiij*t9 + kappa_iiij + 60*kappa_iij*t13 + kappa_iij*t15 + 6*kappa_iij*t2 + kappa_iijj*t0*t4 + kappa_iijj*t14 + kappa_iijj*t25*t30 + kappa_ijj*t1*t4 + kappa_ijj*t10*t63 + kappa_ijj*t12*t50 + kappa_ijj*t15 + kappa_ijj*t19*t22 + mu_i*t11*t25 + mu_i*t17*t19 + 6*mu_i*t3 + mu_i*t41 + mu_i*t51*t55 + 2*mu_j*t3 + mu_j*t41 + t1*t2 + t10*t11 + t12*t19*t20 + 8*t13*t54 + t14*t42 + t14*t62 + 96*t16*t32*t33 + t17*t50 + t17*t59 + t17*t7 + 18*t18*t4 + t19*t51 + 144*t20*t21 + t21*t40*t55 + t21*t50 + t21*t59 + 72*t21*t62 + t22*t23*t32 + t22*t24 + t22*t48 + t23*t28 + t24*t63 + t25*t28 + t25*t29 + t26*t27 + t26*t47 + t27*t53*t56 + 24*t29*t53 + t30*t35 + t30*t48 + t30*t57 + t30*t61 + 96*t31*t52 + t31*t9 + 40*t32*t43 + 12*t32*t8 + 120*t33*t43 + 36*t33*t8 + t34*t45 + t34*t46 + t34*t52 + t35*t36 + t36*t61 + 48*t38*t54 + t39*t40 + t39*t53 + t45*t60 + t46*t60 + t48*t63 + 96*t49*t58 + t49*t9 + t5*t6 + t52*t53*t55 + t52*t60 + t57*t63 + t7*t8
-
-
-def _pattern_iijj(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iijj}` on the neuron grid ``ij``.
-
-    The formula's LaTeX (6312 characters) is too long to read here; print it with
-
-    ``symcorr derive -a quadratic -K 4 -M 4 -p iijj -f latex``
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ij')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ij')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
-    Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'ij')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ij')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ij')
-    kappa_jjj = _support.grid_view(kappa[2], 'jjj', 'ij')
-    kappa_iiij = _support.grid_view(kappa[3], 'iiij', 'ij')
-    kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ij')
-    kappa_ijjj = _support.grid_view(kappa[3], 'ijjj', 'ij')
-    t0 = 4*alpha
-    t1 = Sigma_ii*kappa_ijj
-    t2 = Sigma_ij*kappa_iij
-    t3 = 8*alpha
-    t4 = Sigma_ij*kappa_ijj
-    t5 = Sigma_jj*kappa_iij
-    t6 = kappa_iijj*t0
-    t7 = alpha**2
-    t8 = 4*t7
-    t9 = kappa_iijj*t8
-    t10 = 8*t7
-    t11 = Sigma_ii*kappa_ijjj
-    t12 = Sigma_ij*t10
-    t13 = 32*kappa_iijj
-    t14 = Sigma_jj*kappa_iiij
-    t15 = kappa_iii*kappa_ijj
-    t16 = 32*t7
-    t17 = kappa_iij*kappa_ijj
-    t18 = kappa_iij*kappa_jjj
-    t19 = alpha**3
-    t20 = 8*t19
-    t21 = kappa_iii*kappa_ijjj
-    t22 = 24*t19
-    t23 = kappa_iiij*kappa_ijj
-    t24 = kappa_iiij*kappa_jjj
-    t25 = t13*t19
-    t26 = kappa_iij*kappa_ijjj
-    t27 = alpha**4
-    t28 = 16*t27
-    t29 = Sigma_ij**3
-    t30 = 16*t7
-    t31 = kappa_iij**2
-    t32 = kappa_ijj**2
-    t33 = Sigma_ii*Sigma_ij
-    t34 = Sigma_jj*t33
-    t35 = Sigma_ij*t19
-    t36 = 48*t35
-    t37 = 16*t19
-    t38 = kappa_jjj*t33
-    t39 = 32*t27
-    t40 = Sigma_ij*t39
-    t41 = t37*t5
-    t42 = t1*t37
-    t43 = Sigma_ii*t28
-    t44 = Sigma_jj*kappa_iijj
-    t45 = mu_i*t1
-    t46 = mu_j*t30
-    t47 = mu_j*t37
-    t48 = Sigma_ii*kappa_iijj
-    t49 = mu_i*t37
-    t50 = Sigma_ij*kappa_iii
-    t51 = Sigma_jj*t50
-    t52 = mu_i*t30
-    t53 = mu_j*t2
-    t54 = mu_i*t4
-    t55 = 32*t19
-    t56 = mu_j*t55
-    t57 = kappa_iijj*mu_i
-    t58 = 64*t35
-    t59 = mu_i*t55
-    t60 = kappa_ijj*t27
-    t61 = mu_j*t5
-    t62 = t17*t19
-    t63 = 64*mu_i
-    t64 = 64*mu_j
-    t65 = 48*t27
-    t66 = kappa_iijj*t27
-    t67 = Sigma_ij**2
-    t68 = t10*t67
-    t69 = 24*t27
-    t70 = 64*t67
-    t71 = t19*t70
-    t72 = mu_i*t29
-    t73 = mu_i**2
-    t74 = mu_j**2
-    t75 = mu_j*t27
-    t76 = 96*Sigma_ij
-    t77 = mu_i*t39
-    t78 = t39*t61
-    t79 = Sigma_jj*t39
-    t80 = mu_j*t77
-    t81 = mu_i*t5
-    t82 = 128*mu_i
-    t83 = Sigma_ii*t67
-    t84 = t28*t74
-    t85 = t2*t74
-    t86 = t4*t73
-    t87 = 128*t67
-    t88 = t27*t64
-    t89 = t28*t73
-    t90 = kappa_iijj*t73
-    t91 = t39*t74
-    return Sigma_ii*t32*t69 + Sigma_ii*t41 + Sigma_ii*t68 + Sigma_ii*t78 + Sigma_ii*t9 + Sigma_ij**4*t28 + Sigma_ij*kappa_iiij*t56 + Sigma_ij*kappa_ijjj*t59 + Sigma_ij*mu_j*t66*t82 + Sigma_ij*t13*t7 + Sigma_jj*t15*t28 + Sigma_jj*t31*t69 + Sigma_jj*t42 + Sigma_jj*t59*t67 + Sigma_jj*t68 + Sigma_jj*t9 + kappa_iiij*kappa_ijjj*t28 + kappa_iiij*t12 + kappa_iiij*t40*t74 + kappa_iij*t25 + kappa_iij*t64*t66 + kappa_iij*t71 + kappa_iij*t75*t87 + kappa_iijj**2*t28 + kappa_iijj*mu_j*t58 + kappa_iijj*t49*t74 + kappa_iijj + kappa_ijj*t25 + kappa_ijj*t63*t66 + kappa_ijj*t71 + kappa_ijjj*t12 + kappa_ijjj*t40*t73 + kappa_jjj*t28*t50 + mu_i*t24*t28 + mu_i*t26*t65 + mu_i*t34*t88 + mu_i*t6 + mu_i*t60*t87 + mu_j*t21*t28 + mu_j*t23*t65 + mu_j*t39*t51 + mu_j*t6 + t0*t1 + t0*t5 + t1*t36 + t1*t46 + t1*t75*t76 + t10*t11 + t10*t14 + t10*t45 + t10*t61 + t11*t40 + t11*t47 + t11*t49 + t11*t80 + t14*t40 + t14*t47 + t14*t49 + t14*t80 + t15*t47 + t15*t8 + t15*t84 + t16*t17 + t16*t53 + t16*t54 + t17*t75*t82 + t18*t43 + t18*t49 + t18*t8 + t18*t89 + t19*t53*t63 + t19*t54*t64 + t2*t3 + t2*t52 + 144*t2*t60 + t20*t21 + t20*t24 + t22*t23 + t22*t26 + t27*t63*t85 + t27*t76*t81 + t29*t30 + t29*t56 + t3*t4 + t30*t34 + t31*t47 + t31*t8 + t31*t84 + t32*t49 + t32*t8 + t32*t89 + t34*t56 + t34*t59 + t36*t5 + t37*t38 + t37*t51 + t38*t77 + t4*t46 + t41*t73 + t42*t74 + t43*t44 + t44*t49 + t44*t89 + t45*t56 + t45*t79 + t45*t91 + t46*t57 + t47*t48 + t47*t90 + t48*t84 + t5*t52 + t55*t72 + t55*t85 + t55*t86 + t56*t81 + t56*t83 + t57*t58 + t62*t63 + t62*t64 + t66*t70 + t67*t73*t79 + t72*t88 + t73*t78 + t73*t9 + t74*t9 + t79*t83 + t83*t91 + t84*t90 + t86*t88
-
-
-def _pattern_iijk(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,iijk}` on the neuron grid ``ijk``.
-
-    The formula's LaTeX (13567 characters) is too long to read here; print it with
-
-    ``symcorr derive -a quadratic -K 4 -M 4 -p iijk -f latex``
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijk')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijk')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijk')
-    Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ijk')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijk')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijk')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijk')
-    kappa_iii = _support.grid_view(kappa[2], 'iii', 'ijk')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ijk')
-    kappa_iik = _support.grid_view(kappa[2], 'iik', 'ijk')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ijk')
-    kappa_ijk = _support.grid_view(kappa[2], 'ijk', 'ijk')
-    kappa_ikk = _support.grid_view(kappa[2], 'ikk', 'ijk')
-    kappa_jjk = _support.grid_view(kappa[2], 'jjk', 'ijk')
-    kappa_jkk = _support.grid_view(kappa[2], 'jkk', 'ijk')
-    kappa_iiij = _support.grid_view(kappa[3], 'iiij', 'ijk')
-    kappa_iiik = _support.grid_view(kappa[3], 'iiik', 'ijk')
-    kappa_iijj = _support.grid_view(kappa[3], 'iijj', 'ijk')
-    kappa_iijk = _support.grid_view(kappa[3], 'iijk', 'ijk')
-    kappa_iikk = _support.grid_view(kappa[3], 'iikk', 'ijk')
-    kappa_ijjk = _support.grid_view(kappa[3], 'ijjk', 'ijk')
-    kappa_ijkk = _support.grid_view(kappa[3], 'ijkk', 'ijk')
-    t0 = 4*alpha
-    t1 = Sigma_ii*kappa_ijk
-    t2 = Sigma_ij*t0
-    t3 = Sigma_ik*t0
-    t4 = 2*alpha
-    t5 = Sigma_jk*kappa_iij
-    t6 = Sigma_jk*kappa_iik
-    t7 = kappa_iijk*mu_i
-    t8 = kappa_iijk*t4
-    t9 = alpha**2
-    t10 = 4*t9
-    t11 = Sigma_ii*t10
-    t12 = Sigma_ij*t10
-    t13 = 12*kappa_iijk
-    t14 = Sigma_ij*t9
-    t15 = Sigma_ik*t10
-    t16 = Sigma_ik*t9
-    t17 = Sigma_jk*t10
-    t18 = kappa_iii*kappa_ijk
-    t19 = kappa_iij*t10
-    t20 = kappa_iij*kappa_ijk
-    t21 = 12*t9
-    t22 = 2*t9
-    t23 = kappa_iij*kappa_jkk
-    t24 = kappa_iik*kappa_ijj
-    t25 = kappa_iik*kappa_ijk
-    t26 = kappa_iik*kappa_jjk
-    t27 = alpha**3
-    t28 = 4*t27
-    t29 = kappa_iii*kappa_ijjk
-    t30 = kappa_iii*kappa_ijkk
-    t31 = 8*kappa_iiij
-    t32 = kappa_ijk*t27
-    t33 = kappa_iiij*t28
-    t34 = kappa_iiik*t28
-    t35 = 8*kappa_iiik
-    t36 = kappa_iij*t27
-    t37 = kappa_iikk*t28
-    t38 = kappa_iijj*t28
-    t39 = kappa_iik*t27
-    t40 = 24*kappa_iijk
-    t41 = alpha**4
-    t42 = t31*t41
-    t43 = kappa_ijjk*t41
-    t44 = kappa_iijj*t41
-    t45 = kappa_ijk**2
-    t46 = 8*t9
-    t47 = Sigma_ik*t46
-    t48 = Sigma_ii*Sigma_ij
-    t49 = Sigma_jk*t48
-    t50 = Sigma_ij*t27
-    t51 = 16*t1
-    t52 = kappa_ikk*t27
-    t53 = 8*t48
-    t54 = Sigma_ii*t41
-    t55 = 16*t54
-    t56 = Sigma_ij*kappa_ijkk
-    t57 = Sigma_jk*t47
-    t58 = kappa_ijj*t27
-    t59 = 8*Sigma_ii
-    t60 = Sigma_ik*t59
-    t61 = Sigma_ik*t27
-    t62 = 16*Sigma_ik
-    t63 = t43*t62
-    t64 = t27*t59
-    t65 = Sigma_jk*t27
-    t66 = Sigma_jk*kappa_iijk
-    t67 = t1*t46
-    t68 = kappa_iijk*t64
-    t69 = mu_i*t27
-    t70 = t59*t69
-    t71 = kappa_ijkk*mu_j
-    t72 = 8*t54
-    t73 = 24*Sigma_ij
-    t74 = Sigma_ik*t73
-    t75 = Sigma_ij*Sigma_ik
-    t76 = 48*t75
-    t77 = 48*t41
-    t78 = 8*kappa_iii
-    t79 = Sigma_jk*t78
-    t80 = 24*t50
-    t81 = 16*t41
-    t82 = Sigma_jk*t81
-    t83 = Sigma_ij*t82
-    t84 = Sigma_ij*t46
-    t85 = kappa_iik*mu_i
-    t86 = kappa_iik*t84
-    t87 = 16*mu_i
-    t88 = kappa_ijk*t87
-    t89 = kappa_ijk*mu_k
-    t90 = t35*t50
-    t91 = mu_k*t40
-    t92 = 8*kappa_iikk
-    t93 = Sigma_ij*t69
-    t94 = t41*t78
-    t95 = Sigma_ij*kappa_jkk
-    t96 = kappa_iij*t41
-    t97 = Sigma_ij*t77
-    t98 = 24*t61
-    t99 = Sigma_ik*t82
-    t100 = kappa_iij*t47
-    t101 = kappa_ijk*mu_j
-    t102 = t31*t61
-    t103 = 8*kappa_iijj
-    t104 = Sigma_ik*t69
-    t105 = mu_k*t61
-    t106 = mu_j*t40
-    t107 = 16*t104
-    t108 = Sigma_ik*kappa_jjk
-    t109 = Sigma_ik*t77
-    t110 = 24*t41
-    t111 = mu_i*t46
-    t112 = mu_k*t5
-    t113 = mu_j*t6
-    t114 = Sigma_jk*t31
-    t115 = mu_k*t27
-    t116 = Sigma_jk*t35
-    t117 = mu_j*t27
-    t118 = 16*t7
-    t119 = t46*t7
-    t120 = kappa_iijk*t10
-    t121 = mu_j*mu_k
-    t122 = 8*t18
-    t123 = 8*mu_j
-    t124 = kappa_iik*t36
-    t125 = 8*mu_k
-    t126 = 24*mu_i
-    t127 = kappa_iij*t32
-    t128 = 8*t36
-    t129 = kappa_ikk*mu_i
-    t130 = kappa_ikk*mu_j
-    t131 = 8*t23
-    t132 = 8*t24
-    t133 = 24*t85
-    t134 = mu_j*t32
-    t135 = 8*t26
-    t136 = 8*t41
-    t137 = kappa_iiij*t81
-    t138 = t35*t41
-    t139 = kappa_ijj*mu_k
-    t140 = kappa_iiik*t81
-    t141 = kappa_iikk*t41
-    t142 = kappa_iik*t41
-    t143 = kappa_ijj*mu_i
-    t144 = 16*t45
-    t145 = Sigma_ik**2
-    t146 = Sigma_ij*t145
-    t147 = Sigma_ij**2
-    t148 = 8*t147
-    t149 = 8*t145
-    t150 = mu_i**2
-    t151 = 32*Sigma_jk
-    t152 = t151*t75
-    t153 = 16*mu_j*t61
-    t154 = 16*t105
-    t155 = 16*t49
-    t156 = t1*t41
-    t157 = 32*Sigma_ij
-    t158 = mu_i*t55
-    t159 = Sigma_ii*Sigma_jk
-    t160 = 32*Sigma_ik
-    t161 = mu_i*t156
-    t162 = t51*t69
-    t163 = t121*t27
-    t164 = kappa_iijk*t121
-    t165 = mu_k*t87
-    t166 = Sigma_ik*t151
-    t167 = Sigma_ij*t39
-    t168 = mu_j*t87
-    t169 = 16*Sigma_ij
-    t170 = mu_i*mu_k
-    t171 = Sigma_ij*t121
-    t172 = t36*t62
-    t173 = mu_i*mu_j
-    t174 = Sigma_ik*t121
-    t175 = 16*t69
-    t176 = t121*t81
-    t177 = 16*t146
-    t178 = t150*t32
-    t179 = t150*t81
-    t180 = t147*t81
-    t181 = t145*t81
-    t182 = 8*t150
-    t183 = t182*t27
-    t184 = kappa_iijk*t182
-    t185 = t150*t41
-    t186 = 32*t121
-    t187 = 32*t41
-    value = Sigma_ii*t57 + Sigma_ii*t63 + Sigma_ij*t57 + kappa_iiij*t15 + kappa_iiij*t17 + kappa_iiik*t12 + kappa_iiik*t17 + kappa_iiik*t83 + kappa_iij*t3 + kappa_iij*t37 + kappa_iijj*t15 + kappa_iijk*t11 + kappa_iijk*t17 + kappa_iijk + kappa_iik*t19 + kappa_iik*t2 + kappa_iik*t38 + kappa_iikk*t12 + kappa_ijj*t34 + kappa_ijj*t37 + kappa_ijjk*t107 + kappa_ijjk*t11 + kappa_ijjk*t15 + kappa_ijjk*t70 + kappa_ijk*t2 + kappa_ijk*t3 + kappa_ijkk*t11 + kappa_ijkk*t12 + kappa_ijkk*t42 + kappa_ijkk*t70 + kappa_ikk*t19 + kappa_ikk*t33 + kappa_ikk*t38 + kappa_jjk*t34 + kappa_jkk*t33 + mu_i*t100 + mu_i*t67 + mu_j*t100 + mu_j*t102 + mu_j*t119 + mu_j*t162 + mu_j*t67 + mu_j*t68 + mu_j*t8 + mu_j*t86 + mu_k*t100 + mu_k*t102 + mu_k*t119 + mu_k*t162 + mu_k*t67 + mu_k*t68 + mu_k*t8 + mu_k*t86 + t0*t1 + t0*t7 + t10*t112 + t10*t113 + t10*t18 + t10*t24 + t10*t45 + t101*t140 + t101*t47 + t103*t104 + t103*t105 + t106*t142 + t106*t61 + t107*t147 + t107*t159 + t108*t158 + t108*t94 + t109*t20 + t111*t5 + t111*t6 + t112*t175 + t112*t179 + t112*t55 + t113*t175 + t113*t179 + t113*t55 + t114*t115 + t114*t69 + t115*t122 + t115*t132 + t115*t155 + t115*t184 + t116*t117 + t116*t69 + t117*t122 + t117*t177 + t117*t184 + t118*t163 + t118*t65 + t120*t121 + t120*t150 + t121*t172 + t123*t124 + t124*t125 + t126*t127 + t128*t129 + t128*t130 + t129*t180 + t13*t14 + t13*t16 + t13*t36 + t13*t39 + t130*t42 + t131*t185 + t131*t69 + t132*t69 + t133*t32 + t133*t43 + t135*t185 + t135*t69 + t137*t174 + t137*t89 + t138*t139 + t14*t88 + t140*t171 + t141*t148 + t143*t181 + t144*t185 + t144*t54 + t144*t69 + t146*t46 + t147*t154 + t147*t181 + t147*t47 + t148*t39 + t148*t52 + t149*t36 + t149*t44 + t149*t58 + t150*t63 + t151*t161 + t152*t185 + t152*t54 + t153*t159 + t153*t48 + t154*t48 + t155*t69 + t158*t71 + t158*t95 + t16*t88 + t161*t186 + t163*t51 + t164*t179 + t164*t55 + t165*t167 + t166*t93 + t167*t168 + t169*t178 + t170*t172 + t172*t173 + t176*t18 + t177*t69 + t178*t62 + t179*t56 + t179*t66 + t18*t82 + t183*t5 + t183*t6 + t20*t21 + t21*t25 + t22*t23 + t22*t26 + t23*t72 + t25*t97 + t26*t72 + t28*t29 + t28*t30 + t31*t32 + t32*t35 + t32*t40 + t32*t76 + t35*t43 + t36*t74 + t39*t74 + t4*t5 + t4*t6 + t46*t49 + t47*t48 + t5*t64 + t5*t98 + t50*t51 + t50*t79 + t50*t91 + t51*t61 + t51*t65 + t52*t53 + t55*t56 + t55*t66 + t58*t60 + t6*t64 + t6*t80 + t61*t79 + t64*t71 + t7*t80 + t7*t98 + t84*t85 + t84*t89
-    value = value + (Sigma_ii*t165*t43 + Sigma_ij*t130*t55 + Sigma_ij*t141*t168 + Sigma_ij*t151*t170*t54 + Sigma_ik*t110*t24 + Sigma_ik*t139*t55 + kappa_iii*mu_j*t99 + kappa_iii*mu_k*t83 + kappa_iiij*t170*t82 + kappa_iiij*t99 + kappa_iiik*t173*t82 + kappa_iij*kappa_iik*t176 + kappa_iij*mu_i*t130*t81 + kappa_iij*mu_j*t181 + kappa_iij*t123*t141 + 12*kappa_iijk**2*t41 + kappa_iijk*t75*t77 + kappa_iik*mu_k*t180 + kappa_iik*t110*t5 + kappa_iik*t125*t44 + 24*kappa_iik*t134 + 4*kappa_iikk*t44 + kappa_ijj*kappa_ikk*t72 + kappa_ijjk*mu_k*t64 + 12*kappa_ijjk*t39 + 96*kappa_ijk*mu_i*t41*t75 + kappa_ijk*t7*t77 + kappa_ijkk*t126*t96 + 12*kappa_ijkk*t36 + 16*kappa_ijkk*t93 + kappa_ikk*t73*t96 + kappa_jjk*mu_i*t138 + kappa_jjk*t27*t60 + kappa_jkk*mu_i*t42 + kappa_jkk*t27*t53 + mu_i*t109*t5 + mu_i*t134*t160 + 32*mu_i*t174*t96 + mu_i*t6*t97 + mu_j*t109*t7 + mu_j*t136*t30 + mu_j*t142*t76 + mu_j*t156*t160 + mu_j*t50*t92 + mu_j*t90 + 24*mu_k*t127 + mu_k*t136*t29 + mu_k*t156*t157 + mu_k*t7*t97 + mu_k*t76*t96 + mu_k*t90 + t101*t160*t185 + t121*t169*t39 + 8*t129*t44 + 8*t141*t143 + t146*t173*t187 + t147*t160*t170*t41 + t157*t170*t32 + t157*t185*t89 + t166*t173*t54 + t170*t20*t77 + t170*t24*t81 + t170*t44*t62 + t171*t187*t85 + t173*t25*t77 + t186*t54*t75 + t91*t96 + t92*t93 + t94*t95)
-    return value
-
-
-def _pattern_ijkl(kappa, alpha):
-    r"""Output cumulant :math:`\kappa_{y,ijkl}` on the neuron grid ``ijkl``.
-
-    The formula's LaTeX (29870 characters) is too long to read here; print it with
-
-    ``symcorr derive -a quadratic -K 4 -M 4 -p ijkl -f latex``
-    """
-    mu_i = _support.grid_view(kappa[0], 'i', 'ijkl')
-    mu_j = _support.grid_view(kappa[0], 'j', 'ijkl')
-    mu_k = _support.grid_view(kappa[0], 'k', 'ijkl')
-    mu_l = _support.grid_view(kappa[0], 'l', 'ijkl')
-    Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ijkl')
-    Sigma_ik = _support.grid_view(kappa[1], 'ik', 'ijkl')
-    Sigma_il = _support.grid_view(kappa[1], 'il', 'ijkl')
-    Sigma_jk = _support.grid_view(kappa[1], 'jk', 'ijkl')
-    Sigma_jl = _support.grid_view(kappa[1], 'jl', 'ijkl')
-    Sigma_kl = _support.grid_view(kappa[1], 'kl', 'ijkl')
-    kappa_iij = _support.grid_view(kappa[2], 'iij', 'ijkl')
-    kappa_iik = _support.grid_view(kappa[2], 'iik', 'ijkl')
-    kappa_iil = _support.grid_view(kappa[2], 'iil', 'ijkl')
-    kappa_ijj = _support.grid_view(kappa[2], 'ijj', 'ijkl')
-    kappa_ijk = _support.grid_view(kappa[2], 'ijk', 'ijkl')
-    kappa_ijl = _support.grid_view(kappa[2], 'ijl', 'ijkl')
-    kappa_ikk = _support.grid_view(kappa[2], 'ikk', 'ijkl')
-    kappa_ikl = _support.grid_view(kappa[2], 'ikl', 'ijkl')
-    kappa_ill = _support.grid_view(kappa[2], 'ill', 'ijkl')
-    kappa_jjk = _support.grid_view(kappa[2], 'jjk', 'ijkl')
-    kappa_jjl = _support.grid_view(kappa[2], 'jjl', 'ijkl')
-    kappa_jkk = _support.grid_view(kappa[2], 'jkk', 'ijkl')
-    kappa_jkl = _support.grid_view(kappa[2], 'jkl', 'ijkl')
-    kappa_jll = _support.grid_view(kappa[2], 'jll', 'ijkl')
-    kappa_kkl = _support.grid_view(kappa[2], 'kkl', 'ijkl')
-    kappa_kll = _support.grid_view(kappa[2], 'kll', 'ijkl')
-    kappa_iijk = _support.grid_view(kappa[3], 'iijk', 'ijkl')
-    kappa_iijl = _support.grid_view(kappa[3], 'iijl', 'ijkl')
-    kappa_iikl = _support.grid_view(kappa[3], 'iikl', 'ijkl')
-    kappa_ijjk = _support.grid_view(kappa[3], 'ijjk', 'ijkl')
-    kappa_ijjl = _support.grid_view(kappa[3], 'ijjl', 'ijkl')
-    kappa_ijkk = _support.grid_view(kappa[3], 'ijkk', 'ijkl')
-    kappa_ijkl = _support.grid_view(kappa[3], 'ijkl', 'ijkl')
-    kappa_ijll = _support.grid_view(kappa[3], 'ijll', 'ijkl')
-    kappa_ikkl = _support.grid_view(kappa[3], 'ikkl', 'ijkl')
-    kappa_ikll = _support.grid_view(kappa[3], 'ikll', 'ijkl')
-    kappa_jjkl = _support.grid_view(kappa[3], 'jjkl', 'ijkl')
-    kappa_jkkl = _support.grid_view(kappa[3], 'jkkl', 'ijkl')
-    kappa_jkll = _support.grid_view(kappa[3], 'jkll', 'ijkl')
-    t0 = 2*Sigma_ij
-    t1 = alpha*t0
-    t2 = 2*Sigma_ik
-    t3 = alpha*t2
-    t4 = 2*Sigma_il
-    t5 = alpha*t4
-    t6 = 2*Sigma_jk
-    t7 = alpha*t6
-    t8 = 2*Sigma_jl
-    t9 = alpha*t8
-    t10 = 2*Sigma_kl
-    t11 = alpha*t10
-    t12 = kappa_ijkl*mu_i
-    t13 = 2*alpha
-    t14 = kappa_ijkl*t13
-    t15 = alpha**2
-    t16 = 4*t15
-    t17 = Sigma_ij*kappa_ijkl
-    t18 = t0*t15
-    t19 = t15*t2
-    t20 = kappa_ijkl*t16
-    t21 = t15*t4
-    t22 = t15*t6
-    t23 = t15*t8
-    t24 = t10*t15
-    t25 = 2*kappa_iij
-    t26 = kappa_jkl*t15
-    t27 = 2*kappa_iik
-    t28 = 2*kappa_iil
-    t29 = 2*t15
-    t30 = kappa_ijj*kappa_ikl
-    t31 = kappa_ijk*t16
-    t32 = kappa_ijk*t29
-    t33 = 4*kappa_ijk
-    t34 = kappa_ijl*t29
-    t35 = kappa_ikl*t16
-    t36 = 4*kappa_ijl
-    t37 = kappa_ikl*t29
-    t38 = 4*t26
-    t39 = alpha**3
-    t40 = kappa_jkkl*t39
-    t41 = kappa_jkll*t39
-    t42 = 4*kappa_iijk
-    t43 = kappa_jkl*t39
-    t44 = 2*t39
-    t45 = kappa_iijk*kappa_jll
-    t46 = kappa_kll*t44
-    t47 = kappa_iijl*t44
-    t48 = 4*kappa_iijl
-    t49 = kappa_jjkl*t44
-    t50 = kappa_iikl*t44
-    t51 = 4*kappa_iikl
-    t52 = kappa_ijj*t44
-    t53 = 4*kappa_ijjk
-    t54 = kappa_ikl*t39
-    t55 = kappa_ill*t44
-    t56 = kappa_ijjl*t44
-    t57 = 4*kappa_ijjl
-    t58 = 8*kappa_ijkl
-    t59 = kappa_ijk*t39
-    t60 = t33*t39
-    t61 = 4*kappa_ijkk
-    t62 = kappa_ijl*t39
-    t63 = kappa_ijkk*kappa_jll
-    t64 = 4*kappa_ikkl
-    t65 = kappa_ijll*t44
-    t66 = kappa_ikkl*kappa_jjl
-    t67 = 4*kappa_jjkl
-    t68 = kappa_ikll*kappa_jjk
-    t69 = alpha**4
-    t70 = kappa_jkll*t69
-    t71 = kappa_jkkl*t69
-    t72 = kappa_jjkl*t69
-    t73 = kappa_ikll*t69
-    t74 = kappa_ikkl*t69
-    t75 = t61*t69
-    t76 = 8*t69
-    t77 = Sigma_ij*Sigma_ik
-    t78 = Sigma_jl*t16
-    t79 = Sigma_kl*t16
-    t80 = 8*t43
-    t81 = 4*t39
-    t82 = kappa_jll*t77
-    t83 = kappa_kll*t81
-    t84 = kappa_jkll*t76
-    t85 = Sigma_ij*Sigma_il
-    t86 = Sigma_jk*t16
-    t87 = t81*t85
-    t88 = kappa_jkkl*t76
-    t89 = Sigma_ij*Sigma_jk
-    t90 = 8*t54
-    t91 = kappa_ill*t81
-    t92 = kappa_ikll*t76
-    t93 = Sigma_kl*t78
-    t94 = Sigma_ij*kappa_ikk
-    t95 = Sigma_jl*t81
-    t96 = Sigma_ij*Sigma_jl
-    t97 = Sigma_ij*kappa_kkl
-    t98 = kappa_ikkl*t76
-    t99 = Sigma_ij*Sigma_kl
-    t100 = 8*t59
-    t101 = 8*t62
-    t102 = 16*t69
-    t103 = Sigma_kl*t102
-    t104 = Sigma_ij*mu_j
-    t105 = Sigma_ij*mu_k
-    t106 = Sigma_ij*mu_l
-    t107 = Sigma_ij*mu_i
-    t108 = 8*mu_k
-    t109 = t17*t39
-    t110 = 8*mu_l
-    t111 = t39*t64
-    t112 = kappa_ikll*t81
-    t113 = 4*t40
-    t114 = 4*t41
-    t115 = kappa_ijk*t76
-    t116 = kappa_ijl*t76
-    t117 = 4*t69
-    t118 = kappa_jll*t117
-    t119 = kappa_jkl*t102
-    t120 = kappa_ill*t117
-    t121 = Sigma_ik*Sigma_il
-    t122 = t121*t81
-    t123 = kappa_jjkl*t76
-    t124 = Sigma_ik*Sigma_jk
-    t125 = kappa_jll*t124
-    t126 = t124*t76
-    t127 = Sigma_ik*Sigma_jl
-    t128 = kappa_ijkl*t102
-    t129 = Sigma_ik*kappa_ijj
-    t130 = Sigma_kl*t81
-    t131 = Sigma_ik*Sigma_kl
-    t132 = Sigma_ik*kappa_jjl
-    t133 = kappa_ijjl*t76
-    t134 = kappa_ijl*t16
-    t135 = Sigma_ik*mu_j
-    t136 = Sigma_ik*mu_k
-    t137 = Sigma_ik*mu_l
-    t138 = Sigma_ik*mu_i
-    t139 = t39*t57
-    t140 = t39*t58
-    t141 = kappa_ijll*t81
-    t142 = t39*t67
-    t143 = kappa_kll*t117
-    t144 = kappa_jll*t115
-    t145 = kappa_ikl*t76
-    t146 = Sigma_il*Sigma_jk
-    t147 = Sigma_il*Sigma_jl
-    t148 = Sigma_il*t95
-    t149 = kappa_ijkk*t76
-    t150 = Sigma_il*t130
-    t151 = Sigma_il*Sigma_kl
-    t152 = kappa_ijjk*t76
-    t153 = Sigma_il*mu_j
-    t154 = Sigma_il*mu_k
-    t155 = Sigma_il*mu_l
-    t156 = Sigma_il*mu_i
-    t157 = t39*t53
-    t158 = t39*t61
-    t159 = Sigma_il*t117
-    t160 = kappa_ijk*t119
-    t161 = Sigma_jk*t95
-    t162 = Sigma_jk*Sigma_jl
-    t163 = kappa_iikl*t76
-    t164 = Sigma_jk*t130
-    t165 = Sigma_jk*Sigma_kl
-    t166 = kappa_iijl*t76
-    t167 = kappa_ijl*t86
-    t168 = Sigma_jk*t35
-    t169 = Sigma_jk*t39
-    t170 = t169*t48
-    t171 = t169*t51
-    t172 = 8*t12
-    t173 = Sigma_jk*t141
-    t174 = Sigma_jk*t112
-    t175 = Sigma_jk*kappa_iij
-    t176 = Sigma_jk*kappa_iik
-    t177 = kappa_jkl*t76
-    t178 = kappa_iil*t177
-    t179 = kappa_ikl*t102
-    t180 = Sigma_kl*t95
-    t181 = Sigma_jl*Sigma_kl
-    t182 = t181*t76
-    t183 = Sigma_jl*t31
-    t184 = Sigma_jl*t35
-    t185 = Sigma_jl*t39
-    t186 = t185*t42
-    t187 = t185*t51
-    t188 = Sigma_jl*t158
-    t189 = Sigma_jl*t111
-    t190 = Sigma_jl*t117
-    t191 = kappa_iik*t177
-    t192 = Sigma_jl*t179
-    t193 = Sigma_jl*kappa_ikk
-    t194 = Sigma_kl*t31
-    t195 = kappa_ijl*t79
-    t196 = Sigma_kl*t39
-    t197 = mu_j*t42
-    t198 = mu_l*t196
-    t199 = t196*t48
-    t200 = Sigma_kl*t157
-    t201 = Sigma_kl*t139
-    t202 = mu_j*t196
-    t203 = kappa_iij*t177
-    t204 = Sigma_kl*t117
-    t205 = Sigma_kl*t76
-    t206 = kappa_ijk*t103
-    t207 = t12*t16
-    t208 = mu_j*t20
-    t209 = mu_k*mu_l
-    t210 = 4*kappa_iij
-    t211 = mu_k*t210
-    t212 = mu_l*t210
-    t213 = 4*kappa_iik
-    t214 = mu_j*t213
-    t215 = mu_l*t213
-    t216 = 4*kappa_iil
-    t217 = mu_j*t216
-    t218 = mu_k*t216
-    t219 = t30*t81
-    t220 = kappa_ijk*t101
-    t221 = kappa_ijk*t90
-    t222 = mu_j*t60
-    t223 = kappa_ill*mu_k
-    t224 = kappa_ijk*t80
-    t225 = kappa_jll*t60
-    t226 = kappa_kll*mu_i
-    t227 = 4*t62
-    t228 = kappa_ikk*mu_j
-    t229 = kappa_ikk*mu_l
-    t230 = kappa_ijl*mu_j
-    t231 = kappa_ijl*mu_k
-    t232 = kappa_jkk*mu_l
-    t233 = kappa_ijl*mu_i
-    t234 = kappa_kkl*mu_i
-    t235 = kappa_kkl*mu_j
-    t236 = 4*t54
-    t237 = mu_i*t236
-    t238 = kappa_jjk*mu_l
-    t239 = kappa_jjl*mu_k
-    t240 = kappa_ikl*mu_i
-    t241 = kappa_ikl*mu_j
-    t242 = kappa_iijk*mu_l
-    t243 = kappa_kll*t69
-    t244 = t48*t69
-    t245 = mu_k*t166
-    t246 = t51*t69
-    t247 = mu_j*t163
-    t248 = 4*kappa_ijj
-    t249 = t57*t69
-    t250 = mu_k*t133
-    t251 = kappa_ijk*mu_l
-    t252 = kappa_ijll*mu_k
-    t253 = mu_j*t92
-    t254 = mu_i*t84
-    t255 = kappa_ill*mu_j
-    t256 = mu_i*t117
-    t257 = t102*t181
-    t258 = t185*t77
-    t259 = 8*t77
-    t260 = mu_k*t76
-    t261 = mu_j*t76
-    t262 = t102*t165
-    t263 = t169*t85
-    t264 = 8*t202
-    t265 = t76*t85
-    t266 = mu_k*t119
-    t267 = 8*t89
-    t268 = mu_i*t196
-    t269 = mu_l*t89
-    t270 = t76*t89
-    t271 = 8*t185
-    t272 = Sigma_kl*t271
-    t273 = Sigma_jl*t76
-    t274 = mu_l*t273
-    t275 = kappa_ijl*t103
-    t276 = mu_k*t90
-    t277 = mu_l*t104
-    t278 = mu_i*t80
-    t279 = mu_i*t106
-    t280 = t102*t209
-    t281 = t102*t162
-    t282 = t121*t169
-    t283 = mu_j*t121
-    t284 = t108*t185
-    t285 = t121*t76
-    t286 = mu_i*t271
-    t287 = kappa_ijl*t102
-    t288 = mu_i*t76
-    t289 = kappa_ijk*t102
-    t290 = Sigma_jl*t289
-    t291 = mu_l*t205
-    t292 = mu_j*t101
-    t293 = mu_l*t136
-    t294 = mu_j*t80
-    t295 = mu_j*t128
-    t296 = mu_i*t123
-    t297 = t102*t146
-    t298 = mu_i*t119
-    t299 = mu_j*t100
-    t300 = mu_l*t154
-    t301 = mu_i*t101
-    t302 = mu_k*t301
-    t303 = Sigma_jk*mu_l
-    t304 = Sigma_jk*t209
-    t305 = mu_i*t90
-    t306 = mu_j*t305
-    t307 = mu_j*t303
-    t308 = t102*t12
-    t309 = mu_i*t257
-    t310 = Sigma_jl*mu_k
-    t311 = mu_i*t100
-    t312 = Sigma_jl*mu_l
-    t313 = Sigma_jl*t209
-    t314 = Sigma_jl*mu_i
-    t315 = mu_i*t312
-    t316 = Sigma_kl*mu_i
-    t317 = Sigma_kl*mu_l
-    t318 = mu_j*t12
-    t319 = t318*t39
-    t320 = mu_j*mu_l
-    t321 = mu_j*mu_k
-    t322 = t102*t251
-    t323 = mu_j*t115
-    t324 = mu_i*mu_k
-    t325 = mu_i*t116
-    t326 = mu_i*t145
-    t327 = mu_j*t240
-    t328 = t102*t304
-    t329 = mu_i*t103
-    t330 = t102*t283
-    t331 = mu_j*t298
-    value = Sigma_ik*t144 + Sigma_il*t160 + kappa_iij*t164 + kappa_iik*t161 + kappa_iil*t161 + kappa_iil*t164 + kappa_ijj*t150 + kappa_ijk*t11 + kappa_ijkl + kappa_ijl*t11 + kappa_ijll*t126 + kappa_ikk*t148 + kappa_ikl*t1 + kappa_jjk*t122 + kappa_jjk*t150 + kappa_jjl*t122 + kappa_jkk*t148 + kappa_jkl*t1 + mu_i*t167 + mu_i*t168 + mu_i*t173 + mu_j*t14 + mu_j*t168 + mu_j*t171 + mu_k*t14 + mu_k*t167 + mu_k*t170 + mu_k*t173 + mu_l*t14 + mu_l*t167 + mu_l*t168 + mu_l*t170 + mu_l*t171 + t100*t127 + t100*t146 + t100*t147 + t100*t151 + t100*t181 + t100*t300 + t100*t313 + t100*t99 + t101*t124 + t101*t127 + t101*t131 + t101*t146 + t101*t165 + t101*t293 + t101*t304 + t101*t99 + t103*t17 + t103*t318 + t104*t111 + t104*t112 + t104*t276 + t104*t35 + t105*t112 + t105*t114 + t105*t192 + t105*t254 + t105*t272 + t105*t275 + t105*t278 + t105*t309 + t105*t35 + t105*t38 + t106*t111 + t106*t113 + t106*t206 + t106*t276 + t106*t35 + t106*t38 + t107*t113 + t107*t114 + t107*t272 + t107*t38 + t108*t109 + t108*t258 + t108*t263 + t108*t319 + t109*t110 + t110*t258 + t110*t263 + t110*t282 + t110*t319 + t113*t153 + t113*t156 + t114*t135 + t114*t138 + t115*t252 + t116*t193 + t116*t97 + t118*t176 + t118*t94 + t119*t12 + t119*t283 + t119*t327 + t12*t13 + t121*t123 + t121*t281 + t121*t284 + t121*t78 + t121*t80 + t121*t86 + t123*t240 + t124*t286 + t124*t78 + t124*t91 + t125*t288 + t125*t81 + t126*t255 + t127*t128 + t127*t80 + t127*t90 + t128*t146 + t128*t231 + t128*t241 + t128*t251 + t129*t130 + t129*t143 + t129*t291 + t130*t132 + t131*t133 + t132*t145 + t133*t293 + t134*t135 + t134*t136 + t134*t137 + t135*t140 + t135*t141 + t135*t192 + t135*t254 + t135*t272 + t135*t275 + t135*t278 + t135*t309 + t135*t38 + t136*t139 + t136*t141 + t136*t292 + t137*t139 + t137*t140 + t137*t142 + t137*t278 + t137*t290 + t137*t292 + t137*t294 + t137*t295 + t137*t296 + t137*t331 + t137*t38 + t138*t142 + t138*t272 + t138*t38 + t140*t153 + t140*t154 + t142*t154 + t142*t156 + t143*t175 + t144*t324 + t146*t264 + t146*t284 + t146*t286 + t146*t298 + t146*t78 + t146*t79 + t146*t80 + t146*t90 + t147*t149 + t149*t315 + t151*t152 + t152*t300 + t153*t158 + t153*t206 + t153*t278 + t153*t31 + t153*t38 + t154*t157 + t154*t278 + t154*t290 + t154*t294 + t154*t295 + t154*t296 + t154*t299 + t154*t31 + t154*t331 + t154*t38 + t155*t157 + t155*t158 + t155*t299 + t155*t31 + t156*t38 + t16*t17 + t162*t163 + t162*t90 + t165*t166 + t166*t304 + t169*t172 + t17*t280 + t172*t185 + t172*t196
-    value = value + (Sigma_ik*t20 + Sigma_il*t20 + Sigma_jk*t178 + Sigma_jk*t20 + Sigma_jk*t302 + Sigma_jl*t191 + Sigma_jl*t20 + Sigma_kl*t20 + Sigma_kl*t203 + kappa_iij*t180 + kappa_iijk*t182 + kappa_iijk*t23 + kappa_iijk*t24 + kappa_iijl*t22 + kappa_iijl*t24 + kappa_iik*t180 + kappa_iikl*t22 + kappa_iikl*t23 + kappa_ijjk*t21 + kappa_ijjk*t24 + kappa_ijjl*t19 + kappa_ijjl*t24 + kappa_ijk*t192 + kappa_ijk*t253 + kappa_ijk*t254 + kappa_ijkk*t21 + kappa_ijkk*t23 + kappa_ijl*t206 + kappa_ijl*t3 + kappa_ijll*t19 + kappa_ijll*t22 + kappa_ikkl*t18 + kappa_ikkl*t23 + kappa_ikl*t250 + kappa_ikll*t18 + kappa_ikll*t22 + kappa_ill*t222 + kappa_jjk*t237 + kappa_jjkl*t19 + kappa_jjkl*t21 + kappa_jjl*t237 + kappa_jkkl*t18 + kappa_jkkl*t21 + kappa_jkl*t245 + kappa_jkl*t247 + kappa_jkl*t3 + kappa_jkll*t18 + kappa_jkll*t19 + kappa_kll*t222 + mu_i*t174 + mu_i*t183 + mu_i*t184 + mu_i*t188 + mu_i*t189 + mu_i*t194 + mu_i*t195 + mu_i*t200 + mu_i*t201 + mu_i*t224 + mu_i*t225 + mu_j*t174 + mu_j*t184 + mu_j*t187 + mu_j*t189 + mu_j*t194 + mu_j*t195 + mu_j*t199 + mu_j*t207 + mu_j*t221 + mu_k*t183 + mu_k*t184 + mu_k*t186 + mu_k*t187 + mu_k*t195 + mu_k*t199 + mu_k*t201 + mu_k*t207 + mu_k*t208 + mu_k*t219 + mu_k*t220 + mu_k*t225 + mu_l*t183 + mu_l*t186 + mu_l*t188 + mu_l*t194 + mu_l*t200 + mu_l*t207 + mu_l*t208 + mu_l*t219 + mu_l*t220 + mu_l*t221 + mu_l*t224 + t175*t291 + t176*t274 + t177*t242 + t178*t321 + t179*t269 + t191*t320 + t196*t197 + t197*t243 + t198*t259 + t198*t267 + t198*t42 + t20*t209 + t202*t259 + t202*t58 + t203*t209 + t205*t30 + t211*t43 + t211*t70 + t212*t43 + t212*t71 + t214*t43 + t214*t70 + t215*t43 + t215*t72 + t217*t43 + t217*t71 + t218*t43 + t218*t72 + t223*t270 + t223*t323 + t223*t60 + t226*t270 + t226*t323 + t226*t60 + t227*t228 + t227*t229 + t227*t232 + t227*t234 + t227*t235 + t229*t249 + t230*t90 + t230*t98 + t231*t297 + t231*t298 + t231*t80 + t231*t90 + t232*t244 + t232*t265 + t232*t325 + t233*t262 + t233*t328 + t233*t80 + t233*t88 + t234*t249 + t235*t244 + t235*t265 + t235*t325 + t236*t238 + t236*t239 + t238*t246 + t238*t285 + t238*t326 + t239*t246 + t239*t285 + t239*t326 + t240*t281 + t240*t80 + t241*t297 + t241*t322 + t241*t80 + t247*t303 + t247*t310 + t25*t26 + t25*t40 + t25*t41 + t250*t316 + t251*t297 + t255*t75 + t256*t63 + t256*t66 + t256*t68 + t257*t77 + t26*t27 + t26*t28 + t26*t33 + t26*t36 + t260*t82 + t262*t85 + t264*t85 + t266*t279 + t266*t85 + t267*t268 + t269*t329 + t27*t41 + t271*t283 + t274*t94 + t276*t314 + t277*t90 + t277*t98 + t279*t80 + t279*t88 + t28*t40 + t280*t318 + t29*t30 + t292*t316 + t299*t316 + t299*t317 + t301*t303)
-    value = value + (Sigma_ij*kappa_ikl*t119 + Sigma_ij*kappa_jkk*t120 + Sigma_ij*kappa_kll*t115 + Sigma_ij*t93 + Sigma_ik*kappa_ijl*t119 + Sigma_ik*kappa_jjk*t120 + Sigma_ik*t93 + Sigma_il*kappa_jjk*t145 + Sigma_il*kappa_jkk*t116 + Sigma_jk*kappa_ijl*t179 + Sigma_jk*kappa_ill*t115 + Sigma_jk*mu_i*t253 + Sigma_jk*t252*t288 + Sigma_jk*t306 + Sigma_jl*mu_j*t276 + Sigma_jl*t119*t138 + Sigma_jl*t136*t287 + Sigma_jl*t306 + Sigma_kl*mu_j*t245 + Sigma_kl*mu_k*t292 + Sigma_kl*t302 + kappa_iij*kappa_kkl*t190 + kappa_iij*mu_k*t182 + kappa_iijk*t209*t273 + kappa_iijk*t46 + kappa_iik*kappa_jjl*t204 + kappa_iik*mu_j*t182 + kappa_iik*t49 + kappa_iil*kappa_jjk*t204 + kappa_iil*kappa_jkk*t190 + kappa_iil*t162*t260 + kappa_iil*t165*t261 + kappa_iil*t49 + kappa_ijj*kappa_kkl*t159 + kappa_ijj*t154*t205 + kappa_ijjk*mu_l*t145 + kappa_ijjk*t46 + kappa_ijjk*t55 + kappa_ijk*kappa_ijl*t280 + kappa_ijk*t309 + kappa_ijk*t5 + kappa_ijk*t9 + kappa_ijkk*mu_l*t116 + kappa_ijkk*t55 + kappa_ijkl**2*t76 + kappa_ijl*t31 + kappa_ijl*t35 + kappa_ijl*t7 + kappa_ijll*kappa_jkk*t256 + kappa_ijll*t117*t228 + kappa_ijll*t136*t261 + kappa_ijll*t60 + kappa_ijll*t75 + kappa_ikk*kappa_jjl*t159 + kappa_ikk*t34 + kappa_ikk*t56 + kappa_ikk*t65 + kappa_ikkl*t52 + kappa_ikl*t103*t104 + kappa_ikl*t31 + kappa_ikl*t38 + kappa_ikl*t7 + kappa_ikl*t9 + kappa_ikll*t52 + kappa_ikll*t60 + kappa_ill*t32 + kappa_jjk*t156*t205 + kappa_jjk*t37 + kappa_jjk*t50 + kappa_jjl*t37 + kappa_jjl*t50 + kappa_jkk*mu_i*t227 + kappa_jkk*t156*t273 + kappa_jkk*t34 + kappa_jkk*t47 + kappa_jkk*t65 + kappa_jkk*t87 + kappa_jkl*t103*t107 + kappa_jkl*t5 + kappa_jll*t32 + kappa_kkl*t34 + kappa_kkl*t47 + kappa_kkl*t56 + kappa_kkl*t87 + kappa_kll*t261*t77 + kappa_kll*t32 + mu_i*mu_l*t160 + mu_i*t132*t205 + mu_i*t153*t88 + mu_i*t206*t320 + mu_i*t243*t53 + mu_i*t273*t97 + mu_i*t289*t313 + mu_i*t297*t310 + mu_j*t116*t229 + mu_j*t140*t209 + mu_j*t146*t329 + mu_j*t149*t155 + mu_j*t154*t322 + mu_j*t205*t242 + 8*mu_j*t282 + mu_j*t314*t98 + mu_k*t104*t92 + mu_k*t106*t80 + mu_k*t117*t45 + mu_k*t179*t230 + mu_k*t185*t58 + mu_k*t248*t73 + mu_l*t119*t77 + mu_l*t124*t287 + mu_l*t152*t316 + mu_l*t169*t58 + mu_l*t248*t74 + t102*t124*t315 + t102*t230*t293 + t102*t240*t307 + t102*t310*t327 + t102*t313*t77 + t103*t230*t324 + t103*t320*t77 + t103*t321*t85 + t104*t179*t209 + t108*t196*t85 + t110*t124*t185 + 8*t146*t268 + t153*t193*t76 + t172*t209*t39 + t209*t30*t76 + t223*t53*t69 + t303*t305 + t303*t308 + t303*t330 + t307*t90 + t308*t310 + t310*t311 + t310*t330 + t311*t312 + t311*t317 + t328*t85 + t33*t41 + t36*t40 + t42*t43 + t42*t70 + t43*t48 + t43*t51 + t43*t58 + t44*t45 + t44*t63 + t44*t66 + t44*t68 + t48*t71 + t51*t72 + t53*t54 + t53*t73 + t54*t57 + t54*t58 + t54*t67 + t57*t74 + t58*t59 + t58*t62 + t61*t62 + t62*t64 + t77*t78 + t77*t79 + t77*t80 + t77*t83 + t77*t84 + t79*t85 + t79*t89 + t80*t85 + t80*t99 + t81*t82 + t83*t89 + t85*t86 + t85*t88 + t89*t90 + t89*t91 + t89*t92 + t90*t96 + t90*t99 + t94*t95 + t95*t97 + t96*t98)
-    return value
-
-
-def cumulant_1(kappa, alpha):
-    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_1(kappa, alpha, progress=None):
+    """Full symmetric order-1 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_i(kappa, alpha), ((0,),), kappa[0].shape[0], 1)
     return out
 
 
-def cumulant_2(kappa, alpha):
-    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa``."""
+def cumulant_2(kappa, alpha, progress=None):
+    """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
     out = _support.output_tensor(_pattern_ij(kappa, alpha), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, alpha), ((0, 0),))
     return out
 
 
-def cumulant_3(kappa, alpha):
-    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``."""
-    out = _support.output_tensor(_pattern_ijk(kappa, alpha), ((0, 1, 2),), kappa[0].shape[0], 3)
-    _support.fill_pattern(out, _pattern_iij(kappa, alpha), ((0, 0, 1), (0, 1, 0), (1, 0, 0)))
-    _support.fill_pattern(out, _pattern_iii(kappa, alpha), ((0, 0, 0),))
-    return out
+def _pattern_ijk(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,ijk}` at the neuron tuples ``ijk`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ij} \Sigma_{ik} \Sigma_{jk} \alpha^{3} + 8 \Sigma_{ij} \Sigma_{ik} \alpha^{3} \mu_{j} \mu_{k} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{j} + 4 \Sigma_{ij} \Sigma_{ik} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{ik} \alpha + 8 \Sigma_{ij} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{k} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ij} \Sigma_{jk} \alpha^{2} \mu_{k} + 2 \Sigma_{ij} \Sigma_{jk} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{ijk} \mu_{k} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ijkk} + 4 \Sigma_{ij} \alpha^{3} \kappa_{ikk} \mu_{j} + 4 \Sigma_{ij} \alpha^{3} \kappa_{jkk} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{ikk} + 2 \Sigma_{ij} \alpha^{2} \kappa_{jkk} + 8 \Sigma_{ik} \Sigma_{jk} \alpha^{3} \mu_{i} \mu_{j} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{i} + 4 \Sigma_{ik} \Sigma_{jk} \alpha^{2} \mu_{j} + 2 \Sigma_{ik} \Sigma_{jk} \alpha + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijj} \mu_{k} + 4 \Sigma_{ik} \alpha^{3} \kappa_{ijjk} + 8 \Sigma_{ik} \alpha^{3} \kappa_{ijk} \mu_{j} + 4 \Sigma_{ik} \alpha^{3} \kappa_{jjk} \mu_{i} + 2 \Sigma_{ik} \alpha^{2} \kappa_{ijj} + 4 \Sigma_{ik} \alpha^{2} \kappa_{ijk} + 2 \Sigma_{ik} \alpha^{2} \kappa_{jjk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iij} \mu_{k} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iijk} + 4 \Sigma_{jk} \alpha^{3} \kappa_{iik} \mu_{j} + 8 \Sigma_{jk} \alpha^{3} \kappa_{ijk} \mu_{i} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iij} + 2 \Sigma_{jk} \alpha^{2} \kappa_{iik} + 4 \Sigma_{jk} \alpha^{2} \kappa_{ijk} + 2 \alpha^{3} \kappa_{iij} \kappa_{jkk} + 4 \alpha^{3} \kappa_{iijk} \mu_{j} \mu_{k} + 2 \alpha^{3} \kappa_{iik} \kappa_{jjk} + 2 \alpha^{3} \kappa_{ijj} \kappa_{ikk} + 4 \alpha^{3} \kappa_{ijjk} \mu_{i} \mu_{k} + 4 \alpha^{3} \kappa_{ijk}^{2} + 8 \alpha^{3} \kappa_{ijk} \mu_{i} \mu_{j} \mu_{k} + 4 \alpha^{3} \kappa_{ijkk} \mu_{i} \mu_{j} + 2 \alpha^{2} \kappa_{iijk} \mu_{j} + 2 \alpha^{2} \kappa_{iijk} \mu_{k} + 2 \alpha^{2} \kappa_{ijjk} \mu_{i} + 2 \alpha^{2} \kappa_{ijjk} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{ijk} \mu_{i} \mu_{k} + 4 \alpha^{2} \kappa_{ijk} \mu_{j} \mu_{k} + 2 \alpha^{2} \kappa_{ijkk} \mu_{i} + 2 \alpha^{2} \kappa_{ijkk} \mu_{j} + \alpha \kappa_{iijk} + \alpha \kappa_{ijjk} + 2 \alpha \kappa_{ijk} \mu_{i} + 2 \alpha \kappa_{ijk} \mu_{j} + 2 \alpha \kappa_{ijk} \mu_{k} + \alpha \kappa_{ijkk} + \kappa_{ijk}
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jk = at(kappa[1], 'jk')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_iik = at(kappa[2], 'iik')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_ijk = at(kappa[2], 'ijk')
+    kappa_ikk = at(kappa[2], 'ikk')
+    kappa_jjk = at(kappa[2], 'jjk')
+    kappa_jkk = at(kappa[2], 'jkk')
+    kappa_iijk = at(kappa[3], 'iijk')
+    kappa_ijjk = at(kappa[3], 'ijjk')
+    kappa_ijkk = at(kappa[3], 'ijkk')
+    t0 = 4*alpha**2 + (8*alpha**3)*mu_k
+    t1 = Sigma_jk*(8*alpha**3) + 2*alpha + (4*alpha**2)*mu_k
+    t2 = mu_j*t0 + t1
+    del t1
+    t3 = 2*alpha + (4*alpha**2)*mu_k
+    t4 = mu_i*t0 + t3
+    del t3
+    t5 = 2*alpha**2 + (4*alpha**3)*mu_j
+    t6 = 2*alpha**2 + (4*alpha**3)*mu_i
+    t7 = (4*alpha**3)*kappa_ijkk + kappa_jkk*t6
+    t8 = kappa_ikk*t5 + t7
+    del t7
+    t9 = kappa_ijk*t0 + t8
+    del t0, t8
+    t10 = Sigma_jk*t4 + t9
+    del t4, t9
+    t11 = Sigma_ik*t2 + t10
+    del t10
+    t12 = Sigma_ik*(8*alpha**3) + 2*alpha + (4*alpha**2)*mu_k
+    t13 = Sigma_ik + Sigma_jk
+    t14 = (2*alpha)*mu_k + (4*alpha**2)*t13 + (4*alpha**3)*kappa_ijk + 1
+    del t13
+    t15 = mu_j*t12 + t14
+    del t12, t14
+    t16 = mu_i*t2 + t15
+    del t2, t15
+    t17 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t18 = 2*alpha + (4*alpha**2)*mu_j
+    t19 = mu_i*t17 + t18
+    del t17, t18
+    t20 = 2*alpha**2 + (4*alpha**3)*mu_k
+    t21 = (4*alpha**3)*kappa_ijjk + kappa_jjk*t6
+    del t6
+    t22 = kappa_ijj*t20 + t21
+    del t21
+    t23 = Sigma_jk*t19 + t22
+    del t19, t22
+    t24 = (4*alpha**3)*kappa_iijk + kappa_iik*t5
+    t25 = kappa_iij*t20 + t24
+    del t24
+    t26 = alpha + (2*alpha**2)*mu_k
+    del mu_k
+    t27 = mu_j*t20 + t26
+    t28 = mu_i*t20 + t26
+    del t20, t26
+    t29 = alpha + (2*alpha**2)*mu_j
+    del mu_j
+    t30 = mu_i*t5 + t29
+    del mu_i, t5, t29
+    t31 = kappa_iij*kappa_jkk + kappa_iik*kappa_jjk + kappa_ijj*kappa_ikk
+    del kappa_iij, kappa_iik, kappa_ijj, kappa_ikk, kappa_jjk, kappa_jkk
+    t32 = (2*alpha**3)*t31 + kappa_ijkk*t30
+    del kappa_ijkk, t30, t31
+    t33 = kappa_ijjk*t28 + t32
+    del kappa_ijjk, t28, t32
+    t34 = kappa_iijk*t27 + t33
+    del kappa_iijk, t27, t33
+    t35 = Sigma_jk*t25 + t34
+    del Sigma_jk, t25, t34
+    t36 = Sigma_ik*t23 + t35
+    del Sigma_ik, t23, t35
+    t37 = kappa_ijk*t16 + t36
+    del kappa_ijk, t16, t36
+    t38 = Sigma_ij*t11 + t37
+    del Sigma_ij, t11, t37
+    return t38
 
 
-def cumulant_4(kappa, alpha):
-    """Full symmetric order-4 output cumulant tensor from input cumulants ``kappa``."""
-    out = _support.output_tensor(_pattern_ijkl(kappa, alpha), ((0, 1, 2, 3),), kappa[0].shape[0], 4)
-    _support.fill_pattern(out, _pattern_iijk(kappa, alpha), ((0, 0, 1, 2), (0, 1, 0, 2), (1, 0, 0, 2), (0, 1, 2, 0), (1, 0, 2, 0), (1, 2, 0, 0)))
-    _support.fill_pattern(out, _pattern_iiij(kappa, alpha), ((0, 0, 0, 1), (0, 0, 1, 0), (0, 1, 0, 0), (1, 0, 0, 0)))
-    _support.fill_pattern(out, _pattern_iijj(kappa, alpha), ((0, 0, 1, 1), (0, 1, 0, 1), (0, 1, 1, 0)))
-    _support.fill_pattern(out, _pattern_iiii(kappa, alpha), ((0, 0, 0, 0),))
-    return out
+def _pattern_iij(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iij}` at the neuron tuples ``ij`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ii} \Sigma_{ij}^{2} \alpha^{3} + 16 \Sigma_{ii} \Sigma_{ij} \alpha^{3} \mu_{i} \mu_{j} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{i} + 8 \Sigma_{ii} \Sigma_{ij} \alpha^{2} \mu_{j} + 4 \Sigma_{ii} \Sigma_{ij} \alpha + 8 \Sigma_{ii} \alpha^{3} \kappa_{iij} \mu_{j} + 4 \Sigma_{ii} \alpha^{3} \kappa_{iijj} + 8 \Sigma_{ii} \alpha^{3} \kappa_{ijj} \mu_{i} + 4 \Sigma_{ii} \alpha^{2} \kappa_{iij} + 4 \Sigma_{ii} \alpha^{2} \kappa_{ijj} + 8 \Sigma_{ij}^{2} \alpha^{3} \mu_{i}^{2} + 8 \Sigma_{ij}^{2} \alpha^{2} \mu_{i} + 2 \Sigma_{ij}^{2} \alpha + 8 \Sigma_{ij} \alpha^{3} \kappa_{iii} \mu_{j} + 8 \Sigma_{ij} \alpha^{3} \kappa_{iiij} + 24 \Sigma_{ij} \alpha^{3} \kappa_{iij} \mu_{i} + 4 \Sigma_{ij} \alpha^{2} \kappa_{iii} + 12 \Sigma_{ij} \alpha^{2} \kappa_{iij} + 4 \alpha^{3} \kappa_{iii} \kappa_{ijj} + 8 \alpha^{3} \kappa_{iiij} \mu_{i} \mu_{j} + 6 \alpha^{3} \kappa_{iij}^{2} + 8 \alpha^{3} \kappa_{iij} \mu_{i}^{2} \mu_{j} + 4 \alpha^{3} \kappa_{iijj} \mu_{i}^{2} + 4 \alpha^{2} \kappa_{iiij} \mu_{i} + 4 \alpha^{2} \kappa_{iiij} \mu_{j} + 4 \alpha^{2} \kappa_{iij} \mu_{i}^{2} + 8 \alpha^{2} \kappa_{iij} \mu_{i} \mu_{j} + 4 \alpha^{2} \kappa_{iijj} \mu_{i} + 2 \alpha \kappa_{iiij} + 4 \alpha \kappa_{iij} \mu_{i} + 2 \alpha \kappa_{iij} \mu_{j} + \alpha \kappa_{iijj} + \kappa_{iij}
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_iiij = at(kappa[3], 'iiij')
+    kappa_iijj = at(kappa[3], 'iijj')
+    t0 = 8*alpha**2 + (16*alpha**3)*mu_j
+    t1 = 8*alpha**2 + (8*alpha**3)*mu_i
+    t2 = Sigma_ij*t1 + (24*alpha**3)*kappa_iij
+    del t1
+    t3 = Sigma_ii*t0 + t2
+    del t0, t2
+    t4 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t5 = 4*alpha + (8*alpha**2)*mu_j
+    t6 = mu_i*t4 + t5
+    del t5
+    t7 = 4*alpha**2 + (4*alpha**3)*mu_i
+    t8 = (8*alpha**3)*(Sigma_ii*kappa_ijj) + kappa_iijj*t7
+    del t7
+    t9 = kappa_iiij*t4 + t8
+    del t8
+    t10 = kappa_iij*t6 + t9
+    del t6, t9
+    t11 = Sigma_ij*t3 + t10
+    del t3, t10
+    t12 = Sigma_ij*(8*alpha**3) + 4*alpha + (8*alpha**2)*mu_j
+    t13 = Sigma_ij*(2*alpha) + (12*alpha**2)*kappa_iij + (8*alpha**3)*kappa_iiij
+    t14 = kappa_iii*t4 + t13
+    del t13
+    t15 = Sigma_ii*t12 + t14
+    del t12, t14
+    t16 = (2*alpha)*mu_j + (6*alpha**3)*kappa_iij + 1
+    t17 = Sigma_ii*t4 + t16
+    del t4, t16
+    t18 = (4*alpha**2)*kappa_ijj + (4*alpha**3)*kappa_iijj
+    t19 = 2*alpha + (4*alpha**2)*mu_j
+    del mu_j
+    t20 = alpha*kappa_iijj + (4*alpha**3)*(kappa_iii*kappa_ijj)
+    del kappa_iii, kappa_ijj, kappa_iijj
+    t21 = kappa_iiij*t19 + t20
+    del kappa_iiij, t19, t20
+    t22 = Sigma_ii*t18 + t21
+    del Sigma_ii, t18, t21
+    t23 = kappa_iij*t17 + t22
+    del kappa_iij, t17, t22
+    t24 = Sigma_ij*t15 + t23
+    del Sigma_ij, t15, t23
+    t25 = mu_i*t11 + t24
+    del mu_i, t11, t24
+    return t25
+
+
+def _pattern_iii(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iii}` at the neuron tuples ``i`` of the block ``at``.
+
+    .. math::
+
+        8 \Sigma_{ii}^{3} \alpha^{3} + 24 \Sigma_{ii}^{2} \alpha^{3} \mu_{i}^{2} + 24 \Sigma_{ii}^{2} \alpha^{2} \mu_{i} + 6 \Sigma_{ii}^{2} \alpha + 48 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i} + 12 \Sigma_{ii} \alpha^{3} \kappa_{iiii} + 24 \Sigma_{ii} \alpha^{2} \kappa_{iii} + 10 \alpha^{3} \kappa_{iii}^{2} + 8 \alpha^{3} \kappa_{iii} \mu_{i}^{3} + 12 \alpha^{3} \kappa_{iiii} \mu_{i}^{2} + 12 \alpha^{2} \kappa_{iii} \mu_{i}^{2} + 12 \alpha^{2} \kappa_{iiii} \mu_{i} + 6 \alpha \kappa_{iii} \mu_{i} + 3 \alpha \kappa_{iiii} + \kappa_{iii}
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iiii = at(kappa[3], 'iiii')
+    t0 = 12*alpha**2 + (8*alpha**3)*mu_i
+    t1 = Sigma_ii*(48*alpha**3) + 6*alpha
+    t2 = mu_i*t0 + t1
+    del t0, t1
+    t3 = 24*alpha**2 + (24*alpha**3)*mu_i
+    t4 = 12*alpha**2 + (12*alpha**3)*mu_i
+    t5 = Sigma_ii*(Sigma_ii*t3) + kappa_iiii*t4
+    del t3, t4
+    t6 = kappa_iii*t2 + t5
+    del t2, t5
+    t7 = Sigma_ii*(8*alpha**3) + 6*alpha
+    t8 = (24*alpha**2)*kappa_iii + (12*alpha**3)*kappa_iiii
+    t9 = Sigma_ii*t7 + t8
+    del t7, t8
+    t10 = (10*alpha**3)*kappa_iii + 1
+    t11 = (3*alpha)*kappa_iiii + kappa_iii*t10
+    del kappa_iii, kappa_iiii, t10
+    t12 = Sigma_ii*t9 + t11
+    del Sigma_ii, t9, t11
+    t13 = mu_i*t6 + t12
+    del mu_i, t6, t12
+    return t13
+
+
+#: Output order 3: each index pattern (and shared table) with its function, working memory
+#: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
+PATTERNS_3 = (
+    _support.TuplePattern('ijk', _pattern_ijk, ((25, ()),), 21),
+    _support.TuplePattern('iij', _pattern_iij, ((16, ()),), 11),
+    _support.TuplePattern('iii', _pattern_iii, ((10, ()),), 4),
+)
+SHARED_3 = (
+)
+
+
+def cumulant_3(kappa, alpha, progress=None):
+    """Full symmetric order-3 output cumulant tensor from input cumulants ``kappa``: each pattern
+    once per sorted neuron tuple (symcorr.codegen.runtime.tuples.symmetric_tensor); ``progress``:
+    a bar (None: on a terminal, once the run is long; True; False)."""
+    return _support.symmetric_tensor(kappa[0].shape[0], 3, PATTERNS_3, SHARED_3, kappa, (alpha,), progress)
+
+
+def _pattern_ijkl(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,ijkl}` at the neuron tuples ``ijkl`` of the block ``at``.
+
+    The formula's LaTeX (29870 characters) is too long to read here; print it with
+
+    ``symcorr derive -a quadratic -K 4 -M 4 -p ijkl -f latex``
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    mu_l = at(kappa[0], 'l')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_il = at(kappa[1], 'il')
+    Sigma_jk = at(kappa[1], 'jk')
+    Sigma_jl = at(kappa[1], 'jl')
+    Sigma_kl = at(kappa[1], 'kl')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_iik = at(kappa[2], 'iik')
+    kappa_iil = at(kappa[2], 'iil')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_ijk = at(kappa[2], 'ijk')
+    kappa_ijl = at(kappa[2], 'ijl')
+    kappa_ikk = at(kappa[2], 'ikk')
+    kappa_ikl = at(kappa[2], 'ikl')
+    kappa_ill = at(kappa[2], 'ill')
+    kappa_jjk = at(kappa[2], 'jjk')
+    kappa_jjl = at(kappa[2], 'jjl')
+    kappa_jkk = at(kappa[2], 'jkk')
+    kappa_jkl = at(kappa[2], 'jkl')
+    kappa_jll = at(kappa[2], 'jll')
+    kappa_kkl = at(kappa[2], 'kkl')
+    kappa_kll = at(kappa[2], 'kll')
+    kappa_iijk = at(kappa[3], 'iijk')
+    kappa_iijl = at(kappa[3], 'iijl')
+    kappa_iikl = at(kappa[3], 'iikl')
+    kappa_ijjk = at(kappa[3], 'ijjk')
+    kappa_ijjl = at(kappa[3], 'ijjl')
+    kappa_ijkk = at(kappa[3], 'ijkk')
+    kappa_ijkl = at(kappa[3], 'ijkl')
+    kappa_ijll = at(kappa[3], 'ijll')
+    kappa_ikkl = at(kappa[3], 'ikkl')
+    kappa_ikll = at(kappa[3], 'ikll')
+    kappa_jjkl = at(kappa[3], 'jjkl')
+    kappa_jkkl = at(kappa[3], 'jkkl')
+    kappa_jkll = at(kappa[3], 'jkll')
+    t0 = 8*alpha**3 + (16*alpha**4)*mu_k
+    t1 = 8*alpha**3 + (16*alpha**4)*mu_j
+    t2 = Sigma_ij*Sigma_kl + Sigma_ik*Sigma_jl + kappa_ijkl
+    t3 = (16*alpha**4)*t2 + kappa_ikl*t1
+    del t2
+    t4 = kappa_ijl*t0 + t3
+    del t3
+    t5 = Sigma_kl*t1 + (16*alpha**4)*kappa_jkl
+    t6 = Sigma_jl*t0 + t5
+    del t5
+    t7 = Sigma_kl*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_k
+    t8 = Sigma_jl*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_j
+    t9 = Sigma_kl*(8*alpha**3) + (8*alpha**4)*kappa_kll
+    t10 = Sigma_jl*(8*alpha**3) + (8*alpha**4)*kappa_jll
+    t11 = 4*alpha**3 + (8*alpha**4)*mu_k
+    t12 = 4*alpha**3 + (8*alpha**4)*mu_j
+    t13 = (8*alpha**3)*kappa_ijkl + kappa_ikll*t12
+    t14 = kappa_ijll*t11 + t13
+    del t13
+    t15 = Sigma_ik*t10 + t14
+    del t10, t14
+    t16 = Sigma_ij*t9 + t15
+    del t9, t15
+    t17 = kappa_ikl*t8 + t16
+    del t8, t16
+    t18 = kappa_ijl*t7 + t17
+    del t7, t17
+    t19 = Sigma_il*t6 + t18
+    del t6, t18
+    t20 = mu_l*t4 + t19
+    del t4, t19
+    t21 = 8*alpha**3 + (16*alpha**4)*mu_l
+    t22 = Sigma_ij*Sigma_kl + kappa_ijkl
+    t23 = (16*alpha**4)*t22 + kappa_ikl*t1
+    del t22
+    t24 = kappa_ijk*t21 + t23
+    del t23
+    t25 = Sigma_ij*(8*alpha**3) + (16*alpha**4)*kappa_ijk
+    t26 = Sigma_ik*t1 + t25
+    del t1, t25
+    t27 = 4*alpha**2 + (8*alpha**3)*mu_l
+    t28 = 4*alpha**3 + (8*alpha**4)*mu_l
+    t29 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t30 = Sigma_ij*kappa_kkl + Sigma_il*kappa_jkk
+    t31 = (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t30 + (16*alpha**4)*(Sigma_ik*kappa_jkl)
+    del t30
+    t32 = kappa_ikl*t29 + t31
+    del t29, t31
+    t33 = kappa_ikkl*t12 + t32
+    del t32
+    t34 = kappa_ijkk*t28 + t33
+    del t33
+    t35 = kappa_ijk*t27 + t34
+    del t34
+    t36 = Sigma_kl*t26 + t35
+    del t26, t35
+    t37 = mu_k*t24 + t36
+    del t24, t36
+    t38 = Sigma_kl*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_l
+    t39 = mu_k*t21 + t38
+    del t38
+    t40 = Sigma_il*t0 + (16*alpha**4)*kappa_ikl
+    t41 = Sigma_ik*t21 + t40
+    del t40
+    t42 = 4*alpha**2 + (8*alpha**3)*mu_k
+    t43 = (8*alpha**3)*kappa_ikl + (16*alpha**4)*kappa_ijkl
+    t44 = kappa_ijl*t0 + t43
+    del t43
+    t45 = kappa_ijk*t21 + t44
+    del t44
+    t46 = Sigma_il*t42 + t45
+    del t45
+    t47 = Sigma_ik*t27 + t46
+    del t46
+    t48 = mu_j*t41 + t47
+    del t41, t47
+    t49 = Sigma_ij*t39 + t48
+    del t48
+    t50 = (16*alpha**4)*kappa_ijkl + kappa_ijl*t0
+    t51 = kappa_ijk*t21 + t50
+    del t50
+    t52 = Sigma_ik*kappa_jjl + Sigma_il*kappa_jjk
+    t53 = (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t52
+    del t52
+    t54 = kappa_ijl*t42 + t53
+    del t53
+    t55 = kappa_ijk*t27 + t54
+    del t54
+    t56 = kappa_ijjl*t11 + t55
+    del t55
+    t57 = kappa_ijjk*t28 + t56
+    del t56
+    t58 = mu_j*t51 + t57
+    del t51, t57
+    t59 = mu_k*t21 + t27
+    t60 = 2*alpha + (4*alpha**2)*mu_l
+    t61 = mu_k*t27 + t60
+    del t60
+    t62 = mu_j*t59 + t61
+    del t59, t61
+    t63 = (8*alpha**4)*kappa_jkll + kappa_kll*t12
+    t64 = kappa_jll*t11 + t63
+    del t63
+    t65 = (8*alpha**4)*kappa_jkkl + kappa_kkl*t12
+    t66 = kappa_jkk*t28 + t65
+    del t65
+    t67 = (8*alpha**4)*kappa_jjkl + kappa_jjl*t11
+    t68 = kappa_jjk*t28 + t67
+    del t67
+    t69 = kappa_jkkl*t28 + kappa_jkll*t11
+    t70 = kappa_jjkl*t28 + kappa_jkll*t12
+    t71 = kappa_jjkl*t11 + kappa_jkkl*t12
+    del t12
+    t72 = kappa_ijjk*kappa_kll + kappa_ijjl*kappa_kkl + kappa_ijkk*kappa_jll + kappa_ijll*kappa_jkk + kappa_ikkl*kappa_jjl + kappa_ikll*kappa_jjk
+    t73 = Sigma_il*t71 + (4*alpha**4)*t72
+    del t71, t72
+    t74 = Sigma_ik*t70 + t73
+    del t70, t73
+    t75 = Sigma_ij*t69 + t74
+    del t69, t74
+    t76 = kappa_ikl*t68 + t75
+    del t68, t75
+    t77 = kappa_ijl*t66 + t76
+    del t66, t76
+    t78 = kappa_ijk*t64 + t77
+    del t64, t77
+    t79 = kappa_ijkl*t62 + t78
+    del t62, t78
+    t80 = Sigma_kl*t58 + t79
+    del t58, t79
+    t81 = kappa_jkl*t49 + t80
+    del t49, t80
+    t82 = Sigma_jl*t37 + t81
+    del t37, t81
+    t83 = Sigma_jk*t20 + t82
+    del t20, t82
+    t84 = Sigma_ij*Sigma_kl + Sigma_il*Sigma_jk + kappa_ijkl
+    t85 = (8*alpha**3)*kappa_jkl + (16*alpha**4)*t84
+    del t84
+    t86 = kappa_ijl*t0 + t85
+    del t85
+    t87 = Sigma_jk*(8*alpha**3) + (16*alpha**4)*kappa_jkl
+    t88 = Sigma_jl*t0 + t87
+    del t87
+    t89 = Sigma_ij + Sigma_jl
+    t90 = (8*alpha**3)*t89 + (16*alpha**4)*kappa_ijl
+    del t89
+    t91 = Sigma_ij*kappa_kll + Sigma_jk*kappa_ill
+    t92 = (4*alpha**2)*kappa_jkl + (4*alpha**3)*kappa_jkll + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t91 + (16*alpha**4)*(Sigma_jl*kappa_ikl)
+    del t91
+    t93 = kappa_ijll*t11 + t92
+    del t92
+    t94 = kappa_ijl*t42 + t93
+    del t93
+    t95 = Sigma_kl*t90 + t94
+    del t90, t94
+    t96 = Sigma_il*t88 + t95
+    del t88, t95
+    t97 = mu_l*t86 + t96
+    del t86, t96
+    t98 = Sigma_kl*t0 + (8*alpha**4)*kappa_kkl
+    t99 = Sigma_kl*(8*alpha**3) + (16*alpha**4)*kappa_ikl
+    t100 = (4*alpha**3)*kappa_jkkl + (8*alpha**4)*(Sigma_jl*kappa_ikk)
+    t101 = kappa_jkl*t42 + t100
+    del t100
+    t102 = kappa_ijkl*t0 + t101
+    del t101
+    t103 = kappa_ijkk*t28 + t102
+    del t102
+    t104 = Sigma_jk*t99 + t103
+    del t99, t103
+    t105 = Sigma_ij*t98 + t104
+    del t98, t104
+    t106 = kappa_ijk*t39 + t105
+    del t105
+    t107 = (8*alpha**3)*kappa_jkl + (16*alpha**4)*kappa_ijkl
+    t108 = kappa_ijl*t0 + t107
+    del t0, t107
+    t109 = kappa_ijk*t21 + t108
+    del t108
+    t110 = Sigma_jl*t42 + t109
+    del t109
+    t111 = Sigma_jk*t27 + t110
+    del t110
+    t112 = Sigma_ij*t39 + t111
+    del t39, t111
+    t113 = Sigma_jk*kappa_iil + Sigma_jl*kappa_iik
+    t114 = (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t113
+    del t113
+    t115 = kappa_ijl*t42 + t114
+    del t42, t114
+    t116 = kappa_ijk*t27 + t115
+    del t115
+    t117 = kappa_iijl*t11 + t116
+    del t11, t116
+    t118 = kappa_iijk*t28 + t117
+    del t117
+    t119 = Sigma_ij*kappa_ikll + Sigma_jl*kappa_iikl + kappa_iil*kappa_jkl + kappa_ijk*kappa_ill
+    t120 = (8*alpha**4)*t119 + kappa_ijkl*t27
+    del t119
+    t121 = Sigma_ij*kappa_ikkl + Sigma_jk*kappa_iikl + kappa_iik*kappa_jkl + kappa_ijl*kappa_ikk
+    t122 = (4*alpha**2)*kappa_ijkl + (8*alpha**4)*t121
+    del t121
+    t123 = Sigma_jk + Sigma_jl
+    t124 = (4*alpha**3)*t123 + (8*alpha**4)*kappa_jkl
+    t125 = kappa_ill + kappa_kll
+    t126 = (4*alpha**3)*t125 + (8*alpha**4)*kappa_ikll
+    t127 = kappa_ikk + kappa_kkl
+    t128 = (4*alpha**3)*t127 + (8*alpha**4)*kappa_ikkl
+    t129 = kappa_ikkl + kappa_ikll
+    t130 = (4*alpha**3)*kappa_jkl + (4*alpha**4)*kappa_jkll
+    t131 = (4*alpha**3)*kappa_jkl + (4*alpha**4)*kappa_jkkl
+    t132 = Sigma_jk*kappa_ikll + Sigma_jl*kappa_ikkl
+    t133 = kappa_iijk*kappa_kll + kappa_iijl*kappa_kkl + kappa_ijkk*kappa_ill + kappa_ijll*kappa_ikk
+    t134 = (2*alpha)*kappa_ijkl + (4*alpha**3)*t132 + (4*alpha**4)*t133
+    del t132, t133
+    t135 = kappa_iil*t131 + t134
+    del t134
+    t136 = kappa_iik*t130 + t135
+    del t135
+    t137 = Sigma_ij*((4*alpha**3)*t129) + t136
+    del t136
+    t138 = kappa_ijl*t128 + t137
+    del t128, t137
+    t139 = kappa_ijk*t126 + t138
+    del t126, t138
+    t140 = kappa_iikl*t124 + t139
+    del t124, t139
+    t141 = mu_l*t122 + t140
+    del t122, t140
+    t142 = mu_k*t120 + t141
+    del t120, t141
+    t143 = Sigma_kl*t118 + t142
+    del t118, t142
+    t144 = kappa_ikl*t112 + t143
+    del t112, t143
+    t145 = Sigma_il*t106 + t144
+    del t106, t144
+    t146 = Sigma_ik*t97 + t145
+    del t97, t145
+    t147 = Sigma_ik*Sigma_jl + Sigma_il*Sigma_jk + kappa_ijkl
+    t148 = kappa_ikl + kappa_jkl
+    t149 = (8*alpha**3)*t148 + (16*alpha**4)*t147
+    del t147
+    t150 = Sigma_jk + Sigma_kl
+    t151 = (8*alpha**3)*t150 + (16*alpha**4)*kappa_jkl
+    t152 = Sigma_ik + Sigma_kl
+    t153 = (8*alpha**3)*t152 + (16*alpha**4)*kappa_ikl
+    t154 = Sigma_ik*kappa_jll + Sigma_jk*kappa_ill
+    t155 = kappa_ikll + kappa_jkll
+    t156 = (4*alpha**2)*t148 + (4*alpha**3)*t155 + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t154 + (16*alpha**4)*(Sigma_kl*kappa_ijl)
+    del t154, t155
+    t157 = Sigma_jl*t153 + t156
+    del t153, t156
+    t158 = Sigma_il*t151 + t157
+    del t151, t157
+    t159 = mu_l*t149 + t158
+    del t149, t158
+    t160 = Sigma_ik + Sigma_jk
+    t161 = (8*alpha**3)*t160 + (16*alpha**4)*kappa_ijk
+    t162 = Sigma_ik*kappa_jjl + Sigma_kl*kappa_ijj
+    t163 = (4*alpha**2)*kappa_jkl + (4*alpha**3)*kappa_jjkl + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t162 + (16*alpha**4)*(Sigma_jk*kappa_ijl)
+    del t162
+    t164 = kappa_ijk*t27 + t163
+    del t163
+    t165 = kappa_ijjk*t28 + t164
+    del t164
+    t166 = Sigma_jl*t161 + t165
+    del t161, t165
+    t167 = Sigma_jl*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_l
+    t168 = Sigma_kl*(4*alpha**2) + (8*alpha**3)*t148 + (16*alpha**4)*kappa_ijkl
+    t169 = kappa_ijk*t21 + t168
+    del t21, t168
+    t170 = Sigma_jk*t27 + t169
+    del t169
+    t171 = Sigma_ik*t167 + t170
+    del t167, t170
+    t172 = Sigma_jk*kappa_iil + Sigma_kl*kappa_iij
+    t173 = (4*alpha**2)*kappa_ikl + (4*alpha**3)*kappa_iikl + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t172
+    del t172
+    t174 = kappa_ijk*t27 + t173
+    del t27, t173
+    t175 = kappa_iijk*t28 + t174
+    del t28, t174
+    t176 = Sigma_ik*kappa_ijjl + Sigma_jk*kappa_iijl + kappa_iij*kappa_jkl + kappa_ijj*kappa_ikl
+    t177 = (4*alpha**2)*kappa_ijkl + (8*alpha**4)*t176
+    del t176
+    t178 = (4*alpha**3)*t150 + (8*alpha**4)*kappa_jkl
+    t179 = (4*alpha**3)*t152 + (8*alpha**4)*kappa_ikl
+    del t152
+    t180 = kappa_ill + kappa_jll
+    t181 = (4*alpha**3)*t180 + (8*alpha**4)*kappa_ijll
+    t182 = (4*alpha**3)*kappa_jkl + (4*alpha**4)*kappa_jjkl
+    t183 = (4*alpha**3)*kappa_ikl + (4*alpha**4)*kappa_ikll
+    t184 = (4*alpha**3)*kappa_ikl + (4*alpha**4)*kappa_iikl
+    t185 = kappa_iijk*kappa_jll + kappa_ijjk*kappa_ill
+    t186 = (2*alpha)*kappa_ijkl + (4*alpha**4)*t185
+    del t185
+    t187 = kappa_jjl*t184 + t186
+    del t186
+    t188 = kappa_ijll*((4*alpha**3)*t160) + t187
+    del t160, t187
+    t189 = kappa_ijj*t183 + t188
+    del t183, t188
+    t190 = kappa_iil*t182 + t189
+    del t189
+    t191 = kappa_iij*t130 + t190
+    del t130, t190
+    t192 = kappa_ijk*t181 + t191
+    del t181, t191
+    t193 = kappa_ijjl*t179 + t192
+    del t179, t192
+    t194 = kappa_iijl*t178 + t193
+    del t178, t193
+    t195 = mu_l*t177 + t194
+    del t177, t194
+    t196 = Sigma_jl*t175 + t195
+    del t175, t195
+    t197 = kappa_ijl*t171 + t196
+    del t171, t196
+    t198 = Sigma_il*t166 + t197
+    del t166, t197
+    t199 = Sigma_ij*t159 + t198
+    del t159, t198
+    t200 = Sigma_jl + Sigma_kl
+    t201 = (8*alpha**3)*t200 + (16*alpha**4)*kappa_jkl
+    t202 = Sigma_il + Sigma_kl
+    t203 = (8*alpha**3)*t202 + (16*alpha**4)*kappa_ikl
+    t204 = Sigma_il*kappa_jkk + Sigma_jl*kappa_ikk
+    t205 = kappa_ikkl + kappa_jkkl
+    t206 = (4*alpha**2)*t148 + (4*alpha**3)*t205 + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t204 + (16*alpha**4)*(Sigma_kl*kappa_ijk)
+    del t204, t205
+    t207 = Sigma_jk*t203 + t206
+    del t203, t206
+    t208 = Sigma_ik*t201 + t207
+    del t201, t207
+    t209 = Sigma_il + Sigma_jl
+    t210 = (8*alpha**3)*t209 + (16*alpha**4)*kappa_ijl
+    t211 = Sigma_il*kappa_jjk + Sigma_kl*kappa_ijj
+    t212 = kappa_ijjl + kappa_jjkl
+    t213 = kappa_ijl + kappa_jkl
+    t214 = (4*alpha**2)*t213 + (4*alpha**3)*t212 + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t211 + (16*alpha**4)*(Sigma_jl*kappa_ijk)
+    del t211, t212, t213
+    t215 = Sigma_jk*t210 + t214
+    del t210, t214
+    t216 = Sigma_jl*kappa_iik + Sigma_kl*kappa_iij
+    t217 = kappa_iijl + kappa_iikl
+    t218 = kappa_ijl + kappa_ikl
+    t219 = (4*alpha**2)*t218 + (4*alpha**3)*t217 + (8*alpha**3)*kappa_ijkl + (8*alpha**4)*t216 + (16*alpha**4)*(Sigma_il*kappa_ijk)
+    del t216, t217, t218
+    t220 = Sigma_il + Sigma_jl + Sigma_kl
+    t221 = kappa_ijl + kappa_ikl + kappa_jkl
+    t222 = (4*alpha**2)*t220 + (8*alpha**3)*t221 + (16*alpha**4)*kappa_ijkl
+    del t220
+    t223 = (4*alpha**3)*t200 + (8*alpha**4)*kappa_jkl
+    t224 = (4*alpha**3)*t202 + (8*alpha**4)*kappa_ikl
+    del t202
+    t225 = (4*alpha**3)*t209 + (8*alpha**4)*kappa_ijl
+    del t209
+    t226 = (4*alpha**3)*kappa_ikl + (4*alpha**4)*kappa_ikkl
+    t227 = kappa_ikk + kappa_jkk
+    t228 = kappa_iijl*kappa_jkk + kappa_ijjl*kappa_ikk
+    t229 = (2*alpha)*kappa_ijkl + (4*alpha**4)*t228
+    del t228
+    t230 = kappa_jjk*t184 + t229
+    del t184, t229
+    t231 = kappa_ijl*((4*alpha**3)*t227) + t230
+    del t230
+    t232 = kappa_ijj*t226 + t231
+    del t226, t231
+    t233 = kappa_iik*t182 + t232
+    del t182, t232
+    t234 = kappa_iij*t131 + t233
+    del t131, t233
+    t235 = kappa_ijkk*t225 + t234
+    del t225, t234
+    t236 = kappa_ijjk*t224 + t235
+    del t224, t235
+    t237 = kappa_iijk*t223 + t236
+    del t223, t236
+    t238 = kappa_ijk*t222 + t237
+    del t222, t237
+    t239 = Sigma_jk*t219 + t238
+    del t219, t238
+    t240 = Sigma_ik*t215 + t239
+    del t215, t239
+    t241 = Sigma_ij*t208 + t240
+    del t208, t240
+    t242 = Sigma_jl*(16*alpha**4) + 4*alpha**2
+    t243 = Sigma_jk*(16*alpha**4) + 4*alpha**2
+    t244 = kappa_ijk + kappa_ijl + kappa_ikl + kappa_jkl
+    t245 = (4*alpha**2)*t123 + (8*alpha**3)*t244 + (16*alpha**4)*kappa_ijkl
+    del t123
+    t246 = Sigma_il*t243 + t245
+    del t245
+    t247 = Sigma_ik*t242 + t246
+    del t242, t246
+    t248 = kappa_jll + kappa_kll
+    t249 = Sigma_jl*(4*alpha**2) + (4*alpha**3)*t248 + (8*alpha**3)*kappa_jkl + (8*alpha**4)*kappa_jkll
+    t250 = kappa_jkk + kappa_kkl
+    t251 = Sigma_jk*(4*alpha**2) + (4*alpha**3)*t250 + (8*alpha**3)*kappa_jkl + (8*alpha**4)*kappa_jkkl
+    t252 = (4*alpha**3)*t125 + (8*alpha**3)*kappa_ikl + (8*alpha**4)*kappa_ikll
+    t253 = (4*alpha**3)*t127 + (8*alpha**3)*kappa_ikl + (8*alpha**4)*kappa_ikkl
+    t254 = 2*alpha + (16*alpha**4)*kappa_jkl
+    t255 = kappa_ijk*kappa_kll + kappa_ijl*kappa_kkl
+    t256 = kappa_ikk*kappa_jll + kappa_ill*kappa_jkk
+    t257 = kappa_ikkl + kappa_ikll + kappa_jkkl + kappa_jkll
+    t258 = (2*alpha)*kappa_jkl + (2*alpha**2)*t257 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t256 + (8*alpha**4)*t255
+    del t255, t256, t257
+    t259 = kappa_ikl*t254 + t258
+    del t258
+    t260 = Sigma_jl*t253 + t259
+    del t253, t259
+    t261 = Sigma_jk*t252 + t260
+    del t252, t260
+    t262 = Sigma_il*t251 + t261
+    del t251, t261
+    t263 = Sigma_ik*t249 + t262
+    del t249, t262
+    t264 = Sigma_kl*t247 + t263
+    del t247, t263
+    t265 = (4*alpha**2)*t150 + (8*alpha**3)*t244 + (16*alpha**4)*kappa_ijkl
+    del t150
+    t266 = Sigma_il*t243 + t265
+    del t243, t265
+    t267 = kappa_jjk + kappa_jjl
+    t268 = Sigma_jk*(4*alpha**2) + (4*alpha**3)*t267 + (8*alpha**3)*kappa_jkl + (8*alpha**4)*kappa_jjkl
+    t269 = (4*alpha**3)*t180 + (8*alpha**3)*kappa_ijl + (8*alpha**4)*kappa_ijll
+    t270 = kappa_ijj + kappa_jjl
+    t271 = (4*alpha**3)*t270 + (8*alpha**3)*kappa_ijl + (8*alpha**4)*kappa_ijjl
+    del t270
+    t272 = kappa_ijj*kappa_kll + kappa_ill*kappa_jjk
+    t273 = kappa_ijjl + kappa_ijll + kappa_jjkl + kappa_jkll
+    t274 = kappa_ijk*kappa_jll + kappa_ikl*kappa_jjl
+    t275 = (2*alpha)*kappa_jkl + (2*alpha**2)*t273 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t272 + (8*alpha**4)*t274
+    del t272, t273, t274
+    t276 = kappa_ijl*t254 + t275
+    del t275
+    t277 = Sigma_kl*t271 + t276
+    del t271, t276
+    t278 = Sigma_jk*t269 + t277
+    del t269, t277
+    t279 = Sigma_il*t268 + t278
+    del t268, t278
+    t280 = Sigma_jl*t266 + t279
+    del t266, t279
+    t281 = (4*alpha**2)*t200 + (8*alpha**3)*t244 + (16*alpha**4)*kappa_ijkl
+    del t200, t244
+    t282 = (4*alpha**3)*t227 + (8*alpha**3)*kappa_ijk + (8*alpha**4)*kappa_ijkk
+    t283 = kappa_ijj + kappa_jjk
+    t284 = (4*alpha**3)*t283 + (8*alpha**3)*kappa_ijk + (8*alpha**4)*kappa_ijjk
+    del t283
+    t285 = kappa_ijj*kappa_kkl + kappa_ikk*kappa_jjl
+    t286 = kappa_ijjk + kappa_ijkk + kappa_jjkl + kappa_jkkl
+    t287 = kappa_ijl*kappa_jkk + kappa_ikl*kappa_jjk
+    t288 = (2*alpha)*kappa_jkl + (2*alpha**2)*t286 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t285 + (8*alpha**4)*t287
+    del t285, t286, t287
+    t289 = kappa_ijk*t254 + t288
+    del t254, t288
+    t290 = Sigma_kl*t284 + t289
+    del t284, t289
+    t291 = Sigma_jl*t282 + t290
+    del t282, t290
+    t292 = Sigma_jk*t281 + t291
+    del t281, t291
+    t293 = kappa_iik + kappa_iil
+    t294 = (4*alpha**3)*t293 + (8*alpha**3)*kappa_ikl + (8*alpha**4)*kappa_iikl
+    del t293
+    t295 = kappa_iij + kappa_iil
+    t296 = (4*alpha**3)*t295 + (8*alpha**3)*kappa_ijl + (8*alpha**4)*kappa_iijl
+    del t295
+    t297 = 2*alpha + (16*alpha**4)*kappa_ikl
+    t298 = kappa_iij*kappa_kll + kappa_iik*kappa_jll
+    t299 = kappa_iijl + kappa_iikl + kappa_ijll + kappa_ikll
+    t300 = kappa_iil*kappa_jkl + kappa_ijk*kappa_ill
+    t301 = (2*alpha)*kappa_ikl + (2*alpha**2)*t299 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t298 + (8*alpha**4)*t300
+    del t298, t299, t300
+    t302 = kappa_ijl*t297 + t301
+    del t301
+    t303 = Sigma_kl*t296 + t302
+    del t296, t302
+    t304 = Sigma_jl*t294 + t303
+    del t294, t303
+    t305 = kappa_iij + kappa_iik
+    t306 = (4*alpha**3)*t305 + (8*alpha**3)*kappa_ijk + (8*alpha**4)*kappa_iijk
+    del t305
+    t307 = kappa_iij*kappa_kkl + kappa_iil*kappa_jkk
+    t308 = kappa_iijk + kappa_iikl + kappa_ijkk + kappa_ikkl
+    t309 = kappa_iik*kappa_jkl + kappa_ijl*kappa_ikk
+    t310 = (2*alpha)*kappa_ikl + (2*alpha**2)*t308 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t307 + (8*alpha**4)*t309
+    del t307, t308, t309
+    t311 = kappa_ijk*t297 + t310
+    del t297, t310
+    t312 = Sigma_kl*t306 + t311
+    del t306, t311
+    t313 = 2*alpha + (16*alpha**4)*kappa_ijl
+    t314 = kappa_iij*kappa_jkl + kappa_ijj*kappa_ikl
+    t315 = kappa_iijk + kappa_iijl + kappa_ijjk + kappa_ijjl
+    t316 = kappa_iik*kappa_jjl + kappa_iil*kappa_jjk
+    t317 = (2*alpha)*kappa_ijl + (2*alpha**2)*t315 + (4*alpha**2)*kappa_ijkl + (4*alpha**4)*t316 + (8*alpha**4)*t314
+    del t314, t315, t316
+    t318 = kappa_ijk*t313 + t317
+    del t313, t317
+    t319 = kappa_ijll + kappa_ikll + kappa_jkll
+    t320 = kappa_ill + kappa_jll + kappa_kll
+    del kappa_ill, kappa_jll, kappa_kll
+    t321 = (2*alpha**2)*t320 + (4*alpha**2)*t221 + (4*alpha**3)*t319 + (8*alpha**3)*kappa_ijkl
+    del t221, t319, t320
+    t322 = kappa_ijkk + kappa_ikkl + kappa_jkkl
+    t323 = kappa_ikk + kappa_jkk + kappa_kkl
+    del kappa_ikk, kappa_jkk, kappa_kkl
+    t324 = (2*alpha**2)*t323 + (4*alpha**2)*t148 + (4*alpha**3)*t322 + (8*alpha**3)*kappa_ijkl
+    del t148, t322, t323
+    t325 = kappa_ijj + kappa_jjk + kappa_jjl
+    t326 = kappa_ijjk + kappa_ijjl + kappa_jjkl
+    t327 = (2*alpha**2)*t325 + (4*alpha**2)*kappa_jkl + (4*alpha**3)*t326 + (8*alpha**3)*kappa_ijkl
+    del t325, t326
+    t328 = kappa_iij + kappa_iik + kappa_iil
+    t329 = kappa_iijk + kappa_iijl + kappa_iikl
+    t330 = (2*alpha**2)*t328 + (4*alpha**3)*t329 + (8*alpha**3)*kappa_ijkl
+    del t328, t329
+    t331 = (2*alpha**3)*t248 + (4*alpha**4)*kappa_jkll
+    del t248
+    t332 = (2*alpha**3)*t250 + (4*alpha**4)*kappa_jkkl
+    del t250
+    t333 = (2*alpha**3)*t267 + (4*alpha**4)*kappa_jjkl
+    del t267
+    t334 = (2*alpha**3)*t125 + (4*alpha**4)*kappa_ikll
+    del t125
+    t335 = (2*alpha**3)*t127 + (4*alpha**4)*kappa_ikkl
+    del t127
+    t336 = (2*alpha**3)*t180 + (4*alpha**4)*kappa_ijll
+    del t180
+    t337 = kappa_jkkl + kappa_jkll
+    t338 = kappa_jjkl + kappa_jkll
+    del kappa_jkll
+    t339 = kappa_jjkl + kappa_jkkl
+    del kappa_jjkl, kappa_jkkl
+    t340 = (8*alpha**4)*kappa_ijkl + 1
+    t341 = kappa_ikkl*kappa_jjl + kappa_ikll*kappa_jjk
+    del kappa_jjk, kappa_jjl, kappa_ikkl, kappa_ikll
+    t342 = (2*alpha**3)*t341 + kappa_ijll*((2*alpha**3)*t227)
+    del kappa_ijll, t227, t341
+    t343 = kappa_ijkl*t340 + t342
+    del kappa_ijkl, t340, t342
+    t344 = kappa_ijj*((2*alpha**3)*t129) + t343
+    del kappa_ijj, t129, t343
+    t345 = kappa_iil*((2*alpha**3)*t339) + t344
+    del kappa_iil, t339, t344
+    t346 = kappa_iik*((2*alpha**3)*t338) + t345
+    del kappa_iik, t338, t345
+    t347 = kappa_iij*((2*alpha**3)*t337) + t346
+    del kappa_iij, t337, t346
+    t348 = kappa_ijkk*t336 + t347
+    del kappa_ijkk, t336, t347
+    t349 = kappa_ijjl*t335 + t348
+    del kappa_ijjl, t335, t348
+    t350 = kappa_ijjk*t334 + t349
+    del kappa_ijjk, t334, t349
+    t351 = kappa_iikl*t333 + t350
+    del kappa_iikl, t333, t350
+    t352 = kappa_iijl*t332 + t351
+    del kappa_iijl, t332, t351
+    t353 = kappa_iijk*t331 + t352
+    del kappa_iijk, t331, t352
+    t354 = kappa_jkl*t330 + t353
+    del kappa_jkl, t330, t353
+    t355 = kappa_ikl*t327 + t354
+    del kappa_ikl, t327, t354
+    t356 = kappa_ijl*t324 + t355
+    del kappa_ijl, t324, t355
+    t357 = kappa_ijk*t321 + t356
+    del kappa_ijk, t321, t356
+    t358 = Sigma_kl*t318 + t357
+    del Sigma_kl, t318, t357
+    t359 = Sigma_jl*t312 + t358
+    del Sigma_jl, t312, t358
+    t360 = Sigma_jk*t304 + t359
+    del Sigma_jk, t304, t359
+    t361 = Sigma_il*t292 + t360
+    del Sigma_il, t292, t360
+    t362 = Sigma_ik*t280 + t361
+    del Sigma_ik, t280, t361
+    t363 = Sigma_ij*t264 + t362
+    del Sigma_ij, t264, t362
+    t364 = mu_l*t241 + t363
+    del mu_l, t241, t363
+    t365 = mu_k*t199 + t364
+    del mu_k, t199, t364
+    t366 = mu_j*t146 + t365
+    del mu_j, t146, t365
+    t367 = mu_i*t83 + t366
+    del mu_i, t83, t366
+    return t367
+
+
+def _pattern_iijk(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iijk}` at the neuron tuples ``ijk`` of the block ``at``.
+
+    The formula's LaTeX (13567 characters) is too long to read here; print it with
+
+    ``symcorr derive -a quadratic -K 4 -M 4 -p iijk -f latex``
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    mu_k = at(kappa[0], 'k')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_ik = at(kappa[1], 'ik')
+    Sigma_jk = at(kappa[1], 'jk')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_iik = at(kappa[2], 'iik')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_ijk = at(kappa[2], 'ijk')
+    kappa_ikk = at(kappa[2], 'ikk')
+    kappa_jjk = at(kappa[2], 'jjk')
+    kappa_jkk = at(kappa[2], 'jkk')
+    kappa_iiij = at(kappa[3], 'iiij')
+    kappa_iiik = at(kappa[3], 'iiik')
+    kappa_iijj = at(kappa[3], 'iijj')
+    kappa_iijk = at(kappa[3], 'iijk')
+    kappa_iikk = at(kappa[3], 'iikk')
+    kappa_ijjk = at(kappa[3], 'ijjk')
+    kappa_ijkk = at(kappa[3], 'ijkk')
+    t0 = 16*alpha**3 + (32*alpha**4)*mu_k
+    t1 = 16*alpha**3 + (32*alpha**4)*mu_j
+    t2 = 32*alpha**3 + (32*alpha**4)*mu_i
+    t3 = Sigma_jk*t2 + (96*alpha**4)*kappa_ijk
+    t4 = Sigma_ik*t1 + t3
+    del t3
+    t5 = Sigma_ij*t0 + t4
+    del t4
+    t6 = (32*alpha**4)*(Sigma_ii*Sigma_jk) + (48*alpha**4)*kappa_iijk
+    t7 = kappa_ijk*t2 + t6
+    del t2, t6
+    t8 = kappa_iik*t1 + t7
+    del t1
+    t9 = Sigma_jk*(48*alpha**4) + 8*alpha**2 + (16*alpha**3)*mu_j
+    t10 = Sigma_jk*(16*alpha**3) + (16*alpha**4)*kappa_jkk
+    t11 = 8*alpha**3 + (16*alpha**4)*mu_j
+    t12 = 16*alpha**2 + (16*alpha**3)*mu_i
+    t13 = 16*alpha**3 + (16*alpha**4)*mu_i
+    t14 = (24*alpha**3)*kappa_iijk + (16*alpha**4)*(Sigma_ij*kappa_ikk)
+    t15 = kappa_ijkk*t13 + t14
+    del t14
+    t16 = kappa_ijk*t12 + t15
+    del t15
+    t17 = kappa_iikk*t11 + t16
+    del t16
+    t18 = Sigma_ii*t10 + t17
+    del t10, t17
+    t19 = kappa_iik*t9 + t18
+    del t9, t18
+    t20 = mu_k*t8 + t19
+    del t8, t19
+    t21 = Sigma_ik*t5 + t20
+    del t5, t20
+    t22 = kappa_iij*t0 + t7
+    del t7
+    t23 = Sigma_jk*(48*alpha**4) + 8*alpha**2 + (16*alpha**3)*mu_k
+    t24 = Sigma_jk*(16*alpha**3) + (16*alpha**4)*kappa_jjk
+    t25 = 8*alpha**3 + (16*alpha**4)*mu_k
+    t26 = (24*alpha**3)*kappa_iijk + (16*alpha**4)*(Sigma_ik*kappa_ijj)
+    t27 = kappa_ijk*t12 + t26
+    del t12, t26
+    t28 = kappa_ijjk*t13 + t27
+    del t27
+    t29 = kappa_iijj*t25 + t28
+    del t28
+    t30 = Sigma_ii*t24 + t29
+    del t24, t29
+    t31 = kappa_iij*t23 + t30
+    del t23, t30
+    t32 = mu_j*t22 + t31
+    del t22, t31
+    t33 = (16*alpha**4)*kappa_iijk + kappa_iik*t11
+    t34 = kappa_iij*t25 + t33
+    del t33
+    t35 = 8*alpha**2 + (16*alpha**3)*mu_k
+    t36 = 8*alpha**2 + (16*alpha**3)*mu_j
+    t37 = (16*alpha**3)*kappa_iijk + (32*alpha**4)*(Sigma_ii*kappa_ijk)
+    t38 = kappa_iik*t36 + t37
+    del t37
+    t39 = kappa_iij*t35 + t38
+    del t38
+    t40 = kappa_iiik*t11 + t39
+    del t39
+    t41 = kappa_iiij*t25 + t40
+    del t40
+    t42 = mu_i*t34 + t41
+    del t34, t41
+    t43 = mu_j*t0 + t35
+    t44 = 24*alpha**3 + (48*alpha**4)*mu_k
+    t45 = 24*alpha**3 + (48*alpha**4)*mu_j
+    t46 = (48*alpha**4)*kappa_iijk + kappa_ijk*t13
+    del t13
+    t47 = kappa_iik*t45 + t46
+    del t46
+    t48 = kappa_iij*t44 + t47
+    del t47
+    t49 = Sigma_ii*t43 + t48
+    del t43, t48
+    t50 = 4*alpha**2 + (8*alpha**3)*mu_k
+    t51 = mu_j*t25 + t50
+    t52 = 4*alpha + (8*alpha**2)*mu_k
+    t53 = mu_j*t35 + t52
+    del t52
+    t54 = mu_i*t51 + t53
+    del t53
+    t55 = 8*alpha**3 + (8*alpha**4)*mu_i
+    t56 = (24*alpha**4)*kappa_ijkk + kappa_jkk*t55
+    t57 = kappa_ikk*t11 + t56
+    del t56
+    t58 = (24*alpha**4)*kappa_ijjk + kappa_jjk*t55
+    del t55
+    t59 = kappa_ijj*t25 + t58
+    del t58
+    t60 = kappa_ijjk*t25 + kappa_ijkk*t11
+    t61 = kappa_iiij*kappa_jkk + kappa_iiik*kappa_jjk + kappa_iijj*kappa_ikk + kappa_iikk*kappa_ijj
+    t62 = Sigma_ii*t60 + (8*alpha**4)*t61
+    del t60, t61
+    t63 = kappa_iik*t59 + t62
+    del t59, t62
+    t64 = kappa_iij*t57 + t63
+    del t57, t63
+    t65 = kappa_iijk*t54 + t64
+    del t54, t64
+    t66 = kappa_ijk*t49 + t65
+    del t49, t65
+    t67 = Sigma_jk*t42 + t66
+    del t42, t66
+    t68 = Sigma_ik*t32 + t67
+    del t32, t67
+    t69 = Sigma_ij*t21 + t68
+    del t21, t68
+    t70 = Sigma_jk*(32*alpha**4) + 8*alpha**2 + (16*alpha**3)*mu_k
+    t71 = mu_j*t0 + t70
+    del t0, t70
+    t72 = Sigma_ik*(16*alpha**4) + 8*alpha**2 + (16*alpha**3)*mu_k
+    t73 = Sigma_jk*(8*alpha**2) + (48*alpha**3)*kappa_ijk + (48*alpha**4)*kappa_iijk
+    t74 = kappa_iik*t45 + t73
+    del t45, t73
+    t75 = kappa_iij*t44 + t74
+    del t44, t74
+    t76 = Sigma_ik*t36 + t75
+    del t36, t75
+    t77 = Sigma_ij*t72 + t76
+    del t76
+    t78 = Sigma_ii*t71 + t77
+    del t71, t77
+    t79 = Sigma_ij*(16*alpha**4) + 8*alpha**2 + (16*alpha**3)*mu_j
+    t80 = Sigma_jk*(16*alpha**3) + (32*alpha**4)*kappa_ijk
+    t81 = (8*alpha**2)*kappa_ijk + (24*alpha**3)*kappa_iijk + (16*alpha**4)*(Sigma_jk*kappa_iii)
+    t82 = kappa_iiik*t11 + t81
+    t83 = Sigma_ii*t80 + t82
+    del t82
+    t84 = kappa_iik*t79 + t83
+    del t79, t83
+    t85 = Sigma_jk*(8*alpha**2) + (8*alpha**3)*kappa_jkk + (16*alpha**3)*kappa_ijk + (16*alpha**4)*kappa_ijkk
+    t86 = kappa_ikk*t11 + t85
+    del t85
+    t87 = Sigma_ij*(8*alpha**3) + Sigma_jk*(24*alpha**3) + 4*alpha + (8*alpha**2)*mu_j + (48*alpha**4)*kappa_ijk
+    t88 = Sigma_jk*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_j
+    t89 = Sigma_ij*(8*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_j
+    t90 = Sigma_jk*(8*alpha**3) + (8*alpha**4)*kappa_jkk
+    t91 = Sigma_ij*(8*alpha**3) + (24*alpha**4)*kappa_iij
+    t92 = (4*alpha)*kappa_ijk + (4*alpha**2)*kappa_ijkk + (12*alpha**2)*kappa_iijk
+    t93 = kappa_ikk*t91 + t92
+    del t91, t92
+    t94 = kappa_iii*t90 + t93
+    del t90, t93
+    t95 = kappa_iikk*t89 + t94
+    del t89, t94
+    t96 = kappa_iiik*t88 + t95
+    del t88, t95
+    t97 = kappa_iik*t87 + t96
+    del t87, t96
+    t98 = Sigma_ii*t86 + t97
+    del t86, t97
+    t99 = mu_k*t84 + t98
+    del t84, t98
+    t100 = Sigma_ik*t78 + t99
+    del t78, t99
+    t101 = kappa_iiij*t25 + t81
+    del t81
+    t102 = Sigma_ii*t80 + t101
+    del t80, t101
+    t103 = kappa_iij*t72 + t102
+    del t72, t102
+    t104 = Sigma_jk*(8*alpha**2) + (8*alpha**3)*kappa_jjk + (16*alpha**3)*kappa_ijk + (16*alpha**4)*kappa_ijjk
+    t105 = kappa_ijj*t25 + t104
+    del t104
+    t106 = Sigma_ik*(8*alpha**3) + Sigma_jk*(24*alpha**3) + 4*alpha + (8*alpha**2)*mu_k + (48*alpha**4)*kappa_ijk
+    t107 = Sigma_jk*(16*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_k
+    t108 = Sigma_ik*(8*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_k
+    t109 = Sigma_jk*(8*alpha**3) + (8*alpha**4)*kappa_jjk
+    t110 = Sigma_ik*(8*alpha**3) + (24*alpha**4)*kappa_iik
+    t111 = (4*alpha)*kappa_ijk + (4*alpha**2)*kappa_ijjk + (12*alpha**2)*kappa_iijk
+    t112 = kappa_ijj*t110 + t111
+    del t110, t111
+    t113 = kappa_iii*t109 + t112
+    del t109, t112
+    t114 = kappa_iijj*t108 + t113
+    del t108, t113
+    t115 = kappa_iiij*t107 + t114
+    del t114
+    t116 = kappa_iij*t106 + t115
+    del t106, t115
+    t117 = Sigma_ii*t105 + t116
+    del t105, t116
+    t118 = mu_j*t103 + t117
+    del t103, t117
+    t119 = (16*alpha**3)*kappa_ijk + (16*alpha**4)*kappa_iijk
+    t120 = kappa_iik*t11 + t119
+    del t119
+    t121 = kappa_iij*t25 + t120
+    del t120
+    t122 = 4*alpha + (8*alpha**2)*mu_k + (16*alpha**4)*kappa_ijk
+    t123 = mu_j*t35 + t122
+    del t35, t122
+    t124 = 4*alpha**2 + (8*alpha**3)*mu_j
+    t125 = kappa_iij*kappa_jkk + kappa_iik*kappa_jjk + kappa_ijj*kappa_ikk
+    t126 = (8*alpha**4)*t125 + kappa_ijkk*t124
+    del t125
+    t127 = kappa_ijjk*t50 + t126
+    del t126
+    t128 = kappa_iijk*t51 + t127
+    del t51, t127
+    t129 = kappa_ijk*t123 + t128
+    del t123, t128
+    t130 = Sigma_jk*t121 + t129
+    del t121, t129
+    t131 = Sigma_jk*(24*alpha**4) + 4*alpha**2 + (8*alpha**3)*mu_k
+    t132 = mu_j*t25 + t131
+    del t131
+    t133 = Sigma_jk*(4*alpha**2) + (24*alpha**3)*kappa_ijk + (24*alpha**4)*kappa_iijk
+    t134 = 4*alpha**3 + (8*alpha**4)*mu_j
+    t135 = kappa_iijk + kappa_ijkk
+    t136 = Sigma_jk*(2*alpha) + (2*alpha**2)*kappa_jkk + (12*alpha**2)*kappa_ijk + (12*alpha**3)*t135
+    del t135
+    t137 = kappa_ikk*t124 + t136
+    del t136
+    t138 = kappa_iikk*t134 + t137
+    del t137
+    t139 = mu_k*t133 + t138
+    del t133, t138
+    t140 = kappa_iik*t132 + t139
+    del t132, t139
+    t141 = mu_j*t25 + t107
+    del t107
+    t142 = 12*alpha**2 + (24*alpha**3)*mu_j
+    t143 = (4*alpha**2)*kappa_ijk + (24*alpha**3)*kappa_iijk
+    t144 = kappa_iik*t142 + t143
+    del t142, t143
+    t145 = kappa_iiik*t11 + t144
+    del t11, t144
+    t146 = kappa_iiij*t25 + t145
+    del t25, t145
+    t147 = kappa_iii*t141 + t146
+    del t141, t146
+    t148 = 2*alpha + (4*alpha**2)*mu_j
+    t149 = 4*alpha**3 + (8*alpha**4)*mu_k
+    t150 = 12*alpha**3 + (24*alpha**4)*mu_j
+    t151 = (2*alpha**2)*kappa_jjk + (12*alpha**3)*kappa_ijjk
+    t152 = kappa_ijj*t50 + t151
+    del t151
+    t153 = kappa_iijk*t150 + t152
+    del t150, t152
+    t154 = kappa_iijj*t149 + t153
+    del t153
+    t155 = Sigma_jk*t148 + t154
+    del t148, t154
+    t156 = (4*alpha**3)*kappa_jkk + (8*alpha**4)*kappa_ijkk
+    del kappa_jkk
+    t157 = kappa_ikk*t134 + t156
+    del t156
+    t158 = Sigma_jk*t50 + t157
+    del t50, t157
+    t159 = (4*alpha**3)*kappa_jjk + (8*alpha**4)*kappa_ijjk
+    del kappa_jjk
+    t160 = kappa_ijj*t149 + t159
+    del t159
+    t161 = Sigma_jk*t124 + t160
+    del t124, t160
+    t162 = 2*alpha + (4*alpha**2)*mu_k
+    t163 = Sigma_jk*(4*alpha**2) + (2*alpha)*mu_k + (12*alpha**4)*kappa_iijk + 1
+    del mu_k, Sigma_jk
+    t164 = mu_j*t162 + t163
+    del mu_j, t162, t163
+    t165 = kappa_ijjk*t149 + kappa_ijkk*t134
+    del kappa_ijjk, kappa_ijkk, t134, t149
+    t166 = (4*alpha**3)*kappa_ikk + (4*alpha**4)*kappa_iikk
+    del kappa_ikk
+    t167 = (4*alpha**3)*(kappa_iikk*kappa_ijj) + kappa_iijj*t166
+    del kappa_ijj, kappa_iijj, kappa_iikk, t166
+    t168 = kappa_iii*t165 + t167
+    del kappa_iii, t165, t167
+    t169 = kappa_iijk*t164 + t168
+    del kappa_iijk, t164, t168
+    t170 = kappa_iiik*t161 + t169
+    del kappa_iiik, t161, t169
+    t171 = kappa_iiij*t158 + t170
+    del kappa_iiij, t158, t170
+    t172 = kappa_iik*t155 + t171
+    del kappa_iik, t155, t171
+    t173 = kappa_ijk*t147 + t172
+    del kappa_ijk, t147, t172
+    t174 = kappa_iij*t140 + t173
+    del kappa_iij, t140, t173
+    t175 = Sigma_ii*t130 + t174
+    del Sigma_ii, t130, t174
+    t176 = Sigma_ik*t118 + t175
+    del Sigma_ik, t118, t175
+    t177 = Sigma_ij*t100 + t176
+    del Sigma_ij, t100, t176
+    t178 = mu_i*t69 + t177
+    del mu_i, t69, t177
+    return t178
+
+
+def _pattern_iiij(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iiij}` at the neuron tuples ``ij`` of the block ``at``.
+
+    The formula's LaTeX (4047 characters) is too long to read here; print it with
+
+    ``symcorr derive -a quadratic -K 4 -M 4 -p iiij -f latex``
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_iiii = at(kappa[3], 'iiii')
+    kappa_iiij = at(kappa[3], 'iiij')
+    kappa_iijj = at(kappa[3], 'iijj')
+    t0 = 24*alpha**3 + (48*alpha**4)*mu_j
+    t1 = 72*alpha**3 + (48*alpha**4)*mu_i
+    t2 = Sigma_ii*Sigma_ij + kappa_iiij
+    t3 = (96*alpha**4)*t2 + kappa_iij*t1
+    del t1, t2
+    t4 = kappa_iii*t0 + t3
+    del t3
+    t5 = 48*alpha**3 + (96*alpha**4)*mu_j
+    t6 = Sigma_ij*(96*alpha**3) + (288*alpha**4)*kappa_iij
+    t7 = Sigma_ii*t5 + t6
+    del t6
+    t8 = Sigma_ij*(96*alpha**4) + 24*alpha**2 + (48*alpha**3)*mu_j
+    t9 = (36*alpha**2)*kappa_iij + (96*alpha**3)*kappa_iiij
+    t10 = kappa_iiii*t0 + t9
+    del t9
+    t11 = kappa_iii*t8 + t10
+    del t8, t10
+    t12 = Sigma_ii*t7 + t11
+    del t7, t11
+    t13 = mu_i*t4 + t12
+    del t4, t12
+    t14 = 48*alpha**2 + (96*alpha**3)*mu_j
+    t15 = mu_i*t5 + t14
+    del t14
+    t16 = 48*alpha**3 + (48*alpha**4)*mu_i
+    t17 = (48*alpha**4)*(Sigma_ii*kappa_ijj) + kappa_iijj*t16
+    del t16
+    t18 = kappa_iiij*t5 + t17
+    del t17
+    t19 = kappa_iij*t15 + t18
+    del t15, t18
+    t20 = 8*alpha**3 + (16*alpha**4)*mu_j
+    t21 = 12*alpha**2 + (24*alpha**3)*mu_j
+    t22 = mu_i*t20 + t21
+    del t20, t21
+    t23 = 6*alpha + (12*alpha**2)*mu_j + (120*alpha**4)*kappa_iij
+    t24 = mu_i*t22 + t23
+    del t22, t23
+    t25 = 24*alpha**3 + (24*alpha**4)*mu_i
+    t26 = (48*alpha**4)*kappa_iijj + kappa_ijj*t25
+    del t25
+    t27 = kappa_iij*t5 + t26
+    del t26
+    t28 = 72*alpha**3 + (72*alpha**4)*mu_i
+    t29 = (24*alpha**4)*(kappa_iiii*kappa_ijj) + kappa_iij*(kappa_iij*t28)
+    del t28
+    t30 = kappa_iii*t27 + t29
+    del t27, t29
+    t31 = kappa_iiij*t24 + t30
+    del t24, t30
+    t32 = Sigma_ii*t19 + t31
+    del t19, t31
+    t33 = Sigma_ij*t13 + t32
+    del t13, t32
+    t34 = Sigma_ij*(48*alpha**4) + 24*alpha**2 + (48*alpha**3)*mu_j
+    t35 = Sigma_ij*(24*alpha**2) + (144*alpha**3)*kappa_iij + (96*alpha**4)*kappa_iiij
+    t36 = kappa_iii*t5 + t35
+    del t5, t35
+    t37 = Sigma_ii*t34 + t36
+    del t34, t36
+    t38 = 12*alpha + (24*alpha**2)*mu_j + (72*alpha**4)*kappa_iij
+    t39 = Sigma_ii*t0 + t38
+    del t0, t38
+    t40 = (24*alpha**3)*kappa_ijj + (24*alpha**4)*kappa_iijj
+    t41 = 24*alpha**2 + (48*alpha**3)*mu_j
+    t42 = (12*alpha**2)*kappa_iijj + (48*alpha**4)*(kappa_iii*kappa_ijj)
+    t43 = kappa_iiij*t41 + t42
+    del t42
+    t44 = Sigma_ii*t40 + t43
+    del t40, t43
+    t45 = kappa_iij*t39 + t44
+    del t39, t44
+    t46 = Sigma_ij*t37 + t45
+    del t37, t45
+    t47 = Sigma_ij*(48*alpha**3) + 6*alpha + (12*alpha**2)*mu_j + (120*alpha**4)*kappa_iij
+    t48 = 20*alpha**3 + (40*alpha**4)*mu_j
+    t49 = (6*alpha**2)*kappa_ijj + (24*alpha**3)*kappa_iijj
+    t50 = kappa_iij*t41 + t49
+    del t41, t49
+    t51 = kappa_iiij*t48 + t50
+    del t48, t50
+    t52 = Sigma_ij*t47 + t51
+    del t47, t51
+    t53 = Sigma_ij*(24*alpha**4) + 12*alpha**2 + (24*alpha**3)*mu_j
+    t54 = 12*alpha**3 + (24*alpha**4)*mu_j
+    t55 = (12*alpha**3)*kappa_ijj + (12*alpha**4)*kappa_iijj
+    del kappa_ijj, kappa_iijj
+    t56 = kappa_iij*t54 + t55
+    del t54, t55
+    t57 = Sigma_ij*t53 + t56
+    del t53, t56
+    t58 = Sigma_ij*(24*alpha**2) + (2*alpha)*mu_j + (60*alpha**3)*kappa_iij + (20*alpha**4)*kappa_iiij + 1
+    del mu_j
+    t59 = Sigma_ij*(6*alpha) + (18*alpha**2)*kappa_iij
+    del Sigma_ij
+    t60 = kappa_iiij*t58 + kappa_iij*t59
+    del kappa_iij, kappa_iiij, t58, t59
+    t61 = kappa_iiii*t57 + t60
+    del kappa_iiii, t57, t60
+    t62 = kappa_iii*t52 + t61
+    del kappa_iii, t52, t61
+    t63 = Sigma_ii*t46 + t62
+    del Sigma_ii, t46, t62
+    t64 = mu_i*t33 + t63
+    del mu_i, t33, t63
+    return t64
+
+
+def _pattern_iijj(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iijj}` at the neuron tuples ``ij`` of the block ``at``.
+
+    The formula's LaTeX (6312 characters) is too long to read here; print it with
+
+    ``symcorr derive -a quadratic -K 4 -M 4 -p iijj -f latex``
+    """
+    mu_i = at(kappa[0], 'i')
+    mu_j = at(kappa[0], 'j')
+    Sigma_ii = at(kappa[1], 'ii')
+    Sigma_ij = at(kappa[1], 'ij')
+    Sigma_jj = at(kappa[1], 'jj')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iij = at(kappa[2], 'iij')
+    kappa_ijj = at(kappa[2], 'ijj')
+    kappa_jjj = at(kappa[2], 'jjj')
+    kappa_iiij = at(kappa[3], 'iiij')
+    kappa_iijj = at(kappa[3], 'iijj')
+    kappa_ijjj = at(kappa[3], 'ijjj')
+    t0 = 64*alpha**3 + (64*alpha**4)*mu_j
+    t1 = 64*alpha**3 + (64*alpha**4)*mu_i
+    t2 = Sigma_ii*Sigma_jj + Sigma_ij**2
+    t3 = (64*alpha**4)*t2 + (128*alpha**4)*kappa_iijj
+    del t2
+    t4 = kappa_ijj*t1 + t3
+    del t1, t3
+    t5 = kappa_iij*t0 + t4
+    del t0, t4
+    t6 = 32*alpha**3 + (32*alpha**4)*mu_i
+    t7 = Sigma_ij*(32*alpha**3) + (128*alpha**4)*kappa_ijj
+    t8 = Sigma_jj*t6 + t7
+    del t7
+    t9 = Sigma_jj*(32*alpha**3) + (32*alpha**4)*kappa_jjj
+    t10 = Sigma_jj*(96*alpha**4) + 16*alpha**2
+    t11 = 32*alpha**2 + (32*alpha**3)*mu_i
+    t12 = (64*alpha**3)*kappa_iijj + kappa_ijjj*t6
+    t13 = kappa_ijj*t11 + t12
+    del t11, t12
+    t14 = kappa_iij*t10 + t13
+    del t10, t13
+    t15 = Sigma_ii*t9 + t14
+    del t9, t14
+    t16 = Sigma_ij*t8 + t15
+    del t8, t15
+    t17 = mu_j*t5 + t16
+    del t5, t16
+    t18 = 32*alpha**3 + (32*alpha**4)*mu_j
+    t19 = Sigma_jj*(32*alpha**3) + (96*alpha**4)*kappa_ijj
+    t20 = Sigma_ij*t18 + t19
+    del t19
+    t21 = Sigma_ij*(128*alpha**4) + 32*alpha**2 + (32*alpha**3)*mu_j
+    t22 = Sigma_ij**2*(32*alpha**3) + (16*alpha**2)*kappa_ijj + (64*alpha**3)*kappa_iijj + (32*alpha**4)*(Sigma_jj*kappa_iii)
+    t23 = kappa_iiij*t18 + t22
+    del t22
+    t24 = kappa_iij*t21 + t23
+    del t21, t23
+    t25 = Sigma_ii*t20 + t24
+    del t20, t24
+    t26 = Sigma_jj*(32*alpha**4) + 8*alpha**2
+    t27 = Sigma_ij*(16*alpha**4) + 16*alpha**2
+    t28 = kappa_iij + kappa_ijj
+    t29 = Sigma_jj*(8*alpha**2) + (64*alpha**3)*t28 + (64*alpha**4)*kappa_iijj
+    del t28
+    t30 = Sigma_ij*t27 + t29
+    del t27, t29
+    t31 = Sigma_ii*t26 + t30
+    del t26, t30
+    t32 = Sigma_jj*(16*alpha**2) + (16*alpha**3)*kappa_jjj + (48*alpha**3)*kappa_ijj + (32*alpha**4)*kappa_ijjj
+    t33 = (16*alpha**3)*kappa_iii + (48*alpha**3)*kappa_iij + (32*alpha**4)*kappa_iiij
+    t34 = 8*alpha + (144*alpha**4)*kappa_ijj
+    t35 = kappa_iiij + kappa_ijjj
+    t36 = (8*alpha)*kappa_ijj + (8*alpha**2)*t35 + (32*alpha**2)*kappa_iijj + (16*alpha**4)*(kappa_iii*kappa_jjj)
+    del t35
+    t37 = kappa_iij*t34 + t36
+    del t34, t36
+    t38 = Sigma_jj*t33 + t37
+    del t33, t37
+    t39 = Sigma_ii*t32 + t38
+    del t32, t38
+    t40 = Sigma_ij*t31 + t39
+    del t31, t39
+    t41 = mu_j*t25 + t40
+    del t25, t40
+    t42 = mu_i*t17 + t41
+    del t17, t41
+    t43 = 16*alpha**3 + (16*alpha**4)*mu_j
+    t44 = 16*alpha**2 + (16*alpha**3)*mu_j
+    t45 = mu_i*t43 + t44
+    t46 = (32*alpha**4)*kappa_ijjj + kappa_ijj*t18
+    del t18
+    t47 = (32*alpha**4)*kappa_iiij + kappa_iij*t6
+    del t6
+    t48 = Sigma_jj*t47 + (128*alpha**4)*(kappa_iij*kappa_ijj)
+    del t47
+    t49 = Sigma_ii*t46 + t48
+    del t46, t48
+    t50 = kappa_iijj*t45 + t49
+    del t45, t49
+    t51 = 16*alpha**2 + (16*alpha**3)*mu_i
+    t52 = 16*alpha**3 + (16*alpha**4)*mu_i
+    t53 = (16*alpha**3)*kappa_iiij + (32*alpha**4)*(Sigma_ii*kappa_ijj)
+    t54 = kappa_iijj*t52 + t53
+    del t53
+    t55 = kappa_iij*t51 + t54
+    del t51, t54
+    t56 = Sigma_ii*(8*alpha**2) + (64*alpha**3)*kappa_iij + (64*alpha**4)*kappa_iijj
+    t57 = kappa_ijj*t52 + t56
+    del t56
+    t58 = (48*alpha**4)*kappa_ijjj + kappa_jjj*t52
+    del t52
+    t59 = 4*alpha + (4*alpha**2)*mu_i
+    t60 = (16*alpha**3)*(Sigma_ii*kappa_ijjj) + (16*alpha**4)*(kappa_iiij*kappa_jjj)
+    t61 = kappa_iijj*t59 + t60
+    del t59, t60
+    t62 = kappa_iij*t58 + t61
+    del t58, t61
+    t63 = kappa_ijj*t57 + t62
+    del t57, t62
+    t64 = Sigma_jj*t55 + t63
+    del t55, t63
+    t65 = mu_j*t50 + t64
+    del t50, t64
+    t66 = (16*alpha**3)*kappa_ijjj + (32*alpha**4)*(Sigma_jj*kappa_iij)
+    t67 = kappa_ijj*t44 + t66
+    del t44, t66
+    t68 = kappa_iijj*t43 + t67
+    del t67
+    t69 = Sigma_jj*(8*alpha**2) + (64*alpha**3)*kappa_ijj + (64*alpha**4)*kappa_iijj
+    t70 = kappa_iij*t43 + t69
+    del t69
+    t71 = (16*alpha**4)*kappa_ijjj + kappa_ijj*t43
+    del t43
+    t72 = Sigma_jj*(16*alpha**3) + (48*alpha**4)*kappa_ijj
+    t73 = 4*alpha + (4*alpha**2)*mu_j
+    t74 = kappa_iiij*t72 + kappa_iijj*t73
+    del t72, t73
+    t75 = kappa_iii*t71 + t74
+    del t71, t74
+    t76 = kappa_iij*t70 + t75
+    del t70, t75
+    t77 = Sigma_ii*t68 + t76
+    del t68, t76
+    t78 = Sigma_ii*(16*alpha**3) + 4*alpha + (24*alpha**4)*kappa_iij
+    t79 = Sigma_ii*(16*alpha**4) + 4*alpha**2
+    t80 = (4*alpha**2)*kappa_iij + (32*alpha**2)*kappa_ijj + (24*alpha**3)*kappa_ijjj + (32*alpha**3)*kappa_iijj
+    t81 = kappa_jjj*t79 + t80
+    del t79, t80
+    t82 = Sigma_jj*t78 + t81
+    del t78, t81
+    t83 = Sigma_jj*(16*alpha**3) + 4*alpha + (24*alpha**4)*kappa_ijj
+    t84 = Sigma_jj*(16*alpha**4) + 4*alpha**2
+    t85 = (4*alpha**2)*kappa_ijj + (24*alpha**3)*kappa_iiij + (32*alpha**3)*kappa_iijj
+    t86 = kappa_iii*t84 + t85
+    del t85
+    t87 = Sigma_ii*t83 + t86
+    del t83, t86
+    t88 = Sigma_jj*(4*alpha**2) + (16*alpha**4)*kappa_iijj + 1
+    t89 = Sigma_ii*t84 + t88
+    del t84, t88
+    t90 = Sigma_jj*(8*alpha**2) + (8*alpha**3)*kappa_jjj + (16*alpha**4)*kappa_ijjj
+    del Sigma_jj, kappa_jjj
+    t91 = Sigma_ii*(8*alpha**2) + (8*alpha**3)*kappa_iii
+    del Sigma_ii, kappa_iii
+    t92 = kappa_iiij*t90 + kappa_ijjj*t91
+    del kappa_iiij, kappa_ijjj, t90, t91
+    t93 = kappa_iijj*t89 + t92
+    del kappa_iijj, t89, t92
+    t94 = kappa_ijj*t87 + t93
+    del kappa_ijj, t87, t93
+    t95 = kappa_iij*t82 + t94
+    del kappa_iij, t82, t94
+    t96 = mu_j*t77 + t95
+    del mu_j, t77, t95
+    t97 = mu_i*t65 + t96
+    del mu_i, t65, t96
+    t98 = Sigma_ij*t42 + t97
+    del Sigma_ij, t42, t97
+    return t98
+
+
+def _pattern_iiii(kappa, at, shared, alpha):
+    r"""Output cumulant :math:`\kappa_{y,iiii}` at the neuron tuples ``i`` of the block ``at``.
+
+    .. math::
+
+        48 \Sigma_{ii}^{4} \alpha^{4} + 192 \Sigma_{ii}^{3} \alpha^{4} \mu_{i}^{2} + 192 \Sigma_{ii}^{3} \alpha^{3} \mu_{i} + 48 \Sigma_{ii}^{3} \alpha^{2} + 576 \Sigma_{ii}^{2} \alpha^{4} \kappa_{iii} \mu_{i} + 144 \Sigma_{ii}^{2} \alpha^{4} \kappa_{iiii} + 288 \Sigma_{ii}^{2} \alpha^{3} \kappa_{iii} + 240 \Sigma_{ii} \alpha^{4} \kappa_{iii}^{2} + 192 \Sigma_{ii} \alpha^{4} \kappa_{iii} \mu_{i}^{3} + 288 \Sigma_{ii} \alpha^{4} \kappa_{iiii} \mu_{i}^{2} + 288 \Sigma_{ii} \alpha^{3} \kappa_{iii} \mu_{i}^{2} + 288 \Sigma_{ii} \alpha^{3} \kappa_{iiii} \mu_{i} + 144 \Sigma_{ii} \alpha^{2} \kappa_{iii} \mu_{i} + 72 \Sigma_{ii} \alpha^{2} \kappa_{iiii} + 24 \Sigma_{ii} \alpha \kappa_{iii} + 192 \alpha^{4} \kappa_{iii}^{2} \mu_{i}^{2} + 256 \alpha^{4} \kappa_{iii} \kappa_{iiii} \mu_{i} + 32 \alpha^{4} \kappa_{iiii}^{2} + 16 \alpha^{4} \kappa_{iiii} \mu_{i}^{4} + 192 \alpha^{3} \kappa_{iii}^{2} \mu_{i} + 128 \alpha^{3} \kappa_{iii} \kappa_{iiii} + 32 \alpha^{3} \kappa_{iiii} \mu_{i}^{3} + 48 \alpha^{2} \kappa_{iii}^{2} + 24 \alpha^{2} \kappa_{iiii} \mu_{i}^{2} + 8 \alpha \kappa_{iiii} \mu_{i} + \kappa_{iiii}
+    """
+    mu_i = at(kappa[0], 'i')
+    Sigma_ii = at(kappa[1], 'ii')
+    kappa_iii = at(kappa[2], 'iii')
+    kappa_iiii = at(kappa[3], 'iiii')
+    t0 = 288*alpha**3 + (192*alpha**4)*mu_i
+    t1 = Sigma_ii*(576*alpha**4) + 144*alpha**2
+    t2 = mu_i*t0 + t1
+    del t0, t1
+    t3 = 192*alpha**3 + (192*alpha**4)*mu_i
+    t4 = 288*alpha**3 + (288*alpha**4)*mu_i
+    t5 = Sigma_ii*(Sigma_ii*t3) + kappa_iiii*t4
+    del t4
+    t6 = kappa_iii*t2 + t5
+    del t2, t5
+    t7 = Sigma_ii*(48*alpha**4) + 48*alpha**2
+    t8 = (288*alpha**3)*kappa_iii + (144*alpha**4)*kappa_iiii
+    t9 = Sigma_ii*t7 + t8
+    del t7, t8
+    t10 = 24*alpha + (240*alpha**4)*kappa_iii
+    t11 = (72*alpha**2)*kappa_iiii + kappa_iii*t10
+    del t10
+    t12 = Sigma_ii*t9 + t11
+    del t9, t11
+    t13 = mu_i*t6 + t12
+    del t6, t12
+    t14 = 32*alpha**3 + (16*alpha**4)*mu_i
+    t15 = 24*alpha**2 + mu_i*t14
+    del t14
+    t16 = 8*alpha + (256*alpha**4)*kappa_iii
+    t17 = mu_i*t15 + t16
+    del t15, t16
+    t18 = (128*alpha**3)*kappa_iii + (32*alpha**4)*kappa_iiii + 1
+    t19 = mu_i*t17 + t18
+    del t17, t18
+    t20 = 48*alpha**2 + mu_i*t3
+    del mu_i, t3
+    t21 = kappa_iii*(kappa_iii*t20) + kappa_iiii*t19
+    del kappa_iii, kappa_iiii, t19, t20
+    t22 = Sigma_ii*t13 + t21
+    del Sigma_ii, t13, t21
+    return t22
+
+
+#: Output order 4: each index pattern (and shared table) with its function, working memory
+#: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
+PATTERNS_4 = (
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((68, ()),), 62),
+    _support.TuplePattern('iijk', _pattern_iijk, ((43, ()),), 33),
+    _support.TuplePattern('iiij', _pattern_iiij, ((20, ()),), 13),
+    _support.TuplePattern('iijj', _pattern_iijj, ((24, ()),), 17),
+    _support.TuplePattern('iiii', _pattern_iiii, ((11, ()),), 4),
+)
+SHARED_4 = (
+)
+
+
+def cumulant_4(kappa, alpha, progress=None):
+    """Full symmetric order-4 output cumulant tensor from input cumulants ``kappa``: each pattern
+    once per sorted neuron tuple (symcorr.codegen.runtime.tuples.symmetric_tensor); ``progress``:
+    a bar (None: on a terminal, once the run is long; True; False)."""
+    return _support.symmetric_tensor(kappa[0].shape[0], 4, PATTERNS_4, SHARED_4, kappa, (alpha,), progress)
 
 
 CUMULANTS = (cumulant_1, cumulant_2, cumulant_3, cumulant_4,)
+
+#: Working memory of the grid pattern functions of each output order 1, 2: per statement, float
+#: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
+GRID_MEMORY = {
+    1: ((((0, 3), ()),),),
+    2: ((((0, 4), ()),), (((0, 2, 3), ()), ((0, 3, 0), ()))),
+}
+
+
+def peak_bytes(n):
+    """Upper bound on the bytes ``cumulant_1 .. cumulant_4`` allocate at width ``n``, their results kept
+    (input tensors not counted): symcorr.codegen.runtime.tuples.peak_bytes."""
+    return _support.peak_bytes(n, GRID_MEMORY, {3: (PATTERNS_3, SHARED_3), 4: (PATTERNS_4, SHARED_4)})

@@ -2,7 +2,9 @@
 
 A generated kernel module runs ``from symcorr.codegen import runtime as _support``
 and calls, through this one namespace, :mod:`~symcorr.codegen.runtime.grid`
-(neuron grids of index patterns) and the numerics of the erf family:
+(neuron grids of index patterns, output orders 1 and 2),
+:mod:`~symcorr.codegen.runtime.tuples` (sorted neuron tuples, output orders >= 3,
+and the memory bound ``peak_bytes``) and the numerics of the erf family:
 :mod:`~symcorr.codegen.runtime.erf_covariance` (the Gaussian covariance of two
 erf neurons), :mod:`~symcorr.codegen.runtime.erf_power` (powers of one erf
 neuron and their mean-derivatives) and :mod:`~symcorr.codegen.runtime.erf_moments`
@@ -13,6 +15,8 @@ from symcorr.codegen.runtime.erf_covariance import erf_covariance_matrix, erf_ga
 from symcorr.codegen.runtime.erf_moments import erf_gaussian_moment
 from symcorr.codegen.runtime.erf_power import erf_derivatives, erf_power_derivative, erf_power_moment
 from symcorr.codegen.runtime.grid import fill_pattern, grid_view, output_tensor
+from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["grid_view", "fill_pattern", "output_tensor", "erf_gaussian_covariance", "erf_covariance_matrix",
-           "erf_gaussian_moment", "erf_power_moment", "erf_power_derivative", "erf_derivatives"]
+__all__ = ["grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable", "symmetric_tensor",
+           "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",
+           "erf_power_moment", "erf_power_derivative", "erf_derivatives"]
