@@ -23,9 +23,14 @@ before any work; intermediate results skip re-validation.
 """
 from __future__ import annotations
 
+import warnings
+
+from symcorr.networks.exactness import remedy
 from symcorr.networks.layers import Settings, rule_for
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
 from symcorr.numeric.pointwise import order_argument
+from symcorr.numeric.validity import warn_invalid
 
 
 def layers(model) -> list[tuple[str, object]]:
@@ -83,8 +88,42 @@ def _check_layers(model, dim: int):
     return entries, rules
 
 
+class Trace(list):
+    """The cumulants after every layer of :func:`layers` (``propagate(..., trace=True)``): a list,
+    also indexable by layer name (``trace['2']``); ``trace.labels[l]`` is :func:`layer_label`
+    of layer ``l``, and each entry's ``status(n)`` says whether its order ``n`` is exact."""
+
+    def __init__(self, entries, names, labels, order: int):
+        super().__init__(entries)
+        self.names = list(names)
+        self.labels = list(labels)
+        self.order = order
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self.names:
+                raise KeyError(f"no layer named {key!r}; layers: {', '.join(self.names)}")
+            key = self.names.index(key)
+        return super().__getitem__(key)
+
+    def table(self) -> str:
+        """One line per layer: its label and the status of every returned order."""
+        width = max(len(label) for label in self.labels) if self.labels else 0
+        return "\n".join(f"{label:<{width}}  {entry.exactness.summary(self.order)}"
+                         + ("  INVALID" if entry.problems else "")
+                         for label, entry in zip(self.labels, self))
+
+
+#: What ``propagate(..., invalid=...)`` does with statistics that fail a validity check.
+INVALID_CHOICES = ("warn", "raise", "project")
+
+
+class InvalidStatisticsError(ValueError):
+    """``propagate(..., invalid='raise')`` met statistics no distribution has (message: where and why)."""
+
+
 def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
-              closure: int | None = None, series_order: int | None = None):
+              closure: int | None = None, series_order: int | None = None, invalid: str = "warn"):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
 
     ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
@@ -101,28 +140,80 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     dropped. ``series_order`` is passed to non-polynomial activations
     (:func:`symcorr.pointwise`).
 
+    Every result says per order whether it is exact for the given input, and
+    if not why: which input orders which closure dropped at which layer
+    (``result.status(n)``, ``str(result)``; :mod:`symcorr.numeric.exactness`,
+    computed by the rule of :func:`symcorr.networks.exactness.status_walk`). When
+    a returned order is approximate one
+    :class:`~symcorr.numeric.exactness.ApproximationWarning` says so, naming the
+    layer, the dropped orders and the closure that would make it exact.
+
+    After every pointwise layer the statistics are checked for validity
+    (:mod:`symcorr.numeric.validity`: positive semi-definite covariance,
+    Pearson's inequality); ``invalid`` says what a failure does: ``'warn'``
+    (default: recorded in ``result.problems``, naming the layer, and one
+    :class:`~symcorr.numeric.validity.InvalidStatisticsWarning`), ``'raise'``
+    (:class:`InvalidStatisticsError` at the first failing layer) or
+    ``'project'`` (replaced by the nearest valid statistics at that layer,
+    :func:`~symcorr.numeric.validity.nearest_valid`, the projected orders marked
+    approximate with the size of the change).
+
     Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
-    ``1..order``), or with ``trace=True`` the list of the cumulants after every
-    layer of :func:`layers` (the input not included).
+    ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after
+    every layer of :func:`layers` (the input not included), named by layer.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
+    if invalid not in INVALID_CHOICES:
+        raise ValueError(f"invalid must be one of {INVALID_CHOICES}, got {invalid!r}")
     carried = max(order, closure)
     entries, rules = _check_layers(model, cumulants.dim)
     settings = Settings(carried, closure, series_order)
 
-    current = cumulants if cumulants.order <= carried else Cumulants(*cumulants.tensors[:carried], check=False)
-    history = []
-    for (name, module), rule in zip(entries, rules):
-        try:
-            current = rule.apply(module, current, settings)
-        except (ValueError, FloatingPointError) as error:
-            raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
-        if trace:
-            history.append(_returned(current, order))
-    return history if trace else _returned(current, order)
+    current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
+    current = current.named("input")
+    history, labels = [], []
+    with quiet():
+        for (name, module), rule in zip(entries, rules):
+            label = layer_label(name, module)
+            try:
+                current = rule.apply(module, current, settings)
+            except (ValueError, FloatingPointError) as error:
+                raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
+            current = current.named(label)
+            if rule.kind == "pointwise" and current.problems and invalid != "warn":
+                current = _invalid(current, invalid, label)
+            labels.append(label)
+            if trace:
+                history.append(_returned(current, order))
+    result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)
+    _warn(model, cumulants, current, order, closure, series_order)
+    return result
+
+
+def _invalid(current: Cumulants, invalid: str, label: str) -> Cumulants:
+    """``invalid='raise'`` or ``'project'`` at a pointwise layer whose result failed a check."""
+    fresh = [p for p in current.problems if p.layer == label]
+    if not fresh:
+        return current
+    if invalid == "raise":
+        raise InvalidStatisticsError(f"layer {label}: the statistics fail a validity check (no distribution has "
+                                     f"them): {'; '.join(p.text for p in fresh)}. A higher (even) closure usually "
+                                     "removes this; invalid='project' projects onto the nearest valid statistics")
+    projected = current.with_status(problems=tuple(p for p in current.problems if p.layer != label)).nearest_valid()
+    return projected.named(label)
+
+
+def _warn(model, cumulants, current, order, closure, series_order) -> None:
+    """One warning for approximate returned orders (with the remedy), one for invalid statistics."""
+    bad = current.exactness.approximate_orders(order)
+    if bad:
+        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order)
+        warnings.warn(approximation_message("symcorr.propagate", current.exactness, order, hint),
+                      ApproximationWarning, stacklevel=3)
+    warn_invalid("symcorr.propagate", current.problems, stacklevel=4)
 
 
 def _returned(cumulants: Cumulants, order: int) -> Cumulants:
@@ -130,4 +221,4 @@ def _returned(cumulants: Cumulants, order: int) -> Cumulants:
     return cumulants if cumulants.order <= order else cumulants.truncated(order)
 
 
-__all__ = ["propagate", "layers", "layer_label"]
+__all__ = ["propagate", "layers", "layer_label", "Trace", "InvalidStatisticsError", "INVALID_CHOICES"]

@@ -3,12 +3,15 @@ r"""The numeric cumulants of a distribution over :math:`\mathbb{R}^N` (MATH.md s
 :class:`Cumulants` holds :math:`\kappa^{(1)} = \mu`, :math:`\kappa^{(2)} = \Sigma`
 and optionally :math:`\kappa^{(3)}, \dots, \kappa^{(K)}` as float64 symmetric
 tensors; cumulants above ``order`` are taken as zero (the closure of MATH.md
-section 4).
+section 4). Each order carries its exactness (:mod:`symcorr.numeric.exactness`:
+``c.status(n)``, ``c.exactness``) and the result of the validity checks of
+:mod:`symcorr.numeric.validity` (``c.problems``, ``c.valid``).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from symcorr.numeric.exactness import Cause, OrderStatus, StatusProfile
 from symcorr.numeric.tensors import is_symmetric
 
 
@@ -20,15 +23,28 @@ class Cumulants:
     is converted to float64 and checked: shape, finiteness, symmetry under
     permutation of indices, and positive semi-definiteness of ``cov``. The
     errors name the offending tensor.
+
+    ``exactness`` (a :class:`~symcorr.numeric.exactness.StatusProfile`, default:
+    every given order exact and the orders above exactly zero) says per order
+    whether it is exact, numerical, estimated or approximate, and why;
+    ``problems`` lists failed validity checks (:mod:`symcorr.numeric.validity`)
+    as :class:`~symcorr.numeric.exactness.Cause` records.
     """
 
-    __slots__ = ("_tensors",)
+    __slots__ = ("_tensors", "_exactness", "_problems")
 
-    def __init__(self, mean, cov, *higher, check: bool = True):
+    def __init__(self, mean, cov, *higher, check: bool = True, exactness: StatusProfile | None = None,
+                 problems=()):
         tensors = [np.asarray(t, dtype=np.float64) for t in (mean, cov, *higher)]
         if check:
             _check_tensors(tensors)
         self._tensors = tuple(tensors)
+        if exactness is None:
+            exactness = StatusProfile.given(len(tensors))
+        if exactness.order != len(tensors):
+            raise ValueError(f"exactness describes {exactness.order} orders, the cumulants hold {len(tensors)}")
+        self._exactness = exactness
+        self._problems = tuple(problems)
 
     # -- access -------------------------------------------------------------
     @property
@@ -65,13 +81,61 @@ class Cumulants:
         return np.zeros((self.dim,) * n)
 
     def truncated(self, order: int) -> "Cumulants":
-        """The same cumulants up to ``order`` (padding with zeros above ``self.order``)."""
+        """The same cumulants up to ``order`` (padding with zeros above ``self.order``); dropping
+        non-zero orders makes the orders above ``order`` approximate (:attr:`exactness`)."""
         if order < 2:
             raise ValueError(f"Cumulants keep at least mean and covariance (order >= 2), got {order}")
-        return Cumulants(*(self.kappa(n) for n in range(1, order + 1)), check=False)
+        return Cumulants(*(self.kappa(n) for n in range(1, order + 1)), check=False,
+                         exactness=self._exactness.truncated(order), problems=self._problems)
+
+    # -- exactness and validity ----------------------------------------------
+    @property
+    def exactness(self) -> StatusProfile:
+        """Per order: exact, numerical, estimated or approximate, and why (``c.exactness[n]``)."""
+        return self._exactness
+
+    def status(self, n: int) -> OrderStatus:
+        """The :class:`~symcorr.numeric.exactness.OrderStatus` of order ``n`` (above :attr:`order`:
+        that of the orders taken as zero)."""
+        return self._exactness[n]
+
+    @property
+    def problems(self) -> tuple[Cause, ...]:
+        """Failed validity checks (e.g. a covariance that is not positive semi-definite), each naming
+        where it arose; empty when every check passed (:mod:`symcorr.numeric.validity`)."""
+        return self._problems
+
+    @property
+    def valid(self) -> bool:
+        """Whether every validity check passed (:attr:`problems` is empty)."""
+        return not self._problems
+
+    def with_status(self, exactness: StatusProfile | None = None, problems=None) -> "Cumulants":
+        """The same tensors (shared, not copied) with other statuses or problems."""
+        return Cumulants(*self._tensors, check=False,
+                         exactness=self._exactness if exactness is None else exactness,
+                         problems=self._problems if problems is None else problems)
+
+    def named(self, layer: str) -> "Cumulants":
+        """The same cumulants with every cause and problem that names no layer placed at ``layer``."""
+        problems = tuple(p if p.layer is not None else Cause(p.text, layer, p.dropped, p.size)
+                         for p in self._problems)
+        return self.with_status(self._exactness.named(layer), problems)
+
+    def nearest_valid(self) -> "Cumulants":
+        """The nearest cumulants that pass the validity checks (:func:`symcorr.numeric.validity.nearest_valid`)."""
+        from symcorr.numeric.validity import nearest_valid
+
+        return nearest_valid(self)
 
     def __repr__(self) -> str:
-        return f"Cumulants(dim={self.dim}, order={self.order})"
+        invalid = f", INVALID: {len(self._problems)} problem(s)" if self._problems else ""
+        return f"Cumulants(dim={self.dim}, order={self.order}, {self._exactness.summary()}{invalid})"
+
+    def __str__(self) -> str:
+        lines = [repr(self), self._exactness.describe()]
+        lines += [f"  invalid: {p}" for p in self._problems]
+        return "\n".join(lines)
 
     @classmethod
     def from_samples(cls, X, order: int = 2, **options) -> "Cumulants":

@@ -14,7 +14,9 @@ def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
         \kappa_z^{(n)}_{i_1..i_n} = \sum_j W_{i_1 j_1}\cdots W_{i_n j_n}\, \kappa_y^{(n)}_{j_1..j_n}.
 
     Each order-n tensor is contracted one mode at a time (cost
-    :math:`n N_\mathrm{out} N^{n}` instead of :math:`N^{2n}`).
+    :math:`n N_\mathrm{out} N^{n}` instead of :math:`N^{2n}`). Every order keeps
+    its exactness status and the validity problems are carried along
+    (:mod:`symcorr.numeric.exactness`).
     """
     W = np.asarray(W, dtype=np.float64)
     if W.ndim != 2 or W.shape[1] != cumulants.dim:
@@ -36,4 +38,4 @@ def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
             # steps every mode is transformed and the axis order is restored
             tensor = np.tensordot(tensor, W, axes=([0], [1]))
         out.append(tensor)
-    return Cumulants(*out, check=False)
+    return Cumulants(*out, check=False, exactness=cumulants.exactness, problems=cumulants.problems)

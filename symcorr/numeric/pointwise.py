@@ -7,6 +7,9 @@ import numpy as np
 
 from symcorr.derivation.activation import Activation
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.exactness import ApproximationWarning, approximation_message, pointwise_statuses, \
+    warnings_enabled
+from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_kernel
 
 
@@ -34,6 +37,15 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     input cumulants above order 2 that are identically zero are not carried
     (the closure is lowered to the highest non-zero one): erf of a Gaussian is
     then exact at every output order.
+
+    The result says per order whether it is exact for the given input, and why
+    not (``result.status(n)``, :mod:`symcorr.numeric.exactness`): e.g. closure 4
+    on a Gaussian mixture gives approximate orders 3..4 of a quadratic (they
+    need input orders up to 6); one :class:`~symcorr.numeric.exactness.ApproximationWarning`
+    says so. The result is checked for validity (:mod:`symcorr.numeric.validity`:
+    a positive semi-definite covariance, Pearson's inequality); failures are
+    recorded in ``result.problems`` and warned about, never corrected silently
+    (``result.nearest_valid()`` projects explicitly).
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -42,11 +54,14 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
     family = activation.family
+    requested_closure = closure
     closure = family.carried_closure(activation, closure, lambda n: bool(np.any(cumulants.kappa(n))))
     kernel = load_kernel(activation, order, closure, series_order)
     message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
+    profile = cumulants.exactness.with_zero(lambda n: not np.any(cumulants.kappa(n)))
+    exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
@@ -56,4 +71,22 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
             raise FloatingPointError(
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
                 f"input cumulants too large for this activation")
-    return Cumulants(*tensors, check=False)
+    problems = problems_of(None, tensors) + cumulants.problems
+    result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
+    if warnings_enabled():
+        _warn(result, activation, order, requested_closure)
+    return result
+
+
+def _warn(result: Cumulants, activation: Activation, order: int, closure: int) -> None:
+    """One :class:`ApproximationWarning` for approximate orders, one for failed validity checks."""
+    bad = result.exactness.approximate_orders(order)
+    if bad:
+        needed = activation.family.input_orders_needed(activation, bad[0])
+        remedy = ("Exact needs Gaussian input." if needed is None else
+                  f"Exact order {bad[0]} needs input cumulants of orders 1..{needed}, all exact, "
+                  f"and closure >= {needed}" if needed > closure else "")
+        what = f"pointwise({activation}, order={order}, closure={closure})"
+        warnings.warn(approximation_message(what, result.exactness, order, remedy), ApproximationWarning,
+                      stacklevel=3)
+    warn_invalid(f"pointwise({activation})", result.problems, stacklevel=4)
