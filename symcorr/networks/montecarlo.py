@@ -27,6 +27,7 @@ import numpy as np
 from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
 from symcorr.networks.propagation import layers as model_layers
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
+from symcorr.numeric.progress import progress_bar
 
 
 class MonteCarloResult:
@@ -108,7 +109,7 @@ def _layer_orders(order, n_layers: int) -> list[int]:
 
 def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_size: int = 8192,
                 groups: int = 64, seed: int = 0, dtype="float64", input_order: int = 0,
-                threads: int | None = None) -> MonteCarloResult:
+                threads: int | None = None, progress: bool | None = None) -> MonteCarloResult:
     r"""Estimate the cumulants of every layer of ``model`` by sampling.
 
     ``inputs``: a :class:`~symcorr.numeric.distributions.Gaussian`,
@@ -126,7 +127,8 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     the run (restored afterwards); the default is 1 for networks no wider than
     256 units, where the per-batch products are too small to gain from threads
     and spinning thread pools only slow a busy machine down, and torch's own
-    setting otherwise.
+    setting otherwise. ``progress``: a progress bar over the samples (``None``: only
+    on a terminal, :func:`symcorr.numeric.progress.progress_bar`).
 
     Returns a :class:`MonteCarloResult`, indexable per layer.
     """
@@ -176,7 +178,9 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
-        return _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype)
+        with progress_bar(n_samples, "Monte Carlo", progress, "sample") as bar:
+            return _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed,
+                        torch_dtype, bar)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -194,7 +198,7 @@ def _draw(source, size, rng):
     return source.sample(size, rng)
 
 
-def _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype):
+def _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype, bar):
     import torch
 
     rng = np.random.default_rng(seed)
@@ -229,6 +233,7 @@ def _run(source, modules, names, orders, input_order, n_samples, batch_size, gro
                     except FloatingPointError as error:
                         raise FloatingPointError(f"layer {names[l]} ({type(module).__name__}): {error}") from None
             done += size
+            bar.update(size)
     return MonteCarloResult(estimators, input_estimator, names, time.perf_counter() - start)
 
 

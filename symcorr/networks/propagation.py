@@ -27,6 +27,9 @@ import warnings
 
 from symcorr.networks.exactness import remedy
 from symcorr.networks.layers import Settings, rule_for
+from symcorr.networks.memory import check_plan, memory_plan
+from symcorr.numeric.budget import budget_scope
+from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
 from symcorr.numeric.pointwise import order_argument
@@ -123,7 +126,8 @@ class InvalidStatisticsError(ValueError):
 
 
 def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
-              closure: int | None = None, series_order: int | None = None, invalid: str = "warn"):
+              closure: int | None = None, series_order: int | None = None, invalid: str = "warn",
+              memory_budget=None, progress: bool | None = None):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
 
     ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
@@ -158,6 +162,16 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     :func:`~symcorr.numeric.validity.nearest_valid`, the projected orders marked
     approximate with the size of the change).
 
+    Memory is estimated for every layer before any work
+    (:func:`symcorr.networks.memory.memory_plan`); if the largest estimate
+    exceeds the budget (``memory_budget``: bytes or e.g. ``'8G'``; default the
+    environment variable ``SYMCORR_MEMORY_BUDGET`` or half the available
+    memory, :mod:`symcorr.numeric.budget`) a
+    :class:`~symcorr.numeric.budget.MemoryBudgetError` names the layer, the
+    estimate and the remedy, and nothing is allocated. With orders >= 3 a
+    progress bar over the layers is shown (``progress``: ``None`` = only on a
+    terminal).
+
     Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
     ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after
     every layer of :func:`layers` (the input not included), named by layer.
@@ -174,9 +188,14 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
 
     current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
     current = current.named("input")
+    if carried >= 3:
+        plan = memory_plan(model, cumulants.dim, current.order, order, closure, series_order)
+        check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
     history, labels = [], []
-    with quiet():
+    bar = progress_bar(len(entries), "propagate", False if carried < 3 and progress is None else progress, "layer")
+    with quiet(), budget_scope(memory_budget), bar:
         for (name, module), rule in zip(entries, rules):
+            bar.set_postfix_str(layer_label(name, module))
             label = layer_label(name, module)
             try:
                 current = rule.apply(module, current, settings)
@@ -186,6 +205,7 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
             if rule.kind == "pointwise" and current.problems and invalid != "warn":
                 current = _invalid(current, invalid, label)
             labels.append(label)
+            bar.update()
             if trace:
                 history.append(_returned(current, order))
     result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from symcorr.numeric.budget import check_memory, linear_peak_bytes
 from symcorr.numeric.cumulants import Cumulants
 
-def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
+def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
     r"""Cumulants of :math:`z = W y + b` (MATH.md section 3), exact at every order.
 
     .. math::
@@ -16,13 +17,19 @@ def linear(cumulants: Cumulants, W, b=None) -> Cumulants:
     Each order-n tensor is contracted one mode at a time (cost
     :math:`n N_\mathrm{out} N^{n}` instead of :math:`N^{2n}`). Every order keeps
     its exactness status and the validity problems are carried along
-    (:mod:`symcorr.numeric.exactness`).
+    (:mod:`symcorr.numeric.exactness`). Orders >= 3 are preceded by a memory
+    estimate (:func:`symcorr.numeric.budget.linear_peak_bytes`) checked against
+    ``memory_budget`` (:func:`symcorr.numeric.budget.check_memory`).
     """
     W = np.asarray(W, dtype=np.float64)
     if W.ndim != 2 or W.shape[1] != cumulants.dim:
         raise ValueError(f"W must have shape (N_out, {cumulants.dim}) to act on {cumulants.dim} neurons, got {W.shape}")
     if not np.all(np.isfinite(W)):
         raise ValueError("W has a non-finite entry (NaN or inf)")
+    if cumulants.order >= 3:
+        check_memory(linear_peak_bytes(cumulants.tensors, W.shape[0]),
+                     f"a linear layer {cumulants.dim} -> {W.shape[0]} on cumulants of order {cumulants.order}",
+                     "a lower order or closure, or a narrower layer", memory_budget)
     mean = W @ cumulants.mean
     if b is not None:
         b = np.asarray(b, dtype=np.float64)

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from symcorr.derivation.activation import Activation
+from symcorr.numeric.budget import check_memory, kernel_peak_bytes
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, pointwise_statuses, \
     warnings_enabled
@@ -23,8 +24,16 @@ def order_argument(name: str, value) -> int:
     return int(value)
 
 
+def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
+                   partial: bool = False):
+    """``(kernel, orders evaluated, sliced)``: the kernel :func:`pointwise` calls for output orders
+    ``1..order`` at ``closure``, how many of its orders it evaluates, and whether inputs other than
+    dense arrays enter (their slices allocate; :mod:`symcorr.numeric.budget`)."""
+    return load_kernel(activation, order, closure, series_order), order, partial
+
+
 def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure: int | None = None,
-              series_order: int | None = None) -> Cumulants:
+              series_order: int | None = None, *, memory_budget=None) -> Cumulants:
     r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
 
     Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
@@ -46,6 +55,12 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     a positive semi-definite covariance, Pearson's inequality); failures are
     recorded in ``result.problems`` and warned about, never corrected silently
     (``result.nearest_valid()`` projects explicitly).
+
+    Before any allocation the peak memory is estimated
+    (:func:`symcorr.numeric.budget.kernel_peak_bytes`) and compared with the
+    budget (``memory_budget``: bytes or e.g. ``'8G'``; default
+    ``SYMCORR_MEMORY_BUDGET`` or half the available memory); above it a
+    :class:`~symcorr.numeric.budget.MemoryBudgetError` names the estimate and the remedy.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -56,7 +71,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     family = activation.family
     requested_closure = closure
     closure = family.carried_closure(activation, closure, lambda n: bool(np.any(cumulants.kappa(n))))
-    kernel = load_kernel(activation, order, closure, series_order)
+    kernel, evaluated, sliced = pointwise_plan(activation, order, closure, series_order)
+    if order >= 3:
+        check_memory(kernel_peak_bytes(kernel, cumulants.dim, evaluated, sliced), f"pointwise({activation}) of {cumulants.dim} "
+                     f"neurons to order {order}", "a lower order (each order multiplies the memory by the width) "
+                     "or fewer neurons", memory_budget)
     message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
