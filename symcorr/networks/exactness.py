@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from symcorr.numeric.exactness import EXACT, EXACT_ZERO, StatusProfile, approximate, orders_text, \
-    pointwise_statuses
+from symcorr.numeric.exactness import EXACT, EXACT_ZERO, Cause, StatusProfile, approximate, orders_text, \
+    pointwise_statuses, worst
 
 #: The largest closure :func:`exact_closure` tries (kernels beyond it are impractical to derive).
 MAX_REMEDY_CLOSURE = 12
@@ -36,13 +36,8 @@ def input_profile(order: int, input_nonzero: float) -> StatusProfile:
     return StatusProfile(held, tail)
 
 
-def odd_closure_partial(closure: int, keep_next_diagonal: bool | None) -> bool:
-    """Whether closure ``closure`` keeps the diagonal of order ``closure + 1`` (default: odd closures)."""
-    return (closure % 2 == 1 and closure >= 3) if keep_next_diagonal is None else bool(keep_next_diagonal)
-
-
 def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | None = None,
-                series_order: int | None = None, keep_next_diagonal: bool | None = False) -> list[StatusProfile]:
+                series_order: int | None = None, keep_next_diagonal: bool | None = None) -> list[StatusProfile]:
     """The status profile after every layer of :func:`symcorr.networks.propagation.layers` for
     ``propagate(model, ..., order, closure=closure)`` on an input with statuses ``profile``.
 
@@ -53,22 +48,26 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
     from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import layer_label, layers
 
+    from symcorr.numeric.pointwise import keeps_next_diagonal
+
     closure = order if closure is None else closure
     carried = max(order, closure)
-    partial = odd_closure_partial(closure, keep_next_diagonal) and carried == closure
-    current = profile.truncated(carried + partial).named("input")
-    if partial and not current.status(carried + 1).known_zero:
-        current = StatusProfile(current.held[:carried] + (approximate(
-            f"only the diagonal of order {carried + 1} is kept (odd closure {closure})", layer="input"),),
-            current.tail)
+    partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
+    if partial and profile.order > carried and not profile.status(carried + 1).known_zero:
+        # a dense input order closure + 1 enters through its diagonal (numeric.pointwise.next_diagonal_input)
+        cut = profile.truncated(carried + 1)
+        profile = StatusProfile(cut.held[:carried] + (worst([cut.held[carried]], [Cause(
+            f"only the diagonal of order {carried + 1} is kept (odd closure {closure})")]),), cut.tail)
+    current = (profile if partial and profile.order > carried else profile.truncated(carried)).named("input")
     out = []
     for name, module in layers(model):
         rule = rule_for(module)
         label = layer_label(name, module)
         if rule.kind == "pointwise":
             activation = rule.activation(module)
-            used = activation.family.carried_closure(activation, closure + partial,
-                                                     lambda n, before=current: not before.status(n).known_zero)
+            used = activation.family.carried_closure(
+                activation, closure + partial,
+                lambda n, before=current: n <= before.order and not before.status(n).known_zero)
             current = pointwise_statuses(current, activation, carried, used, series_order,
                                          partial_next=partial).named(label)
         elif rule.kind != "affine":
@@ -79,7 +78,7 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
 
 
 def exact_closure(model, profile: StatusProfile, order: int, wanted: int, series_order: int | None = None,
-                  start: int = 2) -> tuple[int | None, bool]:
+                  start: int = 2, keep_next_diagonal: bool | None = None) -> tuple[int | None, bool]:
     """The smallest closure ``K >= start`` (up to :data:`MAX_REMEDY_CLOSURE`) at which output
     order ``wanted`` is not approximate, and whether that needs more input orders than
     ``profile`` holds (``(None, ...)``: no closure does)."""
@@ -88,17 +87,17 @@ def exact_closure(model, profile: StatusProfile, order: int, wanted: int, series
             trial = profile
             if needs_input and profile.order < K:
                 trial = StatusProfile(profile.held + (EXACT,) * (K - profile.order), approximate("unknown"))
-            final = status_walk(model, trial, order, K, series_order)[-1]
+            final = status_walk(model, trial, order, K, series_order, keep_next_diagonal)[-1]
             if final.status(wanted).kind != "approximate":
                 return K, needs_input
     return None, False
 
 
 def remedy(model, profile: StatusProfile, order: int, closure: int, approximate_orders,
-           series_order: int | None = None) -> str:
+           series_order: int | None = None, keep_next_diagonal: bool | None = None) -> str:
     """What would make the lowest of ``approximate_orders`` exact, as a sentence."""
     wanted = min(approximate_orders)
-    K, needs_input = exact_closure(model, profile, order, wanted, series_order, start=closure + 1)
+    K, needs_input = exact_closure(model, profile, order, wanted, series_order, closure + 1, keep_next_diagonal)
     if K is None:
         return (f"No closure up to {MAX_REMEDY_CLOSURE} makes order {wanted} exact for this input "
                 f"(e.g. an activation exact only for Gaussian input, or input cumulants that are not known)")
@@ -117,4 +116,4 @@ def exact_orders(model, order: int, input_nonzero: float = math.inf) -> list[set
 
 
 __all__ = ["status_walk", "exact_orders", "exact_closure", "remedy", "gaussian_profile", "input_profile",
-           "odd_closure_partial", "orders_text", "MAX_REMEDY_CLOSURE"]
+           "orders_text", "MAX_REMEDY_CLOSURE"]

@@ -36,11 +36,13 @@ def _nn():
 @dataclass(frozen=True)
 class Settings:
     """What every layer of one propagation shares: ``order`` carried, ``closure`` kept by
-    pointwise layers, ``series_order`` for series families (docs/theory.md section 9)."""
+    pointwise layers, ``series_order`` for series families, ``keep_next_diagonal`` whether an
+    odd closure also carries the diagonal of the next order (docs/theory.md section 9)."""
 
     order: int
     closure: int
     series_order: int | None = None
+    keep_next_diagonal: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _activation_apply(module, cumulants, settings):
     from symcorr.numeric.pointwise import pointwise
 
     return pointwise(cumulants, module.activation, order=settings.order, closure=settings.closure,
-                     series_order=settings.series_order)
+                     series_order=settings.series_order, keep_next_diagonal=settings.keep_next_diagonal)
 
 
 def _symcorr_activation(module):

@@ -51,9 +51,8 @@ def memory_plan(model, dim: int, held: int, order: int, closure: int, series_ord
         width = int(_product(shape))
         before = _held_bytes(width_in, held, partial)
         if rule.kind == "pointwise":
-            kernel, evaluated, sliced = pointwise_plan(rule.activation(module), carried, closure, series_order,
-                                                       partial)
-            work = kernel_peak_bytes(kernel, width, evaluated, sliced)
+            step = pointwise_plan(rule.activation(module), carried, closure, series_order, partial)
+            work = kernel_peak_bytes(step.kernel, width, step.evaluated, step.sliced)
             held = carried
         else:
             work = sum(dense_linear_peak_bytes(width_in, width, n) if n >= 3 else FLOAT * width**n

@@ -32,7 +32,7 @@ from symcorr.numeric.budget import budget_scope
 from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
-from symcorr.numeric.pointwise import order_argument
+from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument
 from symcorr.numeric.validity import warn_invalid
 
 
@@ -127,7 +127,7 @@ class InvalidStatisticsError(ValueError):
 
 def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
               closure: int | None = None, series_order: int | None = None, invalid: str = "warn",
-              memory_budget=None, progress: bool | None = None):
+              keep_next_diagonal: bool | None = None, memory_budget=None, progress: bool | None = None):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
 
     ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
@@ -143,6 +143,15 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     quadratic layer of a Gaussian. Input cumulants above the carried orders are
     dropped. ``series_order`` is passed to non-polynomial activations
     (:func:`symcorr.pointwise`).
+
+    An odd closure ``K`` (``order <= K``) is done soundly: every pointwise layer
+    also keeps the diagonal of order ``K + 1`` of its output, which the linear
+    layers map exactly (a sum of rank-1 terms whose slices are matrix products,
+    :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`) and the next pointwise
+    layer uses where its formulas need order ``K + 1`` (an input's own order
+    ``K + 1`` enters through its diagonal). ``keep_next_diagonal=False`` drops
+    order ``K + 1`` altogether (the plain truncation, which can give covariances
+    that are not positive semi-definite), ``True`` forces the scheme for even ``K``.
 
     Every result says per order whether it is exact for the given input, and
     if not why: which input orders which closure dropped at which layer
@@ -183,13 +192,17 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     if invalid not in INVALID_CHOICES:
         raise ValueError(f"invalid must be one of {INVALID_CHOICES}, got {invalid!r}")
     carried = max(order, closure)
+    partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
     entries, rules = _check_layers(model, cumulants.dim)
-    settings = Settings(carried, closure, series_order)
+    settings = Settings(carried, closure, series_order, partial)
 
-    current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
+    if partial:
+        current = next_diagonal_input(cumulants, closure)
+    else:
+        current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
     current = current.named("input")
     if carried >= 3:
-        plan = memory_plan(model, cumulants.dim, current.order, order, closure, series_order)
+        plan = memory_plan(model, cumulants.dim, min(current.order, carried), order, closure, series_order, partial)
         check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
     history, labels = [], []
     bar = progress_bar(len(entries), "propagate", False if carried < 3 and progress is None else progress, "layer")
@@ -209,7 +222,7 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
             if trace:
                 history.append(_returned(current, order))
     result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)
-    _warn(model, cumulants, current, order, closure, series_order)
+    _warn(model, cumulants, current, order, closure, series_order, partial)
     return result
 
 
@@ -226,11 +239,11 @@ def _invalid(current: Cumulants, invalid: str, label: str) -> Cumulants:
     return projected.named(label)
 
 
-def _warn(model, cumulants, current, order, closure, series_order) -> None:
+def _warn(model, cumulants, current, order, closure, series_order, partial) -> None:
     """One warning for approximate returned orders (with the remedy), one for invalid statistics."""
     bad = current.exactness.approximate_orders(order)
     if bad:
-        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order)
+        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order, partial)
         warnings.warn(approximation_message("symcorr.propagate", current.exactness, order, hint),
                       ApproximationWarning, stacklevel=3)
     warn_invalid("symcorr.propagate", current.problems, stacklevel=4)

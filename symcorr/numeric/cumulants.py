@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symcorr.numeric.cumulant_tensors import ZeroTensor, is_cumulant_tensor
 from symcorr.numeric.exactness import Cause, OrderStatus, StatusProfile
 from symcorr.numeric.tensors import is_symmetric
 
@@ -35,9 +36,14 @@ class Cumulants:
 
     def __init__(self, mean, cov, *higher, check: bool = True, exactness: StatusProfile | None = None,
                  problems=()):
-        tensors = [np.asarray(t, dtype=np.float64) for t in (mean, cov, *higher)]
+        tensors = [np.asarray(t, dtype=np.float64) for t in (mean, cov)]
+        tensors += [t if is_cumulant_tensor(t) else np.asarray(t, dtype=np.float64) for t in higher]
+        for n, t in enumerate(tensors[2:], start=3):
+            if is_cumulant_tensor(t) and (t.order, t.dim) != (n, tensors[0].shape[0]):
+                raise ValueError(f"kappa({n}) is a {type(t).__name__} of order {t.order} over {t.dim} neurons; "
+                                 f"expected order {n} over {tensors[0].shape[0]}")
         if check:
-            _check_tensors(tensors)
+            _check_tensors([t for t in tensors if isinstance(t, np.ndarray)])
         self._tensors = tuple(tensors)
         if exactness is None:
             exactness = StatusProfile.given(len(tensors))
@@ -69,15 +75,31 @@ class Cumulants:
 
     @property
     def tensors(self) -> tuple[np.ndarray, ...]:
-        r"""``(kappa^{(1)}, ..., kappa^{(order)})``."""
+        r"""``(kappa^{(1)}, ..., kappa^{(order)})`` as dense arrays (see :meth:`kappa`)."""
+        return tuple(self.kappa(n) for n in range(1, self.order + 1))
+
+    @property
+    def held(self) -> tuple:
+        """The tensors as held: dense arrays, or objects of :mod:`symcorr.numeric.cumulant_tensors`
+        (e.g. the diagonal of the next order an odd closure keeps, or slices estimated from data)."""
         return self._tensors
 
+    def tensor(self, n: int):
+        r""":math:`\kappa^{(n)}` as held (:attr:`held`); a :class:`~symcorr.numeric.cumulant_tensors.ZeroTensor`
+        above :attr:`order`."""
+        if n <= self.order:
+            return self._tensors[n - 1]
+        return ZeroTensor(n, self.dim)
+
     def kappa(self, n: int) -> np.ndarray:
-        r""":math:`\kappa^{(n)}` for :math:`n \ge 1`; zeros of shape ``(N,)*n`` above ``order``."""
+        r""":math:`\kappa^{(n)}` for :math:`n \ge 1` as a dense array; zeros of shape ``(N,)*n`` above
+        ``order``. A tensor held in another form is expanded (after a memory estimate; slices estimated
+        from data refuse, naming why)."""
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"cumulant order must be an integer >= 1, got {n!r}")
         if n <= self.order:
-            return self._tensors[n - 1]
+            tensor = self._tensors[n - 1]
+            return tensor.to_dense() if is_cumulant_tensor(tensor) else tensor
         return np.zeros((self.dim,) * n)
 
     def truncated(self, order: int) -> "Cumulants":
@@ -85,7 +107,7 @@ class Cumulants:
         non-zero orders makes the orders above ``order`` approximate (:attr:`exactness`)."""
         if order < 2:
             raise ValueError(f"Cumulants keep at least mean and covariance (order >= 2), got {order}")
-        return Cumulants(*(self.kappa(n) for n in range(1, order + 1)), check=False,
+        return Cumulants(*(self.tensor(n) for n in range(1, order + 1)), check=False,
                          exactness=self._exactness.truncated(order), problems=self._problems)
 
     # -- exactness and validity ----------------------------------------------

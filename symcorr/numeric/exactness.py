@@ -228,9 +228,14 @@ def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: 
         if needed is None:
             held.append(_series_status(profile, activation, m, closure, series_order, truncation_message, numerical))
             continue
-        used = [profile.status(n) for n in range(1, min(needed, closure) + 1)]
+        given = min(needed, closure, profile.order)
+        used = [profile.status(n) for n in range(1, given + 1)]
+        missing = [n for n in range(given + 1, min(needed, closure) + 1) if not profile.status(n).known_zero]
         dropped = [n for n in range(closure + 1, needed + 1) if not profile.status(n).known_zero]
         causes = []
+        if missing:
+            causes.append(Cause(f"input order{'s' * (len(missing) > 1)} {orders_text(missing)} not held (taken as "
+                                f"zero; order {m} needs 1..{needed})", dropped=tuple(missing)))
         if dropped:
             causes.append(Cause(f"closure {closure} drops input order{'s' * (len(dropped) > 1)} "
                                 f"{orders_text(dropped)} (order {m} needs 1..{needed})", dropped=tuple(dropped)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from symcorr.numeric.budget import check_memory, linear_peak_bytes
+from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
 from symcorr.numeric.cumulants import Cumulants
 
 def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
@@ -19,7 +20,8 @@ def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
     its exactness status and the validity problems are carried along
     (:mod:`symcorr.numeric.exactness`). Orders >= 3 are preceded by a memory
     estimate (:func:`symcorr.numeric.budget.linear_peak_bytes`) checked against
-    ``memory_budget`` (:func:`symcorr.numeric.budget.check_memory`).
+    ``memory_budget`` (:func:`symcorr.numeric.budget.check_memory`). Tensors held
+    in another form (:mod:`symcorr.numeric.cumulant_tensors`) map themselves.
     """
     W = np.asarray(W, dtype=np.float64)
     if W.ndim != 2 or W.shape[1] != cumulants.dim:
@@ -27,7 +29,7 @@ def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
     if not np.all(np.isfinite(W)):
         raise ValueError("W has a non-finite entry (NaN or inf)")
     if cumulants.order >= 3:
-        check_memory(linear_peak_bytes(cumulants.tensors, W.shape[0]),
+        check_memory(linear_peak_bytes(cumulants.held, W.shape[0]),
                      f"a linear layer {cumulants.dim} -> {W.shape[0]} on cumulants of order {cumulants.order}",
                      "a lower order or closure, or a narrower layer", memory_budget)
     mean = W @ cumulants.mean
@@ -39,7 +41,10 @@ def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
             raise ValueError("b has a non-finite entry (NaN or inf)")
         mean = mean + b
     out = [mean, W @ cumulants.cov @ W.T]
-    for tensor in cumulants.tensors[2:]:
+    for tensor in cumulants.held[2:]:
+        if is_cumulant_tensor(tensor):      # held in another form: it maps itself (or says why not)
+            out.append(tensor.linear(W))
+            continue
         for _ in range(tensor.ndim):
             # contract the leading mode, append the new one at the end: after n
             # steps every mode is transformed and the axis order is restored

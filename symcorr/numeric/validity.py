@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from symcorr.numeric.cumulant_tensors import RankOneSum, pattern_slice
 from symcorr.numeric.exactness import Cause, StatusProfile, worst
 
 #: Relative tolerance of the checks (rounding of sums of many float64 terms).
@@ -40,9 +41,7 @@ class InvalidStatisticsWarning(UserWarning):
 
 def _diagonal(tensor, n: int):
     """The diagonal :math:`\\kappa_{i..i}` of an order-``n`` tensor (dense or :mod:`cumulant_tensors`)."""
-    if hasattr(tensor, "slice"):
-        return np.asarray(tensor.slice("i" * n))
-    return np.einsum(f"{'i' * n}->i", tensor)
+    return pattern_slice(tensor, "i" * n)
 
 
 def covariance_problem(cov: np.ndarray) -> str | None:
@@ -86,7 +85,7 @@ def problems_of(cumulants, tensors=None) -> tuple[Cause, ...]:
     """The validity checks of the module docstring on ``cumulants`` (their tensors may be passed
     as ``tensors`` before a :class:`~symcorr.numeric.cumulants.Cumulants` is built); one unnamed
     :class:`~symcorr.numeric.exactness.Cause` per failed check."""
-    tensors = cumulants.tensors if tensors is None else tensors
+    tensors = cumulants.held if tensors is None else tensors
     found = []
     message = covariance_problem(tensors[1])
     if message:
@@ -103,7 +102,7 @@ def nearest_valid(cumulants):
     orders become approximate with the size of the change. Returns ``cumulants`` itself when valid."""
     from symcorr.numeric.cumulants import Cumulants
 
-    tensors = list(cumulants.tensors)
+    tensors = list(cumulants.held)
     held = list(cumulants.exactness.held)
     cov = 0.5 * (tensors[1] + tensors[1].T)
     if covariance_problem(cov):
@@ -114,15 +113,19 @@ def nearest_valid(cumulants):
         held[1] = worst([held[1]], [Cause("projected to the nearest positive semi-definite covariance",
                                           size=change)])
         tensors[1] = projected
-    if len(tensors) >= 4 and isinstance(tensors[3], np.ndarray):
+    diagonal_only = isinstance(tensors[3], RankOneSum) and tensors[3].factors is None if len(tensors) >= 4 else False
+    if len(tensors) >= 4 and (isinstance(tensors[3], np.ndarray) or diagonal_only):
         variance, third = np.diag(tensors[1]), _diagonal(tensors[2], 3)
         fourth = _diagonal(tensors[3], 4)
         bound = third**2 / np.where(variance > 0, variance, np.inf) - 2.0 * variance**2
         low = fourth < bound
         if np.any(low):
-            tensors[3] = tensors[3].copy()
             index = np.flatnonzero(low)
-            tensors[3][index, index, index, index] = bound[index]
+            if diagonal_only:
+                tensors[3] = RankOneSum.diagonal(4, np.where(low, bound, fourth))
+            else:
+                tensors[3] = tensors[3].copy()
+                tensors[3][index, index, index, index] = bound[index]
             held[3] = worst([held[3]], [Cause(f"{index.size} diagonal fourth cumulant(s) raised to Pearson's bound",
                                               size=float(np.max(np.abs(bound[index] - fourth[index]))))])
     if held == list(cumulants.exactness.held):
