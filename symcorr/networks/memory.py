@@ -34,17 +34,18 @@ def _held_bytes(width: int, orders: int, partial: int) -> int:
 
 
 def memory_plan(model, dim: int, held: int, order: int, closure: int, series_order: int | None = None,
-                partial: bool = False) -> list[LayerMemory]:
-    """Per layer of :func:`symcorr.networks.propagation.layers`, the estimated peak bytes of
-    ``propagate`` (module docstring); ``held`` is the number of input orders held (<= carried),
-    ``partial`` whether an odd closure keeps the diagonal of the next order."""
+                partial: bool = False, start: int = 0) -> list[LayerMemory]:
+    """Per layer of :func:`symcorr.networks.propagation.layers` from layer ``start`` on (whose input has
+    ``dim`` features), the estimated peak bytes of ``propagate`` (module docstring); ``held`` is the number
+    of input orders held (<= carried), ``partial`` whether an odd closure keeps the diagonal of the next
+    order."""
     from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import layer_label, layers
     from symcorr.numeric.pointwise import pointwise_plan
 
     carried = max(order, closure)
     shape, plan = (dim,), []
-    for name, module in layers(model):
+    for name, module in layers(model)[start:]:
         rule = rule_for(module)
         width_in = int(_product(shape))
         shape = rule.shape(module, shape)

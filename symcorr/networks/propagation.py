@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 
+from symcorr.networks.data_in import data_input, sample_shape
 from symcorr.networks.exactness import remedy
 from symcorr.networks.layers import Settings, rule_for
 from symcorr.networks.memory import check_plan, memory_plan
@@ -72,12 +73,13 @@ def layer_label(name: str, module) -> str:
     return f"{name}:{type(module).__name__}" + (f"({extra.replace(' ', '')})" if extra else "")
 
 
-def _check_layers(model, dim: int):
-    """Every layer's rule, checked against the shapes it receives, before any work."""
+def _check_layers(model, dim):
+    """Every layer's rule, checked against the shapes it receives (``dim``: the input's features, or the
+    shape of one sample), before any work."""
     entries = layers(model)
     if not entries:
         raise ValueError("the model has no layers")
-    rules, shape = [], (dim,)
+    rules, shape = [], (dim,) if isinstance(dim, int) else tuple(dim)
     for name, module in entries:
         try:
             rule = rule_for(module)
@@ -125,10 +127,12 @@ class InvalidStatisticsError(ValueError):
     """``propagate(..., invalid='raise')`` met statistics no distribution has (message: where and why)."""
 
 
-def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
-              closure: int | None = None, series_order: int | None = None, invalid: str = "warn",
-              keep_next_diagonal: bool | None = None, memory_budget=None, progress: bool | None = None):
-    r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
+def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: bool = False, *,
+              closure: int | None = None, series_order: int | None = None, data=None, groups: int = 32,
+              batch_size: int = 4096, invalid: str = "warn", keep_next_diagonal: bool | None = None,
+              memory_budget=None, progress: bool | None = None):
+    r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``
+    (or the samples ``data``).
 
     ``model`` is an ``nn.Sequential`` of ``nn.Linear``, :mod:`symcorr.networks.modules`
     activations, ``nn.Identity`` / ``nn.Flatten`` (module docstring). The words
@@ -171,6 +175,17 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     :func:`~symcorr.numeric.validity.nearest_valid`, the projected orders marked
     approximate with the size of the change).
 
+    Data in (``data=X``: an array or tensor of samples, one row per sample of
+    any shape, or an iterable of batches such as a DataLoader, whose batches
+    may be ``(x, y)`` pairs) instead of ``cumulants``: the samples are pushed
+    through the leading affine layers in batches of ``batch_size`` and the
+    first pre-activation's cumulants are formed from them, orders 3..4 only as
+    the slices the first nonlinearity reads (:mod:`symcorr.networks.data_in`,
+    :class:`~symcorr.numeric.data_cumulants.DataCumulants`; standard errors from
+    ``groups`` batch-means groups), so neither the input dimension nor the
+    layer width enters to the fourth power. Their statuses are ``estimated``;
+    data cumulants above order 4 are not formed.
+
     Memory is estimated for every layer before any work
     (:func:`symcorr.networks.memory.memory_plan`); if the largest estimate
     exceeds the budget (``memory_budget``: bytes or e.g. ``'8G'``; default the
@@ -185,7 +200,9 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after
     every layer of :func:`layers` (the input not included), named by layer.
     """
-    if not isinstance(cumulants, Cumulants):
+    if (cumulants is None) == (data is None):
+        raise TypeError("propagate needs the input's cumulants or data=samples, one of the two")
+    if data is None and not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
@@ -193,23 +210,33 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
         raise ValueError(f"invalid must be one of {INVALID_CHOICES}, got {invalid!r}")
     carried = max(order, closure)
     partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
-    entries, rules = _check_layers(model, cumulants.dim)
+    entries, rules = _check_layers(model, cumulants.dim if data is None else sample_shape(data))
     settings = Settings(carried, closure, series_order, partial)
 
+    start, leading = 0, []
+    if data is not None:
+        with budget_scope(memory_budget):
+            start, cumulants, leading = data_input(entries, rules, data, min(carried + partial, 4), groups,
+                                                   batch_size, trace, progress)
+        leading = [_returned(entry.named(layer_label(*entries[l])), order) for l, entry in enumerate(leading)]
     if partial:
         current = next_diagonal_input(cumulants, closure)
     else:
         current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
     current = current.named("input")
     if carried >= 3:
-        plan = memory_plan(model, cumulants.dim, min(current.order, carried), order, closure, series_order, partial)
+        plan = memory_plan(model, cumulants.dim, min(current.order, carried), order, closure, series_order, partial,
+                           start)
         check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
-    history, labels = [], []
-    bar = progress_bar(len(entries), "propagate", False if carried < 3 and progress is None else progress, "layer")
+    history, labels = leading, [layer_label(name, module) for name, module in entries[:start]]
+    if start == len(entries):
+        current = current.named(labels[-1])
+    bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,
+                       "layer")
     with quiet(), budget_scope(memory_budget), bar:
-        for (name, module), rule in zip(entries, rules):
-            bar.set_postfix_str(layer_label(name, module))
+        for (name, module), rule in zip(entries[start:], rules[start:]):
             label = layer_label(name, module)
+            bar.set_postfix_str(label)
             try:
                 current = rule.apply(module, current, settings)
             except (ValueError, FloatingPointError) as error:

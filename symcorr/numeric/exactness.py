@@ -193,7 +193,8 @@ class StatusProfile:
 def estimated_profile(order: int, n_samples: int, what: str = "samples") -> StatusProfile:
     """The statuses of k-statistics of orders ``1..order`` from ``n_samples`` samples: estimated,
     and the orders above not estimated (non-zero in general)."""
-    cause = Cause(f"unbiased k-statistics of {n_samples} {what} (standard errors in .stderr)", "input")
+    cause = Cause(f"unbiased k-statistics of {n_samples} {what} (statistical error only, see their standard errors)",
+                  "input")
     tail = approximate(f"cumulants of the {what} above order {order} are not estimated", layer="input")
     return StatusProfile((OrderStatus("estimated", (cause,)),) * order, tail)
 
