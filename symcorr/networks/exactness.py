@@ -42,11 +42,12 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
     ``propagate(model, ..., order, closure=closure)`` on an input with statuses ``profile``.
 
     Each entry holds the carried orders ``1..max(order, closure)`` (plus the partial order
-    ``closure + 1`` where an odd closure keeps its diagonal); layers are named by
+    ``closure + 1`` where an odd closure keeps its diagonal; from the last pointwise layer on ``1..order``,
+    as :func:`~symcorr.networks.propagation.propagate` computes); layers are named by
     :func:`~symcorr.networks.propagation.layer_label`.
     """
     from symcorr.networks.layers import rule_for
-    from symcorr.networks.propagation import layer_label, layers
+    from symcorr.networks.propagation import last_pointwise, layer_label, layers
 
     from symcorr.numeric.pointwise import keeps_next_diagonal
 
@@ -60,16 +61,19 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
             f"only the diagonal of order {carried + 1} is kept (odd closure {closure})")]),), cut.tail)
     current = (profile if partial and profile.order > carried else profile.truncated(carried)).named("input")
     out = []
-    for name, module in layers(model):
-        rule = rule_for(module)
+    entries = layers(model)
+    rules = [rule_for(module) for _, module in entries]
+    last = last_pointwise(rules)
+    for index, ((name, module), rule) in enumerate(zip(entries, rules)):
         label = layer_label(name, module)
         if rule.kind == "pointwise":
             activation = rule.activation(module)
             used = activation.family.carried_closure(
                 activation, closure + partial,
                 lambda n, before=current: n <= before.order and not before.status(n).known_zero)
-            current = pointwise_statuses(current, activation, carried, used, series_order,
-                                         partial_next=partial).named(label)
+            computed = order if index == last else carried      # as propagate: only `order` after the last
+            current = pointwise_statuses(current, activation, computed, used, series_order,
+                                         partial_next=partial and index != last).named(label)
         elif rule.kind != "affine":
             current = StatusProfile(tuple(approximate(f"no exactness rule for a layer of kind {rule.kind!r}", label)
                                           for _ in current.held), current.tail)

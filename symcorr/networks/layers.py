@@ -42,7 +42,7 @@ class Settings:
     order: int
     closure: int
     series_order: int | None = None
-    keep_next_diagonal: bool | None = None
+    keep_next_diagonal: bool | str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,21 +40,27 @@ def memory_plan(model, dim: int, held: int, order: int, closure: int, series_ord
     of input orders held (<= carried), ``partial`` whether an odd closure keeps the diagonal of the next
     order."""
     from symcorr.networks.layers import rule_for
-    from symcorr.networks.propagation import layer_label, layers
+    from symcorr.networks.propagation import last_pointwise, layer_label, layers
     from symcorr.numeric.pointwise import pointwise_plan
 
     carried = max(order, closure)
+    entries = layers(model)
+    rules = [rule_for(module) for _, module in entries]
+    last = last_pointwise(rules)
     shape, plan = (dim,), []
-    for name, module in layers(model)[start:]:
-        rule = rule_for(module)
+    for index, ((name, module), rule) in enumerate(zip(entries, rules)):
+        if index < start:
+            continue
         width_in = int(_product(shape))
         shape = rule.shape(module, shape)
         width = int(_product(shape))
         before = _held_bytes(width_in, held, partial)
         if rule.kind == "pointwise":
-            step = pointwise_plan(rule.activation(module), carried, closure, series_order, partial)
+            out = order if index == last else carried
+            step = pointwise_plan(rule.activation(module), out, closure, series_order,
+                                  ("input" if partial else False) if index == last else partial)
             work = kernel_peak_bytes(step.kernel, width, step.evaluated, step.sliced)
-            held = carried
+            held = out
         else:
             work = sum(dense_linear_peak_bytes(width_in, width, n) if n >= 3 else FLOAT * width**n
                        for n in range(1, held + 1))

@@ -34,7 +34,7 @@ from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
 from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument
-from symcorr.numeric.validity import warn_invalid
+from symcorr.numeric.validity import problems_of, warn_invalid
 
 
 def layers(model) -> list[tuple[str, object]]:
@@ -140,7 +140,8 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     ``order`` (>= 2) is the highest cumulant order returned; ``closure`` (>= 2,
     default ``order``) the highest input cumulant order every pointwise layer
     uses, higher ones taken as zero (``closure=2`` is the Gaussian approximation
-    of the paper). Every layer carries the orders ``1..max(order, closure)``;
+    of the paper). Every layer carries the orders ``1..max(order, closure)``
+    (from the last pointwise layer on only the returned ``1..order``);
     linear layers are exact at every order; for polynomial activations each
     pointwise layer is exact for its truncated input (MATH.md section 5), so
     e.g. ``order=2, closure=4`` gives the exact mean and covariance behind one
@@ -165,9 +166,10 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     :class:`~symcorr.numeric.exactness.ApproximationWarning` says so, naming the
     layer, the dropped orders and the closure that would make it exact.
 
-    After every pointwise layer the statistics are checked for validity
-    (:mod:`symcorr.numeric.validity`: positive semi-definite covariance,
-    Pearson's inequality); ``invalid`` says what a failure does: ``'warn'``
+    After every layer whose input passed them the statistics are checked for
+    validity (:mod:`symcorr.numeric.validity`: positive semi-definite covariance,
+    Pearson's inequality, which an affine map can break); ``invalid`` says what a
+    failure does: ``'warn'``
     (default: recorded in ``result.problems``, naming the layer, and one
     :class:`~symcorr.numeric.validity.InvalidStatisticsWarning`), ``'raise'``
     (:class:`InvalidStatisticsError` at the first failing layer) or
@@ -212,6 +214,9 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
     entries, rules = _check_layers(model, cumulants.dim if data is None else sample_shape(data))
     settings = Settings(carried, closure, series_order, partial)
+    # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned
+    last_settings = Settings(order, closure, series_order, "input" if partial else False)
+    last = last_pointwise(rules)
 
     start, leading = 0, []
     if data is not None:
@@ -234,15 +239,19 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,
                        "layer")
     with quiet(), budget_scope(memory_budget), bar:
-        for (name, module), rule in zip(entries[start:], rules[start:]):
+        for index, ((name, module), rule) in enumerate(zip(entries[start:], rules[start:]), start=start):
             label = layer_label(name, module)
             bar.set_postfix_str(label)
+            valid_before = current.valid
             try:
-                current = rule.apply(module, current, settings)
+                current = rule.apply(module, current, last_settings if index == last else settings)
             except (ValueError, FloatingPointError) as error:
                 raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
+            if rule.kind != "pointwise" and valid_before:
+                # an affine map keeps a covariance positive semi-definite but not Pearson's inequality
+                current = current.with_status(problems=problems_of(current))
             current = current.named(label)
-            if rule.kind == "pointwise" and current.problems and invalid != "warn":
+            if current.problems and valid_before and invalid != "warn":
                 current = _invalid(current, invalid, label)
             labels.append(label)
             bar.update()
@@ -251,6 +260,11 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)
     _warn(model, cumulants, current, order, closure, series_order, partial)
     return result
+
+
+def last_pointwise(rules) -> int:
+    """The index of the last pointwise layer (-1 if none)."""
+    return max((index for index, rule in enumerate(rules) if rule.kind == "pointwise"), default=-1)
 
 
 def _invalid(current: Cumulants, invalid: str, label: str) -> Cumulants:

@@ -41,9 +41,11 @@ class PointwisePlan:
     sliced: bool
 
 
-def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | None) -> bool:
+def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | str | None) -> bool:
     """Whether ``closure`` also uses the next order: by default for odd closures >= 3, and only when
-    ``order <= closure`` (with ``order > closure`` the next order is carried in full anyway)."""
+    ``order <= closure`` (with ``order > closure`` the next order is carried in full anyway).
+    ``keep_next_diagonal='input'`` uses the input's next order but keeps no diagonal of the output's
+    (what a last pointwise layer needs)."""
     wanted = (closure % 2 == 1 and closure >= 3) if keep_next_diagonal is None else bool(keep_next_diagonal)
     return wanted and order <= closure
 
@@ -69,7 +71,7 @@ def pointwise_plan(activation: Activation, order: int, closure: int, series_orde
     """The :class:`PointwisePlan` of ``pointwise(..., order, closure)``; ``nonzero(n)`` tells whether the
     input's order ``n`` may be non-zero (default: all may), ``sliced`` whether it holds non-dense tensors."""
     uses_next = keeps_next_diagonal(order, closure, keep_next_diagonal)
-    keeps_diagonal = uses_next and order == closure
+    keeps_diagonal = uses_next and order == closure and keep_next_diagonal != "input"
     used = activation.family.carried_closure(activation, closure + uses_next, nonzero or (lambda n: True))
     kernel = load_kernel(activation, order + keeps_diagonal, used, series_order)
     return PointwisePlan(kernel, order, used, uses_next, keeps_diagonal, sliced or uses_next)
