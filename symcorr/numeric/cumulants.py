@@ -43,7 +43,7 @@ class Cumulants:
                 raise ValueError(f"kappa({n}) is a {type(t).__name__} of order {t.order} over {t.dim} neurons; "
                                  f"expected order {n} over {tensors[0].shape[0]}")
         if check:
-            _check_tensors([t for t in tensors if isinstance(t, np.ndarray)])
+            _check_tensors(tensors)
         self._tensors = tuple(tensors)
         if exactness is None:
             exactness = StatusProfile.given(len(tensors))
@@ -184,6 +184,8 @@ def _check_tensors(tensors) -> None:
         raise ValueError(f"mean must be 1-D of shape (N,), got shape {mean.shape}")
     n_neurons = mean.shape[0]
     for order, tensor in enumerate(tensors, start=1):
+        if is_cumulant_tensor(tensor):       # held in another form: order and width checked on construction
+            continue
         name = {1: "mean", 2: "cov"}.get(order, f"kappa({order})")
         expected = (n_neurons,) * order
         if tensor.shape != expected:
