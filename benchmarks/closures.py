@@ -193,9 +193,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", default=None, help="memory budget (default: half the available memory)")
     parser.add_argument("--part", choices=("validity", "accuracy", "both"), default="both")
     parser.add_argument("--pure", action="store_true", help="pure powers z^2, z^3 instead")
+    parser.add_argument("--gain-factor", type=float, default=1.0,
+                        help="multiply every weight gain (below 1: milder networks, where closures converge)")
     args = parser.parse_args(argv)
     if args.pure:
         ACTIVATIONS.update(PURE_ACTIVATIONS)
+    for name, (coeffs, gain) in list(ACTIVATIONS.items()):
+        ACTIVATIONS[name] = (coeffs, gain * args.gain_factor)
     widths = (8, 16) if args.quick else (8, 32, 128)
     depths = (2, 4) if args.quick else (2, 4, 8)
     print(f"memory budget {format_bytes(memory_budget(args.budget))}")

@@ -234,8 +234,6 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
                            start)
         check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
     history, labels = leading, [layer_label(name, module) for name, module in entries[:start]]
-    if start == len(entries):
-        current = current.named(labels[-1])
     bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,
                        "layer")
     with quiet(), budget_scope(memory_budget), bar:

@@ -139,7 +139,12 @@ class Cumulants:
                          problems=self._problems if problems is None else problems)
 
     def named(self, layer: str) -> "Cumulants":
-        """The same cumulants with every cause and problem that names no layer placed at ``layer``."""
+        """The same cumulants with every cause and problem that names no layer placed at ``layer``
+        (``self`` when there is none: a subclass such as a k-statistics estimate keeps its standard errors)."""
+        statuses = (*self._exactness.held, self._exactness.tail)
+        if all(c.layer is not None for s in statuses for c in s.causes) and all(p.layer is not None
+                                                                                for p in self._problems):
+            return self
         problems = tuple(p if p.layer is not None else Cause(p.text, layer, p.dropped, p.size)
                          for p in self._problems)
         return self.with_status(self._exactness.named(layer), problems)

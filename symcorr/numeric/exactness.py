@@ -6,8 +6,9 @@ Every :class:`~symcorr.numeric.cumulants.Cumulants` carries a
 
 * ``'exact'`` -- exact for the given input (up to floating-point rounding);
 * ``'numerical'`` -- exact up to a numerical integration whose tolerance is the ``bound``;
-* ``'estimated'`` -- unbiased k-statistics of samples (statistical error only; the standard
-  errors travel with :class:`~symcorr.numeric.kstatistics.SampleCumulants`);
+* ``'estimated'`` -- unbiased k-statistics of samples, transferred exactly (statistical error only;
+  the standard errors travel with :class:`~symcorr.numeric.kstatistics.SampleCumulants` and
+  :class:`~symcorr.numeric.data_cumulants.DataCumulants`);
 * ``'approximate'`` -- a closure dropped input cumulants the formula needs, a series was
   truncated, or only part of a tensor was kept,
 

@@ -6,7 +6,6 @@ import pytest
 from symcorr.numeric.cumulant_tensors import dense_slice
 from symcorr.numeric.data_cumulants import DataCumulants, SampleSlices, kstatistic_slice
 from symcorr.numeric.distributions import GaussianMixture
-from symcorr.numeric.exactness import ApproximationWarning  # noqa: F401  (statuses are checked below)
 from symcorr.numeric.kstatistics import from_samples
 
 PATTERNS = {3: ("iii", "iij", "ijj", "ijk", "kji"), 4: ("iiii", "iiij", "ijjj", "iijj", "ijij", "iijk", "ijkk", "ijkl")}
