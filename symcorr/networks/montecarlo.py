@@ -27,6 +27,7 @@ import numpy as np
 from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
 from symcorr.networks.propagation import layers as model_layers
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
+from symcorr.numeric.budget import FLOAT, check_memory
 from symcorr.numeric.progress import progress_bar
 
 
@@ -198,6 +199,19 @@ def _draw(source, size, rng):
     return source.sample(size, rng)
 
 
+#: Tensors of each order a streaming estimator keeps (total and group power sums, the group statistics
+#: mean and spread, the result): the memory estimate of :func:`_check_estimator_memory`.
+ESTIMATOR_COPIES = 6
+
+
+def _check_estimator_memory(what: str, width: int, order: int) -> None:
+    """Refuse (:class:`~symcorr.numeric.budget.MemoryBudgetError`) before an estimator of orders >= 3 allocates."""
+    if order >= 3:
+        check_memory(ESTIMATOR_COPIES * FLOAT * sum(width**n for n in range(1, order + 1)),
+                     f"Monte Carlo estimates of orders 1..{order} at {what} ({width} units)",
+                     "a lower order for this layer (order may be one entry per layer, 0 skips it)")
+
+
 def _run(source, modules, names, orders, input_order, n_samples, batch_size, group_size, seed, torch_dtype, bar):
     import torch
 
@@ -213,6 +227,7 @@ def _run(source, modules, names, orders, input_order, n_samples, batch_size, gro
             if input_order:
                 flat = batch.reshape(size, -1)
                 if input_estimator is None:
+                    _check_estimator_memory("the input", flat.shape[1], input_order)
                     input_estimator = CumulantEstimator(flat.shape[1], input_order, group_size)
                 input_estimator.update(torch.from_numpy(np.ascontiguousarray(flat)), check=False)
             x = torch.from_numpy(batch).to(torch_dtype)
@@ -227,6 +242,7 @@ def _run(source, modules, names, orders, input_order, n_samples, batch_size, gro
                         raise FloatingPointError(f"layer {names[l]} ({type(module).__name__}) produced a non-finite "
                                                  "value (overflow): the inputs are too large for this network")
                     if estimators[l] is None:
+                        _check_estimator_memory(f"layer {names[l]}", values.shape[1], orders[l])
                         estimators[l] = CumulantEstimator(values.shape[1], orders[l], group_size)
                     try:
                         estimators[l].update(values, check=False)
