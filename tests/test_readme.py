@@ -53,6 +53,10 @@ SHORTENED = {
     "symcorr reproduce mnist --data digits": (["--quick", "--no-figures", "--activations", "erf"],
                                               "the full run takes minutes; the quick one with one network runs "
                                               "the same code (tests/experiments runs both networks)"),
+    "symcorr reproduce mnist --full-width": (["--data", "digits", "--hidden", "32,16", "--epochs", "2",
+                                              "--out", "reports/mnist-full-width-readme"],
+                                             "the default runs Fashion-MNIST at width 784 for minutes; digits "
+                                             "runs the same code at 64 inputs"),
 }
 
 

@@ -376,6 +376,10 @@ def _run(config, out_dir, figures, dataset):
 # -- command line ----------------------------------------------------------------------
 
 def main(argv) -> int:
+    if "--full-width" in argv:   # the first layer at full width from the data's cumulants up to order 4
+        from symcorr.experiments.mnist_full_width import main as full_width_main
+
+        return full_width_main([a for a in argv if a != "--full-width"])
     parser = CommandParser(
         prog="symcorr reproduce mnist",
         description="Train MLPs with quadratic / erf activations on MNIST-like data and compare the "
@@ -400,6 +404,8 @@ def main(argv) -> int:
     parser.add_argument("--quick", action="store_true", help="the small run the tests use")
     parser.add_argument("--out", default=None, help="output folder (default reports/mnist-<data name>)")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--full-width", action="store_true", help="instead: the first layer at full width from the "
+                        "data's cumulants up to order 4 (symcorr.experiments.mnist_full_width; its own options)")
     args = parser.parse_args(argv)
     overrides = {"data": args.data, "alpha": args.alpha, "seed": args.seed, "threads": args.threads,
                  "activations": args.activations}

@@ -187,6 +187,9 @@ def _margin_cumulants(theory, mc) -> dict:
         record = {"mc": projected_cumulants(mc[c][-1], c, 1 - c)}
         for order, per_class in theory.items():
             record[f"order{order}"] = projected_cumulants(per_class[c][-1], c, 1 - c)
+            # each order's status (symcorr.numeric.exactness): the table marks approximations with ~
+            record[f"order{order}_approximate"] = [per_class[c][-1].status(n).kind == "approximate"
+                                                   for n in range(1, 5)]
         out[CLASS_NAMES[c]] = record
     return out
 

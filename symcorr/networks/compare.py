@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.exactness import estimated_profile
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, MAX_MIXTURE_ORDER, as_source
 from symcorr.numeric.kstatistics import MAX_KSTAT_ORDER, PowerSums
 
@@ -188,28 +189,18 @@ def _input_cumulants(inputs: _Inputs, given, carried: int, rows) -> Cumulants:
                          f"above are not zero: use order and closure <= {MAX_KSTAT_ORDER} (got {carried})")
     X = np.asarray(inputs.source.X[rows], dtype=np.float64).reshape(len(rows), -1)
     # the k-statistics only: their standard errors (batch means) would cost a k-statistic per group
-    return Cumulants(*PowerSums(X.shape[1], carried, shift=X.mean(axis=0)).update(X).kstatistics())
+    return Cumulants(*PowerSums(X.shape[1], carried, shift=X.mean(axis=0)).update(X).kstatistics(),
+                     exactness=estimated_profile(carried, len(rows), "data rows"))
 
 
 # ---------------------------------------------------------------------------
 # exactness of the propagated orders
 # ---------------------------------------------------------------------------
 
-def _statuses(theory, model, order: int, closure: int, input_kind: str):
+def _statuses(theory, order: int):
     """Per layer, ``{n: (status, reason)}`` for ``n = 1..order``: the status the propagated
-    cumulants carry (``c.exactness[n]``) or, for cumulants without one, the rule of
-    :func:`symcorr.networks.validation.exact_orders`."""
-    # from data, what is exact given the input k-statistics is an estimate of the data distribution's cumulant
-    exact = "estimated" if input_kind == "data" else "exact"
-    if all(getattr(c, "exactness", None) is not None for c in theory):
-        return [{n: (exact if c.exactness[n].kind == "exact" else c.exactness[n].kind, c.exactness[n].reason)
-                 for n in range(1, order + 1)} for c in theory]
-    from symcorr.networks.validation import exact_orders
-
-    dropped = ("approximate", f"closure {closure} drops input cumulants a pointwise layer needs")
-    unknown = ("unknown", f"order above the closure {closure}")
-    return [{n: unknown if n > closure else (exact, "") if n in orders else dropped for n in range(1, order + 1)}
-            for orders in exact_orders(model, closure, 2 if input_kind == "gaussian" else math.inf)]
+    cumulants carry (:mod:`symcorr.numeric.exactness`)."""
+    return [{n: (c.status(n).kind, c.status(n).reason) for n in range(1, order + 1)} for c in theory]
 
 
 # ---------------------------------------------------------------------------
@@ -409,7 +400,7 @@ def compare(model, inputs, order: int = 2, *, closure: int | None = None, series
     _say(progress, f"Monte Carlo done: {seconds['monte_carlo']:.2f} s ({n_samples / seconds['monte_carlo']:,.0f} "
                    "samples/s)")
 
-    statuses = _statuses(theory, model, order, closure, inputs.kind)
+    statuses = _statuses(theory, order)
     rows = []
     for l, (th, estimate) in enumerate(zip(theory, estimates)):
         for n in range(1, min(mc_orders[l], order) + 1):

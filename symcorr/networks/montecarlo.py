@@ -37,7 +37,9 @@ import numpy as np
 
 from symcorr.networks import require_torch
 from symcorr.networks.tracing import layer_chain
+from symcorr.numeric.budget import FLOAT, check_memory
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, as_source
+from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.kstatistics import CumulantEstimator, SampleCumulants, _check_order
 
 
@@ -198,7 +200,7 @@ def _default_threads(modules) -> int:
 def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_size: int = 8192,
                 groups: int = 64, seed: int = 0, dtype="float64", input_order: int = 0,
                 threads: int | None = None, shards: int | None = None, client=None,
-                input_shape=None) -> MonteCarloResult:
+                input_shape=None, progress: bool | None = None) -> MonteCarloResult:
     r"""Estimate the cumulants of every layer of ``model`` by sampling.
 
     ``inputs``: a :class:`~symcorr.numeric.distributions.Gaussian`,
@@ -220,7 +222,8 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     ``input_shape`` (as for :func:`symcorr.propagate`, e.g. ``(C, H, W)``) reshapes
     every batch of inputs to ``(batch, *input_shape)`` before the model sees it. A
     model that is not an ``nn.Sequential`` runs through its ``torch.fx`` graph
-    (:func:`symcorr.networks.tracing.layer_chain`).
+    (:func:`symcorr.networks.tracing.layer_chain`). ``progress``: a progress bar over the
+    samples (``None``: only on a terminal, :func:`symcorr.numeric.progress.progress_bar`).
 
     ``shards`` splits the run into that many shards (:class:`ShardLayout`; default 1,
     or one per worker thread of ``client``). ``client``, a ``distributed.Client``
@@ -278,15 +281,20 @@ def monte_carlo(model, inputs, n_samples: int | None = None, order=2, *, batch_s
     options = dict(orders=orders, input_order=input_order, batch_size=int(batch_size), seed=seed,
                    dtype=torch_dtype, threads=threads, input_shape=input_shape)
     start = time.perf_counter()
-    if client is None:
-        parts = (run_shard(run, source, layout, k, **options) for k in range(layout.shards))
-    else:
-        from symcorr.networks.distributed import map_in_order
-
-        parts = map_in_order(client, run_shard, (run, source), [(layout, k) for k in range(layout.shards)], options)
     result = None
-    for part in parts:  # in shard order: the merge is the same whoever ran the shards
-        result = part if result is None else result.merge(part)
+    with progress_bar(n_samples, "Monte Carlo", progress, "sample") as bar:
+        if client is None:
+            parts = (run_shard(run, source, layout, k, bar=bar, **options) for k in range(layout.shards))
+        else:
+            from symcorr.networks.distributed import map_in_order
+
+            parts = map_in_order(client, run_shard, (run, source), [(layout, k) for k in range(layout.shards)],
+                                 options)
+        for k, part in enumerate(parts):  # in shard order: the merge is the same whoever ran the shards
+            result = part if result is None else result.merge(part)
+            if client is not None:
+                first, last = layout.bounds(k)
+                bar.update(last - first)
     result.seconds = time.perf_counter() - start
     result.layout = layout
     return result
@@ -329,7 +337,7 @@ def _draw(source, size, rng):
 
 def run_shard(model, source, layout: ShardLayout, shard: int, *, orders, input_order: int = 0,
               batch_size: int = 8192, seed=0, dtype=None, threads: int | None = None,
-              input_shape=None) -> MonteCarloResult:
+              input_shape=None, bar=None) -> MonteCarloResult:
     """Shard ``shard`` of ``layout``: its samples through ``model`` (run as it is, inputs cast to
     ``dtype`` and reshaped to ``(batch, *input_shape)`` if given), one streaming estimator per
     recorded layer; the unit of work of :func:`monte_carlo`, in one process and on Dask workers.
@@ -341,10 +349,24 @@ def run_shard(model, source, layout: ShardLayout, shard: int, *, orders, input_o
     threads = _default_threads([module for _, module in chain.entries]) if threads is None else int(threads)
     torch_dtype = torch.get_default_dtype() if dtype is None else dtype
     with torch_threads(threads):
-        return _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape)
+        return _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape,
+                    bar)
 
 
-def _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape):
+#: Tensors of each order a streaming estimator keeps (total and group power sums, the group statistics
+#: mean and spread, the result): the memory estimate of :func:`_check_estimator_memory`.
+ESTIMATOR_COPIES = 6
+
+
+def _check_estimator_memory(what: str, width: int, order: int) -> None:
+    """Refuse (:class:`~symcorr.numeric.budget.MemoryBudgetError`) before an estimator of orders >= 3 allocates."""
+    if order >= 3:
+        check_memory(ESTIMATOR_COPIES * FLOAT * sum(width**n for n in range(1, order + 1)),
+                     f"Monte Carlo estimates of orders 1..{order} at {what} ({width} units)",
+                     "a lower order for this layer (order may be one entry per layer, 0 skips it)")
+
+
+def _run(source, chain, orders, input_order, layout, shard, batch_size, seed, torch_dtype, input_shape, bar):
     import torch
 
     names = [name for name, _ in chain.entries]
@@ -362,6 +384,7 @@ def _run(source, chain, orders, input_order, layout, shard, batch_size, seed, to
             raise FloatingPointError(f"layer {names[l]} ({type(modules[l]).__name__}) produced a non-finite "
                                      "value (overflow): the inputs are too large for this network")
         if estimators[l] is None:
+            _check_estimator_memory(f"layer {names[l]}", values.shape[1], orders[l])
             estimators[l] = CumulantEstimator(values.shape[1], orders[l], group_size)
         try:
             estimators[l].update(values, check=False)
@@ -374,12 +397,15 @@ def _run(source, chain, orders, input_order, layout, shard, batch_size, seed, to
             if input_order:
                 flat = batch.reshape(size, -1)
                 if input_estimator is None:
+                    _check_estimator_memory("the input", flat.shape[1], input_order)
                     input_estimator = CumulantEstimator(flat.shape[1], input_order, group_size)
                 input_estimator.update(torch.from_numpy(np.ascontiguousarray(flat)), check=False)
             x = torch.from_numpy(batch).to(torch_dtype)
             if input_shape is not None:
                 x = x.reshape(size, *input_shape)
             chain.run(x, record)
+            if bar is not None:
+                bar.update(size)
     return MonteCarloResult(estimators, input_estimator, names, time.perf_counter() - start)
 
 

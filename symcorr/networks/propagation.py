@@ -31,12 +31,20 @@ before any work; intermediate results skip re-validation.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 from symcorr.networks import require_torch, spatial
+from symcorr.networks.data_in import data_input, sample_shape
+from symcorr.networks.exactness import remedy
 from symcorr.networks.layers import Settings, rule_for
+from symcorr.networks.memory import check_plan, memory_plan
+from symcorr.numeric.budget import budget_scope
 from symcorr.numeric.cumulants import Cumulants
-from symcorr.numeric.pointwise import order_argument
+from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
+from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument
+from symcorr.numeric.progress import progress_bar
+from symcorr.numeric.validity import problems_of, warn_invalid
 
 
 def layers(model) -> list[tuple[str, object]]:
@@ -102,16 +110,54 @@ def _input_shape(input_shape, dim: int) -> tuple[int, ...]:
     return shape
 
 
-def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, *,
-              closure: int | None = None, series_order: int | None = None, input_shape=None):
-    r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``.
+class Trace(list):
+    """The cumulants after every layer of :func:`layers` (``propagate(..., trace=True)``): a list,
+    also indexable by layer name (``trace['2']``); ``trace.labels[l]`` is :func:`layer_label`
+    of layer ``l``, and each entry's ``status(n)`` says whether its order ``n`` is exact."""
+
+    def __init__(self, entries, names, labels, order: int):
+        super().__init__(entries)
+        self.names = list(names)
+        self.labels = list(labels)
+        self.order = order
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self.names:
+                raise KeyError(f"no layer named {key!r}; layers: {', '.join(self.names)}")
+            key = self.names.index(key)
+        return super().__getitem__(key)
+
+    def table(self) -> str:
+        """One line per layer: its label and the status of every returned order."""
+        width = max(len(label) for label in self.labels) if self.labels else 0
+        return "\n".join(f"{label:<{width}}  {entry.exactness.summary(self.order)}"
+                         + ("  INVALID" if entry.problems else "")
+                         for label, entry in zip(self.labels, self))
+
+
+#: What ``propagate(..., invalid=...)`` does with statistics that fail a validity check.
+INVALID_CHOICES = ("warn", "raise", "project")
+
+
+class InvalidStatisticsError(ValueError):
+    """``propagate(..., invalid='raise')`` met statistics no distribution has (message: where and why)."""
+
+
+def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: bool = False, *,
+              closure: int | None = None, series_order: int | None = None, data=None, groups: int = 32,
+              batch_size: int = 4096, invalid: str = "warn", keep_next_diagonal: bool | None = None,
+              memory_budget=None, progress: bool | None = None, input_shape=None):
+    r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``
+    (or the samples ``data``).
 
     ``model`` is a torch network of the layers of the module docstring. The words
     mean what they mean for :func:`symcorr.pointwise` (docs/theory.md section 9):
     ``order`` (>= 2) is the highest cumulant order returned; ``closure`` (>= 2,
     default ``order``) the highest input cumulant order every pointwise layer
     uses, higher ones taken as zero (``closure=2`` is the Gaussian approximation
-    of the paper). Every layer carries the orders ``1..max(order, closure)``;
+    of the paper). Every layer carries the orders ``1..max(order, closure)``
+    (from the last pointwise layer on only the returned ``1..order``);
     linear layers are exact at every order; for polynomial activations each
     pointwise layer is exact for its truncated input (docs/theory.md section 5), so
     e.g. ``order=2, closure=4`` gives the exact mean and covariance behind one
@@ -120,32 +166,153 @@ def propagate(model, cumulants: Cumulants, order: int = 2, trace: bool = False, 
     (:func:`symcorr.pointwise`). ``input_shape`` is the shape of one input without
     the batch axis, e.g. ``(C, H, W)`` for a network that starts with ``nn.Conv2d``
     (the cumulants describe the input flattened row-major); by default the input
-    is the flat feature vector, and a first layer that needs channels and
-    positions infers them when only one shape fits (``nn.Conv1d``) and otherwise
-    asks for ``input_shape``.
+    is the flat feature vector (or the shape of one sample of ``data``), and a
+    first layer that needs channels and positions infers them when only one shape
+    fits (``nn.Conv1d``) and otherwise asks for ``input_shape``.
+
+    An odd closure ``K`` (``order <= K``) is done soundly: every pointwise layer
+    also keeps the diagonal of order ``K + 1`` of its output, which the linear
+    layers map exactly (a sum of rank-1 terms whose slices are matrix products,
+    :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`) and the next pointwise
+    layer uses where its formulas need order ``K + 1`` (an input's own order
+    ``K + 1`` enters through its diagonal). ``keep_next_diagonal=False`` drops
+    order ``K + 1`` altogether (the plain truncation, which can give covariances
+    that are not positive semi-definite), ``True`` forces the scheme for even ``K``.
+
+    Every result says per order whether it is exact for the given input, and
+    if not why: which input orders which closure dropped at which layer
+    (``result.status(n)``, ``str(result)``; :mod:`symcorr.numeric.exactness`,
+    computed by the rule of :func:`symcorr.networks.exactness.status_walk`). When
+    a returned order is approximate one
+    :class:`~symcorr.numeric.exactness.ApproximationWarning` says so, naming the
+    layer, the dropped orders and the closure that would make it exact.
+
+    After every layer whose input passed them the statistics are checked for
+    validity (:mod:`symcorr.numeric.validity`: positive semi-definite covariance,
+    Pearson's inequality, which an affine map can break); ``invalid`` says what a
+    failure does: ``'warn'``
+    (default: recorded in ``result.problems``, naming the layer, and one
+    :class:`~symcorr.numeric.validity.InvalidStatisticsWarning`), ``'raise'``
+    (:class:`InvalidStatisticsError` at the first failing layer) or
+    ``'project'`` (replaced by the nearest valid statistics at that layer,
+    :func:`~symcorr.numeric.validity.nearest_valid`, the projected orders marked
+    approximate with the size of the change).
+
+    Data in (``data=X``: an array or tensor of samples, one row per sample of
+    any shape, or an iterable of batches such as a DataLoader, whose batches
+    may be ``(x, y)`` pairs) instead of ``cumulants``: the samples are pushed
+    through the leading affine layers in batches of ``batch_size`` and the
+    first pre-activation's cumulants are formed from them, orders 3..4 only as
+    the slices the first nonlinearity reads (:mod:`symcorr.networks.data_in`,
+    :class:`~symcorr.numeric.data_cumulants.DataCumulants`; standard errors from
+    ``groups`` batch-means groups), so neither the input dimension nor the
+    layer width enters to the fourth power. Their statuses are ``estimated``;
+    data cumulants above order 4 are not formed.
+
+    Memory is estimated for every layer before any work
+    (:func:`symcorr.networks.memory.memory_plan`); if the largest estimate
+    exceeds the budget (``memory_budget``: bytes or e.g. ``'8G'``; default the
+    environment variable ``SYMCORR_MEMORY_BUDGET`` or half the available
+    memory, :mod:`symcorr.numeric.budget`) a
+    :class:`~symcorr.numeric.budget.MemoryBudgetError` names the layer, the
+    estimate and the remedy, and nothing is allocated. With orders >= 3 a
+    progress bar over the layers is shown (``progress``: ``None`` = only on a
+    terminal).
 
     Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
-    ``1..order``), or with ``trace=True`` the list of the cumulants after every
-    layer of :func:`layers` (the input not included).
+    ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after
+    every layer of :func:`layers` (the input not included), named by layer.
     """
-    if not isinstance(cumulants, Cumulants):
+    if (cumulants is None) == (data is None):
+        raise TypeError("propagate needs the input's cumulants or data=samples, one of the two")
+    if data is None and not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
+    if invalid not in INVALID_CHOICES:
+        raise ValueError(f"invalid must be one of {INVALID_CHOICES}, got {invalid!r}")
     carried = max(order, closure)
-    entries, rules, shapes = _check_layers(model, cumulants.dim, input_shape)
-    settings = Settings(carried, closure, series_order)
+    partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
+    if data is not None:
+        shape = sample_shape(data)
+        dim, input_shape = math.prod(shape), (input_shape if input_shape is not None or len(shape) == 1 else shape)
+    else:
+        dim = cumulants.dim
+    entries, rules, shapes = _check_layers(model, dim, input_shape)
+    settings = Settings(carried, closure, series_order, keep_next_diagonal=partial)
+    # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned
+    last_settings = Settings(order, closure, series_order, keep_next_diagonal="input" if partial else False)
+    last = last_pointwise(rules)
 
-    current = cumulants if cumulants.order <= carried else Cumulants(*cumulants.tensors[:carried], check=False)
-    history = []
-    for (name, module), rule, shape in zip(entries, rules, shapes):
-        try:
-            current = rule.apply(module, current, replace(settings, shape=shape))
-        except (ValueError, FloatingPointError) as error:
-            raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
-        if trace:
-            history.append(_returned(current, order))
-    return history if trace else _returned(current, order)
+    start, leading = 0, []
+    if data is not None:
+        with budget_scope(memory_budget):
+            start, cumulants, leading = data_input(entries, rules, data, min(carried + partial, 4), groups,
+                                                   batch_size, trace, progress)
+        leading = [_returned(entry.named(layer_label(*entries[l])), order) for l, entry in enumerate(leading)]
+    if partial:
+        current = next_diagonal_input(cumulants, closure)
+    else:
+        current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
+    current = current.named("input")
+    if carried >= 3:
+        plan = memory_plan(model, dim, min(current.order, carried), order, closure, series_order, partial,
+                           start, shapes)
+        check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
+    history, labels = leading, [layer_label(name, module) for name, module in entries[:start]]
+    bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,
+                       "layer")
+    with quiet(), budget_scope(memory_budget), bar:
+        for index, ((name, module), rule) in enumerate(zip(entries[start:], rules[start:]), start=start):
+            label = layer_label(name, module)
+            bar.set_postfix_str(label)
+            valid_before = current.valid
+            try:
+                current = rule.apply(module, current, replace(last_settings if index == last else settings,
+                                                              shape=shapes[index]))
+            except (ValueError, FloatingPointError) as error:
+                raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
+            if rule.kind != "pointwise" and valid_before:
+                # an affine map keeps a covariance positive semi-definite but not Pearson's inequality
+                current = current.with_status(problems=problems_of(current))
+            current = current.named(label)
+            if current.problems and valid_before and invalid != "warn":
+                current = _invalid(current, invalid, label)
+            labels.append(label)
+            bar.update()
+            if trace:
+                history.append(_returned(current, order))
+    result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)
+    _warn(model, cumulants, current, order, closure, series_order, partial)
+    return result
+
+
+def last_pointwise(rules) -> int:
+    """The index of the last pointwise layer (-1 if none)."""
+    return max((index for index, rule in enumerate(rules) if rule.kind == "pointwise"), default=-1)
+
+
+def _invalid(current: Cumulants, invalid: str, label: str) -> Cumulants:
+    """``invalid='raise'`` or ``'project'`` at a pointwise layer whose result failed a check."""
+    fresh = [p for p in current.problems if p.layer == label]
+    if not fresh:
+        return current
+    if invalid == "raise":
+        raise InvalidStatisticsError(f"layer {label}: the statistics fail a validity check (no distribution has "
+                                     f"them): {'; '.join(p.text for p in fresh)}. A higher (even) closure usually "
+                                     "removes this; invalid='project' projects onto the nearest valid statistics")
+    projected = current.with_status(problems=tuple(p for p in current.problems if p.layer != label)).nearest_valid()
+    return projected.named(label)
+
+
+def _warn(model, cumulants, current, order, closure, series_order, partial) -> None:
+    """One warning for approximate returned orders (with the remedy), one for invalid statistics."""
+    bad = current.exactness.approximate_orders(order)
+    if bad:
+        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order, partial)
+        warnings.warn(approximation_message("symcorr.propagate", current.exactness, order, hint),
+                      ApproximationWarning, stacklevel=3)
+    warn_invalid("symcorr.propagate", current.problems, stacklevel=4)
 
 
 def _returned(cumulants: Cumulants, order: int) -> Cumulants:
@@ -153,4 +320,4 @@ def _returned(cumulants: Cumulants, order: int) -> Cumulants:
     return cumulants if cumulants.order <= order else cumulants.truncated(order)
 
 
-__all__ = ["propagate", "layers", "layer_label"]
+__all__ = ["propagate", "layers", "layer_label", "Trace", "InvalidStatisticsError", "INVALID_CHOICES"]

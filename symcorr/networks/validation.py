@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from argparse import SUPPRESS
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ import numpy as np
 
 from symcorr.arguments import SEED, CommandParser, DeprecatedOption, integer, real
 from symcorr.networks.validation_networks import FAMILY_FACTORIES, family_networks, missing_families
+from symcorr.numeric.exactness import ApproximationWarning
 
 INFINITY = math.inf
 
@@ -150,38 +152,15 @@ def default_networks(quick: bool = False) -> list[NetworkSpec]:
 
 def exact_orders(model, order: int, input_nonzero: float) -> list[set[int]]:
     """For each layer of :func:`symcorr.networks.propagation.layers`, the output orders (``1..order``) that
-    ``propagate(model, ..., order=order)`` gives exactly (see the module docstring).
-
-    ``input_nonzero`` is the highest order in which the input may have non-zero
-    cumulants (2 for a Gaussian, ``math.inf`` for a mixture or data); the input
-    cumulants up to ``order`` are assumed exact.
+    ``propagate(model, ..., order=order)`` gives exactly (or to numerical tolerance); see the module
+    docstring. ``input_nonzero`` is the highest order in which the input may have non-zero
+    cumulants (2 for a Gaussian, ``math.inf`` for a mixture or data); the input cumulants up to
+    ``order`` are assumed exact. The rule is :func:`symcorr.networks.exactness.status_walk`, the
+    one that sets the statuses of ``propagate``'s results.
     """
-    from symcorr.networks.layers import rule_for
-    from symcorr.networks.propagation import layers
+    from symcorr.networks.exactness import exact_orders as walk_exact_orders
 
-    exact = {n: True for n in range(1, order + 1)}
-    nonzero = input_nonzero
-    out = []
-    for _, module in layers(model):
-        rule = rule_for(module)
-        if rule.kind == "pointwise":
-            activation = rule.activation(module)
-            family = activation.family
-
-            def carried(n):
-                return (n <= order and exact[n]) or (n > order and n > nonzero)
-
-            gaussian = nonzero <= 2 and exact[1] and exact[2]
-            needed = {m: family.input_orders_needed(activation, m) for m in exact}
-            # a family whose expansion ends is exact where every input order it needs is (carried exactly,
-            # or dropped but zero); one whose expansion does not end is exact for an exactly known
-            # Gaussian only (closed forms and numerical joint moments, docs/theory.md section 6)
-            exact = {m: (gaussian if needed[m] is None else all(carried(n) for n in range(1, needed[m] + 1)))
-                     for m in exact}
-            if not family.preserves_gaussianity(activation):
-                nonzero = INFINITY
-        out.append({m for m, ok in exact.items() if ok})
-    return out
+    return walk_exact_orders(model, order, input_nonzero)
 
 
 # ---------------------------------------------------------------------------
@@ -277,15 +256,17 @@ def compare_network(spec: NetworkSpec, n_samples: int, *, groups: int = 64, seed
     K = spec.order
     start = time.perf_counter()
     input_shape = getattr(spec, "input_shape", None)
-    theory = propagate(model, cumulants, order=K, trace=True, input_shape=input_shape)
+    with warnings.catch_warnings():   # the table marks the approximate rows itself
+        warnings.simplefilter("ignore", ApproximationWarning)
+        theory = propagate(model, cumulants, order=K, trace=True, input_shape=input_shape)
     seconds_theory = time.perf_counter() - start
 
     entries = layers(model)
     orders = [min(K, 4) if t.dim <= max_width_higher else 2 for t in theory]
     mc = monte_carlo(model, source, n_samples, orders, groups=groups, seed=seed, batch_size=batch_size,
                      input_shape=input_shape, client=client, shards=shards)
-    nonzero = 2 if spec.inputs == "gaussian" else INFINITY
-    exact = exact_orders(model, K, nonzero)
+    # the statuses propagate attaches (symcorr.numeric.exactness) decide which rows are tested
+    exact = [{n for n in range(1, K + 1) if th.status(n).kind in ("exact", "numerical")} for th in theory]
 
     rows = []
     for l, ((name, module), th) in enumerate(zip(entries, theory)):

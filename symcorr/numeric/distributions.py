@@ -30,6 +30,7 @@ import numpy as np
 
 from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.exactness import StatusProfile, approximate
 from symcorr.numeric.tensors import cumulants_from_moments, outer_over_blocks, psd_root, symmetrized
 
 #: highest order :func:`gaussian_mixture` computes (the tensors grow as N**order)
@@ -95,7 +96,14 @@ def gaussian_mixture(weights, means, covs, order: int = 4, check: bool = True) -
         central.append(sum(w * _gaussian_moment_tensor(d, C, n) for w, d, C in zip(weights, deltas, covs) if w > 0))
     tensors = [symmetrized(t) for t in cumulants_from_moments(central)]
     tensors[0] = mu
-    return Cumulants(*tensors, check=check)
+    result = Cumulants(*tensors, check=check)
+    present = weights > 0
+    if np.ptp(means[present], axis=0).any() or np.ptp(covs[present], axis=0).any():
+        # a proper mixture: its cumulants of every order are non-zero in general
+        tail = approximate(f"a Gaussian mixture's cumulants above order {order} are non-zero and not given",
+                           layer="input")
+        result = result.with_status(StatusProfile(result.exactness.held, tail))
+    return result
 
 
 def xor_class_mixture(label: int, width: float):

@@ -54,6 +54,7 @@ from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.packed import PACKED_ORDERS, add_power_sums, blas_threads_for, evaluate_terms, expand, gather
 from symcorr.numeric.packed import layout as packed_layout
+from symcorr.numeric.exactness import estimated_profile
 from symcorr.numeric.tensors import symmetrized
 
 MAX_KSTAT_ORDER = 4
@@ -331,7 +332,7 @@ class SampleCumulants(Cumulants):
     __slots__ = ("stderr", "n_samples", "groups")
 
     def __init__(self, tensors, stderr, n_samples, groups, check: bool = True):
-        super().__init__(*tensors, check=check)
+        super().__init__(*tensors, check=check, exactness=estimated_profile(len(tensors), n_samples))
         self.stderr = tuple(np.asarray(s, dtype=np.float64) for s in stderr)
         self.n_samples = int(n_samples)
         self.groups = int(groups)

@@ -2,12 +2,19 @@ r"""Runtime propagation through a pointwise nonlinearity :math:`y_i = \phi(z_i)`
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from symcorr.derivation.activation import Activation
+from symcorr.numeric.budget import check_memory, kernel_peak_bytes
+from symcorr.numeric.cumulant_tensors import RankOneSum, is_cumulant_tensor, is_zero, pattern_slice
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
+    pointwise_statuses, warnings_enabled, worst
+from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_kernel
+from symcorr.codegen.runtime.tuples import diagonal
 
 
 def order_argument(name: str, value) -> int:
@@ -20,8 +27,76 @@ def order_argument(name: str, value) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
+class PointwisePlan:
+    """What :func:`pointwise` will evaluate: the ``kernel``, its output orders ``1..evaluated``, the
+    input closure ``closure`` it reads (after the family's ``carried_closure``), whether the input's order
+    ``closure`` is the next order of an odd closure (``uses_next``), whether the diagonal of output order
+    ``evaluated + 1`` is kept (``keeps_diagonal``) and whether non-dense inputs enter (``sliced``)."""
+
+    kernel: object
+    evaluated: int
+    closure: int
+    uses_next: bool
+    keeps_diagonal: bool
+    sliced: bool
+
+
+def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | str | None) -> bool:
+    """Whether ``closure`` also uses the next order: by default for odd closures >= 3, and only when
+    ``order <= closure`` (with ``order > closure`` the next order is carried in full anyway).
+    ``keep_next_diagonal='input'`` uses the input's next order but keeps no diagonal of the output's
+    (what a last pointwise layer needs)."""
+    wanted = (closure % 2 == 1 and closure >= 3) if keep_next_diagonal is None else bool(keep_next_diagonal)
+    return wanted and order <= closure
+
+
+def next_diagonal_input(cumulants: Cumulants, closure: int) -> Cumulants:
+    """``cumulants`` cut to the orders an odd ``closure`` carries: ``1..closure`` as held, and of order
+    ``closure + 1`` its diagonal only (a :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`, status
+    approximate) if it is held as a dense non-zero tensor, as held otherwise."""
+    if cumulants.order <= closure:
+        return cumulants
+    cut = cumulants.truncated(closure + 1)
+    top = cut.tensor(closure + 1)
+    if is_cumulant_tensor(top) or is_zero(top):
+        return cut
+    held = cut.exactness.held[:closure] + (worst([cut.exactness.held[closure]], [Cause(
+        f"only the diagonal of order {closure + 1} is kept (odd closure {closure})")]),)
+    return Cumulants(*cut.held[:closure], RankOneSum.diagonal(closure + 1, pattern_slice(top, "i" * (closure + 1))),
+                     check=False, exactness=StatusProfile(held, cut.exactness.tail), problems=cut.problems)
+
+
+def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
+                   keep_next_diagonal: bool | None = None, nonzero=None, sliced: bool = False) -> PointwisePlan:
+    """The :class:`PointwisePlan` of ``pointwise(..., order, closure)``; ``nonzero(n)`` tells whether the
+    input's order ``n`` may be non-zero (default: all may), ``sliced`` whether it holds non-dense tensors."""
+    uses_next = keeps_next_diagonal(order, closure, keep_next_diagonal)
+    keeps_diagonal = uses_next and order == closure and keep_next_diagonal != "input"
+    used = activation.family.carried_closure(activation, closure + uses_next, nonzero or (lambda n: True))
+    kernel = load_kernel(activation, order + keeps_diagonal, used, series_order)
+    return PointwisePlan(kernel, order, used, uses_next, keeps_diagonal, sliced or uses_next)
+
+
+def diagonal_cumulant(kernel, n: int, kappa, parameters) -> np.ndarray:
+    r"""The diagonal :math:`\kappa_{y,i..i}` of output order ``n``: the kernel's pattern ``'i' * n``, which
+    reads only the input slices ``'i'``, ``'ii'``, ... (each neuron's own marginal); if the kernel has no such
+    function, its order-``n`` cumulant evaluated neuron by neuron."""
+    dim = np.shape(kappa[0])[0]
+    patterns = getattr(kernel, f"PATTERNS_{n}", None)
+    if patterns is not None:          # orders >= 3: patterns evaluated on neuron tuples
+        return diagonal(dim, n, patterns, getattr(kernel, f"SHARED_{n}"), kappa, parameters)
+    function = getattr(kernel, "_pattern_" + "i" * n, None)
+    if function is not None:
+        return np.broadcast_to(function(kappa, *parameters), (dim,)).astype(np.float64)
+    own = [pattern_slice(t, "i" * m) for m, t in enumerate(kappa, start=1)]
+    return np.array([kernel.CUMULANTS[n - 1](tuple(v[a].reshape((1,) * m) for m, v in enumerate(own, start=1)),
+                                             *parameters).reshape(-1)[0] for a in range(dim)])
+
+
 def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure: int | None = None,
-              series_order: int | None = None) -> Cumulants:
+              series_order: int | None = None, *, keep_next_diagonal: bool | None = None,
+              memory_budget=None) -> Cumulants:
     r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
 
     Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
@@ -34,6 +109,31 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     input cumulants above order 2 that are identically zero are not carried
     (the closure is lowered to the highest non-zero one): erf of a Gaussian is
     then exact at every output order.
+
+    The result says per order whether it is exact for the given input, and why
+    not (``result.status(n)``, :mod:`symcorr.numeric.exactness`): e.g. closure 4
+    on a Gaussian mixture gives approximate orders 3..4 of a quadratic (they
+    need input orders up to 6); one :class:`~symcorr.numeric.exactness.ApproximationWarning`
+    says so. The result is checked for validity (:mod:`symcorr.numeric.validity`:
+    a positive semi-definite covariance, Pearson's inequality); failures are
+    recorded in ``result.problems`` and warned about, never corrected silently
+    (``result.nearest_valid()`` projects explicitly).
+
+    Odd closures are done soundly (docs/theory.md section 9; ``keep_next_diagonal``,
+    default: for odd ``closure`` >= 3): the kernel of closure ``K + 1`` is
+    evaluated with the input's order ``K + 1`` as far as it is held (its
+    diagonal kept by the previous pointwise layer and mapped exactly through
+    the linear layers between, :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`;
+    zero if not held), and when ``order == closure`` the result also holds the
+    diagonal :math:`\kappa_{y,i..i}` of order ``K + 1`` (status approximate: only
+    the diagonal is kept). Dropping :math:`\kappa^{(4)}` altogether at closure 3 is
+    what produces invalid covariances; ``keep_next_diagonal=False`` does it.
+
+    Before any allocation the peak memory is estimated
+    (:func:`symcorr.numeric.budget.kernel_peak_bytes`) and compared with the
+    budget (``memory_budget``: bytes or e.g. ``'8G'``; default
+    ``SYMCORR_MEMORY_BUDGET`` or half the available memory); above it a
+    :class:`~symcorr.numeric.budget.MemoryBudgetError` names the estimate and the remedy.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -42,18 +142,53 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
     family = activation.family
-    closure = family.carried_closure(activation, closure, lambda n: bool(np.any(cumulants.kappa(n))))
-    kernel = load_kernel(activation, order, closure, series_order)
+    requested_closure = closure
+    # orders the input holds as zeros are not carried by families that can drop them (erf: carried_closure);
+    # orders it does not hold enter as zeros, and the statuses say whether that was exact
+    zero = [None] + [is_zero(cumulants.tensor(n)) for n in range(1, cumulants.order + 1)]
+    plan = pointwise_plan(activation, order, closure, series_order, keep_next_diagonal,
+                          lambda n: n <= cumulants.order and not zero[n],
+                          sliced=any(is_cumulant_tensor(t) for t in cumulants.held))
+    kernel, closure = plan.kernel, plan.closure
+    if order >= 3:
+        check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
+                     f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
+                     "a lower order (each order multiplies the memory by the width) or fewer neurons", memory_budget)
     message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
-    kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
+    profile = cumulants.exactness.with_zero(lambda n: zero[n])
+    exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message,
+                                   partial_next=plan.keeps_diagonal)
+    kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
-        tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
+        tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
+        if plan.keeps_diagonal:
+            tensors.append(diagonal_cumulant(kernel, order + 1, kappa, parameters))
     for n, tensor in enumerate(tensors, start=1):
         if not np.all(np.isfinite(tensor)):
             raise FloatingPointError(
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
                 f"input cumulants too large for this activation")
-    return Cumulants(*tensors, check=False)
+    if plan.keeps_diagonal:
+        tensors[-1] = RankOneSum.diagonal(order + 1, tensors[-1])
+    problems = problems_of(None, tensors) + cumulants.problems
+    result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
+    if warnings_enabled():
+        _warn(result, activation, order, requested_closure)
+    return result
+
+
+def _warn(result: Cumulants, activation: Activation, order: int, closure: int) -> None:
+    """One :class:`ApproximationWarning` for approximate orders, one for failed validity checks."""
+    bad = result.exactness.approximate_orders(order)
+    if bad:
+        needed = activation.family.input_orders_needed(activation, bad[0])
+        remedy = ("Exact needs Gaussian input." if needed is None else
+                  f"Exact order {bad[0]} needs input cumulants of orders 1..{needed}, all exact, "
+                  f"and closure >= {needed}" if needed > closure else "")
+        what = f"pointwise({activation}, order={order}, closure={closure})"
+        warnings.warn(approximation_message(what, result.exactness, order, remedy), ApproximationWarning,
+                      stacklevel=3)
+    warn_invalid(f"pointwise({activation})", result.problems, stacklevel=4)

@@ -16,11 +16,12 @@ def grid_view(tensor, labels, grid):
 
     ``grid_view(k3, 'iij', 'ijk')[a, b, 0] = k3[a, a, b]``: diagonal slots
     are extracted (a view, no copy) and grid axes the cumulant does not
-    depend on get length 1.
+    depend on get length 1. A tensor held in another form (with a method
+    ``slice(labels)``, :mod:`symcorr.numeric.cumulant_tensors`) gives its slice itself.
     """
     present = "".join(sorted(set(labels)))
-    values = np.einsum(f"{labels}->{present}", tensor)
-    return values.reshape(tuple(tensor.shape[0] if g in present else 1 for g in grid))
+    values = tensor.slice(labels) if hasattr(tensor, "slice") else np.einsum(f"{labels}->{present}", tensor)
+    return values.reshape(tuple(values.shape[0] if g in present else 1 for g in grid))
 
 
 def fill_pattern(out, values, assignments):

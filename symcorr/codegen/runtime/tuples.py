@@ -240,6 +240,11 @@ class NeuronTuples:
         return self.offsets[axis] + self.local[axis][self.rows]
 
     def __call__(self, tensor: np.ndarray, labels: str) -> np.ndarray:
+        if isinstance(tensor, HeldSlices):
+            # a cumulant tensor held in another form: its slice of ``labels`` (axes: the distinct
+            # letters, sorted) gathered at the tuples
+            values = tensor.slice(labels)
+            return values[tuple(self.neuron(letter) for letter in sorted(set(labels)))]
         base, index = self.index(labels)
         return tensor.reshape(-1)[base:].take(index)
 
@@ -313,6 +318,43 @@ def _working_bytes(spec, n: int) -> int:
     return statements + 8 * tile_block * (d + assignments * spec.index_arrays)
 
 
+class HeldSlices:
+    """An input cumulant held in another form than an array (an object with ``slice(labels)``,
+    :mod:`symcorr.numeric.cumulant_tensors`), each slice computed once per kernel call."""
+
+    __slots__ = ("_cache", "_tensor")
+
+    def __init__(self, tensor):
+        self._tensor, self._cache = tensor, {}
+
+    def slice(self, labels: str) -> np.ndarray:
+        values = self._cache.get(labels)
+        if values is None:
+            values = self._cache[labels] = np.asarray(self._tensor.slice(labels), dtype=np.float64)
+        return values
+
+
+def _input_tensors(kappa):
+    """The input cumulants as the tuple gathers read them: C-contiguous float64 arrays, or
+    :class:`HeldSlices` for tensors held in another form."""
+    return tuple(HeldSlices(t) if hasattr(t, "slice") else np.ascontiguousarray(t, dtype=np.float64)
+                 for t in kappa)
+
+
+def _shared_tables(n: int, shared, kappa, parameters, bar=None) -> list[np.ndarray]:
+    """The :class:`SharedTable` values over ``n`` neurons, at their tuples."""
+    tables = []
+    for spec in shared:
+        letters = distinct_letters(spec.pattern)
+        table = np.empty((n,) * len(letters))     # written (and read) at the pattern's tuples only
+        for at in neuron_tuples(n, spec.pattern, block_size(spec)):
+            at.write(table, letters, spec.function(kappa, at, *parameters))
+            if bar is not None:
+                bar.update(at.size)
+        tables.append(table)
+    return tables
+
+
 def symmetric_tensor(n: int, order: int, patterns, shared, kappa, parameters, progress=None) -> np.ndarray:
     r"""The full symmetric order-``order`` output tensor over ``n`` neurons from its tuple patterns.
 
@@ -320,22 +362,16 @@ def symmetric_tensor(n: int, order: int, patterns, shared, kappa, parameters, pr
     their neuron tuples block by block and each value is written into every position that
     realises it; ``shared`` (:class:`SharedTable`) are tabulated first and handed to every
     pattern function as the list ``shared``. ``kappa`` are the input cumulant tensors (copied
-    once if not C-contiguous float64), ``parameters`` the activation's. ``progress``: a bar
+    once if not C-contiguous float64; tensors held in another form are read through their
+    slices, :class:`HeldSlices`), ``parameters`` the activation's. ``progress``: a bar
     over the tuples (:func:`~symcorr.codegen.runtime.progress.progress_bar`). Peak memory:
     the output, the shared tables and one block's working memory (:func:`peak_bytes`).
     """
-    kappa = tuple(np.ascontiguousarray(t, dtype=np.float64) for t in kappa)
+    kappa = _input_tensors(kappa)
     out = np.empty((n,) * order)
     total = sum(tuple_count(n, spec.pattern) for spec in (*shared, *patterns))
     with progress_bar(total, progress, f"order-{order} cumulant over {n} neurons", unit="tuple") as bar:
-        tables = []
-        for spec in shared:
-            letters = distinct_letters(spec.pattern)
-            table = np.empty((n,) * len(letters))     # written (and read) at the pattern's tuples only
-            for at in neuron_tuples(n, spec.pattern, block_size(spec)):
-                at.write(table, letters, spec.function(kappa, at, *parameters))
-                bar.update(at.size)
-            tables.append(table)
+        tables = _shared_tables(n, shared, kappa, parameters, bar)
         for spec in patterns:
             words = pattern_words(spec.pattern)
             for at in neuron_tuples(n, spec.pattern, block_size(spec)):
@@ -343,6 +379,19 @@ def symmetric_tensor(n: int, order: int, patterns, shared, kappa, parameters, pr
                 for word in words:
                     at.write(out, word, values)
                 bar.update(at.size)
+    return out
+
+
+def diagonal(n: int, order: int, patterns, shared, kappa, parameters) -> np.ndarray:
+    r"""The diagonal :math:`\kappa_{y,i\dots i}` of the order-``order`` output (pattern ``'i' * order``)
+    over ``n`` neurons: a vector, computed from each neuron's own input slices only."""
+    pattern = "i" * order
+    spec = next(spec for spec in patterns if spec.pattern == pattern)
+    kappa = _input_tensors(kappa)
+    tables = _shared_tables(n, shared, kappa, parameters)
+    out = np.empty(n)
+    for at in neuron_tuples(n, pattern, block_size(spec)):
+        at.write(out, "i", np.broadcast_to(spec.function(kappa, at, tables, *parameters), (at.size,)))
     return out
 
 

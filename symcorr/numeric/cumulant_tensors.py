@@ -1,0 +1,173 @@
+r"""Cumulant tensors that are not dense arrays: the small protocol kernels read them through.
+
+A cumulant of order :math:`n` over :math:`N` neurons is :math:`N^n` numbers, but
+a pointwise layer's formulas read it only through *index patterns*: the
+slice ``'iij'`` of :math:`\kappa^{(3)}` is the :math:`N \times N` array
+:math:`A_{ab} = \kappa_{aab}` over its distinct labels (axes in sorted label
+order), ``'iiii'`` the vector :math:`\kappa_{aaaa}` (docs/theory.md section 4).
+The generated kernels call :func:`symcorr.codegen.runtime.grid_view`, which
+asks ``tensor.slice(labels)`` whenever the tensor has it, so any object with
+this protocol can stand where a dense array stands:
+
+* ``order``, ``dim`` -- :math:`n` and :math:`N`;
+* ``slice(labels)`` -- the entries of an index pattern over its distinct labels;
+* ``nbytes`` -- the memory it holds; ``slice_nbytes(labels)`` that of one slice;
+* ``to_dense(budget=None)`` -- the full array, after a memory estimate
+  (:func:`symcorr.numeric.budget.check_memory`), or a ``TypeError`` naming why not;
+* ``linear(W)`` -- the tensor of :math:`z = W y` (docs/theory.md section 3), with
+  ``linear_nbytes(n_out)`` its memory; a ``TypeError`` naming why where impossible.
+
+Implementations here: :class:`ZeroTensor` (an order known to vanish, no
+memory), :class:`RankOneSum`
+:math:`\kappa_{i_1..i_n} = \sum_r d_r V_{i_1 r}\cdots V_{i_n r}` -- with
+:math:`V = I` the *diagonal* tensor that an odd closure keeps of the next
+order after a pointwise layer, and after a linear layer :math:`W` the sum of
+rank-1 terms :math:`\sum_a d_a\, w_a^{\otimes n}` whose slices are matrix
+products (e.g. :math:`\kappa'_{iijj} = \sum_a W_{ia}^2 W_{ja}^2 d_a`); and
+(:mod:`symcorr.numeric.data_cumulants`) the slices of a data set's
+cumulants, estimated from samples on demand. A factored representation for
+wide layers implements the same protocol.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symcorr.numeric.budget import FLOAT, check_memory
+
+
+def distinct_labels(labels: str) -> str:
+    """The distinct labels of a pattern in sorted order: ``'iji'`` -> ``'ij'``."""
+    return "".join(sorted(set(labels)))
+
+
+def is_cumulant_tensor(tensor) -> bool:
+    """Whether ``tensor`` implements the protocol of the module docstring (rather than being an array)."""
+    return hasattr(tensor, "slice") and hasattr(tensor, "to_dense") and not isinstance(tensor, np.ndarray)
+
+
+def dense_slice(tensor: np.ndarray, labels: str) -> np.ndarray:
+    """The slice ``labels`` of a dense tensor (a view where NumPy can make one)."""
+    return np.einsum(f"{labels}->{distinct_labels(labels)}", tensor)
+
+
+def pattern_slice(tensor, labels: str) -> np.ndarray:
+    """The slice ``labels`` of a dense array or a protocol tensor."""
+    return tensor.slice(labels) if is_cumulant_tensor(tensor) else dense_slice(tensor, labels)
+
+
+def is_zero(tensor) -> bool:
+    """Whether ``tensor`` (array or protocol) is identically zero."""
+    if isinstance(tensor, ZeroTensor):
+        return True
+    if isinstance(tensor, RankOneSum):
+        return not np.any(tensor.weights)
+    if is_cumulant_tensor(tensor):
+        return False
+    return not np.any(tensor)
+
+
+def _check_labels(labels: str, order: int) -> None:
+    if len(labels) != order or not labels.isalpha():
+        raise ValueError(f"an index pattern of an order-{order} tensor has {order} letters, got {labels!r}")
+
+
+def _contract_rank(factors, weights) -> np.ndarray:
+    r""":math:`T_{a_1..a_d} = \sum_r w_r F^{(1)}_{a_1 r}\cdots F^{(d)}_{a_d r}`: a matrix product for
+    :math:`d \le 2`, one such product per index of the leading axis above (memory: the result)."""
+    if len(factors) == 1:
+        return factors[0] @ weights
+    if len(factors) == 2:
+        return (factors[0] * weights) @ factors[1].T
+    out = np.empty(tuple(f.shape[0] for f in factors))
+    for a in range(factors[0].shape[0]):
+        out[a] = _contract_rank(factors[1:], weights * factors[0][a])
+    return out
+
+
+class ZeroTensor:
+    """An order-``order`` cumulant of ``dim`` neurons that is exactly zero (holds no memory)."""
+
+    def __init__(self, order: int, dim: int):
+        self.order, self.dim = int(order), int(dim)
+
+    nbytes = 0
+
+    def slice(self, labels: str) -> np.ndarray:
+        _check_labels(labels, self.order)
+        return np.zeros((self.dim,) * len(set(labels)))
+
+    def slice_nbytes(self, labels: str) -> int:
+        return FLOAT * self.dim ** len(set(labels))
+
+    def to_dense(self, budget=None) -> np.ndarray:
+        check_memory(FLOAT * self.dim**self.order, f"a dense zero tensor of order {self.order}", "keep it implicit",
+                     budget)
+        return np.zeros((self.dim,) * self.order)
+
+    def linear(self, W) -> "ZeroTensor":
+        return ZeroTensor(self.order, np.shape(W)[0])
+
+    def linear_nbytes(self, n_out: int) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return f"ZeroTensor(order={self.order}, dim={self.dim})"
+
+
+class RankOneSum:
+    r""":math:`\kappa_{i_1..i_n} = \sum_r d_r V_{i_1 r}\cdots V_{i_n r}`; ``factors=None`` means
+    :math:`V = I`, the diagonal tensor :math:`\kappa_{a..a} = d_a` (module docstring)."""
+
+    def __init__(self, order: int, weights, factors=None):
+        self.order = int(order)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.factors = None if factors is None else np.asarray(factors, dtype=np.float64)
+        if self.weights.ndim != 1 or (self.factors is not None and self.factors.shape[1:] != self.weights.shape):
+            raise ValueError("RankOneSum needs weights (R,) and factors (N, R)")
+        self.dim = self.weights.shape[0] if self.factors is None else self.factors.shape[0]
+
+    @classmethod
+    def diagonal(cls, order: int, values) -> "RankOneSum":
+        """The diagonal tensor with :math:`\\kappa_{a..a}` = ``values[a]``."""
+        return cls(order, values)
+
+    @property
+    def nbytes(self) -> int:
+        return self.weights.nbytes + (0 if self.factors is None else self.factors.nbytes)
+
+    def slice(self, labels: str) -> np.ndarray:
+        r"""The pattern's entries: per distinct label :math:`L` with multiplicity :math:`c_L` the factor
+        :math:`V^{\circ c_L}` (elementwise power), contracted over the rank index."""
+        _check_labels(labels, self.order)
+        present = distinct_labels(labels)
+        if self.factors is None:
+            if len(present) == 1:
+                return self.weights.copy()
+            out = np.zeros((self.dim,) * len(present))
+            out[(np.arange(self.dim),) * len(present)] = self.weights
+            return out
+        powered = [self.factors ** labels.count(label) for label in present]
+        return _contract_rank(powered, self.weights)
+
+    def slice_nbytes(self, labels: str) -> int:
+        return FLOAT * self.dim ** len(set(labels))
+
+    def to_dense(self, budget=None) -> np.ndarray:
+        check_memory(FLOAT * self.dim**self.order * 2, f"the dense order-{self.order} tensor of {self.dim} neurons "
+                     "from its rank-1 terms", "use its slices (slice(labels)) instead", budget)
+        return self.slice("ijklmnopqrstuvwxyz"[:self.order])
+
+    def linear(self, W) -> "RankOneSum":
+        W = np.asarray(W, dtype=np.float64)
+        return RankOneSum(self.order, self.weights, W if self.factors is None else W @ self.factors)
+
+    def linear_nbytes(self, n_out: int) -> int:
+        return FLOAT * n_out * self.weights.shape[0]
+
+    def __repr__(self) -> str:
+        kind = "diagonal" if self.factors is None else f"rank {self.weights.shape[0]}"
+        return f"RankOneSum(order={self.order}, dim={self.dim}, {kind})"
+
+
+__all__ = ["ZeroTensor", "RankOneSum", "is_cumulant_tensor", "pattern_slice", "dense_slice", "distinct_labels",
+           "is_zero"]

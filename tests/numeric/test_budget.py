@@ -1,0 +1,100 @@
+"""Memory stated up front (symcorr.numeric.budget): estimates against measured peaks, refusals before
+allocating (tiny overridden budgets; no big array is ever allocated here)."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from symcorr.codegen.loader import load_kernel
+from symcorr.derivation import activations
+from symcorr.numeric.budget import ENVIRONMENT_VARIABLE, FIXED_OVERHEAD, MemoryBudgetError, budget_scope, \
+    kernel_peak_bytes, linear_peak_bytes, memory_budget, parse_bytes
+from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.distributions import gaussian_mixture
+from symcorr.numeric.linear import linear
+from symcorr.numeric.pointwise import pointwise
+
+
+def _hidden(width, order=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = gaussian_mixture([0.5, 0.5], [[1.0, 1.0], [-1.0, -1.0]], 0.25 * np.eye(2), order=order)
+    return linear(x, rng.normal(size=(width, 2)), rng.normal(size=width))
+
+
+def test_parse_bytes():
+    assert parse_bytes("8G") == 8 << 30
+    assert parse_bytes("1.5 MB") == 3 << 19
+    assert parse_bytes(12345) == 12345
+    for bad in ("lots", "-1G", 0, True):
+        with pytest.raises(ValueError):
+            parse_bytes(bad)
+
+
+def test_budget_precedence(monkeypatch):
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "3M")
+    assert memory_budget() == 3 << 20
+    with budget_scope("2M"):
+        assert memory_budget() == 2 << 20
+        assert memory_budget("1K") == 1024
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE)
+    assert memory_budget() > 0
+
+
+@pytest.mark.parametrize("activation, order, closure", [(activations.quadratic(0.5), 4, 4),
+                                                         (activations.quadratic(0.5), 3, 3),
+                                                         (activations.cubic(), 2, 4),
+                                                         (activations.erf(), 2, 4)])
+def test_kernel_estimate_bounds_the_measured_peak(activation, order, closure):
+    """The estimate is above the peak tracemalloc measures (NumPy reports its allocations) and not
+    wildly above it (a useless estimate would refuse what fits)."""
+    kernel = load_kernel(activation, order, closure)
+    width = 14
+    kappa = tuple(_hidden(width).kappa(n) for n in range(1, closure + 1))
+    parameters = [value for _, value in activation.parameters]
+    tracemalloc.start()
+    try:
+        outputs = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(outputs) == order
+    estimate = kernel_peak_bytes(kernel, width)
+    assert peak <= estimate <= 2 * peak + FIXED_OVERHEAD
+
+
+def test_pointwise_refuses_above_the_budget_before_allocating():
+    hidden = _hidden(12)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryBudgetError, match=r"needs an estimated .* above the memory budget of 1.0 MiB") as info:
+            pointwise(hidden, activations.quadratic(0.5), order=4, memory_budget="1M")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(info.value, MemoryError)
+    assert info.value.needed > 12**4 * 8 and info.value.budget == 1 << 20
+    assert "lower order" in str(info.value)
+    assert peak < 12**4 * 8          # not even one order-4 tensor was allocated
+
+
+def test_linear_refuses_above_the_budget(monkeypatch):
+    hidden = _hidden(8)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "10K")
+    assert linear_peak_bytes(hidden.tensors, 16) > 16**4 * 8
+    with pytest.raises(MemoryBudgetError, match=ENVIRONMENT_VARIABLE):
+        linear(hidden, np.ones((16, 8)))
+    linear(Cumulants(np.zeros(8), np.eye(8)), np.ones((16, 8)))   # orders 1..2 are not checked
+
+
+def test_propagate_refuses_up_front_naming_the_layer():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from symcorr.networks import modules as snn
+    from symcorr.networks.propagation import propagate
+
+    model = nn.Sequential(nn.Linear(2, 10), snn.Quadratic(0.5), nn.Linear(10, 2)).to(torch.float64)
+    with pytest.raises(MemoryBudgetError, match=r"layer 1:Quadratic\(alpha=0.5\) \(width 10\)"):
+        propagate(model, Cumulants(np.zeros(2), np.eye(2)), order=4, memory_budget="1M")
+    result = propagate(model, Cumulants(np.zeros(2), np.eye(2)), order=4, memory_budget="1G")
+    assert result.order == 4
