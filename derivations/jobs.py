@@ -28,4 +28,8 @@ KERNEL_JOBS = (
     # numerical joint moments for 3..4), the non-Gaussian corrections of kappa_3, kappa_4 to the
     # default series order
     *(KernelJob(activations.erf(), m, k) for m, k in ((2, 2), (2, 4), (4, 2))),
+    # the piecewise-linear family (docs/families.md): mean and covariance, the Gaussian part resummed in
+    # closed form (normal and bivariate normal distribution functions); closure 4 adds kappa_3, kappa_4
+    *(KernelJob(constructor(), 2, k) for constructor in (activations.relu, activations.leaky_relu,
+                                                         activations.abs, activations.heaviside) for k in (2, 4)),
 )

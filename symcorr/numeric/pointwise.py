@@ -49,7 +49,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         warnings.warn(message, stacklevel=2)
     kappa = tuple(cumulants.kappa(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
         tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS]
     for n, tensor in enumerate(tensors, start=1):
         if not np.all(np.isfinite(tensor)):
