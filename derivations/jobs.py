@@ -32,4 +32,6 @@ KERNEL_JOBS = (
     # closed form (normal and bivariate normal distribution functions); closure 4 adds kappa_3, kappa_4
     *(KernelJob(constructor(), 2, k) for constructor in (activations.relu, activations.leaky_relu,
                                                          activations.abs, activations.heaviside) for k in (2, 4)),
+    # the Gaussian CDF and GELU (docs/families.md): the same, through the bivariate normal of w = z - xi
+    *(KernelJob(constructor(), 2, k) for constructor in (activations.probit, activations.gelu) for k in (2, 4)),
 )

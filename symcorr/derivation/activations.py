@@ -20,6 +20,7 @@ import sympy as sp
 from symcorr.derivation.activation import Activation, ActivationFamily
 from symcorr.derivation.families import FAMILY_MODULES
 from symcorr.derivation.families.erf import erf
+from symcorr.derivation.families.gaussian_cdf import gelu, probit
 from symcorr.derivation.families.piecewise_linear import heaviside, leaky_relu, relu
 from symcorr.derivation.families.piecewise_linear import abs_ as abs  # noqa: A001 (symcorr.activations.abs)
 from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic

@@ -31,6 +31,11 @@ NAMESPACE = [{"_support": runtime}, "scipy", "numpy"]
 RAMPS = [(activations.relu, 0.0, 1.0), (lambda: activations.leaky_relu(0.1), 0.1, 0.9), (activations.abs, -1.0, 2.0)]
 
 
+@pytest.fixture(autouse=True)
+def kernel_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMCORR_CACHE", str(tmp_path))
+
+
 def numeric(expression, symbols=(MU_A, MU_B, V_A, V_B, C)):
     return sp.lambdify(symbols, expression, modules=NAMESPACE, printer=KernelPrinter)
 
@@ -322,8 +327,7 @@ def test_derive_resums_the_gaussian_part():
     assert KernelPrinter().doprint(leaky.formula("i")) == "_support.ramp_gaussian_mean(mu_i, Sigma_ii, slope, 1 - slope)"
 
 
-def test_pointwise_gaussian_is_exact_at_the_edges(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYMCORR_CACHE", str(tmp_path))
+def test_pointwise_gaussian_is_exact_at_the_edges():
     # zero variance, a duplicated neuron (|rho| = 1), large means, opposite signs
     mean = np.array([0.0, 0.7, 0.7, -30.0, 25.0, 0.2])
     w = np.array([[0.0, 0.0], [1.0, 0.5], [1.0, 0.5], [0.3, -1.0], [2.0, 1.0], [-0.4, 0.9]])

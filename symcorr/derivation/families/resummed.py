@@ -59,9 +59,6 @@ class ResummedGaussianFamily(ActivationFamily):
     #: The sentence :meth:`accuracy` gives for a derivation without series truncation.
     exact_accuracy = ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
                       "(joint Gaussian vertices).")
-    #: ``None``: the vertex functions are closed forms, accurate to rounding; otherwise the stated
-    #: bound on the error of the numerically integrated ones (docs/families.md).
-    numerical_tolerance: float | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
 
