@@ -34,4 +34,7 @@ KERNEL_JOBS = (
                                                          activations.abs, activations.heaviside) for k in (2, 4)),
     # the Gaussian CDF and GELU (docs/families.md): the same, through the bivariate normal of w = z - xi
     *(KernelJob(constructor(), 2, k) for constructor in (activations.probit, activations.gelu) for k in (2, 4)),
+    # sine and cosine (docs/families.md): every joint Gaussian vertex in closed form, exact at every order
+    *(KernelJob(constructor(), m, k) for constructor in (activations.sin, activations.cos)
+      for m, k in ((2, 2), (2, 4), (4, 2))),
 )

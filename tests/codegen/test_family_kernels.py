@@ -14,7 +14,7 @@ from symcorr.derivation import activations
 from symcorr.derivation.engine import derivation_key
 
 GENERATED = Path(symcorr.codegen.generated.__file__).parent
-FAMILY_NAMES = ("relu", "leaky_relu", "abs", "heaviside", "probit", "gelu")
+FAMILY_NAMES = ("relu", "leaky_relu", "abs", "heaviside", "probit", "gelu", "sin", "cos")
 SHIPPED = sorted(p for p in GENERATED.glob("*.py") if p.stem.rsplit("_order", 1)[0] in FAMILY_NAMES)
 
 
