@@ -24,8 +24,9 @@ expectation, hence the covariances (:mod:`symcorr.codegen.runtime.gaussian_cdf`)
 forms (tests/derivation/test_family_gaussian_cdf.py).
 
 Mean and covariance of a Gaussian are exact (closed forms, accurate to rounding); output orders
-:math:`\ge 3` need :math:`E[\phi^p]`, :math:`p \ge 3`, which has no closed form (three steps):
-refused with that reason.
+:math:`\ge 3` need :math:`E[\phi^p]`, :math:`p \ge 3`, which has no closed form (three steps): those
+vertices are numerical (:mod:`symcorr.derivation.families.smooth`, error below :math:`10^{-12}`), and
+the patterns on three or more neurons come from the Price series (truncation warning).
 
 Constructors: :func:`probit`, :func:`gelu` (``approximate='none'``, torch's default; ``'tanh'`` is
 :func:`symcorr.derivation.families.smooth.gelu_tanh`, numerical).
@@ -150,6 +151,10 @@ class GaussianCdfFamily(ResummedGaussianFamily):
         return gaussian_power(activation.name, 1, mu, v, n)
 
     def power_moment(self, activation, p, n, mu, v):
+        if p > 2:       # three or more steps: no closed form, the smooth family's numerical vertex function
+            from symcorr.derivation.families.smooth import vertex_function
+
+            return vertex_function(activation.name, 0)(p, n, mu, v)
         return gaussian_power(activation.name, p, mu, v, n)
 
     def covariance(self, activation, n, m, mu_a, mu_b, v_a, v_b, c):
