@@ -22,7 +22,7 @@ from symcorr.derivation.families import FAMILY_MODULES
 from symcorr.derivation.families.erf import erf
 from symcorr.derivation.families.gaussian_cdf import gelu, probit
 from symcorr.derivation.families.piecewise_linear import heaviside, leaky_relu, relu
-from symcorr.derivation.families.smooth import gelu_tanh, sigmoid, silu, softplus, tanh
+from symcorr.derivation.families.smooth import elu, gelu_tanh, sigmoid, silu, softplus, tanh
 from symcorr.derivation.families.trigonometric import cos, sin
 from symcorr.derivation.families.piecewise_linear import abs_ as abs  # noqa: A001 (symcorr.activations.abs)
 from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic

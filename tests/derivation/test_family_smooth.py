@@ -19,14 +19,16 @@ from symcorr.codegen.printer import KernelPrinter
 from symcorr.codegen.runtime import smooth as runtime
 from symcorr.derivation.families.smooth import SMOOTH, covariance_function, vertex_function
 
-NAMES = ["tanh", "sigmoid", "silu", "softplus", "gelu_tanh"]
-PARAMETERS = {"softplus": (1.5,)}
+NAMES = ["tanh", "sigmoid", "silu", "softplus", "gelu_tanh", "elu"]
+PARAMETERS = {"softplus": (1.5,), "elu": (0.7,)}
+CONSTRUCTOR_ARGUMENTS = {"softplus": {"beta": 1.5}, "elu": {"alpha": 0.7}}
 MP_PHI = {
     "tanh": lambda z: mpmath.tanh(z),
     "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
     "silu": lambda z: z / (1 + mpmath.exp(-z)),
     "softplus": lambda z: mpmath.log(1 + mpmath.exp(1.5 * z)) / 1.5,
     "gelu_tanh": lambda z: z / 2 * (1 + mpmath.tanh(mpmath.sqrt(2 / mpmath.pi) * (z + mpmath.mpf("0.044715") * z**3))),
+    "elu": lambda z: z if z > 0 else mpmath.mpf("0.7") * mpmath.expm1(z),
 }  # for the Taylor coefficients (mpmath.diff) and one high-precision pair
 
 
@@ -47,6 +49,7 @@ _SAFE = {
     "silu": _Z * (1 + sp.tanh(_Z / 2)) / 2,
     "softplus": _Z / 2 + sp.log(2 * sp.cosh(sp.Rational(3, 4) * _Z)) / sp.Rational(3, 2),    # beta = 1.5
     "gelu_tanh": _Z / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (_Z + sp.Rational(44715, 1000000) * _Z**3))),
+    "elu": sp.Piecewise((_Z, _Z > 0), (sp.Rational(7, 10) * (sp.exp(_Z) - 1), True)),     # alpha = 0.7
 }
 #: Variances probed (softplus' log cosh overflows beyond |z| ~ 900: its grid stops at v = 100).
 VARIANCES = {"softplus": [0.0, 1e-4, 0.3, 4.0, 100.0]}
@@ -57,10 +60,20 @@ def _symbolic(name, p, n):
     return sp.lambdify(_Z, sp.diff(_SAFE[name] ** p, _Z, n), modules="numpy")
 
 
+def _reference_vertex(name, p, n, mu, v):
+    r""":math:`\partial^n_\mu E[F]` by scipy's adaptive quadrature: :math:`E[F^{(n)}]` with SymPy's derivative, or, for
+    ELU (whose pointwise derivatives miss the delta of its kink), the derivative on the Gaussian,
+    :math:`v^{-n/2}E[F\,He_n(x)]`, split at the kink."""
+    if name != "elu" or n == 0 or v == 0:
+        return quad_expectation(_symbolic(name, p, n), mu, v, FEATURE)
+    s, values, hermite = np.sqrt(v), _symbolic(name, p, 0), np.polynomial.hermite_e.HermiteE.basis(n)
+    return quad_expectation(lambda z: values(z) * hermite((z - mu) / s), mu, v, FEATURE) / s**n
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_taylor_coefficients_match_mpmath(name):
     parameters = PARAMETERS.get(name, ())
-    z = np.array([-7.0, -1.3, 0.0, 0.4, 2.2, 15.0])
+    z = np.array([-7.0, -1.3, 0.0, 0.4, 2.2, 15.0]) if name != "elu" else np.array([-7.0, -1.3, -0.2, 0.4, 2.2])
     coefficients = runtime.taylor(name, 2, z, 8, parameters)
     with mpmath.workdps(30):
         for t, point in enumerate(z):
@@ -75,14 +88,32 @@ def test_vertex_functions_match_adaptive_quadrature(name):
     parameters = PARAMETERS.get(name, ())
     worst = 0.0
     for p, n in itertools.product([1, 2], [0, 1, 4]):
-        derivative = _symbolic(name, p, n)
         for mu, v in itertools.product([0.0, 0.3, -2.0, 8.0], VARIANCES.get(name, [0.0, 1e-4, 0.3, 4.0, 100.0, 1e4])):
+            if name == "elu" and v == 0 and mu == 0 and n:
+                continue                        # the kink itself: the one-sided derivative (documented)
             value = float(runtime.smooth_vertex(name, p, n, mu, v, *parameters))
-            reference = quad_expectation(derivative, mu, v, FEATURE)
+            reference = _reference_vertex(name, p, n, mu, v)
             scale = max(1.0, abs(reference), abs(mu) ** p) * (max(1.0, v ** (-n / 2)) if v else 1.0)
             worst = max(worst, abs(value - reference) / scale)
             assert abs(value - reference) <= runtime.TOLERANCE * scale, (mu, v, p, n, value, reference)
     print(f"\n{name}: vertex functions, max scaled error {worst:.1e}")
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_vertex_functions_match_mpmath(name):
+    # mpmath at 20 digits: the derivative on the Gaussian (Hermite weight), split where phi varies
+    worst = 0.0
+    for mu, v, p, n in [(0.3, 0.5, 1, 0), (-2.0, 4.0, 2, 1), (8.0, 100.0, 1, 2), (0.0, 1e4, 2, 0), (0.7, 0.01, 1, 3)]:
+        with mpmath.workdps(20):
+            s = mpmath.sqrt(v)
+            points = sorted({-14, 0, 14} | {x for x in ((z - mu) / s for z in (-20, -2, 0, 2, 20)) if abs(x) < 14})
+            reference = mpmath.quad(lambda x: MP_PHI[name](mu + s * x) ** p * mpmath.hermite(n, x / mpmath.sqrt(2))
+                                    / mpmath.sqrt(2) ** n * mpmath.npdf(x), points) / s**n
+        value = float(runtime.smooth_vertex(name, p, n, mu, v))
+        scale = max(1.0, v ** (-n / 2))
+        worst = max(worst, abs(value - float(reference)) / scale)
+        assert abs(value - float(reference)) <= runtime.TOLERANCE * scale, (mu, v, p, n)
+    print(f"\n{name}: vertex functions against mpmath, max scaled error {worst:.1e}")
 
 
 PAIRS = [(0.3, -0.5, 1.2, 0.7, 0.4), (1.0, 0.2, 4.0, 9.0, 0.99), (0.2, -0.1, 25.0, 16.0, 0.999),
@@ -94,7 +125,7 @@ PAIRS = [(0.3, -0.5, 1.2, 0.7, 0.4), (1.0, 0.2, 4.0, 9.0, 0.99), (0.2, -0.1, 25.
 def test_covariances_match_adaptive_quadrature(name):
     # weak, strong (the conditional fallback), |rho| = 1, zero variance, large mean, large variance
     parameters = PARAMETERS.get(name, ())
-    phi = _symbolic(name, 1, 0)
+    phi = _symbolic(name, 1, 0) if name != "elu" else (lambda z: z if z > 0 else 0.7 * math.expm1(z))
     worst = 0.0
     for m_a, m_b, v_a, v_b, r in PAIRS:
         c = r * np.sqrt(v_a * v_b)
@@ -165,6 +196,14 @@ def test_family_states_its_tolerance_and_prints_numerical_calls():
     assert sp.latex(covariance_function("tanh", 0)(1, 0, *sp.symbols("a b c d e")))
 
 
+def test_elu_refuses_what_its_kink_prevents():
+    with pytest.raises(ValueError, match="closure 2"):
+        derive(activations.elu(0.7), 2, 4)
+    with pytest.raises(ValueError, match="derivative orders"):
+        runtime.smooth_covariance("elu", 1, 1, 0.3, 0.3, 1.0, 1.0, 1.0, 0.7)
+    np.testing.assert_array_equal(activations.elu(0.5)(np.array([-1e4, 0.0, 2.0])), [-0.5, 0.0, 2.0])
+
+
 def test_constructors_and_recognition():
     assert activations.gelu(approximate="tanh") == activations.gelu_tanh()
     assert activations.from_expression(sp.tanh(sp.Symbol("z"))) == activations.tanh()
@@ -178,7 +217,7 @@ def test_constructors_and_recognition():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_pointwise_against_sampling(name):
-    activation = activations.get(name, **({"beta": 1.5} if name == "softplus" else {}))
+    activation = activations.get(name, **CONSTRUCTOR_ARGUMENTS.get(name, {}))
     mean = np.array([0.3, -0.4, 1.1])
     cov = np.array([[1.0, 0.5, -0.2], [0.5, 0.8, 0.1], [-0.2, 0.1, 0.3]])
     y = pointwise(Cumulants(mean, cov), activation, order=2)

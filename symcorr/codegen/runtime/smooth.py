@@ -1,5 +1,5 @@
 r"""Numerical Gaussian expectations of the smooth activations without closed forms (docs/families.md):
-tanh, sigmoid, SiLU, softplus, GELU (tanh approximation), and the powers :math:`p \ge 3` of the Gaussian CDF
+tanh, sigmoid, SiLU, softplus, GELU (tanh approximation), ELU (its kink at 0 split off), and the powers :math:`p \ge 3` of the Gaussian CDF
 and of GELU (:math:`E[\phi^p]` needs a p-variate normal probability). NumPy and SciPy only.
 
 **Vertex functions** :math:`g^{(n)}_p(\mu, v) = \partial^n_\mu E_{N(\mu, v)}[\phi^p]`, :math:`F = \phi^p`,
@@ -113,6 +113,13 @@ def _normal_cdf_series(u):
     return y
 
 
+def _elu_series(u, alpha):
+    """ELU: u for u > 0, alpha (e^u - 1) else (the left branch at u = 0: its one-sided derivatives)."""
+    exponential = _ode_series(u, np.exp(np.minimum(u[0], 0.0)), lambda y, m: y[m])
+    exponential[0] -= 1.0
+    return np.where(u[0] > 0, u, alpha * exponential)
+
+
 _GELU_K = np.sqrt(2.0 / np.pi)
 
 
@@ -128,10 +135,16 @@ def _gelu_tanh_series(u):
 
 
 class Spec:
-    """How one activation is evaluated: values, Taylor series, and where (and on what scale) it varies."""
+    """How one activation is evaluated: values, Taylor series, where (and on what scale) it varies, and the
+    points ``kinks`` where a derivative jumps (there the derivatives are taken on the Gaussian only)."""
 
-    def __init__(self, values, series, feature):
-        self.values, self.series, self.feature = values, series, feature
+    def __init__(self, values, series, feature, kinks=()):
+        self.values, self.series, self.kinks = values, series, tuple(kinks)
+        self._feature = feature
+
+    def feature(self, *parameters):
+        """(Z_c, width, kinks)."""
+        return (*self._feature(*parameters), self.kinks)
 
 
 #: The activations: ``values(z, *parameters)``, ``series(u, *parameters)`` (u the series of z),
@@ -144,6 +157,8 @@ SPECS = {
     "softplus": Spec(lambda z, beta: np.logaddexp(0.0, beta * z) / beta,
                      lambda u, beta: _softplus_series(beta * u) / beta, lambda beta: (40.0 / beta, 1.0 / beta)),
     "gelu_tanh": Spec(_gelu_tanh_values, _gelu_tanh_series, lambda: (10.0, 0.3)),
+    "elu": Spec(lambda z, alpha: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))), _elu_series,
+                lambda alpha: (40.0, 1.0), kinks=(0.0,)),
     # the closed-form families' powers p >= 3 (no closed form: a p-variate normal probability)
     "probit": Spec(_special.ndtr, _normal_cdf_series, lambda: (40.0, 1.0)),
     "gelu": Spec(lambda z: z * _special.ndtr(z), lambda u: _mul(u, _normal_cdf_series(u)), lambda: (40.0, 1.0)),
@@ -178,9 +193,13 @@ def derivative(name, p, n, z, parameters=()):
 # -- composite Gauss-Legendre in x --------------------------------------------------------------
 
 def _breakpoints(mu, s, feature, half_width, panel):
-    """Panel ends in x for one neuron: uniform, refined where phi varies faster than the panels resolve."""
+    """Panel ends in x for one neuron: uniform, refined where phi varies faster than the panels resolve, and
+    split at the kinks."""
     points = np.arange(-half_width, half_width + panel / 2, panel)
-    z_c, width = feature
+    z_c, width, kinks = feature
+    if s > 0 and kinks:
+        inside = [(k - mu) / s for k in kinks if abs((k - mu) / s) < half_width]
+        points = np.union1d(points, inside)
     if s * panel > width:
         lo, hi = (-z_c - mu) / s, (z_c - mu) / s
         if hi > -half_width and lo < half_width:
@@ -199,8 +218,8 @@ def _rule(breakpoints):
 
 
 def _plain(mu, s, feature, panel):
-    """Neurons whose rule is the uniform one (phi resolved by the uniform panels)."""
-    return s * panel <= feature[1]
+    """Neurons whose rule is the uniform one (phi resolved by the uniform panels, no kink)."""
+    return (s * panel <= feature[1]) & (not feature[2])
 
 
 def _hermite_rows(x, order):
@@ -247,7 +266,13 @@ def _vertex_flat(name, p, n, mu, v, parameters):
     point = s == 0
     if np.any(point):
         out[point] = derivative(name, p, n, mu[point], parameters)
-    on_f = ~point & (s <= DERIVATIVE_SWITCH) if n else ~point
+    # the derivative on F only where F is smooth: across a kink F^(n) misses the jumps' delta terms
+    if n == 0:
+        on_f = ~point
+    elif spec.kinks:
+        on_f = np.zeros(mu.shape, dtype=bool)
+    else:
+        on_f = ~point & (s <= DERIVATIVE_SWITCH)
     if np.any(on_f):
         out[on_f] = _integrate(lambda z, x: derivative(name, p, n, z, parameters), mu[on_f], s[on_f], feature,
                                HALF_WIDTH, PANEL)
@@ -306,8 +331,18 @@ def _mehler(alpha_a, alpha_b, rho):
     return total * rho
 
 
+def _kinked_derivatives(name, n, m, where):
+    """Refuse mean-derivatives that the conditional or identical-neuron rules would take pointwise across a kink."""
+    if _spec(name).kinks and n + m > (1 if where == "identical" else 0):
+        raise ValueError(f"{name}: the derivative orders ({n}, {m}) of a covariance of {where} neurons are not "
+                         f"available numerically ({name}'s derivative jumps at {_spec(name).kinks}, and the rule "
+                         f"for such pairs differentiates pointwise); use closure 2 (mean and covariance of the "
+                         f"Gaussian part, exact to the tolerance)")
+
+
 def _identical(name, n, m, mu, v, parameters):
     r""":math:`E[F^{(n)}F^{(m)}] - g^{(n)}g^{(m)}` for one neuron (:math:`\rho = 1`)."""
+    _kinked_derivatives(name, n, m, "identical")
     spec = _spec(name)
     s = np.sqrt(v)
     joint = _integrate(lambda z, x: derivative(name, 1, n, z, parameters) * derivative(name, 1, m, z, parameters),
@@ -318,19 +353,28 @@ def _identical(name, n, m, mu, v, parameters):
 def _conditional(name, n, m, mu_a, s_a, mu_b, s_b, rho, parameters):
     r"""One pair by conditioning on :math:`x_a`: :math:`E_x[F_a^{(n)}(\mu_a + s_a x)(G_b(x) - g^{(m)}_b)]`,
     :math:`G_b(x) = g^{(m)}(\mu_b + s_b\rho x, s_b^2(1 - \rho^2))`."""
+    _kinked_derivatives(name, n, m, "strongly correlated")
     spec = _spec(name)
     feature = spec.feature(*parameters)
     r2 = max(1.0 - rho * rho, 0.0)
     points = _breakpoints(mu_a, s_a, feature, HALF_WIDTH, PANEL)
-    if abs(rho) * s_b > 0:      # where G_b varies: phi_b's features seen through the conditional mean
-        z_c, width = feature
+    if abs(rho) * s_b > 0:      # where G_b varies: phi_b's features (and kinks) seen through the conditional mean
+        z_c, width, kinks = feature
         scale = max(width, s_b * math.sqrt(r2)) / (abs(rho) * s_b)
         lo, hi = sorted(((-z_c - mu_b) / (rho * s_b), (z_c - mu_b) / (rho * s_b)))
         if scale < PANEL and hi > -HALF_WIDTH and lo < HALF_WIDTH:
             points = np.union1d(points, np.arange(max(lo, -HALF_WIDTH), min(hi, HALF_WIDTH), scale))
+        # a kink of phi_b, smoothed by the conditional spread: panels graded geometrically down to that width
+        smoothing = max(s_b * math.sqrt(r2), 1e-12) / (abs(rho) * s_b)
+        grading = smoothing * 2.0 ** np.arange(0, max(1, int(np.ceil(np.log2(PANEL / smoothing))) + 1))
+        for k in kinks:
+            centre = (k - mu_b) / (rho * s_b)
+            if abs(centre) < HALF_WIDTH:
+                near = np.concatenate([[centre], centre - grading, centre + grading])
+                points = np.union1d(points, near[np.abs(near) < HALF_WIDTH])
     x, w = _rule(points)
     spread = s_b * math.sqrt(r2)
-    if spread <= DERIVATIVE_SWITCH:
+    if spread <= DERIVATIVE_SWITCH and not spec.kinks:
         # a narrow conditional: Gauss-Hermite (phi analytic within pi/2 of the real axis, i.e. pi/(2 * spread)
         # >= pi standard deviations: 48 nodes converge to rounding)
         y, weights = _HERMITE_NODES, _HERMITE_WEIGHTS

@@ -1,4 +1,4 @@
-r"""Smooth activations without closed Gaussian expectations: tanh, sigmoid, SiLU, softplus, GELU (tanh
+r"""Smooth activations without closed Gaussian expectations: tanh, sigmoid, SiLU, softplus, ELU, GELU (tanh
 approximation); numerical vertex functions with a stated error (docs/families.md).
 
 The engine's expansion is the same as for the closed-form families (the Gaussian part of a pair is
@@ -16,6 +16,7 @@ below :data:`NUMERICAL_TOLERANCE` of the functions' scale, tested against mpmath
 exact: :attr:`SmoothFamily.numerical_tolerance` says so, and so does every formula sheet.
 
 Constructors: :func:`tanh`, :func:`sigmoid`, :func:`silu`, :func:`softplus` (``beta``, torch's default 1),
+:func:`elu` (``alpha``, torch's default 1; closure 2 only),
 :func:`gelu_tanh` (torch ``nn.GELU(approximate='tanh')``, also ``gelu(approximate='tanh')``). Evaluating
 one of these activations on an array (``activation(z)``) uses overflow-free NumPy forms (``expit``,
 ``logaddexp``) rather than the printed expression.
@@ -31,13 +32,13 @@ from scipy import special as _special
 from symcorr.derivation.activation import Activation, finite_parameter
 from symcorr.derivation.families.gaussian_functions import _print_call
 from symcorr.derivation.families.resummed import ResummedGaussianFamily
-from symcorr.notation.symbols import Z
+from symcorr.notation.symbols import ALPHA, Z
 
 #: The error bound the runtime is tested to (symcorr.codegen.runtime.smooth.TOLERANCE, same value).
 NUMERICAL_TOLERANCE = 1e-12
 BETA = sp.Symbol("beta", real=True)
 _Z = Z
-_LATEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "silu": r"\mathrm{silu}", "softplus": r"\mathrm{softplus}",
+_LATEX = {"elu": r"\mathrm{elu}", "tanh": r"\tanh", "sigmoid": r"\sigma", "silu": r"\mathrm{silu}", "softplus": r"\mathrm{softplus}",
           "gelu_tanh": r"\mathrm{gelu}_{\tanh}", "gelu": r"\mathrm{gelu}", "probit": r"\Phi"}
 
 
@@ -120,6 +121,10 @@ class SmoothFamily(ResummedGaussianFamily):
         return vertex_function(activation.name, len(parameters))(p, n, mu, v, *parameters)
 
     def covariance(self, activation, n, m, mu_a, mu_b, v_a, v_b, c):
+        if activation.name == "elu" and n + m:
+            raise ValueError("elu: the non-Gaussian corrections (closure >= 3) need mean-derivatives of the pair "
+                             "covariance, which meet the delta of elu's second derivative at 0 and are not available "
+                             "numerically; use closure 2 (mean and covariance of the Gaussian part, to 1e-12)")
         parameters = activation.parameter_symbols
         return covariance_function(activation.name, len(parameters))(n, m, mu_a, mu_b, v_a, v_b, c, *parameters)
 
@@ -154,6 +159,16 @@ def softplus(beta: float = 1.0) -> Activation:
                       _numeric=lambda z: np.logaddexp(0.0, beta * z) / beta)
 
 
+def elu(alpha: float = 1.0) -> Activation:
+    r""":math:`\phi(z) = z` for :math:`z > 0`, :math:`\alpha(e^z - 1)` else (torch ``nn.ELU(alpha)``). Numerical vertex
+    functions with the kink at 0 split off; closures >= 3 are refused (the covariance's mean-derivatives of
+    order >= 2 meet the kink's delta, which the numerical rules do not carry)."""
+    alpha = finite_parameter("alpha", alpha)
+    expression = sp.Piecewise((_Z, _Z > 0), (ALPHA * (sp.exp(_Z) - 1), True))
+    return Activation("elu", expression, SMOOTH, (("alpha", alpha),),
+                      _numeric=lambda z: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))))
+
+
 def gelu_tanh() -> Activation:
     r""":math:`\phi(z) = \tfrac z2(1 + \tanh(\sqrt{2/\pi}(z + 0.044715 z^3)))` (torch ``nn.GELU(approximate='tanh')``);
     numerical vertex functions."""
@@ -162,7 +177,8 @@ def gelu_tanh() -> Activation:
 
 
 #: Constructors by the name the command line's ``-a`` takes.
-CONSTRUCTORS = {"tanh": tanh, "sigmoid": sigmoid, "silu": silu, "softplus": softplus, "gelu_tanh": gelu_tanh}
+CONSTRUCTORS = {"tanh": tanh, "sigmoid": sigmoid, "silu": silu, "softplus": softplus, "elu": elu,
+                "gelu_tanh": gelu_tanh}
 
 
 def recognize(expression: sp.Expr) -> Activation | None:
