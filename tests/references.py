@@ -54,7 +54,9 @@ def mp_pair_covariance(phi, mu_a, mu_b, v_a, v_b, c, kinks=(), inner=None, dps=D
         if v_a == 0 or v_b == 0:
             return mpmath.mpf(0)
         mean_a, mean_b = inner(mu_a, v_a), inner(mu_b, v_b)
-        slope, w = c / v_a, max(v_b - c * c / v_a, mpmath.mpf(0))
+        # |rho| = 1 up to the rounding of c: a zero conditional variance, not a tiny one
+        singular = abs(c * c - v_a * v_b) <= 1e-12 * v_a * v_b
+        slope, w = c / v_a, mpmath.mpf(0) if singular else max(v_b - c * c / v_a, mpmath.mpf(0))
         sd = mpmath.sqrt(v_a)
 
         def integrand(x):
@@ -106,7 +108,8 @@ def quad_pair_covariance(f_a, f_b, mu_a, mu_b, v_a, v_b, c, feature=()):
     if v_a == 0 or v_b == 0:
         return 0.0
     mean_a, mean_b = quad_expectation(f_a, mu_a, v_a, feature), quad_expectation(f_b, mu_b, v_b, feature)
-    slope, w = c / v_a, max(v_b - c * c / v_a, 0.0)
+    singular = abs(c * c - v_a * v_b) <= 1e-12 * v_a * v_b
+    slope, w = c / v_a, 0.0 if singular else max(v_b - c * c / v_a, 0.0)
 
     def centred_inner(z):
         return f_a(z) - mean_a, quad_expectation(f_b, mu_b + slope * (z - mu_a), w, feature) - mean_b

@@ -11,8 +11,8 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from references import mp_mean, mp_pair_covariance, sampled_zscores
-from scipy.special import owens_t
+from family_checks import assert_closure_4_corrects, assert_matches_sampling, mixture_errors
+from references import mp_mean, mp_pair_covariance
 
 from symcorr import Cumulants, activations, derive, pointwise
 from symcorr.codegen import runtime
@@ -139,8 +139,7 @@ RHO_VALUES = [0.0, 0.01, -0.04, 0.3, -0.6, 0.9, -0.93, 0.99, -0.999999, 1 - 1e-7
                                  pytest.param(-0.7, marks=pytest.mark.slow), pytest.param(-4.0, marks=pytest.mark.slow)])
 def test_orthant_integrals_match_mpmath_for_every_rule(h_b):
     grid = list(itertools.product(H_VALUES, [h_b], RHO_VALUES))
-    h_a, h_b, rho = (np.array(t) for t in zip(*grid))
-    k, j = orthant_integrals(h_a, h_b, rho)
+    k, j = orthant_integrals(*(np.array(t) for t in zip(*grid)))
     worst = 0.0
     for t, point in enumerate(grid):
         reference = [float(x) for x in _mp_integrals(*point)]
@@ -345,17 +344,12 @@ def test_pointwise_gaussian_is_exact_at_the_edges():
                                          activations.heaviside])
 def test_pointwise_against_sampling(constructor):
     # the other, statistical way: 4e5 numpy samples, every z-score of mean and covariance below 5
-    activation = constructor()
-    mean = np.array([0.3, -0.4, 1.1])
-    cov = np.array([[1.0, 0.5, -0.2], [0.5, 0.8, 0.1], [-0.2, 0.1, 0.3]])
-    y = pointwise(Cumulants(mean, cov), activation, order=2)
-    z_mean, z_cov = sampled_zscores(activation, mean, cov, y.mean, y.cov, seed=3)
-    assert np.max(np.abs(z_mean)) < 5 and np.max(np.abs(z_cov)) < 5
+    assert_matches_sampling(constructor(), seed=3)
 
 
-def _mixture_truth(a, b, weights, means, covs):
-    """Mean and covariance of a ramp of a Gaussian mixture, from mpmath per component."""
-    phi, inner = mp_ramp(a, b)
+def _mixture_truth(weights, means, covs):
+    """Mean and covariance of ReLU of a Gaussian mixture, from mpmath per component."""
+    phi, inner = mp_ramp(0.0, 1.0)
     d = means.shape[1]
     m = np.zeros(d)
     second = np.zeros((d, d))
@@ -369,20 +363,6 @@ def _mixture_truth(a, b, weights, means, covs):
 
 
 def test_closure_4_corrects_a_mixture_as_the_non_gaussianity_shrinks():
-    # components with a common covariance: Gaussian in the limit; closure 2 misses kappa_3, kappa_4 (error ~ t^3),
-    # closure 4 keeps them (error ~ t^5)
-    from symcorr.numeric.quadrature import quadrature_cumulants
-
-    weights, covs = np.array([0.35, 0.65]), np.array([[[0.5, 0.2], [0.2, 0.4]]] * 2)
-    errors = {}
-    for t in (0.5, 0.25):
-        means = np.array([[0.5, -0.4], [-0.5, 0.3]]) * t
-        x = quadrature_cumulants(lambda p: p, weights, means, covs, order=4, n_nodes=12)
-        m, cov = _mixture_truth(0.0, 1.0, weights, means, covs)
-        for k in (2, 4):
-            y = pointwise(x, activations.relu(), order=2, closure=k)
-            errors[t, k] = max(np.max(np.abs(y.mean - m)), np.max(np.abs(y.cov - cov)))
-    print("\nrelu of a mixture, max |error| of mean/cov: " + ", ".join(f"t={t} K={k}: {e:.1e}" for (t, k), e in
-                                                                   errors.items()))
-    assert errors[0.5, 4] < errors[0.5, 2] / 10 and errors[0.25, 4] < errors[0.25, 2] / 50
+    errors = mixture_errors(activations.relu(), _mixture_truth)
+    assert_closure_4_corrects(errors)
     assert errors[0.5, 2] / errors[0.25, 2] > 6 and errors[0.5, 4] / errors[0.25, 4] > 25

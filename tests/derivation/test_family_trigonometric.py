@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import sympy as sp
 from builders import random_gaussian
-from references import mp_pair_covariance, sampled_zscores
+from family_checks import assert_closure_4_corrects, assert_matches_sampling, gauss_hermite_truth, mixture_errors
+from references import mp_pair_covariance
 
 from symcorr import Cumulants, activations, derive, pointwise
 from symcorr.codegen import runtime
@@ -107,24 +108,8 @@ def _parser_functions():
 
 @pytest.mark.parametrize("name", ["sin", "cos"])
 def test_pointwise_against_sampling(name):
-    activation = activations.get(name)
-    mean = np.array([0.3, -0.4, 1.1])
-    cov = np.array([[1.0, 0.5, -0.2], [0.5, 0.8, 0.1], [-0.2, 0.1, 0.3]])
-    y = pointwise(Cumulants(mean, cov), activation, order=2)
-    z_mean, z_cov = sampled_zscores(activation, mean, cov, y.mean, y.cov, seed=5)
-    assert np.max(np.abs(z_mean)) < 5 and np.max(np.abs(z_cov)) < 5
+    assert_matches_sampling(activations.get(name), seed=5)
 
 
 def test_closure_4_corrects_a_mixture():
-    weights, covs = np.array([0.35, 0.65]), np.array([[[0.5, 0.2], [0.2, 0.4]]] * 2)
-    errors = {}
-    for t in (0.5, 0.25):
-        means = np.array([[0.5, -0.4], [-0.5, 0.3]]) * t
-        x = quadrature_cumulants(lambda p: p, weights, means, covs, order=4, n_nodes=12)
-        truth = quadrature_cumulants(activations.sin(), weights, means, covs, order=2, n_nodes=40)
-        for k in (2, 4):
-            y = pointwise(x, activations.sin(), order=2, closure=k)
-            errors[t, k] = max(np.max(np.abs(y.mean - truth.mean)), np.max(np.abs(y.cov - truth.cov)))
-    print("\nsin of a mixture, max |error| of mean/cov: " + ", ".join(f"t={t} K={k}: {e:.1e}" for (t, k), e in
-                                                                  errors.items()))
-    assert errors[0.5, 4] < errors[0.5, 2] / 10 and errors[0.25, 4] < errors[0.25, 2] / 50
+    assert_closure_4_corrects(mixture_errors(activations.sin(), gauss_hermite_truth(activations.sin(), 40)))

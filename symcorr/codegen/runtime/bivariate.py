@@ -186,6 +186,16 @@ def validated_pair(mu_a, mu_b, v_a, v_b, c, routine: str):
     return mu_a, mu_b, v_a, v_b, c
 
 
+def validated_single(mu, v, routine: str):
+    """``mu``, ``v`` as broadcast float64 arrays, refused (naming ``routine``) if non-finite or ``v < 0``."""
+    mu, v = np.broadcast_arrays(np.asarray(mu, dtype=np.float64), np.asarray(v, dtype=np.float64))
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(v))):
+        raise ValueError(f"{routine}: a mean or variance is non-finite (NaN or inf)")
+    if np.any(v < 0):
+        raise ValueError(f"{routine}: a variance is negative")
+    return mu, v
+
+
 def standardized(mu, v):
     r""":math:`(s, h) = (\sqrt v, \mu/\sqrt v)`, with :math:`h = 0` where :math:`v = 0` (callers mask it)."""
     s = np.sqrt(v)
@@ -212,8 +222,8 @@ def bivariate_normal_cdf(x, y, rho):
     return _special.ndtr(x) * _special.ndtr(y) + k
 
 
-__all__ = ["orthant_integrals", "bivariate_normal_cdf", "normal_pdf", "validated_pair", "standardized",
-           "pair_correlation"]
+__all__ = ["orthant_integrals", "bivariate_normal_cdf", "normal_pdf", "validated_pair", "validated_single",
+           "standardized", "pair_correlation"]
 
 
 # -- the kernels' symmetric neuron grid: upper triangle, weakly correlated pairs in bulk ---------

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special as _special
 
 from symcorr.codegen.runtime.bivariate import (NotSymmetric, kernel_grid, normal_pdf, orthant_integrals,
-                                               pair_correlation, pair_matrix, validated_pair)
+                                               pair_correlation, pair_matrix, validated_pair, validated_single)
 
 _TWO_PI = 2.0 * np.pi
 
@@ -34,24 +34,15 @@ def _smoothed(mu, v):
     return sigma, mu / sigma
 
 
-def _validated_single(mu, v, routine):
-    mu, v = np.broadcast_arrays(np.asarray(mu, dtype=np.float64), np.asarray(v, dtype=np.float64))
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(v))):
-        raise ValueError(f"{routine}: a mean or variance is non-finite (NaN or inf)")
-    if np.any(v < 0):
-        raise ValueError(f"{routine}: a variance is negative")
-    return mu, v
-
-
 def probit_gaussian_mean(mu, v):
     r""":math:`E[\Phi(z)] = \Phi(\mu/\sqrt{1 + v})`."""
-    mu, v = _validated_single(mu, v, "probit_gaussian_mean")
+    mu, v = validated_single(mu, v, "probit_gaussian_mean")
     return _special.ndtr(_smoothed(mu, v)[1])
 
 
 def gelu_gaussian_mean(mu, v):
     r""":math:`E[z\Phi(z)] = \mu\Phi(h) + (v/\sigma)\varphi(h)`."""
-    mu, v = _validated_single(mu, v, "gelu_gaussian_mean")
+    mu, v = validated_single(mu, v, "gelu_gaussian_mean")
     sigma, h = _smoothed(mu, v)
     return mu * _special.ndtr(h) + v / sigma * normal_pdf(h)
 
@@ -85,7 +76,7 @@ def probit_gaussian_covariance(mu_a, mu_b, v_a, v_b, c):
     if grid is not None:
         try:
             mean, variance, cov = grid
-            sigma, h = _smoothed(*_validated_single(mean, variance, "probit_gaussian_covariance"))
+            sigma, h = _smoothed(*validated_single(mean, variance, "probit_gaussian_covariance"))
             return pair_matrix(h, sigma, variance, cov, lambda rows, cols, c_, rho, k, j: k,
                                "probit_gaussian_covariance")
         except NotSymmetric:
@@ -110,7 +101,7 @@ def gelu_gaussian_covariance(mu_a, mu_b, v_a, v_b, c):
 
 def _gelu_matrix(mean, variance, cov):
     """gelu_gaussian_covariance on a kernel's symmetric grid (:func:`~symcorr.codegen.runtime.bivariate.pair_matrix`)."""
-    sigma, h = _smoothed(*_validated_single(mean, variance, "gelu_gaussian_covariance"))
+    sigma, h = _smoothed(*validated_single(mean, variance, "gelu_gaussian_covariance"))
 
     def combine(rows, cols, c, rho, k, j):
         if isinstance(rows, slice):

@@ -26,21 +26,13 @@ import numpy as np
 from scipy import special as _special
 
 from symcorr.codegen.runtime.bivariate import (NotSymmetric, kernel_grid, normal_pdf, orthant_integrals,
-                                               pair_correlation, pair_matrix, standardized, validated_pair)
-
-
-def _validated_single(mu, v, routine):
-    mu, v = np.broadcast_arrays(np.asarray(mu, dtype=np.float64), np.asarray(v, dtype=np.float64))
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(v))):
-        raise ValueError(f"{routine}: a mean or variance is non-finite (NaN or inf)")
-    if np.any(v < 0):
-        raise ValueError(f"{routine}: a variance is negative")
-    return mu, v
+                                               pair_correlation, pair_matrix, standardized, validated_pair,
+                                               validated_single)
 
 
 def relu_gaussian_mean(mu, v):
     r""":math:`E[\mathrm{relu}(z)] = \mu\Phi(h) + s\varphi(h)`, :math:`\max(\mu, 0)` at :math:`v = 0`."""
-    mu, v = _validated_single(mu, v, "relu_gaussian_mean")
+    mu, v = validated_single(mu, v, "relu_gaussian_mean")
     s, h = standardized(mu, v)
     return np.where(s > 0, mu * _special.ndtr(h) + s * normal_pdf(h), np.maximum(mu, 0.0))
 
@@ -53,7 +45,7 @@ def ramp_gaussian_mean(mu, v, a, b):
 
 def step_gaussian_mean(mu, v):
     r""":math:`E[H(z)] = \Phi(\mu/\sqrt v)`; at :math:`v = 0`, :math:`H(\mu)` with :math:`H(0) = 1/2`."""
-    mu, v = _validated_single(mu, v, "step_gaussian_mean")
+    mu, v = validated_single(mu, v, "step_gaussian_mean")
     s, h = standardized(mu, v)
     return np.where(s > 0, _special.ndtr(h), np.heaviside(mu, 0.5))
 
@@ -90,17 +82,9 @@ def step_gaussian_covariance(mu_a, mu_b, v_a, v_b, c):
     return np.where((s_a > 0) & (s_b > 0), k, 0.0)
 
 
-def _validated_grid(mean, variance, routine):
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
-        raise ValueError(f"{routine}: a mean or variance is non-finite (NaN or inf)")
-    if np.any(variance < 0):
-        raise ValueError(f"{routine}: a variance is negative")
-    return standardized(mean, variance)
-
-
 def _ramp_matrix(mean, variance, cov, a, b):
     """ramp_gaussian_covariance on a kernel's symmetric grid (:func:`~symcorr.codegen.runtime.bivariate.pair_matrix`)."""
-    s, h = _validated_grid(mean, variance, "ramp_gaussian_covariance")
+    s, h = standardized(*validated_single(mean, variance, "ramp_gaussian_covariance"))
     slope = a + b * _special.ndtr(h)
     b2s = (b * b) * s
 
@@ -114,5 +98,5 @@ def _ramp_matrix(mean, variance, cov, a, b):
 
 def _step_matrix(mean, variance, cov):
     """step_gaussian_covariance on a kernel's symmetric grid."""
-    s, h = _validated_grid(mean, variance, "step_gaussian_covariance")
+    s, h = standardized(*validated_single(mean, variance, "step_gaussian_covariance"))
     return pair_matrix(h, s, variance, cov, lambda rows, cols, c, rho, k, j: k, "step_gaussian_covariance")

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from scipy import special as _special
 
-from symcorr.codegen.runtime.bivariate import NotSymmetric, kernel_grid, validated_pair
+from symcorr.codegen.runtime.bivariate import NotSymmetric, kernel_grid, validated_pair, validated_single
 
 #: The stated absolute error bound, relative to the scale (module docstring).
 TOLERANCE = 1e-12
@@ -289,11 +289,7 @@ def smooth_vertex(name, p, n, mu, v, *parameters):
     r""":math:`g^{(n)}_p(\mu, v) = \partial^n_\mu E_{N(\mu, v)}[\phi(z)^p]` of activation ``name`` (module docstring);
     ``mu``, ``v`` broadcast (float64)."""
     p, n = int(p), int(n)
-    mu, v = np.broadcast_arrays(np.asarray(mu, dtype=np.float64), np.asarray(v, dtype=np.float64))
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(v))):
-        raise ValueError(f"smooth_vertex({name!r}): a mean or variance is non-finite (NaN or inf)")
-    if np.any(v < 0):
-        raise ValueError(f"smooth_vertex({name!r}): a variance is negative")
+    mu, v = validated_single(mu, v, f"smooth_vertex({name!r})")
     flat = _vertex_flat(name, p, n, np.ascontiguousarray(mu).reshape(-1), np.ascontiguousarray(v).reshape(-1),
                         parameters)
     return flat.reshape(mu.shape)

@@ -57,7 +57,7 @@ def vertex_function(name: str, n_parameters: int):
 
     def pythoncode(self, printer, **kwargs):
         p, n, *rest = self.args
-        return _print_call(printer, f"_support.smooth_vertex", (sp.Symbol(repr(name)), p, n, *rest))
+        return _print_call(printer, "_support.smooth_vertex", (sp.Symbol(repr(name)), p, n, *rest))
 
     def latex(self, printer, exp=None):
         p, n, mu, v, *rest = (printer._print(a) for a in self.args)
