@@ -43,6 +43,10 @@ class ActivationFamily:
     non_gaussian_order: int | None = None
     #: The sections of docs/theory.md that derive the family's formulas.
     theory_sections: str = "docs/theory.md section 4"
+    #: How accurate the family's vertex functions are: ``None`` for closed forms (accurate to rounding),
+    #: otherwise the stated bound on the error of the numerically integrated ones, relative to the
+    #: scale of the function (docs/theory.md section 11). Exactness reports say "numerical (tol ...)".
+    numerical_tolerance: float | None = None
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""

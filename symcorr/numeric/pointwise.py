@@ -162,7 +162,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                                    partial_next=plan.keeps_diagonal)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
         tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
         if plan.keeps_diagonal:
             tensors.append(diagonal_cumulant(kernel, order + 1, kappa, parameters))
