@@ -93,6 +93,11 @@ class ActivationFamily:
         them; such a family is exact only for Gaussian input)."""
         return None
 
+    def default_closure(self, activation: "Activation", order: int) -> int | None:
+        """The closure the command line uses when none is given: :meth:`input_orders_needed` (exact), or
+        ``None`` when the family has no natural one (the command then asks for ``--closure``)."""
+        return self.input_orders_needed(activation, order)
+
     def preserves_gaussianity(self, activation: "Activation") -> bool:
         """Whether a Gaussian stays Gaussian through the activation (affine activations only)."""
         return False

@@ -22,7 +22,7 @@ with :math:`m = h/\sqrt2`, so the accuracy classes of :data:`symcorr.codegen.run
 apply (one class further: :math:`J`'s weight needs about one node more); for :math:`|\rho| \ge 0.925` (including :math:`|\rho| = 1`) through Owen's
 :math:`T` (``scipy.special.owens_t``) and the closed form of :math:`J`. Accuracy (tests/derivation/
 test_family_piecewise.py, against mpmath): absolute error below :math:`2 \cdot 10^{-15}` (:math:`3 \cdot 10^{-13}`
-for :math:`J` within :math:`10^{-6}` of :math:`|\rho| = 1`, see :func:`_closed_forms`), relative error below
+for :math:`J` within :math:`10^{-6}` of :math:`|\rho| = 1`, see ``_closed_forms``), relative error below
 :math:`10^{-13}(1 + h_a^2 + h_b^2)` for :math:`|\rho| < 0.925`.
 """
 import numpy as np

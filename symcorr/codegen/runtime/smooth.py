@@ -148,7 +148,7 @@ class Spec:
 
 
 #: The activations: ``values(z, *parameters)``, ``series(u, *parameters)`` (u the series of z),
-#: ``feature(*parameters)`` = (Z_c, width): phi equals its asymptotes to rounding beyond |z| > Z_c and
+#: ``feature(*parameters)`` = (Z_c, width): phi equals its asymptotes to rounding beyond ``|z| > Z_c`` and
 #: varies on the scale ``width`` inside.
 SPECS = {
     "tanh": Spec(np.tanh, _tanh, lambda: (20.0, 0.5)),

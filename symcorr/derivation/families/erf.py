@@ -96,7 +96,7 @@ def erf_covariance_derivative(n: int, m: int, mu_a, mu_b, v_a, v_b, c) -> sp.Exp
     * :math:`n = m = 0`: :class:`ErfGaussianCovariance` (Owen's T);
     * :math:`n, m \ge 1`: :math:`\partial^{n-1}_a\partial^{m-1}_b \frac{4}{\pi\sqrt D} e^{-Q}
       - g_a^{(n)} g_b^{(m)}`, :math:`Q = (s_b^2\mu_a^2 - 4c\mu_a\mu_b + s_a^2\mu_b^2)/D`
-      (:func:`_gaussian_derivative_polynomial`);
+      (``_gaussian_derivative_polynomial``);
     * :math:`n \ge 1, m = 0`: :math:`\frac{2}{\sqrt\pi s_a}\partial^{n-1}_a[e^{-x_a^2}\operatorname{erf} L]
       - g_a^{(n)} g_b`, :math:`L = \frac{\mu_b s_a^2 - 2c\mu_a}{s_a\sqrt D}`, by Leibniz with
       :math:`\partial^k e^{-x^2} = (-1)^k s^{-k} H_k(x) e^{-x^2}` and

@@ -56,9 +56,13 @@ class ResummedGaussianFamily(ActivationFamily):
     gaussian_exact_order = 2
     #: Name stem of the covariance placeholders of stage one.
     placeholder_prefix = "Cov"
-    #: The sentence :meth:`accuracy` gives for a derivation without series truncation.
+    #: The sentence :meth:`~symcorr.derivation.families.resummed.ResummedGaussianFamily.accuracy` gives for a derivation without series truncation.
     exact_accuracy = ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
                       "(joint Gaussian vertices).")
+
+    def default_closure(self, activation, order):
+        """2: the formulas for Gaussian input, exact there (the Gaussian part is resummed)."""
+        return 2
 
     # -- hooks ---------------------------------------------------------------------------------
 
