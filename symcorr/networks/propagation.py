@@ -274,7 +274,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
                 raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
             if rule.kind != "pointwise" and valid_before:
                 # an affine map keeps a covariance positive semi-definite but not Pearson's inequality
-                current = current.with_status(problems=problems_of(current))
+                current = current.with_status(problems=problems_of(current, exactness=current.exactness))
             current = current.named(label)
             if current.problems and valid_before and invalid != "warn":
                 current = _invalid(current, invalid, label)

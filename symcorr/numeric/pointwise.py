@@ -173,7 +173,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                 f"input cumulants too large for this activation")
     if plan.keeps_diagonal:
         tensors[-1] = RankOneSum.diagonal(order + 1, tensors[-1])
-    problems = problems_of(None, tensors) + cumulants.problems
+    problems = problems_of(None, tensors, exactness) + cumulants.problems
     result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
     if warnings_enabled():
         _warn(result, activation, order, requested_closure)

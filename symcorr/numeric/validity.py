@@ -81,16 +81,25 @@ def pearson_problem(variance, third, fourth) -> str | None:
             f"kappa_iiii = {fourth[i]:.3e} below the bound {(third[i]**2 / max(variance[i], 1e-300) - 2 * variance[i]**2):.3e}")
 
 
-def problems_of(cumulants, tensors=None) -> tuple[Cause, ...]:
+def _derived_exactly(exactness, orders) -> bool:
+    """Whether every order in ``orders`` is exact (or exact to a numerical tolerance) by ``exactness``."""
+    return exactness is not None and all(exactness.status(n).kind in ("exact", "numerical") for n in orders)
+
+
+def problems_of(cumulants, tensors=None, exactness=None) -> tuple[Cause, ...]:
     """The validity checks of the module docstring on ``cumulants`` (their tensors may be passed
-    as ``tensors`` before a :class:`~symcorr.numeric.cumulants.Cumulants` is built); one unnamed
-    :class:`~symcorr.numeric.exactness.Cause` per failed check."""
+    as ``tensors``, and their statuses as ``exactness``, before a
+    :class:`~symcorr.numeric.cumulants.Cumulants` is built); one unnamed
+    :class:`~symcorr.numeric.exactness.Cause` per failed check. Given ``exactness``, a check whose
+    orders are all exact there is skipped: exact cumulants of a valid input are those of a
+    distribution, valid by construction (a failure could only be rounding), and the check's
+    :math:`O(N^3)` factorisation would cost more than the layer itself at large widths."""
     tensors = cumulants.held if tensors is None else tensors
     found = []
-    message = covariance_problem(tensors[1])
+    message = None if _derived_exactly(exactness, (2,)) else covariance_problem(tensors[1])
     if message:
         found.append(Cause(message))
-    if len(tensors) >= 4:
+    if len(tensors) >= 4 and not _derived_exactly(exactness, (2, 3, 4)):
         message = pearson_problem(np.diag(tensors[1]), _diagonal(tensors[2], 3), _diagonal(tensors[3], 4))
         if message:
             found.append(Cause(message))
