@@ -19,6 +19,8 @@ import-linter contract in ``pyproject.toml``): :mod:`~symcorr.notation` ->
 -> :mod:`~symcorr.networks` -> :mod:`~symcorr.theory` -> :mod:`~symcorr.experiments`.
 Importing symcorr needs only NumPy, SciPy, SymPy and mpmath.
 """
+import sys as _sys
+
 from symcorr.derivation import activations
 from symcorr.derivation.engine import derive
 from symcorr.numeric.cumulants import Cumulants
@@ -28,6 +30,10 @@ from symcorr.numeric.linear import linear
 from symcorr.numeric.pointwise import pointwise
 
 __version__ = "0.1.0"
+
+# ``import symcorr.activations`` and ``from symcorr.activations import relu`` name the constructors'
+# module itself (symcorr.derivation.activations), as ``symcorr.activations.relu()`` does
+_sys.modules.setdefault(f"{__name__}.activations", activations)
 
 #: Attributes that need torch, imported on first use: name -> (module, attribute or None for the module).
 _TORCH_ATTRIBUTES = {"propagate": ("symcorr.networks.propagation", "propagate"),
