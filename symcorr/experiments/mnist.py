@@ -76,7 +76,7 @@ from symcorr.experiments.mnist_data import (CLASS_GROUPS, MIN_IMAGES_PER_CLASS, 
                                            check_data)
 from symcorr.experiments.mnist_relations import check_relations
 from symcorr.experiments.mnist_report import summary_table, write_outputs
-from symcorr.experiments.reporting import jsonable
+from symcorr.experiments.reporting import jsonable, write_json
 from symcorr.experiments.training import accuracy, layer_names, predict, progress, train_classifier
 
 ACTIVATION_CHOICES = ("quadratic", "erf")
@@ -404,6 +404,8 @@ def main(argv) -> int:
     parser.add_argument("--quick", action="store_true", help="the small run the tests use")
     parser.add_argument("--out", default=None, help="output folder (default reports/mnist-<data name>)")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--relu", action="store_true", help="also: a 784-128-64-10 ReLU MLP trained the usual way, "
+                        "propagated per class (symcorr.experiments.mnist_relu), as a section of the report")
     parser.add_argument("--full-width", action="store_true", help="instead: the first layer at full width from the "
                         "data's cumulants up to order 4 (symcorr.experiments.mnist_full_width; its own options)")
     args = parser.parse_args(argv)
@@ -427,5 +429,15 @@ def main(argv) -> int:
         print(f"symcorr reproduce mnist: error: {error}", file=sys.stderr)
         return 2
     print(summary_table(results))
+    if args.relu:
+        from symcorr.experiments import mnist_relu
+
+        relu_config = mnist_relu.ReluMnistConfig(data=config.data, seed=config.seed, threads=config.threads,
+                                                 n_train=config.n_train)
+        relu_results = mnist_relu.run(relu_config, dataset=dataset)
+        print(mnist_relu.summary(relu_results))
+        write_json(out / "relu.json", relu_results)
+        with open(out / "report.md", "a") as report:
+            report.write("\n" + mnist_relu.markdown_section(relu_results))
     print(f"\nreport: {out / 'report.md'}")
     return 0

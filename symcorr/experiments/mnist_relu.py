@@ -39,7 +39,6 @@ Hook for the MNIST report: :func:`run` returns a JSON-able dict and
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -49,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symcorr.arguments import SEED, CommandParser, integer
 from symcorr.experiments.class_statistics import max_abs_z, relative_error
 from symcorr.experiments.mnist_data import Preprocessing, input_statistics
 from symcorr.experiments.reporting import markdown_table, text_table, write_json
@@ -225,12 +225,13 @@ def markdown_section(results: dict) -> str:
 
 def main(argv=None) -> int:
     """``symcorr reproduce mnist-relu [--data digits|fashion|DIR] [--epochs E] [--n-train N] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="symcorr reproduce mnist-relu", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="symcorr reproduce mnist-relu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="digits", help="digits (default), fashion, or a directory of IDX files")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--n-train", type=int, default=None, help="use a stratified subset of the training rows")
-    parser.add_argument("--surrogate", type=int, default=2**16, help="Gaussian surrogate samples per class")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=integer(1, note="0 would analyse an untrained network"), default=None,
+                        help="training epochs (default 40 for digits, 8 otherwise)")
+    parser.add_argument("--n-train", type=integer(1), default=None, help="use a stratified subset of the training rows")
+    parser.add_argument("--surrogate", type=integer(2), default=2**16, help="Gaussian surrogate samples per class")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of subsets, weights and sampling (default 0)")
     parser.add_argument("--out", type=Path, default=None, help="write results.json and report.md here")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     config = ReluMnistConfig(data=args.data, epochs=args.epochs, n_train=args.n_train, n_surrogate=args.surrogate,

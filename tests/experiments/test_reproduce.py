@@ -233,3 +233,18 @@ def test_cli_runs_on_a_small_idx_directory(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["networks"]["quadratic"]["layers"][1] == "linear1"
     assert (out / "report.md").is_file()
+
+
+def test_mnist_report_gets_the_relu_section(tmp_path, capsys):
+    """``reproduce mnist --relu``: the ReLU MLP trained the usual way is a section of the same report, its
+    layers exact for the Gaussian surrogate (up to the first ReLU and the linear layer behind it) within
+    the Bonferroni bound."""
+    assert mnist_experiment.main(["--quick", "--relu", "--no-figures", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## ReLU network trained the usual way (digits)" in report
+    relu = json.loads((tmp_path / "relu.json").read_text())
+    assert relu["widths"] == [64, 128, 64, 10]
+    exact = [layer for layer in relu["errors"]["layers"] if layer["exact_for_gaussian"] == [1, 2]]
+    assert [layer["layer"] for layer in exact] == ["0:Linear(64->128)", "1:ReLU", "2:Linear(128->64)"]
+    assert max(max(layer["surrogate_mean_max_z"], layer["surrogate_cov_max_z"]) for layer in exact) < relu["bound"]
+    assert "Linear(64->10)" in capsys.readouterr().out
