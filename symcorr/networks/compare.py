@@ -41,13 +41,14 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from symcorr.numeric.cumulants import Cumulants
-from symcorr.numeric.exactness import estimated_profile
+from symcorr.numeric.exactness import ApproximationWarning, estimated_profile
 from symcorr.numeric.distributions import DataSource, Gaussian, GaussianMixture, MAX_MIXTURE_ORDER, as_source
 from symcorr.numeric.kstatistics import MAX_KSTAT_ORDER, PowerSums
 
@@ -305,7 +306,9 @@ class ComparisonReport:
                        f"-> {self.verdict}")
         else:
             out.append(f"{self.verdict}: every compared order is an approximation")
-        reasons = sorted({r.reason for r in self.rows if not r.tested and r.reason})
+        # each reason lists its causes joined by "; ": every cause once, in the order of the layers
+        reasons = list(dict.fromkeys(cause for r in self.rows if not r.tested and r.reason
+                                     for cause in r.reason.split("; ")))
         if reasons:
             out.append("not tested (errors measure the approximation): " + "; ".join(reasons))
         where = "this process" if not self.workers else f"{self.workers} Dask workers"
@@ -386,7 +389,10 @@ def compare(model, inputs, order: int = 2, *, closure: int | None = None, series
                        f"({seconds['input']:.2f} s)")
 
     start = time.perf_counter()
-    theory = propagate(model, cumulants, order=max(order, 2), trace=True, closure=closure, series_order=series_order)
+    with warnings.catch_warnings():  # the table marks the approximate orders and names their causes
+        warnings.simplefilter("ignore", ApproximationWarning)
+        theory = propagate(model, cumulants, order=max(order, 2), trace=True, closure=closure,
+                           series_order=series_order)
     seconds["theory"] = time.perf_counter() - start
     _say(progress, f"propagate (order {order}, closure {closure}): {seconds['theory']:.3f} s")
 
