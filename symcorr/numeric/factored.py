@@ -46,19 +46,19 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 class Dropped:
     """What a truncation dropped at one pointwise layer: the cyclic terms of output ``order`` whose
     estimated relative size ``size`` (Frobenius norm of the dropped part over that of the whole, on
-    ``samples`` sampled entries of distinct neurons) was at most ``tolerance``; ``layer`` once named."""
+    ``samples`` sampled entries of distinct neurons) was at most ``tolerance``. The exactness status
+    of the order says where (:mod:`symcorr.numeric.exactness`)."""
 
     order: int
     size: float
     tolerance: float
     terms: int
     samples: int
-    layer: str | None = None
 
     def __str__(self) -> str:
-        where = "" if self.layer is None else f" at layer {self.layer}"
-        return (f"{self.terms} cyclic diagram term(s) of order {self.order} dropped{where}: estimated relative "
-                f"size {self.size:.1e} <= tolerance {self.tolerance:.1e} ({self.samples} sampled entries)")
+        return (f"factored representation: {self.terms} cyclic diagram term(s) of order {self.order} dropped, "
+                f"estimated relative size {self.size:.1e} (tolerance {self.tolerance:.0e}; Frobenius norm on "
+                f"{self.samples} sampled entries of distinct neurons)")
 
 
 def normalized(labels: str) -> tuple[str, list[int]]:
@@ -154,17 +154,6 @@ class FactoredTensor:
         for term in self.terms:
             total += networks.entries(term, tuples)
         return total
-
-    def named(self, layer: str) -> "FactoredTensor":
-        """The same tensor with every unnamed record of ``dropped`` placed at ``layer``."""
-        from dataclasses import replace
-
-        if all(d.layer is not None for d in self.dropped):
-            return self
-        out = FactoredTensor(self.order, self.dim, self.terms,
-                             tuple(d if d.layer is not None else replace(d, layer=layer) for d in self.dropped))
-        out._slices = self._slices
-        return out
 
     def summary(self) -> dict:
         """Terms held, how many are cyclic or dense, the largest internal index length (the rank of

@@ -9,14 +9,15 @@ and the memory bound ``peak_bytes``) and the numerics of the erf family:
 erf neurons), :mod:`~symcorr.codegen.runtime.erf_power` (powers of one erf
 neuron and their mean-derivatives) and :mod:`~symcorr.codegen.runtime.erf_moments`
 (joint moments of up to four). :mod:`~symcorr.codegen.runtime.arrays` holds
-what those share.
+what those share; :mod:`~symcorr.codegen.runtime.factored` the term records of factored modules.
 """
 from symcorr.codegen.runtime.erf_covariance import erf_covariance_matrix, erf_gaussian_covariance
 from symcorr.codegen.runtime.erf_moments import erf_gaussian_moment
 from symcorr.codegen.runtime.erf_power import erf_derivatives, erf_power_derivative, erf_power_moment
+from symcorr.codegen.runtime.factored import FactoredTerm
 from symcorr.codegen.runtime.grid import fill_pattern, grid_view, output_tensor
 from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable", "symmetric_tensor",
+__all__ = ["FactoredTerm", "grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable", "symmetric_tensor",
            "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",
            "erf_power_moment", "erf_power_derivative", "erf_derivatives"]

@@ -1,0 +1,302 @@
+r"""The output orders >= 3 of a pointwise layer in factored form (docs/theory.md section 11).
+
+A factored module (:func:`symcorr.codegen.loader.load_factored`) lists, per output order
+:math:`m`, the terms of the all-distinct formula (``TERMS_<m>``). :func:`output_terms` turns each
+into networks (:class:`~symcorr.numeric.networks.Term`): the block functions evaluated once on the
+input cumulants (orders 1..2 dense, higher ones through their slices), the input cumulants over
+three or more neurons replaced by the input's own terms in every arrangement the term lists,
+neurons shared between the pieces identified, and the result :func:`~symcorr.numeric.networks.simplified`.
+
+:func:`factored_output` then separates the acyclic networks, kept as they are, from the cyclic ones
+(:meth:`~symcorr.numeric.networks.Term.cyclic`), whose slices after a linear layer cost
+:math:`O(N^4)` or more (docs/theory.md section 11.3). With ``tolerance=None`` the cyclic ones are kept
+exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate); with a
+``tolerance`` the smallest of them are dropped as long as the dropped part's estimated relative size
+stays within it -- estimated from the values of every term at sampled tuples of distinct neurons
+(:func:`~symcorr.numeric.networks.entries`) -- and the rest is kept exactly. What was dropped is
+recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
+``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from symcorr.numeric import networks
+from symcorr.numeric.budget import FLOAT, check_memory
+from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
+from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
+
+_LETTERS = "ijklmnopqrstuvwxyz"
+
+#: Index tuples of distinct neurons sampled to estimate what a truncation drops.
+SAMPLES = 2048
+#: The seed of those samples (the estimate is reproducible).
+SAMPLE_SEED = 20260601
+
+
+class _Classes:
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> networks.Term:
+    """The network of one term: ``dense`` blocks ``(array, labels)``, input terms ``embedded`` as
+    ``(term, word)`` (slot ``t`` of the input term on neuron ``word[t]``), slot ``s`` on neuron ``_LETTERS[s]``."""
+    letters = _LETTERS[:order]
+    classes = _Classes()
+    factors, indices = [], []
+    for array, labels in dense:
+        factors.append(array)
+        indices.append(tuple(letters.index(c) for c in labels))
+    next_id = order
+    for term, word in embedded:
+        own = sorted(term.dims())
+        mapping = {k: next_id + n for n, k in enumerate(own)}
+        next_id += len(own)
+        for t, (k, leg) in enumerate(term.legs):
+            label = letters.index(word[t])
+            if leg is None:
+                classes.union(mapping[k], label)
+            else:
+                factors.append(leg)
+                indices.append((label, mapping[k]))
+        factors += term.factors
+        indices += [tuple(mapping[k] for k in ix) for ix in term.indices]
+        weight *= term.weight
+    legs = [(classes.find(s), None) for s in range(order)]
+    indices = [tuple(classes.find(k) for k in ix) for ix in indices]
+    return networks.simplified(networks.Term(weight, factors, indices, legs), fold_cache)
+
+
+def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:
+    if function not in cache:
+        values = np.asarray(function(kappa, *parameters), dtype=np.float64)
+        cache[function] = np.ascontiguousarray(np.broadcast_to(values, (dim,) * grid_size))
+    return cache[function]
+
+
+def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
+                 cyclic: bool = False):
+    """The networks of the acyclic terms (or with ``cyclic=True`` the cyclic ones) of output ``order`` of the
+    factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors)."""
+    block_cache = {} if block_cache is None else block_cache
+    fold_cache: dict = {}
+    out = []
+    for spec in getattr(module, f"TERMS_{order}"):
+        if spec.cyclic != cyclic:
+            continue
+        scalar = _scalar(spec, parameters)
+        if scalar == 0:
+            continue
+        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        inputs = [terms_of(kappa[len(labels) - 1], len(labels)) if len(labels) <= len(kappa) else []
+                  for labels in spec.cumulants]
+        if any(not held for held in inputs):
+            continue                             # an input cumulant that is zero (or not held)
+        combined: dict = {}
+        for words, weight in spec.arrangements:
+            for choice in itertools.product(*(range(len(held)) for held in inputs)):
+                # a symmetric input term gives the same network in every arrangement: one word
+                key = (choice, tuple(labels if inputs[b][choice[b]].symmetric else word
+                                     for b, (labels, word) in enumerate(zip(spec.cumulants, words))))
+                combined[key] = combined.get(key, 0.0) + float(weight)
+        for (choice, words), weight in combined.items():
+            embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
+            out.append(_network(scalar * weight, dense, embedded, order, fold_cache))
+    return out
+
+
+def _scalar(spec, parameters) -> float:
+    return spec.scalar(*parameters) if callable(spec.scalar) else float(spec.scalar)
+
+
+def _dense_blocks(spec, dim: int, kappa, parameters, cache: dict) -> list:
+    return [(_block_values(function, len(set(labels)), dim, kappa, parameters, cache), labels)
+            for function, labels in spec.blocks]
+
+
+def _held(kappa, n: int):
+    return kappa[n - 1] if n <= len(kappa) else None
+
+
+def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict) -> np.ndarray | None:
+    r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
+    ``'ijk'``: every entry), over the sorted distinct letters: one ``einsum`` of its blocks and of the input
+    cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
+    ``None`` when an input it needs is zero."""
+    letters = _LETTERS[:len(word)]
+    mapped = {c: word[s] for s, c in enumerate(letters)}
+    operands, subscripts = [], []
+    for array, labels in _dense_blocks(spec, dim, kappa, parameters, block_cache):
+        operands.append(array)
+        subscripts.append("".join(mapped[c] for c in labels))
+    for labels in spec.cumulants:
+        tensor = _held(kappa, len(labels))
+        if tensor is None or is_zero(tensor):
+            return None
+        target = "".join(mapped[c] for c in labels)
+        operands.append(pattern_slice(tensor, target))
+        subscripts.append("".join(sorted(set(target))))
+    output = "".join(sorted(set(word)))
+    return _scalar(spec, parameters) * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
+
+
+def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
+                 input_cache: dict) -> np.ndarray:
+    r""":math:`\operatorname{Sym}(X)` of one generated term at the index ``tuples`` (shape ``(M, m)``): the average
+    over the orders of the slots of the product of its blocks and of the input cumulants' entries (the
+    inputs are symmetric: their entries depend on the set of slots only, cached in ``input_cache``)."""
+    order = tuples.shape[1]
+    letters = _LETTERS[:order]
+    blocks = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+    total = np.zeros(tuples.shape[0])
+    for permutation in itertools.permutations(range(order)):
+        values = np.full(tuples.shape[0], _scalar(spec, parameters))
+        for array, labels in blocks:
+            values = values * array[tuple(tuples[:, permutation[letters.index(c)]] for c in labels)]
+        for labels in spec.cumulants:
+            positions = tuple(sorted(permutation[letters.index(c)] for c in labels))
+            if positions not in input_cache:
+                tensor = _held(kappa, len(labels))
+                input_cache[positions] = (np.zeros(tuples.shape[0]) if tensor is None or is_zero(tensor)
+                                          else factored(tensor, len(labels)).entries(tuples[:, list(positions)]))
+            values = values * input_cache[positions]
+        total += values
+    return total / math.factorial(order)
+
+
+def distinct_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """``count`` index tuples of ``order`` distinct neurons, drawn uniformly (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((0, order), dtype=np.intp)
+    while out.shape[0] < count:
+        draw = rng.integers(0, dim, size=(2 * count, order))
+        distinct = np.all(np.diff(np.sort(draw, axis=1), axis=1) != 0, axis=1)
+        out = np.concatenate([out, draw[distinct]])
+    return out[:count]
+
+
+def _symmetrized(total: np.ndarray) -> np.ndarray:
+    permutations = list(itertools.permutations(range(total.ndim)))
+    out = total.transpose(permutations[0]).copy()
+    for p in permutations[1:]:
+        out += total.transpose(p)
+    return out / len(permutations)
+
+
+def _dense_term(values: np.ndarray) -> networks.Term:
+    order = values.ndim
+    return networks.Term(1.0, [values], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)
+
+
+def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: float | None = None,
+                    budget=None, block_cache: dict | None = None) -> FactoredTensor:
+    """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring)."""
+    block_cache = {} if block_cache is None else block_cache
+    built = output_terms(module, order, kappa, parameters, dim, block_cache)
+    acyclic = [t for t in built if not t.cyclic()]
+    cyclic_networks = [t for t in built if t.cyclic()]      # acyclic diagrams whose inputs close a cycle
+    cyclic_specs = [spec for spec in getattr(module, f"TERMS_{order}") if spec.cyclic]
+    dropped = []
+    if (cyclic_networks or cyclic_specs) and tolerance is not None:
+        tuples = distinct_tuples(dim, order)
+        kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
+        input_cache: dict = {}
+        candidates = ([("network", t, networks.entries(t, tuples)) for t in cyclic_networks]
+                      + [("spec", spec, spec_entries(spec, tuples, kappa, parameters, dim, block_cache, input_cache))
+                         for spec in cyclic_specs])
+        total = np.linalg.norm(kept + sum((values for _, _, values in candidates), np.zeros(len(tuples))))
+        running, removed, keep = np.zeros(len(tuples)), 0, []
+        for kind, item, values in sorted(candidates, key=lambda c: np.linalg.norm(c[2])):
+            candidate = running + values
+            if not np.any(values) or (total > 0 and np.linalg.norm(candidate) <= tolerance * total):
+                running, removed = candidate, removed + bool(np.any(values))
+            else:
+                keep.append((kind, item))
+        if removed:
+            dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
+                                   len(tuples)))
+        cyclic_networks = [item for kind, item in keep if kind == "network"]
+        cyclic_specs = [item for kind, item in keep if kind == "spec"]
+    terms = list(acyclic)
+    if cyclic_networks or cyclic_specs:
+        what = (f"the {len(cyclic_networks) + len(cyclic_specs)} cyclic diagram terms of output order {order} of "
+                f"{dim} neurons, kept exactly as a dense block")
+        work = max([networks.slice_cost(t, _LETTERS[:order])[0] for t in cyclic_networks]
+                   + [FLOAT * dim**n for n in range(3, len(kappa) + 1)], default=0)
+        check_memory(3 * FLOAT * dim**order + work, what, "a tolerance (tolerance=...: cyclic terms within it are "
+                     "dropped, their size stated), or fewer neurons", budget)
+        total = np.zeros((dim,) * order)
+        for term in cyclic_networks:
+            total += networks.slice_values(term, _LETTERS[:order])
+        for spec in cyclic_specs:
+            values = spec_values(spec, _LETTERS[:order], kappa, parameters, dim, block_cache)
+            if values is not None:
+                total += values
+        terms.append(_dense_term(_symmetrized(total)))
+    return FactoredTensor(order, dim, terms, tuple(dropped))
+
+
+def _term_bytes(term: networks.Term) -> int:
+    return sum(a.nbytes for a in term.arrays())
+
+
+def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
+    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` (and the diagonal) allocates on
+    the inputs ``kappa``, before anything is computed: the block arrays (each block function holding at
+    most ``BLOCK_ARRAYS`` arrays of its grid at once), per network twice the arrays it refers to (what
+    :func:`~symcorr.numeric.networks.simplified` may create), the sampled values when truncating, and the
+    dense block of the cyclic terms (three arrays of :math:`N^m`) when they are kept exactly."""
+    blocks = getattr(module, "BLOCK_ARRAYS", {})
+    total = FLOAT * sum(dim ** (2 if count else 1) for count in blocks.values())
+    working = FLOAT * dim**2 * max(blocks.values(), default=0)
+    held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    for m in range(3, orders + 1):
+        networks_bytes, count, cyclic = 0, 0, False
+        for spec in getattr(module, f"TERMS_{m}"):
+            if spec.cyclic:
+                cyclic = True
+                continue
+            dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
+            inputs = [held[len(labels)] for labels in spec.cumulants]
+            combinations = len(spec.arrangements) * math.prod(len(h) for h in inputs)
+            largest = sum(max((_term_bytes(t) for t in h), default=0) for h in inputs)
+            networks_bytes += 2 * combinations * (dense + largest)
+            count += combinations
+        total += networks_bytes
+        if cyclic:
+            exact = 3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1))
+            total += FLOAT * (SAMPLES * (count + 16) if tolerance is not None else exact)
+    return int(total + working)
+
+
+def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None) -> np.ndarray:
+    r"""The diagonal :math:`\kappa_{y,i..i}` of output ``order`` from the generated terms, every one of them (with
+    all slots on one neuron every term is a product of vectors: the blocks' diagonals and the inputs'
+    diagonal slices)."""
+    block_cache = {} if block_cache is None else block_cache
+    out = np.zeros(dim)
+    for spec in getattr(module, f"TERMS_{order}"):
+        values = spec_values(spec, "i" * order, kappa, parameters, dim, block_cache)
+        if values is not None:
+            out += values
+    return out
+
+
+__all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
+           "spec_entries", "distinct_tuples", "SAMPLES"]
