@@ -28,4 +28,13 @@ KERNEL_JOBS = (
     # numerical joint moments for 3..4), the non-Gaussian corrections of kappa_3, kappa_4 to the
     # default series order
     *(KernelJob(activations.erf(), m, k) for m, k in ((2, 2), (2, 4), (4, 2))),
+    # the piecewise-linear family (docs/theory.md section 11): mean and covariance, the Gaussian part resummed in
+    # closed form (normal and bivariate normal distribution functions); closure 4 adds kappa_3, kappa_4
+    *(KernelJob(constructor(), 2, k) for constructor in (activations.relu, activations.leaky_relu,
+                                                         activations.abs, activations.heaviside) for k in (2, 4)),
+    # the Gaussian CDF and GELU (docs/theory.md section 11): the same, through the bivariate normal of w = z - xi
+    *(KernelJob(constructor(), 2, k) for constructor in (activations.probit, activations.gelu) for k in (2, 4)),
+    # sine and cosine (docs/theory.md section 11): every joint Gaussian vertex in closed form, exact at every order
+    *(KernelJob(constructor(), m, k) for constructor in (activations.sin, activations.cos)
+      for m, k in ((2, 2), (2, 4), (4, 2))),
 )

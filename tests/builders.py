@@ -37,7 +37,7 @@ def random_symmetric(dim: int, order: int, seed: int):
 
 
 #: Parameter values the kernel pins use, by parameter name.
-PIN_PARAMETERS = {"alpha": 0.7, "a0": 0.1, "a1": 0.9, "a2": -0.4, "a3": 0.25}
+PIN_PARAMETERS = {"alpha": 0.7, "a0": 0.1, "a1": 0.9, "a2": -0.4, "a3": 0.25, "slope": 0.1}
 
 
 def kernel_pin_inputs(closure: int, dim: int = 4, seed: int = 11):

@@ -1,4 +1,4 @@
-r"""The printer of factored modules: a derivation's output orders >= 3 as tensor-network terms (docs/theory.md section 11).
+r"""The printer of factored modules: a derivation's output orders >= 3 as tensor-network terms (docs/theory.md section 12).
 
 :func:`symcorr.derivation.networks.network_terms` writes the all-distinct formula of each output
 order :math:`m \ge 3` as a sum of terms; this module prints them as a NumPy module
@@ -124,7 +124,7 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
                          f"{cumulants!r}, ({arrangements},), {term.cyclic}),")
         orders.append([f"#: Output order {order}: {len(terms)} terms ({sum(t.cyclic for t in terms)} cyclic) whose "
                        "symmetrized sum is the all-distinct formula,",
-                       "#: which holds on every diagonal (docs/theory.md section 11).",
+                       "#: which holds on every diagonal (docs/theory.md section 12).",
                        f"TERMS_{order} = (", *specs, ")", ""])
     imports = ["import numpy"] + [f"import {m}" for m in sorted(printer.module_imports) if m != "numpy"]
     head = [
@@ -132,7 +132,7 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
         f'__doc__ = r"""Factored cumulant terms of phi(z) = {sp.sstr(activation.expression)}',
         "",
         f"Output cumulant orders 3..{derivation.order} from input cumulants of orders 1..{derivation.closure}",
-        "(higher ones taken as zero) as sums of tensor-network terms (docs/theory.md section 11): each",
+        "(higher ones taken as zero) as sums of tensor-network terms (docs/theory.md section 12): each",
         "TERMS_<m> lists the terms of the all-distinct formula of order m, whose blocks are the functions",
         "below; symcorr.numeric.factored_pointwise builds the factored output tensor from them.",
         '"""',

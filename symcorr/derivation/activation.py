@@ -43,6 +43,10 @@ class ActivationFamily:
     non_gaussian_order: int | None = None
     #: The sections of docs/theory.md that derive the family's formulas.
     theory_sections: str = "docs/theory.md section 4"
+    #: How accurate the family's vertex functions are: ``None`` for closed forms (accurate to rounding),
+    #: otherwise the stated bound on the error of the numerically integrated ones, relative to the
+    #: scale of the function (docs/theory.md section 11). Exactness reports say "numerical (tol ...)".
+    numerical_tolerance: float | None = None
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""
@@ -88,6 +92,11 @@ class ActivationFamily:
         """The highest input cumulant order an output cumulant of ``order`` depends on (``None``: all of
         them; such a family is exact only for Gaussian input)."""
         return None
+
+    def default_closure(self, activation: "Activation", order: int) -> int | None:
+        """The closure the command line uses when none is given: :meth:`input_orders_needed` (exact), or
+        ``None`` when the family has no natural one (the command then asks for ``--closure``)."""
+        return self.input_orders_needed(activation, order)
 
     def preserves_gaussianity(self, activation: "Activation") -> bool:
         """Whether a Gaussian stays Gaussian through the activation (affine activations only)."""

@@ -20,7 +20,12 @@ import sympy as sp
 from symcorr.derivation.activation import Activation, ActivationFamily
 from symcorr.derivation.families import FAMILY_MODULES
 from symcorr.derivation.families.erf import erf  # noqa: F401  (re-exported by name)
+from symcorr.derivation.families.gaussian_cdf import gelu, probit  # noqa: F401
+from symcorr.derivation.families.piecewise_linear import abs_ as abs  # noqa: A001, F401 (symcorr.activations.abs)
+from symcorr.derivation.families.piecewise_linear import heaviside, leaky_relu, relu  # noqa: F401
 from symcorr.derivation.families.polynomial import cubic, polynomial, quadratic  # noqa: F401
+from symcorr.derivation.families.smooth import elu, gelu_tanh, sigmoid, silu, softplus, tanh  # noqa: F401
+from symcorr.derivation.families.trigonometric import cos, sin  # noqa: F401
 from symcorr.notation.parse import check_expression_cost, normalize_symbols, parse_expression
 from symcorr.notation.symbols import Z
 

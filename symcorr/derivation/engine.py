@@ -386,7 +386,7 @@ def derive(activation: Activation, order: int | None = None, closure: int | None
     :math:`\kappa_3, \kappa_4, \kappa_3^2, \kappa_3\kappa_4, \kappa_4^2`).
     ``None``: no cap for polynomials (exact), the family's default otherwise
     (the family's ``non_gaussian_order``, e.g.
-    :attr:`symcorr.derivation.families.erf.ErfFamily.non_gaussian_order`); a
+    :attr:`symcorr.derivation.families.resummed.ResummedGaussianFamily.non_gaussian_order`); a
     value other than the default enters :attr:`Derivation.key`.
     """
     if out_order is not None:

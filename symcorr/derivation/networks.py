@@ -1,4 +1,4 @@
-r"""The output cumulants of a pointwise layer as tensor networks (docs/theory.md section 11).
+r"""The output cumulants of a pointwise layer as tensor networks (docs/theory.md section 12).
 
 The all-distinct formula of output order :math:`m` (pattern ``'ijk'`` for
 :math:`m = 3`) is a polynomial in the input cumulants. Each of its monomials is
@@ -33,7 +33,7 @@ A term is *cyclic* when its blocks, as a hypergraph on the neurons, have a cycle
 (:attr:`NetworkTerm.cyclic`): the triangle :math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`,
 :math:`\kappa_{ijk}\Sigma_{ij}`, :math:`\kappa_{ijk}^2`. Acyclic terms of factored
 inputs stay factored with slices of cost :math:`O(N^2 r)`; cyclic ones do not
-(docs/theory.md section 11).
+(docs/theory.md section 12).
 """
 from __future__ import annotations
 

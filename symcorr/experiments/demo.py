@@ -56,10 +56,11 @@ def main(argv=None) -> int:
     W2, b2 = rng.normal(size=(2, 3)) / np.sqrt(3), rng.normal(size=2) * 0.3
     phi = activations.quadratic(args.alpha)
     hidden = pointwise(linear(Cumulants(mean_x, cov_x), W1, b1), phi, order=4)
-    output = pointwise(linear(hidden, W2, b2), phi, order=4)
+    output = pointwise(linear(hidden, W2, b2), phi, order=2, closure=4)
     reference = quadrature_cumulants(lambda x: phi(phi(x @ W1.T + b1) @ W2.T + b2),
                                      [1.0], [mean_x], [cov_x], order=2, n_nodes=20)
-    print("Depth-2 quadratic network, 2-D Gaussian input, order=4 (exact for mean and covariance):")
+    print("Depth-2 quadratic network, 2-D Gaussian input, order 4 then order 2 "
+          "at closure 4 (exact for mean and covariance):")
     failed = False
     for n, name in ((1, "mean"), (2, "covariance")):
         error = np.max(np.abs(output.kappa(n) - reference.kappa(n))) / np.max(np.abs(reference.kappa(n)))

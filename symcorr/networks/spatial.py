@@ -148,7 +148,8 @@ def batch_norm_apply(module, cumulants, settings):
 
 def scaled(cumulants: Cumulants, scale: np.ndarray, shift: np.ndarray) -> Cumulants:
     r"""Cumulants of :math:`y_i = s_i x_i + t_i`: :math:`\kappa^{(1)}_y = s \odot \kappa^{(1)}_x + t`,
-    :math:`\kappa^{(n)}_{y,i_1..i_n} = s_{i_1}\cdots s_{i_n}\kappa^{(n)}_{x,i_1..i_n}` (exact at every order)."""
+    :math:`\kappa^{(n)}_{y,i_1..i_n} = s_{i_1}\cdots s_{i_n}\kappa^{(n)}_{x,i_1..i_n}` (exact at every order: the
+    input's exactness statuses and validity problems are carried along)."""
     if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(shift))):
         raise ValueError("the scale or shift has a non-finite entry (NaN or inf)")
     out = [cumulants.mean * scale + shift]
@@ -156,7 +157,7 @@ def scaled(cumulants: Cumulants, scale: np.ndarray, shift: np.ndarray) -> Cumula
         for axis in range(tensor.ndim):
             tensor = tensor * scale.reshape((-1,) + (1,) * (tensor.ndim - 1 - axis))
         out.append(tensor)
-    return Cumulants(*out, check=False)
+    return Cumulants(*out, check=False, exactness=cumulants.exactness, problems=cumulants.problems)
 
 
 # ---------------------------------------------------------------------------

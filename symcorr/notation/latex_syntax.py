@@ -33,7 +33,8 @@ from symcorr.notation.vocabulary import (
 
 _GREEK = {"alpha": "alpha", "mu": "mu", "Sigma": "Sigma", "kappa": "kappa", "pi": "pi"}
 _LATEX_FUNCTIONS = {"exp": "exp", "erf": "erf", "erfc": "erfc", "log": "log", "ln": "log",
-                    "arcsin": "asin", "asin": "asin", "sqrt": "sqrt"}
+                    "arcsin": "asin", "asin": "asin", "sqrt": "sqrt",
+                    "sin": "sin", "cos": "cos"}
 _IGNORED_COMMANDS = {"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
                      "biggl", "biggr", "Biggl", "Biggr", "quad", "qquad", "nonumber", "notag",
                      "displaystyle", "limits"}
@@ -255,7 +256,7 @@ class _LatexParser(TokenParser):
             return self.name(_GREEK[name], where)
         raise UnsafeExpressionError(
             f"refused: LaTeX command \\{name} at position {where} is not supported; supported: "
-            "\\frac \\sqrt \\cdot \\times \\left \\right \\exp \\operatorname{erf} "
+            "\\frac \\sqrt \\cdot \\times \\left \\right \\exp \\sin \\cos \\operatorname{erf} "
             + " ".join(f"\\{g}" for g in _GREEK)
         )
 

@@ -319,7 +319,7 @@ def _node_cost(node: sp.Basic, children: list[ExpressionCost]) -> ExpressionCost
             magnitude, upper = 1.4427 * _exp2(2 * argument.upper) + 1, 1.0
         elif name == "log":
             magnitude = upper = math.log2(0.6932 * argument.magnitude + 1) + 1
-        elif name in ("erf", "asin"):
+        elif name in ("erf", "asin", "sin", "cos"):
             magnitude, upper = argument.magnitude + 1, 1.0
         else:
             magnitude = upper = argument.magnitude + 1

@@ -46,6 +46,8 @@ FUNCTIONS = {
     "log": (sp.log, 1),
     "asin": (sp.asin, 1),
     "arcsin": (sp.asin, 1),
+    "sin": (sp.sin, 1),
+    "cos": (sp.cos, 1),
 }
 """Functions a formula may call: name -> (SymPy function, number of arguments)."""
 

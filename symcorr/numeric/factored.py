@@ -1,4 +1,4 @@
-r"""Cumulant tensors of order >= 3 in factored form: sums of small tensor networks (docs/theory.md section 11).
+r"""Cumulant tensors of order >= 3 in factored form: sums of small tensor networks (docs/theory.md section 12).
 
 A dense cumulant of order :math:`n` over :math:`N` neurons is :math:`8 N^n` bytes. A
 :class:`FactoredTensor` holds it as a sum of :class:`~symcorr.numeric.networks.Term` s,

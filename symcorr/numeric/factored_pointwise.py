@@ -1,4 +1,4 @@
-r"""The output orders >= 3 of a pointwise layer in factored form (docs/theory.md section 11).
+r"""The output orders >= 3 of a pointwise layer in factored form (docs/theory.md section 12).
 
 A factored module (:func:`symcorr.codegen.loader.load_factored`) lists, per output order
 :math:`m`, the terms of the all-distinct formula (``TERMS_<m>``). :func:`output_terms` turns each
@@ -9,7 +9,7 @@ neurons shared between the pieces identified, and the result :func:`~symcorr.num
 
 :func:`factored_output` then separates the acyclic networks, kept as they are, from the cyclic ones
 (:meth:`~symcorr.numeric.networks.Term.cyclic`), whose slices after a linear layer cost
-:math:`O(N^4)` or more (docs/theory.md section 11.3). With ``tolerance=None`` the cyclic ones are kept
+:math:`O(N^4)` or more (docs/theory.md section 12.3). With ``tolerance=None`` the cyclic ones are kept
 exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate); with a
 ``tolerance`` the smallest of them are dropped as long as the dropped part's estimated relative size
 stays within it -- estimated from the values of every term at sampled tuples of distinct neurons

@@ -1,4 +1,4 @@
-r"""Small tensor networks over neurons: the terms of a factored cumulant tensor (docs/theory.md section 11).
+r"""Small tensor networks over neurons: the terms of a factored cumulant tensor (docs/theory.md section 12).
 
 A :class:`Term` of order :math:`m` is
 
@@ -77,7 +77,7 @@ class Term:
 
     def cyclic(self) -> bool:
         """Whether the bipartite graph of factors and the indices they hold has a cycle (then its slices
-        cost more than a product of matrices: docs/theory.md section 11)."""
+        cost more than a product of matrices: docs/theory.md section 12)."""
         parent: dict = {}
 
         def find(x):

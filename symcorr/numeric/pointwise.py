@@ -46,7 +46,7 @@ def tolerance_argument(tolerance) -> float | None:
         return None
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)) or not 0 <= tolerance < 1:
         raise ValueError(f"tolerance (the largest estimated relative size of the dropped cyclic terms of a factored "
-                         f"layer, docs/theory.md section 11.3) must be None or a number in [0, 1), got {tolerance!r}")
+                         f"layer, docs/theory.md section 12.3) must be None or a number in [0, 1), got {tolerance!r}")
     return float(tolerance)
 
 
@@ -179,7 +179,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     ``SYMCORR_MEMORY_BUDGET`` or half the available memory); above it a
     :class:`~symcorr.numeric.budget.MemoryBudgetError` names the estimate and the remedy.
 
-    ``representation`` says how output orders >= 3 are held (docs/theory.md section 11): ``'dense'``
+    ``representation`` says how output orders >= 3 are held (docs/theory.md section 12): ``'dense'``
     arrays; ``'factored'``, sums of small tensor networks generated from the diagrams
     (:class:`~symcorr.numeric.factored.FactoredTensor`, polynomial activations), the same numbers
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
@@ -218,7 +218,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                                    partial_next=plan.keeps_diagonal)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, naming the cause
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
         if plan.factored is None:
             tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
             if plan.keeps_diagonal:

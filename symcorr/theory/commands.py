@@ -8,6 +8,9 @@ stderr). ``symcorr.cli`` dispatches to them.
 """
 from __future__ import annotations
 
+import inspect
+import math
+import re
 import sys
 from argparse import SUPPRESS, ArgumentTypeError
 from pathlib import Path
@@ -24,10 +27,58 @@ from symcorr.theory.drawing import draw_terms
 from symcorr.theory.render import FORMATS, render_derivation, render_terms
 
 
+#: ``name(arguments)`` on the command line: a constructor of ACTIVATIONS and its numbers
+_CALL = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*\((?P<arguments>[^()]*)\)$")
+_KEYWORD = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<value>.+)$")
+
+
+def _number(text: str, spec: str):
+    """A finite real number of a ``name(arguments)`` spec (a string that is one, or True/False)."""
+    text = text.strip()
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{spec!r}: {text!r} is not a number (arguments of named activations are numbers, "
+                         "e.g. leaky_relu(0.2) or softplus(beta=2))") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{spec!r}: {text!r} is not a finite number")
+    return value
+
+
+def _named_call(spec: str) -> Activation | None:
+    """``leaky_relu(0.2)``, ``softplus(beta=2)``, ``elu(alpha=0.5)``, ``tanh(z)``: a constructor of
+    :data:`~symcorr.derivation.activations.ACTIVATIONS` called with numbers (parsed, never evaluated);
+    ``None`` if ``spec`` is not of that form."""
+    match = _CALL.match(spec)
+    if match is None or match["name"] not in activations.ACTIVATIONS:
+        return None
+    constructor = activations.ACTIVATIONS[match["name"]]
+    if match["arguments"].strip() == "z":  # tanh(z): the activation itself, with its default parameters
+        return constructor()
+    positional, keywords = [], {}
+    for part in filter(str.strip, match["arguments"].split(",")):
+        keyword = _KEYWORD.match(part.strip())
+        if keyword:
+            keywords[keyword["key"]] = _number(keyword["value"], spec)
+        elif keywords:
+            raise ValueError(f"{spec!r}: a positional argument follows a keyword argument")
+        else:
+            positional.append(_number(part, spec))
+    signature = inspect.signature(constructor)
+    try:
+        signature.bind(*positional, **keywords)
+    except TypeError as error:
+        raise ValueError(f"{spec!r}: {error}; {match['name']} takes ({', '.join(signature.parameters)})") from None
+    return constructor(*positional, **keywords)
+
+
 def activation_from_spec(spec: str, alpha: float | None = None, coefficients=None) -> Activation:
     """An activation from the command line: a name in :data:`symcorr.derivation.activations.ACTIVATIONS`
-    (``quadratic`` with ``alpha``, ``cubic``/``polynomial`` with ``coefficients``, ``erf``) or a
-    SymPy expression in ``z`` (parsed safely, e.g. ``"z + z**2/2"``)."""
+    (``quadratic`` with ``alpha``, ``cubic``/``polynomial`` with ``coefficients``, the others with their
+    defaults), a name called with numbers (``leaky_relu(0.2)``, ``softplus(beta=2)``) or a SymPy
+    expression in ``z`` (parsed safely, e.g. ``"z + z**2/2"``)."""
     name = spec.strip()
     if name in activations.ACTIVATIONS:
         if name == "quadratic":
@@ -49,6 +100,9 @@ def activation_from_spec(spec: str, alpha: float | None = None, coefficients=Non
         return activations.get(name)
     if alpha is not None or coefficients:
         raise ValueError("--alpha and --coeffs apply to named activations, not to an expression in z")
+    called = _named_call(name)
+    if called is not None:
+        return called
     expression = parse_expression(name, "sympy" if "\\" not in name else "latex")
     return activations.from_expression(expression)
 
@@ -76,7 +130,8 @@ def _add_order_argument(parser):
 
 def _add_activation_arguments(parser, closure_required: bool = False):
     parser.add_argument("--activation", "-a", required=True,
-                        help="quadratic | cubic | polynomial | erf, or an expression in z such as 'z + z**2/2'")
+                        help=f"{' | '.join(sorted(activations.ACTIVATIONS))}; with numbers such as 'leaky_relu(0.2)' "
+                             "or 'softplus(beta=2)'; or an expression in z such as 'z + z**2/2'")
     parser.add_argument("--alpha", type=real(), help="alpha of quadratic z + alpha z^2 (default 1)")
     parser.add_argument("--coeffs", type=real(), nargs="+", metavar="A",
                         help="coefficients a0 a1 ... of polynomial (or cubic)")
@@ -92,10 +147,14 @@ def _derive_from_args(args, order: int):
     activation = activation_from_spec(args.activation, args.alpha, args.coeffs)
     closure = args.closure
     if closure is None:
-        closure = activation.family.input_orders_needed(activation, order)
+        closure = activation.family.default_closure(activation, order)
         if closure is None:
             raise ValueError(f"the expansion of {activation.name} does not terminate: give --closure K (the input "
                              "cumulant orders to keep)")
+        if activation.family.input_orders_needed(activation, order) is None:
+            print(f"note: closure {closure} (the formulas for Gaussian input, exact there); the expansion of "
+                  f"{activation.name} does not terminate: give --closure K to keep input cumulants up to order K",
+                  file=sys.stderr)
     series_order = args.series_order
     if series_order is None:
         series_order = activation.family.default_series_order(activation, order, closure)

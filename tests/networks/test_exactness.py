@@ -109,6 +109,24 @@ def test_status_walk_agrees_with_the_statuses_propagate_attaches():
     assert [p.status(2).kind for p in status_walk(model, gaussian_profile(2), 2, 4)] == ["exact"] * 5
 
 
+@pytest.mark.parametrize("affine", [lambda: nn.BatchNorm1d(3).eval(), lambda: nn.Dropout(0.3).eval(),
+                                    lambda: nn.Linear(3, 3)], ids=["batchnorm", "dropout", "linear"])
+def test_affine_layers_carry_the_input_status_into_the_next_nonlinearity(affine):
+    """A mixture's unknown higher orders stay unknown through every affine layer, so the ReLU after it is an
+    approximation at closure 2 (a batch norm once reset the status to 'exact (zero)': validate then tested
+    a mixture network's approximate ReLU rows as exact and failed)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), affine(), nn.ReLU(), nn.Linear(3, 2)).double()
+    mixture = gaussian_mixture(*README_MIXTURE, order=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = propagate(model, mixture, order=2, trace=True)
+    assert [entry.status(3).kind for entry in trace[:2]] == ["approximate"] * 2
+    assert trace[2].status(1).kind == trace[2].status(2).kind == "approximate"
+    walk = status_walk(model, mixture.exactness, 2, 2)
+    assert [entry.status(2) for entry in trace] == [profile.status(2) for profile in walk]
+
+
 def test_erf_of_a_gaussian_is_exact_and_of_a_mixture_approximate():
     model = nn.Sequential(nn.Linear(2, 3), snn.Erf()).double()
     gaussian = status_walk(model, gaussian_profile(2), 2, 2)[-1]

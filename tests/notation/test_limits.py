@@ -95,7 +95,10 @@ def test_growing_sums_and_products_of_numbers_stop_at_the_digit_limit():
 
 def test_every_shipped_formula_is_far_inside_the_limits():
     sheet = (Path(symcorr.codegen.generated.__file__).parent / "formulas.md").read_text()
-    blocks = [b for b in re.findall(r"\$\$(.*?)\$\$", sheet, re.DOTALL) if "erf" not in b]
+    # the polynomial families' formulas: the others name functions (erf, relu, ...) the parser does not take
+    polynomial = "".join(part for part in re.split(r"^(?=## )", sheet, flags=re.M)
+                         if part.startswith(("## quadratic", "## cubic")))
+    blocks = re.findall(r"\$\$(.*?)\$\$", polynomial, re.DOTALL)
     assert len(blocks) >= 30
     costs = [expression_cost(parse_latex(block)) for block in blocks]
     assert max(c.terms for c in costs) == 583 and max(c.degree for c in costs) == 9

@@ -71,3 +71,30 @@ def test_check_reports_extra_and_wrong_coefficients(quadratic_k4):
     assert given == {alpha**2 * mu_i * k_ijj, alpha**2 * mu_j * k_iij}
     assert result.foreign_symbols == [sp.Symbol("mu_k", **R)]
     assert "symbols the derived formula does not contain: mu_k" in result.report()
+
+
+# -- the families' named Gaussian functions are compared through their elementary forms --------------
+
+#: Textbook Gaussian expectations typed by hand, z ~ N(mu_i, Sigma_ii): E[max(0, z)], E[H(z)],
+#: E[z Phi(z)] (Phi(z) = P(w <= z), w ~ N(0, 1) independent: E = P(w - z <= 0) terms), E[sin z] and the
+#: covariance of cos through E[e^{i(z_a \pm z_b)}].
+HAND_FORMULAS = [
+    ("relu", "i", "mu_i*(1 + erf(mu_i/sqrt(2*Sigma_ii)))/2 + sqrt(Sigma_ii/(2*pi))*exp(-mu_i**2/(2*Sigma_ii))"),
+    ("heaviside", "i", "(1 + erf(mu_i/sqrt(2*Sigma_ii)))/2"),
+    ("probit", "i", "(1 + erf(mu_i/sqrt(2*(1 + Sigma_ii))))/2"),
+    ("gelu", "i", "mu_i*(1 + erf(mu_i/sqrt(2*(1 + Sigma_ii))))/2"
+                  " + Sigma_ii/sqrt(2*pi*(1 + Sigma_ii))*exp(-mu_i**2/(2*(1 + Sigma_ii)))"),
+    ("sin", "i", "sin(mu_i)*exp(-Sigma_ii/2)"),
+    ("cos", "ij", "exp(-(Sigma_ii + Sigma_jj)/2)*((exp(Sigma_ij) + exp(-Sigma_ij))/2 - 1)*cos(mu_i)*cos(mu_j)"
+                  " + exp(-(Sigma_ii + Sigma_jj)/2)*(exp(Sigma_ij) - exp(-Sigma_ij))/2*sin(mu_i)*sin(mu_j)"),
+]
+
+
+@pytest.mark.parametrize("name, pattern, formula", HAND_FORMULAS, ids=[h[0] for h in HAND_FORMULAS])
+def test_hand_formulas_of_the_families_check_equal_and_a_wrong_factor_does_not(name, pattern, formula):
+    from symcorr.derivation import activations
+
+    derivation = derive(activations.get(name), 2, 2)
+    assert theory.check(derivation, pattern, formula).equal
+    wrong = f"({formula})*(1 + Sigma_ii/1000)"
+    assert not theory.check(derivation, pattern, wrong).equal

@@ -81,15 +81,38 @@ def test_derive_cli_heading_names_the_parameter_values(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-a", "erf"], "--closure K"),
     (["-a", "polynomial"], "--coeffs"),
-    (["-a", "sin(z)"], "not allowed"),
+    (["-a", "cosh(z)"], "not allowed"),
+    (["-a", "leaky_relu(0.2, 3)"], "too many positional arguments; leaky_relu takes \\(slope\\)"),
+    (["-a", "softplus(beta=1e999)"], "not a finite number"),
+    (["-a", "elu(alpha=__import__)"], "is not a number"),
+    (["-a", "softplus(gamma=2)"], "unexpected keyword argument 'gamma'"),
     (["-a", "z + alpha"], "unknown name|only contain z"),
     (["-a", "quadratic", "--coeffs", "1", "2"], "--alpha"),
 ])
 def test_derive_cli_errors(argv, message, capsys):
     assert commands.derive_main(argv) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_derive_cli_named_activations_with_numbers_and_the_gaussian_default_closure(capsys):
+    from symcorr.derivation import activations
+
+    assert commands.activation_from_spec("leaky_relu(0.2)") == activations.leaky_relu(0.2)
+    assert commands.activation_from_spec("softplus(beta=2)") == activations.softplus(beta=2.0)
+    assert commands.activation_from_spec(" elu( alpha = 0.5 ) ") == activations.elu(alpha=0.5)
+    assert commands.activation_from_spec("tanh(z)") == activations.tanh()
+    assert commands.activation_from_spec("sin(z)") == activations.sin()
+    # a family whose expansion does not terminate: closure 2 (Gaussian input, exact there), said on stderr
+    assert commands.derive_main(["-a", "relu", "-M", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "note: closure 2 (the formulas for Gaussian input, exact there)" in captured.err
+    assert "Sigma_y[ij] = ReluGaussianCovariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)" in captured.out
+    assert commands.derive_main(["-a", "erf", "-p", "i"]) == 0
+    assert "closure K = 2)" in capsys.readouterr().out
+    # an exact closure exists for polynomials: no note
+    assert commands.derive_main(["-a", "quadratic", "-p", "i"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_malicious_activation_is_refused(tmp_path, capsys):

@@ -29,3 +29,18 @@ def blockwise(function, arrays, size):
         out[block] = function(*(a[block] for a in arrays))
     return out
 
+
+def symmetric_grid(mu_a, mu_b, v_a, v_b, c):
+    """(mean, variance, cov) if the arguments have the shape of a kernel's symmetric neuron
+    grid (mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij views of one Gaussian), else None."""
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or 0 in c.strides:
+        return None
+    n = c.shape[0]
+    column, row = (n, 1), (1, n)
+    if not all(np.shape(t) == s for t, s in ((mu_a, column), (mu_b, row), (v_a, column), (v_b, row))):
+        return None
+    mean, variance = np.ravel(mu_a), np.ravel(v_a)
+    if not (np.array_equal(mean, np.ravel(mu_b)) and np.array_equal(variance, np.ravel(v_b))
+            and np.array_equal(variance, np.diagonal(c))):
+        return None
+    return mean, variance, c

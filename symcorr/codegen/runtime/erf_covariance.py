@@ -9,7 +9,7 @@ classes, never over neurons.
 import numpy as np
 from scipy import special as _special
 
-from symcorr.codegen.runtime.arrays import blockwise, float_arrays, legendre_unit
+from symcorr.codegen.runtime.arrays import blockwise, float_arrays, legendre_unit, symmetric_grid
 
 _SQRT2 = np.sqrt(2.0)
 
@@ -123,7 +123,7 @@ def erf_gaussian_covariance(mu_a, mu_b, v_a, v_b, c_ab):
     (:func:`erf_covariance_matrix`).
     """
     arrays = [np.asarray(t, dtype=np.float64) for t in (mu_a, mu_b, v_a, v_b, c_ab)]
-    grid = _symmetric_grid(*arrays)
+    grid = symmetric_grid(*arrays)
     if grid is not None:
         # a kernel's (i, j) grid of one Gaussian: half the work (cov checked strip by strip)
         mean, variance, cov = grid
@@ -317,20 +317,3 @@ def erf_covariance_matrix(mean, variance, cov, check=True, symmetry_tolerance=No
     out[i, j] = values
     out[j, i] = values
     return out
-
-
-def _symmetric_grid(mu_a, mu_b, v_a, v_b, c):
-    """(mean, variance, cov) if the arguments have the shape of a kernel's symmetric neuron
-    grid (mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij views of one Gaussian), else None."""
-    if c.ndim != 2 or c.shape[0] != c.shape[1] or 0 in c.strides:
-        return None
-    n = c.shape[0]
-    column, row = (n, 1), (1, n)
-    if not all(np.shape(t) == s for t, s in ((mu_a, column), (mu_b, row), (v_a, column), (v_b, row))):
-        return None
-    mean, variance = np.ravel(mu_a), np.ravel(v_a)
-    if not (np.array_equal(mean, np.ravel(mu_b)) and np.array_equal(variance, np.ravel(v_b))
-            and np.array_equal(variance, np.diagonal(c))):
-        return None
-    return mean, variance, c
-

@@ -1,4 +1,4 @@
-r"""What a generated factored module lists: its terms (docs/theory.md section 11); imports nothing but the standard library.
+r"""What a generated factored module lists: its terms (docs/theory.md section 12); imports nothing but the standard library.
 
 A factored module (``<activation>_order<M>_closure<K>_factored``, printed by
 :mod:`symcorr.codegen.factored_printer`) holds, per output order :math:`m \ge 3`, a tuple

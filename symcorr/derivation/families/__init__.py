@@ -8,7 +8,7 @@ takes), and ``recognize(expression)`` returning the activation an expression
 in ``z`` is, or ``None``. Adding a family: add its module and one line to
 :data:`FAMILY_MODULES`.
 """
-from symcorr.derivation.families import erf, polynomial
+from symcorr.derivation.families import erf, gaussian_cdf, piecewise_linear, polynomial, smooth, trigonometric
 
 #: Every family module, in the order :func:`symcorr.activations.from_expression` asks them.
-FAMILY_MODULES = (polynomial, erf)
+FAMILY_MODULES = (polynomial, erf, piecewise_linear, gaussian_cdf, trigonometric, smooth)

@@ -32,12 +32,12 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from symcorr.derivation.activation import Activation, ActivationFamily
+from symcorr.derivation.activation import Activation
 from symcorr.derivation.families.erf_functions import (ErfGaussianCovariance, ErfGaussianMoment,
                                                        ErfPowerMoment, _bivariate_parts)
 from symcorr.derivation.families.gaussian_functions import ExpNeg
-from symcorr.notation.symbols import Z, cumulant_symbol, parse_joint_vertex_symbol, parse_vertex_symbol, \
-    vertex_symbol
+from symcorr.derivation.families.resummed import ResummedGaussianFamily
+from symcorr.notation.symbols import Z, cumulant_symbol
 
 SQRT_PI = sp.sqrt(sp.pi)
 
@@ -171,11 +171,7 @@ def erf_square_derivative(n: int, mu, v) -> sp.Expr:
 # the family
 # ---------------------------------------------------------------------------
 
-def _covariance_placeholder(labels: str, n: int, m: int) -> sp.Symbol:
-    return sp.Symbol(f"Cerf{n}x{m}_{labels}", real=True)
-
-
-class ErfFamily(ActivationFamily):
+class ErfFamily(ResummedGaussianFamily):
     r""":math:`\phi(z) = \operatorname{erf}(z)` (docs/theory.md section 6).
 
     Joint (two-neuron) vertices exist in closed form for powers ``(1, 1)``,
@@ -184,39 +180,26 @@ class ErfFamily(ActivationFamily):
     output orders >= 3 use numerical joint moments at closure 2, and the
     independent reference with a series otherwise.
 
-    Substitution runs in two stages so that the disconnected products cancel
-    exactly: first every joint vertex becomes
-    :math:`\partial^n_a\partial^m_b C + g^{(n)}_a g^{(m)}_b` and
-    :math:`E[\operatorname{erf}(z_a)^2]` becomes :math:`C_{aa} + g_a^2`, with
-    :math:`C` a placeholder symbol ``Cerf{n}x{m}_ab``, and the diagram form is
-    expanded (the :math:`g g` products of the Moebius subtraction cancel as
-    polynomials, so e.g. the Gaussian covariance is ``C`` itself, accurate
-    even when tiny); then the placeholders and the remaining vertices get
-    their closed forms (:func:`erf_covariance_derivative`,
-    :func:`erf_mean_derivative`, :func:`erf_square_derivative`) or
+    The two-stage substitution of
+    :class:`~symcorr.derivation.families.resummed.ResummedGaussianFamily` (placeholders
+    ``Cerf{n}x{m}_ab``) ends in the closed forms :func:`erf_covariance_derivative`,
+    :func:`erf_mean_derivative`, :func:`erf_square_derivative` or
     :class:`~symcorr.derivation.families.erf_functions.ErfPowerMoment`.
     """
 
     name = "erf"
-    reference = "auto"
     theory_sections = "docs/theory.md sections 4 (cumulant expansion) and 6 (erf, series in the perturbation cumulants)"
-    #: Cap on the factors that are input cumulants of order >= 3 (the order in
-    #: non-Gaussianity; an asymptotic, Edgeworth-like series: 2 keeps kappa_3,
-    #: kappa_4, kappa_3^2, kappa_3 kappa_4, kappa_4^2), in every reference.
-    non_gaussian_order = 2
-    #: Series order (number of perturbation factors) used when none is given
-    #: for output orders >= 3 (independent reference: the off-diagonal
-    #: covariances are perturbations, the Price series; truncation error
-    #: ~ rho_eff^(S+1), see tests/numeric/test_erf_series.py), for closure <= 3 and
-    #: for closure >= 4 (where the number of diagrams grows fastest: the
-    #: order-4 kernel at closure 4 has 9 thousand lines at S = 3, 26 thousand at 4).
-    #: Output orders 1..2 need none at closure 2 (the Gaussian part is
-    #: resummed exactly) and use ``non_gaussian_order`` above.
+    #: Series order for output orders >= 3 beyond closure 2 (Price series; truncation error
+    #: ~ rho_eff^(S+1), see tests/numeric/test_erf_series.py), for closure <= 3 and for closure >= 4
+    #: (where the number of diagrams grows fastest: the order-4 kernel at closure 4 has 9 thousand
+    #: lines at S = 3, 26 thousand at 4).
     independent_series_order = 6
     independent_series_order_high_closure = 3
-    #: :func:`symcorr.numeric.pointwise.pointwise` warns when the estimated truncation error
-    #: r^(S+1) of the Price series (r: the largest effective correlation) exceeds this.
-    truncation_warning_level = 1e-2
+    #: Output orders 1..4 of a Gaussian are exact (numerical joint moments for 3..4).
+    gaussian_exact_order = 4
+    placeholder_prefix = "Cerf"
+    exact_accuracy = ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
+                      "(joint Gaussian vertices, docs/theory.md section 6).")
 
     def joint_supported(self, activation, powers, closure):
         """Closed-form joint vertices (with derivatives) for two neurons with powers (1, 1); numerical
@@ -224,58 +207,28 @@ class ErfFamily(ActivationFamily):
         hence closure 2 only) for 2..4 neurons with powers summing to <= 4."""
         return tuple(powers) == (1, 1) or (closure == 2 and 2 <= len(powers) <= 4 and sum(powers) <= 4)
 
-    def default_series_order(self, activation, order, closure):
-        if closure <= 2:
-            return None
-        if order <= 2:
-            return self.non_gaussian_order
-        return self.independent_series_order if closure <= 3 else self.independent_series_order_high_closure
-
-    def carried_closure(self, activation, closure, nonzero):
-        # identically zero input cumulants would only bring truncated terms that vanish; the lowest
-        # closure holding every non-zero one is as exact as that one (closure 2, a Gaussian: exact
-        # at every output order)
-        return max([min(closure, 2)] + [n for n in range(3, closure + 1) if nonzero(n)])
-
-    def truncation_warning(self, activation, order, closure, series_order, cov):
-        r"""A warning when output orders 3..4 come from the Price series (closure >= 3) at a correlation
-        where its truncation is not small: the terms dropped scale like :math:`r^{S+1}`,
-        :math:`r = \max_{a \ne b} 2|\Sigma_{ab}| / \sqrt{(1 + 2\Sigma_{aa})(1 + 2\Sigma_{bb})}`
-        (tests/numeric/test_erf_gaussian.py prints the measured table). ``None`` when nothing is truncated."""
-        if order <= 2 or closure <= 2 or series_order is None:
-            return None
+    def effective_correlation(self, activation, cov):
+        r""":math:`\max_{a \ne b} 2|\Sigma_{ab}| / \sqrt{(1 + 2\Sigma_{aa})(1 + 2\Sigma_{bb})}`
+        (tests/numeric/test_erf_gaussian.py prints the measured truncation table)."""
         cov = np.asarray(cov, dtype=np.float64)
         scale = np.sqrt(1.0 + 2.0 * np.diag(cov))
         rho = 2.0 * np.abs(cov) / np.outer(scale, scale)
         np.fill_diagonal(rho, 0.0)
-        r = float(np.max(rho, initial=0.0))
-        estimate = r ** (series_order + 1)
-        if estimate <= self.truncation_warning_level:
-            return None
-        return (f"erf output orders 3..{order} at closure {closure} come from the Price series to order "
-                f"{series_order} (docs/theory.md section 6); at the largest effective correlation r = {r:.2f} its "
-                f"truncation error may reach ~{estimate:.0e} of the cumulants' scale (r^(S+1)). Gaussian input "
-                f"(closure 2) is exact; a larger series_order reduces the error")
-
-    def accuracy(self, derivation):
-        if derivation.series_order is None:
-            return ("Exact for Gaussian input: the Gaussian part is resummed in closed form "
-                    "(joint Gaussian vertices, docs/theory.md section 6).")
-        return super().accuracy(derivation)
+        return float(np.max(rho, initial=0.0))
 
     def command_spec(self, activation):
         return "erf"
 
-    # stage 1: vertex symbols -> polynomials in placeholders (g1 symbols and Cerf symbols)
-    def _stage_one_single(self, label: str, power: int, derivative: int):
-        if power != 2 or derivative != 0:
-            return None          # derivatives of E[erf^2] have their own closed form (erf_square_derivative)
-        return _covariance_placeholder(label + label, 0, 0) + vertex_symbol(label, 1, 0) ** 2
+    def mean_derivative(self, activation, n, mu, v):
+        return erf_mean_derivative(n, mu, v)
 
-    def _stage_one_joint(self, labels: str, powers, derivatives):
-        if tuple(powers) == (1, 1):
-            (n, m), (a, b) = derivatives, labels
-            return _covariance_placeholder(labels, n, m) + vertex_symbol(a, 1, n) * vertex_symbol(b, 1, m)
+    def power_moment(self, activation, p, n, mu, v):
+        return erf_power_expectation(p, n, mu, v)
+
+    def covariance(self, activation, n, m, mu_a, mu_b, v_a, v_b, c):
+        return erf_covariance_derivative(n, m, mu_a, mu_b, v_a, v_b, c)
+
+    def joint_moment(self, activation, labels, powers, derivatives):
         if any(derivatives) or not self.joint_supported(None, powers, 2):
             raise ValueError(f"erf has no joint vertex for powers {tuple(powers)} with derivatives "
                              f"{tuple(derivatives)}: the numerical ones (2..4 neurons) serve closure 2 only")
@@ -284,49 +237,13 @@ class ErfFamily(ActivationFamily):
                                  sp.Tuple(*(cumulant_symbol(a + a) for a in labels)),
                                  sp.Tuple(*(cumulant_symbol(pair) for pair in pairs)))
 
-    # stage 2: placeholders -> closed forms
-    def _stage_two(self, symbol: sp.Symbol):
-        name = symbol.name
-        if name.startswith("Cerf"):
-            head, _, labels = name.partition("_")
-            n, m = (int(t) for t in head[4:].split("x"))
-            a, b = labels
-            return erf_covariance_derivative(n, m, cumulant_symbol(a), cumulant_symbol(b), cumulant_symbol(a + a),
-                                             cumulant_symbol(b + b), cumulant_symbol(a + b))
-        parsed = parse_vertex_symbol(symbol)
-        if parsed is not None:
-            label, power, derivative = parsed
-            return erf_power_expectation(power, derivative, cumulant_symbol(label), cumulant_symbol(label + label))
-        return None
-
     def single(self, label: str, power: int, derivative: int) -> sp.Expr:
         """:math:`g^{(n)}_p` at neuron ``label`` in closed form (numeric function for p >= 3)."""
         return erf_power_expectation(power, derivative, cumulant_symbol(label), cumulant_symbol(label + label))
 
     def joint(self, labels: str, powers: tuple[int, int], derivatives: tuple[int, int]) -> sp.Expr:
         r""":math:`\partial^n_a\partial^m_b E[\operatorname{erf} z_a \operatorname{erf} z_b]` in closed form."""
-        return self.substitute_vertices(None, self._stage_one_joint(labels, powers, derivatives))
-
-    def substitute_vertices(self, activation, expression):
-        """Replace every vertex symbol of ``expression`` (two stages, see the class docstring)."""
-        stage_one = {}
-        for symbol in expression.free_symbols:
-            single = parse_vertex_symbol(symbol)
-            if single is not None:
-                value = self._stage_one_single(*single)
-                if value is not None:
-                    stage_one[symbol] = value
-                continue
-            joint = parse_joint_vertex_symbol(symbol)
-            if joint is not None:
-                stage_one[symbol] = self._stage_one_joint(*joint)
-        expression = sp.expand(expression.xreplace(stage_one)) if stage_one else expression
-        stage_two = {}
-        for symbol in expression.free_symbols:
-            value = self._stage_two(symbol)
-            if value is not None:
-                stage_two[symbol] = value
-        return expression.xreplace(stage_two)
+        return self.substitute_vertices(None, self._stage_one_joint(None, labels, powers, derivatives))
 
 
 #: The erf family.
