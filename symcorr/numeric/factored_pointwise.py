@@ -257,7 +257,7 @@ def _term_bytes(term: networks.Term) -> int:
 
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
-    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` (and the diagonal) allocates on
+    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on
     the inputs ``kappa``, before anything is computed: the block arrays (each block function holding at
     most ``BLOCK_ARRAYS`` arrays of its grid at once), per network twice the arrays it refers to (what
     :func:`~symcorr.numeric.networks.simplified` may create), the sampled values when truncating, and the

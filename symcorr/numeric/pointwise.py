@@ -248,7 +248,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`)."""
     from symcorr.numeric.factored_pointwise import factored_diagonal, factored_output, factored_peak_bytes
 
-    check_memory(factored_peak_bytes(plan.factored, order + plan.keeps_diagonal, kappa, dim, tolerance),
+    # the kept diagonal of order + 1 is a vector per term (factored_diagonal): within the estimate's working arrays
+    check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance),
                  f"the factored pointwise layer of {dim} neurons to order {order}",
                  "a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower "
                  "order, or fewer neurons", budget)
