@@ -91,14 +91,14 @@ def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: 
 
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
-                 cyclic: bool = False):
-    """The networks of the acyclic terms (or with ``cyclic=True`` the cyclic ones) of output ``order`` of the
-    factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors)."""
+                 cyclic: bool | None = False):
+    """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
+    the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
+    at a time (a generator: a caller that sums them holds one at a time)."""
     block_cache = {} if block_cache is None else block_cache
     fold_cache: dict = {}
-    out = []
     for spec in getattr(module, f"TERMS_{order}"):
-        if spec.cyclic != cyclic:
+        if cyclic is not None and spec.cyclic != cyclic:
             continue
         scalar = _scalar(spec, parameters)
         if scalar == 0:
@@ -117,8 +117,12 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
                 combined[key] = combined.get(key, 0.0) + float(weight)
         for (choice, words), weight in combined.items():
             embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
-            out.append(_network(scalar * weight, dense, embedded, order, fold_cache))
-    return out
+            yield _network(scalar * weight, dense, embedded, order, fold_cache)
+
+
+def heavy(term: networks.Term, order: int) -> bool:
+    """Whether ``term`` holds a factor over ``order`` or more indices (an array as large as the dense tensor)."""
+    return any(f.ndim >= order for f in term.factors)
 
 
 def _scalar(spec, parameters) -> float:
@@ -206,13 +210,21 @@ def _dense_term(values: np.ndarray) -> networks.Term:
 
 def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: float | None = None,
                     budget=None, block_cache: dict | None = None) -> FactoredTensor:
-    """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring)."""
+    """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring). Exactly
+    (``tolerance=None``), the networks that are cyclic or hold an array of the dense tensor's size (an input
+    kept dense) are summed into one dense block as they are built, one at a time."""
     block_cache = {} if block_cache is None else block_cache
-    built = output_terms(module, order, kappa, parameters, dim, block_cache)
-    acyclic = [t for t in built if not t.cyclic()]
-    cyclic_networks = [t for t in built if t.cyclic()]      # acyclic diagrams whose inputs close a cycle
+    letters = _LETTERS[:order]
     cyclic_specs = [spec for spec in getattr(module, f"TERMS_{order}") if spec.cyclic]
-    dropped = []
+    block = _DenseSum(order, dim, budget, len(kappa))
+    acyclic, cyclic_networks, dropped = [], [], []
+    for term in output_terms(module, order, kappa, parameters, dim, block_cache):
+        if not term.cyclic() and not (tolerance is None and heavy(term, order)):
+            acyclic.append(term)
+        elif tolerance is None:
+            block.add(networks.slice_values(term, letters))
+        else:
+            cyclic_networks.append(term)          # acyclic diagrams whose inputs close a cycle
     if (cyclic_networks or cyclic_specs) and tolerance is not None:
         tuples = distinct_tuples(dim, order)
         kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
@@ -233,23 +245,30 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                    len(tuples)))
         cyclic_networks = [item for kind, item in keep if kind == "network"]
         cyclic_specs = [item for kind, item in keep if kind == "spec"]
-    terms = list(acyclic)
-    if cyclic_networks or cyclic_specs:
-        what = (f"the {len(cyclic_networks) + len(cyclic_specs)} cyclic diagram terms of output order {order} of "
-                f"{dim} neurons, kept exactly as a dense block")
-        work = max([networks.slice_cost(t, _LETTERS[:order])[0] for t in cyclic_networks]
-                   + [FLOAT * dim**n for n in range(3, len(kappa) + 1)], default=0)
-        check_memory(3 * FLOAT * dim**order + work, what, "a tolerance (tolerance=...: cyclic terms within it are "
-                     "dropped, their size stated), or fewer neurons", budget)
-        total = np.zeros((dim,) * order)
         for term in cyclic_networks:
-            total += networks.slice_values(term, _LETTERS[:order])
-        for spec in cyclic_specs:
-            values = spec_values(spec, _LETTERS[:order], kappa, parameters, dim, block_cache)
-            if values is not None:
-                total += values
-        terms.append(_dense_term(_symmetrized(total)))
+            block.add(networks.slice_values(term, letters))
+    for spec in cyclic_specs:
+        block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
+    terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
+
+
+class _DenseSum:
+    """The dense block of the terms kept exactly that have no small factored form: allocated at the first
+    term added, after a memory estimate (the block, its symmetrization and one term's values)."""
+
+    def __init__(self, order: int, dim: int, budget, inputs: int):
+        self.order, self.dim, self.budget, self.inputs, self.total = order, dim, budget, inputs, None
+
+    def add(self, values) -> None:
+        if values is None:
+            return
+        if self.total is None:
+            check_memory(3 * FLOAT * self.dim**self.order, f"the dense block of the cyclic diagram terms of output "
+                         f"order {self.order} of {self.dim} neurons, kept exactly", "a tolerance (tolerance=...: "
+                         "cyclic terms within it are dropped, their size stated), or fewer neurons", self.budget)
+            self.total = np.zeros((self.dim,) * self.order)
+        self.total += values
 
 
 def _term_bytes(term: networks.Term) -> int:
@@ -257,31 +276,37 @@ def _term_bytes(term: networks.Term) -> int:
 
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
-    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on
-    the inputs ``kappa``, before anything is computed: the block arrays (each block function holding at
-    most ``BLOCK_ARRAYS`` arrays of its grid at once), per network twice the arrays it refers to (what
-    :func:`~symcorr.numeric.networks.simplified` may create), the sampled values when truncating, and the
-    dense block of the cyclic terms (three arrays of :math:`N^m`) when they are kept exactly."""
+    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on the inputs
+    ``kappa``, before anything is computed: the block arrays (each block function holding at most
+    ``BLOCK_ARRAYS`` arrays of its grid at once); per network kept, twice the arrays it refers to (what
+    :func:`~symcorr.numeric.networks.simplified` may create) except those of the dense tensor's size, which
+    are summed one network at a time into the dense block; the sampled values when truncating; and the
+    dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when terms
+    go into it exactly (with a tolerance, whether any cyclic term stays is known only after the estimate
+    of their size: the block is checked against the budget then, before it is allocated)."""
     blocks = getattr(module, "BLOCK_ARRAYS", {})
     total = FLOAT * sum(dim ** (2 if count else 1) for count in blocks.values())
     working = FLOAT * dim**2 * max(blocks.values(), default=0)
     held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
     for m in range(3, orders + 1):
-        networks_bytes, count, cyclic = 0, 0, False
+        networks_bytes, count, block = 0, 0, False
         for spec in getattr(module, f"TERMS_{m}"):
-            if spec.cyclic:
-                cyclic = True
-                continue
-            dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
             inputs = [held[len(labels)] for labels in spec.cumulants]
             combinations = len(spec.arrangements) * math.prod(len(h) for h in inputs)
-            largest = sum(max((_term_bytes(t) for t in h), default=0) for h in inputs)
-            networks_bytes += 2 * combinations * (dense + largest)
+            if spec.cyclic:
+                block = block or combinations > 0 or not spec.cumulants
+                continue
+            dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
+            light = sum(max((sum(a.nbytes for a in t.arrays() if a.ndim < m or tolerance is not None) for t in h), default=0)
+                        for h in inputs)
+            networks_bytes += 2 * combinations * (dense + light)
             count += combinations
+            block = block or any(heavy(t, m) for h in inputs for t in h)
         total += networks_bytes
-        if cyclic:
-            exact = 3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1))
-            total += FLOAT * (SAMPLES * (count + 16) if tolerance is not None else exact)
+        if tolerance is not None:
+            total += FLOAT * SAMPLES * (count + 16)
+        if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
+            total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
     return int(total + working)
 
 
