@@ -169,8 +169,27 @@ class FactoredTensor:
                 f"nbytes={self.nbytes})")
 
 
+class CachedSlices:
+    """A tensor of the protocol whose slices are computed once: the inputs of one factored layer, whose
+    block functions and diagonal ask for the same slices of, e.g., a kept diagonal many times. Everything
+    else is the tensor's own (``terms_of`` sees through it)."""
+
+    def __init__(self, tensor):
+        self.tensor, self.slices = tensor, {}
+
+    def slice(self, labels: str) -> np.ndarray:
+        if labels not in self.slices:
+            self.slices[labels] = self.tensor.slice(labels)
+        return self.slices[labels]
+
+    def __getattr__(self, name):
+        return getattr(self.tensor, name)
+
+
 def terms_of(tensor, order: int) -> list[networks.Term]:
     """The terms of an order-``order`` cumulant held in any form of the protocol (module docstring)."""
+    if isinstance(tensor, CachedSlices):
+        tensor = tensor.tensor
     if isinstance(tensor, FactoredTensor):
         return tensor.terms
     if isinstance(tensor, ZeroTensor):
@@ -194,4 +213,4 @@ def factored(tensor, order: int) -> FactoredTensor:
     return FactoredTensor(order, dim, terms_of(tensor, order))
 
 
-__all__ = ["FactoredTensor", "Dropped", "terms_of", "factored", "normalized"]
+__all__ = ["FactoredTensor", "Dropped", "CachedSlices", "terms_of", "factored", "normalized"]

@@ -32,7 +32,7 @@ from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
 _LETTERS = "ijklmnopqrstuvwxyz"
 
 #: Index tuples of distinct neurons sampled to estimate what a truncation drops.
-SAMPLES = 2048
+SAMPLES = 512
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
 

@@ -246,6 +246,7 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     """Output orders ``1..order`` of a factored ``plan``: 1..2 dense from ``plan.kernel``, the others
     :class:`~symcorr.numeric.factored.FactoredTensor` s from ``plan.factored``, and the diagonal of order
     ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`)."""
+    from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import factored_diagonal, factored_output, factored_peak_bytes
 
     # the kept diagonal of order + 1 is a vector per term (factored_diagonal): within the estimate's working arrays
@@ -253,6 +254,7 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
                  f"the factored pointwise layer of {dim} neurons to order {order}",
                  "a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower "
                  "order, or fewer neurons", budget)
+    kappa = tuple(CachedSlices(t) if isinstance(t, RankOneSum) else t for t in kappa)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     blocks: dict = {}
     for m in range(3, order + 1):
