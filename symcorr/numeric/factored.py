@@ -44,9 +44,9 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 
 @dataclass(frozen=True)
 class Dropped:
-    """What a truncation dropped at one pointwise layer: the cyclic terms of output ``order`` whose
-    estimated relative size ``size`` (Frobenius norm of the dropped part over that of the whole, on
-    ``samples`` sampled entries of distinct neurons) was at most ``tolerance``. The exactness status
+    """What a truncation dropped at one pointwise layer: the off-diagonal cyclic terms of output ``order``
+    whose estimated relative size ``size`` (Frobenius norm of the dropped part over that of the whole
+    tensor, from ``samples`` uniformly sampled entries) was at most ``tolerance``. The exactness status
     of the order says where (:mod:`symcorr.numeric.exactness`)."""
 
     order: int
@@ -56,9 +56,9 @@ class Dropped:
     samples: int
 
     def __str__(self) -> str:
-        return (f"factored representation: {self.terms} cyclic diagram term(s) of order {self.order} dropped, "
-                f"estimated relative size {self.size:.1e} (tolerance {self.tolerance:.0e}; Frobenius norm on "
-                f"{self.samples} sampled entries of distinct neurons)")
+        return (f"factored representation: {self.terms} off-diagonal cyclic diagram term(s) of order {self.order} "
+                f"dropped, estimated relative size {self.size:.1e} (tolerance {self.tolerance:.0e}; Frobenius norm "
+                f"from {self.samples} uniformly sampled entries)")
 
 
 def normalized(labels: str) -> tuple[str, list[int]]:

@@ -10,9 +10,13 @@ neurons shared between the pieces identified, and the result :func:`~symcorr.num
 :func:`factored_output` then separates the acyclic networks, kept as they are, from the cyclic ones
 (:meth:`~symcorr.numeric.networks.Term.cyclic`), whose slices after a linear layer cost
 :math:`O(N^4)` or more (docs/theory.md section 12.3). With ``tolerance=None`` the cyclic ones are kept
-exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate); with a
-``tolerance`` the smallest of them are dropped as long as the dropped part's estimated relative size
-stays within it -- estimated from the values of every term at sampled tuples of distinct neurons
+exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
+``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
+(:func:`~symcorr.numeric.networks.split_diagonals`): the parts where two neurons of a cycle coincide
+become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Of those, the
+smallest are dropped as long as the dropped part's estimated relative size stays within the
+tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
+from the values of every term at uniformly sampled index tuples
 (:func:`~symcorr.numeric.networks.entries`) -- and the rest is kept exactly. What was dropped is
 recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
 ``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`).
@@ -31,8 +35,8 @@ from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
-#: Index tuples of distinct neurons sampled to estimate what a truncation drops.
-SAMPLES = 512
+#: Index tuples sampled (uniformly) to estimate what a truncation drops.
+SAMPLES = 256
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
 
@@ -160,39 +164,10 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict)
     return _scalar(spec, parameters) * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
 
 
-def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
-                 input_cache: dict) -> np.ndarray:
-    r""":math:`\operatorname{Sym}(X)` of one generated term at the index ``tuples`` (shape ``(M, m)``): the average
-    over the orders of the slots of the product of its blocks and of the input cumulants' entries (the
-    inputs are symmetric: their entries depend on the set of slots only, cached in ``input_cache``)."""
-    order = tuples.shape[1]
-    letters = _LETTERS[:order]
-    blocks = _dense_blocks(spec, dim, kappa, parameters, block_cache)
-    total = np.zeros(tuples.shape[0])
-    for permutation in itertools.permutations(range(order)):
-        values = np.full(tuples.shape[0], _scalar(spec, parameters))
-        for array, labels in blocks:
-            values = values * array[tuple(tuples[:, permutation[letters.index(c)]] for c in labels)]
-        for labels in spec.cumulants:
-            positions = tuple(sorted(permutation[letters.index(c)] for c in labels))
-            if positions not in input_cache:
-                tensor = _held(kappa, len(labels))
-                input_cache[positions] = (np.zeros(tuples.shape[0]) if tensor is None or is_zero(tensor)
-                                          else factored(tensor, len(labels)).entries(tuples[:, list(positions)]))
-            values = values * input_cache[positions]
-        total += values
-    return total / math.factorial(order)
-
-
-def distinct_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
-    """``count`` index tuples of ``order`` distinct neurons, drawn uniformly (fixed seed)."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((0, order), dtype=np.intp)
-    while out.shape[0] < count:
-        draw = rng.integers(0, dim, size=(2 * count, order))
-        distinct = np.all(np.diff(np.sort(draw, axis=1), axis=1) != 0, axis=1)
-        out = np.concatenate([out, draw[distinct]])
-    return out[:count]
+def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """``count`` index tuples drawn uniformly from all :math:`N^m` (fixed seed): mean squares over them estimate
+    the Frobenius norm of the whole tensor without bias."""
+    return np.random.default_rng(seed).integers(0, dim, size=(count, order))
 
 
 def _symmetrized(total: np.ndarray) -> np.ndarray:
@@ -212,43 +187,49 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                     budget=None, block_cache: dict | None = None) -> FactoredTensor:
     """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring). Exactly
     (``tolerance=None``), the networks that are cyclic or hold an array of the dense tensor's size (an input
-    kept dense) are summed into one dense block as they are built, one at a time."""
+    kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
+    the formula evaluated into it directly. With a ``tolerance``, every cyclic network is first split at its
+    matrices' diagonals (:func:`~symcorr.numeric.networks.split_diagonals`: exact), which leaves cyclic only
+    the products of off-diagonal parts; those are the candidates for dropping."""
     block_cache = {} if block_cache is None else block_cache
     letters = _LETTERS[:order]
-    cyclic_specs = [spec for spec in getattr(module, f"TERMS_{order}") if spec.cyclic]
     block = _DenseSum(order, dim, budget, len(kappa))
-    acyclic, cyclic_networks, dropped = [], [], []
-    for term in output_terms(module, order, kappa, parameters, dim, block_cache):
-        if not term.cyclic() and not (tolerance is None and heavy(term, order)):
-            acyclic.append(term)
-        elif tolerance is None:
-            block.add(networks.slice_values(term, letters))
-        else:
-            cyclic_networks.append(term)          # acyclic diagrams whose inputs close a cycle
-    if (cyclic_networks or cyclic_specs) and tolerance is not None:
-        tuples = distinct_tuples(dim, order)
-        kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
-        input_cache: dict = {}
-        candidates = ([("network", t, networks.entries(t, tuples)) for t in cyclic_networks]
-                      + [("spec", spec, spec_entries(spec, tuples, kappa, parameters, dim, block_cache, input_cache))
-                         for spec in cyclic_specs])
-        total = np.linalg.norm(kept + sum((values for _, _, values in candidates), np.zeros(len(tuples))))
-        running, removed, keep = np.zeros(len(tuples)), 0, []
-        for kind, item, values in sorted(candidates, key=lambda c: np.linalg.norm(c[2])):
-            candidate = running + values
-            if not np.any(values) or (total > 0 and np.linalg.norm(candidate) <= tolerance * total):
-                running, removed = candidate, removed + bool(np.any(values))
+    acyclic, candidates, dropped = [], [], []
+    if tolerance is None:
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache):
+            if not term.cyclic() and not heavy(term, order):
+                acyclic.append(term)
             else:
-                keep.append((kind, item))
+                block.add(networks.slice_values(term, letters))
+        for spec in getattr(module, f"TERMS_{order}"):
+            if spec.cyclic:
+                block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
+    else:
+        marks: dict = {}
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None):
+            if term.cyclic():
+                pieces, left = networks.split_diagonals(term, marks)
+                acyclic += pieces
+                candidates += left
+            else:
+                acyclic.append(term)
+    if candidates:
+        tuples = sampled_tuples(dim, order)
+        values = [networks.entries(t, tuples) for t in candidates]
+        kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
+        total = np.linalg.norm(kept + sum(values, np.zeros(len(tuples))))
+        running, removed, keep = np.zeros(len(tuples)), 0, []
+        for term, value in sorted(zip(candidates, values), key=lambda c: np.linalg.norm(c[1])):
+            candidate = running + value
+            if not np.any(value) or (total > 0 and np.linalg.norm(candidate) <= tolerance * total):
+                running, removed = candidate, removed + bool(np.any(value))
+            else:
+                keep.append(term)
         if removed:
             dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
                                    len(tuples)))
-        cyclic_networks = [item for kind, item in keep if kind == "network"]
-        cyclic_specs = [item for kind, item in keep if kind == "spec"]
-        for term in cyclic_networks:
+        for term in keep:
             block.add(networks.slice_values(term, letters))
-    for spec in cyclic_specs:
-        block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
@@ -324,4 +305,4 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cac
 
 
 __all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
-           "spec_entries", "distinct_tuples", "SAMPLES"]
+           "sampled_tuples", "SAMPLES"]

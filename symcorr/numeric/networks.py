@@ -236,6 +236,59 @@ def linear(term: Term, W: np.ndarray, fold_cache: dict | None = None) -> Term:
     return simplified(Term(term.weight, term.factors, term.indices, legs, term.symmetric), fold_cache)
 
 
+def _connected(term: Term, skip: int, a: int, b: int) -> bool:
+    """Whether indices ``a`` and ``b`` are joined through the factors of ``term`` other than factor ``skip``."""
+    classes = _Classes()
+    for n, ix in enumerate(term.indices):
+        if n != skip:
+            for k in ix[1:]:
+                classes.union(ix[0], k)
+    return classes.find(a) == classes.find(b)
+
+
+def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[Term], list[Term]]:
+    r"""``term`` (slots on identity legs) as ``(acyclic, cyclic)`` terms of the same sum, exactly: every matrix
+    :math:`F_{ab}` over two slot indices on a cycle is split as :math:`F = \operatorname{diag}(F) + O`; the
+    diagonal part identifies :math:`a = b` (the cycle through that edge closes on one neuron: a smaller,
+    usually acyclic network), the off-diagonal :math:`O` (zero where :math:`a = b`) stays, and the split goes
+    on until no such matrix is left. The cyclic terms left are products of off-diagonal matrices (and input
+    factors) around their cycles: zero wherever the neurons of a split edge coincide (docs/theory.md
+    section 12.3). ``off_diagonal`` (id -> array) marks the matrices already split."""
+    off_diagonal = {} if off_diagonal is None else off_diagonal
+    slots = {k for k, leg in term.legs if leg is None}
+    acyclic, cyclic, work = [], [], [term]
+    while work:
+        current = work.pop()
+        if not current.cyclic():
+            acyclic.append(current)
+            continue
+        choice = None
+        for n, (f, ix) in enumerate(zip(current.factors, current.indices)):
+            if (f.ndim == 2 and len(set(ix)) == 2 and set(ix) <= slots and id(f) not in off_diagonal
+                    and _connected(current, n, *ix)):
+                choice = n
+                break
+        if choice is None:
+            cyclic.append(current)
+            continue
+        f, (a, b) = current.factors[choice], current.indices[choice]
+        off = f.copy()
+        np.fill_diagonal(off, 0.0)
+        off_diagonal[id(off)] = off
+        factors = list(current.factors)
+        factors[choice] = off
+        work.append(Term(current.weight, factors, current.indices, current.legs, current.symmetric))
+        if not np.any(np.diagonal(f)):
+            continue
+        factors = list(current.factors)
+        factors[choice] = np.diagonal(f).copy()
+        indices = [tuple(a if k == b else k for k in ix) for ix in current.indices]
+        indices[choice] = (a,)
+        legs = [(a if k == b else k, leg) for k, leg in current.legs]
+        work.append(simplified(Term(current.weight, factors, indices, legs, current.symmetric)))
+    return acyclic, cyclic
+
+
 def scaled(term: Term, factor: float) -> Term:
     return Term(term.weight * factor, term.factors, term.indices, term.legs, term.symmetric)
 
@@ -355,14 +408,19 @@ def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
     return total / len(words)
 
 
+#: Index tuples evaluated at once by :func:`entries` (bounds the rows gathered from the factors).
+ENTRY_BATCH = 1024
+
+
 def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
-    r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each."""
+    r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the tuples
+    under every order of the slots evaluated together, :data:`ENTRY_BATCH` at a time."""
     tuples = np.asarray(tuples)
     orders = [tuple(range(term.order))] if term.symmetric else list(itertools.permutations(range(term.order)))
-    total = np.zeros(tuples.shape[0])
-    for order in orders:
-        total += _entries_at(term, tuples[:, list(order)])
-    return total / len(orders)
+    stacked = np.concatenate([tuples[:, list(order)] for order in orders])
+    values = np.concatenate([_entries_at(term, stacked[start:start + ENTRY_BATCH])
+                             for start in range(0, len(stacked), ENTRY_BATCH)])
+    return values.reshape(len(orders), len(tuples)).mean(axis=0)
 
 
 def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
@@ -397,5 +455,5 @@ def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
     return term.weight * mask * values
 
 
-__all__ = ["Term", "simplified", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
+__all__ = ["Term", "simplified", "split_diagonals", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
            "arrangements", "fresh"]
