@@ -230,7 +230,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                    len(tuples)))
         for term in keep:
             block.add(networks.slice_values(term, letters))
-    terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
+    terms = networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
 

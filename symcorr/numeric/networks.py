@@ -289,6 +289,79 @@ def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[
     return acyclic, cyclic
 
 
+def _canonical_single(term: Term):
+    """``(key, array)`` of a term of one factor over slot indices only (identity legs): the slots' pattern of
+    indices renamed by first appearance, the factor's axes in that order, times the weight; else ``None``."""
+    if len(term.factors) != 1 or any(leg is not None for _, leg in term.legs):
+        return None
+    (factor,), (ix,) = term.factors, term.indices
+    names = {}
+    for k, _ in term.legs:
+        names.setdefault(k, len(names))
+    if set(ix) != set(names) or len(set(ix)) != len(ix):
+        return None
+    order = sorted(range(len(ix)), key=lambda a: names[ix[a]])
+    key = ("single", tuple(names[k] for k, _ in term.legs), factor.shape, term.symmetric)
+    return key, term.weight * np.transpose(factor, order)
+
+
+def _canonical_star(term: Term):
+    """``(key, factors)`` of a star: identity legs on distinct indices, one internal index :math:`h`, every factor
+    a matrix over one slot's index and :math:`h`; the factors per slot as (slot, h) arrays, the weight in the
+    first. Else ``None``."""
+    if any(leg is not None for _, leg in term.legs):
+        return None
+    slots = [k for k, _ in term.legs]
+    if len(set(slots)) != len(slots) or len(term.factors) != len(slots):
+        return None
+    internal = {k for ix in term.indices for k in ix} - set(slots)
+    if len(internal) != 1:
+        return None
+    (hub,) = internal
+    by_slot = {}
+    for factor, ix in zip(term.factors, term.indices):
+        if factor.ndim != 2 or hub not in ix or ix[0] == ix[1]:
+            return None
+        other = ix[1] if ix[0] == hub else ix[0]
+        by_slot[other] = factor if ix[1] == hub else factor.T
+    if set(by_slot) != set(slots):
+        return None
+    factors = [by_slot[k] for k in slots]
+    factors[0] = term.weight * factors[0]
+    return ("star", tuple(f.shape[0] for f in factors), term.symmetric), factors
+
+
+def merged(terms: list[Term]) -> list[Term]:
+    r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms of one factor over the same
+    pattern of slot indices summed into one factor; stars (every slot's factor joined to one internal index)
+    stacked along that index into one star of the summed rank."""
+    singles: dict = {}
+    stars: dict = {}
+    out = []
+    for term in terms:
+        single = _canonical_single(term)
+        if single is not None:
+            key, array = single
+            singles[key] = array if key not in singles else singles[key] + array
+            continue
+        star = _canonical_star(term)
+        if star is not None:
+            stars.setdefault(star[0], []).append(star[1])
+            continue
+        out.append(term)
+    for (_, pattern, _, symmetric), array in singles.items():
+        out.append(Term(1.0, [array], [tuple(range(len(set(pattern))))], [(k, None) for k in pattern], symmetric))
+    for (_, _, symmetric), members in stars.items():
+        order = len(members[0])
+        hub = order
+        if len(members) == 1:
+            factors = members[0]
+        else:
+            factors = [np.concatenate([m[s] for m in members], axis=1) for s in range(order)]
+        out.append(Term(1.0, factors, [(s, hub) for s in range(order)], [(s, None) for s in range(order)], symmetric))
+    return out
+
+
 def scaled(term: Term, factor: float) -> Term:
     return Term(term.weight * factor, term.factors, term.indices, term.legs, term.symmetric)
 
@@ -455,5 +528,5 @@ def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
     return term.weight * mask * values
 
 
-__all__ = ["Term", "simplified", "split_diagonals", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
+__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
            "arrangements", "fresh"]

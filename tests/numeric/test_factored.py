@@ -13,7 +13,7 @@ import pytest
 from symcorr.numeric.budget import MemoryBudgetError
 from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
 from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
-from symcorr.numeric.networks import Term, simplified
+from symcorr.numeric.networks import Term, merged, simplified, split_diagonals
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -169,3 +169,32 @@ def test_memory_is_stated_and_budgeted():
     assert tensor.linear_nbytes(40) > 0
     with pytest.raises(MemoryBudgetError, match="slices"):
         tensor.to_dense(budget=1000)
+
+
+def test_split_diagonals_is_exact_and_leaves_only_off_diagonal_cycles():
+    rng = np.random.default_rng(9)
+    S, T, U = (rng.normal(size=(5, 5)) for _ in range(3))
+    triangle = Term(0.8, [S, T, U], [(0, 1), (1, 2), (2, 0)], [(0, None), (1, None), (2, None)])
+    acyclic, cyclic = split_diagonals(triangle)
+    assert acyclic and len(cyclic) == 1 and not any(t.cyclic() for t in acyclic)
+    assert relative(reference(acyclic + cyclic, 3, 5), reference([triangle], 3, 5)) < 1e-12
+    left = reference(cyclic, 3, 5)
+    for a, b in ((0, 1), (1, 2), (0, 2)):           # zero wherever two neurons of the cycle coincide
+        assert np.all(np.einsum("iij->ij" if (a, b) == (0, 1) else "ijj->ij" if (a, b) == (1, 2) else "iji->ij",
+                                left) == 0)
+
+
+def test_merged_keeps_the_sum_in_fewer_terms():
+    rng = np.random.default_rng(10)
+    singles = [Term(w, [rng.normal(size=(4, 4))], [ix], [(0, None), (0, None), (2, None)])
+               for w, ix in ((0.5, (0, 2)), (-1.2, (2, 0)), (2.0, (0, 2)))]
+    stars = [Term(w, [rng.normal(size=(4, r)) for _ in range(3)], [(0, 3), (3, 1), (2, 3)],
+                  [(0, None), (1, None), (2, None)]) for w, r in ((0.7, 2), (1.1, 5))]
+    stars[1].factors[1] = stars[1].factors[1].T.copy()      # (hub, slot) as well as (slot, hub)
+    stars[1].indices[1] = (3, 1)
+    stars[0].indices[1] = (1, 3)
+    other = random_terms(3, 4, 11)[:2]
+    terms = singles + stars + other
+    fewer = merged(terms)
+    assert len(fewer) == 3          # the singles, the stars (with the first of `other`, a star), the last
+    assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
