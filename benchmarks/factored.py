@@ -33,23 +33,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from higher_orders import _cpu, _status  # noqa: E402  (the same process measurements)
+
 WIDTHS = {3: (256, 512, 1024, 2048, 4096), 4: (64, 128, 256, 512, 1024)}
 #: Dense baselines (closure: widths); wider ones need more than the default limit.
 DENSE = {3: (256, 512), 4: (32, 64)}
 ACTIVATIONS = ("quadratic", "cubic")
 INIT_GAIN = 0.7
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _activation(name: str):

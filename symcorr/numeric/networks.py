@@ -25,7 +25,13 @@ What is done with terms, each exactly:
 * :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
 * :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
   holding their index, indices held by one factor summed, chains of two matrices multiplied, leg
-  matrices folded: the same tensor with fewer factors.
+  matrices folded: the same tensor with fewer factors;
+* :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
+  plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
+* :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked).
+
+Over the ~500-line guide: the term algebra (simplify, split, merge) and its contractions (slices,
+entries) share the private index bookkeeping and are read together.
 """
 from __future__ import annotations
 

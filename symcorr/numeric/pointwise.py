@@ -185,8 +185,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
     (default) dense when its estimate fits the budget, factored otherwise. The factored form keeps
     cyclic diagram terms (:math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`, ...) exactly as one dense block
-    unless ``tolerance`` allows dropping those whose estimated relative size is within it; the
-    orders that lost terms are then ``approximate``, the cause stating the estimated size.
+    (no memory saved on such a layer) unless ``tolerance`` is given: then their parts where two
+    neurons of a cycle coincide are kept exactly as small networks, and the off-diagonal remainders
+    are dropped while their estimated relative size (Frobenius norm, from sampled entries) stays
+    within it; the orders that lost terms are then ``approximate``, the cause stating the estimated
+    size. ``tolerance`` does nothing in a dense layer.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
