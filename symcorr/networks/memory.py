@@ -35,12 +35,12 @@ def _held_bytes(width: int, orders: int, partial: int) -> int:
 
 def memory_plan(model, dim: int, held: int, order: int, closure: int, series_order: int | None = None,
                 partial: bool = False, start: int = 0, shapes=None, representation: str = "dense",
-                budget=None) -> list[LayerMemory]:
+                budget=None, tolerance: float | None = None) -> list[LayerMemory]:
     """Per layer of :func:`symcorr.networks.propagation.layers` from layer ``start`` on (whose input has
     ``dim`` features), the estimated peak bytes of ``propagate`` (module docstring); ``held`` is the number
     of input orders held (<= carried), ``partial`` whether an odd closure keeps the diagonal of the next
     order; ``shapes[l]``, the feature shape layer ``l`` receives (default: a flat model input).
-    ``representation`` (and ``budget``, for ``'auto'``) as for ``propagate``: from the first pointwise
+    ``representation`` (and ``budget``, ``tolerance``, for ``'auto'``) as for ``propagate``: from the first pointwise
     layer planned factored on, orders >= 3 count here as the dense orders 1..2 only -- their factored
     size depends on the terms the diagrams produce and is estimated as each layer runs, before it
     allocates (:func:`symcorr.numeric.factored_pointwise.factored_peak_bytes`,
@@ -68,7 +68,7 @@ def memory_plan(model, dim: int, held: int, order: int, closure: int, series_ord
             out = order if index == last else carried
             step = pointwise_plan(rule.activation(module), out, closure, series_order,
                                   ("input" if partial else False) if index == last else partial,
-                                  representation=representation, dim=width, budget=budget)
+                                  representation=representation, dim=width, budget=budget, tolerance=tolerance)
             factored = step.factored is not None
             work = (FLOAT * 4 * width**2 if factored else
                     kernel_peak_bytes(step.kernel, width, step.evaluated, step.sliced))

@@ -225,7 +225,8 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     :func:`symcorr.pointwise`): ``'dense'`` arrays, ``'factored'`` sums of small tensor networks
     generated from the diagrams (:class:`~symcorr.numeric.factored.FactoredTensor`; polynomial
     activations; linear layers act on their factors, exactly), or ``'auto'`` (default): per
-    pointwise layer dense where its memory estimate fits the budget, factored where it does not.
+    pointwise layer dense where its memory estimate fits the budget, factored where it does not
+    and a ``tolerance`` is given (without one the cyclic terms take a dense block of the same size).
     The two agree to rounding. A factored layer keeps the cyclic diagram terms exactly (as one dense
     block, after a memory estimate) unless ``tolerance`` lets it drop those whose estimated relative
     size is within it; the orders that lost terms are then ``approximate`` and their causes state the
@@ -273,7 +274,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     current = current.named("input")
     if carried >= 3:
         plan = memory_plan(model, dim, min(current.order, carried), order, closure, series_order, partial,
-                           start, shapes, representation, memory_budget)
+                           start, shapes, representation, memory_budget, tolerance)
         check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
     history, labels = leading, [layer_label(name, module) for name, module in entries[:start]]
     bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,

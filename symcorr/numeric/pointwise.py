@@ -99,22 +99,32 @@ def next_diagonal_input(cumulants: Cumulants, closure: int) -> Cumulants:
 
 def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
                    keep_next_diagonal: bool | None = None, nonzero=None, sliced: bool = False,
-                   representation: str = "dense", dim: int | None = None, budget=None) -> PointwisePlan:
+                   representation: str = "dense", dim: int | None = None, budget=None,
+                   tolerance: float | None = None) -> PointwisePlan:
     """The :class:`PointwisePlan` of ``pointwise(..., order, closure)``; ``nonzero(n)`` tells whether the
     input's order ``n`` may be non-zero (default: all may), ``sliced`` whether it holds non-dense tensors;
-    ``representation`` as for :func:`pointwise` (``'auto'`` decides on ``dim`` neurons and ``budget``)."""
+    ``representation`` as for :func:`pointwise`. ``'auto'`` decides on ``dim`` neurons and ``budget``: dense
+    where it fits; otherwise factored, unless the factored layer would keep cyclic terms exactly
+    (``tolerance=None``), which takes a dense block of the same size -- then dense, whose refusal names
+    the remedy."""
     uses_next = keeps_next_diagonal(order, closure, keep_next_diagonal)
     keeps_diagonal = uses_next and order == closure and keep_next_diagonal != "input"
     used = activation.family.carried_closure(activation, closure + uses_next, nonzero or (lambda n: True))
     representation = representation_argument(representation)
     if order >= 3 and representation != "dense" and activation.family.name == "polynomial":
+        dense = None
         if representation == "auto":
-            dense = None if FLOAT * 2 * dim ** (order + keeps_diagonal) > memory_budget(budget) else \
-                load_kernel(activation, order + keeps_diagonal, used, series_order)
-            if dense is not None and kernel_peak_bytes(dense, dim, order, sliced or uses_next) <= memory_budget(budget):
+            dense = load_kernel(activation, order + keeps_diagonal, used, series_order)
+            fits = (FLOAT * 2 * dim ** (order + keeps_diagonal) <= memory_budget(budget)
+                    and kernel_peak_bytes(dense, dim, order, sliced or uses_next) <= memory_budget(budget))
+            if fits:
                 return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
-        return PointwisePlan(load_kernel(activation, 2, used, series_order), order, used, uses_next, keeps_diagonal,
-                             True, load_factored(activation, order + keeps_diagonal, used, series_order))
+        factored = load_factored(activation, order + keeps_diagonal, used, series_order)
+        cyclic = any(spec.cyclic for m in range(3, order + 1) for spec in getattr(factored, f"TERMS_{m}"))
+        if dense is None or tolerance is not None or not cyclic:
+            return PointwisePlan(load_kernel(activation, 2, used, series_order), order, used, uses_next,
+                                 keeps_diagonal, True, factored)
+        return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
     if order >= 3 and representation == "factored":
         raise ValueError(f"representation='factored' is derived for polynomial activations; {activation} is of the "
                          f"{activation.family.name} family: use representation='dense'")
@@ -183,7 +193,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     arrays; ``'factored'``, sums of small tensor networks generated from the diagrams
     (:class:`~symcorr.numeric.factored.FactoredTensor`, polynomial activations), the same numbers
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
-    (default) dense when its estimate fits the budget, factored otherwise. The factored form keeps
+    (default) dense when its estimate fits the budget, factored otherwise if ``tolerance`` is given (or
+    the layer has no cyclic terms; else dense, refused above the budget). The factored form keeps
     cyclic diagram terms (:math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`, ...) exactly as one dense block
     (no memory saved on such a layer) unless ``tolerance`` is given: then their parts where two
     neurons of a cycle coincide are kept exactly as small networks, and the off-diagonal remainders
@@ -206,13 +217,13 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     plan = pointwise_plan(activation, order, closure, series_order, keep_next_diagonal,
                           lambda n: n <= cumulants.order and not zero[n],
                           sliced=any(is_cumulant_tensor(t) for t in cumulants.held),
-                          representation=representation, dim=cumulants.dim, budget=memory_budget)
+                          representation=representation, dim=cumulants.dim, budget=memory_budget, tolerance=tolerance)
     kernel, closure = plan.kernel, plan.closure
     if order >= 3 and plan.factored is None:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
                      "a lower order (each order multiplies the memory by the width) or fewer neurons, or "
-                     "representation='factored'", memory_budget)
+                     "representation='factored' with a tolerance (polynomial activations)", memory_budget)
     message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)

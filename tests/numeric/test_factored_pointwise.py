@@ -103,6 +103,8 @@ def test_auto_is_dense_within_the_budget_and_factored_above_it():
     assert small.tensor(4).nbytes < 8 * dim**4
     for n in (1, 2):
         assert np.max(np.abs(small.tensor(n) - dense.tensor(n))) < 1e-12 * np.max(np.abs(dense.tensor(n)))
+    with pytest.raises(MemoryBudgetError, match="representation='factored' with a tolerance"):
+        pointwise(cumulants, activation, order=4, memory_budget=2 * 8 * dim**4 - 1)     # exactly: dense refuses
 
 
 def test_a_truncation_is_stated_with_its_size():
