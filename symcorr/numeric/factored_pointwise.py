@@ -108,6 +108,8 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         if scalar == 0:
             continue
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        if any(not np.any(array) for array, _ in dense):
+            continue                             # a block that vanishes on these inputs (e.g. odd moments)
         inputs = [terms_of(kappa[len(labels) - 1], len(labels)) if len(labels) <= len(kappa) else []
                   for labels in spec.cumulants]
         if any(not held for held in inputs):
@@ -146,11 +148,13 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict)
     r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
     ``'ijk'``: every entry), over the sorted distinct letters: one ``einsum`` of its blocks and of the input
     cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
-    ``None`` when an input it needs is zero."""
+    ``None`` when an input or a block it needs is zero."""
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
     operands, subscripts = [], []
     for array, labels in _dense_blocks(spec, dim, kappa, parameters, block_cache):
+        if not np.any(array):
+            return None
         operands.append(array)
         subscripts.append("".join(mapped[c] for c in labels))
     for labels in spec.cumulants:
@@ -230,6 +234,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                    len(tuples)))
         for term in keep:
             block.add(networks.slice_values(term, letters))
+    acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
     terms = networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
