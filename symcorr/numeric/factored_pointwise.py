@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from symcorr.numeric import networks
-from symcorr.numeric.budget import FLOAT, check_memory
+from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
 from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
 
@@ -37,6 +37,9 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 
 #: Index tuples sampled (uniformly) to estimate what a truncation drops.
 SAMPLES = 256
+#: The most networks one output order of one factored layer may hold (each a few Python objects: beyond
+#: this, memory and time go to bookkeeping; refused with MemoryBudgetError).
+MAX_NETWORKS = 20_000
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
 
@@ -199,10 +202,12 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     letters = _LETTERS[:order]
     block = _DenseSum(order, dim, budget, len(kappa))
     acyclic, candidates, dropped = [], [], []
+    held = _HeldArrays(order, dim, budget)
     if tolerance is None:
         for term in output_terms(module, order, kappa, parameters, dim, block_cache):
             if not term.cyclic() and not heavy(term, order):
                 acyclic.append(term)
+                held.add([term])
             else:
                 block.add(networks.slice_values(term, letters))
         for spec in getattr(module, f"TERMS_{order}"):
@@ -215,8 +220,10 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 pieces, left = networks.split_diagonals(term, marks)
                 acyclic += pieces
                 candidates += left
+                held.add(pieces + left)
             else:
                 acyclic.append(term)
+                held.add([term])
     if candidates:
         tuples = sampled_tuples(dim, order)
         values = [networks.entries(t, tuples) for t in candidates]
@@ -237,6 +244,32 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
     terms = networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
+
+
+class _HeldArrays:
+    """The bytes of the distinct arrays the networks of one output order hold, checked against the budget
+    as they are made: the networks after a split are not known before (their number grows with the depth,
+    fastest for orders 4 of non-symmetric inputs), so this bounds them as they come."""
+
+    def __init__(self, order: int, dim: int, budget):
+        self.order, self.dim, self.budget, self.seen, self.bytes, self.count = order, dim, budget, set(), 0, 0
+
+    def add(self, terms) -> None:
+        self.count += len(terms)
+        if self.count > MAX_NETWORKS:
+            raise MemoryBudgetError(
+                f"the factored form of output order {self.order} of {self.dim} neurons grows beyond {MAX_NETWORKS} "
+                "networks at this layer (the diagram terms multiply with the depth; terms are not compressed): "
+                "use a lower closure, fewer layers, or representation='dense' where it fits", self.count, MAX_NETWORKS)
+        for term in terms:
+            for array in term.arrays():
+                if id(array) not in self.seen:
+                    self.seen.add(id(array))
+                    self.bytes += array.nbytes
+        check_memory(self.bytes, f"the networks of output order {self.order} of a factored layer of {self.dim} "
+                     f"neurons ({len(self.seen)} arrays so far: the diagram terms multiply with the depth)",
+                     "a lower closure or fewer layers, representation='dense' where it fits, or fewer neurons",
+                     self.budget)
 
 
 class _DenseSum:
