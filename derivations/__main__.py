@@ -28,10 +28,11 @@ def _reexec_with_fixed_hash_seed(argv) -> None:
 def generated_files(progress=sys.stderr) -> dict[str, str]:
     """File name (in ``generated/``) -> content, for every shipped artefact."""
     sys.path.insert(0, str(ROOT))
+    from symcorr.codegen.factored_printer import factored_module_name, factored_module_source
     from symcorr.codegen.printer import kernel_module_source, module_name
     from symcorr.derivation.engine import derive
 
-    from .jobs import KERNEL_JOBS
+    from .jobs import FACTORED_JOBS, KERNEL_JOBS
 
     files = {
         "__init__.py": f'HEADER = {HEADER!r}\n__doc__ = """symcorr\'s shipped cumulant kernels '
@@ -49,6 +50,20 @@ def generated_files(progress=sys.stderr) -> dict[str, str]:
         derivations.append(derivation)
         print(f"[{number}/{len(KERNEL_JOBS)}] {name}: {len(derivation.patterns)} patterns "
               f"in {time.perf_counter() - start:.1f} s", file=progress, flush=True)
+    # the factored modules (issue 14): the same derivations' output orders >= 3 as tensor-network terms
+    by_job = {(job.activation, job.order, job.closure): d for job, d in zip(KERNEL_JOBS, derivations)}
+    for number, job in enumerate(FACTORED_JOBS, start=1):
+        start = time.perf_counter()
+        derivation = by_job.get((job.activation, job.order, job.closure))
+        if derivation is None:
+            series_order = job.series_order
+            if series_order is None:
+                series_order = job.activation.family.default_series_order(job.activation, job.order, job.closure)
+            derivation = derive(job.activation, job.order, job.closure, series_order=series_order)
+        name = factored_module_name(job.activation.name, job.order, job.closure)
+        files[f"{name}.py"] = factored_module_source(derivation, HEADER)
+        print(f"[factored {number}/{len(FACTORED_JOBS)}] {name} in {time.perf_counter() - start:.1f} s",
+              file=progress, flush=True)
     # the formula sheets of every shipped formula (issue 5), covered by --check like the kernels
     from symcorr.theory import formula_sheet_latex, formula_sheet_markdown
 

@@ -38,3 +38,8 @@ KERNEL_JOBS = (
     *(KernelJob(constructor(), m, k) for constructor in (activations.sin, activations.cos)
       for m, k in ((2, 2), (2, 4), (4, 2))),
 )
+
+#: The shipped factored modules (docs/theory.md section 12): output orders 3..M as tensor-network terms of the
+#: diagrams, from closure K. A pointwise layer of odd closure K that keeps the diagonal of order K + 1 reads
+#: the module of order K + 1.
+FACTORED_JOBS = tuple(KernelJob(activations.quadratic(), m, k) for m, k in ((3, 3), (4, 3), (4, 4)))

@@ -39,6 +39,7 @@ SECTIONS = {
     "9": "Order, closure, series order and exactness",
     "10": "The package's layers",
     "11": "Activation families",
+    "12": "Factored cumulant tensors",
 }
 
 _NUMBER = r"\d+(?:\.\d+)*"                 # "4", "4.6"; a sentence's full stop ("section 4.") is not taken

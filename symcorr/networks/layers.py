@@ -49,13 +49,16 @@ class Settings:
     """What every layer of one propagation shares: ``order`` carried, ``closure`` kept by
     pointwise layers, ``series_order`` for series families, ``keep_next_diagonal`` whether an
     odd closure also carries the diagonal of the next order (docs/theory.md section 9); and
-    ``shape``, the feature shape the layer at hand receives (set per layer)."""
+    ``shape``, the feature shape the layer at hand receives (set per layer); ``representation``
+    and ``tolerance``, how pointwise layers hold orders >= 3 (:func:`symcorr.numeric.pointwise.pointwise`)."""
 
     order: int
     closure: int
     series_order: int | None = None
     shape: tuple[int, ...] | None = None
     keep_next_diagonal: bool | str | None = None
+    representation: str = "auto"
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,8 @@ def _pointwise(cumulants, activation, settings):
     from symcorr.numeric.pointwise import pointwise
 
     return pointwise(cumulants, activation, order=settings.order, closure=settings.closure,
-                     series_order=settings.series_order, keep_next_diagonal=settings.keep_next_diagonal)
+                     series_order=settings.series_order, keep_next_diagonal=settings.keep_next_diagonal,
+                     representation=settings.representation, tolerance=settings.tolerance)
 
 
 def _activation_apply(module, cumulants, settings):

@@ -34,11 +34,17 @@ def _held_bytes(width: int, orders: int, partial: int) -> int:
 
 
 def memory_plan(model, dim: int, held: int, order: int, closure: int, series_order: int | None = None,
-                partial: bool = False, start: int = 0, shapes=None) -> list[LayerMemory]:
+                partial: bool = False, start: int = 0, shapes=None, representation: str = "dense",
+                budget=None, tolerance: float | None = None) -> list[LayerMemory]:
     """Per layer of :func:`symcorr.networks.propagation.layers` from layer ``start`` on (whose input has
     ``dim`` features), the estimated peak bytes of ``propagate`` (module docstring); ``held`` is the number
     of input orders held (<= carried), ``partial`` whether an odd closure keeps the diagonal of the next
-    order; ``shapes[l]``, the feature shape layer ``l`` receives (default: a flat model input)."""
+    order; ``shapes[l]``, the feature shape layer ``l`` receives (default: a flat model input).
+    ``representation`` (and ``budget``, ``tolerance``, for ``'auto'``) as for ``propagate``: from the first pointwise
+    layer planned factored on, orders >= 3 count here as the dense orders 1..2 only -- their factored
+    size depends on the terms the diagrams produce and is estimated as each layer runs, before it
+    allocates (:func:`symcorr.numeric.factored_pointwise.factored_peak_bytes`,
+    :func:`symcorr.numeric.budget.linear_peak_bytes`)."""
     from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import last_pointwise, layer_label, layers
     from symcorr.numeric.pointwise import pointwise_plan
@@ -47,7 +53,7 @@ def memory_plan(model, dim: int, held: int, order: int, closure: int, series_ord
     entries = layers(model)
     rules = [rule_for(module) for _, module in entries]
     last = last_pointwise(rules)
-    shape, plan = (dim,), []
+    shape, plan, factored = (dim,), [], False
     for index, ((name, module), rule) in enumerate(zip(entries, rules)):
         if shapes is not None:
             shape = shapes[index]
@@ -57,15 +63,18 @@ def memory_plan(model, dim: int, held: int, order: int, closure: int, series_ord
         width_in = int(_product(shape))
         shape = rule.shape(module, shape)
         width = int(_product(shape))
-        before = _held_bytes(width_in, held, partial)
+        before = _held_bytes(width_in, min(held, 2) if factored else held, partial and not factored)
         if rule.kind == "pointwise":
             out = order if index == last else carried
             step = pointwise_plan(rule.activation(module), out, closure, series_order,
-                                  ("input" if partial else False) if index == last else partial)
-            work = kernel_peak_bytes(step.kernel, width, step.evaluated, step.sliced)
+                                  ("input" if partial else False) if index == last else partial,
+                                  representation=representation, dim=width, budget=budget, tolerance=tolerance)
+            factored = step.factored is not None
+            work = (FLOAT * 4 * width**2 if factored else
+                    kernel_peak_bytes(step.kernel, width, step.evaluated, step.sliced))
             held = out
         else:
-            work = sum(dense_linear_peak_bytes(width_in, width, n) if n >= 3 else FLOAT * width**n
+            work = sum(dense_linear_peak_bytes(width_in, width, n) if n >= 3 and not factored else FLOAT * width**min(n, 2)
                        for n in range(1, held + 1))
         plan.append(LayerMemory(layer_label(name, module), width, before + work))
     return plan

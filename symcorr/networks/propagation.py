@@ -42,7 +42,8 @@ from symcorr.networks.memory import check_plan, memory_plan
 from symcorr.numeric.budget import budget_scope
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
-from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument
+from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument, \
+    representation_argument, tolerance_argument
 from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.validity import problems_of, warn_invalid
 
@@ -147,7 +148,8 @@ class InvalidStatisticsError(ValueError):
 def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: bool = False, *,
               closure: int | None = None, series_order: int | None = None, data=None, groups: int = 32,
               batch_size: int = 4096, invalid: str = "warn", keep_next_diagonal: bool | None = None,
-              memory_budget=None, progress: bool | None = None, input_shape=None):
+              memory_budget=None, progress: bool | None = None, input_shape=None, representation: str = "auto",
+              tolerance: float | None = None):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``
     (or the samples ``data``).
 
@@ -219,6 +221,18 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     progress bar over the layers is shown (``progress``: ``None`` = only on a
     terminal).
 
+    ``representation`` says how orders >= 3 are held (docs/theory.md section 12; as for
+    :func:`symcorr.pointwise`): ``'dense'`` arrays, ``'factored'`` sums of small tensor networks
+    generated from the diagrams (:class:`~symcorr.numeric.factored.FactoredTensor`; polynomial
+    activations; linear layers act on their factors, exactly), or ``'auto'`` (default): per
+    pointwise layer dense where its memory estimate fits the budget, factored where it does not
+    and a ``tolerance`` is given (without one the cyclic terms take a dense block of the same size).
+    The two agree to rounding. A factored layer keeps the cyclic diagram terms exactly (as one dense
+    block, after a memory estimate) unless ``tolerance`` lets it drop those whose estimated relative
+    size is within it; the orders that lost terms are then ``approximate`` and their causes state the
+    size. The memory of factored orders is estimated per layer as it runs (their size depends on the
+    terms the diagrams produce), before anything of that layer is allocated.
+
     Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
     ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after
     every layer of :func:`layers` (the input not included), named by layer.
@@ -231,6 +245,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     closure = order if closure is None else order_argument("closure", closure)
     if invalid not in INVALID_CHOICES:
         raise ValueError(f"invalid must be one of {INVALID_CHOICES}, got {invalid!r}")
+    representation, tolerance = representation_argument(representation), tolerance_argument(tolerance)
     carried = max(order, closure)
     partial = keeps_next_diagonal(carried, closure, keep_next_diagonal)
     if data is not None:
@@ -239,9 +254,11 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     else:
         dim = cumulants.dim
     entries, rules, shapes = _check_layers(model, dim, input_shape)
-    settings = Settings(carried, closure, series_order, keep_next_diagonal=partial)
+    settings = Settings(carried, closure, series_order, keep_next_diagonal=partial, representation=representation,
+                        tolerance=tolerance)
     # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned
-    last_settings = Settings(order, closure, series_order, keep_next_diagonal="input" if partial else False)
+    last_settings = Settings(order, closure, series_order, keep_next_diagonal="input" if partial else False,
+                             representation=representation, tolerance=tolerance)
     last = last_pointwise(rules)
 
     start, leading = 0, []
@@ -257,7 +274,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     current = current.named("input")
     if carried >= 3:
         plan = memory_plan(model, dim, min(current.order, carried), order, closure, series_order, partial,
-                           start, shapes)
+                           start, shapes, representation, memory_budget, tolerance)
         check_plan(plan, f"propagate(order={order}, closure={closure})", memory_budget)
     history, labels = leading, [layer_label(name, module) for name, module in entries[:start]]
     bar = progress_bar(len(entries) - start, "propagate", False if carried < 3 and progress is None else progress,

@@ -25,8 +25,8 @@ order after a pointwise layer, and after a linear layer :math:`W` the sum of
 rank-1 terms :math:`\sum_a d_a\, w_a^{\otimes n}` whose slices are matrix
 products (e.g. :math:`\kappa'_{iijj} = \sum_a W_{ia}^2 W_{ja}^2 d_a`); and
 (:mod:`symcorr.numeric.data_cumulants`) the slices of a data set's
-cumulants, estimated from samples on demand. A factored representation for
-wide layers implements the same protocol.
+cumulants, estimated from samples on demand; and (:mod:`symcorr.numeric.factored`) sums of small
+tensor networks, the factored representation of wide layers.
 """
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def is_zero(tensor) -> bool:
         return True
     if isinstance(tensor, RankOneSum):
         return not np.any(tensor.weights)
+    if is_cumulant_tensor(tensor) and getattr(tensor, "terms", None) is not None:
+        return not tensor.terms             # a factored tensor without terms
     if is_cumulant_tensor(tensor):
         return False
     return not np.any(tensor)

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from symcorr.derivation.activation import Activation
-from symcorr.numeric.budget import check_memory, kernel_peak_bytes
+from symcorr.numeric.budget import FLOAT, check_memory, kernel_peak_bytes, memory_budget
 from symcorr.numeric.cumulant_tensors import RankOneSum, is_cumulant_tensor, is_zero, pattern_slice
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
     pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
-from symcorr.codegen.loader import load_kernel
+from symcorr.codegen.loader import load_factored, load_kernel
 from symcorr.codegen.runtime.tuples import diagonal
 
 
@@ -27,12 +27,37 @@ def order_argument(name: str, value) -> int:
     return int(value)
 
 
+#: How :func:`pointwise` and :func:`symcorr.propagate` hold output orders >= 3: ``'dense'`` arrays,
+#: ``'factored'`` tensors (:mod:`symcorr.numeric.factored`, polynomial activations), or ``'auto'``:
+#: dense when its memory estimate fits the budget, factored otherwise.
+REPRESENTATIONS = ("dense", "factored", "auto")
+
+
+def representation_argument(representation) -> str:
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+    return representation
+
+
+def tolerance_argument(tolerance) -> float | None:
+    """``tolerance`` (the largest estimated relative size of the cyclic terms a factored layer may drop) as a
+    float in [0, 1), or ``None`` (drop nothing)."""
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)) or not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance (the largest estimated relative size of the dropped cyclic terms of a factored "
+                         f"layer, docs/theory.md section 12.3) must be None or a number in [0, 1), got {tolerance!r}")
+    return float(tolerance)
+
+
 @dataclass(frozen=True)
 class PointwisePlan:
     """What :func:`pointwise` will evaluate: the ``kernel``, its output orders ``1..evaluated``, the
     input closure ``closure`` it reads (after the family's ``carried_closure``), whether the input's order
     ``closure`` is the next order of an odd closure (``uses_next``), whether the diagonal of output order
-    ``evaluated + 1`` is kept (``keeps_diagonal``) and whether non-dense inputs enter (``sliced``)."""
+    ``evaluated + 1`` is kept (``keeps_diagonal``) and whether non-dense inputs enter (``sliced``). In the
+    factored representation ``kernel`` computes orders 1..2 only and ``factored`` (the module of
+    :func:`symcorr.codegen.loader.load_factored`) the orders from 3 on."""
 
     kernel: object
     evaluated: int
@@ -40,6 +65,11 @@ class PointwisePlan:
     uses_next: bool
     keeps_diagonal: bool
     sliced: bool
+    factored: object = None
+
+    @property
+    def representation(self) -> str:
+        return "dense" if self.factored is None else "factored"
 
 
 def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | str | None) -> bool:
@@ -68,12 +98,36 @@ def next_diagonal_input(cumulants: Cumulants, closure: int) -> Cumulants:
 
 
 def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
-                   keep_next_diagonal: bool | None = None, nonzero=None, sliced: bool = False) -> PointwisePlan:
+                   keep_next_diagonal: bool | None = None, nonzero=None, sliced: bool = False,
+                   representation: str = "dense", dim: int | None = None, budget=None,
+                   tolerance: float | None = None) -> PointwisePlan:
     """The :class:`PointwisePlan` of ``pointwise(..., order, closure)``; ``nonzero(n)`` tells whether the
-    input's order ``n`` may be non-zero (default: all may), ``sliced`` whether it holds non-dense tensors."""
+    input's order ``n`` may be non-zero (default: all may), ``sliced`` whether it holds non-dense tensors;
+    ``representation`` as for :func:`pointwise`. ``'auto'`` decides on ``dim`` neurons and ``budget``: dense
+    where it fits; otherwise factored, unless the factored layer would keep cyclic terms exactly
+    (``tolerance=None``), which takes a dense block of the same size -- then dense, whose refusal names
+    the remedy."""
     uses_next = keeps_next_diagonal(order, closure, keep_next_diagonal)
     keeps_diagonal = uses_next and order == closure and keep_next_diagonal != "input"
     used = activation.family.carried_closure(activation, closure + uses_next, nonzero or (lambda n: True))
+    representation = representation_argument(representation)
+    if order >= 3 and representation != "dense" and activation.family.name == "polynomial":
+        dense = None
+        if representation == "auto":
+            dense = load_kernel(activation, order + keeps_diagonal, used, series_order)
+            fits = (FLOAT * 2 * dim ** (order + keeps_diagonal) <= memory_budget(budget)
+                    and kernel_peak_bytes(dense, dim, order, sliced or uses_next) <= memory_budget(budget))
+            if fits:
+                return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
+        factored = load_factored(activation, order + keeps_diagonal, used, series_order)
+        cyclic = any(spec.cyclic for m in range(3, order + 1) for spec in getattr(factored, f"TERMS_{m}"))
+        if dense is None or tolerance is not None or not cyclic:
+            return PointwisePlan(load_kernel(activation, 2, used, series_order), order, used, uses_next,
+                                 keeps_diagonal, True, factored)
+        return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
+    if order >= 3 and representation == "factored":
+        raise ValueError(f"representation='factored' is derived for polynomial activations; {activation} is of the "
+                         f"{activation.family.name} family: use representation='dense'")
     kernel = load_kernel(activation, order + keeps_diagonal, used, series_order)
     return PointwisePlan(kernel, order, used, uses_next, keeps_diagonal, sliced or uses_next)
 
@@ -96,7 +150,7 @@ def diagonal_cumulant(kernel, n: int, kappa, parameters) -> np.ndarray:
 
 def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure: int | None = None,
               series_order: int | None = None, *, keep_next_diagonal: bool | None = None,
-              memory_budget=None) -> Cumulants:
+              memory_budget=None, representation: str = "auto", tolerance: float | None = None) -> Cumulants:
     r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
 
     Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
@@ -134,6 +188,19 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     budget (``memory_budget``: bytes or e.g. ``'8G'``; default
     ``SYMCORR_MEMORY_BUDGET`` or half the available memory); above it a
     :class:`~symcorr.numeric.budget.MemoryBudgetError` names the estimate and the remedy.
+
+    ``representation`` says how output orders >= 3 are held (docs/theory.md section 12): ``'dense'``
+    arrays; ``'factored'``, sums of small tensor networks generated from the diagrams
+    (:class:`~symcorr.numeric.factored.FactoredTensor`, polynomial activations), the same numbers
+    to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
+    (default) dense when its estimate fits the budget, factored otherwise if ``tolerance`` is given (or
+    the layer has no cyclic terms; else dense, refused above the budget). The factored form keeps
+    cyclic diagram terms (:math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`, ...) exactly as one dense block
+    (no memory saved on such a layer) unless ``tolerance`` is given: then their parts where two
+    neurons of a cycle coincide are kept exactly as small networks, and the off-diagonal remainders
+    are dropped while their estimated relative size (Frobenius norm, from sampled entries) stays
+    within it; the orders that lost terms are then ``approximate``, the cause stating the estimated
+    size. ``tolerance`` does nothing in a dense layer.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -141,6 +208,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         raise TypeError(f"activation must be a symcorr activation (symcorr.activations), got {type(activation).__name__}")
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
+    tolerance = tolerance_argument(tolerance)
     family = activation.family
     requested_closure = closure
     # orders the input holds as zeros are not carried by families that can drop them (erf: carried_closure);
@@ -148,12 +216,14 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     zero = [None] + [is_zero(cumulants.tensor(n)) for n in range(1, cumulants.order + 1)]
     plan = pointwise_plan(activation, order, closure, series_order, keep_next_diagonal,
                           lambda n: n <= cumulants.order and not zero[n],
-                          sliced=any(is_cumulant_tensor(t) for t in cumulants.held))
+                          sliced=any(is_cumulant_tensor(t) for t in cumulants.held),
+                          representation=representation, dim=cumulants.dim, budget=memory_budget, tolerance=tolerance)
     kernel, closure = plan.kernel, plan.closure
-    if order >= 3:
+    if order >= 3 and plan.factored is None:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
-                     "a lower order (each order multiplies the memory by the width) or fewer neurons", memory_budget)
+                     "a lower order (each order multiplies the memory by the width) or fewer neurons, or "
+                     "representation='factored' with a tolerance (polynomial activations)", memory_budget)
     message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
@@ -163,10 +233,16 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
-        tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
-        if plan.keeps_diagonal:
-            tensors.append(diagonal_cumulant(kernel, order + 1, kappa, parameters))
+        if plan.factored is None:
+            tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
+            if plan.keeps_diagonal:
+                tensors.append(diagonal_cumulant(kernel, order + 1, kappa, parameters))
+        else:
+            tensors = factored_layer(plan, order, kappa, parameters, cumulants.dim, tolerance, memory_budget)
+            exactness = with_dropped(exactness, tensors)
     for n, tensor in enumerate(tensors, start=1):
+        if is_cumulant_tensor(tensor):
+            continue
         if not np.all(np.isfinite(tensor)):
             raise FloatingPointError(
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
@@ -178,6 +254,37 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     if warnings_enabled():
         _warn(result, activation, order, requested_closure)
     return result
+
+
+def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int, tolerance, budget) -> list:
+    """Output orders ``1..order`` of a factored ``plan``: 1..2 dense from ``plan.kernel``, the others
+    :class:`~symcorr.numeric.factored.FactoredTensor` s from ``plan.factored``, and the diagonal of order
+    ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`)."""
+    from symcorr.numeric.factored import CachedSlices
+    from symcorr.numeric.factored_pointwise import factored_diagonal, factored_output, factored_peak_bytes
+
+    # the kept diagonal of order + 1 is a vector per term (factored_diagonal): within the estimate's working arrays
+    check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance),
+                 f"the factored pointwise layer of {dim} neurons to order {order}",
+                 "a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower "
+                 "order, or fewer neurons", budget)
+    kappa = tuple(CachedSlices(t) if isinstance(t, RankOneSum) else t for t in kappa)
+    tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
+    blocks: dict = {}
+    for m in range(3, order + 1):
+        tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))
+    if plan.keeps_diagonal:
+        tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim, blocks))
+    return tensors
+
+
+def with_dropped(exactness: StatusProfile, tensors) -> StatusProfile:
+    """``exactness`` with a cause (approximate, its estimated size) for every order a factored layer truncated."""
+    held = list(exactness.held)
+    for n, tensor in enumerate(tensors, start=1):
+        for record in getattr(tensor, "dropped", ()):
+            held[n - 1] = worst([held[n - 1]], [Cause(str(record), size=record.size)])
+    return StatusProfile(tuple(held), exactness.tail)
 
 
 def _warn(result: Cumulants, activation: Activation, order: int, closure: int) -> None:

@@ -23,6 +23,8 @@ def kernel_outputs(name: str) -> dict[str, np.ndarray]:
     module = importlib.import_module(f"{generated.__name__}.{name}")
     kappa = kernel_pin_inputs(module.CLOSURE)
     parameters = [PIN_PARAMETERS[p] for p in module.PARAMETERS]
+    if not hasattr(module, "CUMULANTS"):     # a factored module: its block functions (docs/theory.md section 12)
+        return {f"{name}/{function.__name__}": function(kappa, *parameters) for function in module.BLOCK_ARRAYS}
     return {f"{name}/{n}": cumulant(kappa, *parameters) for n, cumulant in enumerate(module.CUMULANTS, start=1)}
 
 

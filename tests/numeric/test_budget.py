@@ -67,7 +67,7 @@ def test_pointwise_refuses_above_the_budget_before_allocating():
     tracemalloc.start()
     try:
         with pytest.raises(MemoryBudgetError, match=r"needs an estimated .* above the memory budget of 1.0 MiB") as info:
-            pointwise(hidden, activations.quadratic(0.5), order=4, memory_budget="1M")
+            pointwise(hidden, activations.quadratic(0.5), order=4, memory_budget="1M", representation="dense")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -13,12 +13,13 @@ integrals of a pair of Gaussians) with :mod:`~symcorr.codegen.runtime.piecewise`
 (ReLU, leaky ReLU, abs, Heaviside) and :mod:`~symcorr.codegen.runtime.gaussian_cdf`
 (probit, GELU); :mod:`~symcorr.codegen.runtime.smooth` (numerical vertex functions
 of tanh, sigmoid, SiLU, softplus, ELU, GELU-tanh). :mod:`~symcorr.codegen.runtime.arrays`
-holds what those share.
+holds what those share; :mod:`~symcorr.codegen.runtime.factored` the term records of factored modules.
 """
 from symcorr.codegen.runtime.bivariate import bivariate_normal_cdf, orthant_integrals
 from symcorr.codegen.runtime.erf_covariance import erf_covariance_matrix, erf_gaussian_covariance
 from symcorr.codegen.runtime.erf_moments import erf_gaussian_moment
 from symcorr.codegen.runtime.erf_power import erf_derivatives, erf_power_derivative, erf_power_moment
+from symcorr.codegen.runtime.factored import FactoredTerm
 from symcorr.codegen.runtime.gaussian_cdf import (gelu_gaussian_covariance, gelu_gaussian_mean,
                                                   probit_gaussian_covariance, probit_gaussian_mean)
 from symcorr.codegen.runtime.grid import fill_pattern, grid_view, output_tensor
@@ -27,7 +28,8 @@ from symcorr.codegen.runtime.piecewise import (ramp_gaussian_covariance, ramp_ga
 from symcorr.codegen.runtime.smooth import smooth_covariance, smooth_vertex
 from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable", "symmetric_tensor",
+__all__ = ["FactoredTerm", "grid_view", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable",
+           "symmetric_tensor",
            "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",
            "erf_power_moment", "erf_power_derivative", "erf_derivatives",
            "bivariate_normal_cdf", "orthant_integrals", "ramp_gaussian_mean", "ramp_gaussian_covariance",

@@ -1,0 +1,163 @@
+r"""Benchmark: propagate in the factored representation at large widths, each case in its own process.
+
+    PYTHONPATH=. python benchmarks/factored.py [--tolerance 0.2] [--dense-limit-gb 8] [--timeout 600]
+                                               [--only quadratic] [--closure 3] [--skip-dense]
+
+Cases (the issue "higher orders at width 1024"): a depth-3 network ``mlp([N] * 5)`` (three hidden
+layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input, activations
+the quadratic :math:`z + z^2` and the cubic :math:`z + z^3`, ``propagate(model, inputs, order=2,
+closure=K)``: closure 3 at N = 256, 512, 1024, 2048, 4096, closure 4 at N = 64, 128, 256, 512, 1024,
+``representation='factored'`` with ``tolerance`` (cyclic diagram terms whose estimated relative size is
+within it are dropped, the size stated in the result's exactness status: docs/theory.md section 12.3).
+The dense representation runs as the baseline in the same run where it fits (``--dense-limit-gb``:
+an address-space limit, so a case that needs more fails with MemoryError instead of taking the
+machine's memory), and the factored mean and covariance are compared with it.
+
+Each case runs in a fresh subprocess (after one untimed warm-up process per activation and closure
+that derives or loads the generated modules), which reports wall and CPU time (all threads) of the
+``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
+it through ``/proc/self/clear_refs``; Linux), the largest truncation stated in the exactness
+statuses, and writes the returned mean and covariance for the comparison. The machine's load average
+is printed: on a shared machine wall times vary with it, CPU times much less.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from higher_orders import _cpu, _status  # noqa: E402  (the same process measurements)
+
+WIDTHS = {3: (256, 512, 1024, 2048, 4096), 4: (64, 128, 256, 512, 1024)}
+#: Dense baselines (closure: widths); wider ones need more than the default limit.
+DENSE = {3: (256, 512), 4: (32, 64)}
+ACTIVATIONS = ("quadratic", "cubic")
+INIT_GAIN = 0.7
+
+
+def _activation(name: str):
+    from symcorr.derivation import activations
+
+    return activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
+
+
+def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str) -> dict:
+    """One case, in this process: its numbers as a dict; mean and covariance saved to ``out``."""
+    import warnings
+
+    import numpy as np
+
+    from symcorr import Cumulants, propagate
+    from symcorr.networks.modules import from_activation, mlp
+
+    activation = _activation(name)
+    model = mlp([n] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0)
+    inputs = Cumulants(np.zeros(n), np.eye(n))
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
+    wall, cpu = time.perf_counter(), _cpu()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = propagate(model, inputs, order=2, closure=closure, representation=representation,
+                               tolerance=tolerance, progress=False)
+    except MemoryError as error:
+        return {"status": "MemoryError", "message": str(error)[:300]}
+    report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": _cpu() - cpu, "before": before,
+              "peak": _status("VmHWM")}
+    sizes = [cause.size for n_ in (1, 2) for cause in result.status(n_).causes
+             if cause.size is not None and "dropped" in cause.text]
+    report["truncation"] = max(sizes, default=0.0)
+    np.savez(out, mean=result.mean, cov=result.cov)
+    return report
+
+
+def _child(arguments: list, limit: float | None, timeout: float) -> dict:
+    def limited():
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (int(limit * 2**30), int(limit * 2**30)))
+
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    command = [sys.executable, __file__, "--case", json.dumps(arguments)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=limited,
+                              timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": f"over {timeout:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        reason = "MemoryError" if "MemoryError" in done.stderr else f"exit {done.returncode}"
+        return {"status": reason, "stderr": done.stderr[-400:]}
+    return json.loads(lines[-1])
+
+
+def _relative(a, b) -> float:
+    import numpy as np
+
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--tolerance", type=float, default=0.2,
+                        help="largest estimated relative size of the cyclic terms a factored layer may drop")
+    parser.add_argument("--dense-limit-gb", type=float, default=8.0,
+                        help="address-space limit of the dense baseline's processes (GiB)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
+    parser.add_argument("--only", help="run the activation of this name only")
+    parser.add_argument("--closure", type=int, choices=(3, 4), help="run this closure only")
+    parser.add_argument("--max-n", type=int, default=4096, help="skip wider cases")
+    parser.add_argument("--skip-dense", action="store_true", help="no dense baseline")
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(*json.loads(args.case))), flush=True)
+        return 0
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; tolerance {args.tolerance}",
+          flush=True)
+    print(f"{'activation':10s} {'K':>2s} {'N':>5s} {'form':8s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>9s} "
+          f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}  status")
+    scratch = Path(tempfile.mkdtemp(prefix="symcorr-factored-"))
+    for closure in (3, 4):
+        if args.closure and closure != args.closure:
+            continue
+        for name in ACTIVATIONS:
+            if args.only and name != args.only:
+                continue
+            _child([name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz")], None, 3600)
+            cases = [(n, "dense") for n in DENSE[closure] if not args.skip_dense]
+            cases += [(n, "factored") for n in WIDTHS[closure]]
+            for n, form in sorted(cases, key=lambda case: (case[0], case[1] != "dense")):
+                if n > args.max_n:
+                    continue
+                out = scratch / f"{name}-{closure}-{n}-{form}.npz"
+                report = _child([name, n, closure, form, args.tolerance if form == "factored" else None, str(out)],
+                                args.dense_limit_gb if form == "dense" else None, args.timeout)
+                versus = ""
+                dense = scratch / f"{name}-{closure}-{n}-dense.npz"
+                if form == "factored" and report["status"] == "ok" and dense.exists():
+                    import numpy as np
+
+                    a, b = np.load(out), np.load(dense)
+                    versus = f"{max(_relative(a['mean'], b['mean']), _relative(a['cov'], b['cov'])):.1e}"
+                if report["status"] == "ok":
+                    print(f"{name:10s} {closure:2d} {n:5d} {form:8s} {report['wall']:8.2f} {report['cpu']:8.2f} "
+                          f"{report['peak'] / 2**20:9,.0f} {(report['peak'] - report['before']) / 2**20:9,.0f} "
+                          f"{report.get('truncation', 0.0):8.1e} {versus:>9s}  ok", flush=True)
+                else:
+                    print(f"{name:10s} {closure:2d} {n:5d} {form:8s} {'':8s} {'':8s} {'':9s} {'':9s} {'':8s} "
+                          f"{'':9s}  {report['status']} {report.get('message', report.get('stderr', ''))[-160:]!r}",
+                          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+r"""The output orders >= 3 of a pointwise layer in factored form (docs/theory.md section 12).
+
+A factored module (:func:`symcorr.codegen.loader.load_factored`) lists, per output order
+:math:`m`, the terms of the all-distinct formula (``TERMS_<m>``). :func:`output_terms` turns each
+into networks (:class:`~symcorr.numeric.networks.Term`): the block functions evaluated once on the
+input cumulants (orders 1..2 dense, higher ones through their slices), the input cumulants over
+three or more neurons replaced by the input's own terms in every arrangement the term lists,
+neurons shared between the pieces identified, and the result :func:`~symcorr.numeric.networks.simplified`.
+
+:func:`factored_output` then separates the acyclic networks, kept as they are, from the cyclic ones
+(:meth:`~symcorr.numeric.networks.Term.cyclic`), whose slices after a linear layer cost
+:math:`O(N^4)` or more (docs/theory.md section 12.3). With ``tolerance=None`` the cyclic ones are kept
+exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
+``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
+(:func:`~symcorr.numeric.networks.split_diagonals`): the parts where two neurons of a cycle coincide
+become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Of those, the
+smallest are dropped as long as the dropped part's estimated relative size stays within the
+tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
+from the values of every term at uniformly sampled index tuples
+(:func:`~symcorr.numeric.networks.entries`) -- and the rest is kept exactly. What was dropped is
+recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
+``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from symcorr.numeric import networks
+from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
+from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
+from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
+
+_LETTERS = "ijklmnopqrstuvwxyz"
+
+#: Index tuples sampled (uniformly) to estimate what a truncation drops.
+SAMPLES = 256
+#: The most networks one output order of one factored layer may hold (each a few Python objects: beyond
+#: this, memory and time go to bookkeeping; refused with MemoryBudgetError).
+MAX_NETWORKS = 20_000
+#: The seed of those samples (the estimate is reproducible).
+SAMPLE_SEED = 20260601
+
+
+class _Classes:
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> networks.Term:
+    """The network of one term: ``dense`` blocks ``(array, labels)``, input terms ``embedded`` as
+    ``(term, word)`` (slot ``t`` of the input term on neuron ``word[t]``), slot ``s`` on neuron ``_LETTERS[s]``."""
+    letters = _LETTERS[:order]
+    classes = _Classes()
+    factors, indices = [], []
+    for array, labels in dense:
+        factors.append(array)
+        indices.append(tuple(letters.index(c) for c in labels))
+    next_id = order
+    for term, word in embedded:
+        own = sorted(term.dims())
+        mapping = {k: next_id + n for n, k in enumerate(own)}
+        next_id += len(own)
+        for t, (k, leg) in enumerate(term.legs):
+            label = letters.index(word[t])
+            if leg is None:
+                classes.union(mapping[k], label)
+            else:
+                factors.append(leg)
+                indices.append((label, mapping[k]))
+        factors += term.factors
+        indices += [tuple(mapping[k] for k in ix) for ix in term.indices]
+        weight *= term.weight
+    legs = [(classes.find(s), None) for s in range(order)]
+    indices = [tuple(classes.find(k) for k in ix) for ix in indices]
+    return networks.simplified(networks.Term(weight, factors, indices, legs), fold_cache)
+
+
+def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:
+    if function not in cache:
+        values = np.asarray(function(kappa, *parameters), dtype=np.float64)
+        cache[function] = np.ascontiguousarray(np.broadcast_to(values, (dim,) * grid_size))
+    return cache[function]
+
+
+def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
+                 cyclic: bool | None = False):
+    """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
+    the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
+    at a time (a generator: a caller that sums them holds one at a time)."""
+    block_cache = {} if block_cache is None else block_cache
+    fold_cache: dict = {}
+    for spec in getattr(module, f"TERMS_{order}"):
+        if cyclic is not None and spec.cyclic != cyclic:
+            continue
+        scalar = _scalar(spec, parameters)
+        if scalar == 0:
+            continue
+        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        if any(not np.any(array) for array, _ in dense):
+            continue                             # a block that vanishes on these inputs (e.g. odd moments)
+        inputs = [terms_of(kappa[len(labels) - 1], len(labels)) if len(labels) <= len(kappa) else []
+                  for labels in spec.cumulants]
+        if any(not held for held in inputs):
+            continue                             # an input cumulant that is zero (or not held)
+        combined: dict = {}
+        for words, weight in spec.arrangements:
+            for choice in itertools.product(*(range(len(held)) for held in inputs)):
+                # a symmetric input term gives the same network in every arrangement: one word
+                key = (choice, tuple(labels if inputs[b][choice[b]].symmetric else word
+                                     for b, (labels, word) in enumerate(zip(spec.cumulants, words))))
+                combined[key] = combined.get(key, 0.0) + float(weight)
+        for (choice, words), weight in combined.items():
+            embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
+            yield _network(scalar * weight, dense, embedded, order, fold_cache)
+
+
+def heavy(term: networks.Term, order: int) -> bool:
+    """Whether ``term`` holds a factor over ``order`` or more indices (an array as large as the dense tensor)."""
+    return any(f.ndim >= order for f in term.factors)
+
+
+def _scalar(spec, parameters) -> float:
+    return spec.scalar(*parameters) if callable(spec.scalar) else float(spec.scalar)
+
+
+def _dense_blocks(spec, dim: int, kappa, parameters, cache: dict) -> list:
+    return [(_block_values(function, len(set(labels)), dim, kappa, parameters, cache), labels)
+            for function, labels in spec.blocks]
+
+
+def _held(kappa, n: int):
+    return kappa[n - 1] if n <= len(kappa) else None
+
+
+def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict) -> np.ndarray | None:
+    r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
+    ``'ijk'``: every entry), over the sorted distinct letters: one ``einsum`` of its blocks and of the input
+    cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
+    ``None`` when an input or a block it needs is zero."""
+    letters = _LETTERS[:len(word)]
+    mapped = {c: word[s] for s, c in enumerate(letters)}
+    operands, subscripts = [], []
+    for array, labels in _dense_blocks(spec, dim, kappa, parameters, block_cache):
+        if not np.any(array):
+            return None
+        operands.append(array)
+        subscripts.append("".join(mapped[c] for c in labels))
+    for labels in spec.cumulants:
+        tensor = _held(kappa, len(labels))
+        if tensor is None or is_zero(tensor):
+            return None
+        target = "".join(mapped[c] for c in labels)
+        operands.append(pattern_slice(tensor, target))
+        subscripts.append("".join(sorted(set(target))))
+    output = "".join(sorted(set(word)))
+    return _scalar(spec, parameters) * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
+
+
+def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """``count`` index tuples drawn uniformly from all :math:`N^m` (fixed seed): mean squares over them estimate
+    the Frobenius norm of the whole tensor without bias."""
+    return np.random.default_rng(seed).integers(0, dim, size=(count, order))
+
+
+def _symmetrized(total: np.ndarray) -> np.ndarray:
+    permutations = list(itertools.permutations(range(total.ndim)))
+    out = total.transpose(permutations[0]).copy()
+    for p in permutations[1:]:
+        out += total.transpose(p)
+    return out / len(permutations)
+
+
+def _dense_term(values: np.ndarray) -> networks.Term:
+    order = values.ndim
+    return networks.Term(1.0, [values], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)
+
+
+def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: float | None = None,
+                    budget=None, block_cache: dict | None = None) -> FactoredTensor:
+    """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring). Exactly
+    (``tolerance=None``), the networks that are cyclic or hold an array of the dense tensor's size (an input
+    kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
+    the formula evaluated into it directly. With a ``tolerance``, every cyclic network is first split at its
+    matrices' diagonals (:func:`~symcorr.numeric.networks.split_diagonals`: exact), which leaves cyclic only
+    the products of off-diagonal parts; those are the candidates for dropping."""
+    block_cache = {} if block_cache is None else block_cache
+    letters = _LETTERS[:order]
+    block = _DenseSum(order, dim, budget, len(kappa))
+    acyclic, candidates, dropped = [], [], []
+    held = _HeldArrays(order, dim, budget)
+    if tolerance is None:
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache):
+            if not term.cyclic() and not heavy(term, order):
+                acyclic.append(term)
+                held.add([term])
+            else:
+                block.add(networks.slice_values(term, letters))
+        for spec in getattr(module, f"TERMS_{order}"):
+            if spec.cyclic:
+                block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
+    else:
+        marks: dict = {}
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None):
+            if term.cyclic():
+                pieces, left = networks.split_diagonals(term, marks)
+                acyclic += pieces
+                candidates += left
+                held.add(pieces + left)
+            else:
+                acyclic.append(term)
+                held.add([term])
+    if candidates:
+        tuples = sampled_tuples(dim, order)
+        values = [networks.entries(t, tuples) for t in candidates]
+        kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
+        total = np.linalg.norm(kept + sum(values, np.zeros(len(tuples))))
+        running, removed, keep = np.zeros(len(tuples)), 0, []
+        for term, value in sorted(zip(candidates, values), key=lambda c: np.linalg.norm(c[1])):
+            candidate = running + value
+            if not np.any(value) or (total > 0 and np.linalg.norm(candidate) <= tolerance * total):
+                running, removed = candidate, removed + bool(np.any(value))
+            else:
+                keep.append(term)
+        if removed:
+            dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
+                                   len(tuples)))
+        for term in keep:
+            block.add(networks.slice_values(term, letters))
+    acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
+    terms = networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
+    return FactoredTensor(order, dim, terms, tuple(dropped))
+
+
+class _HeldArrays:
+    """The bytes of the distinct arrays the networks of one output order hold, checked against the budget
+    as they are made: the networks after a split are not known before (their number grows with the depth,
+    fastest for orders 4 of non-symmetric inputs), so this bounds them as they come."""
+
+    def __init__(self, order: int, dim: int, budget):
+        self.order, self.dim, self.budget, self.seen, self.bytes, self.count = order, dim, budget, set(), 0, 0
+
+    def add(self, terms) -> None:
+        self.count += len(terms)
+        if self.count > MAX_NETWORKS:
+            raise MemoryBudgetError(
+                f"the factored form of output order {self.order} of {self.dim} neurons grows beyond {MAX_NETWORKS} "
+                "networks at this layer (the diagram terms multiply with the depth; terms are not compressed): "
+                "use a lower closure, fewer layers, or representation='dense' where it fits", self.count, MAX_NETWORKS)
+        for term in terms:
+            for array in term.arrays():
+                if id(array) not in self.seen:
+                    self.seen.add(id(array))
+                    self.bytes += array.nbytes
+        check_memory(self.bytes, f"the networks of output order {self.order} of a factored layer of {self.dim} "
+                     f"neurons ({len(self.seen)} arrays so far: the diagram terms multiply with the depth)",
+                     "a lower closure or fewer layers, representation='dense' where it fits, or fewer neurons",
+                     self.budget)
+
+
+class _DenseSum:
+    """The dense block of the terms kept exactly that have no small factored form: allocated at the first
+    term added, after a memory estimate (the block, its symmetrization and one term's values)."""
+
+    def __init__(self, order: int, dim: int, budget, inputs: int):
+        self.order, self.dim, self.budget, self.inputs, self.total = order, dim, budget, inputs, None
+
+    def add(self, values) -> None:
+        if values is None:
+            return
+        if self.total is None:
+            check_memory(3 * FLOAT * self.dim**self.order, f"the dense block of the cyclic diagram terms of output "
+                         f"order {self.order} of {self.dim} neurons, kept exactly", "a tolerance (tolerance=...: "
+                         "cyclic terms within it are dropped, their size stated), or fewer neurons", self.budget)
+            self.total = np.zeros((self.dim,) * self.order)
+        self.total += values
+
+
+def _term_bytes(term: networks.Term) -> int:
+    return sum(a.nbytes for a in term.arrays())
+
+
+def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
+    r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on the inputs
+    ``kappa``, before anything is computed: the block arrays (each block function holding at most
+    ``BLOCK_ARRAYS`` arrays of its grid at once); per network kept, twice the arrays it refers to (what
+    :func:`~symcorr.numeric.networks.simplified` may create) except those of the dense tensor's size, which
+    are summed one network at a time into the dense block; the sampled values when truncating; and the
+    dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when terms
+    go into it exactly (with a tolerance, whether any cyclic term stays is known only after the estimate
+    of their size: the block is checked against the budget then, before it is allocated)."""
+    blocks = getattr(module, "BLOCK_ARRAYS", {})
+    total = FLOAT * sum(dim ** (2 if count else 1) for count in blocks.values())
+    working = FLOAT * dim**2 * max(blocks.values(), default=0)
+    held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    for m in range(3, orders + 1):
+        networks_bytes, count, block = 0, 0, False
+        for spec in getattr(module, f"TERMS_{m}"):
+            inputs = [held[len(labels)] for labels in spec.cumulants]
+            combinations = len(spec.arrangements) * math.prod(len(h) for h in inputs)
+            if spec.cyclic:
+                block = block or combinations > 0 or not spec.cumulants
+                continue
+            dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
+            light = sum(max((sum(a.nbytes for a in t.arrays() if a.ndim < m or tolerance is not None) for t in h), default=0)
+                        for h in inputs)
+            networks_bytes += 2 * combinations * (dense + light)
+            count += combinations
+            block = block or any(heavy(t, m) for h in inputs for t in h)
+        total += networks_bytes
+        if tolerance is not None:
+            total += FLOAT * SAMPLES * (count + 16)
+        if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
+            total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
+    return int(total + working)
+
+
+def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None) -> np.ndarray:
+    r"""The diagonal :math:`\kappa_{y,i..i}` of output ``order`` from the generated terms, every one of them (with
+    all slots on one neuron every term is a product of vectors: the blocks' diagonals and the inputs'
+    diagonal slices)."""
+    block_cache = {} if block_cache is None else block_cache
+    out = np.zeros(dim)
+    for spec in getattr(module, f"TERMS_{order}"):
+        values = spec_values(spec, "i" * order, kappa, parameters, dim, block_cache)
+        if values is not None:
+            out += values
+    return out
+
+
+__all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
+           "sampled_tuples", "SAMPLES"]

@@ -1,0 +1,538 @@
+r"""Small tensor networks over neurons: the terms of a factored cumulant tensor (docs/theory.md section 12).
+
+A :class:`Term` of order :math:`m` is
+
+.. math::
+
+    X_{x_1 \dots x_m} = w \sum_{\text{internal}} \prod_f F^{(f)}_{\text{its indices}}
+    \prod_{s=1}^{m} L^{(s)}_{x_s,\, k_s},
+
+factors :math:`F^{(f)}` (per-neuron vectors, :math:`N \times N` matrices, :math:`N \times r` factors,
+rarely a dense block of three or four indices) over integer *indices*, and for each output slot
+:math:`s` an index :math:`k_s` and a leg matrix :math:`L^{(s)}` (the product of the linear layers
+applied since the term was made; ``None`` is the identity, :math:`x_s = k_s`). Several slots may
+share an index (the term then lives on a diagonal). The tensor a term stands for is
+:math:`\operatorname{Sym}(X)`, the average over the :math:`m!` orders of the slots, unless
+``symmetric`` says that :math:`X` is symmetric already.
+
+What is done with terms, each exactly:
+
+* :func:`linear` -- :math:`L^{(s)} \leftarrow W L^{(s)}`, then :func:`simplified`, which folds a leg
+  matrix into the one factor that holds its index (a matrix product, :math:`O(N^2 r)`);
+* :func:`slice_values` -- the entries of one index pattern over its distinct labels: the factors and
+  leg matrices contracted by ``opt_einsum`` along a path computed once per shape (``_expression``);
+  slots whose identity legs share an index make a diagonal, written into the output at the end;
+* :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
+* :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
+  holding their index, indices held by one factor summed, chains of two matrices multiplied, leg
+  matrices folded: the same tensor with fewer factors;
+* :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
+  plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
+* :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked).
+
+Over the ~500-line guide: the term algebra (simplify, split, merge) and its contractions (slices,
+entries) share the private index bookkeeping and are read together.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import opt_einsum
+
+from symcorr.numeric.budget import FLOAT
+
+_LETTERS = "ijklmnopqrstuvwxyz"
+
+
+class Term:
+    """One term (module docstring): ``weight``, ``factors`` with their ``indices`` (a tuple of index ids
+    per factor axis), ``legs`` (per output slot ``(index, leg matrix or None)``) and ``symmetric``."""
+
+    __slots__ = ("weight", "factors", "indices", "legs", "symmetric")
+
+    def __init__(self, weight, factors, indices, legs, symmetric: bool = False):
+        self.weight = float(weight)
+        self.factors = list(factors)
+        self.indices = [tuple(ix) for ix in indices]
+        self.legs = [(int(k), leg) for k, leg in legs]
+        self.symmetric = bool(symmetric)
+
+    @property
+    def order(self) -> int:
+        return len(self.legs)
+
+    def dims(self) -> dict[int, int]:
+        """The length of every index (from the factors, or the leg matrices' columns)."""
+        out = {}
+        for factor, ix in zip(self.factors, self.indices):
+            out.update(zip(ix, factor.shape))
+        for k, leg in self.legs:
+            if leg is not None:
+                out[k] = leg.shape[1]
+        return out
+
+    def output_dim(self, slot: int, dims=None) -> int:
+        k, leg = self.legs[slot]
+        return leg.shape[0] if leg is not None else (dims or self.dims())[k]
+
+    def arrays(self):
+        """Every array the term refers to (factors and leg matrices)."""
+        return self.factors + [leg for _, leg in self.legs if leg is not None]
+
+    def cyclic(self) -> bool:
+        """Whether the bipartite graph of factors and the indices they hold has a cycle (then its slices
+        cost more than a product of matrices: docs/theory.md section 12)."""
+        parent: dict = {}
+
+        def find(x):
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for f, ix in enumerate(self.indices):
+            for k in set(ix):
+                a, b = find(("f", f)), find(("k", k))
+                if a == b:
+                    return True
+                parent[a] = b
+        return False
+
+    def __repr__(self) -> str:
+        shapes = ",".join("x".join(map(str, f.shape)) for f in self.factors)
+        return f"Term(order={self.order}, weight={self.weight:.3g}, factors=[{shapes}], symmetric={self.symmetric})"
+
+
+def fresh(term: Term) -> int:
+    """An index id no factor or leg of ``term`` uses."""
+    used = [k for ix in term.indices for k in ix] + [k for k, _ in term.legs]
+    return max(used, default=-1) + 1
+
+
+# ---------------------------------------------------------------------------
+# simplification
+# ---------------------------------------------------------------------------
+
+def _diagonal(factor: np.ndarray, ix: tuple) -> tuple[np.ndarray, tuple]:
+    """A factor whose indices repeat (after two indices were identified): its diagonal."""
+    if len(set(ix)) == len(ix):
+        return factor, ix
+    unique = tuple(dict.fromkeys(ix))
+    letters = {k: _LETTERS[n] for n, k in enumerate(unique)}
+    return np.einsum("".join(letters[k] for k in ix) + "->" + "".join(letters[k] for k in unique), factor), unique
+
+
+def _aligned(factor: np.ndarray, ix: tuple, target: tuple) -> np.ndarray:
+    """``factor`` (indices ``ix``) with its axes in the order of ``target`` (the same set)."""
+    return np.transpose(factor, [ix.index(k) for k in target])
+
+
+def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
+    """``leg`` contracted into ``factor`` along ``axis`` (the new axis in its place), cached by identity."""
+    key = (id(leg), id(factor), axis)
+    if cache is not None and key in cache:
+        return cache[key][0]
+    out = np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis)
+    if cache is not None:
+        cache[key] = (out, leg, factor)      # the inputs kept alive so that their ids stay theirs
+    return out
+
+
+def simplified(term: Term, fold_cache: dict | None = None) -> Term:
+    """The same tensor with fewer factors (module docstring); ``fold_cache`` shares folded factors
+    between terms that hold the same arrays."""
+    weight = term.weight
+    pairs = [_diagonal(f, ix) for f, ix in zip(term.factors, term.indices)]
+    legs = list(term.legs)
+    changed = True
+    while changed:
+        changed = False
+        # scalars into the weight
+        for n, (f, ix) in enumerate(pairs):
+            if not ix:
+                weight *= float(f)
+                del pairs[n]
+                changed = True
+                break
+        if changed:
+            continue
+        leg_count: dict[int, int] = {}
+        for k, _ in legs:
+            leg_count[k] = leg_count.get(k, 0) + 1
+        holders: dict[int, list[int]] = {}
+        for n, (_, ix) in enumerate(pairs):
+            for k in ix:
+                holders.setdefault(k, []).append(n)
+        # factors over the same indices: one factor
+        seen: dict = {}
+        for n, (f, ix) in enumerate(pairs):
+            key = frozenset(ix)
+            if key in seen:
+                m = seen[key]
+                pairs[m] = (pairs[m][0] * _aligned(f, ix, pairs[m][1]), pairs[m][1])
+                del pairs[n]
+                changed = True
+                break
+            seen[key] = n
+        if changed:
+            continue
+        for n, (f, ix) in enumerate(pairs):
+            (k,) = ix if len(ix) == 1 else (None,)
+            if k is not None and len(holders[k]) > 1:
+                # a vector into the smallest other factor holding its index
+                m = min((h for h in holders[k] if h != n), key=lambda h: pairs[h][0].size)
+                g, jx = pairs[m]
+                shape = [1] * g.ndim
+                shape[jx.index(k)] = f.shape[0]
+                pairs[m] = (g * f.reshape(shape), jx)
+                del pairs[n]
+                changed = True
+                break
+            internal = [k for k in ix if len(holders[k]) == 1 and k not in leg_count]
+            if internal:
+                pairs[n] = (f.sum(axis=tuple(ix.index(k) for k in internal)), tuple(k for k in ix if k not in internal))
+                changed = True
+                break
+        if changed:
+            continue
+        for k, owners in holders.items():
+            if len(owners) == 2 and k not in leg_count:
+                (a, ia), (b, ib) = pairs[owners[0]], pairs[owners[1]]
+                if a.ndim == 2 and b.ndim == 2 and set(ia) != set(ib):
+                    other_a, other_b = [x for x in ia if x != k][0], [x for x in ib if x != k][0]
+                    product = _aligned(a, ia, (other_a, k)) @ _aligned(b, ib, (k, other_b))
+                    for n in sorted(owners, reverse=True):
+                        del pairs[n]
+                    pairs.append((product, (other_a, other_b)))
+                    changed = True
+                    break
+        if changed:
+            continue
+        # leg matrices into the one factor that holds their index
+        for s, (k, leg) in enumerate(legs):
+            if leg is None or leg_count[k] != 1 or len(holders.get(k, ())) != 1:
+                continue
+            n = holders[k][0]
+            f, ix = pairs[n]
+            if ix.count(k) != 1:
+                continue
+            new = max([x for _, jx in pairs for x in jx] + [x for x, _ in legs]) + 1
+            pairs[n] = (_fold(leg, f, ix.index(k), fold_cache), tuple(new if x == k else x for x in ix))
+            legs[s] = (new, None)
+            changed = True
+            break
+    return Term(weight, [f for f, _ in pairs], [ix for _, ix in pairs], legs, term.symmetric)
+
+
+def linear(term: Term, W: np.ndarray, fold_cache: dict | None = None) -> Term:
+    r""":math:`X \to W^{\otimes m} X`: every leg matrix multiplied by ``W`` (``None`` becomes ``W`` itself,
+    shared), then :func:`simplified` (folds)."""
+    legs = []
+    products: dict[int, np.ndarray] = {}
+    for k, leg in term.legs:
+        if leg is None:
+            legs.append((k, W))
+        else:
+            if id(leg) not in products:
+                products[id(leg)] = W @ leg
+            legs.append((k, products[id(leg)]))
+    return simplified(Term(term.weight, term.factors, term.indices, legs, term.symmetric), fold_cache)
+
+
+def _connected(term: Term, skip: int, a: int, b: int) -> bool:
+    """Whether indices ``a`` and ``b`` are joined through the factors of ``term`` other than factor ``skip``."""
+    classes = _Classes()
+    for n, ix in enumerate(term.indices):
+        if n != skip:
+            for k in ix[1:]:
+                classes.union(ix[0], k)
+    return classes.find(a) == classes.find(b)
+
+
+def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[Term], list[Term]]:
+    r"""``term`` (slots on identity legs) as ``(acyclic, cyclic)`` terms of the same sum, exactly: every matrix
+    :math:`F_{ab}` over two slot indices on a cycle is split as :math:`F = \operatorname{diag}(F) + O`; the
+    diagonal part identifies :math:`a = b` (the cycle through that edge closes on one neuron: a smaller,
+    usually acyclic network), the off-diagonal :math:`O` (zero where :math:`a = b`) stays, and the split goes
+    on until no such matrix is left. The cyclic terms left are products of off-diagonal matrices (and input
+    factors) around their cycles: zero wherever the neurons of a split edge coincide (docs/theory.md
+    section 12.3). ``off_diagonal`` (id -> array) marks the matrices already split."""
+    off_diagonal = {} if off_diagonal is None else off_diagonal
+    slots = {k for k, leg in term.legs if leg is None}
+    acyclic, cyclic, work = [], [], [term]
+    while work:
+        current = work.pop()
+        if not current.cyclic():
+            acyclic.append(current)
+            continue
+        choice = None
+        for n, (f, ix) in enumerate(zip(current.factors, current.indices)):
+            if (f.ndim == 2 and len(set(ix)) == 2 and set(ix) <= slots and id(f) not in off_diagonal
+                    and _connected(current, n, *ix)):
+                choice = n
+                break
+        if choice is None:
+            cyclic.append(current)
+            continue
+        f, (a, b) = current.factors[choice], current.indices[choice]
+        off = f.copy()
+        np.fill_diagonal(off, 0.0)
+        off_diagonal[id(off)] = off
+        factors = list(current.factors)
+        factors[choice] = off
+        work.append(Term(current.weight, factors, current.indices, current.legs, current.symmetric))
+        if not np.any(np.diagonal(f)):
+            continue
+        factors = list(current.factors)
+        factors[choice] = np.diagonal(f).copy()
+        indices = [tuple(a if k == b else k for k in ix) for ix in current.indices]
+        indices[choice] = (a,)
+        legs = [(a if k == b else k, leg) for k, leg in current.legs]
+        work.append(simplified(Term(current.weight, factors, indices, legs, current.symmetric)))
+    return acyclic, cyclic
+
+
+def _canonical_single(term: Term):
+    """``(key, array)`` of a term of one factor over slot indices only (identity legs): the slots' pattern of
+    indices renamed by first appearance, the factor's axes in that order, times the weight; else ``None``."""
+    if len(term.factors) != 1 or any(leg is not None for _, leg in term.legs):
+        return None
+    (factor,), (ix,) = term.factors, term.indices
+    names = {}
+    for k, _ in term.legs:
+        names.setdefault(k, len(names))
+    if set(ix) != set(names) or len(set(ix)) != len(ix):
+        return None
+    order = sorted(range(len(ix)), key=lambda a: names[ix[a]])
+    key = ("single", tuple(names[k] for k, _ in term.legs), factor.shape, term.symmetric)
+    return key, term.weight * np.transpose(factor, order)
+
+
+def _canonical_star(term: Term):
+    """``(key, factors)`` of a star: identity legs on distinct indices, one internal index :math:`h`, every factor
+    a matrix over one slot's index and :math:`h`; the factors per slot as (slot, h) arrays, the weight in the
+    first. Else ``None``."""
+    if any(leg is not None for _, leg in term.legs):
+        return None
+    slots = [k for k, _ in term.legs]
+    if len(set(slots)) != len(slots) or len(term.factors) != len(slots):
+        return None
+    internal = {k for ix in term.indices for k in ix} - set(slots)
+    if len(internal) != 1:
+        return None
+    (hub,) = internal
+    by_slot = {}
+    for factor, ix in zip(term.factors, term.indices):
+        if factor.ndim != 2 or hub not in ix or ix[0] == ix[1]:
+            return None
+        other = ix[1] if ix[0] == hub else ix[0]
+        by_slot[other] = factor if ix[1] == hub else factor.T
+    if set(by_slot) != set(slots):
+        return None
+    factors = [by_slot[k] for k in slots]
+    factors[0] = term.weight * factors[0]
+    return ("star", tuple(f.shape[0] for f in factors), term.symmetric), factors
+
+
+def merged(terms: list[Term]) -> list[Term]:
+    r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms of one factor over the same
+    pattern of slot indices summed into one factor; stars (every slot's factor joined to one internal index)
+    stacked along that index into one star of the summed rank."""
+    singles: dict = {}
+    stars: dict = {}
+    out = []
+    for term in terms:
+        single = _canonical_single(term)
+        if single is not None:
+            key, array = single
+            singles[key] = array if key not in singles else singles[key] + array
+            continue
+        star = _canonical_star(term)
+        if star is not None:
+            stars.setdefault(star[0], []).append(star[1])
+            continue
+        out.append(term)
+    for (_, pattern, _, symmetric), array in singles.items():
+        out.append(Term(1.0, [array], [tuple(range(len(set(pattern))))], [(k, None) for k in pattern], symmetric))
+    for (_, _, symmetric), members in stars.items():
+        order = len(members[0])
+        hub = order
+        if len(members) == 1:
+            factors = members[0]
+        else:
+            factors = [np.concatenate([m[s] for m in members], axis=1) for s in range(order)]
+        out.append(Term(1.0, factors, [(s, hub) for s in range(order)], [(s, None) for s in range(order)], symmetric))
+    return out
+
+
+def scaled(term: Term, factor: float) -> Term:
+    return Term(term.weight * factor, term.factors, term.indices, term.legs, term.symmetric)
+
+
+# ---------------------------------------------------------------------------
+# contraction
+# ---------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8192)
+def _path(subscripts: str, shapes: tuple) -> tuple[tuple, int, float]:
+    """The contraction path of ``subscripts`` on operands of ``shapes`` (opt_einsum), its largest
+    intermediate (elements) and its cost (flops); computed once per subscripts and shapes."""
+    path, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize="auto")
+    return tuple(path), int(info.largest_intermediate), float(info.opt_cost)
+
+
+def _contract(subscripts: str, operands) -> np.ndarray:
+    path, _, _ = _path(subscripts, tuple(o.shape for o in operands))
+    return opt_einsum.contract(subscripts, *operands, optimize=list(path))
+
+
+class _Classes:
+    """Union-find over hashable items."""
+
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, x):
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b):
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[a] = b
+
+
+def _slice_plan(term: Term, word: str):
+    """``(subscripts, operands, output letters, reduced letters)`` contracting ``term`` at ``word``
+    (letter per slot); reduced letters: one per class of letters identified by shared identity legs."""
+    classes = _Classes()
+    operands, specs = [], []
+    for s, (k, leg) in enumerate(term.legs):
+        if leg is None:
+            classes.union(("k", k), ("c", word[s]))
+    for s, (k, leg) in enumerate(term.legs):
+        if leg is not None:
+            operands.append(leg)
+            specs.append((("c", word[s]), ("k", k)))
+    for f, ix in zip(term.factors, term.indices):
+        operands.append(f)
+        specs.append(tuple(("k", k) for k in ix))
+    symbols: dict = {}
+
+    def symbol(item):
+        root = classes.find(item)
+        if root not in symbols:
+            symbols[root] = opt_einsum.get_symbol(len(symbols))
+        return symbols[root]
+
+    letters = "".join(sorted(set(word)))
+    reduced, seen = [], set()
+    for c in letters:
+        root = classes.find(("c", c))
+        if root not in seen:
+            seen.add(root)
+            reduced.append(c)
+    output = "".join(symbol(("c", c)) for c in reduced)
+    subscripts = ",".join("".join(symbol(item) for item in spec) for spec in specs) + "->" + output
+    return subscripts, operands, letters, "".join(reduced), {c: classes.find(("c", c)) for c in letters}
+
+
+def slice_values(term: Term, word: str) -> np.ndarray:
+    r"""The unsymmetrized :math:`X` at the slot letters ``word`` (``'iji'``: :math:`X_{a b a}`), over the sorted
+    distinct letters, times the weight."""
+    subscripts, operands, letters, reduced, roots = _slice_plan(term, word)
+    values = _contract(subscripts, operands) if operands else np.ones(())
+    values = term.weight * values
+    if reduced == letters:
+        return values
+    dims = term.dims()
+    n = {c: term.output_dim(word.index(c), dims) for c in letters}
+    out = np.zeros(tuple(n[c] for c in letters))
+    source = {roots[c]: _LETTERS[reduced.index(d)] for d in reduced for c in letters if roots[c] == roots[d]}
+    view = np.einsum("".join(source[roots[c]] for c in letters) + "->" + _LETTERS[:len(reduced)], out)
+    view[...] = values
+    return out
+
+
+def slice_cost(term: Term, word: str) -> tuple[int, float]:
+    """``(bytes, flops)`` of :func:`slice_values`: its largest intermediate and output, and its cost."""
+    subscripts, operands, letters, _, _ = _slice_plan(term, word)
+    if not operands:
+        return 0, 0.0
+    _, largest, cost = _path(subscripts, tuple(o.shape for o in operands))
+    dims = term.dims()
+    size = int(np.prod([term.output_dim(word.index(c), dims) for c in letters]))
+    return FLOAT * (largest + size), cost
+
+
+def arrangements(pattern: str) -> list[str]:
+    """The distinct orders of the letters of ``pattern`` (``'iij'`` -> ``['iij', 'iji', 'jii']``)."""
+    return sorted({"".join(p) for p in itertools.permutations(pattern)})
+
+
+def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
+    r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
+    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric)."""
+    words = [pattern] if term.symmetric else arrangements(pattern)
+    total = None
+    for word in words:
+        values = slice_values(term, word)
+        total = values if total is None else total + values
+    return total / len(words)
+
+
+#: Index tuples evaluated at once by :func:`entries` (bounds the rows gathered from the factors).
+ENTRY_BATCH = 1024
+
+
+def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
+    r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the tuples
+    under every order of the slots evaluated together, :data:`ENTRY_BATCH` at a time."""
+    tuples = np.asarray(tuples)
+    orders = [tuple(range(term.order))] if term.symmetric else list(itertools.permutations(range(term.order)))
+    stacked = np.concatenate([tuples[:, list(order)] for order in orders])
+    values = np.concatenate([_entries_at(term, stacked[start:start + ENTRY_BATCH])
+                             for start in range(0, len(stacked), ENTRY_BATCH)])
+    return values.reshape(len(orders), len(tuples)).mean(axis=0)
+
+
+def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
+    bound: dict[int, np.ndarray] = {}
+    mask = np.ones(tuples.shape[0])
+    operands, specs = [], []
+    for s, (k, leg) in enumerate(term.legs):
+        if leg is None:
+            if k in bound:
+                mask = mask * (bound[k] == tuples[:, s])
+            else:
+                bound[k] = tuples[:, s]
+        else:
+            operands.append(leg[tuples[:, s]])
+            specs.append(("b", k))
+    for f, ix in zip(term.factors, term.indices):
+        at = [a for a, k in enumerate(ix) if k in bound]
+        if not at:
+            operands.append(f)
+            specs.append(ix)
+            continue
+        moved = np.moveaxis(f, at, list(range(len(at))))
+        operands.append(moved[tuple(bound[ix[a]] for a in at)])
+        specs.append(("b",) + tuple(k for a, k in enumerate(ix) if a not in at))
+    symbols: dict = {"b": "a"}
+    subscripts = ",".join("".join(symbols.setdefault(k, opt_einsum.get_symbol(len(symbols) + 1)) for k in spec)
+                          for spec in specs) + "->a"
+    if not operands:
+        return term.weight * mask
+    values = _contract(subscripts, [np.broadcast_to(o, (tuples.shape[0],) + o.shape[1:]) if spec and spec[0] == "b"
+                                    else o for o, spec in zip(operands, specs)])
+    return term.weight * mask * values
+
+
+__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
+           "arrangements", "fresh"]

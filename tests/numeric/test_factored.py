@@ -1,0 +1,200 @@
+"""Factored cumulant tensors (symcorr.numeric.factored) against dense tensors built independently.
+
+The reference contracts every term with plain ``numpy.einsum`` over all of its indices at once
+(identity leg matrices made explicit) and symmetrizes by averaging the axis permutations; the
+factored tensor's slices, linear maps, dense form and entries must agree to 1e-12.
+"""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from symcorr.numeric.budget import MemoryBudgetError
+from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
+from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
+from symcorr.numeric.networks import Term, merged, simplified, split_diagonals
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def reference(terms, order, dim):
+    """The dense sum of Sym(X_t), by one numpy.einsum per term over all indices (legs explicit)."""
+    total = np.zeros((dim,) * order)
+    for term in terms:
+        dims = term.dims()
+        symbols = {}
+
+        def symbol(k):
+            return symbols.setdefault(k, LETTERS[len(symbols) + order])
+
+        operands, specs = [], []
+        for f, ix in zip(term.factors, term.indices):
+            operands.append(f)
+            specs.append("".join(symbol(k) for k in ix))
+        for s, (k, leg) in enumerate(term.legs):
+            operands.append(np.eye(dims[k]) if leg is None else leg)
+            specs.append(LETTERS[s] + symbol(k))
+        X = term.weight * np.einsum(",".join(specs) + "->" + LETTERS[:order], *operands)
+        if not term.symmetric:
+            X = sum(X.transpose(p) for p in itertools.permutations(range(order))) / math.factorial(order)
+        total += X
+    return total
+
+
+def random_terms(order, dim, seed):
+    """CP, path, double-hub, star, cyclic, diagonal (tied legs) and dense terms, some with leg matrices."""
+    rng = np.random.default_rng(seed)
+    r = dim + 3
+
+    def m(*shape):
+        return rng.normal(size=shape)
+
+    terms = []
+    identity = [(s, None) for s in range(order)]
+    # CP over a hub index `order`
+    terms.append(Term(0.7, [m(dim, r) for _ in range(order)], [(s, order) for s in range(order)], identity))
+    # CP with leg matrices (dim x r internal neuron index)
+    terms.append(Term(-0.4, [m(r)], [(0,)], [(0, m(dim, r))] * order))
+    if order == 3:
+        terms.append(Term(1.3, [m(dim), m(dim, dim), m(dim), m(dim, dim)], [(0,), (0, 1), (1,), (1, 2)],
+                          [(0, None), (1, None), (2, None)]))
+        # triangle (cyclic)
+        terms.append(Term(0.5, [m(dim, dim), m(dim, dim), m(dim, dim)], [(0, 1), (1, 2), (2, 0)], identity))
+        # two slots tied (a diagonal term)
+        terms.append(Term(2.0, [m(dim, dim)], [(0, 1)], [(0, None), (0, None), (1, None)]))
+    else:
+        terms.append(Term(1.3, [m(dim, dim), m(dim, dim), m(dim, dim)], [(0, 1), (1, 2), (2, 3)],
+                          [(0, None), (1, None), (2, None), (3, None)]))          # path i-j-k-l
+        terms.append(Term(0.9, [m(dim, dim), m(dim, dim), m(dim, dim)], [(4, 5), (0, 4), (2, 5)],
+                          [(0, None), (4, None), (2, None), (5, None)]))           # double hub with bridge
+        terms.append(Term(0.5, [m(dim, dim)] * 4, [(0, 1), (1, 2), (2, 3), (3, 0)], identity))   # 4-cycle
+        terms.append(Term(-1.1, [m(dim, dim), m(dim)], [(0, 1), (1,)], [(0, None), (0, None), (1, None), (1, None)]))
+        terms.append(Term(0.3, [m(dim, dim, dim)], [(0, 1, 2)], [(0, None), (0, None), (1, None), (2, None)]))
+    dense = m(*(dim,) * order)
+    dense = sum(dense.transpose(p) for p in itertools.permutations(range(order)))
+    terms.append(Term(0.2, [dense], [tuple(range(order))], identity, symmetric=True))
+    return terms
+
+
+def all_labels(order):
+    """Every index pattern of the order in every arrangement of its letters ('iij', 'iji', 'jii', 'ijj', ...)."""
+    out = set()
+    for word in itertools.product("ijkl"[:order], repeat=order):
+        out.add("".join(word))
+    return sorted(out)
+
+
+def relative(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("order,dim", [(3, 5), (4, 4)])
+def test_slices_to_dense_entries_match_the_dense_reference(order, dim):
+    terms = random_terms(order, dim, seed=order)
+    tensor = FactoredTensor(order, dim, terms)
+    dense = reference(terms, order, dim)
+    assert relative(tensor.to_dense(), dense) < 1e-12
+    for labels in all_labels(order):
+        assert relative(tensor.slice(labels), dense_slice(dense, labels)) < 1e-12, labels
+    tuples = np.random.default_rng(1).integers(0, dim, size=(50, order))
+    assert relative(tensor.entries(tuples), dense[tuple(tuples.T)]) < 1e-12
+
+
+@pytest.mark.parametrize("order,dim,n_out", [(3, 5, 7), (4, 4, 3)])
+def test_linear_maps_match_dense_linear_twice(order, dim, n_out):
+    rng = np.random.default_rng(order + 10)
+    terms = random_terms(order, dim, seed=order + 1)
+    tensor = FactoredTensor(order, dim, terms)
+    dense = reference(terms, order, dim)
+    W1, W2 = rng.normal(size=(n_out, dim)), rng.normal(size=(dim + 1, n_out))
+    for W in (W1, W2):
+        tensor = tensor.linear(W)
+        for _ in range(order):
+            dense = np.tensordot(dense, W, axes=([0], [1]))
+        assert tensor.dim == W.shape[0]
+        assert relative(tensor.to_dense(), dense) < 1e-12
+        for labels in all_labels(order):
+            assert relative(tensor.slice(labels), dense_slice(dense, labels)) < 1e-12, labels
+        tuples = rng.integers(0, W.shape[0], size=(40, order))
+        assert relative(tensor.entries(tuples), dense[tuple(tuples.T)]) < 1e-12
+
+
+def test_linear_folds_leg_matrices_into_factors():
+    rng = np.random.default_rng(3)
+    A, B, C = (rng.normal(size=(6, 4)) for _ in range(3))
+    cp = FactoredTensor(3, 6, [Term(1.0, [A, B, C], [(0, 3), (1, 3), (2, 3)], [(0, None), (1, None), (2, None)])])
+    mapped = cp.linear(rng.normal(size=(9, 6)))
+    (term,) = mapped.terms
+    assert all(leg is None for _, leg in term.legs)
+    assert sorted(f.shape for f in term.factors) == [(9, 4)] * 3
+
+
+def test_simplified_keeps_the_tensor():
+    rng = np.random.default_rng(4)
+    v, S, h, T = rng.normal(size=5), rng.normal(size=(5, 5)), rng.normal(size=5), rng.normal(size=(5, 5))
+    path = Term(1.0, [v, S, h, T, S], [(0,), (0, 1), (1,), (1, 2), (3, 1)], [(0, None), (1, None), (2, None)])
+    small = simplified(path)
+    assert len(small.factors) < len(path.factors)
+    assert relative(reference([small], 3, 5), reference([path], 3, 5)) < 1e-12
+
+
+def test_rank_one_sums_zero_and_dense_become_terms():
+    rng = np.random.default_rng(5)
+    weights, V = rng.normal(size=3), rng.normal(size=(4, 3))
+    for tensor in (RankOneSum(4, weights, V), RankOneSum.diagonal(4, rng.normal(size=4))):
+        as_terms = factored(tensor, 4)
+        assert relative(as_terms.to_dense(), tensor.to_dense()) < 1e-12
+        for labels in ("iijj", "ijij", "iiij", "iiii", "iijk"):
+            assert relative(as_terms.slice(labels), tensor.slice(labels)) < 1e-12
+    assert terms_of(ZeroTensor(3, 4), 3) == []
+    dense = reference(random_terms(3, 4, 6), 3, 4)
+    assert relative(factored(dense, 3).slice("iij"), dense_slice(dense, "iij")) < 1e-12
+
+
+def test_normalized_patterns_and_slice_cache():
+    assert normalized("ijj") == ("iij", [1, 0])
+    assert normalized("kjkj") == ("iijj", [0, 1])
+    terms = random_terms(3, 4, 7)
+    tensor = FactoredTensor(3, 4, terms)
+    assert np.array_equal(tensor.slice("ijj"), tensor.slice("iij").T)
+    with pytest.raises(ValueError, match="3 letters"):
+        tensor.slice("ij")
+
+
+def test_memory_is_stated_and_budgeted():
+    tensor = FactoredTensor(4, 30, random_terms(4, 30, 8))
+    assert tensor.nbytes > 0
+    assert tensor.slice_nbytes("iijj") >= 8 * 30**2
+    assert tensor.linear_nbytes(40) > 0
+    with pytest.raises(MemoryBudgetError, match="slices"):
+        tensor.to_dense(budget=1000)
+
+
+def test_split_diagonals_is_exact_and_leaves_only_off_diagonal_cycles():
+    rng = np.random.default_rng(9)
+    S, T, U = (rng.normal(size=(5, 5)) for _ in range(3))
+    triangle = Term(0.8, [S, T, U], [(0, 1), (1, 2), (2, 0)], [(0, None), (1, None), (2, None)])
+    acyclic, cyclic = split_diagonals(triangle)
+    assert acyclic and len(cyclic) == 1 and not any(t.cyclic() for t in acyclic)
+    assert relative(reference(acyclic + cyclic, 3, 5), reference([triangle], 3, 5)) < 1e-12
+    left = reference(cyclic, 3, 5)
+    for a, b in ((0, 1), (1, 2), (0, 2)):           # zero wherever two neurons of the cycle coincide
+        assert np.all(np.einsum("iij->ij" if (a, b) == (0, 1) else "ijj->ij" if (a, b) == (1, 2) else "iji->ij",
+                                left) == 0)
+
+
+def test_merged_keeps_the_sum_in_fewer_terms():
+    rng = np.random.default_rng(10)
+    singles = [Term(w, [rng.normal(size=(4, 4))], [ix], [(0, None), (0, None), (2, None)])
+               for w, ix in ((0.5, (0, 2)), (-1.2, (2, 0)), (2.0, (0, 2)))]
+    stars = [Term(w, [rng.normal(size=(4, r)) for _ in range(3)], [(0, 3), (3, 1), (2, 3)],
+                  [(0, None), (1, None), (2, None)]) for w, r in ((0.7, 2), (1.1, 5))]
+    stars[1].factors[1] = stars[1].factors[1].T.copy()      # (hub, slot) as well as (slot, hub)
+    stars[1].indices[1] = (3, 1)
+    stars[0].indices[1] = (1, 3)
+    other = random_terms(3, 4, 11)[:2]
+    terms = singles + stars + other
+    fewer = merged(terms)
+    assert len(fewer) == 3          # the singles, the stars (with the first of `other`, a star), the last
+    assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12

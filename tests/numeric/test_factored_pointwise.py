@@ -1,0 +1,135 @@
+"""Pointwise layers and propagations in the factored representation (docs/theory.md section 12).
+
+The dense representation is the deterministic reference: a chain of linear and pointwise layers
+computed both ways must agree in every held entry of every order (factored tensors expanded by
+``to_dense``; the kept diagonal of an odd closure compared as its diagonal) to 1e-10 relative to
+the largest entry of the order. Independently of the dense kernels, one factored layer of a
+Gaussian is compared with Gauss-Hermite quadrature (``quadrature_cumulants``). A truncation
+(``tolerance``) must show in the exactness status with its size, and be the only difference.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from builders import random_gaussian, random_layer
+from symcorr import activations
+from symcorr.numeric.budget import MemoryBudgetError
+from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
+from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.factored import FactoredTensor
+from symcorr.numeric.linear import linear
+from symcorr.numeric.pointwise import pointwise
+from symcorr.numeric.quadrature import quadrature_cumulants
+
+
+def chain(representation, dim, activation, closure, depth, tolerance=None, seed=0):
+    """``depth`` times (linear, pointwise) on a Gaussian of ``dim`` neurons; orders 1..closure carried."""
+    cumulants = Cumulants(*random_gaussian(dim, seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for layer in range(depth):
+            W, b = random_layer(dim, dim, seed + 10 + layer)
+            cumulants = pointwise(linear(cumulants, W, b), activation, order=closure, closure=closure,
+                                  representation=representation, tolerance=tolerance)
+    return cumulants
+
+
+def as_array(tensor):
+    return tensor.to_dense() if is_cumulant_tensor(tensor) else np.asarray(tensor)
+
+
+def max_relative_differences(factored, dense) -> list[float]:
+    """Per held order, max |factored - dense| over the largest |dense| entry."""
+    assert len(factored.held) == len(dense.held)
+    out = []
+    for n, (a, b) in enumerate(zip(factored.held, dense.held), start=1):
+        if n > 2 and type(b).__name__ == "RankOneSum":      # the kept diagonal of an odd closure
+            a, b = a.slice("i" * n), b.slice("i" * n)
+        a, b = as_array(a), as_array(b)
+        out.append(float(np.max(np.abs(a - b)) / np.max(np.abs(b))))
+    return out
+
+
+FAST = [("quadratic", 3, 2, 16), ("quadratic", 3, 4, 16), ("quadratic", 4, 2, 12), ("quadratic", 4, 3, 8)]
+SLOW = [("quadratic", 3, 3, 64), ("quadratic", 4, 3, 16), ("cubic", 3, 2, 16), ("cubic", 3, 3, 32),
+        ("cubic", 4, 2, 12)]
+
+
+def _factored_equals_dense(name, closure, depth, dim):
+    activation = getattr(activations, name)()
+    factored = chain("factored", dim, activation, closure, depth)
+    dense = chain("dense", dim, activation, closure, depth)
+    assert any(isinstance(t, FactoredTensor) for t in factored.held)
+    assert not any(isinstance(t, FactoredTensor) for t in dense.held)
+    differences = max_relative_differences(factored, dense)
+    assert max(differences) < 1e-10, differences
+    assert factored.exactness == dense.exactness
+    return differences
+
+
+@pytest.mark.parametrize("name,closure,depth,dim", FAST)
+def test_factored_chain_equals_dense_chain(name, closure, depth, dim):
+    _factored_equals_dense(name, closure, depth, dim)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,closure,depth,dim", SLOW)
+def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
+    _factored_equals_dense(name, closure, depth, dim)
+
+
+def test_one_factored_layer_of_a_gaussian_matches_quadrature():
+    mean, cov = random_gaussian(3, seed=4, scale=0.4)
+    activation = activations.quadratic(0.7)
+    out = pointwise(Cumulants(mean, cov), activation, order=4, representation="factored")
+    assert isinstance(out.tensor(3), FactoredTensor) and isinstance(out.tensor(4), FactoredTensor)
+    reference = quadrature_cumulants(activation, [1.0], [mean], [cov], order=4)
+    for n in range(1, 5):
+        expected = np.asarray(reference.tensor(n))
+        assert np.max(np.abs(as_array(out.tensor(n)) - expected)) < 1e-10 * np.max(np.abs(expected)), n
+
+
+def test_auto_is_dense_within_the_budget_and_factored_above_it():
+    # exactly, the cyclic diagram terms take a dense block: the factored form saves memory with a tolerance
+    dim, activation = 20, activations.quadratic()
+    cumulants = linear(Cumulants(*random_gaussian(dim, 1)), *random_layer(dim, dim, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = pointwise(cumulants, activation, order=4, tolerance=0.9)
+        small = pointwise(cumulants, activation, order=4, memory_budget=2 * 8 * dim**4 - 1, tolerance=0.9)
+    assert isinstance(dense.tensor(4), np.ndarray) and dense.status(4).kind == "exact"
+    assert isinstance(small.tensor(4), FactoredTensor) and small.status(4).kind == "approximate"
+    assert small.tensor(4).nbytes < 8 * dim**4
+    for n in (1, 2):
+        assert np.max(np.abs(small.tensor(n) - dense.tensor(n))) < 1e-12 * np.max(np.abs(dense.tensor(n)))
+    with pytest.raises(MemoryBudgetError, match="representation='factored' with a tolerance"):
+        pointwise(cumulants, activation, order=4, memory_budget=2 * 8 * dim**4 - 1)     # exactly: dense refuses
+
+
+def test_a_truncation_is_stated_with_its_size():
+    dim, activation = 24, activations.quadratic()
+    exact = chain("factored", dim, activation, 3, 1)
+    cut = chain("factored", dim, activation, 3, 1, tolerance=0.5)
+    status = cut.status(3)
+    assert status.kind == "approximate" and exact.status(3).kind == "exact"
+    sizes = [cause.size for cause in status.causes if cause.size is not None]
+    assert sizes and all(0 < size <= 0.5 for size in sizes)
+    assert any("dropped, estimated relative size" in cause.text for cause in status.causes)
+    # what was dropped is what differs, and the estimate says how much (same order of magnitude)
+    a, b = cut.tensor(3).to_dense(), exact.tensor(3).to_dense()
+    held = cut.tensor(3).dropped
+    assert held and np.linalg.norm(a - b) / np.linalg.norm(b) < 3 * max(d.size for d in held) + 1e-12
+    assert np.linalg.norm(a - b) > 0
+
+
+def test_clear_errors():
+    cumulants = Cumulants(*random_gaussian(4, 1))
+    with pytest.raises(ValueError, match="representation must be one of"):
+        pointwise(cumulants, activations.quadratic(), order=3, representation="sparse")
+    with pytest.raises(ValueError, match=r"tolerance .* must be None or a number in \[0, 1\)"):
+        pointwise(cumulants, activations.quadratic(), order=3, representation="factored", tolerance=2)
+    with pytest.raises(ValueError, match="polynomial activations.*representation='dense'"):
+        pointwise(cumulants, activations.erf(), order=3, representation="factored")
+    with pytest.raises(MemoryBudgetError, match="factored pointwise layer"):
+        pointwise(cumulants, activations.quadratic(), order=4, representation="factored", memory_budget=1000)
