@@ -1,6 +1,6 @@
 r"""The printer of factored modules: a derivation's output orders >= 3 as tensor-network terms (docs/theory.md section 12).
 
-:func:`symcorr.derivation.networks.network_terms` writes the all-distinct formula of each output
+:func:`symcorr.derivation.tensor_networks.network_terms` writes the all-distinct formula of each output
 order :math:`m \ge 3` as a sum of terms; this module prints them as a NumPy module
 (``<activation>_order<M>_closure<K>_factored``, shipped in ``generated/`` by ``python -m derivations``
 or compiled on first use like the dense kernels, :mod:`symcorr.codegen.loader`):
@@ -25,7 +25,7 @@ import sympy as sp
 
 from symcorr.codegen.printer import KernelPrinter, _formula_statements, grid_friendly, module_name
 from symcorr.derivation.engine import Derivation
-from symcorr.derivation.networks import DenseBlock, network_terms
+from symcorr.derivation.tensor_networks import DenseBlock, network_terms
 from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
 
 #: Bumped whenever the printed form changes, so cached factored modules are rebuilt.

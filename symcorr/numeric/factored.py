@@ -1,7 +1,7 @@
 r"""Cumulant tensors of order >= 3 in factored form: sums of small tensor networks (docs/theory.md section 12).
 
 A dense cumulant of order :math:`n` over :math:`N` neurons is :math:`8 N^n` bytes. A
-:class:`FactoredTensor` holds it as a sum of :class:`~symcorr.numeric.networks.Term` s,
+:class:`FactoredTensor` holds it as a sum of :class:`~symcorr.numeric.tensor_networks.Term` s,
 
 .. math::
 
@@ -9,7 +9,7 @@ A dense cumulant of order :math:`n` over :math:`N` neurons is :math:`8 N^n` byte
     X_{t,\, x_1 \dots x_n} = w_t \sum_{\text{internal}} \prod_f F^{(f)} \prod_s L^{(s)}_{x_s k_s},
 
 each a network of per-neuron vectors, :math:`N \times N` matrices and :math:`N \times r` factors
-(:mod:`symcorr.numeric.networks`), never materialized unless asked. It implements the protocol of
+(:mod:`symcorr.numeric.tensor_networks`), never materialized unless asked. It implements the protocol of
 :mod:`symcorr.numeric.cumulant_tensors`, exactly:
 
 * ``slice(labels)`` -- the entries of an index pattern, :math:`\operatorname{Sym}` taken as the
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcorr.numeric import networks
+from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, check_memory
 from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, _check_labels, is_cumulant_tensor
 
@@ -98,15 +98,15 @@ class FactoredTensor:
         """Bytes to compute ``slice(labels)``: the result and the largest contraction's workspace."""
         pattern, _ = normalized(labels)
         result = FLOAT * self.dim ** len(set(labels))
-        work = max((networks.slice_cost(term, word)[0] for term in self.terms
-                    for word in ([pattern] if term.symmetric else networks.arrangements(pattern))), default=0)
+        work = max((tensor_networks.slice_cost(term, word)[0] for term in self.terms
+                    for word in ([pattern] if term.symmetric else tensor_networks.arrangements(pattern))), default=0)
         return 2 * result + work
 
     def slice_flops(self, labels: str) -> float:
         """Floating-point operations of ``slice(labels)`` (opt_einsum's count over every term)."""
         pattern, _ = normalized(labels)
-        return sum(networks.slice_cost(term, word)[1] for term in self.terms
-                   for word in ([pattern] if term.symmetric else networks.arrangements(pattern)))
+        return sum(tensor_networks.slice_cost(term, word)[1] for term in self.terms
+                   for word in ([pattern] if term.symmetric else tensor_networks.arrangements(pattern)))
 
     def linear_nbytes(self, n_out: int) -> int:
         """An upper bound on the bytes ``linear(W)`` allocates with ``n_out`` outputs: every factor folded
@@ -125,13 +125,13 @@ class FactoredTensor:
         if values is None:
             values = np.zeros((self.dim,) * len(set(pattern)))
             for term in self.terms:
-                values = values + networks.symmetric_slice(term, pattern)
+                values = values + tensor_networks.symmetric_slice(term, pattern)
             values.flags.writeable = False
             self._slices[pattern] = values
         return np.transpose(values, axes) if axes != sorted(axes) else values
 
     def to_dense(self, budget=None) -> np.ndarray:
-        check_memory(3 * FLOAT * self.dim**self.order + max((networks.slice_cost(t, _LETTERS[:self.order])[0]
+        check_memory(3 * FLOAT * self.dim**self.order + max((tensor_networks.slice_cost(t, _LETTERS[:self.order])[0]
                                                               for t in self.terms), default=0),
                      f"the dense order-{self.order} tensor of {self.dim} neurons from its {len(self.terms)} factored "
                      "terms", "use its slices (slice(labels)) instead", budget)
@@ -143,7 +143,7 @@ class FactoredTensor:
         if W.ndim != 2 or W.shape[1] != self.dim:
             raise ValueError(f"W must have shape (N_out, {self.dim}), got {W.shape}")
         cache: dict = {}
-        return FactoredTensor(self.order, W.shape[0], [networks.linear(t, W, cache) for t in self.terms],
+        return FactoredTensor(self.order, W.shape[0], [tensor_networks.linear(t, W, cache) for t in self.terms],
                               self.dropped)
 
     # -- beyond the protocol ---------------------------------------------------
@@ -152,7 +152,7 @@ class FactoredTensor:
         tuples = np.asarray(tuples, dtype=np.intp)
         total = np.zeros(tuples.shape[0])
         for term in self.terms:
-            total += networks.entries(term, tuples)
+            total += tensor_networks.entries(term, tuples)
         return total
 
     def summary(self) -> dict:
@@ -186,7 +186,7 @@ class CachedSlices:
         return getattr(self.tensor, name)
 
 
-def terms_of(tensor, order: int) -> list[networks.Term]:
+def terms_of(tensor, order: int) -> list[tensor_networks.Term]:
     """The terms of an order-``order`` cumulant held in any form of the protocol (module docstring)."""
     if isinstance(tensor, CachedSlices):
         tensor = tensor.tensor
@@ -195,14 +195,14 @@ def terms_of(tensor, order: int) -> list[networks.Term]:
     if isinstance(tensor, ZeroTensor):
         return []
     if isinstance(tensor, RankOneSum):
-        return [networks.Term(1.0, [tensor.weights], [(0,)], [(0, tensor.factors)] * order, symmetric=True)]
+        return [tensor_networks.Term(1.0, [tensor.weights], [(0,)], [(0, tensor.factors)] * order, symmetric=True)]
     if is_cumulant_tensor(tensor):
         raise TypeError(f"a cumulant of order {order} held as {type(tensor).__name__} has no factored terms (only "
                         "slices): the factored representation needs the tensor itself; use representation='dense'")
     array = np.asarray(tensor, dtype=np.float64)
     if not np.any(array):
         return []
-    return [networks.Term(1.0, [array], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)]
+    return [tensor_networks.Term(1.0, [array], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)]
 
 
 def factored(tensor, order: int) -> FactoredTensor:

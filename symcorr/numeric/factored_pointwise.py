@@ -2,22 +2,22 @@ r"""The output orders >= 3 of a pointwise layer in factored form (docs/theory.md
 
 A factored module (:func:`symcorr.codegen.loader.load_factored`) lists, per output order
 :math:`m`, the terms of the all-distinct formula (``TERMS_<m>``). :func:`output_terms` turns each
-into networks (:class:`~symcorr.numeric.networks.Term`): the block functions evaluated once on the
+into networks (:class:`~symcorr.numeric.tensor_networks.Term`): the block functions evaluated once on the
 input cumulants (orders 1..2 dense, higher ones through their slices), the input cumulants over
 three or more neurons replaced by the input's own terms in every arrangement the term lists,
-neurons shared between the pieces identified, and the result :func:`~symcorr.numeric.networks.simplified`.
+neurons shared between the pieces identified, and the result :func:`~symcorr.numeric.tensor_networks.simplified`.
 
 :func:`factored_output` then separates the acyclic networks, kept as they are, from the cyclic ones
-(:meth:`~symcorr.numeric.networks.Term.cyclic`), whose slices after a linear layer cost
+(:meth:`~symcorr.numeric.tensor_networks.Term.cyclic`), whose slices after a linear layer cost
 :math:`O(N^4)` or more (docs/theory.md section 12.3). With ``tolerance=None`` the cyclic ones are kept
 exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
 ``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
-(:func:`~symcorr.numeric.networks.split_diagonals`): the parts where two neurons of a cycle coincide
+(:func:`~symcorr.numeric.tensor_networks.split_diagonals`): the parts where two neurons of a cycle coincide
 become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Of those, the
 smallest are dropped as long as the dropped part's estimated relative size stays within the
 tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
 from the values of every term at uniformly sampled index tuples
-(:func:`~symcorr.numeric.networks.entries`) -- and the rest is kept exactly. What was dropped is
+(:func:`~symcorr.numeric.tensor_networks.entries`) -- and the rest is kept exactly. What was dropped is
 recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
 ``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`).
 """
@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from symcorr.numeric import networks
+from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
 from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
@@ -61,7 +61,7 @@ class _Classes:
             self.parent[max(a, b)] = min(a, b)
 
 
-def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> networks.Term:
+def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> tensor_networks.Term:
     """The network of one term: ``dense`` blocks ``(array, labels)``, input terms ``embedded`` as
     ``(term, word)`` (slot ``t`` of the input term on neuron ``word[t]``), slot ``s`` on neuron ``_LETTERS[s]``."""
     letters = _LETTERS[:order]
@@ -87,7 +87,7 @@ def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> ne
         weight *= term.weight
     legs = [(classes.find(s), None) for s in range(order)]
     indices = [tuple(classes.find(k) for k in ix) for ix in indices]
-    return networks.simplified(networks.Term(weight, factors, indices, legs), fold_cache)
+    return tensor_networks.simplified(tensor_networks.Term(weight, factors, indices, legs), fold_cache)
 
 
 def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:
@@ -129,7 +129,7 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
             yield _network(scalar * weight, dense, embedded, order, fold_cache)
 
 
-def heavy(term: networks.Term, order: int) -> bool:
+def heavy(term: tensor_networks.Term, order: int) -> bool:
     """Whether ``term`` holds a factor over ``order`` or more indices (an array as large as the dense tensor)."""
     return any(f.ndim >= order for f in term.factors)
 
@@ -185,9 +185,9 @@ def _symmetrized(total: np.ndarray) -> np.ndarray:
     return out / len(permutations)
 
 
-def _dense_term(values: np.ndarray) -> networks.Term:
+def _dense_term(values: np.ndarray) -> tensor_networks.Term:
     order = values.ndim
-    return networks.Term(1.0, [values], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)
+    return tensor_networks.Term(1.0, [values], [tuple(range(order))], [(s, None) for s in range(order)], symmetric=True)
 
 
 def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: float | None = None,
@@ -196,7 +196,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     (``tolerance=None``), the networks that are cyclic or hold an array of the dense tensor's size (an input
     kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
     the formula evaluated into it directly. With a ``tolerance``, every cyclic network is first split at its
-    matrices' diagonals (:func:`~symcorr.numeric.networks.split_diagonals`: exact), which leaves cyclic only
+    matrices' diagonals (:func:`~symcorr.numeric.tensor_networks.split_diagonals`: exact), which leaves cyclic only
     the products of off-diagonal parts; those are the candidates for dropping."""
     block_cache = {} if block_cache is None else block_cache
     letters = _LETTERS[:order]
@@ -209,7 +209,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
             else:
-                block.add(networks.slice_values(term, letters))
+                block.add(tensor_networks.slice_values(term, letters))
         for spec in getattr(module, f"TERMS_{order}"):
             if spec.cyclic:
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
@@ -217,7 +217,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         marks: dict = {}
         for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None):
             if term.cyclic():
-                pieces, left = networks.split_diagonals(term, marks)
+                pieces, left = tensor_networks.split_diagonals(term, marks)
                 acyclic += pieces
                 candidates += left
                 held.add(pieces + left)
@@ -226,8 +226,8 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
     if candidates:
         tuples = sampled_tuples(dim, order)
-        values = [networks.entries(t, tuples) for t in candidates]
-        kept = sum((networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
+        values = [tensor_networks.entries(t, tuples) for t in candidates]
+        kept = sum((tensor_networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
         total = np.linalg.norm(kept + sum(values, np.zeros(len(tuples))))
         running, removed, keep = np.zeros(len(tuples)), 0, []
         for term, value in sorted(zip(candidates, values), key=lambda c: np.linalg.norm(c[1])):
@@ -240,9 +240,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
                                    len(tuples)))
         for term in keep:
-            block.add(networks.slice_values(term, letters))
+            block.add(tensor_networks.slice_values(term, letters))
     acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
-    terms = networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
+    terms = tensor_networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
 
@@ -290,7 +290,7 @@ class _DenseSum:
         self.total += values
 
 
-def _term_bytes(term: networks.Term) -> int:
+def _term_bytes(term: tensor_networks.Term) -> int:
     return sum(a.nbytes for a in term.arrays())
 
 
@@ -298,7 +298,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
     r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on the inputs
     ``kappa``, before anything is computed: the block arrays (each block function holding at most
     ``BLOCK_ARRAYS`` arrays of its grid at once); per network kept, twice the arrays it refers to (what
-    :func:`~symcorr.numeric.networks.simplified` may create) except those of the dense tensor's size, which
+    :func:`~symcorr.numeric.tensor_networks.simplified` may create) except those of the dense tensor's size, which
     are summed one network at a time into the dense block; the sampled values when truncating; and the
     dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when terms
     go into it exactly (with a tolerance, whether any cyclic term stays is known only after the estimate

@@ -13,7 +13,7 @@ import pytest
 from symcorr.numeric.budget import MemoryBudgetError
 from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
 from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
-from symcorr.numeric.networks import Term, merged, simplified, split_diagonals
+from symcorr.numeric.tensor_networks import Term, merged, simplified, split_diagonals
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
