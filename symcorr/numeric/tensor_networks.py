@@ -534,5 +534,5 @@ def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
     return term.weight * mask * values
 
 
-__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost", "symmetric_slice", "entries",
-           "arrangements", "fresh"]
+__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost",
+           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "fresh"]
