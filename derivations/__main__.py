@@ -25,12 +25,56 @@ def _reexec_with_fixed_hash_seed(argv) -> None:
         os.execve(sys.executable, [sys.executable, "-m", "derivations", *argv], env)
 
 
+#: The derivations being printed; worker processes forked by ``_printed_in_parallel`` read them from here
+#: (the families' SymPy function classes are made at run time and do not pickle).
+_DERIVATIONS: list = []
+
+
+def _derive(job):
+    from symcorr.derivation.engine import derive
+
+    series_order = job.series_order
+    if series_order is None:
+        series_order = job.activation.family.default_series_order(job.activation, job.order, job.closure)
+    return derive(job.activation, job.order, job.closure, series_order=series_order)
+
+
+def _print(task):
+    """``task = (what, index)``: the kernel module (``'kernel'``) or the formula-sheet LaTeX
+    (``'formulas'``) of ``_DERIVATIONS[index]`` -- text only, each about half of a derivation's printing."""
+    from symcorr.codegen.printer import kernel_module_source
+    from symcorr.theory.sheets import printed_formulas
+
+    what, index = task
+    derivation = _DERIVATIONS[index]
+    return task, kernel_module_source(derivation, HEADER) if what == "kernel" else printed_formulas(derivation)
+
+
+def _printed_in_parallel(derivations) -> tuple[list, list]:
+    """The kernel modules and the formula-sheet LaTeX of ``derivations``. SymPy's printing is most of
+    the work, so it is spread over forked worker processes (one per CPU; in this process where fork is
+    not available). Each piece is printed by one process with the same hash seed, so the text is the
+    same however the work is spread."""
+    import multiprocessing
+
+    _DERIVATIONS[:] = derivations
+    tasks = [(what, index) for index in range(len(derivations)) for what in ("kernel", "formulas")]
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        results = dict(map(_print, tasks))
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = dict(pool.imap_unordered(_print, tasks))
+    return ([results["kernel", i] for i in range(len(derivations))],
+            [results["formulas", i] for i in range(len(derivations))])
+
+
 def generated_files(progress=sys.stderr) -> dict[str, str]:
     """File name (in ``generated/``) -> content, for every shipped artefact."""
     sys.path.insert(0, str(ROOT))
     from symcorr.codegen.factored_printer import factored_module_name, factored_module_source
-    from symcorr.codegen.printer import kernel_module_source, module_name
-    from symcorr.derivation.engine import derive
+    from symcorr.codegen.printer import module_name
+    from symcorr.theory.sheets import formula_sheets
 
     from .jobs import FACTORED_JOBS, KERNEL_JOBS
 
@@ -40,35 +84,28 @@ def generated_files(progress=sys.stderr) -> dict[str, str]:
     }
     derivations = []
     for number, job in enumerate(KERNEL_JOBS, start=1):
-        name = module_name(job.activation.name, job.order, job.closure)
         start = time.perf_counter()
-        series_order = job.series_order
-        if series_order is None:
-            series_order = job.activation.family.default_series_order(job.activation, job.order, job.closure)
-        derivation = derive(job.activation, job.order, job.closure, series_order=series_order)
-        files[f"{name}.py"] = kernel_module_source(derivation, HEADER)
-        derivations.append(derivation)
-        print(f"[{number}/{len(KERNEL_JOBS)}] {name}: {len(derivation.patterns)} patterns "
-              f"in {time.perf_counter() - start:.1f} s", file=progress, flush=True)
+        derivations.append(_derive(job))
+        print(f"[{number}/{len(KERNEL_JOBS)}] {module_name(job.activation.name, job.order, job.closure)}: "
+              f"{len(derivations[-1].patterns)} patterns in {time.perf_counter() - start:.1f} s",
+              file=progress, flush=True)
+    start = time.perf_counter()
+    sources, formulas = _printed_in_parallel(derivations)
+    for job, source in zip(KERNEL_JOBS, sources):
+        files[f"{module_name(job.activation.name, job.order, job.closure)}.py"] = source
+    print(f"printed {len(derivations)} kernels and their formulas in {time.perf_counter() - start:.1f} s",
+          file=progress, flush=True)
     # the factored modules (issue 14): the same derivations' output orders >= 3 as tensor-network terms
     by_job = {(job.activation, job.order, job.closure): d for job, d in zip(KERNEL_JOBS, derivations)}
     for number, job in enumerate(FACTORED_JOBS, start=1):
         start = time.perf_counter()
-        derivation = by_job.get((job.activation, job.order, job.closure))
-        if derivation is None:
-            series_order = job.series_order
-            if series_order is None:
-                series_order = job.activation.family.default_series_order(job.activation, job.order, job.closure)
-            derivation = derive(job.activation, job.order, job.closure, series_order=series_order)
+        derivation = by_job.get((job.activation, job.order, job.closure)) or _derive(job)
         name = factored_module_name(job.activation.name, job.order, job.closure)
         files[f"{name}.py"] = factored_module_source(derivation, HEADER)
         print(f"[factored {number}/{len(FACTORED_JOBS)}] {name} in {time.perf_counter() - start:.1f} s",
               file=progress, flush=True)
     # the formula sheets of every shipped formula (issue 5), covered by --check like the kernels
-    from symcorr.theory import formula_sheet_latex, formula_sheet_markdown
-
-    files["formulas.md"] = formula_sheet_markdown(derivations, HEADER)
-    files["formulas.tex"] = formula_sheet_latex(derivations, HEADER)
+    files["formulas.md"], files["formulas.tex"] = formula_sheets(derivations, HEADER, formulas)
     return files
 
 

@@ -167,15 +167,23 @@ def _visible_width(latex: str) -> float:
     return width
 
 
-def latex_lines(terms: list[sp.Expr], width: int | None = None, parameters=()) -> list[str]:
-    """LaTeX of a sum of ``terms`` as lines of at most about ``width`` printed characters
-    (one line if ``width`` is ``None``); continuation lines start with their sign. In each
-    term the factors in ``parameters`` (the activation's) come first."""
+def latex_pieces(terms: list[sp.Expr], parameters=()) -> list[str]:
+    """Each of ``terms`` in LaTeX with its sign (``- body`` or ``body`` first, then ``+ body`` or
+    ``- body``), the factors in ``parameters`` (the activation's) first: the printing, done once
+    however the pieces are then broken into lines (:func:`broken_lines`)."""
     printer = FormulaLatexPrinter({"leading": tuple(parameters)})
-    lines, current, used = [], [], 0
+    pieces = []
     for position, term in enumerate(terms):
         sign, body = _signed(term, printer)
-        piece = (f"- {body}" if sign == "-" else body) if position == 0 else f"{sign} {body}"
+        pieces.append((f"- {body}" if sign == "-" else body) if position == 0 else f"{sign} {body}")
+    return pieces
+
+
+def broken_lines(pieces: list[str], width: int | None = None) -> list[str]:
+    """``pieces`` (:func:`latex_pieces`) joined into lines of at most about ``width`` printed
+    characters (one line if ``width`` is ``None``); continuation lines start with their sign."""
+    lines, current, used = [], [], 0
+    for piece in pieces:
         size = _visible_width(piece)
         if width is not None and current and used + size > width:
             lines.append(" ".join(current))
@@ -186,12 +194,24 @@ def latex_lines(terms: list[sp.Expr], width: int | None = None, parameters=()) -
     return lines
 
 
-def formula_latex(derivation, pattern: str, width: int | None = None, substitute: bool = False) -> list[str]:
-    """The lines of the right-hand side of ``pattern``'s formula in LaTeX (see :func:`latex_lines`)."""
+def latex_lines(terms: list[sp.Expr], width: int | None = None, parameters=()) -> list[str]:
+    """LaTeX of a sum of ``terms`` as lines of at most about ``width`` printed characters
+    (one line if ``width`` is ``None``); continuation lines start with their sign. In each
+    term the factors in ``parameters`` (the activation's) come first."""
+    return broken_lines(latex_pieces(terms, parameters), width)
+
+
+def formula_pieces(derivation, pattern: str, substitute: bool = False) -> list[str]:
+    """The signed LaTeX terms of ``pattern``'s formula (:func:`latex_pieces`), to be broken into lines
+    at any width by :func:`broken_lines`."""
     pattern = normalize_pattern(pattern)
     parameters = () if substitute else derivation.activation.parameter_symbols
-    terms = ordered_terms(formula_expression(derivation, pattern, substitute), parameters)
-    return latex_lines(terms, width, parameters)
+    return latex_pieces(ordered_terms(formula_expression(derivation, pattern, substitute), parameters), parameters)
+
+
+def formula_latex(derivation, pattern: str, width: int | None = None, substitute: bool = False) -> list[str]:
+    """The lines of the right-hand side of ``pattern``'s formula in LaTeX (see :func:`latex_lines`)."""
+    return broken_lines(formula_pieces(derivation, pattern, substitute), width)
 
 
 def latex(derivation, pattern: str | None = None) -> str:
@@ -226,14 +246,15 @@ def formula_text(derivation, pattern: str, substitute: bool = False) -> str:
     return f"{output_text(pattern)} = {' '.join(pieces)}"
 
 
-def markdown_section(derivation, patterns, substitute: bool, level: int) -> str:
-    """One derivation's formulas as a Markdown section (heading ``level``), each in a ``$$`` block."""
+def markdown_section(derivation, patterns, substitute: bool, level: int, pieces=None) -> str:
+    """One derivation's formulas as a Markdown section (heading ``level``), each in a ``$$`` block;
+    ``pieces`` (pattern -> :func:`formula_pieces`) may hold the formulas' LaTeX printed already."""
     hashes = "#" * level
     parts = [f"{hashes} {derivation_title(derivation)}", "", derivation_summary(derivation, not substitute)]
     for p in patterns:
+        printed = pieces[p] if pieces is not None else formula_pieces(derivation, p, substitute)
         parts += ["", f"{hashes}# {pattern_title(p)}: ${output_latex(p)}$ (pattern `{p}`)", "",
-                  "$$", align_block(output_latex(p), formula_latex(derivation, p, 90, substitute), "aligned"),
-                  "$$"]
+                  "$$", align_block(output_latex(p), broken_lines(printed, 90), "aligned"), "$$"]
     return "\n".join(parts)
 
 
@@ -326,5 +347,5 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
 
 __all__ = ["latex", "output_latex", "output_text", "pattern_title", "math_sections", "activation_description",
            "accuracy_text", "closure_text", "derivation_title", "derivation_summary", "formula_expression", "ordered_terms",
-           "latex_lines", "formula_latex", "align_block", "formula_text", "markdown_section", "render_derivation",
-           "render_terms", "parameter_values_latex", "FORMATS"]
+           "latex_pieces", "broken_lines", "latex_lines", "formula_pieces", "formula_latex", "align_block",
+           "formula_text", "markdown_section", "render_derivation", "render_terms", "parameter_values_latex", "FORMATS"]

@@ -12,9 +12,10 @@ from sympy.printing.latex import latex_escape
 
 from symcorr.theory.render import (
     align_block,
+    broken_lines,
     derivation_summary,
     derivation_title,
-    formula_latex,
+    formula_pieces,
     markdown_section,
     output_latex,
     pattern_title,
@@ -39,21 +40,33 @@ NOTATION = (
 )
 
 
-def formula_sheet_markdown(derivations, header: str | None = None) -> str:
+def printed_formulas(derivation) -> dict[str, list[str]]:
+    """``derivation``'s formulas in LaTeX, pattern -> :func:`~symcorr.theory.render.formula_pieces`
+    (the slow part of a sheet: both sheets break the same pieces into lines of their own widths)."""
+    return {p: formula_pieces(derivation, p) for p in derivation.patterns}
+
+
+def _printed(derivations) -> list[dict]:
+    return [printed_formulas(d) for d in derivations]
+
+
+def formula_sheet_markdown(derivations, header: str | None = None, printed=None) -> str:
     """A Markdown document of every formula of ``derivations`` (deterministic output).
 
     One section per derivation, in the given order (activation, output orders, closure), naming
     the docs/theory.md sections it follows; each formula in LaTeX math (``$$``
-    blocks with ``aligned`` line breaks).
+    blocks with ``aligned`` line breaks). ``printed`` may hold the formulas' LaTeX already
+    (:func:`formula_sheets`).
     """
     derivations = list(derivations)
+    printed = _printed(derivations) if printed is None else printed
     parts = []
     if header:
         parts += [f"<!-- {header} -->", ""]
     parts += ["# symcorr formula sheet", "", NOTATION, "", "## Contents", ""]
     parts += [f"{number}. {derivation_title(d)}" for number, d in enumerate(derivations, start=1)]
-    for d in derivations:
-        parts += ["", markdown_section(d, list(d.patterns), False, level=2)]
+    for d, pieces in zip(derivations, printed):
+        parts += ["", markdown_section(d, list(d.patterns), False, level=2, pieces=pieces)]
     return "\n".join(parts) + "\n"
 
 
@@ -62,14 +75,16 @@ def _markdown_to_latex(text: str) -> str:
                 .replace("`symcorr terms`", "\\texttt{symcorr terms}"))
 
 
-def formula_sheet_latex(derivations, header: str | None = None) -> str:
+def formula_sheet_latex(derivations, header: str | None = None, printed=None) -> str:
     """A standalone LaTeX document (article, amsmath, geometry) of every formula of ``derivations``.
 
     Deterministic output; long formulas are broken over lines and pages
     (``align*`` with ``\\allowdisplaybreaks``). Compiles with ``pdflatex``
-    from ``texlive-latex-base``.
+    from ``texlive-latex-base``. ``printed`` may hold the formulas' LaTeX already
+    (:func:`formula_sheets`).
     """
     derivations = list(derivations)
+    printed = _printed(derivations) if printed is None else printed
     lines = []
     if header:
         lines.append(f"% {header}")
@@ -88,14 +103,22 @@ def formula_sheet_latex(derivations, header: str | None = None) -> str:
         "",
         "\\tableofcontents",
     ]
-    for d in derivations:
+    for d, pieces in zip(derivations, printed):
         lines += ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", ""]
         lines.append(derivation_summary(d))
         for p in d.patterns:
             lines += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
-                      align_block(output_latex(p), formula_latex(d, p, 68))]
+                      align_block(output_latex(p), broken_lines(pieces[p], 68))]
     lines += ["", "\\end{document}"]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["formula_sheet_markdown", "formula_sheet_latex", "NOTATION"]
+def formula_sheets(derivations, header: str | None = None, printed=None) -> tuple[str, str]:
+    """``(formula_sheet_markdown(...), formula_sheet_latex(...))``, every formula printed once (or given
+    as ``printed``, one :func:`printed_formulas` per derivation)."""
+    derivations = list(derivations)
+    printed = _printed(derivations) if printed is None else printed
+    return formula_sheet_markdown(derivations, header, printed), formula_sheet_latex(derivations, header, printed)
+
+
+__all__ = ["formula_sheets", "printed_formulas", "formula_sheet_markdown", "formula_sheet_latex", "NOTATION"]
