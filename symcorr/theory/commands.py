@@ -32,11 +32,9 @@ _CALL = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*\((?P<arguments>[^()]*)\)$")
 _KEYWORD = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<value>.+)$")
 
 
-def _number(text: str, spec: str):
-    """A finite real number of a ``name(arguments)`` spec (a string that is one, or True/False)."""
+def _number(text: str, spec: str) -> float:
+    """A finite real number of a ``name(arguments)`` spec."""
     text = text.strip()
-    if text in ("True", "False"):
-        return text == "True"
     try:
         value = float(text)
     except ValueError:
