@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from symcorr.codegen.runtime.grid import OnDiagonal
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
@@ -330,15 +331,27 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
 
 
 def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None) -> np.ndarray:
-    r"""The diagonal :math:`\kappa_{y,i..i}` of output ``order`` from the generated terms, every one of them (with
-    all slots on one neuron every term is a product of vectors: the blocks' diagonals and the inputs'
-    diagonal slices)."""
-    block_cache = {} if block_cache is None else block_cache
+    r"""The diagonal :math:`\kappa_{y,i..i}` of output ``order`` from the generated terms, every one of them: with all
+    slots on one neuron every term is a product of vectors, the blocks on the diagonals of their grids (evaluated
+    on the inputs' diagonals, :class:`~symcorr.codegen.runtime.grid.OnDiagonal`: no grid of :math:`N^2` is made)
+    and the inputs' diagonal slices. ``block_cache`` is unused (the signature of :func:`factored_output`)."""
+    on_diagonal = tuple(OnDiagonal(np.asarray(pattern_slice(tensor, "i" * n), dtype=np.float64))
+                        for n, tensor in enumerate(kappa, start=1))
+    blocks: dict = {}
     out = np.zeros(dim)
     for spec in getattr(module, f"TERMS_{order}"):
-        values = spec_values(spec, "i" * order, kappa, parameters, dim, block_cache)
-        if values is not None:
-            out += values
+        values = np.full(dim, _scalar(spec, parameters))
+        for labels in spec.cumulants:
+            values = values * on_diagonal[len(labels) - 1].values if len(labels) <= len(kappa) else 0.0 * values
+        for function, labels in spec.blocks:
+            if function not in blocks:
+                block = np.asarray(function(on_diagonal, *parameters), dtype=np.float64)
+                if block.size not in (1, dim) or any(length != 1 for length in block.shape[1:]):
+                    raise ValueError(f"the block {function.__name__} is not elementwise on its grid (shape {block.shape} "
+                                     "on the diagonal): this factored module cannot give a diagonal")
+                blocks[function] = np.broadcast_to(block.reshape(-1), (dim,))
+            values = values * blocks[function]
+        out += values
     return out
 
 

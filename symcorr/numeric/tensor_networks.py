@@ -297,17 +297,26 @@ def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[
 
 def _canonical_single(term: Term):
     """``(key, array)`` of a term of one factor over slot indices only (identity legs): the slots' pattern of
-    indices renamed by first appearance, the factor's axes in that order, times the weight; else ``None``."""
+    indices renamed by first appearance (a non-symmetric term's slots first put in the canonical order of its
+    pattern, which leaves :math:`\operatorname{Sym}(X)` as it is), the factor's axes in that order, times the
+    weight; else ``None``."""
     if len(term.factors) != 1 or any(leg is not None for _, leg in term.legs):
         return None
     (factor,), (ix,) = term.factors, term.indices
+    legs = term.legs
+    if not term.symmetric:
+        # Sym(X) is the same for every order of the slots: the slots sorted by their index's multiplicity
+        # (then first appearance) make terms of one diagonal pattern ('iij', 'iji', 'jii') one key
+        counts = {k: sum(1 for j, _ in legs if j == k) for k, _ in legs}
+        first = {k: s for s, (k, _) in reversed(list(enumerate(legs)))}
+        legs = sorted(legs, key=lambda leg: (-counts[leg[0]], first[leg[0]]))
     names = {}
-    for k, _ in term.legs:
+    for k, _ in legs:
         names.setdefault(k, len(names))
     if set(ix) != set(names) or len(set(ix)) != len(ix):
         return None
     order = sorted(range(len(ix)), key=lambda a: names[ix[a]])
-    key = ("single", tuple(names[k] for k, _ in term.legs), factor.shape, term.symmetric)
+    key = ("single", tuple(names[k] for k, _ in legs), tuple(factor.shape[a] for a in order), term.symmetric)
     return key, term.weight * np.transpose(factor, order)
 
 

@@ -27,12 +27,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse.linalg
 
 from symcorr.numeric.cumulant_tensors import RankOneSum, pattern_slice
 from symcorr.numeric.exactness import Cause, StatusProfile, worst
 
 #: Relative tolerance of the checks (rounding of sums of many float64 terms).
 TOLERANCE = 1e-10
+#: Width from which the largest eigenvalue of a covariance is found by Lanczos iterations (scipy's eigsh).
+LANCZOS_FROM = 64
 
 
 class InvalidStatisticsWarning(UserWarning):
@@ -60,6 +63,15 @@ def covariance_problem(cov: np.ndarray) -> str | None:
         return None
     except np.linalg.LinAlgError:
         pass
+    if cov.shape[0] >= LANCZOS_FROM:
+        # the criterion below, lambda_min >= -tau max(scale, lambda_max), as one more Cholesky factorization
+        # with lambda_max from Lanczos iterations (O(N^2) each) instead of every eigenvalue (O(N^3), ~10x slower)
+        largest = float(scipy.sparse.linalg.eigsh(cov, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
+        try:
+            np.linalg.cholesky(cov + (TOLERANCE * max(scale, largest) + 1e-300) * np.eye(cov.shape[0]))
+            return None
+        except np.linalg.LinAlgError:
+            pass
     eigenvalues = np.linalg.eigvalsh(cov)
     if eigenvalues[0] >= -TOLERANCE * max(scale, float(eigenvalues[-1])):
         return None

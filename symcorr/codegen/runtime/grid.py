@@ -11,14 +11,32 @@ import numpy as np
 _LETTERS = "ijklmnopqrstuvwxyz"
 
 
+class OnDiagonal:
+    r"""An input cumulant seen on its diagonal only, :math:`\kappa_{i \dots i}` (``values``, one per neuron).
+
+    :func:`grid_view` puts it on the first axis of any grid, every other axis of length 1, so a grid
+    function (elementwise in its grid, as every block of a factored module is) evaluated on such inputs
+    returns its values on the diagonal of its grid -- every grid axis on the same neuron -- at the cost
+    of vectors instead of :math:`N^d` grids.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values):
+        self.values = values
+
+
 def grid_view(tensor, labels, grid):
     r"""The input cumulant :math:`\kappa_{labels}` broadcast on the neuron grid ``grid``.
 
     ``grid_view(k3, 'iij', 'ijk')[a, b, 0] = k3[a, a, b]``: diagonal slots
     are extracted (a view, no copy) and grid axes the cumulant does not
     depend on get length 1. A tensor held in another form (with a method
-    ``slice(labels)``, :mod:`symcorr.numeric.cumulant_tensors`) gives its slice itself.
+    ``slice(labels)``, :mod:`symcorr.numeric.cumulant_tensors`) gives its slice itself;
+    an :class:`OnDiagonal` input gives its diagonal on the first grid axis.
     """
+    if isinstance(tensor, OnDiagonal):
+        return tensor.values.reshape((-1,) + (1,) * (len(grid) - 1))
     present = "".join(sorted(set(labels)))
     values = tensor.slice(labels) if hasattr(tensor, "slice") else np.einsum(f"{labels}->{present}", tensor)
     return values.reshape(tuple(values.shape[0] if g in present else 1 for g in grid))
