@@ -225,6 +225,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             else:
                 acyclic.append(term)
                 held.add([term])
+    candidates = tensor_networks.deduplicated(candidates)
     if candidates:
         tuples = sampled_tuples(dim, order)
         values = [tensor_networks.entries(t, tuples) for t in candidates]

@@ -28,7 +28,8 @@ What is done with terms, each exactly:
   matrices folded: the same tensor with fewer factors;
 * :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
   plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
-* :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked).
+* :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked);
+* :func:`deduplicated` -- terms that are one network up to the order of the slots made one.
 
 Over the ~500-line guide: the term algebra (simplify, split, merge) and its contractions (slices,
 entries) share the private index bookkeeping and are read together.
@@ -377,6 +378,49 @@ def merged(terms: list[Term]) -> list[Term]:
     return out
 
 
+def _network_key(term: Term) -> tuple:
+    """A description of ``term`` without its weight that is the same for the same network with its slots in another
+    order (:math:`\operatorname{Sym}(X)` is the same) or its indices renamed: arrays by identity, indices named by
+    first appearance along the slots, then along the factors sorted by array and slot names; the least over the
+    orders of the slots. Equal keys mean equal networks (the key lists every array and index); an equal network
+    may still get another key (two factors the sort cannot tell apart), which only leaves it unmerged."""
+    best = None
+    orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
+    for order in orders:
+        names: dict = {}
+        legs = []
+        for s in order:
+            k, leg = term.legs[s]
+            names.setdefault(k, len(names))
+            legs.append((names[k], id(leg) if leg is not None else 0))
+        described = sorted(range(len(term.factors)),
+                           key=lambda n: (id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])))
+        factors = []
+        for n in described:
+            for k in term.indices[n]:
+                names.setdefault(k, len(names))
+            factors.append((id(term.factors[n]), tuple(names[k] for k in term.indices[n])))
+        key = (term.symmetric, tuple(legs), tuple(sorted(factors)))
+        best = key if best is None or key < best else best
+    return best
+
+
+def deduplicated(terms: list[Term]) -> list[Term]:
+    r"""The same sum of :math:`\operatorname{Sym}(X_t)` with terms that are one network (the same arrays joined the
+    same way, up to the order of the slots and the names of the indices) made one, their weights summed."""
+    first: dict = {}
+    out: list[Term] = []
+    for term in terms:
+        key = _network_key(term)
+        if key in first:
+            kept = out[first[key]]
+            out[first[key]] = Term(kept.weight + term.weight, kept.factors, kept.indices, kept.legs, kept.symmetric)
+        else:
+            first[key] = len(out)
+            out.append(term)
+    return [term for term in out if term.weight != 0.0]
+
+
 def scaled(term: Term, factor: float) -> Term:
     return Term(term.weight * factor, term.factors, term.indices, term.legs, term.symmetric)
 
@@ -544,4 +588,4 @@ def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost",
-           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "fresh"]
+           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "fresh", "deduplicated"]

@@ -66,12 +66,15 @@ def covariance_problem(cov: np.ndarray) -> str | None:
     if cov.shape[0] >= LANCZOS_FROM:
         # the criterion below, lambda_min >= -tau max(scale, lambda_max), as one more Cholesky factorization
         # with lambda_max from Lanczos iterations (O(N^2) each) instead of every eigenvalue (O(N^3), ~10x slower)
+        # (and when it fails, a message without the full spectrum)
         largest = float(scipy.sparse.linalg.eigsh(cov, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
+        shift = TOLERANCE * max(scale, largest)
         try:
-            np.linalg.cholesky(cov + (TOLERANCE * max(scale, largest) + 1e-300) * np.eye(cov.shape[0]))
+            np.linalg.cholesky(cov + (shift + 1e-300) * np.eye(cov.shape[0]))
             return None
         except np.linalg.LinAlgError:
-            pass
+            return (f"covariance not positive semi-definite: a negative eigenvalue below {-shift:.3e} (largest "
+                    f"{largest:.3e}; its Cholesky factorization shifted by {shift:.1e} fails)")
     eigenvalues = np.linalg.eigvalsh(cov)
     if eigenvalues[0] >= -TOLERANCE * max(scale, float(eigenvalues[-1])):
         return None

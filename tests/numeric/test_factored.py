@@ -13,7 +13,7 @@ import pytest
 from symcorr.numeric.budget import MemoryBudgetError
 from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
 from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
-from symcorr.numeric.tensor_networks import Term, merged, simplified, split_diagonals
+from symcorr.numeric.tensor_networks import Term, deduplicated, merged, simplified, split_diagonals
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -198,3 +198,35 @@ def test_merged_keeps_the_sum_in_fewer_terms():
     fewer = merged(terms)
     assert len(fewer) == 3          # the singles, the stars (with the first of `other`, a star), the last
     assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
+
+
+def test_merged_sums_the_diagonal_singles_of_every_slot_order():
+    """'iij', 'iji' and 'jii' terms of one matrix are one single after merging (Sym is the same), the sum kept."""
+    rng = np.random.default_rng(12)
+    M = rng.normal(size=(4, 4))
+    terms = [Term(w, [M], [(0, 1)], legs) for w, legs in
+             ((0.5, [(0, None), (0, None), (1, None)]), (1.5, [(0, None), (1, None), (0, None)]),
+              (-0.7, [(1, None), (0, None), (0, None)]))]
+    fewer = merged(terms)
+    assert len(fewer) == 1
+    assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
+
+
+@pytest.mark.parametrize("order", [3, 4])
+def test_deduplicated_merges_one_network_in_other_slot_orders_only(order):
+    rng = np.random.default_rng(13)
+    A, B = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    cycle = [(s, (s + 1) % order) for s in range(order)]
+    identity = [(s, None) for s in range(order)]
+    same = [Term(0.4, [A] + [B] * (order - 1), cycle, identity),
+            # the same network, its slots in another order and its indices renamed
+            Term(1.1, [B] * (order - 1) + [A], [(k + 10, j + 10) for k, j in cycle[1:]] + [(10, 11)],
+                 [(10 + (s + 1) % order, None) for s in range(order)][::-1]),
+            # the same network with the slot order reversed
+            Term(-0.2, [A] + [B] * (order - 1), cycle, identity[::-1])]
+    other = Term(0.9, [B] + [A] * (order - 1), cycle, identity)      # other arrays on the edges: another network
+    copy = Term(0.3, [A.copy()] + [B] * (order - 1), cycle, identity)  # equal values, another array: kept apart
+    terms = same + [other, copy]
+    fewer = deduplicated(terms)
+    assert len(fewer) == 3
+    assert relative(reference(fewer, order, 5), reference(terms, order, 5)) < 1e-12
