@@ -39,7 +39,7 @@ from symcorr.networks.data_in import data_input, sample_shape
 from symcorr.networks.exactness import remedy
 from symcorr.networks.layers import Settings, rule_for
 from symcorr.networks.memory import check_plan, memory_plan
-from symcorr.numeric.budget import budget_scope
+from symcorr.numeric.budget import MemoryBudgetError, budget_scope
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
 from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument, \
@@ -289,6 +289,9 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
                                                               shape=shapes[index]))
             except (ValueError, FloatingPointError) as error:
                 raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
+            except MemoryBudgetError as error:   # an estimate made as the layer runs (e.g. a factored one's terms)
+                raise MemoryBudgetError(f"layer {name} ({type(module).__name__}): {error}", error.needed,
+                                        error.budget) from None
             if rule.kind != "pointwise" and valid_before:
                 # an affine map keeps a covariance positive semi-definite but not Pearson's inequality
                 current = current.with_status(problems=problems_of(current, exactness=current.exactness))

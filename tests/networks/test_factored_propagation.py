@@ -64,3 +64,15 @@ def test_propagate_rejects_bad_representation_and_tolerance():
         propagate(model, inputs, order=3, representation="low-rank")
     with pytest.raises(ValueError, match="tolerance"):
         propagate(model, inputs, order=3, tolerance=-0.1)
+
+
+def test_a_factored_layer_above_the_budget_is_refused_by_name():
+    """The memory of a factored layer is estimated as the layer runs (its terms are known then): the refusal names
+    the layer, like the plan's refusals before the propagation starts."""
+    from symcorr.numeric.budget import MemoryBudgetError
+
+    n = 64
+    model = mlp([n] * 4, lambda: snn.Quadratic(1.0), seed=0)
+    with pytest.raises(MemoryBudgetError, match=r"^layer 1 \(Quadratic\): the factored pointwise layer of 64 neurons"):
+        propagate(model, Cumulants(np.zeros(n), np.eye(n)), order=2, closure=3, representation="factored",
+                  memory_budget="40M", progress=False)
