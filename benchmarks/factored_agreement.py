@@ -41,7 +41,7 @@ def run_case(name: str, n: int, depth: int, closure: int) -> dict:
 
     activation = activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
     model = mlp([n] * (depth + 2), lambda: from_activation(activation, learnable=False), init_gain=0.7, seed=depth)
-    inputs = Cumulants(np.zeros(n), np.eye(n))
+    inputs = Cumulants(np.full(n, 0.5), np.eye(n))
     results, seconds = {}, {}
     for form in ("dense", "factored"):
         start = time.perf_counter()
