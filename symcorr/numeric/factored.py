@@ -46,19 +46,22 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 class Dropped:
     """What a truncation dropped at one pointwise layer: the off-diagonal cyclic terms of output ``order``
     whose estimated relative size ``size`` (Frobenius norm of the dropped part over that of the whole
-    tensor, from ``samples`` uniformly sampled entries) was at most ``tolerance``. The exactness status
-    of the order says where (:mod:`symcorr.numeric.exactness`)."""
+    tensor, from ``samples`` uniformly sampled entries) was at most ``tolerance``; ``error`` is the standard
+    error of that estimate (bootstrap over the samples). The exactness status of the order says where
+    (:mod:`symcorr.numeric.exactness`)."""
 
     order: int
     size: float
     tolerance: float
     terms: int
     samples: int
+    error: float | None = None
 
     def __str__(self) -> str:
+        error = "" if self.error is None else f" +- {self.error:.1e}"
         return (f"factored representation: {self.terms} off-diagonal cyclic diagram term(s) of order {self.order} "
-                f"dropped, estimated relative size {self.size:.1e} (tolerance {self.tolerance:.0e}; Frobenius norm "
-                f"from {self.samples} uniformly sampled entries)")
+                f"dropped, estimated relative size {self.size:.1e}{error} (tolerance {self.tolerance:.0e}; Frobenius "
+                f"norm from {self.samples} uniformly sampled entries, standard error by bootstrap)")
 
 
 def normalized(labels: str) -> tuple[str, list[int]]:

@@ -178,6 +178,23 @@ def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPL
     return np.random.default_rng(seed).integers(0, dim, size=(count, order))
 
 
+#: Resamples of the sampled tuples behind the standard error of a truncation's estimated size.
+BOOTSTRAP = 200
+
+
+def bootstrap_error(part: np.ndarray, whole: np.ndarray, resamples: int = BOOTSTRAP) -> float:
+    r"""The standard error of :math:`\lVert part \rVert / \lVert whole \rVert` estimated from the values of both at
+    the same sampled tuples: the spread of the ratio over ``resamples`` bootstrap resamples of the tuples (fixed
+    seed). With heavy-tailed entries it understates the spread (measured with 256 samples: 0.9 of it for
+    entries that are products of two Gaussians, 0.7 for products of three)."""
+    rng = np.random.default_rng(SAMPLE_SEED + 1)
+    picks = rng.integers(0, len(whole), size=(resamples, len(whole)))
+    numerator = np.sqrt(np.sum(part[picks] ** 2, axis=1))
+    denominator = np.sqrt(np.sum(whole[picks] ** 2, axis=1))
+    ratios = numerator / np.where(denominator > 0, denominator, np.inf)
+    return float(np.std(ratios, ddof=1))
+
+
 def _symmetrized(total: np.ndarray) -> np.ndarray:
     permutations = list(itertools.permutations(range(total.ndim)))
     out = total.transpose(permutations[0]).copy()
@@ -230,7 +247,8 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         tuples = sampled_tuples(dim, order)
         values = [tensor_networks.entries(t, tuples) for t in candidates]
         kept = sum((tensor_networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
-        total = np.linalg.norm(kept + sum(values, np.zeros(len(tuples))))
+        whole = kept + sum(values, np.zeros(len(tuples)))
+        total = np.linalg.norm(whole)
         running, removed, keep = np.zeros(len(tuples)), 0, []
         for term, value in sorted(zip(candidates, values), key=lambda c: np.linalg.norm(c[1])):
             candidate = running + value
@@ -240,7 +258,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 keep.append(term)
         if removed:
             dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
-                                   len(tuples)))
+                                   len(tuples), bootstrap_error(running, whole)))
         for term in keep:
             block.add(tensor_networks.slice_values(term, letters))
     acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
@@ -357,4 +375,5 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cac
 
 
 __all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
+           "bootstrap_error",
            "sampled_tuples", "SAMPLES"]
