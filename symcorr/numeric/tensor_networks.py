@@ -142,6 +142,20 @@ def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) ->
     return out
 
 
+def _scaled_axis(factor: np.ndarray, vector: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
+    """``factor`` times ``vector`` along ``axis``, cached by identity like :func:`_fold` (the networks of one layer
+    scale the same matrices by the same vertex values many times)."""
+    key = ("scaled", id(factor), id(vector), axis)
+    if cache is not None and key in cache:
+        return cache[key][0]
+    shape = [1] * factor.ndim
+    shape[axis] = vector.shape[0]
+    out = factor * vector.reshape(shape)
+    if cache is not None:
+        cache[key] = (out, factor, vector)
+    return out
+
+
 def simplified(term: Term, fold_cache: dict | None = None) -> Term:
     """The same tensor with fewer factors (module docstring); ``fold_cache`` shares folded factors
     between terms that hold the same arrays."""
@@ -186,9 +200,7 @@ def simplified(term: Term, fold_cache: dict | None = None) -> Term:
                 # a vector into the smallest other factor holding its index
                 m = min((h for h in holders[k] if h != n), key=lambda h: pairs[h][0].size)
                 g, jx = pairs[m]
-                shape = [1] * g.ndim
-                shape[jx.index(k)] = f.shape[0]
-                pairs[m] = (g * f.reshape(shape), jx)
+                pairs[m] = (_scaled_axis(g, f, jx.index(k), fold_cache), jx)
                 del pairs[n]
                 changed = True
                 break
