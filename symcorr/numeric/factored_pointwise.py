@@ -111,13 +111,13 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         scalar = _scalar(spec, parameters)
         if scalar == 0:
             continue
-        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
-        if any(not np.any(array) for array, _ in dense):
-            continue                             # a block that vanishes on these inputs (e.g. odd moments)
         inputs = [terms_of(kappa[len(labels) - 1], len(labels)) if len(labels) <= len(kappa) else []
                   for labels in spec.cumulants]
         if any(not held for held in inputs):
             continue                             # an input cumulant that is zero (or not held)
+        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        if any(not np.any(array) for array, _ in dense):
+            continue                             # a block that vanishes on these inputs (e.g. odd moments)
         combined: dict = {}
         for words, weight in spec.arrangements:
             for choice in itertools.product(*(range(len(held)) for held in inputs)):
@@ -316,17 +316,22 @@ def _term_bytes(term: tensor_networks.Term) -> int:
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
     r"""An upper bound on the bytes :func:`factored_output` of orders ``3..orders`` allocates on the inputs
-    ``kappa``, before anything is computed: the block arrays (each block function holding at most
-    ``BLOCK_ARRAYS`` arrays of its grid at once); per network kept, twice the arrays it refers to (what
-    :func:`~symcorr.numeric.tensor_networks.simplified` may create) except those of the dense tensor's size, which
-    are summed one network at a time into the dense block; the sampled values when truncating; and the
+    ``kappa``, before anything is computed: the block arrays of the terms whose input cumulants are held
+    (each block function holding at most ``BLOCK_ARRAYS`` arrays of its grid at once); per network kept,
+    twice the arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified` may create)
+    except those of the dense tensor's size, which are summed one network at a time into the dense block; the sampled values when truncating; and the
     dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when terms
     go into it exactly (with a tolerance, whether any cyclic term stays is known only after the estimate
     of their size: the block is checked against the budget then, before it is allocated)."""
-    blocks = getattr(module, "BLOCK_ARRAYS", {})
-    total = FLOAT * sum(dim ** (2 if count else 1) for count in blocks.values())
-    working = FLOAT * dim**2 * max(blocks.values(), default=0)
+    arrays = getattr(module, "BLOCK_ARRAYS", {})
     held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    used = {}                                   # the blocks of the terms whose input cumulants are held
+    for m in range(3, orders + 1):
+        for spec in getattr(module, f"TERMS_{m}"):
+            if all(held[len(labels)] for labels in spec.cumulants):
+                used.update((function, len(set(labels))) for function, labels in spec.blocks)
+    total = FLOAT * sum(dim**grid for grid in used.values())
+    working = FLOAT * dim**2 * max((arrays.get(function, 0) for function in used), default=0)
     for m in range(3, orders + 1):
         networks_bytes, count, block = 0, 0, False
         for spec in getattr(module, f"TERMS_{m}"):
