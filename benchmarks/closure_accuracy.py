@@ -241,6 +241,7 @@ def rows_for_network(name, width, depth, monte, closures) -> list[str]:
 
 
 def main(argv=None) -> int:
+    global INIT_GAIN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: N = 64, D = 2, 2^14 samples")
     parser.add_argument("--out", help="also write the markdown table to this file")
@@ -250,7 +251,10 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=ACTIVATIONS, help="run this activation only")
     parser.add_argument("--widths", type=int, nargs="+", help="run these widths only")
     parser.add_argument("--depths", type=int, nargs="+", help="run these depths only")
+    parser.add_argument("--gain", type=float, default=INIT_GAIN,
+                        help="weights N(0, gain^2/N) (the cubic's variance explodes with depth at 0.7; 0.5 keeps it)")
     args = parser.parse_args(argv)
+    INIT_GAIN = args.gain                    # read by network() here and in the forked cases
 
     import torch
 
