@@ -102,7 +102,8 @@ def _child(arguments: list, limit: float | None, timeout: float) -> dict:
 def _relative(a, b) -> float:
     import numpy as np
 
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    scale = float(np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b))) / scale if scale > 0 else float(np.max(np.abs(a)))    # e.g. a zero mean
 
 
 def main(argv=None) -> int:
