@@ -73,7 +73,7 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
                 lambda n, before=current: n <= before.order and not before.status(n).known_zero)
             computed = order if index == last else carried      # as propagate: only `order` after the last
             current = pointwise_statuses(current, activation, computed, used, series_order,
-                                         partial_next=partial and index != last).named(label)
+                                         partial_next=partial and index != last, requested=closure).named(label)
         elif rule.kind != "affine":
             current = StatusProfile(tuple(approximate(f"no exactness rule for a layer of kind {rule.kind!r}", label)
                                           for _ in current.held), current.tail)

@@ -211,14 +211,15 @@ def _gaussian(profile: StatusProfile) -> bool:
 
 def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: int,
                        series_order: int | None = None, truncation_message: str | None = None,
-                       partial_next: bool = False) -> StatusProfile:
+                       partial_next: bool = False, requested: int | None = None) -> StatusProfile:
     r"""The statuses of ``pointwise(..., order, closure)`` on an input with statuses ``profile``.
 
     ``closure`` is the highest input order the kernel uses (after the family's
     ``carried_closure``); ``series_order`` the kernel's series truncation (``None``: none);
     ``truncation_message`` the family's estimate of it for the actual input, if any;
     ``partial_next``: the output also holds order ``order + 1`` as its diagonal only
-    (an odd closure done soundly). See the module docstring for the rule.
+    (an odd closure done soundly); ``requested``: the closure the user asked for, named in the causes where
+    the odd closure ``requested`` runs as ``closure = requested + 1``. See the module docstring for the rule.
     """
     family = activation.family
     tolerance = getattr(family, "numerical_tolerance", None)
@@ -239,7 +240,10 @@ def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: 
             causes.append(Cause(f"input order{'s' * (len(missing) > 1)} {orders_text(missing)} not held (taken as "
                                 f"zero; order {m} needs 1..{needed})", dropped=tuple(missing)))
         if dropped:
-            causes.append(Cause(f"closure {closure} drops input order{'s' * (len(dropped) > 1)} "
+            # an odd closure K runs as K + 1 where the kept diagonal of order K + 1 enters (docs/theory.md section 9)
+            name = (f"closure {requested} (run as {closure}: the kept diagonal of order {closure} enters)"
+                    if requested is not None and closure == requested + 1 else f"closure {closure}")
+            causes.append(Cause(f"{name} drops input order{'s' * (len(dropped) > 1)} "
                                 f"{orders_text(dropped)} (order {m} needs 1..{needed})", dropped=tuple(dropped)))
         if series_order is not None:
             causes.append(Cause(f"series truncated at order {series_order}"))

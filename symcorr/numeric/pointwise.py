@@ -229,7 +229,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         warnings.warn(message, stacklevel=2)
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
     exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message,
-                                   partial_next=plan.keeps_diagonal)
+                                   partial_next=plan.keeps_diagonal, requested=requested_closure)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
