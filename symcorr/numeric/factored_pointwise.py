@@ -367,11 +367,11 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
     return int(total + working)
 
 
-def factored_diagonal(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None) -> np.ndarray:
+def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.ndarray:
     r"""The diagonal :math:`\kappa_{y,i..i}` of output ``order`` from the generated terms, every one of them: with all
     slots on one neuron every term is a product of vectors, the blocks on the diagonals of their grids (evaluated
     on the inputs' diagonals, :class:`~symcorr.codegen.runtime.grid.OnDiagonal`: no grid of :math:`N^2` is made)
-    and the inputs' diagonal slices. ``block_cache`` is unused (the signature of :func:`factored_output`)."""
+    and the inputs' diagonal slices."""
     on_diagonal = tuple(OnDiagonal(np.asarray(pattern_slice(tensor, "i" * n), dtype=np.float64))
                         for n, tensor in enumerate(kappa, start=1))
     blocks: dict = {}

@@ -274,7 +274,7 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     for m in range(3, order + 1):
         tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))
     if plan.keeps_diagonal:
-        tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim, blocks))
+        tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim))
     return tensors
 
 
