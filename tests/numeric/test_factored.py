@@ -230,3 +230,18 @@ def test_deduplicated_merges_one_network_in_other_slot_orders_only(order):
     fewer = deduplicated(terms)
     assert len(fewer) == 3
     assert relative(reference(fewer, order, 5), reference(terms, order, 5)) < 1e-12
+
+
+def test_a_contraction_above_the_budget_is_refused_before_it_runs():
+    """The dense slice of a 4-cycle seen through leg matrices makes intermediates larger than the tensor: the
+    contraction is checked against the memory budget first, and refused with the remedy."""
+    from symcorr.numeric.budget import budget_scope
+    from symcorr.numeric.tensor_networks import slice_cost, slice_values
+
+    rng = np.random.default_rng(14)
+    dim = 6
+    cycle = Term(1.0, [rng.normal(size=(dim, dim)) for _ in range(4)], [(0, 1), (1, 2), (2, 3), (3, 0)],
+                 [(s, rng.normal(size=(dim, dim))) for s in range(4)])
+    needed, _ = slice_cost(cycle, "ijkl")
+    with budget_scope(needed // 4), pytest.raises(MemoryBudgetError, match="contraction of .* factored tensor"):
+        slice_values(cycle, "ijkl")
