@@ -314,12 +314,40 @@ def _term_bytes(term: tensor_networks.Term) -> int:
     return sum(a.nbytes for a in term.arrays())
 
 
-def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None) -> int:
+def held_blocks(module, orders: int, kappa) -> dict:
+    """The block functions of the terms of orders ``3..orders`` whose input cumulants ``kappa`` holds, with the
+    number of axes of their grid."""
+    held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    used = {}
+    for m in range(3, orders + 1):
+        for spec in getattr(module, f"TERMS_{m}"):
+            if all(held[len(labels)] for labels in spec.cumulants):
+                used.update((function, len(set(labels))) for function, labels in spec.blocks)
+    return used
+
+
+def block_bytes(module, orders: int, kappa, dim: int) -> int:
+    """The bytes of the blocks :func:`held_blocks` names, evaluated and kept for the layer, and of the working
+    arrays of the largest (``BLOCK_ARRAYS`` of its grid)."""
+    used, arrays = held_blocks(module, orders, kappa), getattr(module, "BLOCK_ARRAYS", {})
+    return FLOAT * (sum(dim**grid for grid in used.values())
+                    + dim**2 * max((arrays.get(function, 0) for function in used), default=0))
+
+
+def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: dict) -> frozenset:
+    """Evaluate the blocks :func:`held_blocks` names into ``cache`` (as :func:`output_terms` would) and return
+    those that are zero on these inputs (e.g. odd moments of a symmetric input): their terms make no networks."""
+    return frozenset(function for function, grid in held_blocks(module, orders, kappa).items()
+                     if not np.any(_block_values(function, grid, dim, kappa, parameters, cache)))
+
+
+def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None,
+                        vanishing: frozenset = frozenset()) -> int:
     r"""An estimate, from above, of the bytes :func:`factored_output` of orders ``3..orders`` allocates on the
     inputs ``kappa``, before anything is computed:
 
-    * the block arrays of the terms whose input cumulants are held (each block function holding at most
-      ``BLOCK_ARRAYS`` arrays of its grid at once);
+    * the block arrays of the terms whose input cumulants are held (:func:`block_bytes`); terms with a block
+      in ``vanishing`` (:func:`vanishing_blocks`, once the blocks are evaluated) make no networks;
     * per network kept, the arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified`
       creates from them: every step makes one array no larger than those it replaces, and steps on the same
       arrays are shared between networks), except those of the dense tensor's size, which are summed one
@@ -333,19 +361,15 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
 
     The arrays the networks hold are also counted as they are made, against the same budget
     (``_HeldArrays``). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
-    N = 256 and 1024) it is 1.3-5.5 times the peak."""
-    arrays = getattr(module, "BLOCK_ARRAYS", {})
+    N = 256 and 1024) it is 1.3-3.4 times the peak; tests/numeric/test_factored_pointwise.py checks that it
+    is above."""
     held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
-    used = {}                                   # the blocks of the terms whose input cumulants are held
-    for m in range(3, orders + 1):
-        for spec in getattr(module, f"TERMS_{m}"):
-            if all(held[len(labels)] for labels in spec.cumulants):
-                used.update((function, len(set(labels))) for function, labels in spec.blocks)
-    total = FLOAT * sum(dim**grid for grid in used.values())
-    working = FLOAT * dim**2 * max((arrays.get(function, 0) for function in used), default=0)
+    total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
         networks_bytes, count, block = 0, 0, False
         for spec in getattr(module, f"TERMS_{m}"):
+            if any(function in vanishing for function, _ in spec.blocks):
+                continue                          # a block that is zero on these inputs: no networks
             inputs = [held[len(labels)] for labels in spec.cumulants]
             combinations = len(spec.arrangements) * math.prod(len(h) for h in inputs)
             dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
@@ -364,7 +388,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             total += FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
         if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
             total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
-    return int(total + working)
+    return int(total)
 
 
 def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.ndarray:
@@ -393,5 +417,5 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
 
 
 __all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
-           "bootstrap_error",
+           "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

@@ -261,16 +261,20 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     :class:`~symcorr.numeric.factored.FactoredTensor` s from ``plan.factored``, and the diagonal of order
     ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`)."""
     from symcorr.numeric.factored import CachedSlices
-    from symcorr.numeric.factored_pointwise import factored_diagonal, factored_output, factored_peak_bytes
+    from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
+                                                    factored_peak_bytes, vanishing_blocks)
 
-    # the kept diagonal of order + 1 is a vector per term (factored_diagonal): within the estimate's working arrays
-    check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance),
-                 f"the factored pointwise layer of {dim} neurons to order {order}",
-                 "a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower "
-                 "order, or fewer neurons", budget)
+    what = f"the factored pointwise layer of {dim} neurons to order {order}"
+    remedy = ("a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower order, "
+              "or fewer neurons")
+    # in two steps: the blocks (then evaluated), and everything (knowing which blocks vanish: their terms make no
+    # networks); the kept diagonal of order + 1 is a vector per term (factored_diagonal), within the working arrays
+    check_memory(block_bytes(plan.factored, order, kappa, dim), what + " (its blocks)", remedy, budget)
     kappa = tuple(CachedSlices(t) if isinstance(t, RankOneSum) else t for t in kappa)
-    tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     blocks: dict = {}
+    vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
+    check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing), what, remedy, budget)
+    tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     for m in range(3, order + 1):
         tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))
     if plan.keeps_diagonal:

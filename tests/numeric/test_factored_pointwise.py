@@ -150,3 +150,45 @@ def test_bootstrap_error_of_a_truncation_size_matches_the_spread_over_independen
     stated = np.mean([bootstrap_error(part[s], whole[s]) for s in sets[:40]])
     assert abs(stated / np.std(ratios) - 1) < 0.25
     assert bootstrap_error(0.3 * whole[:256], whole[:256]) < 1e-15
+
+
+@pytest.mark.parametrize("name", ["quadratic", "cubic"])
+def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name, monkeypatch):
+    """Every factored layer of a depth-3 network (closure 3, with a tolerance) allocates at most what
+    ``factored_peak_bytes`` estimated before it ran (numpy's allocations traced by tracemalloc)."""
+    import tracemalloc
+
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+    import symcorr.numeric.pointwise as pointwise_module
+    from symcorr.networks.modules import from_activation, mlp
+    from symcorr.networks.propagation import propagate
+
+    estimates, peaks = [], []
+    estimate, layer = factored_pointwise.factored_peak_bytes, pointwise_module.factored_layer
+
+    def recorded_estimate(*args, **kwargs):
+        estimates.append(estimate(*args, **kwargs))
+        return estimates[-1]
+
+    def measured_layer(*args, **kwargs):
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        out = layer(*args, **kwargs)
+        peaks.append(tracemalloc.get_traced_memory()[1] - start)
+        return out
+
+    monkeypatch.setattr(factored_pointwise, "factored_peak_bytes", recorded_estimate)
+    monkeypatch.setattr(pointwise_module, "factored_layer", measured_layer)
+    activation = activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
+    dim = 96
+    model = mlp([dim] * 5, lambda: from_activation(activation, learnable=False), init_gain=0.7, seed=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            propagate(model, Cumulants(np.zeros(dim), np.eye(dim)), order=2, closure=3, representation="factored",
+                      tolerance=0.2, progress=False)
+    finally:
+        tracemalloc.stop()
+    assert len(peaks) == len(estimates) == 2
+    assert all(peak <= bound for peak, bound in zip(peaks, estimates)), (peaks, estimates)
