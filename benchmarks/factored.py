@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from higher_orders import _cpu, _status  # noqa: E402  (the same process measurements)
+from process_cases import cpu_seconds, memory_field, run_case_process  # noqa: E402
 
 WIDTHS = {3: (256, 512, 1024, 2048, 4096), 4: (64, 128, 256, 512, 1024)}
 #: Dense baselines (closure: widths); wider ones need more than the default limit.
@@ -61,9 +59,9 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     activation = _activation(name)
     model = mlp([n] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0)
     inputs = Cumulants(np.zeros(n), np.eye(n))
-    before = _status("VmRSS")
+    before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
-    wall, cpu = time.perf_counter(), _cpu()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -71,32 +69,13 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
                                tolerance=tolerance, progress=False)
     except MemoryError as error:
         return {"status": "MemoryError", "message": str(error)[:300]}
-    report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": _cpu() - cpu, "before": before,
-              "peak": _status("VmHWM")}
+    report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "before": before,
+              "peak": memory_field("VmHWM")}
     sizes = [cause.size for n_ in (1, 2) for cause in result.status(n_).causes
              if cause.size is not None and "dropped" in cause.text]
     report["truncation"] = max(sizes, default=0.0)
     np.savez(out, mean=result.mean, cov=result.cov)
     return report
-
-
-def _child(arguments: list, limit: float | None, timeout: float) -> dict:
-    def limited():
-        if limit:
-            resource.setrlimit(resource.RLIMIT_AS, (int(limit * 2**30), int(limit * 2**30)))
-
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, __file__, "--case", json.dumps(arguments)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=limited,
-                              timeout=timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"status": f"over {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        reason = "MemoryError" if "MemoryError" in done.stderr else f"exit {done.returncode}"
-        return {"status": reason, "stderr": done.stderr[-400:]}
-    return json.loads(lines[-1])
 
 
 def _relative(a, b) -> float:
@@ -133,14 +112,14 @@ def main(argv=None) -> int:
         for name in ACTIVATIONS:
             if args.only and name != args.only:
                 continue
-            _child([name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz")], None, 3600)
+            run_case_process(__file__, [name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz")], None, 3600)
             cases = [(n, "dense") for n in DENSE[closure] if not args.skip_dense]
             cases += [(n, "factored") for n in WIDTHS[closure]]
             for n, form in sorted(cases, key=lambda case: (case[0], case[1] != "dense")):
                 if n > args.max_n:
                     continue
                 out = scratch / f"{name}-{closure}-{n}-{form}.npz"
-                report = _child([name, n, closure, form, args.tolerance if form == "factored" else None, str(out)],
+                report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out)],
                                 args.dense_limit_gb if form == "dense" else None, args.timeout)
                 versus = ""
                 dense = scratch / f"{name}-{closure}-{n}-dense.npz"

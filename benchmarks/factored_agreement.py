@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from process_cases import run_case_process  # noqa: E402
 ACTIVATIONS = ("quadratic", "cubic")
 
 
@@ -61,19 +62,6 @@ def run_case(name: str, n: int, depth: int, closure: int) -> dict:
     return {"status": "ok", "differences": differences, "seconds": seconds}
 
 
-def _child(arguments: list, timeout: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    try:
-        done = subprocess.run([sys.executable, __file__, "--case", json.dumps(arguments)], capture_output=True,
-                              text=True, env=env, timeout=timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"status": f"over {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        return {"status": f"exit {done.returncode}: {done.stderr[-200:]!r}"}
-    return json.loads(lines[-1])
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", help=argparse.SUPPRESS)
@@ -96,9 +84,10 @@ def main(argv=None) -> int:
                 continue
             for n in args.widths:
                 for depth in args.depths:
-                    report = _child([name, n, depth, closure], args.timeout)
+                    report = run_case_process(__file__, [name, n, depth, closure], None, args.timeout)
                     if report["status"] != "ok":
-                        print(f"| {name} | {closure} | {n} | {depth} | | | | | | | {report['status']} |", flush=True)
+                        reason = f"{report['status']} {report.get('stderr', '')[-200:]!r}" if "stderr" in report else report["status"]
+                        print(f"| {name} | {closure} | {n} | {depth} | | | | | | | {reason} |", flush=True)
                         continue
                     d = {int(k): v for k, v in report["differences"].items()}
                     worst = max(worst, *d.values())

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -34,6 +33,9 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from process_cases import cpu_seconds, memory_field, run_case_process  # noqa: E402
+
 #: The commit before the tuple kernels and packed k-statistics (the old implementation).
 BASE = "d14713d"
 
@@ -58,19 +60,6 @@ CASES = [
 ]
 KERNELS = {"quadratic4": ("quadratic_order4_closure4", 4, 4), "erf4": ("erf_order4_closure2", 4, 2),
            "quadratic3": ("quadratic_order3_closure3", 3, 3)}
-
-
-def _status(field: str) -> int:
-    """A memory field of /proc/self/status, in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _old_module(path: str, name: str):
@@ -142,40 +131,21 @@ def run_case(kind: str, n: int, implementation: str) -> dict:
             report["stated"] = kernel.peak_bytes(n)
             activation = activations.erf() if kind == "erf4" else activations.quadratic(0.5)
             task = lambda: pointwise(inputs, activation, order=order, closure=closure)   # noqa: E731
-    before = _status("VmRSS")
+    before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
-    wall, cpu = time.perf_counter(), _cpu()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     try:
         result = task()
     except MemoryError:
         report["status"] = "MemoryError"
         return report
-    report.update(status="ok", wall=time.perf_counter() - wall, cpu=_cpu() - cpu, before=before,
-                  peak=_status("VmHWM"))
+    report.update(status="ok", wall=time.perf_counter() - wall, cpu=cpu_seconds() - cpu, before=before,
+                  peak=memory_field("VmHWM"))
     tensors = result.held if hasattr(result, "held") else result    # as held: a kept diagonal stays factored
     report["result"] = sum(t.nbytes for t in tensors)
     if hasattr(result, "stderr"):
         report["result"] += sum(np.asarray(t).nbytes for t in result.stderr)
     return report
-
-
-def _child(kind: str, n: int, implementation: str, limit: float | None, timeout: float) -> dict:
-    def limited():
-        if limit:
-            resource.setrlimit(resource.RLIMIT_AS, (int(limit * 2**30), int(limit * 2**30)))
-
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, __file__, "--case", json.dumps([kind, n, implementation])]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=limited,
-                              timeout=timeout, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"status": f"over {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        reason = "MemoryError" if "MemoryError" in done.stderr else f"exit {done.returncode}"
-        return {"status": reason, "stderr": done.stderr[-400:]}
-    return json.loads(lines[-1])
 
 
 def _megabytes(value) -> str:
@@ -204,7 +174,7 @@ def main(argv=None) -> int:
         if (args.skip_old and implementation == "old") or (args.only and args.only not in name):
             continue
         limit = args.old_limit_gb if implementation == "old" else None
-        report = _child(kind, n, implementation, limit, args.timeout)
+        report = run_case_process(__file__, [kind, n, implementation], limit, args.timeout)
         rows.append((name, n, implementation, report))
         above = report["peak"] - report["before"] if "peak" in report else None
         ratio = f"{above / report['result']:.2f}" if above is not None and report.get("result") else ""
