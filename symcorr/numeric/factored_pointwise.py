@@ -314,10 +314,15 @@ def _term_bytes(term: tensor_networks.Term) -> int:
     return sum(a.nbytes for a in term.arrays())
 
 
+def _held_terms(kappa) -> list:
+    """The terms of the input cumulants by order (index = order; orders 3..8, none below or beyond)."""
+    return [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+
+
 def held_blocks(module, orders: int, kappa) -> dict:
     """The block functions of the terms of orders ``3..orders`` whose input cumulants ``kappa`` holds, with the
     number of axes of their grid."""
-    held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    held = _held_terms(kappa)
     used = {}
     for m in range(3, orders + 1):
         for spec in getattr(module, f"TERMS_{m}"):
@@ -363,7 +368,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
     (``_HeldArrays``). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
     N = 256 and 1024) it is 1.3-3.4 times the peak; tests/numeric/test_factored_pointwise.py checks that it
     is above."""
-    held = [None, None, None] + [terms_of(kappa[n - 1], n) if n <= len(kappa) else [] for n in range(3, 9)]
+    held = _held_terms(kappa)
     total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
         networks_bytes, count, block = 0, 0, False

@@ -131,29 +131,30 @@ def _aligned(factor: np.ndarray, ix: tuple, target: tuple) -> np.ndarray:
     return np.transpose(factor, [ix.index(k) for k in target])
 
 
-def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
-    """``leg`` contracted into ``factor`` along ``axis`` (the new axis in its place), cached by identity."""
-    key = (id(leg), id(factor), axis)
+def _by_identity(cache: dict | None, operation: str, a: np.ndarray, b: np.ndarray, axis: int, compute):
+    """``compute()``, the result of ``operation`` on the arrays ``a`` and ``b`` along ``axis``, cached by their
+    identity (the networks of one layer apply the same step to the same arrays many times); the inputs are
+    kept alive with the result so that their ids stay theirs."""
+    key = (operation, id(a), id(b), axis)
     if cache is not None and key in cache:
         return cache[key][0]
-    out = np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis)
+    out = compute()
     if cache is not None:
-        cache[key] = (out, leg, factor)      # the inputs kept alive so that their ids stay theirs
+        cache[key] = (out, a, b)
     return out
+
+
+def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
+    """``leg`` contracted into ``factor`` along ``axis`` (the new axis in its place), cached by identity."""
+    return _by_identity(cache, "fold", leg, factor, axis,
+                        lambda: np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis))
 
 
 def _scaled_axis(factor: np.ndarray, vector: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
-    """``factor`` times ``vector`` along ``axis``, cached by identity like :func:`_fold` (the networks of one layer
-    scale the same matrices by the same vertex values many times)."""
-    key = ("scaled", id(factor), id(vector), axis)
-    if cache is not None and key in cache:
-        return cache[key][0]
+    """``factor`` times ``vector`` along ``axis``, cached by identity."""
     shape = [1] * factor.ndim
     shape[axis] = vector.shape[0]
-    out = factor * vector.reshape(shape)
-    if cache is not None:
-        cache[key] = (out, factor, vector)
-    return out
+    return _by_identity(cache, "scale", factor, vector, axis, lambda: factor * vector.reshape(shape))
 
 
 def simplified(term: Term, fold_cache: dict | None = None) -> Term:
