@@ -32,7 +32,7 @@ from symcorr.codegen.runtime.grid import OnDiagonal
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
-from symcorr.numeric.factored import Dropped, FactoredTensor, factored, terms_of
+from symcorr.numeric.factored import Dropped, FactoredTensor, terms_of
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
@@ -308,10 +308,6 @@ class _DenseSum:
                          "cyclic terms within it are dropped, their size stated), or fewer neurons", self.budget)
             self.total = np.zeros((self.dim,) * self.order)
         self.total += values
-
-
-def _term_bytes(term: tensor_networks.Term) -> int:
-    return sum(a.nbytes for a in term.arrays())
 
 
 def _held_terms(kappa) -> list:

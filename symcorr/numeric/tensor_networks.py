@@ -107,12 +107,6 @@ class Term:
         return f"Term(order={self.order}, weight={self.weight:.3g}, factors=[{shapes}], symmetric={self.symmetric})"
 
 
-def fresh(term: Term) -> int:
-    """An index id no factor or leg of ``term`` uses."""
-    used = [k for ix in term.indices for k in ix] + [k for k, _ in term.legs]
-    return max(used, default=-1) + 1
-
-
 # ---------------------------------------------------------------------------
 # simplification
 # ---------------------------------------------------------------------------
@@ -434,10 +428,6 @@ def deduplicated(terms: list[Term]) -> list[Term]:
     return [term for term in out if term.weight != 0.0]
 
 
-def scaled(term: Term, factor: float) -> Term:
-    return Term(term.weight * factor, term.factors, term.indices, term.legs, term.symmetric)
-
-
 # ---------------------------------------------------------------------------
 # contraction
 # ---------------------------------------------------------------------------
@@ -607,5 +597,5 @@ def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
     return term.weight * mask * values
 
 
-__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "scaled", "slice_values", "slice_cost",
-           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "fresh", "deduplicated"]
+__all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
+           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "deduplicated"]
