@@ -243,6 +243,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
     candidates = tensor_networks.deduplicated(candidates)
+    acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
     if candidates:
         tuples = sampled_tuples(dim, order)
         values = [tensor_networks.entries(t, tuples) for t in candidates]
@@ -261,8 +262,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                    len(tuples), bootstrap_error(running, whole)))
         for term in keep:
             block.add(tensor_networks.slice_values(term, letters))
-    acyclic = [t for t in acyclic if all(np.any(f) for f in t.factors)]      # zero terms are none
-    terms = tensor_networks.merged(acyclic) + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
+    terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
 

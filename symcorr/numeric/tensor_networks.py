@@ -304,7 +304,7 @@ def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[
 
 
 def _canonical_single(term: Term):
-    """``(key, array)`` of a term of one factor over slot indices only (identity legs): the slots' pattern of
+    r"""``(key, array)`` of a term of one factor over slot indices only (identity legs): the slots' pattern of
     indices renamed by first appearance (a non-symmetric term's slots first put in the canonical order of its
     pattern, which leaves :math:`\operatorname{Sym}(X)` as it is), the factor's axes in that order, times the
     weight; else ``None``."""
@@ -385,31 +385,60 @@ def merged(terms: list[Term]) -> list[Term]:
     return out
 
 
-def _network_key(term: Term) -> tuple:
-    """A description of ``term`` without its weight that is the same for the same network with its slots in another
-    order (:math:`\operatorname{Sym}(X)` is the same) or its indices renamed: arrays by identity, indices named by
-    first appearance along the slots, then along the factors sorted by array and slot names; the least over the
-    orders of the slots. Equal keys mean equal networks (the key lists every array and index); an equal network
-    may still get another key (two factors the sort cannot tell apart), which only leaves it unmerged."""
-    best = None
-    orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
-    for order in orders:
-        names: dict = {}
-        legs = []
-        for s in order:
-            k, leg = term.legs[s]
+def _description(term: Term, order: tuple) -> tuple:
+    """``term`` described with its slots taken in ``order``, without its weight: arrays by identity, indices named by
+    first appearance along the slots, then along the factors sorted by array and slot names. Equal descriptions
+    mean equal networks (it lists every array and index); an equal network may still get another description (two
+    factors the sort cannot tell apart)."""
+    names: dict = {}
+    legs = []
+    for s in order:
+        k, leg = term.legs[s]
+        names.setdefault(k, len(names))
+        legs.append((names[k], id(leg) if leg is not None else 0))
+    described = sorted(range(len(term.factors)),
+                       key=lambda n: (id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])))
+    factors = []
+    for n in described:
+        for k in term.indices[n]:
             names.setdefault(k, len(names))
-            legs.append((names[k], id(leg) if leg is not None else 0))
-        described = sorted(range(len(term.factors)),
-                           key=lambda n: (id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])))
-        factors = []
-        for n in described:
-            for k in term.indices[n]:
-                names.setdefault(k, len(names))
-            factors.append((id(term.factors[n]), tuple(names[k] for k in term.indices[n])))
-        key = (term.symmetric, tuple(legs), tuple(sorted(factors)))
-        best = key if best is None or key < best else best
-    return best
+        factors.append((id(term.factors[n]), tuple(names[k] for k in term.indices[n])))
+    return (term.symmetric, tuple(legs), tuple(sorted(factors)))
+
+
+def _network_key(term: Term) -> tuple:
+    r"""A description of ``term`` (:func:`_description`) that is the same for the same network with its slots in
+    another order (:math:`\operatorname{Sym}(X)` is the same) or its indices renamed: the least over the orders of
+    the slots."""
+    orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
+    return min(_description(term, order) for order in orders)
+
+
+def _symmetries(term: Term) -> list[tuple]:
+    r"""The orders :math:`\sigma` of the slots that leave ``term`` the same network (:func:`_description`), so that
+    :math:`X_{x_{\sigma(1)} \dots x_{\sigma(m)}} = X_{x_1 \dots x_m}`: a group (the identity only, if
+    :func:`_description` cannot tell)."""
+    if term.symmetric:
+        return list(itertools.permutations(range(term.order)))
+    identity = _description(term, tuple(range(term.order)))
+    return [order for order in itertools.permutations(range(term.order)) if _description(term, order) == identity]
+
+
+def _orbits(items, symmetries, act) -> list[tuple]:
+    """``items`` partitioned into the classes that ``symmetries`` (``act(item, sigma)``, each mapping ``items`` onto
+    themselves) join: one representative per class, with its size. Every member of a class has the values of its
+    representative, whether or not ``symmetries`` is the whole group."""
+    classes = _Classes()
+    for item in items:
+        for sigma in symmetries:
+            classes.union(act(item, sigma), item)
+    sizes: dict = {}
+    first: dict = {}
+    for item in items:
+        root = classes.find(item)
+        sizes[root] = sizes.get(root, 0) + 1
+        first.setdefault(root, item)
+    return [(first[root], sizes[root]) for root in first]
 
 
 def deduplicated(terms: list[Term]) -> list[Term]:
@@ -541,28 +570,38 @@ def arrangements(pattern: str) -> list[str]:
 
 def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
-    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric)."""
-    words = [pattern] if term.symmetric else arrangements(pattern)
+    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
+    symmetry of the network (:func:`_symmetries`) maps onto each other give the same values: one of them is
+    contracted, weighted by their number."""
+    words = arrangements(pattern)
     total = None
-    for word in words:
+    for word, count in _orbits(words, _symmetries(term), lambda w, sigma: "".join(w[s] for s in sigma)):
         values = slice_values(term, word)
+        values = values if count == 1 else count * values
         total = values if total is None else total + values
     return total / len(words)
 
 
-#: Index tuples evaluated at once by :func:`entries` (bounds the rows gathered from the factors).
+#: Index tuples evaluated at once by :func:`entries` from arrays of N numbers per neuron (fewer from wider ones).
 ENTRY_BATCH = 1024
 
 
 def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the tuples
-    under every order of the slots evaluated together, :data:`ENTRY_BATCH` at a time."""
+    under the orders of the slots that differ (:func:`_symmetries`) evaluated together, in batches that gather at
+    most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows from wider arrays)."""
     tuples = np.asarray(tuples)
-    orders = [tuple(range(term.order))] if term.symmetric else list(itertools.permutations(range(term.order)))
-    stacked = np.concatenate([tuples[:, list(order)] for order in orders])
-    values = np.concatenate([_entries_at(term, stacked[start:start + ENTRY_BATCH])
-                             for start in range(0, len(stacked), ENTRY_BATCH)])
-    return values.reshape(len(orders), len(tuples)).mean(axis=0)
+    permutations = list(itertools.permutations(range(term.order)))
+    orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
+    stacked = np.concatenate([tuples[:, list(order)] for order, _ in orders])
+    dims = term.dims()
+    neurons = max(term.output_dim(s, dims) for s in range(term.order))
+    widest = max((a.size // min(a.shape) for a in term.arrays() if a.ndim >= 2), default=1)
+    batch = max(1, ENTRY_BATCH * neurons // max(widest, neurons))
+    values = np.concatenate([_entries_at(term, stacked[start:start + batch])
+                             for start in range(0, len(stacked), batch)])
+    counts = np.array([count for _, count in orders], dtype=np.float64)
+    return counts @ values.reshape(len(orders), len(tuples)) / len(permutations)
 
 
 def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:

@@ -245,3 +245,40 @@ def test_a_contraction_above_the_budget_is_refused_before_it_runs():
     needed, _ = slice_cost(cycle, "ijkl")
     with budget_scope(needed // 4), pytest.raises(MemoryBudgetError, match="contraction of .* factored tensor"):
         slice_values(cycle, "ijkl")
+
+
+@pytest.mark.parametrize("order", [3, 4])
+def test_orders_of_the_slots_a_network_is_symmetric_under_are_contracted_once(order, monkeypatch):
+    """A star whose first two slots hold the same array, and a cycle of one matrix (symmetric under its rotations):
+    their slices and entries contract one order of the slots per class that a symmetry joins, and still equal the
+    dense reference; a network with no symmetry contracts every order."""
+    import symcorr.numeric.tensor_networks as tensor_networks
+
+    rng = np.random.default_rng(15)
+    dim = 5
+    P, Q = rng.normal(size=(dim, dim + 2)), rng.normal(size=(dim, dim + 2))
+    hub, identity = order, [(s, None) for s in range(order)]
+    star = Term(0.8, [P, P] + [Q] * (order - 2), [(s, hub) for s in range(order)], identity)
+    M = rng.normal(size=(dim, dim))
+    cycle = Term(-0.6, [M] * order, [(s, (s + 1) % order) for s in range(order)], identity)
+    plain = Term(1.2, [rng.normal(size=(dim, dim + 2)) for _ in range(order)], [(s, hub) for s in range(order)],
+                 identity)
+    calls = []
+    contract = tensor_networks.slice_values
+
+    def counted(term, word):
+        calls.append(word)
+        return contract(term, word)
+
+    monkeypatch.setattr(tensor_networks, "slice_values", counted)
+    pattern = "iij" if order == 3 else "iijk"
+    # orbits of the arrangements of the pattern under each network's symmetries (Burnside's lemma: the mean number of
+    # arrangements a symmetry fixes): the star's swaps of its equal slots, the cycle's rotations, none
+    expected = {"star": 2 if order == 3 else 4, "cycle": 1 if order == 3 else 3, "plain": 3 if order == 3 else 12}
+    for name, term in (("star", star), ("cycle", cycle), ("plain", plain)):
+        calls.clear()
+        dense = reference([term], order, dim)
+        assert relative(tensor_networks.symmetric_slice(term, pattern), dense_slice(dense, pattern)) < 1e-12
+        assert len(calls) == expected[name], (name, calls)
+        tuples = rng.integers(0, dim, size=(30, order))
+        assert relative(tensor_networks.entries(term, tuples), dense[tuple(tuples.T)]) < 1e-12
