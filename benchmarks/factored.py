@@ -14,8 +14,10 @@ an address-space limit, so a case that needs more fails with MemoryError instead
 machine's memory), and the factored mean and covariance are compared with it.
 
 Each case runs in a fresh subprocess (after one untimed warm-up process per activation and closure
-that derives or loads the generated modules), which reports wall and CPU time (all threads) of the
-``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
+that derives or caches the generated modules). In it, one untimed ``propagate`` of the same kind at width 8
+first loads the generated modules and warms the imports (0.3 s measured on this machine, once per process;
+``--cold`` times it with the case instead); the process then reports wall and CPU time (all threads) of
+the ``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
 it through ``/proc/self/clear_refs``; Linux), the largest truncation stated in the exactness
 statuses, and writes the returned mean and covariance for the comparison. The machine's load average
 is printed: on a shared machine wall times vary with it, CPU times much less.
@@ -47,7 +49,8 @@ def _activation(name: str):
     return activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
 
 
-def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str) -> dict:
+def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
+             cold: bool = False) -> dict:
     """One case, in this process: its numbers as a dict; mean and covariance saved to ``out``."""
     import warnings
 
@@ -59,6 +62,12 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     activation = _activation(name)
     model = mlp([n] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0)
     inputs = Cumulants(np.zeros(n), np.eye(n))
+    if not cold:                  # the generated modules loaded, the imports warm: not part of the case
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            propagate(mlp([8] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0),
+                      Cumulants(np.zeros(8), np.eye(8)), order=2, closure=closure, representation=representation,
+                      tolerance=tolerance, progress=False)
     before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
     wall, cpu = time.perf_counter(), cpu_seconds()
@@ -97,12 +106,14 @@ def main(argv=None) -> int:
     parser.add_argument("--closure", type=int, choices=(3, 4), help="run this closure only")
     parser.add_argument("--max-n", type=int, default=4096, help="skip wider cases")
     parser.add_argument("--skip-dense", action="store_true", help="no dense baseline")
+    parser.add_argument("--cold", action="store_true",
+                        help="time the first propagate of the process (module loading and imports included)")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(*json.loads(args.case))), flush=True)
         return 0
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; tolerance {args.tolerance}",
-          flush=True)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; tolerance {args.tolerance}; "
+          f"{'cold (module loading timed)' if args.cold else 'warm (module loading not timed)'}", flush=True)
     print(f"{'activation':10s} {'K':>2s} {'N':>5s} {'form':8s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>9s} "
           f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}  status")
     scratch = Path(tempfile.mkdtemp(prefix="symcorr-factored-"))
@@ -119,7 +130,8 @@ def main(argv=None) -> int:
                 if n > args.max_n:
                     continue
                 out = scratch / f"{name}-{closure}-{n}-{form}.npz"
-                report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out)],
+                report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out),
+                                                     args.cold],
                                 args.dense_limit_gb if form == "dense" else None, args.timeout)
                 versus = ""
                 dense = scratch / f"{name}-{closure}-{n}-dense.npz"
