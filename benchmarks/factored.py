@@ -1,10 +1,12 @@
 r"""Benchmark: propagate in the factored representation at large widths, each case in its own process.
 
     PYTHONPATH=. python benchmarks/factored.py [--tolerance 0.2] [--dense-limit-gb 8] [--timeout 600]
-                                               [--only quadratic] [--closure 3] [--skip-dense]
+                                               [--only quadratic] [--closure 3] [--skip-dense] [--max-n 4096]
+                                               [--cold] [--input-mean 0.0]
 
 Cases (the issue "higher orders at width 1024"): a depth-3 network ``mlp([N] * 5)`` (three hidden
-layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input, activations
+layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input (mean
+``--input-mean``: with mean 0 the cubic's odd cumulants, order 3 among them, vanish at every layer), activations
 the quadratic :math:`z + z^2` and the cubic :math:`z + z^3`, ``propagate(model, inputs, order=2,
 closure=K)``: closure 3 at N = 256, 512, 1024, 2048, 4096, closure 4 at N = 64, 128, 256, 512, 1024,
 ``representation='factored'`` with ``tolerance`` (cyclic diagram terms whose estimated relative size is
@@ -50,7 +52,7 @@ def _activation(name: str):
 
 
 def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
-             cold: bool = False) -> dict:
+             cold: bool = False, input_mean: float = 0.0) -> dict:
     """One case, in this process: its numbers as a dict; mean and covariance saved to ``out``."""
     import warnings
 
@@ -61,7 +63,7 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
 
     activation = _activation(name)
     model = mlp([n] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0)
-    inputs = Cumulants(np.zeros(n), np.eye(n))
+    inputs = Cumulants(np.full(n, input_mean), np.eye(n))
     if not cold:                  # the generated modules loaded, the imports warm: not part of the case
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -108,12 +110,15 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-dense", action="store_true", help="no dense baseline")
     parser.add_argument("--cold", action="store_true",
                         help="time the first propagate of the process (module loading and imports included)")
+    parser.add_argument("--input-mean", type=float, default=0.0,
+                        help="the mean of every input neuron (0: the cubic's odd cumulants vanish at every layer)")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(*json.loads(args.case))), flush=True)
         return 0
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; tolerance {args.tolerance}; "
-          f"{'cold (module loading timed)' if args.cold else 'warm (module loading not timed)'}", flush=True)
+          f"{'cold (module loading timed)' if args.cold else 'warm (module loading not timed)'}; input mean {args.input_mean}",
+          flush=True)
     print(f"{'activation':10s} {'K':>2s} {'N':>5s} {'form':8s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>9s} "
           f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}  status")
     scratch = Path(tempfile.mkdtemp(prefix="symcorr-factored-"))
@@ -131,7 +136,7 @@ def main(argv=None) -> int:
                     continue
                 out = scratch / f"{name}-{closure}-{n}-{form}.npz"
                 report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out),
-                                                     args.cold],
+                                                     args.cold, args.input_mean],
                                 args.dense_limit_gb if form == "dense" else None, args.timeout)
                 versus = ""
                 dense = scratch / f"{name}-{closure}-{n}-dense.npz"
