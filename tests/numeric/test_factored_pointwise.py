@@ -79,13 +79,19 @@ def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
     _factored_equals_dense(name, closure, depth, dim)
 
 
-def test_one_factored_layer_of_a_gaussian_matches_quadrature():
+CUBIC = activations.cubic(0.1, 0.9, -0.4, 0.25)
+
+
+# the cubic rows read the shipped modules of closure 3: (3, 3) without the next diagonal, and (4, 3)
+@pytest.mark.parametrize("activation,order,closure", [(activations.quadratic(0.7), 4, None), (CUBIC, 3, 3),
+                                                      (CUBIC, 4, 3)])
+def test_one_factored_layer_of_a_gaussian_matches_quadrature(activation, order, closure):
     mean, cov = random_gaussian(3, seed=4, scale=0.4)
-    activation = activations.quadratic(0.7)
-    out = pointwise(Cumulants(mean, cov), activation, order=4, representation="factored")
-    assert isinstance(out.tensor(3), FactoredTensor) and isinstance(out.tensor(4), FactoredTensor)
-    reference = quadrature_cumulants(activation, [1.0], [mean], [cov], order=4)
-    for n in range(1, 5):
+    out = pointwise(Cumulants(mean, cov), activation, order=order, closure=closure, keep_next_diagonal=False,
+                    representation="factored")
+    assert all(isinstance(out.tensor(n), FactoredTensor) for n in range(3, order + 1))
+    reference = quadrature_cumulants(activation, [1.0], [mean], [cov], order=order)
+    for n in range(1, order + 1):
         expected = np.asarray(reference.tensor(n))
         assert np.max(np.abs(as_array(out.tensor(n)) - expected)) < 1e-10 * np.max(np.abs(expected)), n
 
