@@ -42,7 +42,8 @@ KERNEL_JOBS = (
 #: The shipped factored modules (docs/theory.md section 12): output orders 3..M as tensor-network terms of the
 #: diagrams, from closure K, for the quadratic and the general cubic. A pointwise layer of odd closure K that
 #: keeps the diagonal of order K + 1 carries closure K + 1 and reads the module (K + 1, K + 1) (closure 3 with
-#: the diagonal kept reads (4, 4)); output order 4 from closure 3 without it reads (4, 3). The cubic's (4, 4)
-#: is the largest (about 0.5 MB; about 30 s of the drift check on 2 cores).
+#: the diagonal kept reads (4, 4)); output order 4 from closure 3 without it reads (4, 3); a layer of order 3
+#: that reads the diagonal of order 4 its input keeps (keep_next_diagonal='input') reads (3, 4). The cubic's
+#: (4, 4) is the largest (about 0.5 MB; about 30 s of the drift check on 2 cores).
 FACTORED_JOBS = tuple(KernelJob(constructor(), m, k) for constructor in (activations.quadratic, activations.cubic)
-                      for m, k in ((3, 3), (4, 3), (4, 4)))
+                      for m, k in ((3, 3), (3, 4), (4, 3), (4, 4)))
