@@ -571,7 +571,7 @@ def arrangements(pattern: str) -> list[str]:
 def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
     :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
-    symmetry of the network (:func:`_symmetries`) maps onto each other give the same values: one of them is
+    symmetry of the network (``_symmetries``) maps onto each other give the same values: one of them is
     contracted, weighted by their number."""
     words = arrangements(pattern)
     total = None
@@ -588,7 +588,7 @@ ENTRY_BATCH = 1024
 
 def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the tuples
-    under the orders of the slots that differ (:func:`_symmetries`) evaluated together, in batches that gather at
+    under the orders of the slots that differ (``_symmetries``) evaluated together, in batches that gather at
     most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows from wider arrays)."""
     tuples = np.asarray(tuples)
     permutations = list(itertools.permutations(range(term.order)))
