@@ -99,12 +99,13 @@ def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: 
 
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
-                 cyclic: bool | None = False):
+                 cyclic: bool | None = False, fold_cache: dict | None = None):
     """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
     the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
-    at a time (a generator: a caller that sums them holds one at a time)."""
+    at a time (a generator: a caller that sums them holds one at a time); ``fold_cache`` shares the steps of
+    their simplification (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller)."""
     block_cache = {} if block_cache is None else block_cache
-    fold_cache: dict = {}
+    fold_cache = {} if fold_cache is None else fold_cache
     for spec in getattr(module, f"TERMS_{order}"):
         if cyclic is not None and spec.cyclic != cyclic:
             continue
@@ -233,15 +234,17 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     else:
         marks: dict = {}
-        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None):
+        steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps):
             if term.cyclic():
-                pieces, left = tensor_networks.split_diagonals(term, marks)
+                pieces, left = tensor_networks.split_diagonals(term, marks, steps)
                 acyclic += pieces
                 candidates += left
                 held.add(pieces + left)
             else:
                 acyclic.append(term)
                 held.add([term])
+        steps.clear()         # what the networks do not hold of it is garbage from here on
     candidates = tensor_networks.deduplicated(candidates)
     acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
     if candidates:

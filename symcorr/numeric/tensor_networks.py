@@ -24,8 +24,9 @@ What is done with terms, each exactly:
   slots whose identity legs share an index make a diagonal, written into the output at the end;
 * :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
 * :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
-  holding their index, indices held by one factor summed, chains of two matrices multiplied, leg
-  matrices folded: the same tensor with fewer factors;
+  holding their index, indices held by one factor summed, chains of matrices multiplied (a step shared,
+  by the identity of its arrays, between the terms of a layer that hold them), leg matrices folded: the
+  same tensor with fewer factors;
 * :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
   plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
 * :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked);
@@ -85,22 +86,7 @@ class Term:
     def cyclic(self) -> bool:
         """Whether the bipartite graph of factors and the indices they hold has a cycle (then its slices
         cost more than a product of matrices: docs/theory.md section 12)."""
-        parent: dict = {}
-
-        def find(x):
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for f, ix in enumerate(self.indices):
-            for k in set(ix):
-                a, b = find(("f", f)), find(("k", k))
-                if a == b:
-                    return True
-                parent[a] = b
-        return False
+        return _cyclic(self.indices)
 
     def __repr__(self) -> str:
         shapes = ",".join("x".join(map(str, f.shape)) for f in self.factors)
@@ -125,42 +111,106 @@ def _aligned(factor: np.ndarray, ix: tuple, target: tuple) -> np.ndarray:
     return np.transpose(factor, [ix.index(k) for k in target])
 
 
-def _by_identity(cache: dict | None, operation: str, a: np.ndarray, b: np.ndarray, axis: int, compute):
-    """``compute()``, the result of ``operation`` on the arrays ``a`` and ``b`` along ``axis``, cached by their
-    identity (the networks of one layer apply the same step to the same arrays many times); the inputs are
-    kept alive with the result so that their ids stay theirs."""
-    key = (operation, id(a), id(b), axis)
+def _cached(cache: dict | None, key: tuple, arrays: tuple, compute):
+    """``compute()``, cached under ``key``: a step described by the ids of ``arrays`` (the networks of one layer apply
+    the same step to the same arrays many times); the arrays are kept alive with the result so that their ids stay
+    theirs."""
     if cache is not None and key in cache:
         return cache[key][0]
     out = compute()
     if cache is not None:
-        cache[key] = (out, a, b)
+        cache[key] = (out, arrays)
     return out
 
 
 def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
     """``leg`` contracted into ``factor`` along ``axis`` (the new axis in its place), cached by identity."""
-    return _by_identity(cache, "fold", leg, factor, axis,
-                        lambda: np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis))
+    return _cached(cache, ("fold", id(leg), id(factor), axis), (leg, factor),
+                   lambda: np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis))
 
 
 def _scaled_axis(factor: np.ndarray, vector: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
     """``factor`` times ``vector`` along ``axis``, cached by identity."""
     shape = [1] * factor.ndim
     shape[axis] = vector.shape[0]
-    return _by_identity(cache, "scale", factor, vector, axis, lambda: factor * vector.reshape(shape))
+    return _cached(cache, ("scale", id(factor), id(vector), axis), (factor, vector),
+                   lambda: factor * vector.reshape(shape))
 
 
-def simplified(term: Term, fold_cache: dict | None = None) -> Term:
-    """The same tensor with fewer factors (module docstring); ``fold_cache`` shares folded factors
-    between terms that hold the same arrays."""
+def _cyclic(indices) -> bool:
+    """Whether the bipartite graph of factors (``indices``: a tuple of index ids per factor) and the indices they
+    hold has a cycle."""
+    classes = _Classes()
+    for f, ix in enumerate(indices):
+        for k in set(ix):
+            if classes.find(("f", f)) == classes.find(("k", k)):
+                return True
+            classes.union(("f", f), ("k", k))
+    return False
+
+
+def _chain(pairs: list, k: int, cache: dict | None):
+    r"""The matrices of ``pairs`` that hold the internal index ``k`` multiplied along it,
+    :math:`C_{xy} = \sum_k \prod_{f \in A} F^{(f)}_{xk} \prod_{g \in B} G^{(g)}_{ky}`, as ``(product, (x, y),
+    owners)``, when every factor holding ``k`` is a matrix over ``k`` and one of exactly two other indices ``x``
+    (factors ``A``) and ``y`` (factors ``B``); else ``None``. The elementwise products of each side are made inside
+    the step, so that the step is cached by the identity of the factors it reads: the networks that embed one
+    input term in one arrangement share it, whatever else (vertex vectors, other blocks) they hold."""
+    owners = [n for n, (_, ix) in enumerate(pairs) if k in ix]
+    sides: dict[int, list[int]] = {}
+    for n in owners:
+        f, ix = pairs[n]
+        if f.ndim != 2 or len(set(ix)) != 2:
+            return None
+        sides.setdefault(ix[1] if ix[0] == k else ix[0], []).append(n)
+    if len(sides) != 2:
+        return None
+    # the two sides in an order fixed by the factors they read: the same step from either side is one entry
+    described = sorted((tuple(sorted((id(pairs[n][0]), pairs[n][1].index(k)) for n in side)), other, side)
+                       for other, side in sides.items())
+    (key_x, x, side_x), (key_y, y, side_y) = described
+
+    def product():
+        left = functools.reduce(np.multiply, [_aligned(*pairs[n], (x, k)) for n in side_x])
+        right = functools.reduce(np.multiply, [_aligned(*pairs[n], (k, y)) for n in side_y])
+        return left @ right
+
+    arrays = tuple(pairs[n][0] for n in owners)
+    return _cached(cache, ("chain", key_x, key_y), arrays, product), (x, y), owners
+
+
+def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
+    """The same tensor with fewer factors (module docstring); ``fold_cache`` shares folded factors and chain
+    products between terms that hold the same arrays. A step on an array this call made (or one of ``private``,
+    arrays the caller made for this term alone) is not cached: it cannot come again, and the cache would keep
+    its operands and result alive. The steps, the first that applies taken again and again:
+
+    1. a scalar into the weight;
+    2. an index that no leg and only one factor holds summed out of it (cheap before any product);
+    3. a chain of matrices multiplied along an index no leg holds (:func:`_chain`);
+    4. factors over the same indices multiplied into one;
+    5. a vector into the smallest other factor holding its index -- except, while the term is cyclic, a vector
+       on a slot's index: the products that splitting it (:func:`split_diagonals`) makes are then on the arrays
+       the term came with, shared between the terms that hold them, and the vector scales their result
+       (:math:`O(N^2)`) instead of each one's operands;
+    6. a leg matrix into the one factor that holds its index.
+    """
     weight = term.weight
     pairs = [_diagonal(f, ix) for f, ix in zip(term.factors, term.indices)]
     legs = list(term.legs)
+    made = {id(a): a for a in private}       # arrays of this term alone (kept here so that their ids stay theirs)
+
+    def cache_for(*arrays):
+        return None if any(id(a) in made for a in arrays) else fold_cache
+
+    def result(out, cache):
+        if cache is None:
+            made[id(out)] = out
+        return out
+
     changed = True
     while changed:
         changed = False
-        # scalars into the weight
         for n, (f, ix) in enumerate(pairs):
             if not ix:
                 weight *= float(f)
@@ -176,50 +226,59 @@ def simplified(term: Term, fold_cache: dict | None = None) -> Term:
         for n, (_, ix) in enumerate(pairs):
             for k in ix:
                 holders.setdefault(k, []).append(n)
-        # factors over the same indices: one factor
+        for n, (f, ix) in enumerate(pairs):
+            internal = [k for k in ix if len(holders[k]) == 1 and k not in leg_count]
+            if internal:
+                pairs[n] = (result(f.sum(axis=tuple(ix.index(k) for k in internal)), None),
+                            tuple(k for k in ix if k not in internal))
+                changed = True
+                break
+        if changed:
+            continue
+        for k in holders:
+            if k in leg_count:
+                continue
+            cache = cache_for(*(f for f, ix in pairs if k in ix))
+            chain = _chain(pairs, k, cache)
+            if chain is not None:
+                product, ix, owners = chain
+                for n in sorted(owners, reverse=True):
+                    del pairs[n]
+                pairs.append((result(product, cache), ix))
+                changed = True
+                break
+        if changed:
+            continue
         seen: dict = {}
         for n, (f, ix) in enumerate(pairs):
             key = frozenset(ix)
             if key in seen:
                 m = seen[key]
-                pairs[m] = (pairs[m][0] * _aligned(f, ix, pairs[m][1]), pairs[m][1])
+                pairs[m] = (result(pairs[m][0] * _aligned(f, ix, pairs[m][1]), None), pairs[m][1])
                 del pairs[n]
                 changed = True
                 break
             seen[key] = n
         if changed:
             continue
+        cyclic = None
         for n, (f, ix) in enumerate(pairs):
             (k,) = ix if len(ix) == 1 else (None,)
-            if k is not None and len(holders[k]) > 1:
-                # a vector into the smallest other factor holding its index
-                m = min((h for h in holders[k] if h != n), key=lambda h: pairs[h][0].size)
-                g, jx = pairs[m]
-                pairs[m] = (_scaled_axis(g, f, jx.index(k), fold_cache), jx)
-                del pairs[n]
-                changed = True
-                break
-            internal = [k for k in ix if len(holders[k]) == 1 and k not in leg_count]
-            if internal:
-                pairs[n] = (f.sum(axis=tuple(ix.index(k) for k in internal)), tuple(k for k in ix if k not in internal))
-                changed = True
-                break
+            if k is None or len(holders[k]) == 1:
+                continue
+            if k in leg_count:
+                cyclic = _cyclic([jx for _, jx in pairs]) if cyclic is None else cyclic
+                if cyclic:
+                    continue
+            m = min((h for h in holders[k] if h != n), key=lambda h: pairs[h][0].size)
+            g, jx = pairs[m]
+            cache = cache_for(g, f)
+            pairs[m] = (result(_scaled_axis(g, f, jx.index(k), cache), cache), jx)
+            del pairs[n]
+            changed = True
+            break
         if changed:
             continue
-        for k, owners in holders.items():
-            if len(owners) == 2 and k not in leg_count:
-                (a, ia), (b, ib) = pairs[owners[0]], pairs[owners[1]]
-                if a.ndim == 2 and b.ndim == 2 and set(ia) != set(ib):
-                    other_a, other_b = [x for x in ia if x != k][0], [x for x in ib if x != k][0]
-                    product = _aligned(a, ia, (other_a, k)) @ _aligned(b, ib, (k, other_b))
-                    for n in sorted(owners, reverse=True):
-                        del pairs[n]
-                    pairs.append((product, (other_a, other_b)))
-                    changed = True
-                    break
-        if changed:
-            continue
-        # leg matrices into the one factor that holds their index
         for s, (k, leg) in enumerate(legs):
             if leg is None or leg_count[k] != 1 or len(holders.get(k, ())) != 1:
                 continue
@@ -228,7 +287,8 @@ def simplified(term: Term, fold_cache: dict | None = None) -> Term:
             if ix.count(k) != 1:
                 continue
             new = max([x for _, jx in pairs for x in jx] + [x for x, _ in legs]) + 1
-            pairs[n] = (_fold(leg, f, ix.index(k), fold_cache), tuple(new if x == k else x for x in ix))
+            cache = cache_for(leg, f)
+            pairs[n] = (result(_fold(leg, f, ix.index(k), cache), cache), tuple(new if x == k else x for x in ix))
             legs[s] = (new, None)
             changed = True
             break
@@ -260,21 +320,31 @@ def _connected(term: Term, skip: int, a: int, b: int) -> bool:
     return classes.find(a) == classes.find(b)
 
 
-def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[Term], list[Term]]:
+def split_diagonals(term: Term, off_diagonal: dict | None = None,
+                    fold_cache: dict | None = None) -> tuple[list[Term], list[Term]]:
     r"""``term`` (slots on identity legs) as ``(acyclic, cyclic)`` terms of the same sum, exactly: every matrix
     :math:`F_{ab}` over two slot indices on a cycle is split as :math:`F = \operatorname{diag}(F) + O`; the
     diagonal part identifies :math:`a = b` (the cycle through that edge closes on one neuron: a smaller,
     usually acyclic network), the off-diagonal :math:`O` (zero where :math:`a = b`) stays, and the split goes
     on until no such matrix is left. The cyclic terms left are products of off-diagonal matrices (and input
     factors) around their cycles: zero wherever the neurons of a split edge coincide (docs/theory.md
-    section 12.3). ``off_diagonal`` (id -> array) marks the matrices already split."""
+    section 12.3). ``off_diagonal`` (id -> array) marks the matrices already split; ``fold_cache`` shares the
+    steps of :func:`simplified` (chain products above all) between the terms of one layer, but not the steps
+    on the arrays the split makes (diagonals, off-diagonal copies: they belong to this term alone). The terms
+    come out simplified, their vectors on slot indices (kept apart while the term was cyclic) absorbed."""
     off_diagonal = {} if off_diagonal is None else off_diagonal
+    diagonals: dict[int, np.ndarray] = {}
+
+    def simplify(piece: Term) -> Term:
+        made = [f for f in piece.factors if id(f) in off_diagonal or id(f) in diagonals]
+        return simplified(piece, fold_cache, made)
+
     slots = {k for k, leg in term.legs if leg is None}
     acyclic, cyclic, work = [], [], [term]
     while work:
         current = work.pop()
         if not current.cyclic():
-            acyclic.append(current)
+            acyclic.append(simplify(current))
             continue
         choice = None
         for n, (f, ix) in enumerate(zip(current.factors, current.indices)):
@@ -295,11 +365,12 @@ def split_diagonals(term: Term, off_diagonal: dict | None = None) -> tuple[list[
         if not np.any(np.diagonal(f)):
             continue
         factors = list(current.factors)
-        factors[choice] = np.diagonal(f).copy()
+        factors[choice] = diagonal = np.diagonal(f).copy()
+        diagonals[id(diagonal)] = diagonal
         indices = [tuple(a if k == b else k for k in ix) for ix in current.indices]
         indices[choice] = (a,)
         legs = [(a if k == b else k, leg) for k, leg in current.legs]
-        work.append(simplified(Term(current.weight, factors, indices, legs, current.symmetric)))
+        work.append(simplify(Term(current.weight, factors, indices, legs, current.symmetric)))
     return acyclic, cyclic
 
 
