@@ -187,7 +187,7 @@ def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
 
     1. a scalar into the weight;
     2. an index that no leg and only one factor holds summed out of it (cheap before any product);
-    3. a chain of matrices multiplied along an index no leg holds (:func:`_chain`);
+    3. a chain of matrices multiplied along an index no leg holds (``_chain``);
     4. factors over the same indices multiplied into one;
     5. a vector into the smallest other factor holding its index -- except, while the term is cyclic, a vector
        on a slot's index: the products that splitting it (:func:`split_diagonals`) makes are then on the arrays
@@ -458,23 +458,39 @@ def merged(terms: list[Term]) -> list[Term]:
 
 def _description(term: Term, order: tuple) -> tuple:
     """``term`` described with its slots taken in ``order``, without its weight: arrays by identity, indices named by
-    first appearance along the slots, then along the factors sorted by array and slot names. Equal descriptions
-    mean equal networks (it lists every array and index); an equal network may still get another description (two
-    factors the sort cannot tell apart)."""
+    first appearance along the slots, then along the factors, taken one at a time, the least first by array and
+    the names its indices have so far; where several factors tie (one array held twice over indices not yet
+    named), every choice is followed and the least description kept. The description is therefore the same for
+    every presentation of one network (the order of its factors, the names of its indices), and equal descriptions
+    mean equal networks (it lists every array and index)."""
     names: dict = {}
     legs = []
     for s in order:
         k, leg = term.legs[s]
         names.setdefault(k, len(names))
         legs.append((names[k], id(leg) if leg is not None else 0))
-    described = sorted(range(len(term.factors)),
-                       key=lambda n: (id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])))
-    factors = []
-    for n in described:
+    return (term.symmetric, tuple(legs), _factors_described(term, names, tuple(range(len(term.factors)))))
+
+
+def _factors_described(term: Term, names: dict, remaining: tuple) -> tuple:
+    """The factors ``remaining`` of ``term`` described in the canonical order of :func:`_description`, given the
+    index ``names`` so far."""
+    if not remaining:
+        return ()
+
+    def key(n):
+        return id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])
+
+    least = min(key(n) for n in remaining)
+    best = None
+    for n in (n for n in remaining if key(n) == least):
+        named = dict(names)
         for k in term.indices[n]:
-            names.setdefault(k, len(names))
-        factors.append((id(term.factors[n]), tuple(names[k] for k in term.indices[n])))
-    return (term.symmetric, tuple(legs), tuple(sorted(factors)))
+            named.setdefault(k, len(named))
+        described = ((id(term.factors[n]), tuple(named[k] for k in term.indices[n])),) + _factors_described(
+            term, named, tuple(m for m in remaining if m != n))
+        best = described if best is None or described < best else best
+    return best
 
 
 def _network_key(term: Term) -> tuple:
@@ -487,8 +503,8 @@ def _network_key(term: Term) -> tuple:
 
 def _symmetries(term: Term) -> list[tuple]:
     r"""The orders :math:`\sigma` of the slots that leave ``term`` the same network (:func:`_description`), so that
-    :math:`X_{x_{\sigma(1)} \dots x_{\sigma(m)}} = X_{x_1 \dots x_m}`: a group (the identity only, if
-    :func:`_description` cannot tell)."""
+    :math:`X_{x_{\sigma(1)} \dots x_{\sigma(m)}} = X_{x_1 \dots x_m}`: a group (those that map the arrays onto
+    themselves; equal arrays held as different objects are not seen)."""
     if term.symmetric:
         return list(itertools.permutations(range(term.order)))
     identity = _description(term, tuple(range(term.order)))

@@ -282,3 +282,24 @@ def test_orders_of_the_slots_a_network_is_symmetric_under_are_contracted_once(or
         assert len(calls) == expected[name], (name, calls)
         tuples = rng.integers(0, dim, size=(30, order))
         assert relative(tensor_networks.entries(term, tuples), dense[tuple(tuples.T)]) < 1e-12
+
+
+def test_deduplicated_sees_one_network_in_every_presentation():
+    """One network written with its factors in another order and its internal indices renamed, where one array is
+    held twice over indices not yet named when it is reached (the case an order by array alone cannot settle), is
+    merged whatever the order (also with its slots in another order: Sym is the same); a network with another
+    array on one edge is not."""
+    rng = np.random.default_rng(16)
+    # M reached first whatever the memory layout (an order by array identity would settle it otherwise)
+    M, X, Y = sorted((rng.normal(size=(4, 4)) for _ in range(3)), key=id)
+    legs = [(0, None), (1, None), (2, None)]
+    # slot 0 to two internal indices through the same M; one continues to slot 1 through X, the other to slot 2
+    # through Y
+    first = Term(0.5, [M, M, X, Y], [(0, 5), (0, 6), (5, 1), (6, 2)], legs)
+    again = Term(0.25, [Y, M, X, M], [(8, 2), (0, 8), (9, 1), (0, 9)], legs)    # the copy of M toward Y first
+    swapped = Term(1.0, [M, M, X, Y], [(0, 5), (0, 6), (5, 2), (6, 1)], legs)   # X to slot 2, Y to slot 1
+    other = Term(2.0, [M, M, X, X], [(0, 5), (0, 6), (5, 1), (6, 2)], legs)
+    for terms in itertools.permutations([first, again, swapped, other]):
+        fewer = deduplicated(list(terms))
+        assert len(fewer) == 2
+        assert relative(reference(fewer, 3, 4), reference(list(terms), 3, 4)) < 1e-12
