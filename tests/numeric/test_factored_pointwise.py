@@ -82,7 +82,8 @@ def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
 CUBIC = activations.cubic(0.1, 0.9, -0.4, 0.25)
 
 
-# the cubic rows read the shipped modules of closure 3: (3, 3) without the next diagonal, and (4, 3)
+# the cubic rows read the modules of closure 3: (3, 3) without the next diagonal (shipped), and (4, 3) (derived
+# on first use)
 @pytest.mark.parametrize("activation,order,closure", [(activations.quadratic(0.7), 4, None), (CUBIC, 3, 3),
                                                       (CUBIC, 4, 3)])
 def test_one_factored_layer_of_a_gaussian_matches_quadrature(activation, order, closure):
