@@ -52,7 +52,7 @@ class Term:
     """One term (module docstring): ``weight``, ``factors`` with their ``indices`` (a tuple of index ids
     per factor axis), ``legs`` (per output slot ``(index, leg matrix or None)``) and ``symmetric``."""
 
-    __slots__ = ("weight", "factors", "indices", "legs", "symmetric")
+    __slots__ = ("weight", "factors", "indices", "legs", "symmetric", "descriptions")
 
     def __init__(self, weight, factors, indices, legs, symmetric: bool = False):
         self.weight = float(weight)
@@ -60,6 +60,7 @@ class Term:
         self.indices = [tuple(ix) for ix in indices]
         self.legs = [(int(k), leg) for k, leg in legs]
         self.symmetric = bool(symmetric)
+        self.descriptions = None      # made once by _descriptions (a term is not changed after it is made)
 
     @property
     def order(self) -> int:
@@ -456,49 +457,59 @@ def merged(terms: list[Term]) -> list[Term]:
     return out
 
 
-def _description(term: Term, order: tuple) -> tuple:
+def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
     """``term`` described with its slots taken in ``order``, without its weight: arrays by identity, indices named by
-    first appearance along the slots, then along the factors, taken one at a time, the least first by array and
-    the names its indices have so far; where several factors tie (one array held twice over indices not yet
-    named), every choice is followed and the least description kept. The description is therefore the same for
-    every presentation of one network (the order of its factors, the names of its indices), and equal descriptions
-    mean equal networks (it lists every array and index)."""
+    first appearance along the slots, then along the factors sorted by array and, per axis, the slot name and the
+    ``neighbours`` of its index (the arrays and axes that hold it: the same in every presentation); where factors
+    still tie in that order, every order of the tied ones is followed and the least description kept. The
+    description is therefore the same for every presentation of one network (the order of its factors, the
+    names of its indices), and equal descriptions mean equal networks (it lists every array and index)."""
     names: dict = {}
     legs = []
     for s in order:
         k, leg = term.legs[s]
         names.setdefault(k, len(names))
         legs.append((names[k], id(leg) if leg is not None else 0))
-    return (term.symmetric, tuple(legs), _factors_described(term, names, tuple(range(len(term.factors)))))
+    keys = [(id(f), tuple((names.get(k, -1), neighbours[k]) for k in ix)) for f, ix in zip(term.factors, term.indices)]
+    ordered = sorted(range(len(keys)), key=keys.__getitem__)
+    ties = [list(group) for _, group in itertools.groupby(ordered, key=keys.__getitem__)]
 
-
-def _factors_described(term: Term, names: dict, remaining: tuple) -> tuple:
-    """The factors ``remaining`` of ``term`` described in the canonical order of :func:`_description`, given the
-    index ``names`` so far."""
-    if not remaining:
-        return ()
-
-    def key(n):
-        return id(term.factors[n]), tuple(names.get(k, -1) for k in term.indices[n])
-
-    least = min(key(n) for n in remaining)
-    best = None
-    for n in (n for n in remaining if key(n) == least):
+    def described(sequence) -> tuple:
         named = dict(names)
-        for k in term.indices[n]:
-            named.setdefault(k, len(named))
-        described = ((id(term.factors[n]), tuple(named[k] for k in term.indices[n])),) + _factors_described(
-            term, named, tuple(m for m in remaining if m != n))
-        best = described if best is None or described < best else best
-    return best
+        for n in sequence:
+            for k in term.indices[n]:
+                named.setdefault(k, len(named))
+        return tuple(sorted((id(term.factors[n]), tuple(named[k] for k in term.indices[n])) for n in sequence))
+
+    if all(len(group) == 1 for group in ties):
+        factors = described(ordered)
+    else:
+        factors = min(described([n for group in choice for n in group])
+                      for choice in itertools.product(*(itertools.permutations(group) for group in ties)))
+    return (term.symmetric, tuple(legs), factors)
+
+
+def _descriptions(term: Term) -> dict:
+    """:func:`_description` of ``term`` for every order of its slots (the identity only, if it is symmetric), made
+    once per term: deduplication, slices and sampled entries all ask for them."""
+    if term.descriptions is None:
+        orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
+        holders: dict = {}
+        for f, ix in zip(term.factors, term.indices):
+            for axis, k in enumerate(ix):
+                holders.setdefault(k, []).append((id(f), axis))
+        neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
+        for k, _ in term.legs:
+            neighbours.setdefault(k, ())
+        term.descriptions = {order: _description(term, order, neighbours) for order in orders}
+    return term.descriptions
 
 
 def _network_key(term: Term) -> tuple:
     r"""A description of ``term`` (:func:`_description`) that is the same for the same network with its slots in
     another order (:math:`\operatorname{Sym}(X)` is the same) or its indices renamed: the least over the orders of
     the slots."""
-    orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
-    return min(_description(term, order) for order in orders)
+    return min(_descriptions(term).values())
 
 
 def _symmetries(term: Term) -> list[tuple]:
@@ -507,8 +518,9 @@ def _symmetries(term: Term) -> list[tuple]:
     themselves; equal arrays held as different objects are not seen)."""
     if term.symmetric:
         return list(itertools.permutations(range(term.order)))
-    identity = _description(term, tuple(range(term.order)))
-    return [order for order in itertools.permutations(range(term.order)) if _description(term, order) == identity]
+    descriptions = _descriptions(term)
+    identity = descriptions[tuple(range(term.order))]
+    return [order for order, description in descriptions.items() if description == identity]
 
 
 def _orbits(items, symmetries, act) -> list[tuple]:
