@@ -92,10 +92,18 @@ def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> te
 
 
 def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:
+    """The values of a block function on its grid, evaluated once per layer (``cache``), with whether they vanish
+    (``_vanishes``: asked for every term that holds the block)."""
     if function not in cache:
         values = np.asarray(function(kappa, *parameters), dtype=np.float64)
         cache[function] = np.ascontiguousarray(np.broadcast_to(values, (dim,) * grid_size))
+        cache[function, "vanishes"] = not np.any(cache[function])
     return cache[function]
+
+
+def _vanishes(function, cache: dict) -> bool:
+    """Whether the block ``function``, evaluated into ``cache`` by :func:`_block_values`, is zero on these inputs."""
+    return cache[function, "vanishes"]
 
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
@@ -117,7 +125,7 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         if any(not held for held in inputs):
             continue                             # an input cumulant that is zero (or not held)
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
-        if any(not np.any(array) for array, _ in dense):
+        if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
         combined: dict = {}
         for words, weight in spec.arrangements:
@@ -157,8 +165,8 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict)
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
     operands, subscripts = [], []
-    for array, labels in _dense_blocks(spec, dim, kappa, parameters, block_cache):
-        if not np.any(array):
+    for (function, _), (array, labels) in zip(spec.blocks, _dense_blocks(spec, dim, kappa, parameters, block_cache)):
+        if _vanishes(function, block_cache):
             return None
         operands.append(array)
         subscripts.append("".join(mapped[c] for c in labels))
@@ -341,8 +349,10 @@ def block_bytes(module, orders: int, kappa, dim: int) -> int:
 def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: dict) -> frozenset:
     """Evaluate the blocks :func:`held_blocks` names into ``cache`` (as :func:`output_terms` would) and return
     those that are zero on these inputs (e.g. odd moments of a symmetric input): their terms make no networks."""
-    return frozenset(function for function, grid in held_blocks(module, orders, kappa).items()
-                     if not np.any(_block_values(function, grid, dim, kappa, parameters, cache)))
+    used = held_blocks(module, orders, kappa)
+    for function, grid in used.items():
+        _block_values(function, grid, dim, kappa, parameters, cache)
+    return frozenset(function for function in used if _vanishes(function, cache))
 
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None,
