@@ -367,8 +367,9 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       arrays are shared between networks), except those of the dense tensor's size, which are summed one
       network at a time into the dense block;
     * with a tolerance, per cyclic term twice its blocks (split at their diagonals: the off-diagonal copies),
-      the sampled values, and the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
-      operand, 8 operands);
+      the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
+      operand, 8 operands) and those kept for reuse between the orders of the slots (``ENTRY_REUSED`` arrays
+      of ``SAMPLES`` rows);
     * the dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when
       terms go into it exactly (with a tolerance, whether any cyclic term stays is known only after the
       estimate of their size: the block is checked against the budget then, before it is allocated).
@@ -399,7 +400,8 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             block = block or any(heavy(t, m) for h in inputs for t in h)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
-            total += FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
+            total += (FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
+                      + FLOAT * tensor_networks.ENTRY_REUSED * SAMPLES * dim)
         if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
             total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
     return int(total)

@@ -29,7 +29,8 @@ What is done with terms, each exactly:
   same tensor with fewer factors;
 * :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
   plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
-* :func:`merged` -- a list of terms in fewer terms (one-factor terms summed, stars stacked);
+* :func:`merged` -- a list of terms in fewer terms (terms that differ in one factor made one, one-factor terms
+  summed, stars stacked);
 * :func:`deduplicated` -- terms that are one network up to the order of the slots made one.
 
 Over the ~500-line guide: the term algebra (simplify, split, merge) and its contractions (slices,
@@ -427,9 +428,11 @@ def _canonical_star(term: Term):
 
 
 def merged(terms: list[Term]) -> list[Term]:
-    r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms of one factor over the same
-    pattern of slot indices summed into one factor; stars (every slot's factor joined to one internal index)
-    stacked along that index into one star of the summed rank."""
+    r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms that are one network but for
+    one factor made one, that factor summed (``_joined``); then terms of one factor over the same pattern of slot
+    indices summed into one factor, and stars (every slot's factor joined to one internal index) stacked along
+    that index into one star of the summed rank."""
+    terms = _joined(deduplicated(terms))
     singles: dict = {}
     stars: dict = {}
     out = []
@@ -457,6 +460,79 @@ def merged(terms: list[Term]) -> list[Term]:
     return out
 
 
+_ANY = object()     # the factor a key of _joined leaves open
+
+
+def _open_descriptions(term: Term, position: int, orders) -> dict:
+    """:func:`_description` of ``term`` with factor ``position`` left open (any array of its shape), for each of
+    ``orders`` of the slots, as ``(key, axes)``: the open factor is reached last and its axes are described in the
+    order of their names (``axes``, the order that puts the array's axes in it), so that the description does not
+    depend on how the open array is stored (a transposed copy of a network is the same network)."""
+    factors = list(term.factors)
+    factors[position] = _ANY
+    open_term = Term.__new__(Term)
+    open_term.factors, open_term.indices, open_term.legs, open_term.symmetric = factors, term.indices, term.legs, term.symmetric
+    holders: dict = {}
+    for f, ix in zip(factors, term.indices):
+        for axis, k in enumerate(ix):
+            holders.setdefault(k, []).append((id(f), -1 if f is _ANY else axis))
+    neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
+    for k, _ in term.legs:
+        neighbours.setdefault(k, ())
+    shape = term.factors[position].shape
+    out = {}
+    for order in orders:
+        symmetric, legs, described = _description(open_term, order, neighbours)
+        (named,) = [ix for f, ix in described if f == id(_ANY)]
+        axes = tuple(sorted(range(len(named)), key=named.__getitem__))
+        described = tuple(entry for entry in described if entry[0] != id(_ANY))
+        out[order] = ((symmetric, legs, described, tuple(named[a] for a in axes), tuple(shape[a] for a in axes)), axes)
+    return out
+
+
+def _joined(terms: list[Term]) -> list[Term]:
+    r"""Terms that are one network but for one factor made one: :math:`X` is linear in each factor, so
+    :math:`w_1 X(F_1) + w_2 X(F_2) = X(w_1 F_1 + w_2 F_2)`. A term is compared with the terms kept so far in every
+    order of their slots (:math:`\operatorname{Sym}` is the same in each) with each of its factors left open
+    (``_open_descriptions``): equal descriptions name the open factors' axes alike, so the arrays are summed
+    axis by axis. A kept term that took a sum is then matched only on that factor (its other keys named the
+    array it had)."""
+    kept: list[Term] = []
+    keys: dict = {}                   # open description -> (kept term, its open factor, the order of its axes)
+    owned: dict[int, list] = {}       # kept term -> its keys
+    for term in terms:
+        identity = tuple(range(term.order))
+        match = None
+        for position in range(len(term.factors)):
+            key, axes = _open_descriptions(term, position, [identity])[identity]
+            if key in keys:
+                match = keys[key], position, axes
+                break
+        if match is None:
+            index = len(kept)
+            kept.append(term)
+            orders = [identity] if term.symmetric else list(itertools.permutations(range(term.order)))
+            owned[index] = []
+            for position in range(len(term.factors)):
+                for key, axes in _open_descriptions(term, position, orders).values():
+                    if key not in keys:
+                        keys[key] = (index, position, axes)
+                        owned[index].append(key)
+            continue
+        (index, open_position, open_axes), position, axes = match
+        leader = kept[index]
+        total = (leader.weight * np.transpose(leader.factors[open_position], open_axes)
+                 + term.weight * np.transpose(term.factors[position], axes))
+        factors = list(leader.factors)
+        factors[open_position] = np.ascontiguousarray(np.transpose(total, np.argsort(open_axes)))
+        kept[index] = Term(1.0, factors, leader.indices, leader.legs, leader.symmetric)
+        for other in owned[index]:
+            if keys[other][1] != open_position:
+                del keys[other]
+        owned[index] = [k for k in owned[index] if k in keys]
+    return kept
+
+
 def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
     """``term`` described with its slots taken in ``order``, without its weight: arrays by identity, indices named by
     first appearance along the slots, then along the factors sorted by array and, per axis, the slot name and the
@@ -470,7 +546,9 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
         k, leg = term.legs[s]
         names.setdefault(k, len(names))
         legs.append((names[k], id(leg) if leg is not None else 0))
-    keys = [(id(f), tuple((names.get(k, -1), neighbours[k]) for k in ix)) for f, ix in zip(term.factors, term.indices)]
+    # (an open factor, _ANY, last: its indices are named by the others and the order of its axes does not matter)
+    keys = [(f is _ANY, id(f), tuple((names.get(k, -1), neighbours[k]) for k in ix))
+            for f, ix in zip(term.factors, term.indices)]
     ordered = sorted(range(len(keys)), key=keys.__getitem__)
     ties = [list(group) for _, group in itertools.groupby(ordered, key=keys.__getitem__)]
 
@@ -561,20 +639,20 @@ def deduplicated(terms: list[Term]) -> list[Term]:
 # ---------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8192)
-def _path(subscripts: str, shapes: tuple) -> tuple[tuple, int, float]:
-    """The contraction path of ``subscripts`` on operands of ``shapes`` (opt_einsum), its largest
+def _path(subscripts: str, shapes: tuple, optimize: str = "auto") -> tuple[tuple, int, float]:
+    """The contraction path of ``subscripts`` on operands of ``shapes`` (opt_einsum's ``optimize``), its largest
     intermediate (elements) and its cost (flops); computed once per subscripts and shapes."""
-    path, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize="auto")
+    path, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=optimize)
     return tuple(path), int(info.largest_intermediate), float(info.opt_cost)
 
 
-def _contract(subscripts: str, operands) -> np.ndarray:
+def _contract(subscripts: str, operands, optimize: str = "auto") -> np.ndarray:
     """``subscripts`` along :func:`_path`, after twice its largest intermediate (one step's operand and result)
     is checked against the memory budget: the flop-optimal path of a cyclic network's dense slice makes
     :math:`N^5` elements (8.6 GB at N = 64, where the dense form needs 0.4 GB); a path within :math:`N^4`
     costs 18x the flops at N = 24 (measured) and more beyond, so a contraction above the budget is refused,
     naming the remedy."""
-    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands))
+    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands), optimize)
     check_memory(2 * FLOAT * largest, f"a contraction of {len(operands)} arrays of a factored tensor's terms "
                  f"({subscripts})", "a lower closure or fewer neurons, or representation='dense' where it fits")
     return opt_einsum.contract(subscripts, *operands, optimize=list(path))
@@ -683,57 +761,134 @@ def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
 
 #: Index tuples evaluated at once by :func:`entries` from arrays of N numbers per neuron (fewer from wider ones).
 ENTRY_BATCH = 1024
+#: Arrays of a batch's rows (of N numbers) that :func:`entries` keeps for reuse between the orders of the slots.
+ENTRY_REUSED = 16
 
 
 def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
-    r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the tuples
-    under the orders of the slots that differ (``_symmetries``) evaluated together, in batches that gather at
-    most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows from wider arrays)."""
+    r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the average of
+    :math:`X` over the orders of the slots, those that a symmetry of the network joins (``_symmetries``) evaluated
+    once, in batches that gather at most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows
+    from wider arrays).
+
+    Every order contracts the same network along one path (opt_einsum's greedy one: its intermediates are no
+    larger than the gathered rows, where the flop-optimal one makes batches of :math:`N \times N` outer
+    products, 5x the run at N = 96); a step whose operands read the columns of at most :math:`m - 2` slots
+    takes the same values in the orders that give those slots the same columns, so it is made once for them
+    (its rows kept, up to :data:`ENTRY_REUSED` arrays): for order 4, a row gathered from one array serves 6
+    of the 24 orders, a product over two slots 2."""
     tuples = np.asarray(tuples)
     permutations = list(itertools.permutations(range(term.order)))
     orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
-    stacked = np.concatenate([tuples[:, list(order)] for order, _ in orders])
     dims = term.dims()
     neurons = max(term.output_dim(s, dims) for s in range(term.order))
     widest = max((a.size // min(a.shape) for a in term.arrays() if a.ndim >= 2), default=1)
     batch = max(1, ENTRY_BATCH * neurons // max(widest, neurons))
-    values = np.concatenate([_entries_at(term, stacked[start:start + batch])
-                             for start in range(0, len(stacked), batch)])
-    counts = np.array([count for _, count in orders], dtype=np.float64)
-    return counts @ values.reshape(len(orders), len(tuples)) / len(permutations)
+    network = _EntryNetwork(term)
+    out = np.zeros(len(tuples))
+    for start in range(0, len(tuples), batch):
+        rows = tuples[start:start + batch]
+        reused = _Reused(ENTRY_REUSED * len(rows) * neurons, term.order - 2)
+        for order, count in orders:
+            out[start:start + batch] += count * network.at(rows, order, reused)
+    return term.weight * out / len(permutations)
 
 
-def _entries_at(term: Term, tuples: np.ndarray) -> np.ndarray:
-    bound: dict[int, np.ndarray] = {}
-    mask = np.ones(tuples.shape[0])
-    operands, specs = [], []
-    for s, (k, leg) in enumerate(term.legs):
-        if leg is None:
-            if k in bound:
-                mask = mask * (bound[k] == tuples[:, s])
-            else:
-                bound[k] = tuples[:, s]
-        else:
-            operands.append(leg[tuples[:, s]])
-            specs.append(("b", k))
-    for f, ix in zip(term.factors, term.indices):
-        at = [a for a, k in enumerate(ix) if k in bound]
-        if not at:
-            operands.append(f)
-            specs.append(ix)
-            continue
-        moved = np.moveaxis(f, at, list(range(len(at))))
-        operands.append(moved[tuple(bound[ix[a]] for a in at)])
-        specs.append(("b",) + tuple(k for a, k in enumerate(ix) if a not in at))
-    symbols: dict = {"b": "a"}
-    subscripts = ",".join("".join(symbols.setdefault(k, opt_einsum.get_symbol(len(symbols) + 1)) for k in spec)
-                          for spec in specs) + "->a"
-    if not operands:
-        return term.weight * mask
-    values = _contract(subscripts, [np.broadcast_to(o, (tuples.shape[0],) + o.shape[1:]) if spec and spec[0] == "b"
-                                    else o for o, spec in zip(operands, specs)])
-    return term.weight * mask * values
+class _Reused:
+    """Intermediates of :func:`entries` kept for the orders that share them, up to ``elements`` numbers; only those
+    that read at most ``slots`` slots' columns (others differ in every order)."""
+
+    def __init__(self, elements: int, slots: int):
+        self.kept, self.room, self.slots = {}, elements, slots
+
+    def get(self, key, slots: tuple, compute):
+        if len(slots) > self.slots:
+            return compute()
+        if key not in self.kept:
+            value = compute()
+            if value.size > self.room:
+                return value
+            self.room -= value.size
+            self.kept[key] = value
+        return self.kept[key]
+
+
+class _EntryNetwork:
+    """The operands of ``term`` at sampled index tuples, with the slots whose columns each one reads: a leg matrix
+    its rows at its slot's column, a factor its rows at the columns of the slots on its slot indices (its slot
+    axes first, contiguous where it is a matrix or vector: its rows are then gathered whole, where a column of a
+    row-major matrix is strided), a factor without slot indices itself."""
+
+    def __init__(self, term: Term):
+        first: dict[int, int] = {}
+        self.repeats = []                 # (slot, the first slot on its index): equal columns, else zero
+        for s, (k, leg) in enumerate(term.legs):
+            if leg is None:
+                if k in first:
+                    self.repeats.append((s, first[k]))
+                else:
+                    first[k] = s
+        symbols: dict = {"batch": "a"}
+
+        def symbol(k):
+            return symbols.setdefault(k, opt_einsum.get_symbol(len(symbols) + 1))
+
+        self.operands = []                # (array, slots read, subscript)
+        for s, (k, leg) in enumerate(term.legs):
+            if leg is not None:
+                self.operands.append((leg, (s,), "a" + symbol(k)))
+        for f, ix in zip(term.factors, term.indices):
+            at = [a for a, k in enumerate(ix) if k in first]
+            rest = "".join(symbol(k) for a, k in enumerate(ix) if a not in at)
+            if not at:
+                self.operands.append((f, (), rest))
+                continue
+            moved = np.moveaxis(f, at, list(range(len(at))))
+            moved = np.ascontiguousarray(moved) if f.ndim <= 2 else moved
+            self.operands.append((moved, tuple(first[ix[a]] for a in at), "a" + rest))
+        self.subscripts = ",".join(sub for _, _, sub in self.operands) + "->a"
+
+    def at(self, rows: np.ndarray, order: tuple, reused: _Reused) -> np.ndarray:
+        """:math:`X` at ``rows`` with slot ``s`` on their column ``order[s]``."""
+        mask = np.ones(len(rows))
+        for s, t in self.repeats:
+            mask = mask * (rows[:, order[s]] == rows[:, order[t]])
+        if not self.operands:
+            return mask
+        current = []
+        for n, (array, slots, _) in enumerate(self.operands):
+            columns = tuple(order[s] for s in slots)
+            current.append((reused.get(("rows", n, columns), slots,
+                                       lambda: array[tuple(rows[:, c] for c in columns)]) if slots else array, slots))
+        steps, largest = _greedy_steps(self.subscripts, tuple(a.shape for a, _ in current))
+        check_memory(2 * FLOAT * largest, f"a contraction of {len(current)} arrays of a factored tensor's terms at "
+                     f"sampled entries ({self.subscripts})", "fewer neurons or a lower closure")
+        for step, (positions, subscripts) in enumerate(steps):
+            taken = [current.pop(p) for p in positions]
+            slots = tuple(sorted({s for _, read in taken for s in read}))
+            columns = tuple(order[s] for s in slots)
+            value = reused.get(("step", step, columns), slots,
+                               lambda: _step(subscripts, tuple(a.shape for a, _ in taken))(*(a for a, _ in taken)))
+            current.append((value, slots))
+        (value, _), = current
+        return mask * np.broadcast_to(value, (len(rows),))
+
+
+@functools.lru_cache(maxsize=8192)
+def _step(subscripts: str, shapes: tuple):
+    """One step of a path (opt_einsum's expression: BLAS where it applies), made once per subscripts and shapes."""
+    return opt_einsum.contract_expression(subscripts, *shapes, optimize=[tuple(range(len(shapes)))])
+
+
+@functools.lru_cache(maxsize=8192)
+def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
+    """The pairwise steps of opt_einsum's greedy path of ``subscripts`` on ``shapes`` (per step the positions of the
+    operands taken, in the order they are taken out of the list that the result is appended to, and its
+    subscripts), and its largest intermediate (elements); once per subscripts and shapes."""
+    _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize="greedy")
+    return (tuple((tuple(sorted(step[0], reverse=True)), step[2]) for step in info.contraction_list),
+            int(info.largest_intermediate))
 
 
 __all__ = ["Term", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "symmetric_slice", "entries", "ENTRY_BATCH", "arrangements", "deduplicated"]
+           "symmetric_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]

@@ -303,3 +303,42 @@ def test_deduplicated_sees_one_network_in_every_presentation():
         fewer = deduplicated(list(terms))
         assert len(fewer) == 2
         assert relative(reference(fewer, 3, 4), reference(list(terms), 3, 4)) < 1e-12
+
+
+def test_merged_joins_networks_that_differ_in_one_factor_only():
+    """Chains i-a-b-j with two more slots on their ends that differ in the middle matrix (one written with its slots
+    in another order, its indices renamed and the matrix transposed) are one network with that matrix summed; a
+    chain that differs from the joined one in an end factor is not joined with it (the joined term's key for that
+    factor named the middle matrix it had), nor is one that differs in two factors. The sum is kept exactly."""
+    rng = np.random.default_rng(17)
+    dim = 5
+    A, B, C, D, M1, M2, E, F, M3 = (rng.normal(size=(dim, dim)) for _ in range(9))
+    identity = [(s, None) for s in range(4)]
+    # X_{ijkl} = sum_{ab} A_ia B_ja M_ab C_kb D_lb
+    first = Term(0.5, [A, B, M1, C, D], [(0, 4), (1, 4), (4, 5), (2, 5), (3, 5)], identity)
+    # the same network but for M2, its slots in the order (k, l, i, j) and the middle matrix held as (b, a)
+    second = Term(-1.5, [C, D, M2.T, A, B], [(0, 7), (1, 7), (7, 6), (2, 6), (3, 6)], identity)
+    # the first network with E for A: its key for A named M1 (the joined term holds 0.5 M1 - 1.5 M2 there)
+    stale = Term(0.7, [E, B, M1, C, D], [(0, 4), (1, 4), (4, 5), (2, 5), (3, 5)], identity)
+    # two factors other than in each term before it
+    twice = Term(1.1, [E, B, M3, C, F], [(0, 4), (1, 4), (4, 5), (2, 5), (3, 5)], identity)
+    terms = [first, second, stale, twice]
+    fewer = merged(terms)
+    assert len(fewer) == 3
+    assert relative(reference(fewer, 4, dim), reference(terms, 4, dim)) < 1e-12
+    assert len(merged([first, second])) == 1
+
+
+def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
+    """The values at sampled tuples are the same whether the rows and products shared between the orders of the
+    slots are kept for reuse or not (no room), for terms with leg matrices, tied slots and cycles."""
+    import symcorr.numeric.tensor_networks as tensor_networks
+
+    for order, dim in ((3, 5), (4, 4)):
+        terms = random_terms(order, dim, 18)
+        tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
+        dense = reference(terms, order, dim)[tuple(tuples.T)]
+        for room in (16, 0):
+            monkeypatch.setattr(tensor_networks, "ENTRY_REUSED", room)
+            values = sum(tensor_networks.entries(term, tuples) for term in terms)
+            assert relative(values, dense) < 1e-12, (order, room)
