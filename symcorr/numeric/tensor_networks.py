@@ -470,8 +470,7 @@ def _open_descriptions(term: Term, position: int, orders) -> dict:
     depend on how the open array is stored (a transposed copy of a network is the same network)."""
     factors = list(term.factors)
     factors[position] = _ANY
-    open_term = Term.__new__(Term)
-    open_term.factors, open_term.indices, open_term.legs, open_term.symmetric = factors, term.indices, term.legs, term.symmetric
+    open_term = Term(term.weight, factors, term.indices, term.legs, term.symmetric)
     holders: dict = {}
     for f, ix in zip(factors, term.indices):
         for axis, k in enumerate(ix):
@@ -639,20 +638,20 @@ def deduplicated(terms: list[Term]) -> list[Term]:
 # ---------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8192)
-def _path(subscripts: str, shapes: tuple, optimize: str = "auto") -> tuple[tuple, int, float]:
-    """The contraction path of ``subscripts`` on operands of ``shapes`` (opt_einsum's ``optimize``), its largest
+def _path(subscripts: str, shapes: tuple) -> tuple[tuple, int, float]:
+    """The contraction path of ``subscripts`` on operands of ``shapes`` (opt_einsum), its largest
     intermediate (elements) and its cost (flops); computed once per subscripts and shapes."""
-    path, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=optimize)
+    path, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize="auto")
     return tuple(path), int(info.largest_intermediate), float(info.opt_cost)
 
 
-def _contract(subscripts: str, operands, optimize: str = "auto") -> np.ndarray:
+def _contract(subscripts: str, operands) -> np.ndarray:
     """``subscripts`` along :func:`_path`, after twice its largest intermediate (one step's operand and result)
     is checked against the memory budget: the flop-optimal path of a cyclic network's dense slice makes
     :math:`N^5` elements (8.6 GB at N = 64, where the dense form needs 0.4 GB); a path within :math:`N^4`
     costs 18x the flops at N = 24 (measured) and more beyond, so a contraction above the budget is refused,
     naming the remedy."""
-    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands), optimize)
+    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands))
     check_memory(2 * FLOAT * largest, f"a contraction of {len(operands)} arrays of a factored tensor's terms "
                  f"({subscripts})", "a lower closure or fewer neurons, or representation='dense' where it fits")
     return opt_einsum.contract(subscripts, *operands, optimize=list(path))
@@ -828,7 +827,7 @@ class _EntryNetwork:
                     self.repeats.append((s, first[k]))
                 else:
                     first[k] = s
-        symbols: dict = {"batch": "a"}
+        symbols: dict = {}                # "a" is the tuples' axis
 
         def symbol(k):
             return symbols.setdefault(k, opt_einsum.get_symbol(len(symbols) + 1))
