@@ -2,6 +2,7 @@ r"""Benchmark: how accurate closures 2, 3, 4 are against Monte Carlo, and what t
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/closure_accuracy.py [--quick] [--out FILE]
         [--timeout 45] [--mc-timeout 900] [--samples-scale 1.0] [--only quadratic] [--depths 2 3] [--widths 64 128]
+        [--tolerance 0.2] [--gain 0.7]
 
 Cases (issue 14, "accuracy that pays for it"): depth-D networks ``mlp([N] * (D + 2))`` (D pointwise
 layers of width N between D + 1 linear layers, weights :math:`N(0, 0.7^2/N)`, no bias, seed 0) of a
@@ -241,7 +242,7 @@ def rows_for_network(name, width, depth, monte, closures) -> list[str]:
 
 
 def main(argv=None) -> int:
-    global INIT_GAIN
+    global INIT_GAIN, TOLERANCE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: N = 64, D = 2, 2^14 samples")
     parser.add_argument("--out", help="also write the markdown table to this file")
@@ -251,10 +252,13 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=ACTIVATIONS, help="run this activation only")
     parser.add_argument("--widths", type=int, nargs="+", help="run these widths only")
     parser.add_argument("--depths", type=int, nargs="+", help="run these depths only")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="of the factored layers: the largest estimated size of the cyclic terms they may drop")
     parser.add_argument("--gain", type=float, default=INIT_GAIN,
                         help="weights N(0, gain^2/N) (the cubic's variance explodes with depth at 0.7; 0.5 keeps it)")
     args = parser.parse_args(argv)
     INIT_GAIN = args.gain                    # read by network() here and in the forked cases
+    TOLERANCE = args.tolerance               # read by representation() here and in the forked cases
 
     import torch
 

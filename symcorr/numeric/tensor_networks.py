@@ -471,13 +471,7 @@ def _open_descriptions(term: Term, position: int, orders) -> dict:
     factors = list(term.factors)
     factors[position] = _ANY
     open_term = Term(term.weight, factors, term.indices, term.legs, term.symmetric)
-    holders: dict = {}
-    for f, ix in zip(factors, term.indices):
-        for axis, k in enumerate(ix):
-            holders.setdefault(k, []).append((id(f), -1 if f is _ANY else axis))
-    neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
-    for k, _ in term.legs:
-        neighbours.setdefault(k, ())
+    neighbours = _neighbours(open_term)
     shape = term.factors[position].shape
     out = {}
     for order in orders:
@@ -495,7 +489,8 @@ def _joined(terms: list[Term]) -> list[Term]:
     order of their slots (:math:`\operatorname{Sym}` is the same in each) with each of its factors left open
     (``_open_descriptions``): equal descriptions name the open factors' axes alike, so the arrays are summed
     axis by axis. A kept term that took a sum is then matched only on that factor (its other keys named the
-    array it had)."""
+    array it had). At closure 4 this halves the order-4 terms whose slices cost :math:`O(N^4)` (docs/theory.md
+    section 12.3)."""
     kept: list[Term] = []
     keys: dict = {}                   # open description -> (kept term, its open factor, the order of its axes)
     owned: dict[int, list] = {}       # kept term -> its keys
@@ -566,18 +561,24 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
     return (term.symmetric, tuple(legs), factors)
 
 
+def _neighbours(term: Term) -> dict:
+    """Per index of ``term``, the arrays and axes that hold it (sorted; an open factor's axes not told apart)."""
+    holders: dict = {}
+    for f, ix in zip(term.factors, term.indices):
+        for axis, k in enumerate(ix):
+            holders.setdefault(k, []).append((id(f), -1 if f is _ANY else axis))
+    neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
+    for k, _ in term.legs:
+        neighbours.setdefault(k, ())
+    return neighbours
+
+
 def _descriptions(term: Term) -> dict:
     """:func:`_description` of ``term`` for every order of its slots (the identity only, if it is symmetric), made
     once per term: deduplication, slices and sampled entries all ask for them."""
     if term.descriptions is None:
         orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
-        holders: dict = {}
-        for f, ix in zip(term.factors, term.indices):
-            for axis, k in enumerate(ix):
-                holders.setdefault(k, []).append((id(f), axis))
-        neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
-        for k, _ in term.legs:
-            neighbours.setdefault(k, ())
+        neighbours = _neighbours(term)
         term.descriptions = {order: _description(term, order, neighbours) for order in orders}
     return term.descriptions
 
@@ -775,7 +776,7 @@ def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
     products, 5x the run at N = 96); a step whose operands read the columns of at most :math:`m - 2` slots
     takes the same values in the orders that give those slots the same columns, so it is made once for them
     (its rows kept, up to :data:`ENTRY_REUSED` arrays): for order 4, a row gathered from one array serves 6
-    of the 24 orders, a product over two slots 2."""
+    of the 24 orders, a product over two slots 2 (docs/theory.md section 12.3)."""
     tuples = np.asarray(tuples)
     permutations = list(itertools.permutations(range(term.order)))
     orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
