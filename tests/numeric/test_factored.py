@@ -334,11 +334,21 @@ def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
     slots are kept for reuse or not (no room), for terms with leg matrices, tied slots and cycles."""
     import symcorr.numeric.tensor_networks as tensor_networks
 
+    reused = []
+    get = tensor_networks._Reused.get
+
+    def counted(self, key, slots, compute):
+        reused.append(key in self.kept)
+        return get(self, key, slots, compute)
+
+    monkeypatch.setattr(tensor_networks._Reused, "get", counted)
     for order, dim in ((3, 5), (4, 4)):
         terms = random_terms(order, dim, 18)
         tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
         dense = reference(terms, order, dim)[tuple(tuples.T)]
         for room in (16, 0):
             monkeypatch.setattr(tensor_networks, "ENTRY_REUSED", room)
+            reused.clear()
             values = sum(tensor_networks.entries(term, tuples) for term in terms)
             assert relative(values, dense) < 1e-12, (order, room)
+            assert any(reused) == (room > 0), (order, room)       # rows were taken again only where there was room
