@@ -331,7 +331,8 @@ def test_merged_joins_networks_that_differ_in_one_factor_only():
 
 def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
     """The values at sampled tuples are the same whether the rows and products shared between the orders of the
-    slots are kept for reuse or not (no room), for terms with leg matrices, tied slots and cycles."""
+    slots are kept for reuse or not (no room), and in one batch or several, for terms with leg matrices, tied slots
+    and cycles."""
     import symcorr.numeric.tensor_networks as tensor_networks
 
     reused = []
@@ -346,8 +347,9 @@ def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
         terms = random_terms(order, dim, 18)
         tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
         dense = reference(terms, order, dim)[tuple(tuples.T)]
-        for room in (16, 0):
+        for room, batch in ((16, 1024), (0, 1024), (16, 3)):         # batch 3: the tuples in several batches
             monkeypatch.setattr(tensor_networks, "ENTRY_REUSED", room)
+            monkeypatch.setattr(tensor_networks, "ENTRY_BATCH", batch)
             reused.clear()
             values = sum(tensor_networks.entries(term, tuples) for term in terms)
             assert relative(values, dense) < 1e-12, (order, room)
