@@ -788,9 +788,10 @@ def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
     out = np.zeros(len(tuples))
     for start in range(0, len(tuples), batch):
         rows = tuples[start:start + batch]
+        steps = network.steps(len(rows))
         reused = _Reused(ENTRY_REUSED * len(rows) * neurons, term.order - 2)
         for order, count in orders:
-            out[start:start + batch] += count * network.at(rows, order, reused)
+            out[start:start + batch] += count * network.at(rows, order, steps, reused)
     return term.weight * out / len(permutations)
 
 
@@ -848,8 +849,20 @@ class _EntryNetwork:
             self.operands.append((moved, tuple(first[ix[a]] for a in at), "a" + rest))
         self.subscripts = ",".join(sub for _, _, sub in self.operands) + "->a"
 
-    def at(self, rows: np.ndarray, order: tuple, reused: _Reused) -> np.ndarray:
-        """:math:`X` at ``rows`` with slot ``s`` on their column ``order[s]``."""
+    def steps(self, rows: int) -> tuple:
+        """The pairwise steps (``_greedy_steps``) that contract the operands at ``rows`` tuples, the same in every order
+        of the slots, after their largest intermediate is checked against the memory budget."""
+        if not self.operands:
+            return ()
+        shapes = tuple((rows,) + array.shape[len(slots):] if slots else array.shape for array, slots, _ in self.operands)
+        steps, largest = _greedy_steps(self.subscripts, shapes)
+        check_memory(2 * FLOAT * largest, f"a contraction of {len(shapes)} arrays of a factored tensor's terms at "
+                     f"sampled entries ({self.subscripts})", "fewer neurons or a lower closure")
+        return steps
+
+    def at(self, rows: np.ndarray, order: tuple, steps: tuple, reused: _Reused) -> np.ndarray:
+        """:math:`X` at ``rows`` with slot ``s`` on their column ``order[s]``, contracted along ``steps``
+        (:meth:`steps`)."""
         mask = np.ones(len(rows))
         for s, t in self.repeats:
             mask = mask * (rows[:, order[s]] == rows[:, order[t]])
@@ -860,9 +873,6 @@ class _EntryNetwork:
             columns = tuple(order[s] for s in slots)
             current.append((reused.get(("rows", n, columns), slots,
                                        lambda: array[tuple(rows[:, c] for c in columns)]) if slots else array, slots))
-        steps, largest = _greedy_steps(self.subscripts, tuple(a.shape for a, _ in current))
-        check_memory(2 * FLOAT * largest, f"a contraction of {len(current)} arrays of a factored tensor's terms at "
-                     f"sampled entries ({self.subscripts})", "fewer neurons or a lower closure")
         for step, (positions, subscripts) in enumerate(steps):
             taken = [current.pop(p) for p in positions]
             slots = tuple(sorted({s for _, read in taken for s in read}))
