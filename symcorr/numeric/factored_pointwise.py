@@ -13,7 +13,11 @@ neurons shared between the pieces identified, and the result :func:`~symcorr.num
 exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
 ``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
 (:func:`~symcorr.numeric.tensor_networks.split_diagonals`): the parts where two neurons of a cycle coincide
-become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Of those, the
+become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Terms of the formula
+that would make too many networks (products of several input cumulants of order >= 3, whose input terms
+multiply: :func:`whole_terms`) are split at the output's own diagonals instead: where two of their neurons
+coincide they are kept exactly, as dense slices (:func:`coincident_parts`), and their all-distinct parts join
+the off-diagonal cyclic ones. Of those, the
 smallest are dropped as long as the dropped part's estimated relative size stays within the
 tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
 from the values of every term at uniformly sampled index tuples
@@ -32,6 +36,7 @@ from symcorr.codegen.runtime.grid import OnDiagonal
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
+from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.factored import Dropped, FactoredTensor, terms_of
 
 _LETTERS = "ijklmnopqrstuvwxyz"
@@ -43,6 +48,10 @@ SAMPLES = 256
 MAX_NETWORKS = 20_000
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
+#: With a tolerance, the cyclic terms of the formula are split into networks (docs/theory.md section 12.3) while
+#: they make at most this many networks together; beyond it the terms that make the most (products of several
+#: input cumulants of order >= 3, whose input terms multiply) are taken whole: split at the output's own diagonals.
+SPLIT_NETWORKS = 2000
 
 
 class _Classes:
@@ -107,15 +116,16 @@ def _vanishes(function, cache: dict) -> bool:
 
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
-                 cyclic: bool | None = False, fold_cache: dict | None = None):
+                 cyclic: bool | None = False, fold_cache: dict | None = None, skipped=frozenset()):
     """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
     the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
-    at a time (a generator: a caller that sums them holds one at a time); ``fold_cache`` shares the steps of
-    their simplification (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller)."""
+    at a time (a generator: a caller that sums them holds one at a time), but for the terms numbered in
+    ``skipped``; ``fold_cache`` shares the steps of their simplification
+    (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller)."""
     block_cache = {} if block_cache is None else block_cache
     fold_cache = {} if fold_cache is None else fold_cache
-    for spec in getattr(module, f"TERMS_{order}"):
-        if cyclic is not None and spec.cyclic != cyclic:
+    for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
+        if (cyclic is not None and spec.cyclic != cyclic) or number in skipped:
             continue
         scalar = _scalar(spec, parameters)
         if scalar == 0:
@@ -181,6 +191,101 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict)
     return _scalar(spec, parameters) * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
 
 
+def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
+                 inputs_at: dict) -> np.ndarray | None:
+    r""":math:`\operatorname{Sym}(X)` of one generated term at the index tuples ``tuples`` (shape ``(M, m)``): the
+    average over the :math:`m!` orders of the slots of its scalar times its blocks and its input cumulants at
+    the tuples' entries. The inputs are symmetric, so their values depend only on which columns they read:
+    computed once per input order and set of columns (``inputs_at``, shared between the terms of a layer)
+    from the input's terms (:func:`~symcorr.numeric.tensor_networks.entries`). ``None`` when an input or a
+    block it needs is zero."""
+    blocks = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+    if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
+        return None
+    if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
+        return None
+    order = tuples.shape[1]
+    letters = _LETTERS[:order]
+    orders = list(itertools.permutations(range(order)))
+    total = np.zeros(len(tuples))
+    for slots in orders:
+        column = {c: slots[s] for s, c in enumerate(letters)}     # letter -> the tuples' column it reads
+        values = np.full(len(tuples), _scalar(spec, parameters))
+        for array, labels in blocks:
+            values = values * array[tuple(tuples[:, column[c]] for c in labels)]
+        for labels in spec.cumulants:
+            key = (len(labels), tuple(sorted(column[c] for c in labels)))
+            if key not in inputs_at:
+                at, held = tuples[:, list(key[1])], terms_of(kappa[key[0] - 1], key[0])
+                inputs_at[key] = sum((tensor_networks.entries(term, at) for term in held), np.zeros(len(tuples)))
+            values = values * inputs_at[key]
+        total += values
+    return total / len(orders)
+
+
+def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
+    """The numbers of the cyclic terms of output ``order`` that :func:`factored_output` takes whole (with a
+    tolerance), not as networks: the networks each would make (its arrangements times the terms of each input it multiplies)
+    counted, those that make the most taken whole until the rest make at most :data:`SPLIT_NETWORKS`."""
+    counts = []
+    for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
+        if not spec.cyclic or _scalar(spec, parameters) == 0:
+            continue
+        held = [len(terms_of(kappa[len(labels) - 1], len(labels))) if len(labels) <= len(kappa) else 0
+                for labels in spec.cumulants]
+        if not all(held):
+            continue
+        _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
+            continue
+        counts.append((len(spec.arrangements) * math.prod(held), number))
+    return _taken_whole(counts)
+
+
+def _taken_whole(counts) -> frozenset:
+    """Of ``(networks, number)`` pairs, the numbers of those that make the most networks, until the rest make at
+    most :data:`SPLIT_NETWORKS`."""
+    left = sum(count for count, _ in counts)
+    whole = set()
+    for count, number in sorted(counts, key=lambda c: (-c[0], c[1])):
+        if left <= SPLIT_NETWORKS:
+            break
+        whole.add(number)
+        left -= count
+    return frozenset(whole)
+
+
+def _zero_where_coincident(values: np.ndarray) -> np.ndarray:
+    """``values`` (one axis per neuron) with the entries where two of its neurons coincide set to zero, in place."""
+    for a, b in itertools.combinations(range(values.ndim), 2):
+        letters = list(_LETTERS[:values.ndim])
+        letters[b] = letters[a]
+        np.einsum("".join(letters) + "->" + "".join(dict.fromkeys(letters)), values)[...] = 0.0
+    return values
+
+
+def coincident_parts(spec, order: int, kappa, parameters, dim: int, block_cache: dict):
+    r"""The part of one generated term :math:`X` where two or more of its slots are on one neuron, exactly, as
+    terms of one factor: per set partition of the slots with a block of two or more, :math:`X` at that pattern
+    (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks) with the entries where neurons of different blocks
+    coincide set to zero (they belong to a coarser partition). The parts are disjoint and sum to :math:`X` off its
+    all-distinct entries (docs/theory.md section 12.3); a generator (one part held at a time)."""
+    letters = _LETTERS[:order]
+    for partition in set_partitions(order):
+        if len(partition) == order:
+            continue
+        word = [""] * order
+        for b, block in enumerate(partition):
+            for s in block:
+                word[s] = letters[b]
+        values = spec_values(spec, "".join(word), kappa, parameters, dim, block_cache)
+        if values is None:
+            return
+        values = _zero_where_coincident(np.array(values, dtype=np.float64))
+        yield tensor_networks.Term(1.0, [values], [tuple(range(len(partition)))],
+                                   [(letters.index(c), None) for c in word])
+
+
 def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
     """``count`` index tuples drawn uniformly from all :math:`N^m` (fixed seed): mean squares over them estimate
     the Frobenius norm of the whole tensor without bias."""
@@ -224,12 +329,17 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
     the formula evaluated into it directly. With a ``tolerance``, every cyclic network is first split at its
     matrices' diagonals (:func:`~symcorr.numeric.tensor_networks.split_diagonals`: exact), which leaves cyclic only
-    the products of off-diagonal parts; those are the candidates for dropping."""
+    the products of off-diagonal parts; those are the candidates for dropping. Cyclic terms of the formula that
+    would make too many networks (:func:`whole_terms`) are split instead at the output's own diagonals: where
+    neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct parts are the
+    candidates, their values at the sampled tuples from the inputs' values there (:func:`spec_entries`); one that
+    is kept goes into the dense block."""
     block_cache = {} if block_cache is None else block_cache
     letters = _LETTERS[:order]
     block = _DenseSum(order, dim, budget, len(kappa))
     acyclic, candidates, dropped = [], [], []
     held = _HeldArrays(order, dim, budget)
+    whole = frozenset()
     if tolerance is None:
         for term in output_terms(module, order, kappa, parameters, dim, block_cache):
             if not term.cyclic() and not heavy(term, order):
@@ -241,9 +351,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             if spec.cyclic:
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     else:
+        whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
         marks: dict = {}
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
-        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps):
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps,
+                                 skipped=whole):
             if term.cyclic():
                 pieces, left = tensor_networks.split_diagonals(term, marks, steps)
                 acyclic += pieces
@@ -253,26 +365,44 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
+        coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
+        for number in sorted(whole):
+            for part in coincident_parts(getattr(module, f"TERMS_{order}")[number], order, kappa, parameters, dim,
+                                         block_cache):
+                coincident.add(part)
+        parts = coincident.terms()
+        held.add(parts)
+        acyclic += parts
     candidates = tensor_networks.deduplicated(candidates)
     acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
-    if candidates:
+    if candidates or whole:
         tuples = sampled_tuples(dim, order)
-        values = [tensor_networks.entries(t, tuples) for t in candidates]
+        valued = [(term, tensor_networks.entries(term, tuples)) for term in candidates]
+        inputs_at: dict = {}
+        specs = getattr(module, f"TERMS_{order}")
+        distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
+        for number in sorted(whole):       # their all-distinct parts
+            values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
+            if values is not None:
+                valued.append((specs[number], values * distinct))
         kept = sum((tensor_networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
-        whole = kept + sum(values, np.zeros(len(tuples)))
-        total = np.linalg.norm(whole)
+        everything = kept + sum((values for _, values in valued), np.zeros(len(tuples)))
+        total = np.linalg.norm(everything)
         running, removed, keep = np.zeros(len(tuples)), 0, []
-        for term, value in sorted(zip(candidates, values), key=lambda c: np.linalg.norm(c[1])):
+        for item, value in sorted(valued, key=lambda c: np.linalg.norm(c[1])):
             candidate = running + value
             if not np.any(value) or (total > 0 and np.linalg.norm(candidate) <= tolerance * total):
                 running, removed = candidate, removed + bool(np.any(value))
             else:
-                keep.append(term)
+                keep.append(item)
         if removed:
             dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
-                                   len(tuples), bootstrap_error(running, whole)))
-        for term in keep:
-            block.add(tensor_networks.slice_values(term, letters))
+                                   len(tuples), bootstrap_error(running, everything)))
+        for item in keep:
+            if isinstance(item, tensor_networks.Term):
+                block.add(tensor_networks.slice_values(item, letters))
+            else:
+                block.add(_zero_where_coincident(spec_values(item, letters, kappa, parameters, dim, block_cache)))
     terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
@@ -367,6 +497,9 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       arrays are shared between networks), except those of the dense tensor's size, which are summed one
       network at a time into the dense block;
     * with a tolerance, per cyclic term twice its blocks (split at their diagonals: the off-diagonal copies),
+      and where terms are taken whole (:func:`whole_terms`) five arrays of :math:`N^{m-1}` (their parts on
+      coincident neurons: the sums, one part being made, its working arrays) and a slice of that size of each
+      input of order >= 3;
       the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
       operand, 8 operands) and those kept for reuse between the orders of the slots (``ENTRY_REUSED`` arrays
       of ``SAMPLES`` rows);
@@ -375,14 +508,15 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       estimate of their size: the block is checked against the budget then, before it is allocated).
 
     The arrays the networks hold are also counted as they are made, against the same budget
-    (``_HeldArrays``). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
+    (``_HeldArrays``): the pieces that splitting cyclic networks makes are only counted there (at closure 4
+    they can be most of the peak: a cubic layer of 96 neurons estimated 0.13 GB held 0.50 GB). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
     N = 256 and 1024) it is 1.3-3.4 times the peak; tests/numeric/test_factored_pointwise.py checks that it
     is above."""
     held = _held_terms(kappa)
     total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
-        networks_bytes, count, block = 0, 0, False
-        for spec in getattr(module, f"TERMS_{m}"):
+        networks_bytes, count, block, cyclic = 0, 0, False, []
+        for number, spec in enumerate(getattr(module, f"TERMS_{m}")):
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
             inputs = [held[len(labels)] for labels in spec.cumulants]
@@ -392,12 +526,16 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
                 block = block or combinations > 0 or not spec.cumulants
                 if tolerance is not None and combinations:
                     networks_bytes += 2 * dense      # split at its diagonals: off-diagonal copies of its blocks
+                    cyclic.append((combinations, number))
                 continue
             light = sum(max((sum(a.nbytes for a in t.arrays() if a.ndim < m or tolerance is not None) for t in h), default=0)
                         for h in inputs)
             networks_bytes += combinations * (dense + light)
             count += combinations
             block = block or any(heavy(t, m) for h in inputs for t in h)
+        if _taken_whole(cyclic):            # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
+            # summed, one being made and einsum's working arrays; one slice of each input of order >= 3
+            networks_bytes += FLOAT * (5 * dim ** (m - 1) + sum(dim ** (m - 1) for _ in range(3, len(kappa) + 1)))
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += (FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8

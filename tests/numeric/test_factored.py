@@ -354,3 +354,19 @@ def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
             values = sum(tensor_networks.entries(term, tuples) for term in terms)
             assert relative(values, dense) < 1e-12, (order, room)
             assert any(reused) == (room > 0), (order, room)       # rows were taken again only where there was room
+
+
+@pytest.mark.parametrize("subscripts", ["cd,ae,be,de,da->abc", "ac,ad,bd,cd,cb->ab", "ab,ab,bc->ac", "aab,bc->ac",
+                                        "abc,cd,ad->abd", "ab,cd->abcd", "ab,bc,ca->"])
+def test_slice_contractions_along_the_path_equal_einsum(subscripts):
+    """The contraction of a slice (``_contract``: opt_einsum's path, each pair of arrays one batched matrix product)
+    equals ``numpy.einsum`` of the same subscripts: shared indices kept (a batch), summed, repeated within one array,
+    held by one array alone, and outer products."""
+    from symcorr.numeric.tensor_networks import _contract
+
+    rng = np.random.default_rng(21)
+    sizes = dict(zip("abcde", (5, 6, 7, 4, 3)))
+    operands = [rng.normal(size=[sizes[c] if c != "a" or ix.count("a") == 1 else 5 for c in ix])
+                for ix in subscripts.split("->")[0].split(",")]
+    expected = np.einsum(subscripts, *operands)
+    assert np.allclose(_contract(subscripts, operands), expected, rtol=1e-12, atol=1e-12)

@@ -131,6 +131,61 @@ def test_a_truncation_is_stated_with_its_size():
     assert np.linalg.norm(a - b) > 0
 
 
+def test_the_values_of_a_term_taken_whole_are_its_symmetrized_dense_values():
+    """``spec_entries`` (a term of the formula at sampled tuples, from its inputs' values there) equals the term
+    evaluated densely (``spec_values``) and symmetrized, for every cyclic term of order 4 of a second quadratic
+    layer (inputs of orders 3 and 4 held as several factored terms)."""
+    import itertools
+
+    from symcorr.codegen.loader import load_factored
+    from symcorr.numeric.factored_pointwise import sampled_tuples, spec_entries, spec_values
+
+    dim, activation = 5, activations.quadratic(0.7)
+    inputs = linear(chain("factored", dim, activation, 4, 1, seed=3), *random_layer(dim, dim, 40))
+    assert all(len(inputs.tensor(n).terms) > 1 for n in (3, 4))
+    module, parameters = load_factored(activation, 4, 4), [value for _, value in activation.parameters]
+    kappa, tuples, blocks, shared = tuple(inputs.held), sampled_tuples(dim, 4, count=64), {}, {}
+    checked = 0
+    for spec in module.TERMS_4:
+        if not spec.cyclic:
+            continue
+        dense = spec_values(spec, "ijkl", kappa, parameters, dim, blocks)
+        values = spec_entries(spec, tuples, kappa, parameters, dim, blocks, shared)
+        if dense is None:
+            assert values is None
+            continue
+        symmetric = sum(dense.transpose(p) for p in itertools.permutations(range(4))) / 24
+        expected = symmetric[tuple(tuples.T)]
+        assert np.max(np.abs(values - expected)) <= 1e-12 * np.max(np.abs(symmetric)), spec
+        checked += len(spec.cumulants) >= 2
+    assert checked >= 5        # products of several inputs among them
+
+
+def test_terms_taken_whole_are_exact_where_kept(monkeypatch):
+    """With every cyclic term of the formula taken whole (``SPLIT_NETWORKS = 0``: its coincident-neuron parts
+    kept as slices, its all-distinct part a candidate) and nothing dropped (tolerance 0), the chain equals the
+    dense one; with a tolerance what is dropped is stated, and is only all-distinct entries of the first
+    truncated layer."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    monkeypatch.setattr(factored_pointwise, "SPLIT_NETWORKS", 0)
+    dim, activation = 8, activations.quadratic()
+    whole = chain("factored", dim, activation, 4, 2, tolerance=0.0)
+    dense = chain("dense", dim, activation, 4, 2)
+    assert max(max_relative_differences(whole, dense)) < 1e-10
+    assert whole.exactness == dense.exactness
+    exact = chain("factored", dim, activation, 4, 1)
+    cut = chain("factored", dim, activation, 4, 1, tolerance=0.5)
+    records = cut.tensor(4).dropped
+    assert records and cut.status(4).kind == "approximate"
+    difference = cut.tensor(4).to_dense() - exact.tensor(4).to_dense()
+    i, j, k, l = np.indices((dim,) * 4)
+    coincident = (i == j) | (i == k) | (i == l) | (j == k) | (j == l) | (k == l)
+    assert np.max(np.abs(difference[coincident])) < 1e-12 * np.max(np.abs(exact.tensor(4).to_dense()))
+    relative = np.linalg.norm(difference) / np.linalg.norm(exact.tensor(4).to_dense())
+    assert 0 < relative < 3 * max(record.size for record in records)
+
+
 def test_clear_errors():
     cumulants = Cumulants(*random_gaussian(4, 1))
     with pytest.raises(ValueError, match="representation must be one of"):
