@@ -571,5 +571,6 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
 
 
 __all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
+           "spec_entries", "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]
