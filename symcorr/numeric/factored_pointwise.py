@@ -169,7 +169,7 @@ def _held(kappa, n: int):
 
 def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict) -> np.ndarray | None:
     r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
-    ``'ijk'``: every entry), over the sorted distinct letters: one ``einsum`` of its blocks and of the input
+    ``'ijk'``: every entry), over the sorted distinct letters: the product of its blocks and of the input
     cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
     ``None`` when an input or a block it needs is zero."""
     letters = _LETTERS[:len(word)]
@@ -187,8 +187,26 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict)
         target = "".join(mapped[c] for c in labels)
         operands.append(pattern_slice(tensor, target))
         subscripts.append("".join(sorted(set(target))))
-    output = "".join(sorted(set(word)))
-    return _scalar(spec, parameters) * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
+    return _product(_scalar(spec, parameters), operands, subscripts, "".join(sorted(set(word))))
+
+
+def _product(scalar: float, operands, subscripts, output: str) -> np.ndarray:
+    """``scalar`` times the elementwise product of ``operands`` (their letters ``subscripts``, all among ``output``'s;
+    a letter repeated within one operand is its diagonal) over the axes ``output``: each operand a broadcast view,
+    multiplied into one array in place (``einsum`` over these took 0.23 s per :math:`256^3` output, 2x this)."""
+    views = []
+    for array, letters in zip(operands, subscripts):
+        unique = "".join(dict.fromkeys(letters))
+        if unique != letters:
+            array = np.einsum(f"{letters}->{unique}", array)
+        order = sorted(unique, key=output.index)
+        array = np.transpose(array, [unique.index(c) for c in order])
+        views.append(array.reshape([array.shape[order.index(c)] if c in order else 1 for c in output]))
+    shape = np.broadcast_shapes(*(v.shape for v in views), (1,) * len(output))
+    out = np.full(shape, scalar)
+    for view in sorted(views, key=lambda v: -v.size):
+        out *= view
+    return out
 
 
 def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
@@ -508,8 +526,11 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       estimate of their size: the block is checked against the budget then, before it is allocated).
 
     The arrays the networks hold are also counted as they are made, against the same budget
-    (``_HeldArrays``): the pieces that splitting cyclic networks makes are only counted there (at closure 4
-    they can be most of the peak: a cubic layer of 96 neurons estimated 0.13 GB held 0.50 GB). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
+    (``_HeldArrays``): a layer over the budget stops there, after one network's arrays. This matters at closure
+    4, where the products and off-diagonal copies of the networks split at their diagonals are not in this
+    estimate and can be most of the peak (a cubic layer of 96 neurons: estimated 0.13 GB, 0.50 GB held, 0.38 GB
+    of it by about 800 split networks; they share arrays, so a count per network overstates the quadratic's
+    several times). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
     N = 256 and 1024) it is 1.3-3.4 times the peak; tests/numeric/test_factored_pointwise.py checks that it
     is above."""
     held = _held_terms(kappa)
@@ -534,7 +555,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             count += combinations
             block = block or any(heavy(t, m) for h in inputs for t in h)
         if _taken_whole(cyclic):            # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
-            # summed, one being made and einsum's working arrays; one slice of each input of order >= 3
+            # summed, one being made and its working arrays; one slice of each input of order >= 3
             networks_bytes += FLOAT * (5 * dim ** (m - 1) + sum(dim ** (m - 1) for _ in range(3, len(kappa) + 1)))
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
