@@ -186,6 +186,23 @@ def test_terms_taken_whole_are_exact_where_kept(monkeypatch):
     assert 0 < relative < 3 * max(record.size for record in records)
 
 
+@pytest.mark.slow
+def test_a_deep_chain_that_takes_terms_whole_equals_the_dense_chain(monkeypatch):
+    """Quadratic, closure 4, depth 4: the later layers' cyclic terms would make tens of thousands of networks
+    (refused before terms were taken whole); with nothing dropped (tolerance 0) the factored chain equals the dense
+    one."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    taken, whole_terms = [], factored_pointwise.whole_terms
+    monkeypatch.setattr(factored_pointwise, "whole_terms", lambda *args: taken.append(whole_terms(*args)) or taken[-1])
+    dim, activation = 10, activations.quadratic()
+    factored = chain("factored", dim, activation, 4, 4, tolerance=0.0)
+    assert any(taken)
+    dense = chain("dense", dim, activation, 4, 4)
+    assert max(max_relative_differences(factored, dense)) < 1e-10
+    assert factored.exactness == dense.exactness
+
+
 def test_clear_errors():
     cumulants = Cumulants(*random_gaussian(4, 1))
     with pytest.raises(ValueError, match="representation must be one of"):
