@@ -140,16 +140,18 @@ def memory_budget(budget=None) -> int:
     return int(DEFAULT_FRACTION * available_bytes())
 
 
-def check_memory(needed: int, what: str, remedy: str, budget=None) -> None:
-    """Raise :class:`MemoryBudgetError` if ``needed`` bytes exceed the budget (before allocating)."""
+def check_memory(needed: int, what: str, remedy: str, budget=None, growing: bool = False) -> None:
+    """Raise :class:`MemoryBudgetError` if ``needed`` bytes exceed the budget (before allocating; ``growing``: of
+    work that counts what it holds as it grows, which stops there and frees it)."""
     limit = memory_budget(budget)
     if needed > limit:
         source = ("the memory_budget argument" if budget is not None or _SCOPE.get() is not None
                   else ENVIRONMENT_VARIABLE if os.environ.get(ENVIRONMENT_VARIABLE)
                   else f"{DEFAULT_FRACTION:g} of the available memory")
+        done = ("it stops here and frees what it made so far" if growing else "nothing was allocated")
         raise MemoryBudgetError(
             f"{what} needs an estimated {format_bytes(needed)} at its peak, above the memory budget of "
-            f"{format_bytes(limit)} ({source}); nothing was allocated. Remedy: {remedy}, or raise the budget "
+            f"{format_bytes(limit)} ({source}); {done}. Remedy: {remedy}, or raise the budget "
             f"(memory_budget='16G' or the environment variable {ENVIRONMENT_VARIABLE}) if the memory is there.",
             needed, limit)
 

@@ -448,7 +448,7 @@ class _HeldArrays:
         check_memory(self.bytes, f"the networks of output order {self.order} of a factored layer of {self.dim} "
                      f"neurons ({len(self.seen)} arrays so far: the diagram terms multiply with the depth)",
                      "a lower closure or fewer layers, representation='dense' where it fits, or fewer neurons",
-                     self.budget)
+                     self.budget, growing=True)
 
 
 class _DenseSum:

@@ -215,6 +215,22 @@ def test_clear_errors():
         pointwise(cumulants, activations.quadratic(), order=4, representation="factored", memory_budget=1000)
 
 
+def test_networks_over_the_budget_as_they_are_made_stop_and_say_so():
+    """The arrays a factored layer's networks hold are counted as they are made (the memory estimate before the
+    layer does not bound those of the networks split at their diagonals): over the budget the layer stops, and the
+    error says that what it made so far is freed (not that nothing was allocated)."""
+    from symcorr.numeric.factored_pointwise import _HeldArrays
+    from symcorr.numeric.tensor_networks import Term
+
+    held = _HeldArrays(4, 128, budget=100_000)
+    small = Term(1.0, [np.ones(128)], [(0,)], [(0, None)] * 4, symmetric=True)
+    held.add([small])                   # 1 KB: within the budget
+    large = Term(1.0, [np.ones((128, 128))], [(0, 1)], [(0, None), (0, None), (1, None), (1, None)])   # 131 KB
+    with pytest.raises(MemoryBudgetError, match="stops here and frees what it made so far") as info:
+        held.add([large])
+    assert "nothing was allocated" not in str(info.value) and "2 arrays so far" in str(info.value)
+
+
 def test_bootstrap_error_of_a_truncation_size_matches_the_spread_over_independent_samples():
     """The standard error stated with a dropped part's size is the spread the estimate really has: over 400
     independent sets of 256 sampled entries of one fixed tensor (entries products of two Gaussians) the ratio
