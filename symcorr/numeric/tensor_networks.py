@@ -44,7 +44,7 @@ import itertools
 import numpy as np
 import opt_einsum
 
-from symcorr.numeric.budget import FLOAT, check_memory
+from symcorr.numeric.budget import FLOAT, check_memory, memory_budget
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
@@ -668,13 +668,24 @@ def _path(subscripts: str, shapes: tuple) -> tuple[tuple, int, float]:
 
 def _contract(subscripts: str, operands) -> np.ndarray:
     """``subscripts`` along :func:`_path`, after twice its largest intermediate (one step's operand and result)
-    is checked against the memory budget: the flop-optimal path of a cyclic network's dense slice makes
+    is checked against the memory budget. The flop-optimal path of a cyclic network's dense slice makes
     :math:`N^5` elements (8.6 GB at N = 64, where the dense form needs 0.4 GB); a path within :math:`N^4`
-    costs 18x the flops at N = 24 (measured) and more beyond, so a contraction above the budget is refused,
-    naming the remedy."""
-    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands))
+    costs 18x the flops at N = 24 (measured) and more beyond. So a contraction above the budget is made in
+    chunks of one output index instead (``_chunks``: the same path and flops, each chunk's intermediates that
+    fraction of the whole), and refused, naming the remedy, only when one neuron's chunk is above it too."""
+    shapes = tuple(o.shape for o in operands)
+    path, largest, _ = _path(subscripts, shapes)
+    if 2 * FLOAT * largest > memory_budget():
+        chunks = _chunks(subscripts, shapes)
+        if chunks is not None:
+            return _contract_in_chunks(subscripts, operands, *chunks)
     check_memory(2 * FLOAT * largest, f"a contraction of {len(operands)} arrays of a factored tensor's terms "
                  f"({subscripts})", "a lower closure or fewer neurons, or representation='dense' where it fits")
+    return _along(subscripts, operands, path)
+
+
+def _along(subscripts: str, operands, path) -> np.ndarray:
+    """``subscripts`` contracted along ``path`` (opt_einsum's), each pair of arrays by :func:`_pairwise`."""
     inputs, output = subscripts.split("->")
     current = list(zip(operands, inputs.split(",")))
     for positions in path:
@@ -688,6 +699,45 @@ def _contract(subscripts: str, operands) -> np.ndarray:
             current.append((np.einsum(f"{ix}->{kept}", array), kept))
     (array, ix), = current
     return np.einsum(f"{ix}->{output}", array) if ix != output else array
+
+
+def _chunks(subscripts: str, shapes: tuple) -> tuple[str, int, tuple] | None:
+    """The output index to cut ``subscripts`` along, how many of its values per chunk, and the path of a chunk
+    (the path for one value: its intermediates grow at most in proportion to the values, so that a chunk's largest
+    one, twice, and the output fit the memory budget); ``None`` when no output index that every operand holds at
+    most once fits with one value per chunk."""
+    inputs, output = subscripts.split("->")
+    terms = inputs.split(",")
+    limit, best = memory_budget(), None
+    size = {c: n for ix, shape in zip(terms, shapes) for c, n in zip(ix, shape)}
+    whole = FLOAT * int(np.prod([size[c] for c in output], dtype=np.int64))
+    for letter in output:
+        if any(ix.count(letter) > 1 for ix in terms):
+            continue
+        one = tuple(tuple(1 if c == letter else n for c, n in zip(ix, shape)) for ix, shape in zip(terms, shapes))
+        path, largest, _ = _path(subscripts, one)
+        per_value = 2 * FLOAT * largest
+        count = min(size[letter], (limit - whole) // per_value) if limit > whole + per_value else 0
+        if count >= 1 and (best is None or count > best[1]):
+            best = (letter, int(count), path)
+    return best
+
+
+def _contract_in_chunks(subscripts: str, operands, letter: str, size: int, path: tuple) -> np.ndarray:
+    """``subscripts`` with the output index ``letter`` cut into chunks of ``size`` values, each contracted along
+    ``path`` and written into its part of the output."""
+    inputs, output = subscripts.split("->")
+    terms = inputs.split(",")
+    length = next(o.shape[ix.index(letter)] for o, ix in zip(operands, terms) if letter in ix)
+    out = None
+    for start in range(0, length, size):
+        part = slice(start, min(start + size, length))
+        pieces = [o[tuple(part if c == letter else slice(None) for c in ix)] for o, ix in zip(operands, terms)]
+        values = _along(subscripts, pieces, path)
+        if out is None:
+            out = np.empty(values.shape[:output.index(letter)] + (length,) + values.shape[output.index(letter) + 1:])
+        out[tuple(part if c == letter else slice(None) for c in output)] = values
+    return out
 
 
 def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tuple[np.ndarray, str]:

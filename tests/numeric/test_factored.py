@@ -232,9 +232,10 @@ def test_deduplicated_merges_one_network_in_other_slot_orders_only(order):
     assert relative(reference(fewer, order, 5), reference(terms, order, 5)) < 1e-12
 
 
-def test_a_contraction_above_the_budget_is_refused_before_it_runs():
-    """The dense slice of a 4-cycle seen through leg matrices makes intermediates larger than the tensor: the
-    contraction is checked against the memory budget first, and refused with the remedy."""
+def test_a_contraction_above_the_budget_is_made_in_chunks_or_refused_before_it_runs():
+    """The dense slice of a 4-cycle seen through leg matrices makes intermediates larger than the tensor: above the
+    memory budget it is made in chunks of one output index (the same values), and refused, with the remedy, when
+    one neuron's chunk is above the budget too."""
     from symcorr.numeric.budget import budget_scope
     from symcorr.numeric.tensor_networks import slice_cost, slice_values
 
@@ -243,7 +244,13 @@ def test_a_contraction_above_the_budget_is_refused_before_it_runs():
     cycle = Term(1.0, [rng.normal(size=(dim, dim)) for _ in range(4)], [(0, 1), (1, 2), (2, 3), (3, 0)],
                  [(s, rng.normal(size=(dim, dim))) for s in range(4)])
     needed, _ = slice_cost(cycle, "ijkl")
-    with budget_scope(needed // 4), pytest.raises(MemoryBudgetError, match="contraction of .* factored tensor"):
+    whole = slice_values(cycle, "ijkl")
+    output, one_neuron = 8 * dim**4, 2 * 8 * dim**3          # the output, and twice one neuron's intermediate
+    assert output + one_neuron < 17_000 < needed
+    with budget_scope(17_000):
+        chunked = slice_values(cycle, "ijkl")
+    assert np.max(np.abs(chunked - whole)) < 1e-12 * np.max(np.abs(whole))
+    with budget_scope(output + one_neuron // 2), pytest.raises(MemoryBudgetError, match="contraction of .* factored"):
         slice_values(cycle, "ijkl")
 
 
