@@ -20,7 +20,8 @@ What is done with terms, each exactly:
 * :func:`linear` -- :math:`L^{(s)} \leftarrow W L^{(s)}`, then :func:`simplified`, which folds a leg
   matrix into the one factor that holds its index (a matrix product, :math:`O(N^2 r)`);
 * :func:`slice_values` -- the entries of one index pattern over its distinct labels: the factors and
-  leg matrices contracted by ``opt_einsum`` along a path computed once per shape (``_expression``);
+  leg matrices contracted along ``opt_einsum``'s path (computed once per shape), each pair of arrays one
+  batched matrix product, in chunks of one output index when the whole is above the memory budget;
   slots whose identity legs share an index make a diagonal, written into the output at the end;
 * :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
 * :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
@@ -447,6 +448,7 @@ class SingleSum:
         return True
 
     def terms(self) -> list[Term]:
+        """One term per pattern, its array the sum."""
         return [Term(1.0, [array], [tuple(range(len(set(pattern))))], [(k, None) for k in pattern], symmetric)
                 for (_, pattern, _, symmetric), array in self.sums.items()]
 
@@ -741,10 +743,10 @@ def _contract_in_chunks(subscripts: str, operands, letter: str, size: int, path:
 
 
 def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tuple[np.ndarray, str]:
-    """``a`` (indices ``ia``) times ``b`` (``ib``), summed over the indices no later step ``needed``, as one batched
-    matrix product (``np.matmul``: BLAS), the indices both hold and still needed the batch. ``opt_einsum`` falls back
-    to ``einsum``'s loops whenever an index is shared and kept (a network's slice at a repeated neuron), which
-    ran the order-4 slices of a cubic layer at 2 GFLOP/s."""
+    """``a`` (indices ``ia``) times ``b`` (``ib``), summed over the indices that no later step ``needed``, as one
+    batched matrix product (``np.matmul``: BLAS) whose batch is the indices both hold that are still needed.
+    ``opt_einsum`` falls back to ``einsum``'s loops whenever an index is shared and kept (a network's slice at a
+    repeated neuron), which ran the order-4 slices of a cubic layer at 2 GFLOP/s."""
     # an index one operand holds alone (or twice) and nothing later needs is summed inside it first
     own_a = "".join(c for c in dict.fromkeys(ia) if c in ib or c in needed)
     own_b = "".join(c for c in dict.fromkeys(ib) if c in ia or c in needed)
@@ -755,18 +757,20 @@ def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tu
     batch = [c for c in own_a if c in own_b and c in needed]
     summed = [c for c in own_a if c in own_b and c not in needed]
     if not summed:                    # an elementwise or outer product: nothing for BLAS to do
-        out = "".join(dict.fromkeys(own_a + own_b))
-        return np.einsum(f"{own_a},{own_b}->{out}", a, b), out
+        letters = "".join(dict.fromkeys(own_a + own_b))
+        return np.einsum(f"{own_a},{own_b}->{letters}", a, b), letters
     left = [c for c in own_a if c not in own_b]
     right = [c for c in own_b if c not in own_a]
     size = dict(zip(own_a, a.shape)) | dict(zip(own_b, b.shape))
-    count = lambda letters: int(np.prod([size[c] for c in letters], dtype=np.int64))  # noqa: E731
-    x = np.transpose(a, [own_a.index(c) for c in batch + left + summed]).reshape(count(batch), count(left),
-                                                                               count(summed))
-    y = np.transpose(b, [own_b.index(c) for c in batch + summed + right]).reshape(count(batch), count(summed),
-                                                                                count(right))
-    out = np.matmul(x, y).reshape([size[c] for c in batch + left + right])
-    return out, "".join(batch + left + right)
+
+    def length(letters) -> int:
+        return int(np.prod([size[c] for c in letters], dtype=np.int64))
+
+    x = np.transpose(a, [own_a.index(c) for c in batch + left + summed])
+    y = np.transpose(b, [own_b.index(c) for c in batch + summed + right])
+    product = np.matmul(x.reshape(length(batch), length(left), length(summed)),
+                        y.reshape(length(batch), length(summed), length(right)))
+    return product.reshape([size[c] for c in batch + left + right]), "".join(batch + left + right)
 
 
 class _Classes:
