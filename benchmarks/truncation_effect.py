@@ -2,12 +2,14 @@ r"""Benchmark: what a factored layer's truncation (``tolerance``) costs in accur
 
     PYTHONPATH=. python benchmarks/truncation_effect.py [--widths 32 64] [--closure 4] [--gain 0.7]
                                                         [--tolerances 0.2 0.5 0.99] [--only cubic]
+                                                        [--split-networks 0]
 
 A depth-3 network ``mlp([N] * 5)`` (weights :math:`N(0, g^2/N)`, no bias, seed 0) of a standard Gaussian input,
 ``propagate(model, inputs, order=2, closure=K)``: the output covariance exactly (``representation='dense'``) is
 the reference; printed are the relative Frobenius distances to it of closures 2 and ``K - 1`` (dense) and of
 closure ``K`` in factored form at each tolerance (docs/theory.md section 12.3), with the times of each run.
 A truncation that keeps what closure ``K`` adds stays well below the distance of closure ``K - 1``.
+``--split-networks`` sets ``symcorr.numeric.factored_pointwise.SPLIT_NETWORKS`` (0: every cyclic term taken whole).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 from symcorr import Cumulants, propagate
 from symcorr.derivation import activations
 from symcorr.networks.modules import from_activation, mlp
+from symcorr.numeric import factored_pointwise
 
 
 def main() -> None:
@@ -29,7 +32,10 @@ def main() -> None:
     parser.add_argument("--gain", type=float, default=0.7)
     parser.add_argument("--tolerances", type=float, nargs="+", default=[0.2, 0.5, 0.99])
     parser.add_argument("--only", choices=["quadratic", "cubic"], default=None)
+    parser.add_argument("--split-networks", type=int, default=None)
     args = parser.parse_args()
+    if args.split_networks is not None:
+        factored_pointwise.SPLIT_NETWORKS = args.split_networks
     warnings.simplefilter("ignore")
     print("| act | N | run | s | cov distance to exact closure |\n|---|---|---|---|---|")
     for name in [args.only] if args.only else ["quadratic", "cubic"]:
