@@ -13,11 +13,11 @@ neurons shared between the pieces identified, and the result :func:`~symcorr.num
 exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
 ``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
 (:func:`~symcorr.numeric.tensor_networks.split_diagonals`): the parts where two neurons of a cycle coincide
-become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. Terms of the formula
-that would make too many networks (products of several input cumulants of order >= 3, whose input terms
-multiply: :func:`whole_terms`) are split at the output's own diagonals instead: where two of their neurons
-coincide they are kept exactly, as dense slices (:func:`coincident_parts`), and their all-distinct parts join
-the off-diagonal cyclic ones. Of those, the
+become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. A layer whose cyclic
+terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
+multiply: :func:`whole_terms`) takes its cyclic terms whole instead and splits them at the output's own
+diagonals: where two of their neurons coincide they are kept exactly, as dense slices
+(:func:`coincident_parts`), and their all-distinct parts are the candidates. Of those, the
 smallest are dropped as long as the dropped part's estimated relative size stays within the
 tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
 from the values of every term at uniformly sampled index tuples
@@ -48,9 +48,9 @@ SAMPLES = 256
 MAX_NETWORKS = 20_000
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
-#: With a tolerance, the cyclic terms of the formula are split into networks (docs/theory.md section 12.3) while
-#: they make at most this many networks together; beyond it the terms that make the most (products of several
-#: input cumulants of order >= 3, whose input terms multiply) are taken whole: split at the output's own diagonals.
+#: With a tolerance, the cyclic terms of a layer's formula are split into networks (docs/theory.md section 12.3)
+#: while they make at most this many networks together; beyond it (products of several input cumulants of order
+#: >= 3, whose input terms multiply) they are all taken whole: split at the output's own diagonals.
 SPLIT_NETWORKS = 2000
 
 
@@ -243,8 +243,8 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
 
 def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
     """The numbers of the cyclic terms of output ``order`` that :func:`factored_output` takes whole (with a
-    tolerance), not as networks: the networks each would make (its arrangements times the terms of each input it multiplies)
-    counted, those that make the most taken whole until the rest make at most :data:`SPLIT_NETWORKS`."""
+    tolerance), not as networks: all of them if the networks they would make (per term its arrangements times
+    the terms of each input it multiplies) number more than :data:`SPLIT_NETWORKS`, else none."""
     counts = []
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
         if not spec.cyclic or _scalar(spec, parameters) == 0:
@@ -261,16 +261,9 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
 
 
 def _taken_whole(counts) -> frozenset:
-    """Of ``(networks, number)`` pairs, the numbers of those that make the most networks, until the rest make at
-    most :data:`SPLIT_NETWORKS`."""
-    left = sum(count for count, _ in counts)
-    whole = set()
-    for count, number in sorted(counts, key=lambda c: (-c[0], c[1])):
-        if left <= SPLIT_NETWORKS:
-            break
-        whole.add(number)
-        left -= count
-    return frozenset(whole)
+    """Of ``(networks, number)`` pairs, every number if together they make more than :data:`SPLIT_NETWORKS`
+    networks, else none."""
+    return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > SPLIT_NETWORKS else frozenset()
 
 
 def _zero_where_coincident(values: np.ndarray) -> np.ndarray:
@@ -347,11 +340,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
     the formula evaluated into it directly. With a ``tolerance``, every cyclic network is first split at its
     matrices' diagonals (:func:`~symcorr.numeric.tensor_networks.split_diagonals`: exact), which leaves cyclic only
-    the products of off-diagonal parts; those are the candidates for dropping. Cyclic terms of the formula that
-    would make too many networks (:func:`whole_terms`) are split instead at the output's own diagonals: where
-    neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct parts are the
-    candidates, their values at the sampled tuples from the inputs' values there (:func:`spec_entries`); one that
-    is kept goes into the dense block."""
+    the products of off-diagonal parts; those are the candidates for dropping. When the cyclic terms of the
+    formula would make too many networks (:func:`whole_terms`) they are split instead at the output's own
+    diagonals: where neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct
+    parts are the candidates, their values at the sampled tuples from the inputs' values there
+    (:func:`spec_entries`); one that is kept goes into the dense block."""
     block_cache = {} if block_cache is None else block_cache
     letters = _LETTERS[:order]
     block = _DenseSum(order, dim, budget, len(kappa))
