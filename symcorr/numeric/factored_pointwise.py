@@ -225,10 +225,10 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
     order = tuples.shape[1]
     letters = _LETTERS[:order]
     orders = list(itertools.permutations(range(order)))
-    total = np.zeros(len(tuples))
+    scalar, total = _scalar(spec, parameters), np.zeros(len(tuples))
     for slots in orders:
         column = {c: slots[s] for s, c in enumerate(letters)}     # letter -> the tuples' column it reads
-        values = np.full(len(tuples), _scalar(spec, parameters))
+        values = np.full(len(tuples), scalar)
         for array, labels in blocks:
             values = values * array[tuple(tuples[:, column[c]] for c in labels)]
         for labels in spec.cumulants:
@@ -245,19 +245,22 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     """The numbers of the cyclic terms of output ``order`` that :func:`factored_output` takes whole (with a
     tolerance), not as networks: all of them if the networks they would make (per term its arrangements times
     the terms of each input it multiplies) number more than :data:`SPLIT_NETWORKS`, else none."""
-    counts = []
+    held, counts = _held_terms(kappa), []
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
-        if not spec.cyclic or _scalar(spec, parameters) == 0:
-            continue
-        held = [len(terms_of(kappa[len(labels) - 1], len(labels))) if len(labels) <= len(kappa) else 0
-                for labels in spec.cumulants]
-        if not all(held):
+        count = _networks_made(spec, held)
+        if not spec.cyclic or not count or _scalar(spec, parameters) == 0:
             continue
         _dense_blocks(spec, dim, kappa, parameters, block_cache)
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue
-        counts.append((len(spec.arrangements) * math.prod(held), number))
+        counts.append((count, number))
     return _taken_whole(counts)
+
+
+def _networks_made(spec, held) -> int:
+    """The networks one term of the formula makes (:func:`output_terms`): its arrangements times the terms of each
+    input it multiplies (``held``: :func:`_held_terms`)."""
+    return len(spec.arrangements) * math.prod(len(held[len(labels)]) for labels in spec.cumulants)
 
 
 def _taken_whole(counts) -> frozenset:
@@ -346,7 +349,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     parts are the candidates, their values at the sampled tuples from the inputs' values there
     (:func:`spec_entries`); one that is kept goes into the dense block."""
     block_cache = {} if block_cache is None else block_cache
-    letters = _LETTERS[:order]
+    letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
     acyclic, candidates, dropped = [], [], []
     held = _HeldArrays(order, dim, budget)
@@ -358,7 +361,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        for spec in getattr(module, f"TERMS_{order}"):
+        for spec in specs:
             if spec.cyclic:
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     else:
@@ -378,8 +381,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         steps.clear()         # what the networks do not hold of it is garbage from here on
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
         for number in sorted(whole):
-            for part in coincident_parts(getattr(module, f"TERMS_{order}")[number], order, kappa, parameters, dim,
-                                         block_cache):
+            for part in coincident_parts(specs[number], order, kappa, parameters, dim, block_cache):
                 coincident.add(part)
         parts = coincident.terms()
         held.add(parts)
@@ -390,7 +392,6 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         tuples = sampled_tuples(dim, order)
         valued = [(term, tensor_networks.entries(term, tuples)) for term in candidates]
         inputs_at: dict = {}
-        specs = getattr(module, f"TERMS_{order}")
         distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
         for number in sorted(whole):       # their all-distinct parts
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
@@ -534,7 +535,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
             inputs = [held[len(labels)] for labels in spec.cumulants]
-            combinations = len(spec.arrangements) * math.prod(len(h) for h in inputs)
+            combinations = _networks_made(spec, held)
             dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
             if spec.cyclic:
                 block = block or combinations > 0 or not spec.cumulants
