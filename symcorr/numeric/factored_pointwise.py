@@ -414,6 +414,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             if isinstance(item, tensor_networks.Term):
                 block.add(tensor_networks.slice_values(item, letters))
             else:
+                # its dense values read the inputs' dense slices: the block, its symmetrization, the values, an
+                # input's slice and one working array, each N^m, before any of them is made
+                check_memory(5 * FLOAT * dim**order, f"a cyclic term of output order {order} of {dim} neurons kept "
+                             "whole (its all-distinct part above the tolerance: evaluated densely)",
+                             "a larger tolerance, or fewer neurons", budget)
                 block.add(_zero_where_coincident(spec_values(item, letters, kappa, parameters, dim, block_cache)))
     terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))

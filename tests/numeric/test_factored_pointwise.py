@@ -203,6 +203,25 @@ def test_a_deep_chain_that_takes_terms_whole_equals_the_dense_chain(monkeypatch)
     assert factored.exactness == dense.exactness
 
 
+def test_a_term_kept_whole_is_refused_before_its_dense_values_are_made(monkeypatch):
+    """A cyclic term taken whole whose all-distinct part is kept is evaluated densely (the inputs' dense slices):
+    its N^4 arrays are checked against the budget first, and refused with the estimate and the remedy."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    monkeypatch.setattr(factored_pointwise, "SPLIT_NETWORKS", 0)
+    dim, activation = 24, activations.quadratic()
+    cumulants = linear(Cumulants(*random_gaussian(dim, 1)), *random_layer(dim, dim, 2))
+    needed = 5 * 8 * dim**4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pointwise(cumulants, activation, order=4, representation="factored", tolerance=0.0,
+                        memory_budget=needed)
+        assert isinstance(out.tensor(4), FactoredTensor)
+        with pytest.raises(MemoryBudgetError, match="kept whole .* needs an estimated 12.7 MiB.*larger tolerance"):
+            pointwise(cumulants, activation, order=4, representation="factored", tolerance=0.0,
+                      memory_budget=needed - 1)
+
+
 def test_clear_errors():
     cumulants = Cumulants(*random_gaussian(4, 1))
     with pytest.raises(ValueError, match="representation must be one of"):
