@@ -167,33 +167,36 @@ def _held(kappa, n: int):
     return kappa[n - 1] if n <= len(kappa) else None
 
 
-def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict) -> np.ndarray | None:
+def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict,
+                add_to: np.ndarray | None = None) -> np.ndarray | None:
     r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
     ``'ijk'``: every entry), over the sorted distinct letters: the product of its blocks and of the input
     cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
-    ``None`` when an input or a block it needs is zero."""
+    ``None`` when an input or a block it needs is zero. With ``add_to``, :math:`X` is added to it in place and
+    ``add_to`` is returned (unchanged when :math:`X` is zero)."""
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
     operands, subscripts = [], []
     for (function, _), (array, labels) in zip(spec.blocks, _dense_blocks(spec, dim, kappa, parameters, block_cache)):
         if _vanishes(function, block_cache):
-            return None
+            return add_to
         operands.append(array)
         subscripts.append("".join(mapped[c] for c in labels))
     for labels in spec.cumulants:
         tensor = _held(kappa, len(labels))
         if tensor is None or is_zero(tensor):
-            return None
+            return add_to
         target = "".join(mapped[c] for c in labels)
         operands.append(pattern_slice(tensor, target))
         subscripts.append("".join(sorted(set(target))))
-    return _product(_scalar(spec, parameters), operands, subscripts, "".join(sorted(set(word))))
+    return _product(_scalar(spec, parameters), operands, subscripts, "".join(sorted(set(word))), add_to)
 
 
-def _product(scalar: float, operands, subscripts, output: str) -> np.ndarray:
+def _product(scalar: float, operands, subscripts, output: str, add_to: np.ndarray | None = None) -> np.ndarray:
     """``scalar`` times the elementwise product of ``operands`` (their letters ``subscripts``, all among ``output``'s;
-    a letter repeated within one operand is its diagonal) over the axes ``output``: each operand a broadcast view,
-    multiplied into one array in place (``einsum`` over these took 0.23 s per :math:`256^3` output, 2x this)."""
+    a letter repeated within one operand is its diagonal) over the axes ``output``, or that added to ``add_to`` in
+    place. Each operand is a broadcast view, the smaller ones multiplied first (``einsum`` over these took 0.23 s per
+    :math:`256^3` output, 2x a product made view by view)."""
     views = []
     for array, letters in zip(operands, subscripts):
         unique = "".join(dict.fromkeys(letters))
@@ -202,11 +205,15 @@ def _product(scalar: float, operands, subscripts, output: str) -> np.ndarray:
         order = sorted(unique, key=output.index)
         array = np.transpose(array, [unique.index(c) for c in order])
         views.append(array.reshape([array.shape[order.index(c)] if c in order else 1 for c in output]))
-    shape = np.broadcast_shapes(*(v.shape for v in views), (1,) * len(output))
-    out = np.full(shape, scalar)
-    for view in sorted(views, key=lambda v: -v.size):
-        out *= view
-    return out
+    views.sort(key=lambda v: v.size)
+    largest = views.pop() if views else np.ones((1,) * len(output))
+    rest = np.float64(scalar)
+    for view in views:
+        rest = rest * view
+    if add_to is None:
+        return np.multiply(largest, rest)
+    add_to += largest * rest
+    return add_to
 
 
 def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
@@ -278,12 +285,13 @@ def _zero_where_coincident(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def coincident_parts(spec, order: int, kappa, parameters, dim: int, block_cache: dict):
-    r"""The part of one generated term :math:`X` where two or more of its slots are on one neuron, exactly, as
-    terms of one factor: per set partition of the slots with a block of two or more, :math:`X` at that pattern
-    (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks) with the entries where neurons of different blocks
-    coincide set to zero (they belong to a coarser partition). The parts are disjoint and sum to :math:`X` off its
-    all-distinct entries (docs/theory.md section 12.3); a generator (one part held at a time)."""
+def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
+    r"""The part of the generated terms :math:`X_t` (``specs``) where two or more of their slots are on one neuron,
+    exactly, as terms of one factor: per set partition of the slots with a block of two or more,
+    :math:`\sum_t X_t` at that pattern (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks, summed in place) with
+    the entries where neurons of different blocks coincide set to zero (they belong to a coarser partition). The
+    parts are disjoint and sum to :math:`\sum_t X_t` off its all-distinct entries (docs/theory.md section 12.3); a
+    generator (one part held at a time)."""
     letters = _LETTERS[:order]
     for partition in set_partitions(order):
         if len(partition) == order:
@@ -292,12 +300,12 @@ def coincident_parts(spec, order: int, kappa, parameters, dim: int, block_cache:
         for b, block in enumerate(partition):
             for s in block:
                 word[s] = letters[b]
-        values = spec_values(spec, "".join(word), kappa, parameters, dim, block_cache)
-        if values is None:
-            return
-        values = _zero_where_coincident(np.array(values, dtype=np.float64))
-        yield tensor_networks.Term(1.0, [values], [tuple(range(len(partition)))],
-                                   [(letters.index(c), None) for c in word])
+        total = np.zeros((dim,) * len(partition))
+        for spec in specs:
+            spec_values(spec, "".join(word), kappa, parameters, dim, block_cache, total)
+        if np.any(total):
+            yield tensor_networks.Term(1.0, [_zero_where_coincident(total)], [tuple(range(len(partition)))],
+                                       [(letters.index(c), None) for c in word])
 
 
 def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
@@ -380,9 +388,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
-        for number in sorted(whole):
-            for part in coincident_parts(specs[number], order, kappa, parameters, dim, block_cache):
-                coincident.add(part)
+        for part in coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
+                                     block_cache):
+            coincident.add(part)
         parts = coincident.terms()
         held.add(parts)
         acyclic += parts

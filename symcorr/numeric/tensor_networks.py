@@ -21,8 +21,9 @@ What is done with terms, each exactly:
   matrix into the one factor that holds its index (a matrix product, :math:`O(N^2 r)`);
 * :func:`slice_values` -- the entries of one index pattern over its distinct labels: the factors and
   leg matrices contracted along ``opt_einsum``'s path (computed once per shape), each pair of arrays one
-  batched matrix product, in chunks of one output index when the whole is above the memory budget;
-  slots whose identity legs share an index make a diagonal, written into the output at the end;
+  batched matrix product (operands passed as they are stored where their indices allow; elementwise products
+  made only when a matrix product reads them), in chunks of one output index when the whole is above the
+  memory budget; slots whose identity legs share an index make a diagonal, written into the output at the end;
 * :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
 * :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
   holding their index, indices held by one factor summed, chains of matrices multiplied (a step shared,
@@ -687,7 +688,8 @@ def _contract(subscripts: str, operands) -> np.ndarray:
 
 
 def _along(subscripts: str, operands, path) -> np.ndarray:
-    """``subscripts`` contracted along ``path`` (opt_einsum's), each pair of arrays by :func:`_pairwise`."""
+    """``subscripts`` contracted along ``path`` (opt_einsum's), each pair of arrays by :func:`_pairwise` (an
+    elementwise product a :class:`_Product` until a matrix product, or the end, makes it)."""
     inputs, output = subscripts.split("->")
     current = list(zip(operands, inputs.split(",")))
     for positions in path:
@@ -698,9 +700,32 @@ def _along(subscripts: str, operands, path) -> np.ndarray:
         else:
             (array, ix), = taken
             kept = "".join(c for c in dict.fromkeys(ix) if c in needed)
-            current.append((np.einsum(f"{ix}->{kept}", array), kept))
+            current.append((_reduced(array, ix, kept), kept))
     (array, ix), = current
+    if isinstance(array, _Product):
+        return _reduced(array, ix, output)
     return np.einsum(f"{ix}->{output}", array) if ix != output else array
+
+
+class _Product:
+    """An elementwise (or outer) product of arrays not made yet: its ``parts`` ``(array, letters)``. It is made when a
+    matrix product reads it, in the order of letters that product needs, with the elementwise products that led to it
+    in one pass (made step by step, each was an array of the product's size written and read again)."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts):
+        self.parts = parts
+        lengths = {c: n for array, letters in parts for c, n in zip(letters, array.shape)}
+        self.size = int(np.prod(list(lengths.values()), dtype=np.int64))
+
+
+def _reduced(array, letters: str, kept: str) -> np.ndarray:
+    """``array`` (or a :class:`_Product`) over ``letters`` as an array over ``kept``: the other letters summed,
+    a repeated letter's diagonal taken, the axes in the order of ``kept``."""
+    if isinstance(array, _Product):
+        return np.einsum(",".join(ix for _, ix in array.parts) + "->" + kept, *(a for a, _ in array.parts))
+    return np.einsum(f"{letters}->{kept}", array)
 
 
 def _chunks(subscripts: str, shapes: tuple) -> tuple[str, int, tuple] | None:
@@ -746,31 +771,92 @@ def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tu
     """``a`` (indices ``ia``) times ``b`` (``ib``), summed over the indices that no later step ``needed``, as one
     batched matrix product (``np.matmul``: BLAS) whose batch is the indices both hold that are still needed.
     ``opt_einsum`` falls back to ``einsum``'s loops whenever an index is shared and kept (a network's slice at a
-    repeated neuron), which ran the order-4 slices of a cubic layer at 2 GFLOP/s."""
+    repeated neuron), which ran the order-4 slices of a cubic layer at 2 GFLOP/s. With nothing to sum the product
+    is not made: a :class:`_Product` (letters ``ia`` then ``ib``'s others) that the next matrix product makes in
+    the order it needs. Operands go to BLAS as they are stored where their letters allow (``_copied``)."""
     # an index one operand holds alone (or twice) and nothing later needs is summed inside it first
     own_a = "".join(c for c in dict.fromkeys(ia) if c in ib or c in needed)
     own_b = "".join(c for c in dict.fromkeys(ib) if c in ia or c in needed)
     if own_a != ia:
-        a = np.einsum(f"{ia}->{own_a}", a)
+        a = _reduced(a, ia, own_a)
     if own_b != ib:
-        b = np.einsum(f"{ib}->{own_b}", b)
+        b = _reduced(b, ib, own_b)
     batch = [c for c in own_a if c in own_b and c in needed]
     summed = [c for c in own_a if c in own_b and c not in needed]
-    if not summed:                    # an elementwise or outer product: nothing for BLAS to do
-        letters = "".join(dict.fromkeys(own_a + own_b))
-        return np.einsum(f"{own_a},{own_b}->{letters}", a, b), letters
+    if not summed:                    # an elementwise or outer product: made when a matrix product reads it
+        parts = [part for x, ix in ((a, own_a), (b, own_b)) for part in (x.parts if isinstance(x, _Product) else [(x, ix)])]
+        return _Product(parts), "".join(dict.fromkeys(own_a + own_b))
+    size = {c: n for x, ix in ((a, own_a), (b, own_b)) for c, n in _lengths(x, ix).items()}
+    a, own_a = _memory_order(a, own_a)
+    b, own_b = _memory_order(b, own_b)
+    # the batch and the summed letters in the order one operand stores them, so that it (or both) is passed
+    # to BLAS as it is or transposed, not copied: a copy of a strided N^3 operand took 3x its product
+    choices = [(order(batch), order(summed)) for order in (_ordered_by(own_a), _ordered_by(own_b))]
+    choices += [(choices[0][0], choices[1][1]), (choices[1][0], choices[0][1])]
+    batch, summed = min(choices, key=lambda choice: _copied(a, own_a, *choice) + _copied(b, own_b, *choice))
     left = [c for c in own_a if c not in own_b]
     right = [c for c in own_b if c not in own_a]
-    size = dict(zip(own_a, a.shape)) | dict(zip(own_b, b.shape))
-
-    def length(letters) -> int:
-        return int(np.prod([size[c] for c in letters], dtype=np.int64))
-
-    x = np.transpose(a, [own_a.index(c) for c in batch + left + summed])
-    y = np.transpose(b, [own_b.index(c) for c in batch + summed + right])
-    product = np.matmul(x.reshape(length(batch), length(left), length(summed)),
-                        y.reshape(length(batch), length(summed), length(right)))
+    x = _matrices(a, own_a, batch, left, summed, size)
+    y = np.swapaxes(_matrices(b, own_b, batch, right, summed, size), 1, 2)
+    product = np.matmul(x, y)
     return product.reshape([size[c] for c in batch + left + right]), "".join(batch + left + right)
+
+
+def _lengths(array, letters: str) -> dict:
+    """The length of each of ``letters`` in ``array`` (or in a :class:`_Product`'s parts)."""
+    if isinstance(array, _Product):
+        return {c: n for part, ix in array.parts for c, n in zip(ix, part.shape)}
+    return dict(zip(letters, array.shape))
+
+
+def _memory_order(array: np.ndarray, letters: str) -> tuple[np.ndarray, str]:
+    """``array`` with its axes in the order of its memory (a view, transposed), if it is a transposed contiguous
+    array; else as it is (and a :class:`_Product`, made in any order)."""
+    if isinstance(array, _Product):
+        return array, letters
+    axes = sorted(range(array.ndim), key=lambda n: -array.strides[n])
+    view = np.transpose(array, axes)
+    return (view, "".join(letters[n] for n in axes)) if view.flags.c_contiguous else (array, letters)
+
+
+def _ordered_by(letters: str):
+    """A key putting letters in the order of ``letters``."""
+    return lambda group: sorted(group, key=letters.index)
+
+
+def _layout(letters: str, batch: list, own: list, summed: list) -> bool | None:
+    """Whether ``letters`` are ``batch + summed + own`` (``True``), ``batch + own + summed`` (``False``; ``own`` in the
+    order of ``letters``), or neither (``None``: the operand is copied into the second)."""
+    own = [c for c in letters if c not in batch and c not in summed]
+    if list(letters) == batch + summed + own:
+        return True
+    return False if list(letters) == batch + own + summed else None
+
+
+def _copied(array: np.ndarray, letters: str, batch: list, summed: list) -> int:
+    """The elements of ``array`` that :func:`_matrices` copies with the letters in this order (all of a
+    :class:`_Product`'s, in any order)."""
+    if isinstance(array, _Product):
+        return array.size
+    own = [c for c in letters if c not in batch and c not in summed]
+    return 0 if array.flags.c_contiguous and _layout(letters, batch, own, summed) is not None else array.size
+
+
+def _matrices(array: np.ndarray, letters: str, batch: list, own: list, summed: list, size: dict) -> np.ndarray:
+    """``array`` as a stack of matrices (batch, own, summed): a reshaped view, transposed where the summed letters
+    come first in memory; a copy only where its letters are in neither order."""
+    def length(group) -> int:
+        return int(np.prod([size[c] for c in group], dtype=np.int64))
+
+    own = [c for c in letters if c not in batch and c not in summed]
+    if isinstance(array, _Product):
+        array, letters = _reduced(array, letters, "".join(batch + own + summed)), "".join(batch + own + summed)
+    summed_first = _layout(letters, batch, own, summed) if array.flags.c_contiguous else None
+    if summed_first:
+        return np.swapaxes(array.reshape(length(batch), length(summed), length(own)), 1, 2)
+    if summed_first is None:
+        array = np.transpose(array, [letters.index(c) for c in batch + own + summed])
+    return array.reshape(length(batch), length(own), length(summed))
 
 
 class _Classes:

@@ -377,3 +377,36 @@ def test_slice_contractions_along_the_path_equal_einsum(subscripts):
                 for ix in subscripts.split("->")[0].split(",")]
     expected = np.einsum(subscripts, *operands)
     assert np.allclose(_contract(subscripts, operands), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ia, ib, needed", [("cbd", "adc", "ab"), ("dec", "aed", "abcd"), ("ab", "bc", "ac"),
+                                            ("abc", "cd", "abd"), ("abcd", "bd", "abcd"), ("ab", "ab", "")])
+def test_a_pairwise_product_equals_einsum_for_every_storage_order_of_its_operands(ia, ib, needed, monkeypatch):
+    """``_pairwise`` passes an operand to BLAS as it is stored (a transposed view, not a copy) where its letters allow:
+    every storage order of both operands (each a transposed view of a contiguous array, or a strided slice) gives
+    ``numpy.einsum``'s values, and for the slice of a 4-cycle (``cbd``, ``adc`` -> ``ab``) one of the two, stored as
+    it comes, is not copied."""
+    from symcorr.numeric.tensor_networks import _pairwise, _reduced
+
+    rng = np.random.default_rng(23)
+    sizes = dict(zip("abcd" + "e", (5, 6, 7, 4, 3)))
+    a_full = rng.normal(size=[sizes[c] for c in ia])
+    b_full = rng.normal(size=[sizes[c] for c in ib])
+    out = "".join(c for c in dict.fromkeys(ia + ib) if c in needed)
+    expected = np.einsum(f"{ia},{ib}->{out}", a_full, b_full)
+    for pa in itertools.permutations(range(len(ia))):
+        for pb in itertools.permutations(range(len(ib))):
+            a = np.transpose(np.ascontiguousarray(np.transpose(a_full, pa)), np.argsort(pa))
+            b = np.transpose(np.ascontiguousarray(np.transpose(b_full, pb)), np.argsort(pb))
+            values, letters = _pairwise(a, ia, b, ib, set(needed))
+            assert np.allclose(_reduced(values, letters, out), expected, rtol=1e-12, atol=1e-12), (pa, pb)
+    strided = np.zeros([2 * sizes[c] for c in ia])
+    strided[tuple(slice(None, None, 2) for _ in ia)] = a_full
+    values, letters = _pairwise(strided[tuple(slice(None, None, 2) for _ in ia)], ia, b_full, ib, set(needed))
+    assert np.allclose(_reduced(values, letters, out), expected, rtol=1e-12, atol=1e-12)
+    if (ia, ib) == ("cbd", "adc"):
+        shared, matmul = [], np.matmul
+        monkeypatch.setattr(np, "matmul", lambda x, y: shared.append(
+            (np.shares_memory(x, a_full), np.shares_memory(y, b_full))) or matmul(x, y))
+        _pairwise(a_full, ia, b_full, ib, set(needed))
+        assert shared == [(False, True)]      # 'adc' read as (a, dc): no copy; 'cbd' is copied either way
