@@ -40,6 +40,7 @@ entries) share the private index bookkeeping and are read together.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 
@@ -949,14 +950,30 @@ def arrangements(pattern: str) -> list[str]:
 def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
     :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
-    symmetry of the network (``_symmetries``) maps onto each other give the same values: one of them is
-    contracted, weighted by their number."""
+    symmetry of the network (``_symmetries``) maps onto each other give the same values, and orders that differ by
+    renaming letters that the pattern holds equally often (``'iijj'``: ``'ijij'`` and ``'jiji'``) give the same
+    values with those axes swapped: one order per class is contracted, its values added once per member of the
+    class, transposed as its letters are renamed."""
     words = arrangements(pattern)
-    total = None
-    for word, count in _orbits(words, _symmetries(term), lambda w, sigma: "".join(w[s] for s in sigma)):
+    letters = "".join(sorted(set(pattern)))
+    renamings = [dict(zip(letters, p)) for p in itertools.permutations(letters)
+                 if all(pattern.count(c) == pattern.count(d) for c, d in zip(letters, p))]
+    symmetries = _symmetries(term)
+    total, done = None, set()
+    for word in words:
+        if word in done:
+            continue
+        members: dict = {}          # the orders of the class -> the renaming that makes each from ``word``
+        for renaming in renamings:
+            for sigma in symmetries:
+                member = "".join(renaming[word[s]] for s in sigma)
+                members.setdefault(member, tuple(letters.index(renaming[c]) for c in letters))
+        done.update(members)
         values = slice_values(term, word)
-        values = values if count == 1 else count * values
-        total = values if total is None else total + values
+        for renamed, count in collections.Counter(members.values()).items():
+            part = np.transpose(values, np.argsort(renamed)) if renamed != tuple(range(len(letters))) else values
+            part = part if count == 1 else count * part
+            total = part if total is None else total + part
     return total / len(words)
 
 
