@@ -785,7 +785,8 @@ def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tu
     batch = [c for c in own_a if c in own_b and c in needed]
     summed = [c for c in own_a if c in own_b and c not in needed]
     if not summed:                    # an elementwise or outer product: made when a matrix product reads it
-        parts = [part for x, ix in ((a, own_a), (b, own_b)) for part in (x.parts if isinstance(x, _Product) else [(x, ix)])]
+        parts = [part for x, ix in ((a, own_a), (b, own_b))
+                 for part in (x.parts if isinstance(x, _Product) else [(x, ix)])]
         return _Product(parts), "".join(dict.fromkeys(own_a + own_b))
     size = {c: n for x, ix in ((a, own_a), (b, own_b)) for c, n in _lengths(x, ix).items()}
     a, own_a = _memory_order(a, own_a)
