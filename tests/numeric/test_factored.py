@@ -392,7 +392,7 @@ def test_a_pairwise_product_equals_einsum_for_every_storage_order_of_its_operand
     from symcorr.numeric.tensor_networks import _pairwise, _reduced
 
     rng = np.random.default_rng(23)
-    sizes = dict(zip("abcd" + "e", (5, 6, 7, 4, 3)))
+    sizes = dict(zip("abcde", (5, 6, 7, 4, 3)))
     a_full = rng.normal(size=[sizes[c] for c in ia])
     b_full = rng.normal(size=[sizes[c] for c in ib])
     out = "".join(c for c in dict.fromkeys(ia + ib) if c in needed)
