@@ -571,7 +571,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             block = block or any(heavy(t, m) for h in inputs for t in h)
         if _taken_whole(cyclic):            # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
             # summed, one being made and its working arrays; one slice of each input of order >= 3
-            networks_bytes += FLOAT * (5 * dim ** (m - 1) + sum(dim ** (m - 1) for _ in range(3, len(kappa) + 1)))
+            networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += (FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8

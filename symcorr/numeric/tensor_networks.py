@@ -703,9 +703,7 @@ def _along(subscripts: str, operands, path) -> np.ndarray:
             kept = "".join(c for c in dict.fromkeys(ix) if c in needed)
             current.append((_reduced(array, ix, kept), kept))
     (array, ix), = current
-    if isinstance(array, _Product):
-        return _reduced(array, ix, output)
-    return np.einsum(f"{ix}->{output}", array) if ix != output else array
+    return _reduced(array, ix, output) if isinstance(array, _Product) or ix != output else array
 
 
 class _Product:
@@ -713,12 +711,15 @@ class _Product:
     matrix product reads it, in the order of letters that product needs, with the elementwise products that led to it
     in one pass (made step by step, each was an array of the product's size written and read again)."""
 
-    __slots__ = ("parts", "size")
+    __slots__ = ("parts", "lengths")
 
     def __init__(self, parts):
         self.parts = parts
-        lengths = {c: n for array, letters in parts for c, n in zip(letters, array.shape)}
-        self.size = int(np.prod(list(lengths.values()), dtype=np.int64))
+        self.lengths = {c: n for array, letters in parts for c, n in zip(letters, array.shape)}
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(list(self.lengths.values()), dtype=np.int64))
 
 
 def _reduced(array, letters: str, kept: str) -> np.ndarray:
@@ -788,7 +789,8 @@ def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tu
         parts = [part for x, ix in ((a, own_a), (b, own_b))
                  for part in (x.parts if isinstance(x, _Product) else [(x, ix)])]
         return _Product(parts), "".join(dict.fromkeys(own_a + own_b))
-    size = {c: n for x, ix in ((a, own_a), (b, own_b)) for c, n in _lengths(x, ix).items()}
+    size = {c: n for x, ix in ((a, own_a), (b, own_b))
+            for c, n in (x.lengths if isinstance(x, _Product) else dict(zip(ix, x.shape))).items()}
     a, own_a = _memory_order(a, own_a)
     b, own_b = _memory_order(b, own_b)
     # the batch and the summed letters in the order one operand stores them, so that it (or both) is passed
@@ -796,19 +798,11 @@ def _pairwise(a: np.ndarray, ia: str, b: np.ndarray, ib: str, needed: set) -> tu
     choices = [(order(batch), order(summed)) for order in (_ordered_by(own_a), _ordered_by(own_b))]
     choices += [(choices[0][0], choices[1][1]), (choices[1][0], choices[0][1])]
     batch, summed = min(choices, key=lambda choice: _copied(a, own_a, *choice) + _copied(b, own_b, *choice))
-    left = [c for c in own_a if c not in own_b]
-    right = [c for c in own_b if c not in own_a]
-    x = _matrices(a, own_a, batch, left, summed, size)
-    y = np.swapaxes(_matrices(b, own_b, batch, right, summed, size), 1, 2)
+    left, right = _own(own_a, batch, summed), _own(own_b, batch, summed)
+    x = _matrices(a, own_a, batch, summed, size)
+    y = np.swapaxes(_matrices(b, own_b, batch, summed, size), 1, 2)
     product = np.matmul(x, y)
     return product.reshape([size[c] for c in batch + left + right]), "".join(batch + left + right)
-
-
-def _lengths(array, letters: str) -> dict:
-    """The length of each of ``letters`` in ``array`` (or in a :class:`_Product`'s parts)."""
-    if isinstance(array, _Product):
-        return {c: n for part, ix in array.parts for c, n in zip(ix, part.shape)}
-    return dict(zip(letters, array.shape))
 
 
 def _memory_order(array: np.ndarray, letters: str) -> tuple[np.ndarray, str]:
@@ -826,10 +820,15 @@ def _ordered_by(letters: str):
     return lambda group: sorted(group, key=letters.index)
 
 
-def _layout(letters: str, batch: list, own: list, summed: list) -> bool | None:
-    """Whether ``letters`` are ``batch + summed + own`` (``True``), ``batch + own + summed`` (``False``; ``own`` in the
-    order of ``letters``), or neither (``None``: the operand is copied into the second)."""
-    own = [c for c in letters if c not in batch and c not in summed]
+def _own(letters: str, batch: list, summed: list) -> list:
+    """The letters of one operand that are neither batch nor summed, in their order."""
+    return [c for c in letters if c not in batch and c not in summed]
+
+
+def _layout(letters: str, batch: list, summed: list) -> bool | None:
+    """Whether ``letters`` are ``batch + summed + own`` (``True``), ``batch + own + summed`` (``False``; ``own``:
+    :func:`_own`), or neither (``None``: the operand is copied into the second)."""
+    own = _own(letters, batch, summed)
     if list(letters) == batch + summed + own:
         return True
     return False if list(letters) == batch + own + summed else None
@@ -840,20 +839,19 @@ def _copied(array: np.ndarray, letters: str, batch: list, summed: list) -> int:
     :class:`_Product`'s, in any order)."""
     if isinstance(array, _Product):
         return array.size
-    own = [c for c in letters if c not in batch and c not in summed]
-    return 0 if array.flags.c_contiguous and _layout(letters, batch, own, summed) is not None else array.size
+    return 0 if array.flags.c_contiguous and _layout(letters, batch, summed) is not None else array.size
 
 
-def _matrices(array: np.ndarray, letters: str, batch: list, own: list, summed: list, size: dict) -> np.ndarray:
-    """``array`` as a stack of matrices (batch, own, summed): a reshaped view, transposed where the summed letters
-    come first in memory; a copy only where its letters are in neither order."""
+def _matrices(array: np.ndarray, letters: str, batch: list, summed: list, size: dict) -> np.ndarray:
+    """``array`` as a stack of matrices (batch, own (:func:`_own`), summed): a reshaped view, transposed where the
+    summed letters come first in memory; a copy only where its letters are in neither order."""
     def length(group) -> int:
         return int(np.prod([size[c] for c in group], dtype=np.int64))
 
-    own = [c for c in letters if c not in batch and c not in summed]
+    own = _own(letters, batch, summed)
     if isinstance(array, _Product):
         array, letters = _reduced(array, letters, "".join(batch + own + summed)), "".join(batch + own + summed)
-    summed_first = _layout(letters, batch, own, summed) if array.flags.c_contiguous else None
+    summed_first = _layout(letters, batch, summed) if array.flags.c_contiguous else None
     if summed_first:
         return np.swapaxes(array.reshape(length(batch), length(summed), length(own)), 1, 2)
     if summed_first is None:
