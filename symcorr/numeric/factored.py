@@ -174,16 +174,18 @@ class FactoredTensor:
 
 class CachedSlices:
     """A tensor of the protocol whose slices are computed once: the inputs of one factored layer, whose
-    block functions and diagonal ask for the same slices of, e.g., a kept diagonal many times. Everything
-    else is the tensor's own (``terms_of`` sees through it)."""
+    block functions and diagonal ask for the same slices of, e.g., a kept diagonal many times, under any
+    letters (``'iikk'`` is ``'iijj'``). Everything else is the tensor's own (``terms_of`` sees through it)."""
 
     def __init__(self, tensor):
         self.tensor, self.slices = tensor, {}
 
     def slice(self, labels: str) -> np.ndarray:
-        if labels not in self.slices:
-            self.slices[labels] = self.tensor.slice(labels)
-        return self.slices[labels]
+        _check_labels(labels, self.tensor.order)
+        pattern, axes = normalized(labels)
+        if pattern not in self.slices:
+            self.slices[pattern] = self.tensor.slice(pattern)
+        return np.transpose(self.slices[pattern], axes) if axes != sorted(axes) else self.slices[pattern]
 
     def __getattr__(self, name):
         return getattr(self.tensor, name)

@@ -116,12 +116,16 @@ def _vanishes(function, cache: dict) -> bool:
 
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
-                 cyclic: bool | None = False, fold_cache: dict | None = None, skipped=frozenset()):
+                 cyclic: bool | None = False, fold_cache: dict | None = None, skipped=frozenset(),
+                 blocks: dict | None = None):
     """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
     the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
     at a time (a generator: a caller that sums them holds one at a time), but for the terms numbered in
     ``skipped``; ``fold_cache`` shares the steps of their simplification
-    (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller)."""
+    (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller). ``blocks`` maps a
+    term's number to the arrays its blocks take instead of their values (the off-diagonal rest of
+    :func:`diagonal_parts`)."""
+    blocks = {} if blocks is None else blocks
     block_cache = {} if block_cache is None else block_cache
     fold_cache = {} if fold_cache is None else fold_cache
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
@@ -137,6 +141,8 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
+        if number in blocks:
+            dense = [(array, labels) for array, (_, labels) in zip(blocks[number], dense)]
         combined: dict = {}
         for words, weight in spec.arrangements:
             for choice in itertools.product(*(range(len(held)) for held in inputs)):
@@ -168,16 +174,19 @@ def _held(kappa, n: int):
 
 
 def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict,
-                add_to: np.ndarray | None = None) -> np.ndarray | None:
+                add_to: np.ndarray | None = None, blocks=None) -> np.ndarray | None:
     r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word`` (``'iiii'``: its diagonal;
-    ``'ijk'``: every entry), over the sorted distinct letters: the product of its blocks and of the input
-    cumulants' slices at the mapped labels (an input's own slice, :math:`N^d` for :math:`d` distinct labels).
-    ``None`` when an input or a block it needs is zero. With ``add_to``, :math:`X` is added to it in place and
-    ``add_to`` is returned (unchanged when :math:`X` is zero)."""
+    ``'ijk'``: every entry), over the sorted distinct letters: the product of its blocks (or of the arrays
+    ``blocks`` in their place) and of the input cumulants' slices at the mapped labels (an input's own slice,
+    :math:`N^d` for :math:`d` distinct labels). ``None`` when an input or a block it needs is zero. With
+    ``add_to``, :math:`X` is added to it in place and ``add_to`` is returned (unchanged when :math:`X` is zero)."""
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
     operands, subscripts = [], []
-    for (function, _), (array, labels) in zip(spec.blocks, _dense_blocks(spec, dim, kappa, parameters, block_cache)):
+    dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+    if blocks is not None:
+        dense = [(array, labels) for array, (_, labels) in zip(blocks, dense)]
+    for (function, _), (array, labels) in zip(spec.blocks, dense):
         if _vanishes(function, block_cache):
             return add_to
         operands.append(array)
@@ -254,6 +263,41 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
             values = values * inputs_at[key]
         total += values
     return total / len(orders)
+
+
+def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: dict):
+    r"""A cyclic term :math:`X` of output order 3 that multiplies input cumulants of order >= 3, split exactly at
+    the diagonals of its blocks over two neurons before the inputs' terms enter (docs/theory.md section 12.3):
+    with :math:`B_{ab} = \operatorname{diag}(B) + O`, the part where :math:`a = b` is :math:`X` on that pattern,
+    :math:`N^2` values (:func:`spec_values`) from the inputs' symmetric slices -- which the layer's blocks read
+    anyway -- instead of one matrix product per input term and arrangement; the rest is :math:`X` with :math:`O`
+    in the block's place, and the next block is split in it. Returns ``(parts, blocks)``: the parts where
+    neurons coincide as terms of one factor, and the arrays the rest's blocks take (``None``: nothing split).
+    Higher output orders are left to :func:`~symcorr.numeric.tensor_networks.split_diagonals`: their parts hold
+    :math:`N^{m-1}` values."""
+    letters = _LETTERS[:order]
+    if order != 3 or not spec.cyclic or not spec.cumulants or _scalar(spec, parameters) == 0:
+        return [], None
+    if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
+        return [], None
+    arrays = [array for array, _ in _dense_blocks(spec, dim, kappa, parameters, block_cache)]
+    if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
+        return [], None
+    parts, split = [], False
+    for position, (_, labels) in enumerate(spec.blocks):
+        if len(set(labels)) != 2:
+            continue
+        a, b = labels       # on a cycle: the inputs' cumulants (three or more neurons) hold both
+        word = letters.replace(b, a)
+        values = spec_values(spec, word, kappa, parameters, dim, block_cache, blocks=arrays)
+        if values is not None and np.any(values):
+            distinct = "".join(sorted(set(word)))
+            parts.append(tensor_networks.Term(1.0, [values], [tuple(range(len(distinct)))],
+                                              [(distinct.index(c), None) for c in word]))
+        arrays[position] = off = np.array(arrays[position])
+        np.fill_diagonal(off, 0.0)
+        split = True
+    return parts, (arrays if split else None)
 
 
 def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
@@ -382,10 +426,21 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     else:
         whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
-        marks: dict = {}
+        marks: dict = {}      # the off-diagonal blocks made here (split already)
+        rests: dict = {}
+        for number, spec in enumerate(specs):
+            if number not in whole:
+                parts, rest = diagonal_parts(spec, order, kappa, parameters, dim, block_cache)
+                if rest is not None:
+                    acyclic += parts
+                    held.add(parts)
+                    rests[number] = rest
+                    marks.update((id(array), array) for array, original in
+                                 zip(rest, _dense_blocks(spec, dim, kappa, parameters, block_cache))
+                                 if array is not original[0])
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
         for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps,
-                                 skipped=whole):
+                                 skipped=whole, blocks=rests):
             if term.cyclic():
                 pieces, left = tensor_networks.split_diagonals(term, marks, steps)
                 acyclic += pieces

@@ -32,7 +32,7 @@ What is done with terms, each exactly:
 * :func:`split_diagonals` -- a cyclic term as acyclic terms (its neuron-neuron matrices' diagonals)
   plus off-diagonal cyclic remainders (docs/theory.md section 12.3);
 * :func:`merged` -- a list of terms in fewer terms (terms that differ in one factor made one, one-factor terms
-  summed, stars stacked);
+  summed);
 * :func:`deduplicated` -- terms that are one network up to the order of the slots made one.
 
 Over the ~500-line guide: the term algebra (simplify, split, merge) and its contractions (slices,
@@ -404,32 +404,6 @@ def _canonical_single(term: Term):
     return key, term.weight * np.transpose(factor, order)
 
 
-def _canonical_star(term: Term):
-    """``(key, factors)`` of a star: identity legs on distinct indices, one internal index :math:`h`, every factor
-    a matrix over one slot's index and :math:`h`; the factors per slot as (slot, h) arrays, the weight in the
-    first. Else ``None``."""
-    if any(leg is not None for _, leg in term.legs):
-        return None
-    slots = [k for k, _ in term.legs]
-    if len(set(slots)) != len(slots) or len(term.factors) != len(slots):
-        return None
-    internal = {k for ix in term.indices for k in ix} - set(slots)
-    if len(internal) != 1:
-        return None
-    (hub,) = internal
-    by_slot = {}
-    for factor, ix in zip(term.factors, term.indices):
-        if factor.ndim != 2 or hub not in ix or ix[0] == ix[1]:
-            return None
-        other = ix[1] if ix[0] == hub else ix[0]
-        by_slot[other] = factor if ix[1] == hub else factor.T
-    if set(by_slot) != set(slots):
-        return None
-    factors = [by_slot[k] for k in slots]
-    factors[0] = term.weight * factors[0]
-    return ("star", tuple(f.shape[0] for f in factors), term.symmetric), factors
-
-
 class SingleSum:
     """Terms of one factor over slot indices only (identity legs) summed as they come, one array per diagonal pattern
     of the slots (``_canonical_single``): what :func:`merged` does with them, without holding them all."""
@@ -458,30 +432,14 @@ class SingleSum:
 def merged(terms: list[Term]) -> list[Term]:
     r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms that are one network but for
     one factor made one, that factor summed (``_joined``); then terms of one factor over the same pattern of slot
-    indices summed into one factor (:class:`SingleSum`), and stars (every slot's factor joined to one internal index)
-    stacked along that index into one star of the summed rank."""
+    indices summed into one factor (:class:`SingleSum`). Stars are not stacked along their hubs into one: that
+    saves no operation, copies every factor, and hides the arrays stars share (a linear layer folds a shared
+    array once; a star whose slots hold one array has fewer distinct slice arrangements) -- docs/theory.md
+    section 12.3."""
     terms = _joined(deduplicated(terms))
     singles = SingleSum()
-    stars: dict = {}
-    out = []
-    for term in terms:
-        if singles.add(term):
-            continue
-        star = _canonical_star(term)
-        if star is not None:
-            stars.setdefault(star[0], []).append(star[1])
-            continue
-        out.append(term)
-    out += singles.terms()
-    for (_, _, symmetric), members in stars.items():
-        order = len(members[0])
-        hub = order
-        if len(members) == 1:
-            factors = members[0]
-        else:
-            factors = [np.concatenate([m[s] for m in members], axis=1) for s in range(order)]
-        out.append(Term(1.0, factors, [(s, hub) for s in range(order)], [(s, None) for s in range(order)], symmetric))
-    return out
+    out = [term for term in terms if not singles.add(term)]
+    return out + singles.terms()
 
 
 _ANY = object()     # the factor a key of _joined leaves open

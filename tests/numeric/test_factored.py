@@ -196,7 +196,7 @@ def test_merged_keeps_the_sum_in_fewer_terms():
     other = random_terms(3, 4, 11)[:2]
     terms = singles + stars + other
     fewer = merged(terms)
-    assert len(fewer) == 3          # the singles, the stars (with the first of `other`, a star), the last
+    assert len(fewer) == 5          # the singles summed into one; the stars and the others kept as they are
     assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
 
 
@@ -413,3 +413,19 @@ def test_a_pairwise_product_equals_einsum_for_every_storage_order_of_its_operand
             (np.shares_memory(x, a_full), np.shares_memory(y, b_full))) or matmul(x, y))
         _pairwise(a_full, ia, b_full, ib, set(needed))
         assert shared == [(False, True)]      # 'adc' read as (a, dc): no copy; 'cbd' is copied either way
+
+
+def test_cached_slices_are_computed_once_per_pattern_under_any_letters():
+    """A layer's blocks ask for 'iijj' and its split terms for 'iikk' (and 'ijij'): one contraction, the values of
+    each request those of the tensor's own slice."""
+    from symcorr.numeric.factored import CachedSlices
+
+    rng = np.random.default_rng(14)
+    tensor = RankOneSum(4, rng.normal(size=3), rng.normal(size=(5, 3)))
+    calls = []
+    contract = tensor.slice
+    tensor.slice = lambda labels: calls.append(labels) or contract(labels)
+    cached = CachedSlices(tensor)
+    for labels in ("iijj", "iikk", "ijij", "jjii", "iijk", "jkii"):
+        assert np.array_equal(cached.slice(labels), contract(labels)), labels
+    assert calls == ["iijj", "iijk"]

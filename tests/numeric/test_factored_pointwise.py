@@ -161,6 +161,63 @@ def test_the_values_of_a_term_taken_whole_are_its_symmetrized_dense_values():
     assert checked >= 5        # products of several inputs among them
 
 
+def test_a_cyclic_term_split_at_its_blocks_diagonals_keeps_its_sum():
+    """``diagonal_parts``: for every cyclic term of output order 3 of a second quadratic layer that multiplies the
+    input's order-3 cumulant (held as several factored terms), the parts where a block's two neurons coincide plus
+    the term with the off-diagonal blocks equal the term (each evaluated densely, ``spec_values``, symmetrized), and
+    that rest is zero wherever a split block's neurons coincide."""
+    import itertools
+
+    from symcorr.codegen.loader import load_factored
+    from symcorr.numeric.factored_pointwise import diagonal_parts, spec_values
+
+    dim, activation = 6, activations.quadratic(0.7)
+    inputs = linear(chain("factored", dim, activation, 3, 1, seed=5), *random_layer(dim, dim, 41))
+    assert len(inputs.tensor(3).terms) > 1
+    module, parameters = load_factored(activation, 4, 4), [value for _, value in activation.parameters]
+    kappa, blocks = tuple(inputs.held), {}
+
+    def symmetrized(values):
+        return sum(values.transpose(p) for p in itertools.permutations(range(3))) / 6
+
+    split = 0
+    for spec in module.TERMS_3:
+        parts, rest = diagonal_parts(spec, 3, kappa, parameters, dim, blocks)
+        if rest is None:
+            assert not parts
+            continue
+        split += 1
+        whole = symmetrized(spec_values(spec, "ijk", kappa, parameters, dim, blocks))
+        remainder = spec_values(spec, "ijk", kappa, parameters, dim, blocks, blocks=rest)
+        total = symmetrized(remainder) + sum((symmetrized(dense_term(part, dim)) for part in parts), np.zeros_like(whole))
+        assert np.max(np.abs(total - whole)) <= 1e-13 * np.max(np.abs(whole)), spec
+        for _, labels in spec.blocks:
+            if len(labels) == 2:            # the rest on the pattern where the block's neurons coincide
+                word = "ijk".replace(labels[1], labels[0])
+                assert not np.any(np.einsum(f"{word}->{''.join(dict.fromkeys(word))}", remainder))
+    assert split >= 1
+
+
+def dense_term(term, dim):
+    """A term of one factor over its slots' distinct indices (identity legs) as a dense order-3 array."""
+    (factor,), (ix,) = term.factors, term.indices
+    letters = "".join("abc"[ix.index(k)] for k, _ in term.legs)
+    unique = "".join(dict.fromkeys(letters))
+    out = np.zeros((dim,) * 3)
+    np.einsum(f"{letters}->{unique}", out)[...] = np.einsum(f"{'abc'[:factor.ndim]}->{unique}", factor)
+    return out
+
+
+def test_a_truncated_closure_3_chain_with_nothing_dropped_equals_the_dense_chain():
+    """Closure 3, depth 3, tolerance 0: the cyclic terms split at their blocks' diagonals before the inputs' terms
+    enter (``diagonal_parts``) and at their networks' diagonals, nothing dropped: equal to the dense chain."""
+    for name, dim in (("quadratic", 10), ("cubic", 8)):
+        activation = getattr(activations, name)()
+        factored = chain("factored", dim, activation, 3, 3, tolerance=0.0)
+        dense = chain("dense", dim, activation, 3, 3)
+        assert max(max_relative_differences(factored, dense)) < 1e-10, name
+
+
 def test_terms_taken_whole_are_exact_where_kept(monkeypatch):
     """With every cyclic term of the formula taken whole (``SPLIT_NETWORKS = 0``: its coincident-neuron parts
     kept as slices, its all-distinct part a candidate) and nothing dropped (tolerance 0), the chain equals the
