@@ -13,7 +13,9 @@ neurons shared between the pieces identified, and the result :func:`~symcorr.num
 exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a memory estimate). With a
 ``tolerance`` they are first split exactly at the diagonals of their neuron-neuron matrices
 (:func:`~symcorr.numeric.tensor_networks.split_diagonals`): the parts where two neurons of a cycle coincide
-become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. A layer whose cyclic
+become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. At output order 3 a
+term's blocks are split so before the input's terms enter (:func:`diagonal_parts`): its coincident parts
+are then :math:`N^2` values from the inputs' symmetric slices, not a matrix product per input term. A layer whose cyclic
 terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
 multiply: :func:`whole_terms`) takes its cyclic terms whole instead and splits them at the output's own
 diagonals: where two of their neurons coincide they are kept exactly, as dense slices
@@ -661,7 +663,7 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
     return out
 
 
-__all__ = ["output_terms", "factored_output", "factored_diagonal", "factored_peak_bytes", "spec_values",
-           "spec_entries", "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
+__all__ = ["output_terms", "diagonal_parts", "factored_output", "factored_diagonal", "factored_peak_bytes",
+           "spec_values", "spec_entries", "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

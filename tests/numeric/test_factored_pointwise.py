@@ -175,21 +175,21 @@ def test_a_cyclic_term_split_at_its_blocks_diagonals_keeps_its_sum():
     inputs = linear(chain("factored", dim, activation, 3, 1, seed=5), *random_layer(dim, dim, 41))
     assert len(inputs.tensor(3).terms) > 1
     module, parameters = load_factored(activation, 4, 4), [value for _, value in activation.parameters]
-    kappa, blocks = tuple(inputs.held), {}
+    kappa, cache = tuple(inputs.held), {}
 
     def symmetrized(values):
         return sum(values.transpose(p) for p in itertools.permutations(range(3))) / 6
 
     split = 0
     for spec in module.TERMS_3:
-        parts, rest = diagonal_parts(spec, 3, kappa, parameters, dim, blocks)
+        parts, rest = diagonal_parts(spec, 3, kappa, parameters, dim, cache)
         if rest is None:
             assert not parts
             continue
         split += 1
-        whole = symmetrized(spec_values(spec, "ijk", kappa, parameters, dim, blocks))
-        remainder = spec_values(spec, "ijk", kappa, parameters, dim, blocks, blocks=rest)
-        total = symmetrized(remainder) + sum((symmetrized(dense_term(part, dim)) for part in parts), np.zeros_like(whole))
+        whole = symmetrized(spec_values(spec, "ijk", kappa, parameters, dim, cache))
+        remainder = spec_values(spec, "ijk", kappa, parameters, dim, cache, blocks=rest)
+        total = symmetrized(remainder) + sum(symmetrized(dense_term(part, dim)) for part in parts)
         assert np.max(np.abs(total - whole)) <= 1e-13 * np.max(np.abs(whole)), spec
         for _, labels in spec.blocks:
             if len(labels) == 2:            # the rest on the pattern where the block's neurons coincide
