@@ -15,8 +15,8 @@ exactly as one dense symmetric block (their sum, :math:`N^m` memory, after a mem
 (:func:`~symcorr.numeric.tensor_networks.split_diagonals`): the parts where two neurons of a cycle coincide
 become smaller acyclic networks, and only products of off-diagonal parts stay cyclic. At output order 3 a
 term's blocks are split so before the input's terms enter (:func:`diagonal_parts`): its coincident parts
-are then :math:`N^2` values from the inputs' symmetric slices, not a matrix product per input term. A layer whose cyclic
-terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
+are then :math:`N^2` values from the inputs' symmetric slices, not a matrix product per input term. A layer
+whose cyclic terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
 multiply: :func:`whole_terms`) takes its cyclic terms whole instead and splits them at the output's own
 diagonals: where two of their neurons coincide they are kept exactly, as dense slices
 (:func:`coincident_parts`), and their all-distinct parts are the candidates. Of those, the

@@ -476,6 +476,7 @@ def _joined(terms: list[Term]) -> list[Term]:
     kept: list[Term] = []
     keys: dict = {}                   # open description -> (kept term, its open factor, the order of its axes)
     owned: dict[int, list] = {}       # kept term -> its keys
+    sums: dict[int, np.ndarray] = {}  # kept term -> the sum it holds in its open factor
     for term in terms:
         identity = tuple(range(term.order))
         match = None
@@ -497,10 +498,16 @@ def _joined(terms: list[Term]) -> list[Term]:
             continue
         (index, open_position, open_axes), position, axes = match
         leader = kept[index]
-        total = (leader.weight * np.transpose(leader.factors[open_position], open_axes)
-                 + term.weight * np.transpose(term.factors[position], axes))
+        # the term's open factor with its axes in the order of the leader's
+        addend = np.transpose(np.transpose(term.factors[position], axes), np.argsort(open_axes))
+        if index in sums:                    # a sum made here (weight 1): added to in place
+            sums[index] += term.weight * addend
+            continue
+        total = np.multiply(leader.factors[open_position], leader.weight, out=np.empty(addend.shape))
+        total += term.weight * addend
+        sums[index] = total
         factors = list(leader.factors)
-        factors[open_position] = np.ascontiguousarray(np.transpose(total, np.argsort(open_axes)))
+        factors[open_position] = total
         kept[index] = Term(1.0, factors, leader.indices, leader.legs, leader.symmetric)
         for other in owned[index]:
             if keys[other][1] != open_position:
