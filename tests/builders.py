@@ -1,4 +1,7 @@
-"""Seeded builders of test inputs (one seed -> one input, always)."""
+"""Seeded builders of test inputs (one seed -> one input, always), and the dense reference of factored terms."""
+import itertools
+import math
+
 import numpy as np
 
 
@@ -46,3 +49,31 @@ def kernel_pin_inputs(closure: int, dim: int = 4, seed: int = 11):
     mean, cov = random_gaussian(dim, seed)
     higher = [0.05 * random_symmetric(dim, n, seed + n) for n in range(3, closure + 1)]
     return (mean, cov, *higher)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def dense_sum(terms, order, dim):
+    """The dense sum of Sym(X_t) of factored terms (symcorr.numeric.tensor_networks.Term), by one numpy.einsum per
+    term over all indices (legs explicit): the reference the factored code is checked against."""
+    total = np.zeros((dim,) * order)
+    for term in terms:
+        dims = term.dims()
+        symbols = {}
+
+        def symbol(k):
+            return symbols.setdefault(k, _LETTERS[len(symbols) + order])
+
+        operands, specs = [], []
+        for f, ix in zip(term.factors, term.indices):
+            operands.append(f)
+            specs.append("".join(symbol(k) for k in ix))
+        for s, (k, leg) in enumerate(term.legs):
+            operands.append(np.eye(dims[k]) if leg is None else leg)
+            specs.append(_LETTERS[s] + symbol(k))
+        X = term.weight * np.einsum(",".join(specs) + "->" + _LETTERS[:order], *operands)
+        if not term.symmetric:
+            X = sum(X.transpose(p) for p in itertools.permutations(range(order))) / math.factorial(order)
+        total += X
+    return total

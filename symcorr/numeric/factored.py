@@ -64,6 +64,11 @@ class Dropped:
                 f"norm from {self.samples} uniformly sampled entries, standard error by bootstrap)")
 
 
+def _in_order(values: np.ndarray, axes: list[int]) -> np.ndarray:
+    """A canonical slice's ``values`` with their axes as :func:`normalized` lists them (a view)."""
+    return np.transpose(values, axes) if axes != sorted(axes) else values
+
+
 def normalized(labels: str) -> tuple[str, list[int]]:
     """The canonical pattern of ``labels`` (letters by decreasing multiplicity) and the axis of the
     canonical slice that holds each sorted distinct letter: ``'ijj'`` -> ``('iij', [1, 0])``."""
@@ -131,7 +136,7 @@ class FactoredTensor:
                 values = values + tensor_networks.symmetric_slice(term, pattern)
             values.flags.writeable = False
             self._slices[pattern] = values
-        return np.transpose(values, axes) if axes != sorted(axes) else values
+        return _in_order(values, axes)
 
     def to_dense(self, budget=None) -> np.ndarray:
         check_memory(3 * FLOAT * self.dim**self.order + max((tensor_networks.slice_cost(t, _LETTERS[:self.order])[0]
@@ -185,7 +190,7 @@ class CachedSlices:
         pattern, axes = normalized(labels)
         if pattern not in self.slices:
             self.slices[pattern] = self.tensor.slice(pattern)
-        return np.transpose(self.slices[pattern], axes) if axes != sorted(axes) else self.slices[pattern]
+        return _in_order(self.slices[pattern], axes)
 
     def __getattr__(self, name):
         return getattr(self.tensor, name)

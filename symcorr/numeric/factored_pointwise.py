@@ -140,11 +140,9 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
                   for labels in spec.cumulants]
         if any(not held for held in inputs):
             continue                             # an input cumulant that is zero (or not held)
-        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks.get(number))
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
-        if number in blocks:
-            dense = [(array, labels) for array, (_, labels) in zip(blocks[number], dense)]
         combined: dict = {}
         for words, weight in spec.arrangements:
             for choice in itertools.product(*(range(len(held)) for held in inputs)):
@@ -166,9 +164,12 @@ def _scalar(spec, parameters) -> float:
     return spec.scalar(*parameters) if callable(spec.scalar) else float(spec.scalar)
 
 
-def _dense_blocks(spec, dim: int, kappa, parameters, cache: dict) -> list:
-    return [(_block_values(function, len(set(labels)), dim, kappa, parameters, cache), labels)
-            for function, labels in spec.blocks]
+def _dense_blocks(spec, dim: int, kappa, parameters, cache: dict, arrays=None) -> list:
+    """``(array, labels)`` per block of ``spec``: its values (evaluated into ``cache``), or ``arrays`` in their
+    place (the off-diagonal rest of :func:`diagonal_parts`)."""
+    dense = [(_block_values(function, len(set(labels)), dim, kappa, parameters, cache), labels)
+             for function, labels in spec.blocks]
+    return dense if arrays is None else [(array, labels) for array, (_, labels) in zip(arrays, dense)]
 
 
 def _held(kappa, n: int):
@@ -185,9 +186,7 @@ def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict,
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
     operands, subscripts = [], []
-    dense = _dense_blocks(spec, dim, kappa, parameters, block_cache)
-    if blocks is not None:
-        dense = [(array, labels) for array, (_, labels) in zip(blocks, dense)]
+    dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks)
     for (function, _), (array, labels) in zip(spec.blocks, dense):
         if _vanishes(function, block_cache):
             return add_to
@@ -267,29 +266,31 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
     return total / len(orders)
 
 
-def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: dict):
+def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: dict,
+                   off_diagonal: dict | None = None):
     r"""A cyclic term :math:`X` of output order 3 that multiplies input cumulants of order >= 3, split exactly at
     the diagonals of its blocks over two neurons before the inputs' terms enter (docs/theory.md section 12.3):
     with :math:`B_{ab} = \operatorname{diag}(B) + O`, the part where :math:`a = b` is :math:`X` on that pattern,
     :math:`N^2` values (:func:`spec_values`) from the inputs' symmetric slices -- which the layer's blocks read
     anyway -- instead of one matrix product per input term and arrangement; the rest is :math:`X` with :math:`O`
     in the block's place, and the next block is split in it. Returns ``(parts, blocks)``: the parts where
-    neurons coincide as terms of one factor, and the arrays the rest's blocks take (``None``: nothing split).
-    Higher output orders are left to :func:`~symcorr.numeric.tensor_networks.split_diagonals`: their parts hold
+    neurons coincide as terms of one factor, and the arrays the rest's blocks take (``None``: nothing split);
+    the off-diagonal arrays made are marked in ``off_diagonal`` (id -> array, as for
+    :func:`~symcorr.numeric.tensor_networks.split_diagonals`, which then does not split them again). Higher output
+    orders are left to :func:`~symcorr.numeric.tensor_networks.split_diagonals`: their parts hold
     :math:`N^{m-1}` values."""
     letters = _LETTERS[:order]
-    if order != 3 or not spec.cyclic or not spec.cumulants or _scalar(spec, parameters) == 0:
+    pairs = [position for position, (_, labels) in enumerate(spec.blocks) if len(set(labels)) == 2]
+    if order != 3 or not spec.cyclic or not spec.cumulants or not pairs or _scalar(spec, parameters) == 0:
         return [], None
     if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
         return [], None
     arrays = [array for array, _ in _dense_blocks(spec, dim, kappa, parameters, block_cache)]
     if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
         return [], None
-    parts, split = [], False
-    for position, (_, labels) in enumerate(spec.blocks):
-        if len(set(labels)) != 2:
-            continue
-        a, b = labels       # on a cycle: the inputs' cumulants (three or more neurons) hold both
+    parts = []
+    for position in pairs:
+        a, b = spec.blocks[position][1]     # on a cycle: the inputs' cumulants (three or more neurons) hold both
         word = letters.replace(b, a)
         values = spec_values(spec, word, kappa, parameters, dim, block_cache, blocks=arrays)
         if values is not None and np.any(values):
@@ -298,8 +299,9 @@ def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: d
                                               [(distinct.index(c), None) for c in word]))
         arrays[position] = off = np.array(arrays[position])
         np.fill_diagonal(off, 0.0)
-        split = True
-    return parts, (arrays if split else None)
+        if off_diagonal is not None:
+            off_diagonal[id(off)] = off
+    return parts, arrays
 
 
 def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
@@ -428,18 +430,15 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 block.add(spec_values(spec, letters, kappa, parameters, dim, block_cache))
     else:
         whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
-        marks: dict = {}      # the off-diagonal blocks made here (split already)
+        marks: dict = {}      # the off-diagonal arrays the splits make (not split again)
         rests: dict = {}
         for number, spec in enumerate(specs):
             if number not in whole:
-                parts, rest = diagonal_parts(spec, order, kappa, parameters, dim, block_cache)
+                parts, rest = diagonal_parts(spec, order, kappa, parameters, dim, block_cache, marks)
                 if rest is not None:
                     acyclic += parts
                     held.add(parts)
                     rests[number] = rest
-                    marks.update((id(array), array) for array, original in
-                                 zip(rest, _dense_blocks(spec, dim, kappa, parameters, block_cache))
-                                 if array is not original[0])
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
         for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps,
                                  skipped=whole, blocks=rests):

@@ -5,42 +5,15 @@ The reference contracts every term with plain ``numpy.einsum`` over all of its i
 factored tensor's slices, linear maps, dense form and entries must agree to 1e-12.
 """
 import itertools
-import math
 
 import numpy as np
 import pytest
 
+from builders import dense_sum
 from symcorr.numeric.budget import MemoryBudgetError
 from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
 from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
 from symcorr.numeric.tensor_networks import Term, deduplicated, merged, simplified, split_diagonals
-
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def reference(terms, order, dim):
-    """The dense sum of Sym(X_t), by one numpy.einsum per term over all indices (legs explicit)."""
-    total = np.zeros((dim,) * order)
-    for term in terms:
-        dims = term.dims()
-        symbols = {}
-
-        def symbol(k):
-            return symbols.setdefault(k, LETTERS[len(symbols) + order])
-
-        operands, specs = [], []
-        for f, ix in zip(term.factors, term.indices):
-            operands.append(f)
-            specs.append("".join(symbol(k) for k in ix))
-        for s, (k, leg) in enumerate(term.legs):
-            operands.append(np.eye(dims[k]) if leg is None else leg)
-            specs.append(LETTERS[s] + symbol(k))
-        X = term.weight * np.einsum(",".join(specs) + "->" + LETTERS[:order], *operands)
-        if not term.symmetric:
-            X = sum(X.transpose(p) for p in itertools.permutations(range(order))) / math.factorial(order)
-        total += X
-    return total
-
 
 def random_terms(order, dim, seed):
     """CP, path, double-hub, star, cyclic, diagonal (tied legs) and dense terms, some with leg matrices."""
@@ -90,10 +63,10 @@ def relative(a, b):
 
 
 @pytest.mark.parametrize("order,dim", [(3, 5), (4, 4)])
-def test_slices_to_dense_entries_match_the_dense_reference(order, dim):
+def test_slices_to_dense_entries_match_the_dense_dense_sum(order, dim):
     terms = random_terms(order, dim, seed=order)
     tensor = FactoredTensor(order, dim, terms)
-    dense = reference(terms, order, dim)
+    dense = dense_sum(terms, order, dim)
     assert relative(tensor.to_dense(), dense) < 1e-12
     for labels in all_labels(order):
         assert relative(tensor.slice(labels), dense_slice(dense, labels)) < 1e-12, labels
@@ -106,7 +79,7 @@ def test_linear_maps_match_dense_linear_twice(order, dim, n_out):
     rng = np.random.default_rng(order + 10)
     terms = random_terms(order, dim, seed=order + 1)
     tensor = FactoredTensor(order, dim, terms)
-    dense = reference(terms, order, dim)
+    dense = dense_sum(terms, order, dim)
     W1, W2 = rng.normal(size=(n_out, dim)), rng.normal(size=(dim + 1, n_out))
     for W in (W1, W2):
         tensor = tensor.linear(W)
@@ -136,7 +109,7 @@ def test_simplified_keeps_the_tensor():
     path = Term(1.0, [v, S, h, T, S], [(0,), (0, 1), (1,), (1, 2), (3, 1)], [(0, None), (1, None), (2, None)])
     small = simplified(path)
     assert len(small.factors) < len(path.factors)
-    assert relative(reference([small], 3, 5), reference([path], 3, 5)) < 1e-12
+    assert relative(dense_sum([small], 3, 5), dense_sum([path], 3, 5)) < 1e-12
 
 
 def test_rank_one_sums_zero_and_dense_become_terms():
@@ -148,7 +121,7 @@ def test_rank_one_sums_zero_and_dense_become_terms():
         for labels in ("iijj", "ijij", "iiij", "iiii", "iijk"):
             assert relative(as_terms.slice(labels), tensor.slice(labels)) < 1e-12
     assert terms_of(ZeroTensor(3, 4), 3) == []
-    dense = reference(random_terms(3, 4, 6), 3, 4)
+    dense = dense_sum(random_terms(3, 4, 6), 3, 4)
     assert relative(factored(dense, 3).slice("iij"), dense_slice(dense, "iij")) < 1e-12
 
 
@@ -177,8 +150,8 @@ def test_split_diagonals_is_exact_and_leaves_only_off_diagonal_cycles():
     triangle = Term(0.8, [S, T, U], [(0, 1), (1, 2), (2, 0)], [(0, None), (1, None), (2, None)])
     acyclic, cyclic = split_diagonals(triangle)
     assert acyclic and len(cyclic) == 1 and not any(t.cyclic() for t in acyclic)
-    assert relative(reference(acyclic + cyclic, 3, 5), reference([triangle], 3, 5)) < 1e-12
-    left = reference(cyclic, 3, 5)
+    assert relative(dense_sum(acyclic + cyclic, 3, 5), dense_sum([triangle], 3, 5)) < 1e-12
+    left = dense_sum(cyclic, 3, 5)
     for a, b in ((0, 1), (1, 2), (0, 2)):           # zero wherever two neurons of the cycle coincide
         assert np.all(np.einsum("iij->ij" if (a, b) == (0, 1) else "ijj->ij" if (a, b) == (1, 2) else "iji->ij",
                                 left) == 0)
@@ -197,7 +170,7 @@ def test_merged_keeps_the_sum_in_fewer_terms():
     terms = singles + stars + other
     fewer = merged(terms)
     assert len(fewer) == 5          # the singles summed into one; the stars and the others kept as they are
-    assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
+    assert relative(dense_sum(fewer, 3, 4), dense_sum(terms, 3, 4)) < 1e-12
 
 
 def test_merged_sums_the_diagonal_singles_of_every_slot_order():
@@ -209,7 +182,7 @@ def test_merged_sums_the_diagonal_singles_of_every_slot_order():
               (-0.7, [(1, None), (0, None), (0, None)]))]
     fewer = merged(terms)
     assert len(fewer) == 1
-    assert relative(reference(fewer, 3, 4), reference(terms, 3, 4)) < 1e-12
+    assert relative(dense_sum(fewer, 3, 4), dense_sum(terms, 3, 4)) < 1e-12
 
 
 @pytest.mark.parametrize("order", [3, 4])
@@ -229,7 +202,7 @@ def test_deduplicated_merges_one_network_in_other_slot_orders_only(order):
     terms = same + [other, copy]
     fewer = deduplicated(terms)
     assert len(fewer) == 3
-    assert relative(reference(fewer, order, 5), reference(terms, order, 5)) < 1e-12
+    assert relative(dense_sum(fewer, order, 5), dense_sum(terms, order, 5)) < 1e-12
 
 
 def test_a_contraction_above_the_budget_is_made_in_chunks_or_refused_before_it_runs():
@@ -287,7 +260,7 @@ def test_orders_of_the_slots_a_network_is_symmetric_under_are_contracted_once(or
     expected = {"star": 2 if order == 3 else 3, "cycle": 1 if order == 3 else 2, "plain": 3 if order == 3 else 6}
     for name, term in (("star", star), ("cycle", cycle), ("plain", plain)):
         calls.clear()
-        dense = reference([term], order, dim)
+        dense = dense_sum([term], order, dim)
         assert relative(tensor_networks.symmetric_slice(term, pattern), dense_slice(dense, pattern)) < 1e-12
         assert len(calls) == expected[name], (name, calls)
         tuples = rng.integers(0, dim, size=(30, order))
@@ -312,7 +285,7 @@ def test_deduplicated_sees_one_network_in_every_presentation():
     for terms in itertools.permutations([first, again, swapped, other]):
         fewer = deduplicated(list(terms))
         assert len(fewer) == 2
-        assert relative(reference(fewer, 3, 4), reference(list(terms), 3, 4)) < 1e-12
+        assert relative(dense_sum(fewer, 3, 4), dense_sum(list(terms), 3, 4)) < 1e-12
 
 
 def test_merged_joins_networks_that_differ_in_one_factor_only():
@@ -335,7 +308,7 @@ def test_merged_joins_networks_that_differ_in_one_factor_only():
     terms = [first, second, stale, twice]
     fewer = merged(terms)
     assert len(fewer) == 3
-    assert relative(reference(fewer, 4, dim), reference(terms, 4, dim)) < 1e-12
+    assert relative(dense_sum(fewer, 4, dim), dense_sum(terms, 4, dim)) < 1e-12
     assert len(merged([first, second])) == 1
 
 
@@ -356,7 +329,7 @@ def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
     for order, dim in ((3, 5), (4, 4)):
         terms = random_terms(order, dim, 18)
         tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
-        dense = reference(terms, order, dim)[tuple(tuples.T)]
+        dense = dense_sum(terms, order, dim)[tuple(tuples.T)]
         for room, batch in ((16, 1024), (0, 1024), (16, 3)):         # batch 3: the tuples in several batches
             monkeypatch.setattr(tensor_networks, "ENTRY_REUSED", room)
             monkeypatch.setattr(tensor_networks, "ENTRY_BATCH", batch)

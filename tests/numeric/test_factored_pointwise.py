@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from builders import random_gaussian, random_layer
+from builders import dense_sum, random_gaussian, random_layer
 from symcorr import activations
 from symcorr.numeric.budget import MemoryBudgetError
 from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
@@ -189,23 +189,13 @@ def test_a_cyclic_term_split_at_its_blocks_diagonals_keeps_its_sum():
         split += 1
         whole = symmetrized(spec_values(spec, "ijk", kappa, parameters, dim, cache))
         remainder = spec_values(spec, "ijk", kappa, parameters, dim, cache, blocks=rest)
-        total = symmetrized(remainder) + sum(symmetrized(dense_term(part, dim)) for part in parts)
+        total = symmetrized(remainder) + dense_sum(parts, 3, dim)
         assert np.max(np.abs(total - whole)) <= 1e-13 * np.max(np.abs(whole)), spec
         for _, labels in spec.blocks:
             if len(labels) == 2:            # the rest on the pattern where the block's neurons coincide
                 word = "ijk".replace(labels[1], labels[0])
                 assert not np.any(np.einsum(f"{word}->{''.join(dict.fromkeys(word))}", remainder))
     assert split >= 1
-
-
-def dense_term(term, dim):
-    """A term of one factor over its slots' distinct indices (identity legs) as a dense order-3 array."""
-    (factor,), (ix,) = term.factors, term.indices
-    letters = "".join("abc"[ix.index(k)] for k, _ in term.legs)
-    unique = "".join(dict.fromkeys(letters))
-    out = np.zeros((dim,) * 3)
-    np.einsum(f"{letters}->{unique}", out)[...] = np.einsum(f"{'abc'[:factor.ndim]}->{unique}", factor)
-    return out
 
 
 def test_a_truncated_closure_3_chain_with_nothing_dropped_equals_the_dense_chain():
