@@ -14,8 +14,9 @@ each a network of per-neuron vectors, :math:`N \times N` matrices and :math:`N \
 
 * ``slice(labels)`` -- the entries of an index pattern, :math:`\operatorname{Sym}` taken as the
   average over the distinct orders of the pattern's letters, each contracted along a path computed
-  once per shape by ``opt_einsum`` (:math:`O(N^2 r)` for the acyclic terms); computed once per pattern
-  and kept (``'ijj'`` is the transpose of ``'iij'``);
+  once per shape by ``opt_einsum`` (:math:`O(N^2 r)` for the acyclic terms), the orders that end with a matrix
+  product of one array summed before it; computed once per pattern and kept (``'ijj'`` is the transpose of
+  ``'iij'``);
 * ``linear(W)`` -- every leg matrix multiplied by :math:`W`, then folded into the factor that holds its
   index (matrix products, :math:`O(N^2 r)` per factor; a factor shared by several terms is folded once);
 * ``to_dense(budget)`` -- the full array after a memory estimate;
@@ -103,12 +104,13 @@ class FactoredTensor:
         return int(sum(a.nbytes for a in self._unique_arrays()))
 
     def slice_nbytes(self, labels: str) -> int:
-        """Bytes to compute ``slice(labels)``: the result and the largest contraction's workspace."""
+        """Bytes to compute ``slice(labels)``: the result, the sum and the product of a group of orders that end on
+        one array (:func:`~symcorr.numeric.tensor_networks.summed_slice`), and the largest contraction's workspace."""
         pattern, _ = normalized(labels)
         result = FLOAT * self.dim ** len(set(labels))
         work = max((tensor_networks.slice_cost(term, word)[0] for term in self.terms
                     for word in ([pattern] if term.symmetric else tensor_networks.arrangements(pattern))), default=0)
-        return 2 * result + work
+        return 3 * result + work
 
     def slice_flops(self, labels: str) -> float:
         """Floating-point operations of ``slice(labels)`` (opt_einsum's count over every term)."""
@@ -131,9 +133,7 @@ class FactoredTensor:
         pattern, axes = normalized(labels)
         values = self._slices.get(pattern)
         if values is None:
-            values = np.zeros((self.dim,) * len(set(pattern)))
-            for term in self.terms:
-                values = values + tensor_networks.symmetric_slice(term, pattern)
+            values = tensor_networks.summed_slice(self.terms, pattern, self.dim)
             values.flags.writeable = False
             self._slices[pattern] = values
         return _in_order(values, axes)

@@ -6,6 +6,15 @@ import numpy as np
 from symcorr.numeric.budget import check_memory, linear_peak_bytes
 from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.tensors import symmetric_product
+
+def congruence(W: np.ndarray, S: np.ndarray) -> np.ndarray:
+    r""":math:`W S W^\top` for a symmetric :math:`S` (the covariance of docs/theory.md section 3): :math:`W S`, then
+    its product with :math:`W^\top` by :func:`~symcorr.numeric.tensors.symmetric_product` (5/8 of a matrix
+    product), symmetric bitwise. (A covariance of a :class:`~symcorr.numeric.cumulants.Cumulants` is symmetric to
+    rounding: checked when one is made from arrays.)"""
+    return symmetric_product(W @ S, W)
+
 
 def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
     r"""Cumulants of :math:`z = W y + b` (docs/theory.md section 3), exact at every order.
@@ -40,7 +49,7 @@ def linear(cumulants: Cumulants, W, b=None, *, memory_budget=None) -> Cumulants:
         if not np.all(np.isfinite(b)):
             raise ValueError("b has a non-finite entry (NaN or inf)")
         mean = mean + b
-    out = [mean, W @ cumulants.cov @ W.T]
+    out = [mean, congruence(W, cumulants.cov)]
     for tensor in cumulants.held[2:]:
         if is_cumulant_tensor(tensor):      # held in another form: it maps itself (or says why not)
             out.append(tensor.linear(W))

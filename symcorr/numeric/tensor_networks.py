@@ -24,6 +24,8 @@ What is done with terms, each exactly:
   batched matrix product (operands passed as they are stored where their indices allow; elementwise products
   made only when a matrix product reads them), in chunks of one output index when the whole is above the
   memory budget; slots whose identity legs share an index make a diagonal, written into the output at the end;
+* :func:`summed_slice` -- the symmetrized slices of many terms summed, the orders whose contraction ends with a
+  matrix product of one array (a leg or factor matrix shared between terms) summed first and multiplied once;
 * :func:`entries` -- the values at given index tuples (for the size of what a truncation drops);
 * :func:`simplified` -- factors over the same indices multiplied, vectors absorbed into a factor
   holding their index, indices held by one factor summed, chains of matrices multiplied (a step shared,
@@ -911,19 +913,15 @@ def arrangements(pattern: str) -> list[str]:
     return sorted({"".join(p) for p in itertools.permutations(pattern)})
 
 
-def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
-    r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
-    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
-    symmetry of the network (``_symmetries``) maps onto each other give the same values, and orders that differ by
-    renaming letters that the pattern holds equally often (``'iijj'``: ``'ijij'`` and ``'jiji'``) give the same
-    values with those axes swapped: one order per class is contracted, its values added once per member of the
-    class, transposed as its letters are renamed."""
+def _orders(term: Term, pattern: str) -> list[tuple[str, list[tuple[tuple, int]]]]:
+    """The orders of the slots that :func:`symmetric_slice` contracts for ``term`` at ``pattern``: one word per class,
+    with the renamings of its letters (as axes) that its values are added under and how often each."""
     words = arrangements(pattern)
     letters = "".join(sorted(set(pattern)))
     renamings = [dict(zip(letters, p)) for p in itertools.permutations(letters)
                  if all(pattern.count(c) == pattern.count(d) for c, d in zip(letters, p))]
     symmetries = _symmetries(term)
-    total, done = None, set()
+    out, done = [], set()
     for word in words:
         if word in done:
             continue
@@ -933,12 +931,113 @@ def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
                 member = "".join(renaming[word[s]] for s in sigma)
                 members.setdefault(member, tuple(letters.index(renaming[c]) for c in letters))
         done.update(members)
+        out.append((word, list(collections.Counter(members.values()).items())))
+    return out
+
+
+def _renamed(values: np.ndarray, renamed: tuple) -> np.ndarray:
+    """``values`` with its axes renamed as ``renamed`` says (:func:`_orders`): a transposed view."""
+    return np.transpose(values, np.argsort(renamed)) if renamed != tuple(range(values.ndim)) else values
+
+
+def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
+    r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
+    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
+    symmetry of the network (``_symmetries``) maps onto each other give the same values, and orders that differ by
+    renaming letters that the pattern holds equally often (``'iijj'``: ``'ijij'`` and ``'jiji'``) give the same
+    values with those axes swapped: one order per class is contracted (:func:`_orders`), its values added once per
+    member of the class, transposed as its letters are renamed."""
+    total = None
+    for word, renamings in _orders(term, pattern):
         values = slice_values(term, word)
-        for renamed, count in collections.Counter(members.values()).items():
-            part = np.transpose(values, np.argsort(renamed)) if renamed != tuple(range(len(letters))) else values
+        for renamed, count in renamings:
+            part = _renamed(values, renamed)
             part = part if count == 1 else count * part
             total = part if total is None else total + part
-    return total / len(words)
+    return total / len(arrangements(pattern))
+
+
+def _last_product(term: Term, word: str):
+    """``(array, summed axis, its output axis, rest subscripts, rest operands)`` when the contraction of ``term`` at
+    ``word`` (a word of two distinct letters, no diagonal to write) ends, along its path, with a matrix product of
+    one of its arrays, a matrix over one output letter and a summed index, with the rest of the network, a matrix
+    over the other output letter and that index; else ``None``."""
+    subscripts, operands, letters, reduced, _ = _slice_plan(term, word)
+    if reduced != letters or len(letters) != 2 or len(operands) < 2:
+        return None
+    inputs, output = subscripts.split("->")
+    specs = inputs.split(",")
+    path, largest, _ = _path(subscripts, tuple(o.shape for o in operands))
+    if 2 * FLOAT * largest > memory_budget():
+        return None                 # contracted in chunks (_contract)
+    groups = [[n] for n in range(len(operands))]
+    for positions in path[:-1]:
+        taken = [groups.pop(p) for p in sorted(positions, reverse=True)]
+        groups.append(sum(taken, []))
+    if len(groups) != 2:
+        return None
+    for alone, rest in (groups, groups[::-1]):
+        if len(alone) != 1 or len(specs[alone[0]]) != 2 or len(set(specs[alone[0]])) != 2:
+            continue
+        spec = specs[alone[0]]
+        mine = [c for c in spec if c in output]
+        held = set("".join(specs[n] for n in rest))
+        if len(mine) != 1:
+            continue
+        summed = next(c for c in spec if c != mine[0])
+        other = next(c for c in output if c != mine[0])
+        if mine[0] in held or other not in held or summed not in held:
+            continue
+        rest_subscripts = ",".join(specs[n] for n in rest) + "->" + other + summed
+        return (operands[alone[0]], spec.index(summed), output.index(mine[0]), rest_subscripts,
+                [operands[n] for n in rest])
+    return None
+
+
+def summed_slice(terms: list[Term], pattern: str, dim: int) -> np.ndarray:
+    r""":math:`\sum_t \operatorname{Sym}(X_t)` at ``pattern`` over ``dim`` neurons per letter: :func:`symmetric_slice`
+    of every term, summed, with the orders whose contraction ends with a matrix product of the same array
+    (:func:`_last_product`, at two distinct letters) made together,
+
+    .. math::
+
+        \sum_u c_u\, R^{(u)} A^\top = \Big(\sum_u c_u\, R^{(u)}\Big) A^\top,
+
+    one matrix product instead of one per order: the pointwise layers of a deep network read their input's
+    ``'iij'`` slice, whose terms' arrangements end on the leg and factor matrices that the linear layer before
+    made, shared between terms (docs/theory.md section 12)."""
+    total = np.zeros((dim,) * len(set(pattern)))
+    share = 1.0 / len(arrangements(pattern))
+    alone, together = [], collections.defaultdict(list)
+    for term in terms:
+        for word, renamings in _orders(term, pattern):
+            last = _last_product(term, word) if len(renamings) == 1 else None
+            if last is None:
+                alone.append((term, word, renamings))
+                continue
+            (renamed, count), = renamings
+            array, summed, axis, rest_subscripts, rest_operands = last
+            # the product R A^T is over (the rest's letter, the array's letter): the values' axes if the array holds
+            # the second letter, and then renamed
+            transposed = (axis == 0) != (renamed != (0, 1))
+            together[(id(array), summed, transposed)].append(
+                (term, word, renamings, array, rest_subscripts, rest_operands, term.weight * count * share))
+    for (_, summed, transposed), members in together.items():
+        if len(members) == 1:
+            alone.append(members[0][:3])
+            continue
+        rests = None
+        for _, _, _, array, rest_subscripts, rest_operands, scale in members:
+            rest = scale * _contract(rest_subscripts, rest_operands)
+            rests = rest if rests is None else np.add(rests, rest, out=rests)
+        matrix = array if summed == 1 else array.T
+        product = rests @ matrix.T
+        total += product.T if transposed else product
+    for term, word, renamings in alone:
+        values = slice_values(term, word)
+        for renamed, count in renamings:
+            total += (count * share) * _renamed(values, renamed)
+    return total
 
 
 #: Index tuples evaluated at once by :func:`entries` from arrays of N numbers per neuron (fewer from wider ones).
@@ -1083,4 +1182,4 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "symmetric_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]
+           "symmetric_slice", "summed_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.linalg.lapack
 import scipy.sparse.linalg
 
 from symcorr.numeric.cumulant_tensors import RankOneSum, pattern_slice
@@ -47,6 +48,19 @@ def _diagonal(tensor, n: int):
     return pattern_slice(tensor, "i" * n)
 
 
+def _factorizable(cov: np.ndarray, shift: float) -> bool:
+    """Whether :math:`\\Sigma + \\text{shift}\\, I` has a Cholesky factorization: LAPACK's ``potrf`` on one shifted
+    copy, factorized in place (``np.linalg.cholesky(cov + shift * np.eye(N))`` makes three N x N arrays: 0.61 s
+    against 0.33 s at N = 4096)."""
+    shifted = np.array(cov, order="F")
+    diagonal = np.arange(cov.shape[0])
+    shifted[diagonal, diagonal] += shift
+    _, info = scipy.linalg.lapack.dpotrf(shifted, lower=True, clean=False, overwrite_a=True)
+    if info < 0:
+        raise ValueError(f"LAPACK dpotrf: argument {-info} is invalid")
+    return info == 0
+
+
 def covariance_problem(cov: np.ndarray) -> str | None:
     """A description of why ``cov`` is not positive semi-definite within rounding, or ``None``."""
     cov = np.asarray(cov, dtype=np.float64)
@@ -58,23 +72,18 @@ def covariance_problem(cov: np.ndarray) -> str | None:
     if negative.size:
         i = int(negative[np.argmin(variances[negative])])
         return (f"{negative.size} negative variance(s), e.g. Sigma[{i},{i}] = {variances[i]:.3e}")
-    try:
-        np.linalg.cholesky(cov + (TOLERANCE * scale + 1e-300) * np.eye(cov.shape[0]))
+    if _factorizable(cov, TOLERANCE * scale + 1e-300):
         return None
-    except np.linalg.LinAlgError:
-        pass
     if cov.shape[0] >= LANCZOS_FROM:
         # the criterion below, lambda_min >= -tau max(scale, lambda_max), as one more Cholesky factorization
         # with lambda_max from Lanczos iterations (O(N^2) each) instead of every eigenvalue (O(N^3), ~10x slower)
         # (and when it fails, a message without the full spectrum)
         largest = float(scipy.sparse.linalg.eigsh(cov, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
         shift = TOLERANCE * max(scale, largest)
-        try:
-            np.linalg.cholesky(cov + (shift + 1e-300) * np.eye(cov.shape[0]))
-            return None
-        except np.linalg.LinAlgError:
+        if not _factorizable(cov, shift + 1e-300):
             return (f"covariance not positive semi-definite: a negative eigenvalue below {-shift:.3e} (largest "
                     f"{largest:.3e}; its Cholesky factorization shifted by {shift:.1e} fails)")
+        return None
     eigenvalues = np.linalg.eigvalsh(cov)
     if eigenvalues[0] >= -TOLERANCE * max(scale, float(eigenvalues[-1])):
         return None

@@ -402,3 +402,26 @@ def test_cached_slices_are_computed_once_per_pattern_under_any_letters():
     for labels in ("iijj", "iikk", "ijij", "jjii", "iijk", "jkii"):
         assert np.array_equal(cached.slice(labels), contract(labels)), labels
     assert calls == ["iijj", "iijk"]
+
+
+@pytest.mark.parametrize("labels", ["iij", "iji", "ijj"])
+def test_slice_orders_ending_on_one_array_are_multiplied_once(labels, monkeypatch):
+    """Stars that share a leg array S (held as (slot, hub) by two terms, (hub, slot) by two): the orders whose
+    contraction ends with S (the slot it holds gets the pattern's single letter) are summed before one product with
+    S per storage order; the other orders are contracted one by one. The slice equals the dense sum either way."""
+    from symcorr.numeric import tensor_networks
+
+    rng = np.random.default_rng(5)
+    dim = 6
+    S = rng.normal(size=(dim, dim))
+    terms = []
+    for weight, held in ((0.7, (2, 3)), (-1.2, (2, 3)), (0.4, (3, 2)), (1.9, (3, 2))):
+        terms.append(Term(weight, [rng.normal(size=(dim, dim)), rng.normal(size=(dim, dim)), S],
+                          [(0, 3), (1, 3), held], [(s, None) for s in range(3)]))
+    contracted = []
+    slice_values = tensor_networks.slice_values
+    monkeypatch.setattr(tensor_networks, "slice_values",
+                        lambda term, word: contracted.append(word) or slice_values(term, word))
+    values = FactoredTensor(3, dim, terms).slice(labels)
+    assert relative(values, dense_slice(dense_sum(terms, 3, dim), labels)) < 1e-13
+    assert len(contracted) == 4 * 2          # of 3 orders per term, the one ending on S is made in a group
