@@ -136,10 +136,15 @@ def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) ->
                    lambda: np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis))
 
 
-def _scaled_axis(factor: np.ndarray, vector: np.ndarray, axis: int, cache: dict | None) -> np.ndarray:
-    """``factor`` times ``vector`` along ``axis``, cached by identity."""
+def _scaled_axis(factor: np.ndarray, vector: np.ndarray, axis: int, cache: dict | None,
+                 in_place: bool = False) -> np.ndarray:
+    """``factor`` times ``vector`` along ``axis``, cached by identity, or ``in_place`` (``factor`` itself scaled:
+    an array no one else holds)."""
     shape = [1] * factor.ndim
     shape[axis] = vector.shape[0]
+    if in_place:
+        factor *= vector.reshape(shape)
+        return factor
     return _cached(cache, ("scale", id(factor), id(vector), axis), (factor, vector),
                    lambda: factor * vector.reshape(shape))
 
@@ -196,7 +201,8 @@ def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
     2. an index that no leg and only one factor holds summed out of it (cheap before any product);
     3. a chain of matrices multiplied along an index no leg holds (``_chain``);
     4. factors over the same indices multiplied into one;
-    5. a vector into the smallest other factor holding its index -- except, while the term is cyclic, a vector
+    5. a vector into the smallest other factor holding its index (in place if this call made that factor) --
+       except, while the term is cyclic, a vector
        on a slot's index: the products that splitting it (:func:`split_diagonals`) makes are then on the arrays
        the term came with, shared between the terms that hold them, and the vector scales their result
        (:math:`O(N^2)`) instead of each one's operands;
@@ -206,6 +212,7 @@ def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
     pairs = [_diagonal(f, ix) for f, ix in zip(term.factors, term.indices)]
     legs = list(term.legs)
     made = {id(a): a for a in private}       # arrays of this term alone (kept here so that their ids stay theirs)
+    fresh = set()                            # of those, the ones this call made: no one else holds them
 
     def cache_for(*arrays):
         return None if any(id(a) in made for a in arrays) else fold_cache
@@ -213,6 +220,7 @@ def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
     def result(out, cache):
         if cache is None:
             made[id(out)] = out
+            fresh.add(id(out))
         return out
 
     changed = True
@@ -280,7 +288,7 @@ def simplified(term: Term, fold_cache: dict | None = None, private=()) -> Term:
             m = min((h for h in holders[k] if h != n), key=lambda h: pairs[h][0].size)
             g, jx = pairs[m]
             cache = cache_for(g, f)
-            pairs[m] = (result(_scaled_axis(g, f, jx.index(k), cache), cache), jx)
+            pairs[m] = (result(_scaled_axis(g, f, jx.index(k), cache, in_place=id(g) in fresh), cache), jx)
             del pairs[n]
             changed = True
             break
