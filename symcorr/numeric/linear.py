@@ -8,6 +8,7 @@ from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.tensors import symmetric_product
 
+
 def congruence(W: np.ndarray, S: np.ndarray) -> np.ndarray:
     r""":math:`W S W^\top` for a symmetric :math:`S` (the covariance of docs/theory.md section 3): :math:`W S`, then
     its product with :math:`W^\top` by :func:`~symcorr.numeric.tensors.symmetric_product` (5/8 of a matrix

@@ -922,7 +922,7 @@ def arrangements(pattern: str) -> list[str]:
 
 
 def _orders(term: Term, pattern: str) -> list[tuple[str, list[tuple[tuple, int]]]]:
-    """The orders of the slots that :func:`symmetric_slice` contracts for ``term`` at ``pattern``: one word per class,
+    """The orders of the slots that :func:`summed_slice` contracts for ``term`` at ``pattern``: one word per class,
     with the renamings of its letters (as axes) that its values are added under and how often each."""
     words = arrangements(pattern)
     letters = "".join(sorted(set(pattern)))
@@ -948,23 +948,6 @@ def _renamed(values: np.ndarray, renamed: tuple) -> np.ndarray:
     return np.transpose(values, np.argsort(renamed)) if renamed != tuple(range(values.ndim)) else values
 
 
-def symmetric_slice(term: Term, pattern: str) -> np.ndarray:
-    r""":math:`\operatorname{Sym}(X)` at ``pattern`` (a word over sorted letters): the average of
-    :func:`slice_values` over the distinct orders of its letters (one, if the term is symmetric). Orders that a
-    symmetry of the network (``_symmetries``) maps onto each other give the same values, and orders that differ by
-    renaming letters that the pattern holds equally often (``'iijj'``: ``'ijij'`` and ``'jiji'``) give the same
-    values with those axes swapped: one order per class is contracted (:func:`_orders`), its values added once per
-    member of the class, transposed as its letters are renamed."""
-    total = None
-    for word, renamings in _orders(term, pattern):
-        values = slice_values(term, word)
-        for renamed, count in renamings:
-            part = _renamed(values, renamed)
-            part = part if count == 1 else count * part
-            total = part if total is None else total + part
-    return total / len(arrangements(pattern))
-
-
 def _last_product(term: Term, word: str):
     """``(array, summed axis, its output axis, rest subscripts, rest operands)`` when the contraction of ``term`` at
     ``word`` (a word of two distinct letters, no diagonal to write) ends, along its path, with a matrix product of
@@ -984,10 +967,10 @@ def _last_product(term: Term, word: str):
         groups.append(sum(taken, []))
     if len(groups) != 2:
         return None
-    for alone, rest in (groups, groups[::-1]):
-        if len(alone) != 1 or len(specs[alone[0]]) != 2 or len(set(specs[alone[0]])) != 2:
+    for last, rest in (groups, groups[::-1]):
+        if len(last) != 1 or len(specs[last[0]]) != 2 or len(set(specs[last[0]])) != 2:
             continue
-        spec = specs[alone[0]]
+        spec = specs[last[0]]
         mine = [c for c in spec if c in output]
         held = set("".join(specs[n] for n in rest))
         if len(mine) != 1:
@@ -997,15 +980,20 @@ def _last_product(term: Term, word: str):
         if mine[0] in held or other not in held or summed not in held:
             continue
         rest_subscripts = ",".join(specs[n] for n in rest) + "->" + other + summed
-        return (operands[alone[0]], spec.index(summed), output.index(mine[0]), rest_subscripts,
+        return (operands[last[0]], spec.index(summed), output.index(mine[0]), rest_subscripts,
                 [operands[n] for n in rest])
     return None
 
 
 def summed_slice(terms: list[Term], pattern: str, dim: int) -> np.ndarray:
-    r""":math:`\sum_t \operatorname{Sym}(X_t)` at ``pattern`` over ``dim`` neurons per letter: :func:`symmetric_slice`
-    of every term, summed, with the orders whose contraction ends with a matrix product of the same array
-    (:func:`_last_product`, at two distinct letters) made together,
+    r""":math:`\sum_t \operatorname{Sym}(X_t)` at ``pattern`` (a word over sorted letters), over ``dim`` neurons per
+    letter: for each term the average of :func:`slice_values` over the distinct orders of the pattern's letters
+    (one, if the term is symmetric). Orders that a symmetry of the network (``_symmetries``) maps onto each other
+    give the same values, and orders that differ by renaming letters that the pattern holds equally often
+    (``'iijj'``: ``'ijij'`` and ``'jiji'``) give the same values with those axes swapped: one order per class is
+    contracted (``_orders``), its values added once per member of the class, transposed as its letters are
+    renamed. The orders (of all terms) whose contraction ends with a matrix product of the same array
+    (``_last_product``, at two distinct letters) are made together,
 
     .. math::
 
@@ -1190,4 +1178,4 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "symmetric_slice", "summed_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]
+           "summed_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]

@@ -57,7 +57,7 @@ def symmetric_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     edges = [n * b // SYMMETRIC_PRODUCT_BLOCKS for b in range(SYMMETRIC_PRODUCT_BLOCKS + 1)]
     out = np.empty((n, n))
     for start, stop in zip(edges[:-1], edges[1:]):
-        out[start:stop, start:] = A[start:stop] @ B[start:].T
+        np.matmul(A[start:stop], B[start:].T, out=out[start:stop, start:])
         diagonal = out[start:stop, start:stop]
         diagonal[...] = 0.5 * (diagonal + diagonal.T)
         out[start:stop, :start] = out[:start, start:stop].T

@@ -50,9 +50,10 @@ def _diagonal(tensor, n: int):
 
 def _factorizable(cov: np.ndarray, shift: float) -> bool:
     """Whether :math:`\\Sigma + \\text{shift}\\, I` has a Cholesky factorization: LAPACK's ``potrf`` on one shifted
-    copy, factorized in place (``np.linalg.cholesky(cov + shift * np.eye(N))`` makes three N x N arrays: 0.61 s
-    against 0.33 s at N = 4096)."""
-    shifted = np.array(cov, order="F")
+    copy, factorized in place (``np.linalg.cholesky(cov + shift * np.eye(N))`` makes three N x N arrays: 1.0 s
+    against 0.31-0.38 s at N = 4096). The copy is of :math:`\\Sigma^\\top` in its own (Fortran) order, a plain
+    copy of the memory that LAPACK reads without another: its lower triangle is :math:`\\Sigma`'s upper one."""
+    shifted = np.array(cov.T)
     diagonal = np.arange(cov.shape[0])
     shifted[diagonal, diagonal] += shift
     _, info = scipy.linalg.lapack.dpotrf(shifted, lower=True, clean=False, overwrite_a=True)
