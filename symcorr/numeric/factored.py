@@ -158,9 +158,9 @@ class FactoredTensor:
     def entries(self, tuples) -> np.ndarray:
         """The entries at the index tuples ``tuples`` (shape ``(M, order)``)."""
         tuples = np.asarray(tuples, dtype=np.intp)
-        total = np.zeros(tuples.shape[0])
+        total, kept = np.zeros(tuples.shape[0]), tensor_networks.EntrySteps(tuples, self.dim)
         for term in self.terms:
-            total += tensor_networks.entries(term, tuples)
+            total += tensor_networks.entries(term, tuples, kept)
         return total
 
     def summary(self) -> dict:

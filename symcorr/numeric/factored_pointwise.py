@@ -260,7 +260,9 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
             key = (len(labels), tuple(sorted(column[c] for c in labels)))
             if key not in inputs_at:
                 at, held = tuples[:, list(key[1])], terms_of(kappa[key[0] - 1], key[0])
-                inputs_at[key] = sum((tensor_networks.entries(term, at) for term in held), np.zeros(len(tuples)))
+                kept = tensor_networks.EntrySteps(at, dim)
+                inputs_at[key] = sum((tensor_networks.entries(term, at, kept) for term in held),
+                                     np.zeros(len(tuples)))
             values = values * inputs_at[key]
         total += values
     return total / len(orders)
@@ -462,15 +464,17 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
     if candidates or whole:
         tuples = sampled_tuples(dim, order)
-        valued = [(term, tensor_networks.entries(term, tuples)) for term in candidates]
+        sampled_steps = tensor_networks.EntrySteps(tuples, dim)      # the terms share arrays: their steps made once
+        valued = [(term, tensor_networks.entries(term, tuples, sampled_steps)) for term in candidates]
         inputs_at: dict = {}
         distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
         for number in sorted(whole):       # their all-distinct parts
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
                 valued.append((specs[number], values * distinct))
-        kept = sum((tensor_networks.entries(t, tuples) for t in acyclic), np.zeros(len(tuples)))
-        everything = kept + sum((values for _, values in valued), np.zeros(len(tuples)))
+        exact = sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic), np.zeros(len(tuples)))
+        del sampled_steps                  # (up to kept_elements numbers)
+        everything = exact + sum((values for _, values in valued), np.zeros(len(tuples)))
         total = np.linalg.norm(everything)
         running, removed, keep = np.zeros(len(tuples)), 0, []
         for item, value in sorted(valued, key=lambda c: np.linalg.norm(c[1])):
@@ -590,8 +594,8 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       coincident neurons: the sums, one part being made, its working arrays) and a slice of that size of each
       input of order >= 3;
       the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
-      operand, 8 operands) and those kept for reuse between the orders of the slots (``ENTRY_REUSED`` arrays
-      of ``SAMPLES`` rows);
+      operand, 8 operands) and, for one order at a time, the rows and products kept for reuse (``ENTRY_KEPT``
+      arrays of ``SAMPLES`` rows, at most ``ENTRY_KEPT_MAX`` numbers);
     * the dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when
       terms go into it exactly (with a tolerance, whether any cyclic term stays is known only after the
       estimate of their size: the block is checked against the budget then, before it is allocated).
@@ -630,10 +634,11 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
-            total += (FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
-                      + FLOAT * tensor_networks.ENTRY_REUSED * SAMPLES * dim)
+            total += FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
         if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
             total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
+    if tolerance is not None:               # the rows and products kept for reuse, for one order at a time
+        total += FLOAT * tensor_networks.kept_elements(SAMPLES, dim)
     return int(total)
 
 

@@ -1038,11 +1038,14 @@ def summed_slice(terms: list[Term], pattern: str, dim: int) -> np.ndarray:
 
 #: Index tuples evaluated at once by :func:`entries` from arrays of N numbers per neuron (fewer from wider ones).
 ENTRY_BATCH = 1024
-#: Arrays of a batch's rows (of N numbers) that :func:`entries` keeps for reuse between the orders of the slots.
-ENTRY_REUSED = 16
+#: Arrays of the tuples' rows of N numbers that :func:`entries` keeps for reuse (:class:`EntrySteps`): 64 (a
+#: quadratic closure-4 network of width 256: 23 s, against 33 s with 16 and 23 s with 256) ...
+ENTRY_KEPT = 64
+#: ... and at most this many numbers (:math:`2^{24}`, 128 MB: from N = 1024 with 256 tuples).
+ENTRY_KEPT_MAX = 1 << 24
 
 
-def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
+def entries(term: Term, tuples: np.ndarray, kept: EntrySteps | None = None) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the average of
     :math:`X` over the orders of the slots, those that a symmetry of the network joins (``_symmetries``) evaluated
     once, in batches that gather at most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows
@@ -1050,45 +1053,77 @@ def entries(term: Term, tuples: np.ndarray) -> np.ndarray:
 
     Every order contracts the same network along one path (opt_einsum's greedy one: its intermediates are no
     larger than the gathered rows, where the flop-optimal one makes batches of :math:`N \times N` outer
-    products, 5x the run at N = 96); a step whose operands read the columns of at most :math:`m - 2` slots
-    takes the same values in the orders that give those slots the same columns, so it is made once for them
-    (its rows kept, up to :data:`ENTRY_REUSED` arrays): for order 4, a row gathered from one array serves 6
-    of the 24 orders, a product over two slots 2 (docs/theory.md section 12.3)."""
+    products, 5x the run at N = 96). The rows gathered and the products made are kept (``kept``, or for this
+    call alone) by what they are made of: the other orders of the slots that read the same columns take them
+    again, and so do other terms evaluated with the same ``kept`` that hold the same arrays joined the same
+    way -- of the step flops of a layer's candidate terms at closure 4, 98% (quadratic) and 77% (cubic) at
+    N = 64 (docs/theory.md section 12.3)."""
     tuples = np.asarray(tuples)
-    permutations = list(itertools.permutations(range(term.order)))
-    orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
     dims = term.dims()
     neurons = max(term.output_dim(s, dims) for s in range(term.order))
+    kept = EntrySteps(tuples, neurons) if kept is None else kept
+    if kept.tuples is not tuples:
+        raise ValueError("entries: the kept steps are of other index tuples")
+    permutations = list(itertools.permutations(range(term.order)))
+    orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
     widest = max((a.size // min(a.shape) for a in term.arrays() if a.ndim >= 2), default=1)
     batch = max(1, ENTRY_BATCH * neurons // max(widest, neurons))
     network = _EntryNetwork(term)
     out = np.zeros(len(tuples))
     for start in range(0, len(tuples), batch):
-        rows = tuples[start:start + batch]
-        steps = network.steps(len(rows))
-        reused = _Reused(ENTRY_REUSED * len(rows) * neurons, term.order - 2)
+        stop = min(start + batch, len(tuples))
+        steps = network.steps(stop - start)
         for order, count in orders:
-            out[start:start + batch] += count * network.at(rows, order, steps, reused)
+            out[start:stop] += count * network.at((start, stop), order, steps, kept)
     return term.weight * out / len(permutations)
 
 
-class _Reused:
-    """Intermediates of :func:`entries` kept for the orders that share them, up to ``elements`` numbers; only those
-    that read at most ``slots`` slots' columns (others differ in every order)."""
+class EntrySteps:
+    """The rows and products that :func:`entries` makes at ``tuples`` of ``dim`` neurons, kept for reuse up to
+    ``elements`` numbers (:data:`ENTRY_KEPT` arrays of the tuples' rows, at most :data:`ENTRY_KEPT_MAX` numbers;
+    the least recently used dropped beyond), keyed by what they are made of: a gathered row by its array (by
+    identity: the array is held here, so its id stays its own), the axes it is gathered at, the tuples' columns
+    and batch; a product by its operands' keys and its subscripts with the letters named by first appearance.
+    Equal keys are equal values, in any order of a term's slots and in any term."""
 
-    def __init__(self, elements: int, slots: int):
-        self.kept, self.room, self.slots = {}, elements, slots
+    def __init__(self, tuples: np.ndarray, dim: int, elements: int | None = None):
+        self.tuples, self.elements = tuples, kept_elements(len(tuples), dim) if elements is None else elements
+        self.kept: collections.OrderedDict = collections.OrderedDict()
+        self.arrays: dict = {}
+        self.used, self.hits = 0, 0
 
-    def get(self, key, slots: tuple, compute):
-        if len(slots) > self.slots:
-            return compute()
-        if key not in self.kept:
-            value = compute()
-            if value.size > self.room:
-                return value
-            self.room -= value.size
+    def named(self, array: np.ndarray) -> int:
+        """``array``'s identity, the array held for as long as this is."""
+        self.arrays[id(array)] = array
+        return id(array)
+
+    def get(self, key, compute) -> np.ndarray:
+        """The value kept under ``key``, else ``compute()``, kept if it fits."""
+        value = self.kept.get(key)
+        if value is not None:
+            self.kept.move_to_end(key)
+            self.hits += 1
+            return value
+        value = compute()
+        if value.size <= self.elements:
             self.kept[key] = value
-        return self.kept[key]
+            self.used += value.size
+            while self.used > self.elements:
+                _, dropped = self.kept.popitem(last=False)
+                self.used -= dropped.size
+        return value
+
+
+def kept_elements(count: int, dim: int) -> int:
+    """The numbers :class:`EntrySteps` keeps at ``count`` tuples of ``dim`` neurons."""
+    return min(ENTRY_KEPT * count * dim, ENTRY_KEPT_MAX)
+
+
+def _first_appearance(subscripts: str) -> str:
+    """``subscripts`` with its letters renamed ``a``, ``b``, ... in the order they first appear."""
+    names: dict = {}
+    return "".join(names.setdefault(c, opt_einsum.get_symbol(len(names))) if c not in ",->" else c
+                   for c in subscripts)
 
 
 class _EntryNetwork:
@@ -1111,52 +1146,56 @@ class _EntryNetwork:
         def symbol(k):
             return symbols.setdefault(k, opt_einsum.get_symbol(len(symbols) + 1))
 
-        self.operands = []                # (array, slots read, subscript)
+        self.operands = []                # (array, slots read, subscript, (the array it is made of, axes moved))
         for s, (k, leg) in enumerate(term.legs):
             if leg is not None:
-                self.operands.append((leg, (s,), "a" + symbol(k)))
+                self.operands.append((leg, (s,), "a" + symbol(k), (leg, ())))
         for f, ix in zip(term.factors, term.indices):
             at = [a for a, k in enumerate(ix) if k in first]
             rest = "".join(symbol(k) for a, k in enumerate(ix) if a not in at)
             if not at:
-                self.operands.append((f, (), rest))
+                self.operands.append((f, (), rest, (f, ())))
                 continue
             moved = np.moveaxis(f, at, list(range(len(at))))
             moved = np.ascontiguousarray(moved) if f.ndim <= 2 else moved
-            self.operands.append((moved, tuple(first[ix[a]] for a in at), "a" + rest))
-        self.subscripts = ",".join(sub for _, _, sub in self.operands) + "->a"
+            self.operands.append((moved, tuple(first[ix[a]] for a in at), "a" + rest, (f, tuple(at))))
+        self.subscripts = ",".join(sub for _, _, sub, _ in self.operands) + "->a"
 
     def steps(self, rows: int) -> tuple:
         """The pairwise steps (``_greedy_steps``) that contract the operands at ``rows`` tuples, the same in every order
         of the slots, after their largest intermediate is checked against the memory budget."""
         if not self.operands:
             return ()
-        shapes = tuple((rows,) + array.shape[len(slots):] if slots else array.shape for array, slots, _ in self.operands)
+        shapes = tuple((rows,) + array.shape[len(slots):] if slots else array.shape
+                       for array, slots, _, _ in self.operands)
         steps, largest = _greedy_steps(self.subscripts, shapes)
         check_memory(2 * FLOAT * largest, f"a contraction of {len(shapes)} arrays of a factored tensor's terms at "
                      f"sampled entries ({self.subscripts})", "fewer neurons or a lower closure")
         return steps
 
-    def at(self, rows: np.ndarray, order: tuple, steps: tuple, reused: _Reused) -> np.ndarray:
-        """:math:`X` at ``rows`` with slot ``s`` on their column ``order[s]``, contracted along ``steps``
-        (:meth:`steps`)."""
+    def at(self, batch: tuple, order: tuple, steps: tuple, kept: EntrySteps) -> np.ndarray:
+        """:math:`X` at the tuples ``kept.tuples[start:stop]`` (``batch``) with slot ``s`` on their column
+        ``order[s]``, contracted along ``steps`` (:meth:`steps`), the rows and products taken from ``kept`` where
+        it has them."""
+        rows = kept.tuples[slice(*batch)]
         mask = np.ones(len(rows))
         for s, t in self.repeats:
             mask = mask * (rows[:, order[s]] == rows[:, order[t]])
         if not self.operands:
             return mask
-        current = []
-        for n, (array, slots, _) in enumerate(self.operands):
+        current = []                      # (value, its key)
+        for array, slots, _, (origin, axes) in self.operands:
+            if not slots:
+                current.append((array, ("array", kept.named(origin))))
+                continue
             columns = tuple(order[s] for s in slots)
-            current.append((reused.get(("rows", n, columns), slots,
-                                       lambda: array[tuple(rows[:, c] for c in columns)]) if slots else array, slots))
-        for step, (positions, subscripts) in enumerate(steps):
+            key = ("rows", kept.named(origin), axes, columns, batch)
+            current.append((kept.get(key, lambda: array[tuple(rows[:, c] for c in columns)]), key))
+        for positions, subscripts in steps:
             taken = [current.pop(p) for p in positions]
-            slots = tuple(sorted({s for _, read in taken for s in read}))
-            columns = tuple(order[s] for s in slots)
-            value = reused.get(("step", step, columns), slots,
-                               lambda: _step(subscripts, tuple(a.shape for a, _ in taken))(*(a for a, _ in taken)))
-            current.append((value, slots))
+            key = (_first_appearance(subscripts),) + tuple(k for _, k in taken)
+            current.append((kept.get(key, lambda: _step(subscripts, tuple(a.shape for a, _ in taken))(
+                *(a for a, _ in taken))), key))
         (value, _), = current
         return mask * np.broadcast_to(value, (len(rows),))
 
@@ -1178,4 +1217,5 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "summed_slice", "entries", "ENTRY_BATCH", "ENTRY_REUSED", "arrangements", "deduplicated"]
+           "summed_slice", "entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
+           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated"]

@@ -312,31 +312,54 @@ def test_merged_joins_networks_that_differ_in_one_factor_only():
     assert len(merged([first, second])) == 1
 
 
-def test_entries_reuse_rows_between_slot_orders_within_a_bound(monkeypatch):
-    """The values at sampled tuples are the same whether the rows and products shared between the orders of the
-    slots are kept for reuse or not (no room), and in one batch or several, for terms with leg matrices, tied slots
-    and cycles."""
+def _sharing_terms(order, dim, seed):
+    """Terms that hold the same arrays joined in different ways: leg matrices on one internal index or two, a
+    matrix between slots or between a slot and an internal index, with the slots in other orders."""
+    rng = np.random.default_rng(seed)
+    L, P, Q = (rng.normal(size=(dim, dim)) for _ in range(3))
+    v, w = rng.normal(size=dim), rng.normal(size=dim)
+    identity = [(s, None) for s in range(order)]
+    rest = list(range(2, order))
+    terms = [Term(0.6, [v], [(order,)], [(order, L)] * order),                              # sum_a v_a L_ia L_ja ...
+             Term(-0.8, [v, w], [(order,), (order + 1,)], [(order, L), (order, L)] + [(order + 1, L)] * (order - 2)),
+             Term(1.2, [P, Q] + [w] * len(rest), [(0, order), (order, 1)] + [(k,) for k in rest], identity),
+             Term(0.4, [P, Q] + [w] * len(rest), [(order, 0), (1, order)] + [(k,) for k in rest], identity),
+             Term(-0.5, [P, Q] + [v] * len(rest), [(0, order), (1, order)] + [(k,) for k in rest], identity)]
+    # the rows of L at two slots multiplied, their internal index kept for a third leg or summed at once
+    terms += [Term(0.9, [np.ones(dim)], [(order,)], [(order, L)] * order),
+              Term(1.1, [w] * (order - 2), [(k,) for k in rest], [(order, L), (order, L)] + identity[2:])]
+    for term in list(terms):       # the slots in reverse order
+        terms.append(Term(0.3 * term.weight, term.factors, term.indices, term.legs[::-1]))
+    return terms
+
+
+def test_entries_take_rows_and_products_again_where_they_are_the_same(monkeypatch):
+    """The values at sampled tuples are the same whether the rows and products made are kept for reuse -- between
+    the orders of a term's slots and between terms (one ``EntrySteps`` for all), in a room large enough for all
+    or for a few -- or not at all (no room), and in one batch or several, for terms with leg matrices, tied
+    slots and cycles and terms that hold the same arrays joined in different ways. Kept steps are taken again,
+    and more often when the terms share them."""
     import symcorr.numeric.tensor_networks as tensor_networks
 
-    reused = []
-    get = tensor_networks._Reused.get
-
-    def counted(self, key, slots, compute):
-        reused.append(key in self.kept)
-        return get(self, key, slots, compute)
-
-    monkeypatch.setattr(tensor_networks._Reused, "get", counted)
     for order, dim in ((3, 5), (4, 4)):
-        terms = random_terms(order, dim, 18)
+        terms = random_terms(order, dim, 18) + _sharing_terms(order, dim, 20)
         tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
         dense = dense_sum(terms, order, dim)[tuple(tuples.T)]
-        for room, batch in ((16, 1024), (0, 1024), (16, 3)):         # batch 3: the tuples in several batches
-            monkeypatch.setattr(tensor_networks, "ENTRY_REUSED", room)
+        default = tensor_networks.kept_elements(len(tuples), dim)
+        for room, batch in ((default, 1024), (0, 1024), (1000, 1024), (default, 3)):   # 3: in several batches
             monkeypatch.setattr(tensor_networks, "ENTRY_BATCH", batch)
-            reused.clear()
-            values = sum(tensor_networks.entries(term, tuples) for term in terms)
-            assert relative(values, dense) < 1e-12, (order, room)
-            assert any(reused) == (room > 0), (order, room)       # rows were taken again only where there was room
+            kept = tensor_networks.EntrySteps(tuples, dim, room)
+            values = sum(tensor_networks.entries(term, tuples, kept) for term in terms)
+            assert relative(values, dense) < 1e-12, (order, room, batch)
+            assert (kept.hits > 0) == (room > 0), (order, room)
+            assert kept.used <= room
+            alone = [tensor_networks.EntrySteps(tuples, dim, room) for _ in terms]
+            for term, steps in zip(terms, alone):
+                tensor_networks.entries(term, tuples, steps)
+            if room == default:
+                assert kept.hits > sum(steps.hits for steps in alone), (order, batch)
+        with pytest.raises(ValueError, match="other index tuples"):
+            tensor_networks.entries(terms[0], tuples.copy(), tensor_networks.EntrySteps(tuples, dim))
 
 
 @pytest.mark.parametrize("subscripts", ["cd,ae,be,de,da->abc", "ac,ad,bd,cd,cb->ab", "ab,ab,bc->ac", "aab,bc->ac",

@@ -99,8 +99,9 @@ def test_one_factored_layer_of_a_gaussian_matches_quadrature(activation, order, 
 
 def test_auto_is_dense_within_the_budget_and_factored_above_it():
     # exactly, the cyclic diagram terms take a dense block: the factored form saves memory with a tolerance
-    # (from a width where the factored layer's working rows, ENTRY_BATCH x N per operand, are below N^4)
-    dim, activation = 24, activations.quadratic()
+    # (from a width where the factored layer's working rows, ENTRY_BATCH x N per operand, and the rows it keeps
+    # for reuse, ENTRY_KEPT x SAMPLES x N, are below N^4)
+    dim, activation = 28, activations.quadratic()
     cumulants = linear(Cumulants(*random_gaussian(dim, 1)), *random_layer(dim, dim, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
