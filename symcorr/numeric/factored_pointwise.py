@@ -466,14 +466,14 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         tuples = sampled_tuples(dim, order)
         sampled_steps = tensor_networks.EntrySteps(tuples, dim)      # the terms share arrays: their steps made once
         valued = [(term, tensor_networks.entries(term, tuples, sampled_steps)) for term in candidates]
+        exact = sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic), np.zeros(len(tuples)))
+        del sampled_steps                  # (up to kept_elements numbers: one such at a time)
         inputs_at: dict = {}
         distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
         for number in sorted(whole):       # their all-distinct parts
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
                 valued.append((specs[number], values * distinct))
-        exact = sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic), np.zeros(len(tuples)))
-        del sampled_steps                  # (up to kept_elements numbers)
         everything = exact + sum((values for _, values in valued), np.zeros(len(tuples)))
         total = np.linalg.norm(everything)
         running, removed, keep = np.zeros(len(tuples)), 0, []
