@@ -157,11 +157,7 @@ class FactoredTensor:
     # -- beyond the protocol ---------------------------------------------------
     def entries(self, tuples) -> np.ndarray:
         """The entries at the index tuples ``tuples`` (shape ``(M, order)``)."""
-        tuples = np.asarray(tuples, dtype=np.intp)
-        total, kept = np.zeros(tuples.shape[0]), tensor_networks.EntrySteps(tuples, self.dim)
-        for term in self.terms:
-            total += tensor_networks.entries(term, tuples, kept)
-        return total
+        return tensor_networks.summed_entries(self.terms, np.asarray(tuples, dtype=np.intp), self.dim)
 
     def summary(self) -> dict:
         """Terms held, how many are cyclic or dense, the largest internal index length (the rank of

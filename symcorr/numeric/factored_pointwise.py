@@ -260,9 +260,7 @@ def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_ca
             key = (len(labels), tuple(sorted(column[c] for c in labels)))
             if key not in inputs_at:
                 at, held = tuples[:, list(key[1])], terms_of(kappa[key[0] - 1], key[0])
-                kept = tensor_networks.EntrySteps(at, dim)
-                inputs_at[key] = sum((tensor_networks.entries(term, at, kept) for term in held),
-                                     np.zeros(len(tuples)))
+                inputs_at[key] = tensor_networks.summed_entries(held, at, dim)
             values = values * inputs_at[key]
         total += values
     return total / len(orders)

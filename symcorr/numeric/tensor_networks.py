@@ -1119,8 +1119,18 @@ def kept_elements(count: int, dim: int) -> int:
     return min(ENTRY_KEPT * count * dim, ENTRY_KEPT_MAX)
 
 
+def summed_entries(terms: list[Term], tuples: np.ndarray, dim: int) -> np.ndarray:
+    r""":math:`\sum_t \operatorname{Sym}(X_t)` at the index tuples ``tuples`` over ``dim`` neurons: :func:`entries` of
+    every term, their steps kept in one :class:`EntrySteps`."""
+    tuples = np.asarray(tuples)
+    kept = EntrySteps(tuples, dim)
+    return sum((entries(term, tuples, kept) for term in terms), np.zeros(len(tuples)))
+
+
+@functools.lru_cache(maxsize=8192)
 def _first_appearance(subscripts: str) -> str:
-    """``subscripts`` with its letters renamed ``a``, ``b``, ... in the order they first appear."""
+    """``subscripts`` with its letters renamed ``a``, ``b``, ... in the order they first appear (once per
+    subscripts: every order of every term's slots asks again)."""
     names: dict = {}
     return "".join(names.setdefault(c, opt_einsum.get_symbol(len(names))) if c not in ",->" else c
                    for c in subscripts)
@@ -1217,5 +1227,5 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "summed_slice", "entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
+           "summed_slice", "entries", "summed_entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
            "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated"]
