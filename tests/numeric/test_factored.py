@@ -247,9 +247,9 @@ def test_orders_of_the_slots_a_network_is_symmetric_under_are_contracted_once(or
     calls = []
     contract = tensor_networks.slice_values
 
-    def counted(term, word):
+    def counted(term, word, scale=1.0):
         calls.append(word)
-        return contract(term, word)
+        return contract(term, word, scale)
 
     monkeypatch.setattr(tensor_networks, "slice_values", counted)
     pattern = "iij" if order == 3 else "iijk"
@@ -411,6 +411,59 @@ def test_a_pairwise_product_equals_einsum_for_every_storage_order_of_its_operand
         assert shared == [(False, True)]      # 'adc' read as (a, dc): no copy; 'cbd' is copied either way
 
 
+@pytest.mark.parametrize("a_parts, b_parts, needed, cut", [
+    (["db", "cb"], ["ad", "ac", "cd"], "ab", "summed"),      # the cyclic 'iijj' slice: two products, each N^3
+    (["db", "cb"], ["ad", "ac", "cd"], "ab", None),          # ... with chunks summing too few: made whole
+    (["ab", "ac"], ["ac", "bc"], "ab", "batch"),
+    ([None, "da"], ["da", "bd"], "ab", "batch"),              # a plain array and a product
+    (["ca", "ac"], [None, "bc"], "ab", None),                 # a product of the output's size: made whole
+])
+def test_a_product_made_in_chunks_equals_einsum(a_parts, b_parts, needed, cut, monkeypatch):
+    """``_pairwise`` makes an elementwise product that a matrix product reads a chunk of one letter at a time
+    (``_chunked_matmul``) when it is larger than ``PRODUCT_CHUNK`` and ``CHUNKED_RATIO`` times the result: with
+    chunks of one value up to nearly the whole, cutting a batch or a summed letter, or made whole (a product of
+    the result's size, or chunks that would sum fewer than ``MIN_SUMMED``), the values are ``numpy.einsum``'s and
+    the letter cut is the one the case names."""
+    from symcorr.numeric import tensor_networks
+    from symcorr.numeric.tensor_networks import _pairwise, _Product, _reduced
+
+    rng = np.random.default_rng(29)
+    sizes = dict(zip("abcd", (5, 6, 7, 9)))
+
+    def operand(parts):
+        if parts[0] is None:
+            return rng.normal(size=[sizes[c] for c in parts[1]]), parts[1], [parts[1]]
+        arrays = [(rng.normal(size=[sizes[c] for c in ix]), ix) for ix in parts]
+        return _Product(arrays), "".join(dict.fromkeys("".join(parts))), parts
+
+    a, ia, sa = operand(a_parts)
+    b, ib, sb = operand(b_parts)
+    arrays = [x for x, _ in a.parts] if isinstance(a, _Product) else [a]
+    arrays += [x for x, _ in b.parts] if isinstance(b, _Product) else [b]
+    out = "".join(c for c in dict.fromkeys(ia + ib) if c in needed)
+    expected = np.einsum(",".join(sa + sb) + "->" + out, *arrays)
+    chunked, cuts = tensor_networks._chunked_matmul, []
+
+    def recorded(*args):
+        cuts.append(args[-2:])
+        return chunked(*args)
+
+    monkeypatch.setattr(tensor_networks, "_chunked_matmul", recorded)
+    monkeypatch.setattr(tensor_networks, "MIN_SUMMED", 1 if a_parts[0] != "db" or cut else 10_000)
+    made = max(x.size for x in (a, b) if isinstance(x, _Product))
+    for chunk in (1, 7, made - 1):
+        monkeypatch.setattr(tensor_networks, "PRODUCT_CHUNK", chunk)
+        cuts.clear()
+        values, letters = _pairwise(a, ia, b, ib, set(needed))
+        assert np.allclose(_reduced(values, letters, out), expected, rtol=1e-12, atol=1e-12), chunk
+        if cut is None:
+            assert cuts == []
+            continue
+        ((letter, rows),) = cuts
+        kind = "batch" if letter in ia and letter in ib and letter in needed else "summed"
+        assert kind == cut and rows == max(1, chunk * sizes[letter] // made), (chunk, letter, rows)
+
+
 def test_cached_slices_are_computed_once_per_pattern_under_any_letters():
     """A layer's blocks ask for 'iijj' and its split terms for 'iikk' (and 'ijij'): one contraction, the values of
     each request those of the tensor's own slice."""
@@ -444,7 +497,7 @@ def test_slice_orders_ending_on_one_array_are_multiplied_once(labels, monkeypatc
     contracted = []
     slice_values = tensor_networks.slice_values
     monkeypatch.setattr(tensor_networks, "slice_values",
-                        lambda term, word: contracted.append(word) or slice_values(term, word))
+                        lambda term, word, scale=1.0: contracted.append(word) or slice_values(term, word, scale))
     values = FactoredTensor(3, dim, terms).slice(labels)
     assert relative(values, dense_slice(dense_sum(terms, 3, dim), labels)) < 1e-13
     assert len(contracted) == 4 * 2          # of 3 orders per term, the one ending on S is made in a group

@@ -234,6 +234,36 @@ def test_terms_taken_whole_are_exact_where_kept(monkeypatch):
     assert 0 < relative < 3 * max(record.size for record in records)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("output", ["ijk", "ij", ""])
+def test_summed_products_in_chunks_equal_einsum(output, threads, monkeypatch):
+    """``summed_products`` (the coincident parts' sum of products of blocks and input slices) equals the sum of
+    ``numpy.einsum`` of each product, whether the output is made whole or a chunk of one row, several rows or one
+    value at a time, by one thread or two: operands over some of the output's letters, a diagonal (a letter
+    repeated within an operand), an operand over none, a product of scalars alone, and a sum added to."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    rng = np.random.default_rng(31)
+    dim = 6
+    shapes = {"ijk": [["ij", "jk", "k"], ["ii", "ijk"], ["ik", "jk", "ij", "j"], ["kk", ""]],
+              "ij": [["ij", "i"], ["jj", "ii", "j"], ["ji"]], "": [[""], ["", ""]]}[output]
+    products = [(float(rng.normal()), [rng.normal(size=(dim,) * len(ix)) for ix in subscripts], subscripts)
+                for subscripts in shapes]
+    products.append((0.3, [], []))
+    ones = [np.ones(dim)] * len(output)       # (for the letters an operand does not hold)
+    expected = sum(scalar * (np.einsum(",".join(list(subscripts) + list(output)) + "->" + output, *operands, *ones)
+                             if operands or output else 1.0) for scalar, operands, subscripts in products)
+    start = rng.normal(size=(dim,) * len(output))
+    monkeypatch.setattr(factored_pointwise, "THREADS", threads)
+    for chunk in (1, dim, 2 * dim + 1, dim ** 3):
+        monkeypatch.setattr(factored_pointwise, "SUMMED_CHUNK", chunk)
+        values = factored_pointwise.summed_products(products, output, dim)
+        assert np.allclose(values, expected, rtol=1e-13, atol=1e-13), chunk
+        added = start.copy()
+        assert factored_pointwise.summed_products(products, output, dim, added) is added
+        assert np.allclose(added, start + expected, rtol=1e-13, atol=1e-13), chunk
+
+
 @pytest.mark.slow
 def test_a_deep_chain_that_takes_terms_whole_equals_the_dense_chain(monkeypatch):
     """Quadratic, closure 4, depth 4: the later layers' cyclic terms would make tens of thousands of networks
