@@ -79,6 +79,42 @@ def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
     _factored_equals_dense(name, closure, depth, dim)
 
 
+@pytest.mark.parametrize("split_networks, tolerance", [(None, None), (0, 0.0)])
+def test_a_chain_made_in_small_chunks_equals_the_dense_chain(split_networks, tolerance, monkeypatch):
+    """The chunks are an order of the computation, not an approximation: with chunks far smaller than at any real
+    width (elementwise products read 16 numbers at a time, ``_chunked_matmul``; summed products made 16 numbers at a
+    time on two threads, ``summed_products``), a quadratic closure-4 chain -- exactly, and with every cyclic term
+    taken whole and nothing dropped -- equals the dense chain, and both chunked paths ran."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+    from symcorr.numeric import tensor_networks
+
+    calls = {"matmul": 0, "summed": 0}
+    chunked, summed = tensor_networks._chunked_matmul, factored_pointwise.summed_products
+
+    def counted_matmul(*args):
+        calls["matmul"] += 1
+        return chunked(*args)
+
+    def counted_summed(products, output, dim, add_to=None):
+        calls["summed"] += len(output) > 0
+        return summed(products, output, dim, add_to)
+
+    monkeypatch.setattr(tensor_networks, "_chunked_matmul", counted_matmul)
+    monkeypatch.setattr(tensor_networks, "PRODUCT_CHUNK", 16)
+    monkeypatch.setattr(tensor_networks, "MIN_SUMMED", 1)
+    monkeypatch.setattr(factored_pointwise, "summed_products", counted_summed)
+    monkeypatch.setattr(factored_pointwise, "SUMMED_CHUNK", 16)
+    monkeypatch.setattr(factored_pointwise, "THREADS", 2)
+    if split_networks is not None:
+        monkeypatch.setattr(factored_pointwise, "SPLIT_NETWORKS", split_networks)
+    dim, activation = 8, activations.quadratic()
+    factored = chain("factored", dim, activation, 4, 3, tolerance=tolerance)
+    dense = chain("dense", dim, activation, 4, 3)
+    assert max(max_relative_differences(factored, dense)) < 1e-10
+    assert factored.exactness == dense.exactness
+    assert calls["matmul"] > 0 and calls["summed"] > 0, calls
+
+
 CUBIC = activations.cubic(0.1, 0.9, -0.4, 0.25)
 
 
