@@ -702,6 +702,7 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
 
 
 __all__ = ["output_terms", "diagonal_parts", "factored_output", "factored_diagonal", "factored_peak_bytes",
-           "spec_values", "spec_entries", "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
+           "spec_factors", "spec_values", "summed_products", "SUMMED_CHUNK", "THREADS", "spec_entries",
+           "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

@@ -1323,4 +1323,4 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
            "summed_slice", "entries", "summed_entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
-           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated"]
+           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated", "broadcast"]
