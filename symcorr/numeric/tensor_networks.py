@@ -709,7 +709,8 @@ def _reduced(array, letters: str, kept: str) -> np.ndarray:
 
 def _made(product: _Product, kept: str) -> np.ndarray:
     """The elementwise product of ``product``'s parts over the axes ``kept`` (every letter of it once), each part a
-    view broadcast over them (:func:`broadcast`), multiplied into one array (``einsum`` took 1.3-1.7x as long)."""
+    view broadcast over them (:func:`broadcast`), multiplied into one array (over :math:`256^3`: two parts in 0.059 s,
+    ``einsum`` 0.079 s; three parts 0.060 s, ``einsum`` 0.057 s)."""
     out = np.empty([product.lengths[c] for c in kept])
     views = [broadcast(array, letters, kept) for array, letters in product.parts]
     if len(views) == 1:
