@@ -203,6 +203,12 @@ def spec_factors(spec, word: str, kappa, parameters, dim: int, block_cache: dict
     return _scalar(spec, parameters), operands, subscripts
 
 
+def _held_factors(specs, word: str, kappa, parameters, dim: int, block_cache: dict) -> list:
+    """:func:`spec_factors` of each of ``specs`` at ``word``, those that are zero left out."""
+    factors = (spec_factors(spec, word, kappa, parameters, dim, block_cache) for spec in specs)
+    return [f for f in factors if f is not None]
+
+
 def spec_values(spec, word: str, kappa, parameters, dim: int, block_cache: dict,
                 add_to: np.ndarray | None = None, blocks=None) -> np.ndarray | None:
     r"""The unsymmetrized :math:`X` of one generated term at the slot letters ``word``, over the sorted distinct
@@ -393,8 +399,8 @@ def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache
         for b, block in enumerate(partition):
             for s in block:
                 word[s] = letters[b]
-        factors = (spec_factors(spec, "".join(word), kappa, parameters, dim, block_cache) for spec in specs)
-        total = summed_products([f for f in factors if f is not None], _LETTERS[:len(partition)], dim)
+        factors = _held_factors(specs, "".join(word), kappa, parameters, dim, block_cache)
+        total = summed_products(factors, _LETTERS[:len(partition)], dim)
         if np.any(total):
             yield tensor_networks.Term(1.0, [_zero_where_coincident(total)], [tuple(range(len(partition)))],
                                        [(letters.index(c), None) for c in word])
@@ -461,9 +467,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        factors = [spec_factors(spec, letters, kappa, parameters, dim, block_cache) for spec in specs if spec.cyclic]
-        if any(f is not None for f in factors):
-            block.add(summed_products([f for f in factors if f is not None], letters, dim))
+        factors = _held_factors([spec for spec in specs if spec.cyclic], letters, kappa, parameters, dim, block_cache)
+        if factors:
+            block.add(summed_products(factors, letters, dim))
     else:
         whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
         marks: dict = {}      # the off-diagonal arrays the splits make (not split again)
