@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HASH_SEED = "0"
@@ -25,9 +26,23 @@ def _reexec_with_fixed_hash_seed(argv) -> None:
         os.execve(sys.executable, [sys.executable, "-m", "derivations", *argv], env)
 
 
-#: The derivations being printed; worker processes forked by ``_printed_in_parallel`` read them from here
-#: (the families' SymPy function classes are made at run time and do not pickle).
-_DERIVATIONS: list = []
+@dataclass(frozen=True)
+class _Work:
+    """One derivation and what is printed of it: its kernel module and formula-sheet section
+    (a job of ``KERNEL_JOBS``), its factored module (a job of ``FACTORED_JOBS``), or both."""
+
+    job: object
+    kernel: bool
+    factored: bool
+
+
+def _work() -> list[_Work]:
+    from .jobs import FACTORED_JOBS, KERNEL_JOBS
+
+    kernel = {(job.activation, job.order, job.closure): job for job in KERNEL_JOBS}
+    factored = {(job.activation, job.order, job.closure): job for job in FACTORED_JOBS}
+    return ([_Work(job, True, key in factored) for key, job in kernel.items()]
+            + [_Work(job, False, True) for key, job in factored.items() if key not in kernel])
 
 
 def _derive(job):
@@ -39,73 +54,79 @@ def _derive(job):
     return derive(job.activation, job.order, job.closure, series_order=series_order)
 
 
-def _print(task):
-    """``task = (what, index)``: the kernel module (``'kernel'``) or the formula-sheet LaTeX
-    (``'formulas'``) of ``_DERIVATIONS[index]`` -- text only, each about half of a derivation's printing."""
-    from symcorr.codegen.printer import kernel_module_source
-    from symcorr.theory.sheets import printed_formulas
+def _made(work: _Work) -> dict:
+    """The printed text of ``work`` (text only: the families' SymPy function classes are made at run time
+    and do not pickle, so a worker process derives and prints, and returns text)."""
+    from symcorr.codegen.factored_printer import factored_module_name, factored_module_source
+    from symcorr.codegen.printer import kernel_module_source, module_name
+    from symcorr.theory.sheets import sheet_section
 
-    what, index = task
-    derivation = _DERIVATIONS[index]
-    return task, kernel_module_source(derivation, HEADER) if what == "kernel" else printed_formulas(derivation)
+    job = work.job
+    start = time.perf_counter()
+    derivation = _derive(job)
+    made = {"name": module_name(job.activation.name, job.order, job.closure), "files": {},
+            "patterns": len(derivation.patterns), "derived": time.perf_counter() - start}
+    if work.kernel:
+        made["files"][f"{made['name']}.py"] = kernel_module_source(derivation, HEADER)
+        made["section"] = sheet_section(derivation)
+    if work.factored:
+        name = factored_module_name(job.activation.name, job.order, job.closure)
+        made["files"][f"{name}.py"] = factored_module_source(derivation, HEADER)
+    made["printed"] = time.perf_counter() - start - made["derived"]
+    return made
 
 
-def _printed_in_parallel(derivations) -> tuple[list, list]:
-    """The kernel modules and the formula-sheet LaTeX of ``derivations``. SymPy's printing is most of
-    the work, so it is spread over forked worker processes (one per CPU; in this process where fork is
-    not available). Each piece is printed by one process with the same hash seed, so the text is the
-    same however the work is spread."""
+def _made_in_parallel(work: list[_Work], progress) -> list[dict]:
+    """:func:`_made` of every piece of ``work``, in order, on forked worker processes (one per CPU; in this
+    process where fork is not available). SymPy's derivation and printing are all of the work; each piece
+    is made by one process with the same hash seed, so the text is the same however the work is spread.
+    Pieces are started by decreasing closure and order, and the jobs listed last first: the closed-form
+    families at the end of ``KERNEL_JOBS`` take longest (GELU at closure 4: 8 s to derive, 11 s to print)."""
     import multiprocessing
 
-    _DERIVATIONS[:] = derivations
-    tasks = [(what, index) for index in range(len(derivations)) for what in ("kernel", "formulas")]
-    workers = min(os.cpu_count() or 1, len(tasks))
+    order = sorted(range(len(work)), key=lambda i: (-work[i].job.closure, -work[i].job.order, -i))
+    workers = min(os.cpu_count() or 1, len(work))
+    results = {}
+
+    def report(index, made):
+        results[index] = made
+        print(f"[{len(results)}/{len(work)}] {made['name']}: {made['patterns']} patterns derived in "
+              f"{made['derived']:.1f} s, printed in {made['printed']:.1f} s", file=progress, flush=True)
+
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        results = dict(map(_print, tasks))
+        for index in order:
+            report(index, _made(work[index]))
     else:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = dict(pool.imap_unordered(_print, tasks))
-    return ([results["kernel", i] for i in range(len(derivations))],
-            [results["formulas", i] for i in range(len(derivations))])
+            for index, made in pool.imap_unordered(_indexed_made, [(i, work[i]) for i in order]):
+                report(index, made)
+    return [results[i] for i in range(len(work))]
+
+
+def _indexed_made(task):
+    index, work = task
+    return index, _made(work)
 
 
 def generated_files(progress=sys.stderr) -> dict[str, str]:
     """File name (in ``generated/``) -> content, for every shipped artefact."""
     sys.path.insert(0, str(ROOT))
-    from symcorr.codegen.factored_printer import factored_module_name, factored_module_source
-    from symcorr.codegen.printer import module_name
-    from symcorr.theory.sheets import formula_sheets
-
-    from .jobs import FACTORED_JOBS, KERNEL_JOBS
+    from symcorr.theory.sheets import latex_sheet, markdown_sheet
 
     files = {
         "__init__.py": f'HEADER = {HEADER!r}\n__doc__ = """symcorr\'s shipped cumulant kernels '
                        '(see derivations/jobs.py); imports only NumPy and SciPy."""\n',
     }
-    derivations = []
-    for number, job in enumerate(KERNEL_JOBS, start=1):
-        start = time.perf_counter()
-        derivations.append(_derive(job))
-        print(f"[{number}/{len(KERNEL_JOBS)}] {module_name(job.activation.name, job.order, job.closure)}: "
-              f"{len(derivations[-1].patterns)} patterns in {time.perf_counter() - start:.1f} s",
-              file=progress, flush=True)
     start = time.perf_counter()
-    sources, formulas = _printed_in_parallel(derivations)
-    for job, source in zip(KERNEL_JOBS, sources):
-        files[f"{module_name(job.activation.name, job.order, job.closure)}.py"] = source
-    print(f"printed {len(derivations)} kernels and their formulas in {time.perf_counter() - start:.1f} s",
-          file=progress, flush=True)
-    # the factored modules (issue 14): the same derivations' output orders >= 3 as tensor-network terms
-    by_job = {(job.activation, job.order, job.closure): d for job, d in zip(KERNEL_JOBS, derivations)}
-    for number, job in enumerate(FACTORED_JOBS, start=1):
-        start = time.perf_counter()
-        derivation = by_job.get((job.activation, job.order, job.closure)) or _derive(job)
-        name = factored_module_name(job.activation.name, job.order, job.closure)
-        files[f"{name}.py"] = factored_module_source(derivation, HEADER)
-        print(f"[factored {number}/{len(FACTORED_JOBS)}] {name} in {time.perf_counter() - start:.1f} s",
-              file=progress, flush=True)
+    work = _work()
+    made = _made_in_parallel(work, progress)
+    for piece in made:
+        files.update(piece["files"])
     # the formula sheets of every shipped formula (issue 5), covered by --check like the kernels
-    files["formulas.md"], files["formulas.tex"] = formula_sheets(derivations, HEADER, formulas)
+    sections = [piece["section"] for piece in made if "section" in piece]
+    files["formulas.md"], files["formulas.tex"] = markdown_sheet(sections, HEADER), latex_sheet(sections, HEADER)
+    print(f"derived and printed {len(work)} derivations in {time.perf_counter() - start:.1f} s",
+          file=progress, flush=True)
     return files
 
 

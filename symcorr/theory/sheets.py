@@ -8,6 +8,8 @@ derivation with the docs/theory.md sections it follows and what it neglects
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sympy.printing.latex import latex_escape
 
 from symcorr.theory.render import (
@@ -46,45 +48,49 @@ def printed_formulas(derivation) -> dict[str, list[str]]:
     return {p: formula_pieces(derivation, p) for p in derivation.patterns}
 
 
-def _printed(derivations) -> list[dict]:
-    return [printed_formulas(d) for d in derivations]
+@dataclass(frozen=True)
+class SheetSection:
+    """One derivation's part of both formula sheets: text only, so that worker processes can make it
+    (``python -m derivations``). ``title`` is its line in the contents, ``markdown`` its Markdown section,
+    ``latex`` its LaTeX lines."""
+
+    title: str
+    markdown: str
+    latex: tuple[str, ...]
 
 
-def formula_sheet_markdown(derivations, header: str | None = None, printed=None) -> str:
-    """A Markdown document of every formula of ``derivations`` (deterministic output).
+def sheet_section(derivation, pieces: dict | None = None) -> SheetSection:
+    """``derivation``'s :class:`SheetSection`; ``pieces`` may hold its :func:`printed_formulas` already."""
+    pieces = printed_formulas(derivation) if pieces is None else pieces
+    d = derivation
+    latex = ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", "", derivation_summary(d)]
+    for p in d.patterns:
+        latex += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
+                  align_block(output_latex(p), broken_lines(pieces[p], 68))]
+    return SheetSection(derivation_title(d), markdown_section(d, list(d.patterns), False, level=2, pieces=pieces),
+                        tuple(latex))
 
-    One section per derivation, in the given order (activation, output orders, closure), naming
-    the docs/theory.md sections it follows; each formula in LaTeX math (``$$``
-    blocks with ``aligned`` line breaks). ``printed`` may hold the formulas' LaTeX already
-    (:func:`formula_sheets`).
-    """
+
+def _sections(derivations, printed) -> list[SheetSection]:
     derivations = list(derivations)
-    printed = _printed(derivations) if printed is None else printed
+    printed = [None] * len(derivations) if printed is None else printed
+    return [sheet_section(d, pieces) for d, pieces in zip(derivations, printed)]
+
+
+def markdown_sheet(sections, header: str | None = None) -> str:
+    """The Markdown formula sheet of ``sections`` (:class:`SheetSection`, in order)."""
     parts = []
     if header:
         parts += [f"<!-- {header} -->", ""]
     parts += ["# symcorr formula sheet", "", NOTATION, "", "## Contents", ""]
-    parts += [f"{number}. {derivation_title(d)}" for number, d in enumerate(derivations, start=1)]
-    for d, pieces in zip(derivations, printed):
-        parts += ["", markdown_section(d, list(d.patterns), False, level=2, pieces=pieces)]
+    parts += [f"{number}. {section.title}" for number, section in enumerate(sections, start=1)]
+    for section in sections:
+        parts += ["", section.markdown]
     return "\n".join(parts) + "\n"
 
 
-def _markdown_to_latex(text: str) -> str:
-    return (text.replace("`python -m derivations`", "\\texttt{python -m derivations}")
-                .replace("`symcorr terms`", "\\texttt{symcorr terms}"))
-
-
-def formula_sheet_latex(derivations, header: str | None = None, printed=None) -> str:
-    """A standalone LaTeX document (article, amsmath, geometry) of every formula of ``derivations``.
-
-    Deterministic output; long formulas are broken over lines and pages
-    (``align*`` with ``\\allowdisplaybreaks``). Compiles with ``pdflatex``
-    from ``texlive-latex-base``. ``printed`` may hold the formulas' LaTeX already
-    (:func:`formula_sheets`).
-    """
-    derivations = list(derivations)
-    printed = _printed(derivations) if printed is None else printed
+def latex_sheet(sections, header: str | None = None) -> str:
+    """The LaTeX formula sheet of ``sections`` (:class:`SheetSection`, in order)."""
     lines = []
     if header:
         lines.append(f"% {header}")
@@ -103,22 +109,45 @@ def formula_sheet_latex(derivations, header: str | None = None, printed=None) ->
         "",
         "\\tableofcontents",
     ]
-    for d, pieces in zip(derivations, printed):
-        lines += ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", ""]
-        lines.append(derivation_summary(d))
-        for p in d.patterns:
-            lines += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
-                      align_block(output_latex(p), broken_lines(pieces[p], 68))]
+    for section in sections:
+        lines += section.latex
     lines += ["", "\\end{document}"]
     return "\n".join(lines) + "\n"
+
+
+def formula_sheet_markdown(derivations, header: str | None = None, printed=None) -> str:
+    """A Markdown document of every formula of ``derivations`` (deterministic output).
+
+    One section per derivation, in the given order (activation, output orders, closure), naming
+    the docs/theory.md sections it follows; each formula in LaTeX math (``$$``
+    blocks with ``aligned`` line breaks). ``printed`` may hold the formulas' LaTeX already
+    (one :func:`printed_formulas` per derivation).
+    """
+    return markdown_sheet(_sections(derivations, printed), header)
+
+
+def _markdown_to_latex(text: str) -> str:
+    return (text.replace("`python -m derivations`", "\\texttt{python -m derivations}")
+                .replace("`symcorr terms`", "\\texttt{symcorr terms}"))
+
+
+def formula_sheet_latex(derivations, header: str | None = None, printed=None) -> str:
+    """A standalone LaTeX document (article, amsmath, geometry) of every formula of ``derivations``.
+
+    Deterministic output; long formulas are broken over lines and pages
+    (``align*`` with ``\\allowdisplaybreaks``). Compiles with ``pdflatex``
+    from ``texlive-latex-base``. ``printed`` may hold the formulas' LaTeX already
+    (one :func:`printed_formulas` per derivation).
+    """
+    return latex_sheet(_sections(derivations, printed), header)
 
 
 def formula_sheets(derivations, header: str | None = None, printed=None) -> tuple[str, str]:
     """``(formula_sheet_markdown(...), formula_sheet_latex(...))``, every formula printed once (or given
     as ``printed``, one :func:`printed_formulas` per derivation)."""
-    derivations = list(derivations)
-    printed = _printed(derivations) if printed is None else printed
-    return formula_sheet_markdown(derivations, header, printed), formula_sheet_latex(derivations, header, printed)
+    sections = _sections(derivations, printed)
+    return markdown_sheet(sections, header), latex_sheet(sections, header)
 
 
-__all__ = ["formula_sheets", "printed_formulas", "formula_sheet_markdown", "formula_sheet_latex", "NOTATION"]
+__all__ = ["formula_sheets", "printed_formulas", "formula_sheet_markdown", "formula_sheet_latex", "NOTATION",
+           "SheetSection", "sheet_section", "markdown_sheet", "latex_sheet"]

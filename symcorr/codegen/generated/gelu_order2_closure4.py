@@ -26,7 +26,7 @@ CODEGEN_VERSION = 5
 def _pattern_i(kappa):
     r"""Output cumulant :math:`\kappa_{y,i}` on the neuron grid ``i``.
 
-    The formula's LaTeX (12604 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a gelu -K 4 -S 2 -M 2 -p i -f latex``
     """
@@ -66,7 +66,7 @@ def _pattern_i(kappa):
 def _pattern_ii(kappa):
     r"""Output cumulant :math:`\kappa_{y,ii}` on the neuron grid ``i``.
 
-    The formula's LaTeX (180947 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a gelu -K 4 -S 2 -M 2 -p ii -f latex``
     """
@@ -172,7 +172,7 @@ def _pattern_ii(kappa):
 def _pattern_ij(kappa):
     r"""Output cumulant :math:`\kappa_{y,ij}` on the neuron grid ``ij``.
 
-    The formula's LaTeX (2465846 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a gelu -K 4 -S 2 -M 2 -p ij -f latex``
     """

@@ -54,7 +54,7 @@ def _pattern_i(kappa, slope):
 def _pattern_ii(kappa, slope):
     r"""Output cumulant :math:`\kappa_{y,ii}` on the neuron grid ``i``.
 
-    The formula's LaTeX (5875 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a leaky_relu -K 4 -S 2 -M 2 -p ii -f latex``
     """
@@ -105,7 +105,7 @@ def _pattern_ii(kappa, slope):
 def _pattern_ij(kappa, slope):
     r"""Output cumulant :math:`\kappa_{y,ij}` on the neuron grid ``ij``.
 
-    The formula's LaTeX (432944 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a leaky_relu -K 4 -S 2 -M 2 -p ij -f latex``
     """

@@ -291,7 +291,7 @@ def cumulant_3(kappa, alpha, progress=None):
 def _pattern_ijkl(kappa, at, shared, alpha):
     r"""Output cumulant :math:`\kappa_{y,ijkl}` at the neuron tuples ``ijkl`` of the block ``at``.
 
-    The formula's LaTeX (29870 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a quadratic -K 4 -M 4 -p ijkl -f latex``
     """
@@ -933,7 +933,7 @@ def _pattern_ijkl(kappa, at, shared, alpha):
 def _pattern_iijk(kappa, at, shared, alpha):
     r"""Output cumulant :math:`\kappa_{y,iijk}` at the neuron tuples ``ijk`` of the block ``at``.
 
-    The formula's LaTeX (13567 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a quadratic -K 4 -M 4 -p iijk -f latex``
     """
@@ -1258,7 +1258,7 @@ def _pattern_iijk(kappa, at, shared, alpha):
 def _pattern_iiij(kappa, at, shared, alpha):
     r"""Output cumulant :math:`\kappa_{y,iiij}` at the neuron tuples ``ij`` of the block ``at``.
 
-    The formula's LaTeX (4047 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a quadratic -K 4 -M 4 -p iiij -f latex``
     """
@@ -1383,7 +1383,7 @@ def _pattern_iiij(kappa, at, shared, alpha):
 def _pattern_iijj(kappa, at, shared, alpha):
     r"""Output cumulant :math:`\kappa_{y,iijj}` at the neuron tuples ``ij`` of the block ``at``.
 
-    The formula's LaTeX (6312 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a quadratic -K 4 -M 4 -p iijj -f latex``
     """

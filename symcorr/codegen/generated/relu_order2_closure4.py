@@ -55,7 +55,7 @@ def _pattern_i(kappa):
 def _pattern_ii(kappa):
     r"""Output cumulant :math:`\kappa_{y,ii}` on the neuron grid ``i``.
 
-    The formula's LaTeX (4178 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a relu -K 4 -S 2 -M 2 -p ii -f latex``
     """
@@ -99,7 +99,7 @@ def _pattern_ii(kappa):
 def _pattern_ij(kappa):
     r"""Output cumulant :math:`\kappa_{y,ij}` on the neuron grid ``ij``.
 
-    The formula's LaTeX (337180 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a relu -K 4 -S 2 -M 2 -p ij -f latex``
     """

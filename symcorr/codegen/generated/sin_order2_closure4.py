@@ -69,7 +69,7 @@ def _pattern_ii(kappa):
 def _pattern_ij(kappa):
     r"""Output cumulant :math:`\kappa_{y,ij}` on the neuron grid ``ij``.
 
-    The formula's LaTeX (27786 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a sin -K 4 -S 2 -M 2 -p ij -f latex``
     """

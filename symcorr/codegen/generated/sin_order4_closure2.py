@@ -185,7 +185,7 @@ def cumulant_3(kappa, progress=None):
 def _pattern_ijkl(kappa, at, shared):
     r"""Output cumulant :math:`\kappa_{y,ijkl}` at the neuron tuples ``ijkl`` of the block ``at``.
 
-    The formula's LaTeX (11491 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a sin -K 2 -M 4 -p ijkl -f latex``
     """
@@ -302,7 +302,7 @@ def _pattern_ijkl(kappa, at, shared):
 def _pattern_iijk(kappa, at, shared):
     r"""Output cumulant :math:`\kappa_{y,iijk}` at the neuron tuples ``ijk`` of the block ``at``.
 
-    The formula's LaTeX (6161 characters) is too long to read here; print it with
+    The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
     ``symcorr derive -a sin -K 2 -M 4 -p iijk -f latex``
     """
