@@ -10,7 +10,8 @@ layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussia
 the quadratic :math:`z + z^2` and the cubic :math:`z + z^3`, ``propagate(model, inputs, order=2,
 closure=K)``: closure 3 at N = 256, 512, 1024, 2048, 4096, closure 4 at N = 64, 128, 256, 512, 1024,
 ``representation='factored'`` with ``tolerance`` (cyclic diagram terms whose estimated relative size is
-within it are dropped, the size stated in the result's exactness status: docs/theory.md section 12.3).
+within it are dropped, and so are the off-diagonal parts of the cycles that the next layer's slices close; the
+sizes stated in the result's exactness status: docs/theory.md section 12.3).
 The dense representation runs as the baseline in the same run where it fits (``--dense-limit-gb``:
 an address-space limit, so a case that needs more fails with MemoryError instead of taking the
 machine's memory), and the factored mean and covariance are compared with it.

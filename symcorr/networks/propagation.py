@@ -229,9 +229,10 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     and a ``tolerance`` is given (without one the cyclic terms take a dense block of the same size).
     The two agree to rounding. A factored layer keeps the cyclic diagram terms exactly (as one dense
     block, after a memory estimate) unless ``tolerance`` lets it drop those whose estimated relative
-    size is within it; the orders that lost terms are then ``approximate`` and their causes state the
-    size. The memory of factored orders is estimated per layer as it runs (their size depends on the
-    terms the diagrams produce), before anything of that layer is allocated.
+    size is within it, and its next layer, reading its slices, drops the off-diagonal parts of the cycles that
+    the slices close (docs/theory.md section 12.3) within the same tolerance; the orders that lost terms are then
+    ``approximate`` and their causes state the size. The memory of factored orders is estimated per layer as
+    it runs (their size depends on the terms the diagrams produce), before anything of that layer is allocated.
 
     Returns the output :class:`~symcorr.numeric.cumulants.Cumulants` (orders
     ``1..order``), or with ``trace=True`` a :class:`Trace`: the cumulants after

@@ -57,9 +57,16 @@ class Dropped:
     terms: int
     samples: int
     error: float | None = None
+    #: the index pattern of an input's slice whose off-diagonal cyclic networks a layer dropped (``None``: output terms)
+    pattern: str | None = None
 
     def __str__(self) -> str:
         error = "" if self.error is None else f" +- {self.error:.1e}"
+        if self.pattern is not None:
+            return (f"factored representation: the off-diagonal parts of {self.terms} cyclic network(s) of the "
+                    f"order-{self.order} input's slice '{self.pattern}' dropped, estimated relative size "
+                    f"{self.size:.1e}{error} of the slice (tolerance {self.tolerance:.0e}; Frobenius norm from "
+                    f"{self.samples} uniformly sampled entries, standard error by bootstrap)")
         return (f"factored representation: {self.terms} off-diagonal cyclic diagram term(s) of order {self.order} "
                 f"dropped, estimated relative size {self.size:.1e}{error} (tolerance {self.tolerance:.0e}; Frobenius "
                 f"norm from {self.samples} uniformly sampled entries, standard error by bootstrap)")

@@ -25,7 +25,9 @@ tolerance -- the Frobenius norm of the dropped part over that of the whole outpu
 from the values of every term at uniformly sampled index tuples
 (:func:`~symcorr.numeric.tensor_networks.entries`) -- and the rest is kept exactly. What was dropped is
 recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
-``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`).
+``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`). A layer given a tolerance also reads the
+slices of its factored input within it (:class:`SlicesWithinTolerance`): the off-diagonal parts of the cycles that
+a slice's repeated letters close are dropped while their estimated relative size in the slice stays within it.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
 from symcorr.notation.partitions import set_partitions
-from symcorr.numeric.factored import Dropped, FactoredTensor, terms_of
+from symcorr.numeric.factored import CachedSlices, Dropped, FactoredTensor, normalized, terms_of
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
@@ -707,8 +709,51 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
     return out
 
 
-__all__ = ["output_terms", "diagonal_parts", "factored_output", "factored_diagonal", "factored_peak_bytes",
-           "spec_factors", "spec_values", "summed_products", "SUMMED_CHUNK", "THREADS", "spec_entries",
+class SlicesWithinTolerance(CachedSlices):
+    r"""A factored input of a pointwise layer given a ``tolerance``, read slice by slice (docs/theory.md section
+    12.3). A slice's networks that cost more than :data:`~symcorr.numeric.tensor_networks.SPLIT_COST`
+    :math:`N^3` and :data:`~symcorr.numeric.tensor_networks.SPLIT_FLOPS` -- acyclic terms that the slice's repeated
+    letters close into a cycle, as :math:`A_{ia} B_{ja} M_{ab} C_{ib} D_{jb}` at ``'ijij'``, :math:`2N^4` flops --
+    are split at the diagonals of their internal matrices, :math:`M_{ab} = \delta_{ab} M_{aa} + O_{ab}`
+    (:func:`~symcorr.numeric.tensor_networks.summed_slice`): the diagonal parts cost :math:`O(N^3)` and are kept.
+    The off-diagonal networks are evaluated at :data:`SAMPLES` uniformly sampled entries of the slice; if the
+    Frobenius norm of their sum there, relative to that of the whole slice, is within ``tolerance`` they are
+    dropped and recorded in ``truncations`` (a :class:`~symcorr.numeric.factored.Dropped` with the pattern, the
+    estimate and its bootstrap standard error), else contracted and added: the slice is then exact."""
+
+    def __init__(self, tensor: FactoredTensor, tolerance: float):
+        super().__init__(tensor)
+        self.tolerance = tolerance
+        self.truncations: list[Dropped] = []
+
+    def slice(self, labels: str) -> np.ndarray:
+        pattern, _ = normalized(labels)
+        if pattern not in self.slices:
+            self.slices[pattern] = self._within_tolerance(pattern)
+            self.slices[pattern].flags.writeable = False
+        return super().slice(labels)
+
+    def _within_tolerance(self, pattern: str) -> np.ndarray:
+        tensor = self.tensor
+        off: list = []
+        values = tensor_networks.summed_slice(tensor.terms, pattern, tensor.dim, off)
+        if not off:
+            return values
+        tuples = sampled_tuples(tensor.dim, len(set(pattern)))
+        part = tensor_networks.off_diagonal_at(off, tuples)
+        whole = values[tuple(tuples.T)] + part
+        norm = float(np.linalg.norm(whole))
+        size = float(np.linalg.norm(part)) / norm if norm > 0 else (0.0 if not np.any(part) else np.inf)
+        if size > self.tolerance:
+            return tensor_networks.add_off_diagonal(values, off)
+        self.truncations.append(Dropped(tensor.order, size, self.tolerance, len(off), len(tuples),
+                                        bootstrap_error(part, whole), pattern))
+        return values
+
+
+__all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_output", "factored_diagonal",
+           "factored_peak_bytes", "spec_factors", "spec_values", "summed_products", "SUMMED_CHUNK", "THREADS",
+           "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

@@ -200,7 +200,12 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     neurons of a cycle coincide are kept exactly as small networks, and the off-diagonal remainders
     are dropped while their estimated relative size (Frobenius norm, from sampled entries) stays
     within it; the orders that lost terms are then ``approximate``, the cause stating the estimated
-    size. ``tolerance`` does nothing in a dense layer.
+    size. A factored input read with a ``tolerance`` has its slices' networks that cost more than
+    :math:`O(N^3)` (cycles that a slice's repeated letters close, :math:`2N^4` flops each) split at the diagonals
+    of their internal matrices, and the off-diagonal parts dropped while their estimated relative size in the
+    slice stays within it (:class:`~symcorr.numeric.factored_pointwise.SlicesWithinTolerance`): the orders whose
+    formulas read that input order are then ``approximate``, the cause naming the slice and the size.
+    ``tolerance`` does nothing else in a dense layer.
     """
     if not isinstance(cumulants, Cumulants):
         raise TypeError(f"cumulants must be a symcorr.Cumulants, got {type(cumulants).__name__}")
@@ -231,6 +236,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message,
                                    partial_next=plan.keeps_diagonal, requested=requested_closure)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
+    if tolerance is not None:           # slices whose networks cost more than N^3 split, within the tolerance
+        kappa = within_tolerance(kappa, tolerance)
     parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
         if plan.factored is None:
@@ -240,6 +247,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         else:
             tensors = factored_layer(plan, order, kappa, parameters, cumulants.dim, tolerance, memory_budget)
             exactness = with_dropped(exactness, tensors)
+    exactness = with_truncated_slices(exactness, kappa, activation)
     for n, tensor in enumerate(tensors, start=1):
         if is_cumulant_tensor(tensor):
             continue
@@ -288,6 +296,29 @@ def with_dropped(exactness: StatusProfile, tensors) -> StatusProfile:
     for n, tensor in enumerate(tensors, start=1):
         for record in getattr(tensor, "dropped", ()):
             held[n - 1] = worst([held[n - 1]], [Cause(str(record), size=record.size)])
+    return StatusProfile(tuple(held), exactness.tail)
+
+
+def within_tolerance(kappa: tuple, tolerance: float) -> tuple:
+    """``kappa`` with its factored tensors read through
+    :class:`~symcorr.numeric.factored_pointwise.SlicesWithinTolerance`."""
+    from symcorr.numeric.factored import FactoredTensor
+    from symcorr.numeric.factored_pointwise import SlicesWithinTolerance
+
+    return tuple(SlicesWithinTolerance(t, tolerance) if isinstance(t, FactoredTensor) else t for t in kappa)
+
+
+def with_truncated_slices(exactness: StatusProfile, kappa: tuple, activation: Activation) -> StatusProfile:
+    """``exactness`` with a cause (approximate, its estimated size) for every output order whose formula reads an
+    input order of which a slice was truncated (:func:`within_tolerance`): the orders :math:`m` that need input
+    orders up to that one or beyond (all, for a family that does not say)."""
+    held = list(exactness.held)
+    for tensor in kappa:
+        for record in getattr(tensor, "truncations", ()):
+            for m in range(1, len(held) + 1):
+                needed = activation.family.input_orders_needed(activation, m)
+                if needed is None or needed >= record.order:
+                    held[m - 1] = worst([held[m - 1]], [Cause(str(record), size=record.size)])
     return StatusProfile(tuple(held), exactness.tail)
 
 

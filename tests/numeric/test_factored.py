@@ -501,3 +501,49 @@ def test_slice_orders_ending_on_one_array_are_multiplied_once(labels, monkeypatc
     values = FactoredTensor(3, dim, terms).slice(labels)
     assert relative(values, dense_slice(dense_sum(terms, 3, dim), labels)) < 1e-13
     assert len(contracted) == 4 * 2          # of 3 orders per term, the one ending on S is made in a group
+
+
+@pytest.mark.parametrize("labels", ["iijj", "iijk", "iiij", "ijkl"])
+def test_a_slice_split_at_its_cycles_diagonals_plus_the_networks_set_aside_is_the_exact_slice(labels, monkeypatch):
+    """After a linear layer the path and hub terms hold internal matrices that a slice's repeated letters close into
+    cycles (A_ia B_ja M_ab C_ib D_jb at 'ijij'). summed_slice with a list splits those networks at the internal
+    matrices' diagonals (every one above SPLIT_COST N^3; lowered here, the widths being small; the 4-cycle term is
+    split at every pattern) and sets the off-diagonal networks aside: contracted and added they give the exact
+    slice, and at sampled entries they are the difference (the renamings of 'iijj', 'iijk' included)."""
+    from symcorr.numeric import tensor_networks
+    from symcorr.numeric.tensor_networks import add_off_diagonal, off_diagonal_at, split_network, summed_slice
+
+    monkeypatch.setattr(tensor_networks, "SPLIT_COST", 1.0)
+    monkeypatch.setattr(tensor_networks, "SPLIT_FLOPS", 0)
+    dim = 7
+    rng = np.random.default_rng(11)
+    tensor = FactoredTensor(4, dim, random_terms(4, dim, seed=3)).linear(rng.normal(size=(dim, dim)))
+    exact = dense_slice(dense_sum(tensor.terms, 4, dim), labels)
+    off = []
+    kept = summed_slice(tensor.terms, labels, dim, off)
+    assert relative(summed_slice(tensor.terms, labels, dim), exact) < 1e-12
+    assert off and relative(kept, exact) > 1e-3
+    tuples = rng.integers(0, dim, size=(50, len(set(labels))))
+    assert relative(off_diagonal_at(off, tuples), (exact - kept)[tuple(tuples.T)]) < 1e-12
+    assert relative(add_off_diagonal(kept, off), exact) < 1e-12
+    # every network set aside holds a matrix with a zero diagonal; what was kept costs no more than the bound
+    for subscripts, operands, _, _ in off:
+        assert any(o.ndim == 2 and o.shape[0] == o.shape[1] and not np.any(np.diagonal(o)) for o in operands)
+    subscripts = "ia,ja,ab,ib,jb->ij"
+    operands = [rng.normal(size=(dim, dim)) for _ in range(5)]
+    whole, set_aside = split_network(subscripts, operands)
+    assert [s for s, _ in whole] == ["ia,ja,ia,ja,a->ij"] and len(set_aside) == 1
+    total = sum(np.einsum(s, *o) for s, o in whole + set_aside)
+    assert relative(total, np.einsum(subscripts, *operands)) < 1e-12
+
+
+def test_network_at_equals_the_contracted_network_at_those_entries():
+    from symcorr.numeric.tensor_networks import network_at
+
+    rng = np.random.default_rng(2)
+    operands = [rng.normal(size=(5, 6)), rng.normal(size=(6, 6)), rng.normal(size=(5, 6)), rng.normal(size=(4, 6)),
+                rng.normal(size=(6,))]
+    subscripts = "ia,ab,jb,kb,a->ijk"
+    positions = np.stack([rng.integers(0, 5, 40), rng.integers(0, 5, 40), rng.integers(0, 4, 40)], axis=1)
+    full = np.einsum(subscripts, *operands)
+    assert relative(network_at(subscripts, operands, positions), full[tuple(positions.T)]) < 1e-13

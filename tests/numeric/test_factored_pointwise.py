@@ -420,3 +420,46 @@ def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name
         tracemalloc.stop()
     assert len(peaks) == len(estimates) == 2
     assert all(peak <= bound for peak, bound in zip(peaks, estimates)), (peaks, estimates)
+
+
+def test_a_slice_read_within_a_tolerance_drops_its_cycles_off_diagonal_parts_and_states_their_size(monkeypatch):
+    """A factored order-4 input after a linear layer, read by a pointwise layer given a tolerance
+    (SlicesWithinTolerance; SPLIT_COST lowered, the width being small): the 'iijj' slice is the exact one less its
+    cycles' off-diagonal networks, whose estimated relative size (256 sampled entries, bootstrap error) is the true
+    one within its error; under a tolerance below that size the slice is exact and nothing is recorded."""
+    from symcorr.numeric import tensor_networks
+    from symcorr.numeric.factored_pointwise import SlicesWithinTolerance
+
+    monkeypatch.setattr(tensor_networks, "SPLIT_COST", 1.0)
+    monkeypatch.setattr(tensor_networks, "SPLIT_FLOPS", 0)
+    dim = 20
+    W, b = random_layer(dim, dim, 99)
+    tensor = linear(chain("factored", dim, activations.quadratic(), 4, 1), W, b).tensor(4)
+    assert isinstance(tensor, FactoredTensor)
+    exact = tensor.slice("iijj")
+    cut = SlicesWithinTolerance(tensor, 0.99)
+    values = cut.slice("iijj")
+    (record,) = cut.truncations
+    true = np.linalg.norm(values - exact) / np.linalg.norm(exact)
+    assert record.pattern == "iijj" and record.order == 4 and record.terms > 0 and record.samples == 256
+    assert true > 1e-3 and abs(record.size - true) < 3 * record.error, (record, true)
+    assert "input's slice 'iijj' dropped" in str(record)
+    strict = SlicesWithinTolerance(tensor, record.size / 2)
+    assert np.max(np.abs(strict.slice("jjii") - exact.T)) < 1e-12 * np.max(np.abs(exact))
+    assert not strict.truncations
+
+
+def test_a_truncated_input_slice_makes_the_orders_that_read_it_approximate(monkeypatch):
+    """Closure 4, depth 2, every cyclic term dropped (tolerance 0.99): the second layer reads the order-4 input's
+    'iijj' slice within the tolerance (SPLIT_FLOPS lowered: at this width the exact slice is cheap and kept). The
+    covariance of the quadratic reads input orders up to 4 and states the slice's truncation with its size; the
+    mean reads orders up to 2 and does not. Without the lowered bound nothing is split there."""
+    from symcorr.numeric import tensor_networks
+
+    exact_slices = chain("factored", 24, activations.quadratic(), 4, 2, tolerance=0.99)
+    assert not any("input's slice" in cause.text for cause in exact_slices.status(2).causes)
+    monkeypatch.setattr(tensor_networks, "SPLIT_FLOPS", 0)
+    y = chain("factored", 24, activations.quadratic(), 4, 2, tolerance=0.99)
+    slice_causes = [cause for cause in y.status(2).causes if "input's slice" in cause.text]
+    assert slice_causes and all(0 < cause.size <= 0.99 for cause in slice_causes)
+    assert not any("input's slice" in cause.text for cause in y.status(1).causes)
