@@ -1093,14 +1093,8 @@ SPLIT_FLOPS = 1 << 30
 
 def _unrepeated(specs: list, operands: list) -> tuple[list, list]:
     """Operands whose subscripts repeat a letter replaced by their diagonal (a view), each letter once."""
-    out_specs, out_operands = [], []
-    for spec, operand in zip(specs, operands):
-        unique = "".join(dict.fromkeys(spec))
-        if unique != spec:
-            operand = np.einsum(f"{spec}->{unique}", operand)
-        out_specs.append(unique)
-        out_operands.append(operand)
-    return out_specs, out_operands
+    unique = ["".join(dict.fromkeys(spec)) for spec in specs]
+    return unique, [o if u == spec else _reduced(o, spec, u) for o, spec, u in zip(operands, specs, unique)]
 
 
 def _on_cycle(specs: list, n: int) -> bool:

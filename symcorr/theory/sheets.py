@@ -59,9 +59,9 @@ class SheetSection:
     latex: tuple[str, ...]
 
 
-def sheet_section(derivation, pieces: dict | None = None) -> SheetSection:
-    """``derivation``'s :class:`SheetSection`; ``pieces`` may hold its :func:`printed_formulas` already."""
-    pieces = printed_formulas(derivation) if pieces is None else pieces
+def sheet_section(derivation) -> SheetSection:
+    """``derivation``'s :class:`SheetSection` (its formulas printed once, :func:`printed_formulas`, for both sheets)."""
+    pieces = printed_formulas(derivation)
     d = derivation
     latex = ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", "", derivation_summary(d)]
     for p in d.patterns:
@@ -69,12 +69,6 @@ def sheet_section(derivation, pieces: dict | None = None) -> SheetSection:
                   align_block(output_latex(p), broken_lines(pieces[p], 68))]
     return SheetSection(derivation_title(d), markdown_section(d, list(d.patterns), False, level=2, pieces=pieces),
                         tuple(latex))
-
-
-def _sections(derivations, printed) -> list[SheetSection]:
-    derivations = list(derivations)
-    printed = [None] * len(derivations) if printed is None else printed
-    return [sheet_section(d, pieces) for d, pieces in zip(derivations, printed)]
 
 
 def markdown_sheet(sections, header: str | None = None) -> str:
@@ -115,15 +109,14 @@ def latex_sheet(sections, header: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def formula_sheet_markdown(derivations, header: str | None = None, printed=None) -> str:
+def formula_sheet_markdown(derivations, header: str | None = None) -> str:
     """A Markdown document of every formula of ``derivations`` (deterministic output).
 
     One section per derivation, in the given order (activation, output orders, closure), naming
     the docs/theory.md sections it follows; each formula in LaTeX math (``$$``
-    blocks with ``aligned`` line breaks). ``printed`` may hold the formulas' LaTeX already
-    (one :func:`printed_formulas` per derivation).
+    blocks with ``aligned`` line breaks).
     """
-    return markdown_sheet(_sections(derivations, printed), header)
+    return markdown_sheet([sheet_section(d) for d in derivations], header)
 
 
 def _markdown_to_latex(text: str) -> str:
@@ -131,21 +124,19 @@ def _markdown_to_latex(text: str) -> str:
                 .replace("`symcorr terms`", "\\texttt{symcorr terms}"))
 
 
-def formula_sheet_latex(derivations, header: str | None = None, printed=None) -> str:
+def formula_sheet_latex(derivations, header: str | None = None) -> str:
     """A standalone LaTeX document (article, amsmath, geometry) of every formula of ``derivations``.
 
     Deterministic output; long formulas are broken over lines and pages
     (``align*`` with ``\\allowdisplaybreaks``). Compiles with ``pdflatex``
-    from ``texlive-latex-base``. ``printed`` may hold the formulas' LaTeX already
-    (one :func:`printed_formulas` per derivation).
+    from ``texlive-latex-base``.
     """
-    return latex_sheet(_sections(derivations, printed), header)
+    return latex_sheet([sheet_section(d) for d in derivations], header)
 
 
-def formula_sheets(derivations, header: str | None = None, printed=None) -> tuple[str, str]:
-    """``(formula_sheet_markdown(...), formula_sheet_latex(...))``, every formula printed once (or given
-    as ``printed``, one :func:`printed_formulas` per derivation)."""
-    sections = _sections(derivations, printed)
+def formula_sheets(derivations, header: str | None = None) -> tuple[str, str]:
+    """``(formula_sheet_markdown(...), formula_sheet_latex(...))``, every formula printed once."""
+    sections = [sheet_section(d) for d in derivations]
     return markdown_sheet(sections, header), latex_sheet(sections, header)
 
 
