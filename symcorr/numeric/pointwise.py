@@ -274,7 +274,9 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = ("a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower order, "
-              "or fewer neurons")
+              "or fewer neurons" if tolerance is None else
+              "a lower order (closure), or fewer neurons (a larger tolerance would not help: what this estimate counts "
+              "is kept at any tolerance)")
     # in two steps: the blocks (then evaluated), and everything (knowing which blocks vanish: their terms make no
     # networks); the kept diagonal of order + 1 is a vector per term (factored_diagonal), within the working arrays
     check_memory(block_bytes(plan.factored, order, kappa, dim), what + " (its blocks)", remedy, budget)
