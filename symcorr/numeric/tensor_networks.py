@@ -1233,7 +1233,7 @@ def summed_slice(terms: list[Term], pattern: str, dim: int, dropped: list | None
     Where the pattern holds letters equally often, the slice is invariant under the group :math:`G` of those
     renamings, and so is the sum over every order of every term: the values of a class are added once, untransposed,
     weighted by :math:`\sum_r c_r / |G|` (its renamings' counts), and the sum is symmetrized once at the end,
-    :math:`\sum_{g \in G} g(A)` (:func:`_symmetrized_over`), instead of a transposed add per renaming and term
+    :math:`\sum_{g \in G} g(A)` (``_symmetrized_over``), instead of a transposed add per renaming and term
     (memory-bound, strided; ``'iijk'`` of order-4 inputs: :math:`N^3` arrays). The diagonal parts of split networks
     are added with their own renamings after that: alone, without the networks set aside, they are not invariant."""
     total = np.zeros((dim,) * len(set(pattern)))
@@ -1303,7 +1303,7 @@ def _renaming_group(pattern: str) -> list[tuple]:
 
 
 def _symmetrized_over(values: np.ndarray, group: list[tuple]) -> np.ndarray:
-    r""":math:`\sum_{g \in G} g(A)` for ``values`` :math:`A` and the axis permutations ``group`` (:func:`_renaming_group`);
+    r""":math:`\sum_{g \in G} g(A)` for ``values`` :math:`A` and the axis permutations ``group`` (``_renaming_group``);
     in place one index of the leading axis at a time where every permutation keeps that axis (``'iijk'``: an
     :math:`N^2` working array, not another :math:`N^3`)."""
     if len(group) == 1:
