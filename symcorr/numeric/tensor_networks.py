@@ -1022,18 +1022,17 @@ def _orders(term: Term, pattern: str) -> list[tuple[str, list[tuple[tuple, int]]
     with the renamings of its letters (as axes) that its values are added under and how often each."""
     words = arrangements(pattern)
     letters = "".join(sorted(set(pattern)))
-    renamings = [dict(zip(letters, p)) for p in itertools.permutations(letters)
-                 if all(pattern.count(c) == pattern.count(d) for c, d in zip(letters, p))]
+    renamings = [(dict(zip(letters, (letters[a] for a in p))), p) for p in _renaming_group(pattern)]
     symmetries = _symmetries(term)
     out, done = [], set()
     for word in words:
         if word in done:
             continue
         members: dict = {}          # the orders of the class -> the renaming that makes each from ``word``
-        for renaming in renamings:
+        for renaming, axes in renamings:
             for sigma in symmetries:
                 member = "".join(renaming[word[s]] for s in sigma)
-                members.setdefault(member, tuple(letters.index(renaming[c]) for c in letters))
+                members.setdefault(member, axes)
         done.update(members)
         out.append((word, list(collections.Counter(members.values()).items())))
     return out
