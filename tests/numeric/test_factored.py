@@ -288,6 +288,38 @@ def test_deduplicated_sees_one_network_in_every_presentation():
         assert relative(dense_sum(fewer, 3, 4), dense_sum(list(terms), 3, 4)) < 1e-12
 
 
+def test_network_keys_and_symmetries_from_the_slot_classes_are_those_of_every_order_of_the_slots():
+    """_network_key and _symmetries describe only the orders of the slots that keep each slot in its class (its leg,
+    the arrays and axes on its index, how many slots share it). Against every order: a network's symmetries are the
+    orders whose description is the identity's, and its key is the same in every presentation (slots permuted,
+    indices renamed, factors shuffled) and differs between different networks."""
+    from symcorr.numeric.tensor_networks import _description, _neighbours, _network_key, _symmetries
+
+    rng = np.random.default_rng(18)
+    A, B, L = rng.normal(size=(4, 4)), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    v = rng.normal(size=4)
+    networks = [
+        Term(1.0, [A, A, A], [(0, 9), (1, 9), (2, 9)], [(0, None), (1, None), (2, None)]),        # a star of one A
+        Term(1.0, [A, A, B], [(0, 9), (1, 9), (2, 9)], [(0, None), (1, None), (2, None)]),
+        Term(1.0, [A, B, A, B], [(0, 1), (1, 2), (2, 3), (3, 0)], [(s, None) for s in range(4)]),  # an A-B-A-B cycle
+        Term(1.0, [A, A, v], [(0, 1), (1, 2), (1,)], [(0, None), (0, None), (2, L), (2, None)]),   # shared slots
+        Term(1.0, [A, B, B, A], [(0, 9), (9, 1), (9, 2), (3, 9)], [(0, L), (1, None), (2, None), (3, L)]),
+    ]
+    for term in networks:
+        m = term.order
+        every = {order: _description(term, order, _neighbours(term)) for order in itertools.permutations(range(m))}
+        assert _symmetries(term) == [o for o, d in every.items() if d == every[tuple(range(m))]]
+        key = _network_key(term)
+        for _ in range(5):
+            slots, factors = rng.permutation(m), rng.permutation(len(term.factors))
+            rename = {k: 100 + n for n, k in enumerate(rng.permutation(sorted(term.dims())))}
+            again = Term(term.weight, [term.factors[f] for f in factors],
+                         [tuple(rename[k] for k in term.indices[f]) for f in factors],
+                         [(rename[term.legs[s][0]], term.legs[s][1]) for s in slots])
+            assert _network_key(again) == key
+    assert len({_network_key(term) for term in networks}) == len(networks)
+
+
 def test_merged_joins_networks_that_differ_in_one_factor_only():
     """Chains i-a-b-j with two more slots on their ends that differ in the middle matrix (one written with its slots
     in another order, its indices renamed and the matrix transposed) are one network with that matrix summed; a
