@@ -1515,8 +1515,14 @@ class _EntryNetwork:
 
 @functools.lru_cache(maxsize=8192)
 def _step(subscripts: str, shapes: tuple):
-    """One step of a path (opt_einsum's expression: BLAS where it applies), made once per subscripts and shapes."""
-    return opt_einsum.contract_expression(subscripts, *shapes, optimize=[tuple(range(len(shapes)))])
+    """One step of a path, made once per subscripts and shapes: opt_einsum's expression where it calls BLAS, else
+    ``einsum`` itself (what the expression would call, without its 9 us of bookkeeping per call: the sampled entries of
+    a closure-4 layer make tens of thousands of such steps of a few thousand numbers)."""
+    optimize = [tuple(range(len(shapes)))]
+    _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=optimize)
+    if not any(step[-1] for step in info.contraction_list):
+        return functools.partial(np.einsum, subscripts)
+    return opt_einsum.contract_expression(subscripts, *shapes, optimize=optimize)
 
 
 @functools.lru_cache(maxsize=8192)
