@@ -432,11 +432,11 @@ class SingleSum:
         single = _canonical_single(term)
         if single is None:
             return False
-        key, array = single
+        key, array = single           # a new array (the factor times the weight): summed into in place
         if key in self.sums:
             self.sums[key] += array
         else:
-            self.sums[key] = np.array(array)
+            self.sums[key] = array
         return True
 
     def terms(self) -> list[Term]:
