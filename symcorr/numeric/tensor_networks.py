@@ -70,8 +70,8 @@ class Term:
         self.indices = [tuple(ix) for ix in indices]
         self.legs = [(int(k), leg) for k, leg in legs]
         self.symmetric = bool(symmetric)
-        # made as asked by _described_in, kept (a term is not changed after it is made)
-        self.descriptions: dict | None = None
+        # made as asked (_described_in, _held_by), kept: a term is not changed after it is made
+        self.descriptions: dict = {}
         self.neighbours: dict | None = None
 
     @property
@@ -548,8 +548,6 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
     # (an open factor, _ANY, last: its indices are named by the others and the order of its axes does not matter)
     keys = [(f is _ANY, id(f), tuple((names.get(k, -1), neighbours[k]) for k in ix))
             for f, ix in zip(term.factors, term.indices)]
-    ordered = sorted(range(len(keys)), key=keys.__getitem__)
-    ties = [list(group) for _, group in itertools.groupby(ordered, key=keys.__getitem__)]
 
     def described(sequence) -> tuple:
         named = dict(names)
@@ -558,12 +556,16 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
                 named.setdefault(k, len(named))
         return tuple(sorted((id(term.factors[n]), tuple(named[k] for k in term.indices[n])) for n in sequence))
 
-    if all(len(group) == 1 for group in ties):
-        factors = described(ordered)
-    else:
-        factors = min(described([n for group in choice for n in group])
-                      for choice in itertools.product(*(itertools.permutations(group) for group in ties)))
-    return (term.symmetric, tuple(legs), factors)
+    return (term.symmetric, tuple(legs), min(described(sequence) for sequence in _sorted_with_ties(keys)))
+
+
+def _sorted_with_ties(keys) -> list[tuple]:
+    """The positions of ``keys`` sorted by key, in every order of the positions whose keys tie (one order when none
+    tie)."""
+    ordered = sorted(range(len(keys)), key=keys.__getitem__)
+    ties = [list(group) for _, group in itertools.groupby(ordered, key=keys.__getitem__)]
+    return [tuple(n for group in choice for n in group)
+            for choice in itertools.product(*(itertools.permutations(group) for group in ties))]
 
 
 def _neighbours(term: Term) -> dict:
@@ -578,13 +580,18 @@ def _neighbours(term: Term) -> dict:
     return neighbours
 
 
+def _held_by(term: Term) -> dict:
+    """:func:`_neighbours` of ``term``, made once per term."""
+    if term.neighbours is None:
+        term.neighbours = _neighbours(term)
+    return term.neighbours
+
+
 def _described_in(term: Term, order: tuple) -> tuple:
     """:func:`_description` of ``term`` with its slots in ``order``, made once per term and order (deduplication,
     slices and sampled entries all ask for them)."""
-    if term.descriptions is None:
-        term.descriptions, term.neighbours = {}, _neighbours(term)
     if order not in term.descriptions:
-        term.descriptions[order] = _description(term, order, term.neighbours)
+        term.descriptions[order] = _description(term, order, _held_by(term))
     return term.descriptions[order]
 
 
@@ -592,10 +599,8 @@ def _slot_classes(term: Term) -> tuple:
     """Per slot of ``term`` what every presentation of its network tells about it: its leg matrix (by identity), the
     arrays and axes that hold its index (:func:`_neighbours`) and how many slots share that index. An order of the
     slots that leaves the network the same maps each slot to one of its class."""
-    if term.neighbours is None:
-        term.descriptions, term.neighbours = {}, _neighbours(term)
-    shared = collections.Counter(k for k, _ in term.legs)
-    return tuple((0 if leg is None else id(leg), term.neighbours[k], shared[k]) for k, leg in term.legs)
+    neighbours, shared = _held_by(term), collections.Counter(k for k, _ in term.legs)
+    return tuple((0 if leg is None else id(leg), neighbours[k], shared[k]) for k, leg in term.legs)
 
 
 def _network_key(term: Term) -> tuple:
@@ -607,11 +612,7 @@ def _network_key(term: Term) -> tuple:
     4 s of 6.5)."""
     if term.symmetric:
         return _described_in(term, tuple(range(term.order)))
-    classes = _slot_classes(term)
-    ordered = sorted(range(term.order), key=classes.__getitem__)
-    groups = [list(group) for _, group in itertools.groupby(ordered, key=classes.__getitem__)]
-    return min(_described_in(term, tuple(s for group in choice for s in group))
-               for choice in itertools.product(*(itertools.permutations(group) for group in groups)))
+    return min(_described_in(term, order) for order in _sorted_with_ties(_slot_classes(term)))
 
 
 def _symmetries(term: Term) -> list[tuple]:
@@ -1222,10 +1223,14 @@ def off_diagonal_at(off: list, positions: np.ndarray) -> np.ndarray:
 def add_off_diagonal(total: np.ndarray, off: list) -> np.ndarray:
     """``total`` plus the networks ``off`` that :func:`summed_slice` set aside, contracted whole (in place)."""
     for subscripts, operands, scale, renamings in off:
-        values = _contract(subscripts, operands) * scale
-        for renamed, count in renamings:
-            total += count * _renamed(values, renamed)
+        _add_renamed(total, _contract(subscripts, operands) * scale, renamings)
     return total
+
+
+def _add_renamed(total: np.ndarray, values: np.ndarray, renamings) -> None:
+    """``total`` plus ``values`` under each renaming of its axes (:func:`_orders`) as often as it says, in place."""
+    for renamed, count in renamings:
+        total += _renamed(values, renamed) if count == 1 else count * _renamed(values, renamed)
 
 
 def summed_slice(terms: list[Term], pattern: str, dim: int, dropped: list | None = None) -> np.ndarray:
@@ -1304,16 +1309,12 @@ def summed_slice(terms: list[Term], pattern: str, dim: int, dropped: list | None
             (renamed, count), = renamings
             total += _renamed(slice_values(term, word, count * share), renamed)
             continue
-        values = slice_values(term, word, share)
-        for renamed, count in renamings:
-            total += _renamed(values, renamed) if count == 1 else count * _renamed(values, renamed)
+        _add_renamed(total, slice_values(term, word, share), renamings)
     total = _symmetrized_over(total, group)
     # the diagonal parts of split networks: each alone is not invariant under the renamings (only with the networks
     # set aside), so added with its own
     for kept, scale, renamings in split_kept:
-        values = sum(_contract(subscripts, operands) for subscripts, operands in kept) * scale
-        for renamed, count in renamings:
-            total += count * _renamed(values, renamed)
+        _add_renamed(total, sum(_contract(subscripts, operands) for subscripts, operands in kept) * scale, renamings)
     return total
 
 
