@@ -9,7 +9,9 @@ layers of width N between D + 1 linear layers, weights :math:`N(0, 0.7^2/N)`, no
 standard Gaussian input :math:`x \sim N(0, I_N)`, activations the quadratic :math:`z + z^2`, the cubic
 :math:`z + z^3` and :math:`\operatorname{erf}(z)`, widths N = 64 .. 1024, depths D = 2, 3, 4 (erf: N <= 512;
 only closure 2 runs wider, see below). Each network's output mean :math:`m_K` and covariance :math:`C_K` from
-``propagate(model, inputs, order=2, closure=K)`` for K = 2, 3, 4 are compared with a Monte Carlo estimate
+``propagate(model, inputs, order=2, closure=K)`` for K = 2, 3, 4, and for K = 3 with ``pair_mean=True`` (the mean
+pair entry of :math:`\kappa^{(4)}` kept with its diagonal, docs/theory.md section 9.5), are compared with a Monte
+Carlo estimate
 (``monte_carlo``, ``S`` samples, seed 1, batch-means standard errors from 64 groups):
 
 * relative errors :math:`\lVert m_K - m_\mathrm{MC}\rVert / \lVert m_\mathrm{MC}\rVert` and
@@ -56,7 +58,9 @@ WIDTHS = (64, 128, 256, 512, 1024)
 #: erf runs dense only; above these widths only closure 2 would run, so they are left out to save sampling time.
 ERF_WIDTHS = (64, 128, 256, 512)
 DEPTHS = (2, 3, 4)
-CLOSURES = (2, 3, 4)
+#: The cases of each network: (closure, pair_mean); closure 3 with and without the pair mean of kappa4
+#: (docs/theory.md section 9.5).
+CASES = ((2, False), (3, False), (3, True), (4, False))
 #: The widest dense case of each closure (wider: factored, or refused for erf).
 DENSE_UP_TO = {2: 1 << 30, 3: 256, 4: 64}
 #: Monte Carlo samples by width (halved per doubling above 128: the cost per sample grows like N^2).
@@ -97,8 +101,13 @@ def representation(name: str, width: int, closure: int) -> tuple[str, float | No
     return "factored", TOLERANCE
 
 
-def run_closure(name: str, width: int, depth: int, closure: int) -> dict:
-    """``propagate`` of one network with one closure, in this process: mean, covariance, time, truncation."""
+def case_label(closure: int, pair_mean: bool) -> str:
+    return f"{closure} + pair mean" if pair_mean else str(closure)
+
+
+def run_closure(name: str, width: int, depth: int, closure: int, pair_mean: bool = False) -> dict:
+    """``propagate`` of one network with one closure (at closure 3 with or without ``pair_mean``), in this process:
+    mean, covariance, time, truncation."""
     from symcorr import propagate
 
     model, inputs = network(name, width, depth), _inputs(width)
@@ -108,7 +117,7 @@ def run_closure(name: str, width: int, depth: int, closure: int) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = propagate(model, inputs, order=2, closure=closure, representation=form, tolerance=tolerance,
-                               progress=False)
+                               pair_mean=pair_mean, progress=False)
     except (ValueError, MemoryError) as error:  # refusals (erf factored, memory budget) name their reason
         return {"status": f"refused: {type(error).__name__}: {error}", "form": form, "tolerance": tolerance}
     seconds = time.perf_counter() - start
@@ -165,13 +174,13 @@ def _warm_up(names) -> None:
     from symcorr import propagate
 
     for name in names:
-        for closure in CLOSURES:
-            run_closure(name, 8, 2, closure)
+        for closure, pair_mean in CASES:
+            run_closure(name, 8, 2, closure, pair_mean)
             if closure >= 3 and name != "erf":
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     propagate(network(name, 8, 2), _inputs(8), order=2, closure=closure, representation="factored",
-                              tolerance=TOLERANCE, progress=False)
+                              tolerance=TOLERANCE, pair_mean=pair_mean, progress=False)
 
 
 def relative_error(estimate, reference, se) -> tuple[float, float]:
@@ -211,7 +220,7 @@ HEADER = ("| act | D | N | MC S | MC us/sample | K | representation | propagate 
 
 
 def rows_for_network(name, width, depth, monte, closures) -> list[str]:
-    """The table rows of one network: one per closure."""
+    """The table rows of one network: one per case (:data:`CASES`)."""
     rows = []
     base = f"| {name} | {depth} | {width} "
     if monte["status"] != "ok":
@@ -219,13 +228,14 @@ def rows_for_network(name, width, depth, monte, closures) -> list[str]:
     per_sample = monte["seconds"] / monte["samples"]
     base += f"| 2^{round(math.log2(monte['samples']))} | {per_sample * 1e6:.1f} "
     cov_error2 = None
-    for closure in CLOSURES:
-        report = closures[closure]
+    for closure, pair_mean in CASES:
+        report = closures[closure, pair_mean]
+        label = case_label(closure, pair_mean)
         form = report.get("form", "-")
         if form == "factored":
             form = f"factored tol {report['tolerance']:g}"
         if report["status"] != "ok":
-            rows.append(base + f"| {closure} | {form} | - | - | - | - | - | - | - | {report['status'][:160]} |")
+            rows.append(base + f"| {label} | {form} | - | - | - | - | - | - | - | {report['status'][:160]} |")
             continue
         if report.get("dropped") is not None:
             form += f", dropped ~{report['dropped']:.1e}"
@@ -235,7 +245,7 @@ def rows_for_network(name, width, depth, monte, closures) -> list[str]:
             cov_error2 = cov_error
         ratio = "-" if closure == 2 or cov_error2 is None else improvement(cov_error2, cov_error, cov_floor)
         note = "odd network, symmetric input: mean 0" if name in ODD else ""
-        rows.append(base + f"| {closure} | {form} | {report['seconds']:.3g} | {format_error(mean_error, mean_floor)} "
+        rows.append(base + f"| {label} | {form} | {report['seconds']:.3g} | {format_error(mean_error, mean_floor)} "
                     f"| {mean_floor:.1e} | {format_error(cov_error, cov_floor)} | {cov_floor:.1e} | {ratio} "
                     f"| {equal_accuracy_time(cov_error, cov_floor, monte['samples'], per_sample)} | {note} |")
     return rows
@@ -299,17 +309,18 @@ def main(argv=None) -> int:
                     continue
                 monte = _forked(args.mc_timeout, run_monte_carlo, name, width, depth, samples[width])
                 closures = {}
-                for closure in CLOSURES:
+                for case in CASES:
+                    closure = case[0]
                     form, tolerance = representation(name, width, closure)
-                    if (closure, form) in timed_out:
-                        closures[closure] = {"status": f"skipped: {form} was over the time limit at "
-                                                       f"N = {timed_out[closure, form]}",
-                                             "form": form, "tolerance": tolerance}
+                    if (case, form) in timed_out:
+                        closures[case] = {"status": f"skipped: {form} was over the time limit at "
+                                                    f"N = {timed_out[case, form]}",
+                                          "form": form, "tolerance": tolerance}
                         continue
-                    closures[closure] = {"form": form, "tolerance": tolerance,
-                                         **_forked(timeout, run_closure, name, width, depth, closure)}
-                    if closures[closure]["status"].startswith("over"):
-                        timed_out[closure, form] = width
+                    closures[case] = {"form": form, "tolerance": tolerance,
+                                      **_forked(timeout, run_closure, name, width, depth, *case)}
+                    if closures[case]["status"].startswith("over"):
+                        timed_out[case, form] = width
                 for row in rows_for_network(name, width, depth, monte, closures):
                     print(row, flush=True)
                     lines.append(row)

@@ -2,7 +2,7 @@ r"""Benchmark: propagate in the factored representation at large widths, each ca
 
     PYTHONPATH=. python benchmarks/factored.py [--tolerance 0.2] [--dense-limit-gb 8] [--timeout 600]
                                                [--only quadratic] [--closure 3] [--skip-dense] [--max-n 4096]
-                                               [--cold] [--input-mean 0.0]
+                                               [--cold] [--input-mean 0.0] [--pair-mean]
 
 Cases (the issue "higher orders at width 1024"): a depth-3 network ``mlp([N] * 5)`` (three hidden
 layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input (mean
@@ -23,7 +23,9 @@ first loads the generated modules and warms the imports (0.3 s measured on this 
 the ``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
 it through ``/proc/self/clear_refs``; Linux), the largest truncation stated in the exactness
 statuses, and writes the returned mean and covariance for the comparison. The machine's load average
-is printed: on a shared machine wall times vary with it, CPU times much less.
+is printed: on a shared machine wall times vary with it, CPU times much less. ``--pair-mean``: closure 3 keeps the
+mean pair entry of :math:`\kappa^{(4)}` with its diagonal (``pair_mean=True``, docs/theory.md section 9.5), in the
+dense baseline too.
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def _activation(name: str):
 
 
 def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
-             cold: bool = False, input_mean: float = 0.0) -> dict:
+             cold: bool = False, input_mean: float = 0.0, pair_mean: bool = False) -> dict:
     """One case, in this process: its numbers as a dict; mean and covariance saved to ``out``."""
     import warnings
 
@@ -70,7 +72,7 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
             warnings.simplefilter("ignore")
             propagate(mlp([8] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0),
                       Cumulants(np.zeros(8), np.eye(8)), order=2, closure=closure, representation=representation,
-                      tolerance=tolerance, progress=False)
+                      tolerance=tolerance, pair_mean=pair_mean, progress=False)
     before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
     wall, cpu = time.perf_counter(), cpu_seconds()
@@ -78,7 +80,7 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = propagate(model, inputs, order=2, closure=closure, representation=representation,
-                               tolerance=tolerance, progress=False)
+                               tolerance=tolerance, pair_mean=pair_mean, progress=False)
     except MemoryError as error:
         return {"status": "MemoryError", "message": str(error)[:300]}
     report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "before": before,
@@ -113,12 +115,16 @@ def main(argv=None) -> int:
                         help="time the first propagate of the process (module loading and imports included)")
     parser.add_argument("--input-mean", type=float, default=0.0,
                         help="the mean of every input neuron (0: the cubic's odd cumulants vanish at every layer)")
+    parser.add_argument("--pair-mean", action="store_true",
+                        help="closure 3 keeps the mean pair entry of kappa4 with its diagonal (pair_mean=True)")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(*json.loads(args.case))), flush=True)
         return 0
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; tolerance {args.tolerance}; "
-          f"{'cold (module loading timed)' if args.cold else 'warm (module loading not timed)'}; input mean {args.input_mean}",
+          f"{'cold (module loading timed)' if args.cold else 'warm (module loading not timed)'}; "
+          f"input mean {args.input_mean}"
+          f"{'; closure 3 keeps the pair mean' if args.pair_mean else ''}",
           flush=True)
     print(f"{'activation':10s} {'K':>2s} {'N':>5s} {'form':8s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>9s} "
           f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}  status")
@@ -129,7 +135,9 @@ def main(argv=None) -> int:
         for name in ACTIVATIONS:
             if args.only and name != args.only:
                 continue
-            run_case_process(__file__, [name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz")], None, 3600)
+            pair_mean = args.pair_mean and closure == 3
+            run_case_process(__file__, [name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz"),
+                                        False, 0.0, pair_mean], None, 3600)
             cases = [(n, "dense") for n in DENSE[closure] if not args.skip_dense]
             cases += [(n, "factored") for n in WIDTHS[closure]]
             for n, form in sorted(cases, key=lambda case: (case[0], case[1] != "dense")):
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
                     continue
                 out = scratch / f"{name}-{closure}-{n}-{form}.npz"
                 report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out),
-                                                     args.cold, args.input_mean],
+                                                     args.cold, args.input_mean, pair_mean],
                                 args.dense_limit_gb if form == "dense" else None, args.timeout)
                 versus = ""
                 dense = scratch / f"{name}-{closure}-{n}-dense.npz"

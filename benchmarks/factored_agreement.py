@@ -1,7 +1,7 @@
 r"""Evidence: the factored representation against the dense one, every returned order, each case in its own process.
 
     PYTHONPATH=. python benchmarks/factored_agreement.py [--widths 16 32 64] [--depths 2 3 4] [--timeout 600]
-                                                         [--tolerance 0]
+                                                         [--tolerance 0] [--pair-mean]
 
 For random networks ``mlp([N] * (depth + 2))`` (``depth`` pointwise layers of width N, weights
 :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input, activations the quadratic :math:`z + z^2` and
@@ -12,7 +12,8 @@ the factored cumulants of order 3 and 4 made dense (``to_dense``): the largest d
 entry of the dense result, per order. The issue's target is 1e-10. erf is not in the table: its factored
 form is not derived (``representation='factored'`` refuses it and says so). ``--tolerance 0`` runs the factored
 form through its truncation machinery instead -- cyclic terms split at their diagonals (docs/theory.md section
-12.3), every candidate kept -- which must agree as well.
+12.3), every candidate kept -- which must agree as well. ``--pair-mean``: closure 3 keeps the mean pair entry
+of :math:`\kappa^{(4)}` with its diagonal (``pair_mean=True``, docs/theory.md section 9.5), in both forms.
 
 A case that does not finish within ``--timeout`` seconds, or is refused (a memory estimate above the budget,
 more diagram networks than a factored layer may hold), is listed with its reason.
@@ -32,7 +33,8 @@ from process_cases import run_case_process  # noqa: E402
 ACTIVATIONS = ("quadratic", "cubic")
 
 
-def run_case(name: str, n: int, depth: int, closure: int, tolerance: float | None = None) -> dict:
+def run_case(name: str, n: int, depth: int, closure: int, tolerance: float | None = None,
+             pair_mean: bool = False) -> dict:
     """Dense and factored on one network, in this process: per order the relative difference, and both times."""
     import warnings
 
@@ -53,7 +55,8 @@ def run_case(name: str, n: int, depth: int, closure: int, tolerance: float | Non
             warnings.simplefilter("ignore")
             try:
                 results[form] = propagate(model, inputs, order=closure, closure=closure, representation=form,
-                                          tolerance=tolerance if form == "factored" else None, progress=False)
+                                          tolerance=tolerance if form == "factored" else None,
+                                          pair_mean=pair_mean and closure == 3, progress=False)
             except Exception as error:          # a refusal is a row of the table, with its reason
                 return {"status": f"{form}: {type(error).__name__}: {str(error)[:160]}"}
         seconds[form] = time.perf_counter() - start
@@ -75,12 +78,14 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case (dense and factored)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="the factored form's tolerance (0: split at the diagonals, nothing dropped)")
+    parser.add_argument("--pair-mean", action="store_true",
+                        help="closure 3 keeps the mean pair entry of kappa4 with its diagonal (pair_mean=True)")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(*json.loads(args.case))), flush=True)
         return 0
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; factored tolerance "
-          f"{args.tolerance}")
+          f"{args.tolerance}{'; closure 3 keeps the pair mean' if args.pair_mean else ''}")
     print("| activation | K | N | depth | mean | cov | order 3 | order 4 | dense s | factored s | status |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
@@ -90,7 +95,7 @@ def main(argv=None) -> int:
                 continue
             for n in args.widths:
                 for depth in args.depths:
-                    report = run_case_process(__file__, [name, n, depth, closure, args.tolerance], None,
+                    report = run_case_process(__file__, [name, n, depth, closure, args.tolerance, args.pair_mean], None,
                                               args.timeout)
                     if report["status"] != "ok":
                         reason = f"{report['status']} {report.get('stderr', '')[-200:]!r}" if "stderr" in report else report["status"]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from symcorr.numeric.exactness import EXACT, EXACT_ZERO, Cause, StatusProfile, approximate, orders_text, \
-    pointwise_statuses, worst
+from symcorr.numeric.exactness import EXACT, EXACT_ZERO, Cause, StatusProfile, approximate, kept_of_next_order, \
+    orders_text, pointwise_statuses, worst
 
 #: The largest closure :func:`exact_closure` tries (kernels beyond it are impractical to derive).
 MAX_REMEDY_CLOSURE = 12
@@ -37,9 +37,10 @@ def input_profile(order: int, input_nonzero: float) -> StatusProfile:
 
 
 def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | None = None,
-                series_order: int | None = None, keep_next_diagonal: bool | None = None) -> list[StatusProfile]:
+                series_order: int | None = None, keep_next_diagonal: bool | None = None,
+                pair_mean: bool = False) -> list[StatusProfile]:
     """The status profile after every layer of :func:`symcorr.networks.propagation.layers` for
-    ``propagate(model, ..., order, closure=closure)`` on an input with statuses ``profile``.
+    ``propagate(model, ..., order, closure=closure, pair_mean=pair_mean)`` on an input with statuses ``profile``.
 
     Each entry holds the carried orders ``1..max(order, closure)`` (plus the partial order
     ``closure + 1`` where an odd closure keeps its diagonal; from the last pointwise layer on ``1..order``,
@@ -58,7 +59,7 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
         # a dense input order closure + 1 enters through its diagonal (numeric.pointwise.next_diagonal_input)
         cut = profile.truncated(carried + 1)
         profile = StatusProfile(cut.held[:carried] + (worst([cut.held[carried]], [Cause(
-            f"only the diagonal of order {carried + 1} is kept (odd closure {closure})")]),), cut.tail)
+            kept_of_next_order(carried + 1, closure, pair_mean))]),), cut.tail)
     current = (profile if partial and profile.order > carried else profile.truncated(carried)).named("input")
     out = []
     entries = layers(model)
@@ -73,7 +74,8 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
                 lambda n, before=current: n <= before.order and not before.status(n).known_zero)
             computed = order if index == last else carried      # as propagate: only `order` after the last
             current = pointwise_statuses(current, activation, computed, used, series_order,
-                                         partial_next=partial and index != last, requested=closure).named(label)
+                                         partial_next=partial and index != last, requested=closure,
+                                         pair_mean=pair_mean).named(label)
         elif rule.kind != "affine":
             current = StatusProfile(tuple(approximate(f"no exactness rule for a layer of kind {rule.kind!r}", label)
                                           for _ in current.held), current.tail)

@@ -48,7 +48,8 @@ def _nn():
 class Settings:
     """What every layer of one propagation shares: ``order`` carried, ``closure`` kept by
     pointwise layers, ``series_order`` for series families, ``keep_next_diagonal`` whether an
-    odd closure also carries the diagonal of the next order (docs/theory.md section 9); and
+    odd closure also carries the diagonal of the next order (docs/theory.md section 9), ``pair_mean`` whether also
+    the mean of its pair entries (section 9.5); and
     ``shape``, the feature shape the layer at hand receives (set per layer); ``representation``
     and ``tolerance``, how pointwise layers hold orders >= 3 (:func:`symcorr.numeric.pointwise.pointwise`)."""
 
@@ -57,6 +58,7 @@ class Settings:
     series_order: int | None = None
     shape: tuple[int, ...] | None = None
     keep_next_diagonal: bool | str | None = None
+    pair_mean: bool = False
     representation: str = "auto"
     tolerance: float | None = None
 
@@ -182,6 +184,7 @@ def _pointwise(cumulants, activation, settings):
 
     return pointwise(cumulants, activation, order=settings.order, closure=settings.closure,
                      series_order=settings.series_order, keep_next_diagonal=settings.keep_next_diagonal,
+                     pair_mean=settings.pair_mean,
                      representation=settings.representation, tolerance=settings.tolerance)
 
 

@@ -148,6 +148,7 @@ class InvalidStatisticsError(ValueError):
 def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: bool = False, *,
               closure: int | None = None, series_order: int | None = None, data=None, groups: int = 32,
               batch_size: int = 4096, invalid: str = "warn", keep_next_diagonal: bool | None = None,
+              pair_mean: bool = False,
               memory_budget=None, progress: bool | None = None, input_shape=None, representation: str = "auto",
               tolerance: float | None = None):
     r"""Cumulants of orders ``1..order`` of the output of ``model`` for an input with the given ``cumulants``
@@ -179,7 +180,12 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     layer uses where its formulas need order ``K + 1`` (an input's own order
     ``K + 1`` enters through its diagonal). ``keep_next_diagonal=False`` drops
     order ``K + 1`` altogether (the plain truncation, which can give covariances
-    that are not positive semi-definite), ``True`` forces the scheme for even ``K``.
+    that are not positive semi-definite), ``True`` forces the scheme for even ``K``. ``pair_mean=True`` keeps,
+    of that order ``K + 1``, also the mean of its pair entries (:math:`\kappa_{aabb}`, :math:`a \ne b`) as every
+    such entry, which the linear layers map exactly through their product :math:`G = W W^\top`
+    (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`, docs/theory.md section 9.5): in a wide
+    network that part weighs as much in the next layer's statistics as the diagonal, and keeping it took the
+    output covariance of quadratic networks closer to Monte Carlo.
 
     Every result says per order whether it is exact for the given input, and
     if not why: which input orders which closure dropped at which layer
@@ -255,8 +261,12 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     else:
         dim = cumulants.dim
     entries, rules, shapes = _check_layers(model, dim, input_shape)
-    settings = Settings(carried, closure, series_order, keep_next_diagonal=partial, representation=representation,
-                        tolerance=tolerance)
+    if pair_mean and not partial:
+        raise ValueError(f"pair_mean=True keeps the pair entries of the next order that an odd closure keeps the "
+                         f"diagonal of; closure {closure} with order {order} and keep_next_diagonal="
+                         f"{keep_next_diagonal!r} keeps none: use an odd closure >= order (or keep_next_diagonal=True)")
+    settings = Settings(carried, closure, series_order, keep_next_diagonal=partial, pair_mean=bool(pair_mean),
+                        representation=representation, tolerance=tolerance)
     # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned
     last_settings = Settings(order, closure, series_order, keep_next_diagonal="input" if partial else False,
                              representation=representation, tolerance=tolerance)
@@ -269,7 +279,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
                                                    batch_size, trace, progress)
         leading = [_returned(entry.named(layer_label(*entries[l])), order) for l, entry in enumerate(leading)]
     if partial:
-        current = next_diagonal_input(cumulants, closure)
+        current = next_diagonal_input(cumulants, closure, pair_mean)
     else:
         current = cumulants.truncated(carried) if cumulants.order > carried else cumulants
     current = current.named("input")

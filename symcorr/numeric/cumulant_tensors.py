@@ -30,6 +30,9 @@ tensor networks, the factored representation of wide layers.
 """
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from symcorr.numeric.budget import FLOAT, check_memory
@@ -89,6 +92,22 @@ def _contract_rank(factors, weights) -> np.ndarray:
     for a in range(factors[0].shape[0]):
         out[a] = _contract_rank(factors[1:], weights * factors[0][a])
     return out
+
+
+def zero_where_coincident(values: np.ndarray) -> np.ndarray:
+    """``values`` (one axis per neuron) with the entries where two of its neurons coincide set to zero, in place."""
+    letters = "ijklmnopqrstuvwxyz"[:values.ndim]
+    for a, b in itertools.combinations(range(values.ndim), 2):
+        joined = letters[:b] + letters[a] + letters[b + 1:]
+        np.einsum(joined + "->" + "".join(dict.fromkeys(joined)), values)[...] = 0.0
+    return values
+
+
+def mean_over_distinct(values: np.ndarray) -> float:
+    """The mean of ``values`` (one axis per neuron) over the entries whose neurons are all distinct (a copy is
+    zeroed where they coincide)."""
+    count = math.perm(values.shape[0], values.ndim)
+    return float(np.sum(zero_where_coincident(np.array(values)))) / count if count else 0.0
 
 
 class ZeroTensor:
@@ -184,5 +203,92 @@ class RankOneSum:
         return f"RankOneSum(order={self.order}, dim={self.dim}, {kind})"
 
 
-__all__ = ["ZeroTensor", "RankOneSum", "is_cumulant_tensor", "pattern_slice", "dense_slice", "distinct_labels",
-           "is_zero"]
+def pairings(slots: int) -> list[tuple[tuple[int, int], ...]]:
+    """The perfect matchings of ``slots`` (even) slots ``0..slots-1``: ``(slots - 1)!!`` of them, each a tuple of
+    pairs ``(s, t)``, ``s < t``."""
+    def matchings(rest: tuple[int, ...]):
+        if not rest:
+            return [()]
+        first, others = rest[0], rest[1:]
+        return [((first, partner),) + tail for k, partner in enumerate(others)
+                for tail in matchings(others[:k] + others[k + 1:])]
+
+    return matchings(tuple(range(slots)))
+
+
+class RankOneAndPairing:
+    r"""The next order :math:`n` (even) that an odd closure keeps with ``pair_mean=True`` (docs/theory.md section
+    9.5): its diagonal and the mean :math:`c` of its pair entries. Behind a pointwise layer it is
+    :math:`\kappa_{a..a} = d_a`, :math:`\kappa_{aabb} = c` for :math:`a \ne b` (and every arrangement of such
+    pairs), zero elsewhere; as a tensor
+
+    .. math:: \kappa_{i_1..i_n} = \sum_r (d_r - (n-1)!!\,c)\, V_{i_1 r}\cdots V_{i_n r}
+              + c \sum_{\text{pairings } \pi} \prod_{(s,t) \in \pi} G_{i_s i_t}, \qquad G = V V^\top,
+
+    with :math:`V = I` there and :math:`V \to W V` through a linear layer :math:`W` (section 3), so that the
+    pairing part is :math:`c\,\operatorname{Sym}` of :math:`G^{\otimes n/2}` carried by the metric :math:`G`. Its
+    slices are those of the :class:`RankOneSum` (``rank_one``) plus :math:`c` times a sum over the
+    :math:`(n-1)!!` pairings of products of :math:`G` and its diagonal (matrix-sized for two distinct labels)."""
+
+    def __init__(self, rank_one: RankOneSum, pair_mean: float):
+        if rank_one.order % 2:
+            raise ValueError(f"a pairing part exists for even orders only, got order {rank_one.order}")
+        self.rank_one, self.pair_mean = rank_one, float(pair_mean)
+        self.order, self.dim = rank_one.order, rank_one.dim
+        self._metric = None
+
+    @classmethod
+    def from_diagonal(cls, order: int, diagonal, pair_mean: float) -> "RankOneAndPairing":
+        r"""The tensor with diagonal ``diagonal`` and every pair entry :math:`\kappa_{aabb..}` equal to
+        ``pair_mean`` (zero elsewhere)."""
+        pairs = math.prod(range(order - 1, 0, -2))
+        return cls(RankOneSum.diagonal(order, np.asarray(diagonal, dtype=np.float64) - pairs * pair_mean), pair_mean)
+
+    @property
+    def metric(self) -> np.ndarray:
+        r""":math:`G = V V^\top` (the identity behind a pointwise layer), made once."""
+        if self._metric is None:
+            V = self.rank_one.factors
+            self._metric = np.eye(self.dim) if V is None else symmetric_product(V, V)
+        return self._metric
+
+    @property
+    def nbytes(self) -> int:
+        return self.rank_one.nbytes + (0 if self._metric is None else self._metric.nbytes)
+
+    def slice(self, labels: str) -> np.ndarray:
+        _check_labels(labels, self.order)
+        out = self.rank_one.slice(labels)
+        if self.pair_mean == 0.0:
+            return out
+        G, output = self.metric, distinct_labels(labels)
+        diagonal = np.diagonal(G)
+        for pairing in pairings(self.order):
+            operands, subscripts = [], []
+            for s, t in pairing:
+                same = labels[s] == labels[t]
+                operands.append(diagonal if same else G)
+                subscripts.append(labels[s] if same else labels[s] + labels[t])
+            out = out + self.pair_mean * np.einsum(",".join(subscripts) + "->" + output, *operands, optimize=True)
+        return out
+
+    def slice_nbytes(self, labels: str) -> int:
+        return 3 * FLOAT * self.dim ** len(set(labels)) + FLOAT * self.dim ** 2
+
+    def to_dense(self, budget=None) -> np.ndarray:
+        check_memory(FLOAT * self.dim**self.order * 3, f"the dense order-{self.order} tensor of {self.dim} neurons "
+                     "from its rank-1 terms and pairing", "use its slices (slice(labels)) instead", budget)
+        return self.slice("ijklmnopqrstuvwxyz"[:self.order])
+
+    def linear(self, W) -> "RankOneAndPairing":
+        return RankOneAndPairing(self.rank_one.linear(W), self.pair_mean)
+
+    def linear_nbytes(self, n_out: int) -> int:
+        return self.rank_one.linear_nbytes(n_out) + FLOAT * n_out**2
+
+    def __repr__(self) -> str:
+        return f"RankOneAndPairing(order={self.order}, dim={self.dim}, pair mean {self.pair_mean:.3g})"
+
+
+__all__ = ["ZeroTensor", "RankOneSum", "RankOneAndPairing", "pairings", "zero_where_coincident", "mean_over_distinct",
+           "is_cumulant_tensor", "pattern_slice", "dense_slice", "distinct_labels", "is_zero"]

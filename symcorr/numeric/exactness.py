@@ -209,17 +209,25 @@ def _gaussian(profile: StatusProfile) -> bool:
     return all(profile.status(n).known_zero for n in range(3, profile.order + 1)) and profile.tail.known_zero
 
 
+def kept_of_next_order(order: int, closure: int, pair_mean: bool = False) -> str:
+    """What an odd ``closure`` keeps of the next ``order`` (docs/theory.md sections 9.4-9.5): a status cause."""
+    kept = "the diagonal and the mean of the pair entries" if pair_mean else "the diagonal"
+    return f"only {kept} of order {order} {'are' if pair_mean else 'is'} kept (odd closure {closure})"
+
+
 def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: int,
                        series_order: int | None = None, truncation_message: str | None = None,
-                       partial_next: bool = False, requested: int | None = None) -> StatusProfile:
+                       partial_next: bool = False, requested: int | None = None,
+                       pair_mean: bool = False) -> StatusProfile:
     r"""The statuses of ``pointwise(..., order, closure)`` on an input with statuses ``profile``.
 
     ``closure`` is the highest input order the kernel uses (after the family's
     ``carried_closure``); ``series_order`` the kernel's series truncation (``None``: none);
     ``truncation_message`` the family's estimate of it for the actual input, if any;
     ``partial_next``: the output also holds order ``order + 1`` as its diagonal only
-    (an odd closure done soundly); ``requested``: the closure the user asked for, named in the causes where
-    the odd closure ``requested`` runs as ``closure = requested + 1``. See the module docstring for the rule.
+    (an odd closure done soundly), with ``pair_mean`` also the mean of its pair entries; ``requested``: the
+    closure the user asked for, named in the causes where the odd closure ``requested`` runs as
+    ``closure = requested + 1``. See the module docstring for the rule.
     """
     family = activation.family
     tolerance = getattr(family, "numerical_tolerance", None)
@@ -249,7 +257,7 @@ def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: 
             causes.append(Cause(f"series truncated at order {series_order}"))
         held.append(worst(used + [numerical], causes))
     if partial_next:
-        held.append(approximate(f"only the diagonal of order {order + 1} is kept (odd closure {order})"))
+        held.append(approximate(kept_of_next_order(order + 1, order, pair_mean)))
     if family.preserves_gaussianity(activation):
         tail = profile.truncated(len(held)).tail
     else:

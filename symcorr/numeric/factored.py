@@ -34,11 +34,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, check_memory
-from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, _check_labels, is_cumulant_tensor
+from symcorr.numeric.cumulant_tensors import (RankOneAndPairing, RankOneSum, ZeroTensor, _check_labels,
+                                              is_cumulant_tensor)
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
@@ -209,6 +212,12 @@ def terms_of(tensor, order: int) -> list[tensor_networks.Term]:
         return []
     if isinstance(tensor, RankOneSum):
         return [tensor_networks.Term(1.0, [tensor.weights], [(0,)], [(0, tensor.factors)] * order, symmetric=True)]
+    if isinstance(tensor, RankOneAndPairing):
+        # the pairing c sum_pi prod G = (n-1)!! c Sym(G x G x ..): one metric G = V V^T (made once) per pair of slots
+        pairing = tensor_networks.Term(math.prod(range(order - 1, 0, -2)) * tensor.pair_mean,
+                                       [tensor.metric] * (order // 2), [(k, k + 1) for k in range(0, order, 2)],
+                                       [(slot, None) for slot in range(order)])
+        return terms_of(tensor.rank_one, order) + ([pairing] if tensor.pair_mean else [])
     if is_cumulant_tensor(tensor):
         raise TypeError(f"a cumulant of order {order} held as {type(tensor).__name__} has no factored terms (only "
                         "slices): the factored representation needs the tensor itself; use representation='dense'")

@@ -31,6 +31,7 @@ a slice's repeated letters close are dropped while their estimated relative size
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import math
@@ -41,7 +42,7 @@ import numpy as np
 from symcorr.codegen.runtime.grid import OnDiagonal
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
-from symcorr.numeric.cumulant_tensors import is_zero, pattern_slice
+from symcorr.numeric.cumulant_tensors import is_zero, mean_over_distinct, pattern_slice, zero_where_coincident
 from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.factored import CachedSlices, Dropped, FactoredTensor, normalized, terms_of
 
@@ -188,17 +189,19 @@ def spec_factors(spec, word: str, kappa, parameters, dim: int, block_cache: dict
     is zero. :func:`summed_products` multiplies them out."""
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
+    if any(_held(kappa, len(labels)) is None or is_zero(_held(kappa, len(labels))) for labels in spec.cumulants):
+        return None                 # known before its blocks are evaluated
     operands, subscripts = [], []
-    dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks)
-    for (function, _), (array, labels) in zip(spec.blocks, dense):
+    # blocks of one neuron first: one that vanishes spares evaluating the grids of the others
+    for position in sorted(range(len(spec.blocks)), key=lambda p: len(set(spec.blocks[p][1]))):
+        function, labels = spec.blocks[position]
+        array = _block_values(function, len(set(labels)), dim, kappa, parameters, block_cache)
         if _vanishes(function, block_cache):
             return None
-        operands.append(array)
+        operands.append(array if blocks is None else blocks[position])
         subscripts.append("".join(mapped[c] for c in labels))
     for labels in spec.cumulants:
         tensor = _held(kappa, len(labels))
-        if tensor is None or is_zero(tensor):
-            return None
         target = "".join(mapped[c] for c in labels)
         operands.append(pattern_slice(tensor, target))
         subscripts.append("".join(sorted(set(target))))
@@ -377,15 +380,6 @@ def _taken_whole(counts) -> frozenset:
     return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > SPLIT_NETWORKS else frozenset()
 
 
-def _zero_where_coincident(values: np.ndarray) -> np.ndarray:
-    """``values`` (one axis per neuron) with the entries where two of its neurons coincide set to zero, in place."""
-    for a, b in itertools.combinations(range(values.ndim), 2):
-        letters = list(_LETTERS[:values.ndim])
-        letters[b] = letters[a]
-        np.einsum("".join(letters) + "->" + "".join(dict.fromkeys(letters)), values)[...] = 0.0
-    return values
-
-
 def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
     r"""The part of the generated terms :math:`X_t` (``specs``) where two or more of their slots are on one neuron,
     exactly, as terms of one factor: per set partition of the slots with a block of two or more,
@@ -404,7 +398,7 @@ def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache
         factors = _held_factors(specs, "".join(word), kappa, parameters, dim, block_cache)
         total = summed_products(factors, _LETTERS[:len(partition)], dim)
         if np.any(total):
-            yield tensor_networks.Term(1.0, [_zero_where_coincident(total)], [tuple(range(len(partition)))],
+            yield tensor_networks.Term(1.0, [zero_where_coincident(total)], [tuple(range(len(partition)))],
                                        [(letters.index(c), None) for c in word])
 
 
@@ -537,7 +531,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 check_memory(5 * FLOAT * dim**order, f"a cyclic term of output order {order} of {dim} neurons kept "
                              "whole (its all-distinct part above the tolerance: evaluated densely)",
                              "a larger tolerance, or fewer neurons", budget)
-                block.add(_zero_where_coincident(spec_values(item, letters, kappa, parameters, dim, block_cache)))
+                block.add(zero_where_coincident(spec_values(item, letters, kappa, parameters, dim, block_cache)))
     terms = acyclic + ([_dense_term(_symmetrized(block.total))] if block.total is not None else [])
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
@@ -707,6 +701,40 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
             values = values * blocks[function]
         out += values
     return out
+
+
+def _first_appearance(word: str) -> str:
+    """``word`` with its letters renamed in order of first appearance: ``'jiij'`` -> ``'ijji'``."""
+    names: dict = {}
+    return "".join(names.setdefault(c, _LETTERS[len(names)]) for c in word)
+
+
+def factored_pattern_mean(module, order: int, pattern: str, kappa, parameters, dim: int,
+                          block_cache: dict | None = None) -> float:
+    r"""The mean of the order-``order`` output on ``pattern`` (its letters of one multiplicity, ``'iijj'``) over
+    every tuple of distinct neurons, from the generated terms, every one of them: the output is
+    :math:`\sum_t \operatorname{Sym}(X_t)` (docs/theory.md section 12.2), and the mean of :math:`\operatorname{Sym}(X)`
+    over the tuples is that of :math:`X` over the arrangements of the pattern's letters on the slots; arrangements
+    that differ by renaming the letters have the same mean, so one of each class is evaluated (:func:`spec_values`,
+    :math:`N^d` values for :math:`d` letters: ``'iijj'``, ``'ijij'``, ``'ijji'``), its entries where neurons
+    coincide left out. Term by term: a block that only this order's terms hold is evaluated when the first of them
+    comes and dropped after the last (``block_cache`` keeps the layer's own), so that the order's blocks are not
+    all held at once."""
+    block_cache = {} if block_cache is None else block_cache
+    words = sorted({_first_appearance("".join(p)) for p in itertools.permutations(pattern)})
+    output = "".join(sorted(set(pattern)))
+    total = np.zeros((dim,) * len(output))
+    specs = getattr(module, f"TERMS_{order}")
+    local = dict(block_cache)
+    left = collections.Counter(function for spec in specs for function, _ in spec.blocks)
+    for spec in specs:
+        factors = [f for f in (spec_factors(spec, word, kappa, parameters, dim, local) for word in words) if f]
+        summed_products(factors, output, dim, add_to=total)
+        for function, _ in spec.blocks:
+            left[function] -= 1
+            if not left[function] and function not in block_cache:
+                local.pop(function, None)           # its "vanishes" flag stays: a term asks for it first
+    return mean_over_distinct(total) / len(words)
 
 
 class SlicesWithinTolerance(CachedSlices):

@@ -8,13 +8,14 @@ import numpy as np
 
 from symcorr.derivation.activation import Activation
 from symcorr.numeric.budget import FLOAT, check_memory, kernel_peak_bytes, memory_budget
-from symcorr.numeric.cumulant_tensors import RankOneSum, is_cumulant_tensor, is_zero, pattern_slice
+from symcorr.numeric.cumulant_tensors import RankOneAndPairing, RankOneSum, is_cumulant_tensor, is_zero, \
+    mean_over_distinct, pattern_slice
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
-    pointwise_statuses, warnings_enabled, worst
+    kept_of_next_order, pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_factored, load_kernel
-from symcorr.codegen.runtime.tuples import diagonal
+from symcorr.codegen.runtime.tuples import diagonal, pattern_mean
 
 
 def order_argument(name: str, value) -> int:
@@ -81,10 +82,12 @@ def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | str
     return wanted and order <= closure
 
 
-def next_diagonal_input(cumulants: Cumulants, closure: int) -> Cumulants:
+def next_diagonal_input(cumulants: Cumulants, closure: int, pair_mean: bool = False) -> Cumulants:
     """``cumulants`` cut to the orders an odd ``closure`` carries: ``1..closure`` as held, and of order
     ``closure + 1`` its diagonal only (a :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`, status
-    approximate) if it is held as a dense non-zero tensor, as held otherwise."""
+    approximate; with ``pair_mean`` also the mean of its pair entries, a
+    :class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`) if it is held as a dense non-zero tensor, as
+    held otherwise."""
     if cumulants.order <= closure:
         return cumulants
     cut = cumulants.truncated(closure + 1)
@@ -92,9 +95,15 @@ def next_diagonal_input(cumulants: Cumulants, closure: int) -> Cumulants:
     if is_cumulant_tensor(top) or is_zero(top):
         return cut
     held = cut.exactness.held[:closure] + (worst([cut.exactness.held[closure]], [Cause(
-        f"only the diagonal of order {closure + 1} is kept (odd closure {closure})")]),)
-    return Cumulants(*cut.held[:closure], RankOneSum.diagonal(closure + 1, pattern_slice(top, "i" * (closure + 1))),
-                     check=False, exactness=StatusProfile(held, cut.exactness.tail), problems=cut.problems)
+        kept_of_next_order(closure + 1, closure, pair_mean))]),)
+    diagonal = pattern_slice(top, "i" * (closure + 1))
+    if pair_mean:
+        mean = mean_over_distinct(pattern_slice(top, pair_pattern(closure + 1)))
+        kept_tensor = RankOneAndPairing.from_diagonal(closure + 1, diagonal, mean)
+    else:
+        kept_tensor = RankOneSum.diagonal(closure + 1, diagonal)
+    return Cumulants(*cut.held[:closure], kept_tensor, check=False, exactness=StatusProfile(held, cut.exactness.tail),
+                     problems=cut.problems)
 
 
 def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
@@ -150,7 +159,8 @@ def diagonal_cumulant(kernel, n: int, kappa, parameters) -> np.ndarray:
 
 def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure: int | None = None,
               series_order: int | None = None, *, keep_next_diagonal: bool | None = None,
-              memory_budget=None, representation: str = "auto", tolerance: float | None = None) -> Cumulants:
+              pair_mean: bool = False, memory_budget=None, representation: str = "auto",
+              tolerance: float | None = None) -> Cumulants:
     r"""Cumulants :math:`\kappa_y^{(1..\mathrm{order})}` of :math:`y = \phi(z)` from those of :math:`z`.
 
     Input cumulants of orders ``1..closure`` are used (``closure`` defaults to
@@ -181,7 +191,12 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     zero if not held), and when ``order == closure`` the result also holds the
     diagonal :math:`\kappa_{y,i..i}` of order ``K + 1`` (status approximate: only
     the diagonal is kept). Dropping :math:`\kappa^{(4)}` altogether at closure 3 is
-    what produces invalid covariances; ``keep_next_diagonal=False`` does it.
+    what produces invalid covariances; ``keep_next_diagonal=False`` does it. With ``pair_mean=True`` the kept
+    order ``K + 1`` (even) also holds the mean :math:`c` of its pair entries, :math:`\kappa_{y,aabb}` over
+    :math:`a \ne b` (and so on for higher orders), as every such entry
+    (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`, docs/theory.md section 9.5): the part of
+    order ``K + 1`` that a wide linear layer sums into every entry of its output's order ``K + 1``, as much as
+    the diagonal does.
 
     Before any allocation the peak memory is estimated
     (:func:`symcorr.numeric.budget.kernel_peak_bytes`) and compared with the
@@ -224,6 +239,10 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                           sliced=any(is_cumulant_tensor(t) for t in cumulants.held),
                           representation=representation, dim=cumulants.dim, budget=memory_budget, tolerance=tolerance)
     kernel, closure = plan.kernel, plan.closure
+    if pair_mean and not plan.keeps_diagonal:
+        raise ValueError(f"pair_mean=True keeps the pair entries of the next order that an odd closure keeps the "
+                         f"diagonal of; order {order} with closure {requested_closure} and keep_next_diagonal="
+                         f"{keep_next_diagonal!r} keeps none: use order == closure, odd (or keep_next_diagonal=True)")
     if order >= 3 and plan.factored is None:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
@@ -234,7 +253,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         warnings.warn(message, stacklevel=2)
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
     exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message,
-                                   partial_next=plan.keeps_diagonal, requested=requested_closure)
+                                   partial_next=plan.keeps_diagonal, requested=requested_closure,
+                                   pair_mean=pair_mean)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     if tolerance is not None:           # slices whose networks cost more than N^3 split, within the tolerance
         kappa = within_tolerance(kappa, tolerance)
@@ -244,8 +264,10 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
             tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
             if plan.keeps_diagonal:
                 tensors.append(diagonal_cumulant(kernel, order + 1, kappa, parameters))
+            pairs = pair_mean_cumulant(kernel, order + 1, kappa, parameters) if pair_mean else None
         else:
-            tensors = factored_layer(plan, order, kappa, parameters, cumulants.dim, tolerance, memory_budget)
+            tensors, pairs = factored_layer(plan, order, kappa, parameters, cumulants.dim, tolerance, memory_budget,
+                                            pair_mean)
             exactness = with_dropped(exactness, tensors)
     exactness = with_truncated_slices(exactness, kappa, activation)
     for n, tensor in enumerate(tensors, start=1):
@@ -256,7 +278,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
                 f"input cumulants too large for this activation")
     if plan.keeps_diagonal:
-        tensors[-1] = RankOneSum.diagonal(order + 1, tensors[-1])
+        tensors[-1] = (RankOneSum.diagonal(order + 1, tensors[-1]) if pairs is None else
+                       RankOneAndPairing.from_diagonal(order + 1, tensors[-1], pairs))
     problems = problems_of(None, tensors, exactness) + cumulants.problems
     result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
     if warnings_enabled():
@@ -264,13 +287,31 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     return result
 
 
-def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int, tolerance, budget) -> list:
+def pair_pattern(order: int) -> str:
+    """The index pattern of the pair entries of an even ``order``: ``'iijj'``, ``'iijjkk'``, ..."""
+    return "".join(letter * 2 for letter in "ijklmnop"[:order // 2])
+
+
+def pair_mean_cumulant(kernel, n: int, kappa, parameters) -> float:
+    r"""The mean :math:`c` of the pair entries of output order ``n`` (even), :math:`\kappa_{y,aabb}` over
+    :math:`a \ne b` at ``n = 4``: the kernel's pattern :func:`pair_pattern` summed over its tuples."""
+    patterns = getattr(kernel, f"PATTERNS_{n}", None)
+    if patterns is None:
+        raise ValueError(f"pair_mean=True needs the order-{n} kernel's index patterns, which {kernel.__name__} does "
+                         "not have; use pair_mean=False (the diagonal only)")
+    return pattern_mean(np.shape(kappa[0])[0], pair_pattern(n), patterns, getattr(kernel, f"SHARED_{n}"), kappa,
+                        parameters)
+
+
+def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int, tolerance, budget,
+                   pair_mean: bool = False) -> tuple[list, float | None]:
     """Output orders ``1..order`` of a factored ``plan``: 1..2 dense from ``plan.kernel``, the others
     :class:`~symcorr.numeric.factored.FactoredTensor` s from ``plan.factored``, and the diagonal of order
-    ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`)."""
+    ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`); and with ``pair_mean`` the
+    mean of that order's pair entries (as :func:`pair_mean_cumulant`, from the generated terms), else ``None``."""
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
-                                                    factored_peak_bytes, vanishing_blocks)
+                                                    factored_pattern_mean, factored_peak_bytes, vanishing_blocks)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = ("a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower order, "
@@ -280,16 +321,20 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     # in two steps: the blocks (then evaluated), and everything (knowing which blocks vanish: their terms make no
     # networks); the kept diagonal of order + 1 is a vector per term (factored_diagonal), within the working arrays
     check_memory(block_bytes(plan.factored, order, kappa, dim), what + " (its blocks)", remedy, budget)
-    kappa = tuple(CachedSlices(t) if isinstance(t, RankOneSum) else t for t in kappa)
+    kappa = tuple(CachedSlices(t) if isinstance(t, (RankOneSum, RankOneAndPairing)) else t for t in kappa)
     blocks: dict = {}
     vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
     check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing), what, remedy, budget)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     for m in range(3, order + 1):
         tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))
+    pairs = None
     if plan.keeps_diagonal:
         tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim))
-    return tensors
+        if pair_mean:
+            pairs = factored_pattern_mean(plan.factored, order + 1, pair_pattern(order + 1), kappa, parameters, dim,
+                                          blocks)
+    return tensors, pairs
 
 
 def with_dropped(exactness: StatusProfile, tensors) -> StatusProfile:

@@ -11,7 +11,7 @@ import pytest
 
 from builders import dense_sum
 from symcorr.numeric.budget import MemoryBudgetError
-from symcorr.numeric.cumulant_tensors import RankOneSum, ZeroTensor, dense_slice
+from symcorr.numeric.cumulant_tensors import RankOneAndPairing, RankOneSum, ZeroTensor, dense_slice
 from symcorr.numeric.factored import FactoredTensor, factored, normalized, terms_of
 from symcorr.numeric.tensor_networks import Term, deduplicated, merged, simplified, split_diagonals
 
@@ -115,7 +115,9 @@ def test_simplified_keeps_the_tensor():
 def test_rank_one_sums_zero_and_dense_become_terms():
     rng = np.random.default_rng(5)
     weights, V = rng.normal(size=3), rng.normal(size=(4, 3))
-    for tensor in (RankOneSum(4, weights, V), RankOneSum.diagonal(4, rng.normal(size=4))):
+    for tensor in (RankOneSum(4, weights, V), RankOneSum.diagonal(4, rng.normal(size=4)),
+                   RankOneAndPairing(RankOneSum(4, weights, V), 0.3),
+                   RankOneAndPairing.from_diagonal(4, rng.normal(size=4), -0.2)):
         as_terms = factored(tensor, 4)
         assert relative(as_terms.to_dense(), tensor.to_dense()) < 1e-12
         for labels in ("iijj", "ijij", "iiij", "iiii", "iijk"):

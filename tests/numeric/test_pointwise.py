@@ -104,3 +104,22 @@ def test_overflow_is_an_error_not_a_silent_inf():
 def test_unsupported_activation_expression_is_refused():
     with pytest.raises(ValueError, match="unsupported activation exp"):
         activations.from_expression("exp(z)")          # parsed, but no family derives it
+
+
+@pytest.mark.filterwarnings("ignore")     # closure 4 on a mixture drops orders 5..8: statistics may be invalid
+@pytest.mark.parametrize("representation", ["dense", "factored"])
+def test_the_pair_mean_kept_by_closure_3_is_the_mean_pair_entry_of_the_order_4_output(representation):
+    """pointwise(..., order=3, closure=3, pair_mean=True) keeps of kappa_y^(4) its diagonal and the mean of
+    kappa_y,aabb over a != b: both equal those of the full order-4 output of the closure-4 kernel on the same input
+    (a mixture: non-zero input orders 3..4, dense, so closure 3 reads them as held)."""
+    from symcorr import gaussian_mixture
+
+    x = gaussian_mixture(*random_mixture(6, seed=5, components=3), order=4)
+    act = activations.quadratic(0.8)
+    kept = pointwise(x, act, order=3, closure=3, pair_mean=True, representation=representation).tensor(4)
+    full = pointwise(x, act, order=4, closure=4, representation="dense").kappa(4)
+    pairs = np.einsum("aabb->ab", full)
+    mean_pair = pairs[~np.eye(6, dtype=bool)].mean()
+    assert abs(kept.pair_mean - mean_pair) < 1e-12 * np.max(np.abs(pairs))
+    assert np.allclose(kept.slice("iiii"), np.einsum("aaaa->a", full), rtol=1e-12, atol=0)
+    assert np.allclose(kept.slice("iijj")[~np.eye(6, dtype=bool)], mean_pair, rtol=1e-12, atol=0)

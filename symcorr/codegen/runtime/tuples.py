@@ -395,6 +395,20 @@ def diagonal(n: int, order: int, patterns, shared, kappa, parameters) -> np.ndar
     return out
 
 
+def pattern_mean(n: int, pattern: str, patterns, shared, kappa, parameters) -> float:
+    r"""The mean of the output's entries on ``pattern`` over all its tuples of distinct neurons (``'iijj'``: the
+    mean of :math:`\kappa_{y,aabb}` over :math:`a \ne b`): the pattern's function summed over its sorted tuples,
+    which stand for every tuple (module docstring), block by block."""
+    spec = next(spec for spec in patterns if spec.pattern == pattern)
+    kappa = _input_tensors(kappa)
+    tables = _shared_tables(n, shared, kappa, parameters)
+    total, count = 0.0, 0
+    for at in neuron_tuples(n, pattern, block_size(spec)):
+        total += float(np.sum(np.broadcast_to(spec.function(kappa, at, tables, *parameters), (at.size,))))
+        count += at.size
+    return total / count if count else 0.0
+
+
 def _grid_pattern_bytes(n: int, statements) -> int:
     """Working bytes of a grid pattern function (output orders 1, 2): per statement, ``arrays[e]``
     float arrays of ``n**e`` elements and runtime calls ``(name, e)`` on ``n**e`` elements."""
