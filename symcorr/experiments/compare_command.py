@@ -104,6 +104,9 @@ def _parser() -> CommandParser:
                         help="highest cumulant order compared, 1..4 (default 2)")
     parser.add_argument("--closure", "-K", type=integer(1), default=None,
                         help="highest input order every pointwise layer uses (default: the order)")
+    parser.add_argument("--pair-mean", action="store_true",
+                        help="with an odd closure, also keep the mean pair entry of the next order "
+                             "(docs/theory.md section 9.5)")
     parser.add_argument("--series-order", "-S", type=integer(0), default=None,
                         help="series order of non-polynomial activations (erf)")
     parser.add_argument("--samples", type=integer(1), default=None,
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
             report = compare(args.model, inputs, args.order, closure=args.closure, series_order=args.series_order,
                              n_samples=args.samples, groups=args.groups, seed=args.seed, batch_size=args.batch_size,
                              alpha=args.error_rate, client=client, shards=args.shards,
-                             max_memory=args.max_memory * 2**30, progress=progress)
+                             max_memory=args.max_memory * 2**30, progress=progress, pair_mean=args.pair_mean)
         print(report.table())
         if args.figure:
             path = report.figure(args.figure)

@@ -250,6 +250,7 @@ class ComparisonReport:
     notes: list[str] = field(default_factory=list)
     theory: list = field(default=None, repr=False)
     estimates: object = field(default=None, repr=False)
+    pair_mean: bool = False           # the odd closure kept the mean pair entry of the next order
 
     @property
     def dof(self) -> int:
@@ -297,7 +298,8 @@ class ComparisonReport:
                           _number(r.noise), f"{r.max_z:.2f}{flag}", r.status))
         widths = [max(len(h), *(len(line[c]) for line in lines)) for c, h in enumerate(header)]
         fmt = "  ".join(f"{{:<{w}}}" if c in (0, 7) else f"{{:>{w}}}" for c, w in enumerate(widths))
-        out = [f"{self.model} on {self.inputs}: order {self.order}, closure {self.closure}", "",
+        out = [f"{self.model} on {self.inputs}: order {self.order}, closure {self.closure}"
+               f"{' with the pair mean' if self.pair_mean else ''}", "",
                fmt.format(*header).rstrip(), "  ".join("-" * w for w in widths),
                *(fmt.format(*line).rstrip() for line in lines), ""]
         if self.tests:
@@ -338,7 +340,7 @@ def _number(value: float) -> str:
 def compare(model, inputs, order: int = 2, *, closure: int | None = None, series_order: int | None = None,
             n_samples: int | None = None, groups: int = 64, seed: int = 0, batch_size: int = 8192,
             alpha: float = 1e-3, client=None, shards: int | None = None, max_memory: float = 4 * 2**30,
-            progress=None) -> ComparisonReport:
+            progress=None, pair_mean: bool = False) -> ComparisonReport:
     r"""Compare ``propagate(model, ...)`` with Monte Carlo, per layer and per order (module docstring).
 
     ``model``: an ``nn.Module`` or what :func:`load_model` accepts. ``inputs``: a
@@ -346,7 +348,7 @@ def compare(model, inputs, order: int = 2, *, closure: int | None = None, series
     :class:`~symcorr.numeric.cumulants.Cumulants`, a
     :class:`~symcorr.numeric.distributions.GaussianMixture`, or data (an array or tensor of
     shape ``(n, ...)``, or a :class:`~symcorr.numeric.distributions.DataSource`).
-    ``order`` (1..4): the highest order compared; ``closure`` and ``series_order`` go to
+    ``order`` (1..4): the highest order compared; ``closure``, ``series_order`` and ``pair_mean`` go to
     :func:`~symcorr.networks.propagation.propagate` (docs/theory.md section 9).
     ``n_samples``: Monte Carlo samples (default: every row of data, :math:`2^{20}` for a
     distribution); ``groups``, ``seed``, ``batch_size``, ``client`` and ``shards`` go to
@@ -392,7 +394,7 @@ def compare(model, inputs, order: int = 2, *, closure: int | None = None, series
     with warnings.catch_warnings():  # the table marks the approximate orders and names their causes
         warnings.simplefilter("ignore", ApproximationWarning)
         theory = propagate(model, cumulants, order=max(order, 2), trace=True, closure=closure,
-                           series_order=series_order)
+                           series_order=series_order, pair_mean=pair_mean)
     seconds["theory"] = time.perf_counter() - start
     _say(progress, f"propagate (order {order}, closure {closure}): {seconds['theory']:.3f} s")
 
@@ -420,7 +422,7 @@ def compare(model, inputs, order: int = 2, *, closure: int | None = None, series
                 float(np.max(np.abs(estimate.z_scores(th, n)))), status, reason))
     groups_used = min(estimate.groups for estimate in estimates)  # may be fewer than asked: ceil(n / group size)
     report = ComparisonReport(model_name, inputs.description, order, closure, labels, rows, n_samples, groups_used,
-                              alpha, seconds, estimates.layout.shards, workers, notes, theory, estimates)
+                              alpha, seconds, estimates.layout.shards, workers, notes, theory, estimates, pair_mean)
     _say(progress, f"{report.verdict} (max|z| {report.max_z:.2f}, bound {report.bound:.2f})")
     return report
 

@@ -182,8 +182,8 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     order ``K + 1`` altogether (the plain truncation, which can give covariances
     that are not positive semi-definite), ``True`` forces the scheme for even ``K``. ``pair_mean=True`` keeps,
     of that order ``K + 1``, also the mean of its pair entries (:math:`\kappa_{aabb}`, :math:`a \ne b`) as every
-    such entry, which the linear layers map exactly through their product :math:`G = W W^\top`
-    (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`, docs/theory.md section 9.5): in a wide
+    such entry, which the linear layers map exactly through :math:`G = V V^\top`, :math:`V` the product of their
+    weights (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`, docs/theory.md section 9.5): in a wide
     network that part weighs as much in the next layer's statistics as the diagonal, and keeping it took the
     output covariance of quadratic networks closer to Monte Carlo.
 

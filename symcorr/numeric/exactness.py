@@ -324,4 +324,4 @@ def approximation_message(what: str, profile: StatusProfile, upto: int, remedy: 
 
 __all__ = ["KINDS", "Cause", "OrderStatus", "StatusProfile", "EXACT", "EXACT_ZERO", "approximate", "worst",
            "pointwise_statuses", "estimated_profile", "ApproximationWarning", "quiet", "warnings_enabled", "approximation_message",
-           "orders_text"]
+           "orders_text", "kept_of_next_order"]

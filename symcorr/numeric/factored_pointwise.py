@@ -724,17 +724,47 @@ def factored_pattern_mean(module, order: int, pattern: str, kappa, parameters, d
     words = sorted({_first_appearance("".join(p)) for p in itertools.permutations(pattern)})
     output = "".join(sorted(set(pattern)))
     total = np.zeros((dim,) * len(output))
-    specs = getattr(module, f"TERMS_{order}")
     local = dict(block_cache)
-    left = collections.Counter(function for spec in specs for function, _ in spec.blocks)
-    for spec in specs:
+    for spec, done in _block_lifetimes(getattr(module, f"TERMS_{order}"), block_cache):
         factors = [f for f in (spec_factors(spec, word, kappa, parameters, dim, local) for word in words) if f]
         summed_products(factors, output, dim, add_to=total)
+        for function in done:
+            local.pop(function, None)               # its "vanishes" flag stays: a term asks for it first
+    return mean_over_distinct(total) / len(words)
+
+
+def _block_lifetimes(specs, kept):
+    """``(spec, done)`` for each of ``specs`` in turn, ``done`` the blocks (not in ``kept``) that no later spec
+    holds: evaluated at the first spec that holds them, they can go after ``spec``."""
+    left = collections.Counter(function for spec in specs for function, _ in spec.blocks)
+    for spec in specs:
+        done = []
         for function, _ in spec.blocks:
             left[function] -= 1
-            if not left[function] and function not in block_cache:
-                local.pop(function, None)           # its "vanishes" flag stays: a term asks for it first
-    return mean_over_distinct(total) / len(words)
+            if not left[function] and function not in kept:
+                done.append(function)
+        yield spec, done
+
+
+def pattern_mean_bytes(module, order: int, pattern: str, dim: int, kept) -> int:
+    """An upper bound on the bytes :func:`factored_pattern_mean` allocates: its sum over the pattern's letters
+    (:math:`N^d`) and the working chunks of :func:`summed_products` (two per thread), the inputs' slices its terms
+    read (each :math:`N^{d'}`, as if none were cached yet), and, at the worst point of its walk over the terms, the
+    blocks it holds that ``kept`` (the layer's evaluated blocks) does not, each a grid of :math:`N^g`, as if none
+    vanished."""
+    specs = getattr(module, f"TERMS_{order}")
+    grids = {function: len(set(labels)) for spec in specs for function, labels in spec.blocks}
+    words = {_first_appearance("".join(p)) for p in itertools.permutations(pattern)}
+    slices = {(len(labels), normalized("".join(word[_LETTERS.index(c)] for c in labels))[0])
+              for spec in specs for word in words for labels in spec.cumulants}
+    live, worst = set(), 0
+    for spec, done in _block_lifetimes(specs, kept):
+        live |= {function for function, _ in spec.blocks if function not in kept}
+        worst = max(worst, sum(dim ** grids[function] for function in live))
+        live -= set(done)
+    letters = len(set(pattern))
+    chunks = 2 * THREADS * min(dim ** letters, max(SUMMED_CHUNK, dim ** (letters - 1)))
+    return FLOAT * (dim ** letters + chunks + sum(dim ** len(set(labels)) for _, labels in slices) + worst)
 
 
 class SlicesWithinTolerance(CachedSlices):
@@ -780,7 +810,8 @@ class SlicesWithinTolerance(CachedSlices):
 
 
 __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_output", "factored_diagonal",
-           "factored_peak_bytes", "spec_factors", "spec_values", "summed_products", "SUMMED_CHUNK", "THREADS",
+           "factored_peak_bytes", "factored_pattern_mean", "pattern_mean_bytes", "spec_factors", "spec_values",
+           "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",

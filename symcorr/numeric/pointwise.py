@@ -311,7 +311,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     mean of that order's pair entries (as :func:`pair_mean_cumulant`, from the generated terms), else ``None``."""
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
-                                                    factored_pattern_mean, factored_peak_bytes, vanishing_blocks)
+                                                    factored_pattern_mean, factored_peak_bytes, pattern_mean_bytes,
+                                                    vanishing_blocks)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = ("a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower order, "
@@ -332,6 +333,9 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     if plan.keeps_diagonal:
         tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim))
         if pair_mean:
+            check_memory(pattern_mean_bytes(plan.factored, order + 1, pair_pattern(order + 1), dim, blocks),
+                         f"the mean pair entry of order {order + 1} of {dim} neurons (pair_mean=True)",
+                         "pair_mean=False (the diagonal only), or fewer neurons", budget)
             pairs = factored_pattern_mean(plan.factored, order + 1, pair_pattern(order + 1), kappa, parameters, dim,
                                           blocks)
     return tensors, pairs

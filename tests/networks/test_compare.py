@@ -178,3 +178,19 @@ def test_order_one_and_the_order_argument():
     assert [r.order for r in report.rows] == [1, 1, 1, 1]
     assert [r.status for r in report.rows] == ["exact", "exact", "exact", "approximate"]
     assert report.passed and math.isfinite(report.bound)
+
+
+def test_the_pair_mean_reaches_propagate_and_the_table(tmp_path, capsys):
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(3, 4), snn.Quadratic(0.4, learnable=False), nn.Linear(4, 3),
+                          snn.Quadratic(0.4, learnable=False), nn.Linear(3, 2)).double()
+    mean, cov = random_gaussian(3, seed=1)
+    report = compare(model, Gaussian(mean, cov), order=2, closure=3, pair_mean=True, n_samples=2**14)
+    assert "the mean of the pair entries of order 4" in report.theory[-1].status(2).reason
+    assert "closure 3 with the pair mean" in report.table()
+    torch.save(model, tmp_path / "model.pt")
+    np.save(tmp_path / "m.npy", mean)
+    np.save(tmp_path / "c.npy", cov)
+    cli.main(["compare", str(tmp_path / "model.pt"), "--mean", str(tmp_path / "m.npy"), "--cov",
+              str(tmp_path / "c.npy"), "-K", "3", "--pair-mean", "--samples", "16384", "--quiet"])
+    assert "closure 3 with the pair mean" in capsys.readouterr().out

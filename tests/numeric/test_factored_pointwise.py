@@ -468,3 +468,39 @@ def test_a_truncated_input_slice_makes_the_orders_that_read_it_approximate(monke
     slice_causes = [cause for cause in y.status(2).causes if "input's slice" in cause.text]
     assert slice_causes and all(0 < cause.size <= 0.99 for cause in slice_causes)
     assert not any("input's slice" in cause.text for cause in y.status(1).causes)
+
+
+@pytest.mark.parametrize("name", ["quadratic", "cubic"])
+def test_the_pair_mean_of_a_factored_layer_allocates_within_its_estimate(name):
+    """factored_pattern_mean at the second pointwise layer of a factored closure-3 network (N = 256): the peak that
+    tracemalloc sees (NumPy reports its allocations) stays within pattern_mean_bytes. Its value is checked against
+    the dense order-4 output in tests/numeric/test_pointwise.py."""
+    import tracemalloc
+
+    from symcorr import Cumulants
+    from symcorr.codegen.loader import load_factored
+    from symcorr.derivation import activations
+    from symcorr.networks.modules import from_activation, mlp
+    from symcorr.networks.propagation import propagate
+    from symcorr.numeric.factored import CachedSlices
+    from symcorr.numeric.factored_pointwise import factored_pattern_mean, pattern_mean_bytes
+
+    n = 256
+    activation = activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
+    model = mlp([n] * 4, lambda: from_activation(activation, learnable=False), init_gain=0.7, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = propagate(model, Cumulants(np.full(n, 0.3), np.eye(n)), order=3, closure=3, pair_mean=True,
+                          representation="factored", tolerance=0.2, trace=True, progress=False)
+    layer_input = trace[2]                       # after the second linear layer: orders 1..3 and the kept order 4
+    kappa = tuple(CachedSlices(t) if n_ > 2 else t for n_, t in enumerate(
+        (layer_input.tensor(m) for m in range(1, 5)), start=1))
+    module = load_factored(activation, 4, 4, None)
+    parameters = [value for _, value in activation.parameters]
+    estimate = pattern_mean_bytes(module, 4, "iijj", n, {})
+    tracemalloc.start()
+    mean = factored_pattern_mean(module, 4, "iijj", kappa, parameters, n)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= estimate, (peak, estimate)
+    assert np.isfinite(mean) and mean != 0.0
