@@ -105,7 +105,7 @@ def _parser() -> CommandParser:
     parser.add_argument("--closure", "-K", type=integer(1), default=None,
                         help="highest input order every pointwise layer uses (default: the order)")
     parser.add_argument("--pair-mean", action="store_true",
-                        help="with an odd closure, also keep the mean pair entry of the next order "
+                        help="at closure 3, also keep the mean pair entry of the fourth cumulant "
                              "(docs/theory.md section 9.5)")
     parser.add_argument("--series-order", "-S", type=integer(0), default=None,
                         help="series order of non-polynomial activations (erf)")

@@ -261,10 +261,10 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     else:
         dim = cumulants.dim
     entries, rules, shapes = _check_layers(model, dim, input_shape)
-    if pair_mean and not partial:
-        raise ValueError(f"pair_mean=True keeps the pair entries of the next order that an odd closure keeps the "
-                         f"diagonal of; closure {closure} with order {order} and keep_next_diagonal="
-                         f"{keep_next_diagonal!r} keeps none: use an odd closure >= order (or keep_next_diagonal=True)")
+    if pair_mean and (not partial or closure != 3):
+        raise ValueError(f"pair_mean=True keeps the pair entries of order 4, whose diagonal closure 3 keeps; closure "
+                         f"{closure} with order {order} and keep_next_diagonal={keep_next_diagonal!r} does not keep "
+                         f"that: use closure=3 with order <= 3 (or pair_mean=False)")
     settings = Settings(carried, closure, series_order, keep_next_diagonal=partial, pair_mean=bool(pair_mean),
                         representation=representation, tolerance=tolerance)
     # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned

@@ -217,8 +217,10 @@ def pairings(slots: int) -> list[tuple[tuple[int, int], ...]]:
 
 
 class RankOneAndPairing:
-    r"""The next order :math:`n` (even) that an odd closure keeps with ``pair_mean=True`` (docs/theory.md section
-    9.5): its diagonal and the mean :math:`c` of its pair entries. Behind a pointwise layer it is
+    r"""The next order :math:`n = 4` that closure 3 keeps with ``pair_mean=True`` (docs/theory.md section 9.5):
+    its diagonal and the mean :math:`c` of its pair entries (the formulas below hold for any even :math:`n`, but
+    from :math:`n = 6` on the pairings also fill entries such as :math:`\kappa_{aaaabb}`, with :math:`3c`, so only
+    :math:`n = 4` is accepted). Behind a pointwise layer it is
     :math:`\kappa_{a..a} = d_a`, :math:`\kappa_{aabb} = c` for :math:`a \ne b` (and every arrangement of such
     pairs), zero elsewhere; as a tensor
 
@@ -231,8 +233,10 @@ class RankOneAndPairing:
     :math:`(n-1)!!` pairings of products of :math:`G` and its diagonal (matrix-sized for two distinct labels)."""
 
     def __init__(self, rank_one: RankOneSum, pair_mean: float):
-        if rank_one.order % 2:
-            raise ValueError(f"a pairing part exists for even orders only, got order {rank_one.order}")
+        if rank_one.order != 4:
+            # at order 6 the pairings would also give the entries aaaabb 3c (not zero): not what is measured here
+            raise ValueError(f"the diagonal and pair mean are kept of order 4 (closure 3) only, got order "
+                             f"{rank_one.order}: use pair_mean=False at closure {rank_one.order - 1}")
         self.rank_one, self.pair_mean = rank_one, float(pair_mean)
         self.order, self.dim = rank_one.order, rank_one.dim
         self._metric = None

@@ -191,12 +191,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     zero if not held), and when ``order == closure`` the result also holds the
     diagonal :math:`\kappa_{y,i..i}` of order ``K + 1`` (status approximate: only
     the diagonal is kept). Dropping :math:`\kappa^{(4)}` altogether at closure 3 is
-    what produces invalid covariances; ``keep_next_diagonal=False`` does it. With ``pair_mean=True`` the kept
-    order ``K + 1`` (even) also holds the mean :math:`c` of its pair entries, :math:`\kappa_{y,aabb}` over
-    :math:`a \ne b` (and so on for higher orders), as every such entry
-    (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`, docs/theory.md section 9.5): the part of
-    order ``K + 1`` that a wide linear layer sums into every entry of its output's order ``K + 1``, as much as
-    the diagonal does.
+    what produces invalid covariances; ``keep_next_diagonal=False`` does it. With ``pair_mean=True`` (closure 3,
+    ``order=3``) the kept order 4 also holds the mean :math:`c` of its pair entries, :math:`\kappa_{y,aabb}` over
+    :math:`a \ne b`, as every such entry (:class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`,
+    docs/theory.md section 9.5): the part of order 4 that a wide linear layer sums into every entry of its
+    output's order 4, as much as the diagonal does.
 
     Before any allocation the peak memory is estimated
     (:func:`symcorr.numeric.budget.kernel_peak_bytes`) and compared with the
@@ -239,10 +238,10 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                           sliced=any(is_cumulant_tensor(t) for t in cumulants.held),
                           representation=representation, dim=cumulants.dim, budget=memory_budget, tolerance=tolerance)
     kernel, closure = plan.kernel, plan.closure
-    if pair_mean and not plan.keeps_diagonal:
-        raise ValueError(f"pair_mean=True keeps the pair entries of the next order that an odd closure keeps the "
-                         f"diagonal of; order {order} with closure {requested_closure} and keep_next_diagonal="
-                         f"{keep_next_diagonal!r} keeps none: use order == closure, odd (or keep_next_diagonal=True)")
+    if pair_mean and (not plan.keeps_diagonal or order != 3):
+        raise ValueError(f"pair_mean=True keeps the pair entries of order 4, whose diagonal closure 3 keeps; order "
+                         f"{order} with closure {requested_closure} and keep_next_diagonal={keep_next_diagonal!r} does "
+                         f"not keep that: use order=3, closure=3 (or pair_mean=False)")
     if order >= 3 and plan.factored is None:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",

@@ -105,8 +105,9 @@ def test_rank_one_and_pairing_slices_equal_the_dense_tensor():
     c = Cumulants(np.zeros(5), np.eye(5), np.zeros((5,) * 3), kept)
     assert np.allclose(linear(c, W1).kappa(4), np.einsum("ia,jb,kc,ld,abcd->ijkl", W1, W1, W1, W1, dense),
                        atol=1e-13)
-    with pytest.raises(ValueError, match="even orders"):
-        RankOneAndPairing(RankOneSum.diagonal(3, diagonal), 0.1)
+    for order in (3, 6):
+        with pytest.raises(ValueError, match="order 4 .closure 3. only"):
+            RankOneAndPairing(RankOneSum.diagonal(order, diagonal), 0.1)
 
 
 def _pair_mean_reference(model, inputs):
@@ -193,8 +194,9 @@ def test_a_dense_input_kappa4_enters_with_its_diagonal_and_pair_mean():
 
 def test_pair_mean_needs_an_odd_closure_that_keeps_the_next_order():
     model = _network([2, 3, 2], seed=4)
-    with pytest.raises(ValueError, match="pair_mean=True keeps the pair entries"):
-        _quiet_propagate(model, Cumulants(np.zeros(2), np.eye(2)), order=2, closure=4, pair_mean=True)
+    for closure in (4, 5):
+        with pytest.raises(ValueError, match=f"pair_mean=True keeps the pair entries of order 4.*closure {closure}"):
+            _quiet_propagate(model, Cumulants(np.zeros(2), np.eye(2)), order=2, closure=closure, pair_mean=True)
     from symcorr.derivation import activations
     from symcorr.numeric.pointwise import pointwise
 
