@@ -42,7 +42,7 @@ from symcorr.networks.memory import check_plan, memory_plan
 from symcorr.numeric.budget import MemoryBudgetError, budget_scope
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
-from symcorr.numeric.pointwise import keeps_next_diagonal, next_diagonal_input, order_argument, \
+from symcorr.numeric.pointwise import check_pair_mean, keeps_next_diagonal, next_diagonal_input, order_argument, \
     representation_argument, tolerance_argument
 from symcorr.numeric.progress import progress_bar
 from symcorr.numeric.validity import problems_of, warn_invalid
@@ -261,10 +261,8 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     else:
         dim = cumulants.dim
     entries, rules, shapes = _check_layers(model, dim, input_shape)
-    if pair_mean and (not partial or closure != 3):
-        raise ValueError(f"pair_mean=True keeps the pair entries of order 4, whose diagonal closure 3 keeps; closure "
-                         f"{closure} with order {order} and keep_next_diagonal={keep_next_diagonal!r} does not keep "
-                         f"that: use closure=3 with order <= 3 (or pair_mean=False)")
+    check_pair_mean(pair_mean, partial and closure == 3,
+                    f"closure {closure} with order {order} and keep_next_diagonal={keep_next_diagonal!r}")
     settings = Settings(carried, closure, series_order, keep_next_diagonal=partial, pair_mean=bool(pair_mean),
                         representation=representation, tolerance=tolerance)
     # after the last pointwise layer nothing needs the orders above `order`: it computes only those returned

@@ -189,7 +189,8 @@ def spec_factors(spec, word: str, kappa, parameters, dim: int, block_cache: dict
     is zero. :func:`summed_products` multiplies them out."""
     letters = _LETTERS[:len(word)]
     mapped = {c: word[s] for s, c in enumerate(letters)}
-    if any(_held(kappa, len(labels)) is None or is_zero(_held(kappa, len(labels))) for labels in spec.cumulants):
+    inputs = [_held(kappa, len(labels)) for labels in spec.cumulants]
+    if any(tensor is None or is_zero(tensor) for tensor in inputs):
         return None                 # known before its blocks are evaluated
     operands, subscripts = [], []
     # blocks of one neuron first: one that vanishes spares evaluating the grids of the others
@@ -200,8 +201,7 @@ def spec_factors(spec, word: str, kappa, parameters, dim: int, block_cache: dict
             return None
         operands.append(array if blocks is None else blocks[position])
         subscripts.append("".join(mapped[c] for c in labels))
-    for labels in spec.cumulants:
-        tensor = _held(kappa, len(labels))
+    for labels, tensor in zip(spec.cumulants, inputs):
         target = "".join(mapped[c] for c in labels)
         operands.append(pattern_slice(tensor, target))
         subscripts.append("".join(sorted(set(target))))
@@ -703,12 +703,6 @@ def factored_diagonal(module, order: int, kappa, parameters, dim: int) -> np.nda
     return out
 
 
-def _first_appearance(word: str) -> str:
-    """``word`` with its letters renamed in order of first appearance: ``'jiij'`` -> ``'ijji'``."""
-    names: dict = {}
-    return "".join(names.setdefault(c, _LETTERS[len(names)]) for c in word)
-
-
 def factored_pattern_mean(module, order: int, pattern: str, kappa, parameters, dim: int,
                           block_cache: dict | None = None) -> float:
     r"""The mean of the order-``order`` output on ``pattern`` (its letters of one multiplicity, ``'iijj'``) over
@@ -716,13 +710,13 @@ def factored_pattern_mean(module, order: int, pattern: str, kappa, parameters, d
     :math:`\sum_t \operatorname{Sym}(X_t)` (docs/theory.md section 12.2), and the mean of :math:`\operatorname{Sym}(X)`
     over the tuples is that of :math:`X` over the arrangements of the pattern's letters on the slots; arrangements
     that differ by renaming the letters have the same mean, so one of each class is evaluated (:func:`spec_values`,
-    :math:`N^d` values for :math:`d` letters: ``'iijj'``, ``'ijij'``, ``'ijji'``), its entries where neurons
+    :math:`N^d` values for :math:`d` letters: ``'aabb'``, ``'abab'``, ``'abba'``), its entries where neurons
     coincide left out. Term by term: a block that only this order's terms hold is evaluated when the first of them
     comes and dropped after the last (``block_cache`` keeps the layer's own), so that the order's blocks are not
     all held at once."""
     block_cache = {} if block_cache is None else block_cache
-    words = sorted({_first_appearance("".join(p)) for p in itertools.permutations(pattern)})
-    output = "".join(sorted(set(pattern)))
+    words = tensor_networks.arrangements_up_to_renaming(pattern)
+    output = "".join(sorted(set(words[0])))
     total = np.zeros((dim,) * len(output))
     local = dict(block_cache)
     for spec, done in _block_lifetimes(getattr(module, f"TERMS_{order}"), block_cache):
@@ -754,9 +748,9 @@ def pattern_mean_bytes(module, order: int, pattern: str, dim: int, kept) -> int:
     vanished."""
     specs = getattr(module, f"TERMS_{order}")
     grids = {function: len(set(labels)) for spec in specs for function, labels in spec.blocks}
-    words = {_first_appearance("".join(p)) for p in itertools.permutations(pattern)}
     slices = {(len(labels), normalized("".join(word[_LETTERS.index(c)] for c in labels))[0])
-              for spec in specs for word in words for labels in spec.cumulants}
+              for spec in specs for word in tensor_networks.arrangements_up_to_renaming(pattern)
+              for labels in spec.cumulants}
     live, worst = set(), 0
     for spec, done in _block_lifetimes(specs, kept):
         live |= {function for function, _ in spec.blocks if function not in kept}

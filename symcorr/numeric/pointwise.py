@@ -96,14 +96,27 @@ def next_diagonal_input(cumulants: Cumulants, closure: int, pair_mean: bool = Fa
         return cut
     held = cut.exactness.held[:closure] + (worst([cut.exactness.held[closure]], [Cause(
         kept_of_next_order(closure + 1, closure, pair_mean))]),)
-    diagonal = pattern_slice(top, "i" * (closure + 1))
-    if pair_mean:
-        mean = mean_over_distinct(pattern_slice(top, pair_pattern(closure + 1)))
-        kept_tensor = RankOneAndPairing.from_diagonal(closure + 1, diagonal, mean)
-    else:
-        kept_tensor = RankOneSum.diagonal(closure + 1, diagonal)
-    return Cumulants(*cut.held[:closure], kept_tensor, check=False, exactness=StatusProfile(held, cut.exactness.tail),
-                     problems=cut.problems)
+    mean = mean_over_distinct(pattern_slice(top, pair_pattern(closure + 1))) if pair_mean else None
+    return Cumulants(*cut.held[:closure], kept_next_order(closure + 1, pattern_slice(top, "i" * (closure + 1)), mean),
+                     check=False, exactness=StatusProfile(held, cut.exactness.tail), problems=cut.problems)
+
+
+def kept_next_order(order: int, diagonal, pair_mean: float | None = None):
+    """What an odd closure keeps of the next ``order``: its ``diagonal`` (a
+    :class:`~symcorr.numeric.cumulant_tensors.RankOneSum`), and with ``pair_mean`` that as every pair entry (a
+    :class:`~symcorr.numeric.cumulant_tensors.RankOneAndPairing`)."""
+    if pair_mean is None:
+        return RankOneSum.diagonal(order, diagonal)
+    return RankOneAndPairing.from_diagonal(order, diagonal, pair_mean)
+
+
+def check_pair_mean(pair_mean: bool, keeps_order_4: bool, setting: str) -> None:
+    """Refuse ``pair_mean=True`` where closure 3 keeps no diagonal of order 4 (``keeps_order_4``), naming the
+    ``setting`` that does not (docs/theory.md section 9.5)."""
+    if pair_mean and not keeps_order_4:
+        raise ValueError(f"pair_mean=True keeps the pair entries of order 4, whose diagonal closure 3 keeps; {setting} "
+                         "does not keep that: use closure=3 with order=3 for pointwise, order <= 3 for propagate (or "
+                         "pair_mean=False)")
 
 
 def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
@@ -238,10 +251,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                           sliced=any(is_cumulant_tensor(t) for t in cumulants.held),
                           representation=representation, dim=cumulants.dim, budget=memory_budget, tolerance=tolerance)
     kernel, closure = plan.kernel, plan.closure
-    if pair_mean and (not plan.keeps_diagonal or order != 3):
-        raise ValueError(f"pair_mean=True keeps the pair entries of order 4, whose diagonal closure 3 keeps; order "
-                         f"{order} with closure {requested_closure} and keep_next_diagonal={keep_next_diagonal!r} does "
-                         f"not keep that: use order=3, closure=3 (or pair_mean=False)")
+    check_pair_mean(pair_mean, plan.keeps_diagonal and order == 3,
+                    f"order {order} with closure {requested_closure} and keep_next_diagonal={keep_next_diagonal!r}")
     if order >= 3 and plan.factored is None:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
@@ -277,8 +288,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
                 f"input cumulants too large for this activation")
     if plan.keeps_diagonal:
-        tensors[-1] = (RankOneSum.diagonal(order + 1, tensors[-1]) if pairs is None else
-                       RankOneAndPairing.from_diagonal(order + 1, tensors[-1], pairs))
+        tensors[-1] = kept_next_order(order + 1, tensors[-1], pairs)
     problems = problems_of(None, tensors, exactness) + cumulants.problems
     result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
     if warnings_enabled():

@@ -1042,6 +1042,12 @@ def arrangements(pattern: str) -> list[str]:
     return sorted({"".join(p) for p in itertools.permutations(pattern)})
 
 
+def arrangements_up_to_renaming(pattern: str) -> list[str]:
+    """One of each class of :func:`arrangements` of ``pattern`` that differ by renaming its letters, written with the
+    letters ``a``, ``b``, ... in the order they first appear (``'iijj'`` -> ``['aabb', 'abab', 'abba']``)."""
+    return sorted({_first_appearance(word) for word in arrangements(pattern)})
+
+
 def _orders(term: Term, pattern: str) -> list[tuple[str, list[tuple[tuple, int]]]]:
     """The orders of the slots that :func:`summed_slice` contracts for ``term`` at ``pattern``: one word per class,
     with the renamings of its letters (as axes) that its values are added under and how often each."""
