@@ -312,32 +312,6 @@ def pair_mean_cumulant(kernel, n: int, kappa, parameters) -> float:
                         parameters)
 
 
-def factored_remedy(tolerance, kappa, dim: int) -> str:
-    """The remedy a factored layer names when it is refused on its memory estimate. Without a tolerance: one. With
-    one, a larger tolerance does not shrink what this layer's estimate counts, except through its inputs: a dense
-    term of a factored input (the cyclic terms an earlier factored layer kept above the tolerance, summed into one
-    array of the dense tensor's size) is counted with every network that reads it, and a larger tolerance lets the
-    earlier layers drop those terms (quadratic, depth 4, width 64, closure 4: refused at the third pointwise layer
-    on 104.8 GiB with the tolerance 0.2, 18 s in all with 0.99)."""
-    if tolerance is None:
-        return ("a tolerance (tolerance=...: cyclic terms within it are dropped, their size stated), a lower order, "
-                "or fewer neurons")
-    from symcorr.numeric.factored import CachedSlices, FactoredTensor
-    from symcorr.numeric.factored_pointwise import heavy
-
-    inner = [tensor.tensor if isinstance(tensor, CachedSlices) else tensor for tensor in kappa]
-    dense = {n: sum(heavy(term, n) for term in tensor.terms) for n, tensor in enumerate(inner, start=1)
-             if isinstance(tensor, FactoredTensor)}
-    dense = {n: count for n, count in dense.items() if count}
-    if not dense:
-        return ("a lower order (closure), or fewer neurons (a larger tolerance would not help: what this estimate "
-                "counts is kept at any tolerance)")
-    held = ", ".join(f"{count} of order {n} ({dim}^{n} numbers)" for n, count in sorted(dense.items()))
-    return (f"a larger tolerance (the inputs hold dense terms, {held}, which this estimate counts with every network "
-            "that reads them: the cyclic terms an earlier factored layer kept above its tolerance; with a larger one "
-            "it drops more of them), a lower order (closure), or fewer neurons")
-
-
 def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int, tolerance, budget,
                    pair_mean: bool = False) -> tuple[list, float | None]:
     """Output orders ``1..order`` of a factored ``plan``: 1..2 dense from ``plan.kernel``, the others
@@ -346,8 +320,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     mean of that order's pair entries (as :func:`pair_mean_cumulant`, from the generated terms), else ``None``."""
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
-                                                    factored_pattern_mean, factored_peak_bytes, pattern_mean_bytes,
-                                                    vanishing_blocks)
+                                                    factored_pattern_mean, factored_peak_bytes, factored_remedy,
+                                                    pattern_mean_bytes, vanishing_blocks)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = factored_remedy(tolerance, kappa, dim)

@@ -1,8 +1,14 @@
-"""Every shipped kernel's outputs, bit for bit, on fixed inputs (tests/data/kernel_outputs.npz).
+"""Every shipped kernel's outputs on fixed inputs (tests/data/kernel_outputs.npz), to the last bits.
 
-The pins were written before the layout move (issue 10) from the kernels then shipped; a
-change that alters any output bit fails here. A deliberate change of the numbers re-pins with
-``python tests/data/pin_kernel_outputs.py`` and says why in its commit.
+The pins were written before the layout move (issue 10) from the kernels then shipped; a change that moves
+any output by more than :data:`ULPS` units in the last place of its array's largest entry fails here
+(about 1e-14 relative: any change of a formula moves them far more). Not bit for bit: NumPy's sin, cos, exp
+and the like take different SIMD code paths on different CPUs, and their last bits differ. On a machine
+without AVX-512 (NumPy 2.4.6, AVX2) the pins of the kernels of abs, cos, erf, gelu, heaviside, probit, relu and
+sin differed by up to 32 such units (cos's fourth cumulant, whose terms cancel), where the machines the pins
+were checked on before matched them bit for bit; the polynomial kernels (arithmetic only) matched on both.
+A deliberate change of the numbers re-pins with ``python tests/data/pin_kernel_outputs.py`` and says why in its
+commit.
 """
 import importlib
 import pkgutil
@@ -16,6 +22,8 @@ import symcorr.codegen.generated as generated
 
 PINS = Path(__file__).resolve().parent.parent / "data" / "kernel_outputs.npz"
 KERNELS = sorted(info.name for info in pkgutil.iter_modules(generated.__path__) if not info.name.startswith("_"))
+#: Units in the last place of an array's largest entry by which an output may differ from its pin (module docstring).
+ULPS = 64
 
 
 def kernel_outputs(name: str) -> dict[str, np.ndarray]:
@@ -29,12 +37,16 @@ def kernel_outputs(name: str) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", KERNELS)
-def test_shipped_kernel_outputs_are_bit_identical_to_their_pins(name):
+def test_shipped_kernel_outputs_equal_their_pins_to_the_last_bits(name):
     with np.load(PINS) as pins:
         for key, value in kernel_outputs(name).items():
             assert key in pins, f"{key} has no pin: re-pin with python tests/data/pin_kernel_outputs.py"
-            assert np.array_equal(value, pins[key]), (
-                f"{key} differs from its pin by up to {np.max(np.abs(value - pins[key])):.3e}")
+            pin = pins[key]                      # (every pin is finite and nonzero somewhere)
+            assert value.shape == pin.shape, key
+            unit, difference = np.spacing(np.max(np.abs(pin))), np.max(np.abs(value - pin))
+            assert difference <= ULPS * unit, (
+                f"{key} differs from its pin by up to {difference:.3e}, {difference / unit:.0f} units in the last "
+                f"place of its largest entry (at most {ULPS})")
 
 
 def test_every_pin_has_a_shipped_kernel():
