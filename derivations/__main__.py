@@ -3,7 +3,11 @@
 Output is byte-identical between runs: the script re-executes itself with a
 fixed ``PYTHONHASHSEED`` (SymPy's common-subexpression elimination iterates
 over sets), files are written to a temporary name and renamed into place, and
-only files whose content changed are touched.
+only files whose content changed are touched. Its time is the same too: SymPy's
+multivariate factoring draws random evaluation points, and the printers factor
+through :func:`symcorr.derivation.algebra.factor`, which seeds them (from an
+unseeded generator one CI run's check hung for over 12 minutes on the cubic at
+closure 6; it takes about a minute on two cores).
 """
 from __future__ import annotations
 

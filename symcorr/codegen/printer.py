@@ -45,6 +45,7 @@ from sympy.printing.numpy import SciPyPrinter
 
 from symcorr.codegen.runtime.tuples import pattern_groups, pattern_words
 from symcorr.codegen.workspace import FunctionMemory
+from symcorr.derivation.algebra import factor
 from symcorr.derivation.engine import Derivation
 from symcorr.notation.partitions import pattern_slot_assignments
 from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
@@ -91,9 +92,9 @@ def grid_friendly(formula: sp.Expr, parameters) -> sp.Expr:
     coupling = sorted((s for s in formula.free_symbols
                        if s not in parameters and len(set(symbol_labels(s))) > 1), key=lambda s: s.name)
     if not coupling:
-        return sp.factor(formula)
+        return factor(formula)
     collected = sp.collect(sp.expand(formula), coupling, evaluate=False)
-    return sp.Add(*[monomial * sp.factor(coefficient) for monomial, coefficient in collected.items()])
+    return sp.Add(*[monomial * factor(coefficient) for monomial, coefficient in collected.items()])
 
 
 def horner_form(formula: sp.Expr, parameters) -> sp.Expr:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symcorr.derivation.algebra import factor_list
 from symcorr.derivation.engine import Derivation
 from symcorr.notation.partitions import index_patterns, mobius_weight, set_partitions
 from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
@@ -252,7 +253,7 @@ def symmetrized(expression: sp.Expr, letters: str) -> sp.Expr:
 def _separated(coefficient: sp.Expr) -> list[tuple[sp.Expr, dict[str, sp.Expr]]]:
     r"""``coefficient`` (a polynomial in per-neuron cumulants and parameters) as a sum of products
     ``scalar * prod_a part[a]``, each ``part[a]`` depending on neuron ``a`` (and the parameters) only."""
-    constant, factors = sp.factor_list(coefficient)
+    constant, factors = factor_list(coefficient)
     scalar, parts, mixed = sp.Integer(constant), {}, sp.Integer(1)
     for factor, power in factors:
         letters = {c for s in factor.free_symbols if _labels(s) for c in _labels(s)}

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symcorr.derivation.activations import Activation
+from symcorr.derivation import algebra
 from symcorr.notation.partitions import normalize_pattern
 from symcorr.notation.symbols import (
     cumulant_symbol,
@@ -161,7 +162,7 @@ class Diagram:
         Owen's-T and Gaussian-exponential forms only makes them longer)."""
         if self.contribution is None or self.contribution == 0 or not self.contribution.is_polynomial():
             return self.contribution
-        return sp.factor(self.contribution)
+        return algebra.factor(self.contribution)
 
     @property
     def latex(self) -> str:
