@@ -69,23 +69,18 @@ def moment_in_cumulants(labels, closure: int | None = None) -> sp.Expr:
     Cumulants of order > ``closure`` are taken as zero (docs/theory.md section 4).
     """
     labels = tuple(labels)
-    total = sp.Integer(0)
-    for partition in set_partitions(len(labels)):
-        if closure is not None and any(len(b) > closure for b in partition):
-            continue
-        total += sp.Mul(*[cumulant_symbol([labels[s] for s in b]) for b in partition])
-    return total
+    # one Add of all the terms: adding them one at a time re-sorts the growing sum at every step (the brute-force
+    # reference's order-4 patterns spent 95% of their time there: 'iijk' 52 s)
+    return sp.Add(*[sp.Mul(*[cumulant_symbol([labels[s] for s in b]) for b in partition])
+                    for partition in set_partitions(len(labels))
+                    if closure is None or all(len(b) <= closure for b in partition)])
 
 
 def cumulant_in_moments(labels) -> sp.Expr:
     r"""Symbolic :math:`\kappa(S)` in raw-moment symbols ``m_...`` (Moebius formula)."""
     labels = tuple(labels)
-    total = sp.Integer(0)
-    for partition in set_partitions(len(labels)):
-        total += mobius_weight(len(partition)) * sp.Mul(
-            *[moment_symbol([labels[s] for s in b]) for b in partition]
-        )
-    return total
+    return sp.Add(*[mobius_weight(len(partition)) * sp.Mul(*[moment_symbol([labels[s] for s in b]) for b in partition])
+                    for partition in set_partitions(len(labels))])
 
 
 @lru_cache(maxsize=None)
