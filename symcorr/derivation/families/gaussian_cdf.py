@@ -38,7 +38,7 @@ from functools import lru_cache
 import sympy as sp
 
 from symcorr.derivation.activation import Activation
-from symcorr.derivation.families.gaussian_expectations import GaussianVector
+from symcorr.derivation.families.gaussian_expectations import gaussian_vector
 from symcorr.derivation.families.gaussian_functions import NormalCDF
 from symcorr.derivation.families.resummed import ResummedGaussianFamily, gaussian_function
 from symcorr.notation.symbols import Z
@@ -72,7 +72,7 @@ def _expectation(polynomial, neurons) -> sp.Expr:
     :math:`w = z - \xi` (module docstring)."""
     neurons, c = neurons
     generators = [g for z, cdf, pdf, _, _ in neurons for g in (z, cdf, pdf)]
-    total = sp.Integer(0)
+    terms = []
     for monomial, coefficient in sp.Poly(polynomial, *generators).terms():
         owner, is_w, mean, exponents, steps, deltas = [], [], [], [], [], []
         for t, (_, _, _, mu, v) in enumerate(neurons):
@@ -90,9 +90,10 @@ def _expectation(polynomial, neurons) -> sp.Expr:
                 return c
             return variances[owner[x]] + (1 if (x == y and is_w[x]) else 0)
 
-        vector = GaussianVector(mean, [[cov(x, y) for y in range(len(owner))] for x in range(len(owner))])
-        total += coefficient * vector.expectation(exponents, steps, deltas)
-    return total
+        covariance = tuple(tuple(cov(x, y) for y in range(len(owner))) for x in range(len(owner)))
+        vector = gaussian_vector(tuple(mean), covariance)
+        terms.append(coefficient * vector.expectation(exponents, steps, deltas))
+    return sp.Add(*terms)       # (one Add: a growing sum is re-sorted at every +=)
 
 
 @lru_cache(maxsize=None)
