@@ -7,7 +7,12 @@ only files whose content changed are touched. Its time is the same too: SymPy's
 multivariate factoring draws random evaluation points, and the printers factor
 through :func:`symcorr.derivation.algebra.factor`, which seeds them (from an
 unseeded generator one CI run's check hung for over 12 minutes on the cubic at
-closure 6; it takes about a minute on two cores).
+closure 6; it takes about 30 s on two cores).
+
+``--check`` first reads ``generated/SOURCES.json`` (:mod:`derivations.sources`): when every
+source file the derivation loaded, the library versions and every generated file are as
+recorded there, ``generated/`` is current and nothing is derived (about a second). Otherwise,
+and always with ``--rederive`` (as CI runs it), it derives everything and compares byte for byte.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .sources import RECORD, generated_names, loaded_sources, record_text, same_derivation, unchanged
 
 HASH_SEED = "0"
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +84,7 @@ def _made(work: _Work) -> dict:
         name = factored_module_name(job.activation.name, job.order, job.closure)
         made["files"][f"{name}.py"] = factored_module_source(derivation, HEADER)
     made["printed"] = time.perf_counter() - start - made["derived"]
+    made["sources"] = loaded_sources(ROOT, GENERATED)
     return made
 
 
@@ -129,6 +137,9 @@ def generated_files(progress=sys.stderr) -> dict[str, str]:
     # the formula sheets of every shipped formula (issue 5), covered by --check like the kernels
     sections = [piece["section"] for piece in made if "section" in piece]
     files["formulas.md"], files["formulas.tex"] = markdown_sheet(sections, HEADER), latex_sheet(sections, HEADER)
+    # what this was made from, for --check without deriving (derivations/sources.py)
+    sources = loaded_sources(ROOT, GENERATED).union(*(piece["sources"] for piece in made))
+    files[RECORD] = record_text(ROOT, sources, files)
     print(f"derived and printed {len(work)} derivations in {time.perf_counter() - start:.1f} s",
           file=progress, flush=True)
     return files
@@ -139,16 +150,37 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m derivations", description=__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1, naming stale files, if generated/ is out of date; write nothing")
+    parser.add_argument("--rederive", action="store_true",
+                        help="with --check: derive everything and compare, even when generated/SOURCES.json "
+                             "shows the sources unchanged")
     args = parser.parse_args(argv)
+    if args.rederive and not args.check:
+        parser.error("--rederive goes with --check (python -m derivations always derives everything)")
     _reexec_with_fixed_hash_seed(argv)
+
+    if args.check and not args.rederive:
+        counted = unchanged(ROOT, GENERATED)
+        if counted is not None:
+            print(f"generated/ is up to date ({counted[0]} files): the {counted[1]} source files it was derived from, "
+                  f"the library versions and the files themselves are as generated/{RECORD} records them; "
+                  f"--rederive derives everything again (about 30 s on two cores)", file=sys.stderr)
+            return 0
+        print(f"generated/{RECORD} does not match the sources, libraries or files: deriving everything",
+              file=sys.stderr)
 
     from symcorr.codegen.loader import write_atomically
 
     files = generated_files()
-    present = {p.name for p in GENERATED.glob("*") if p.is_file() and p.suffix in (".py", ".md", ".tex")}
+    present = generated_names(GENERATED)
     stale = sorted(name for name, text in files.items()
                    if not (GENERATED / name).exists() or (GENERATED / name).read_text() != text)
     orphans = sorted(present - set(files))
+    if args.check and RECORD in stale and same_derivation(files[RECORD], GENERATED / RECORD):
+        # another Python or library version made the same files: generated/ is current, and only the fast check
+        # above will derive on this machine
+        stale.remove(RECORD)
+        print(f"generated/{RECORD} was written with other Python or library versions (the same files were "
+              f"derived here)", file=sys.stderr)
     if args.check:
         for name in stale:
             print(f"stale: generated/{name}", file=sys.stderr)

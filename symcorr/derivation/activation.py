@@ -47,6 +47,12 @@ class ActivationFamily:
     #: otherwise the stated bound on the error of the numerically integrated ones, relative to the
     #: scale of the function (docs/theory.md section 11). Exactness reports say "numerical (tol ...)".
     numerical_tolerance: float | None = None
+    #: Whether the formula sheets show the formulas in the vertex functions :math:`g^{(n)}_{p,a}`,
+    #: :math:`G^{(n,m)}_{pq,ab}` (``Derivation.diagram_form``, the values at :math:`n = 0` written out once)
+    #: instead of with every vertex function substituted. True unless the substituted formulas stay short:
+    #: each mean-derivative of a closed form (GELU's, say) is a longer closed form, and substituting them gave
+    #: GELU's closure-4 section 2.7 MB of LaTeX that no one could check by hand.
+    sheet_in_vertex_functions: bool = True
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""

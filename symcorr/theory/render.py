@@ -21,6 +21,7 @@ import sympy as sp
 
 from symcorr.derivation.activations import Activation
 from symcorr.notation.partitions import normalize_pattern
+from symcorr.notation.symbols import joint_vertex_symbol, parse_joint_vertex_symbol, parse_vertex_symbol, vertex_symbol
 from symcorr.theory.diagrams import Diagram, diagram_caption_latex, terms
 from symcorr.theory.printers import (
     FormulaLatexPrinter,
@@ -122,9 +123,12 @@ def _derivation_heading(derivation) -> str:
 # formulas: terms in order, lines
 # ---------------------------------------------------------------------------
 
-def formula_expression(derivation, pattern: str, substitute: bool = False) -> sp.Expr:
-    """The formula of ``pattern``; with ``substitute`` the activation's parameter values put in."""
-    formula = derivation.formula(pattern)
+def formula_expression(derivation, pattern: str, substitute: bool = False, in_vertex_functions: bool = False
+                       ) -> sp.Expr:
+    """The formula of ``pattern``; with ``substitute`` the activation's parameter values put in; with
+    ``in_vertex_functions`` its diagram form (vertex functions :math:`g^{(n)}_{p,a}`, :math:`G^{(n,m)}_{pq,ab}`
+    left as symbols, docs/theory.md sections 4.3 and 4.7)."""
+    formula = derivation.diagram_form(pattern) if in_vertex_functions else derivation.formula(pattern)
     if substitute:
         formula = sp.expand(formula.xreplace(_parameter_values(derivation.activation)))
     return formula
@@ -201,12 +205,53 @@ def latex_lines(terms: list[sp.Expr], width: int | None = None, parameters=()) -
     return broken_lines(latex_pieces(terms, parameters), width)
 
 
-def formula_pieces(derivation, pattern: str, substitute: bool = False) -> list[str]:
+def formula_pieces(derivation, pattern: str, substitute: bool = False, in_vertex_functions: bool = False
+                   ) -> list[str]:
     """The signed LaTeX terms of ``pattern``'s formula (:func:`latex_pieces`), to be broken into lines
-    at any width by :func:`broken_lines`."""
+    at any width by :func:`broken_lines`; ``in_vertex_functions`` as in :func:`formula_expression`."""
     pattern = normalize_pattern(pattern)
     parameters = () if substitute else derivation.activation.parameter_symbols
-    return latex_pieces(ordered_terms(formula_expression(derivation, pattern, substitute), parameters), parameters)
+    expression = formula_expression(derivation, pattern, substitute, in_vertex_functions)
+    return latex_pieces(ordered_terms(expression, parameters), parameters)
+
+
+#: What the vertex functions of a formula in vertex functions are (docs/theory.md sections 4.3 and 4.7).
+VERTEX_FUNCTIONS_TEXT = (
+    "Written in the vertex functions $g^{(n)}_{p,a} = \\partial^n_{\\mu_a} E[\\phi(z_a)^p]$, "
+    "$z_a \\sim N(\\mu_a, \\Sigma_{aa})$ (docs/theory.md section 4.3), and the joint vertices "
+    "$G^{(n,m)}_{pq,ab} = \\partial^n_{\\mu_a} \\partial^m_{\\mu_b} E[\\phi(z_a)^p \\phi(z_b)^q]$, "
+    "$(z_a, z_b)$ jointly Gaussian with the covariance $\\Sigma_{ab}$ (three or four neurons alike; "
+    "docs/theory.md section 4.7). Their values without derivatives follow; the others are their "
+    "mean-derivatives, and the kernels hold them written out.")
+
+
+def vertex_functions(derivation) -> dict[sp.Symbol, sp.Expr]:
+    r"""The vertex functions that ``derivation``'s diagram forms use, without derivatives
+    (:math:`g^{(0)}_{p,a}`, :math:`G^{(0,0)}_{pq,ab}`, ...), one per power and number of neurons, first
+    neurons first -> their expressions (the family's ``substitute_vertices``)."""
+    used = set().union(*(derivation.diagram_form(p).free_symbols for p in derivation.patterns))
+    chosen = {}
+    for symbol in sorted(used, key=lambda s: s.name):
+        single = parse_vertex_symbol(symbol)
+        joint = parse_joint_vertex_symbol(symbol)
+        if single is not None:
+            label, power, _ = single
+            key, base = (1, (power,)), vertex_symbol(label, power, 0)
+        elif joint is not None:
+            labels, powers, _ = joint
+            key, base = (len(labels), powers), joint_vertex_symbol(labels, powers, (0,) * len(powers))
+        else:
+            continue
+        chosen.setdefault(key, base)
+    activation = derivation.activation
+    return {base: activation.family.substitute_vertices(activation, base) for _, base in sorted(chosen.items())}
+
+
+def vertex_function_pieces(derivation) -> dict[str, list[str]]:
+    """:func:`vertex_functions` in LaTeX: the name of each -> its signed terms (:func:`latex_pieces`)."""
+    parameters = derivation.activation.parameter_symbols
+    return {expression_latex(symbol): latex_pieces(ordered_terms(value, parameters), parameters)
+            for symbol, value in vertex_functions(derivation).items()}
 
 
 def formula_latex(derivation, pattern: str, width: int | None = None, substitute: bool = False) -> list[str]:
@@ -227,10 +272,25 @@ def latex(derivation, pattern: str | None = None) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
+def align_rows(lhs: str, lines: list[str]) -> list[str]:
+    """``lhs ={}& line 1``, ``&+ line 2``, ...: the rows of one equation in an ``align`` environment."""
+    return [f"{lhs} ={{}}& {lines[0]}"] + [f"&{line if line[0] in '+-' else '+ ' + line}" for line in lines[1:]]
+
+
 def align_block(lhs: str, lines: list[str], environment: str = "align*") -> str:
     """``lhs ={}& line 1 \\\\ &+ line 2 ...`` in ``environment`` (``align*`` or ``aligned``)."""
-    body = [f"{lhs} ={{}}& {lines[0]}"] + [f"&{line if line[0] in '+-' else '+ ' + line}" for line in lines[1:]]
-    return f"\\begin{{{environment}}}\n" + " \\\\\n".join(body) + f"\n\\end{{{environment}}}"
+    return aligned_rows(align_rows(lhs, lines), environment)
+
+
+def aligned_rows(rows: list[str], environment: str = "align*") -> str:
+    """``rows`` (:func:`align_rows`) in ``environment``, one per line."""
+    return f"\\begin{{{environment}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{environment}}}"
+
+
+def vertex_function_block(vertex_pieces: dict[str, list[str]], width: int, environment: str = "align*") -> str:
+    """The values of :func:`vertex_function_pieces` as one ``environment``, lines of about ``width`` characters."""
+    return aligned_rows([row for name, terms in vertex_pieces.items()
+                         for row in align_rows(name, broken_lines(terms, width))], environment)
 
 
 def formula_text(derivation, pattern: str, substitute: bool = False) -> str:
@@ -246,11 +306,14 @@ def formula_text(derivation, pattern: str, substitute: bool = False) -> str:
     return f"{output_text(pattern)} = {' '.join(pieces)}"
 
 
-def markdown_section(derivation, patterns, substitute: bool, level: int, pieces=None) -> str:
+def markdown_section(derivation, patterns, substitute: bool, level: int, pieces=None, vertex_pieces=None) -> str:
     """One derivation's formulas as a Markdown section (heading ``level``), each in a ``$$`` block;
-    ``pieces`` (pattern -> :func:`formula_pieces`) may hold the formulas' LaTeX printed already."""
+    ``pieces`` (pattern -> :func:`formula_pieces`) may hold the formulas' LaTeX printed already;
+    ``vertex_pieces`` (:func:`vertex_function_pieces`), for formulas in vertex functions, their values."""
     hashes = "#" * level
     parts = [f"{hashes} {derivation_title(derivation)}", "", derivation_summary(derivation, not substitute)]
+    if vertex_pieces:
+        parts += ["", VERTEX_FUNCTIONS_TEXT, "", "$$", vertex_function_block(vertex_pieces, 90, "aligned"), "$$"]
     for p in patterns:
         printed = pieces[p] if pieces is not None else formula_pieces(derivation, p, substitute)
         parts += ["", f"{hashes}# {pattern_title(p)}: ${output_latex(p)}$ (pattern `{p}`)", "",
@@ -346,6 +409,8 @@ def render_terms(derivation, pattern: str, fmt: str = "text", diagrams: list[Dia
 
 
 __all__ = ["latex", "output_latex", "output_text", "pattern_title", "math_sections", "activation_description",
-           "accuracy_text", "closure_text", "derivation_title", "derivation_summary", "formula_expression", "ordered_terms",
-           "latex_pieces", "broken_lines", "latex_lines", "formula_pieces", "formula_latex", "align_block",
-           "formula_text", "markdown_section", "render_derivation", "render_terms", "parameter_values_latex", "FORMATS"]
+           "accuracy_text", "closure_text", "derivation_title", "derivation_summary", "formula_expression",
+           "ordered_terms", "latex_pieces", "broken_lines", "latex_lines", "formula_pieces", "formula_latex",
+           "align_rows", "align_block", "aligned_rows", "vertex_functions", "vertex_function_pieces",
+           "vertex_function_block", "VERTEX_FUNCTIONS_TEXT", "formula_text", "markdown_section", "render_derivation",
+           "render_terms", "parameter_values_latex", "FORMATS"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sympy.printing.latex import latex_escape
 
 from symcorr.theory.render import (
+    VERTEX_FUNCTIONS_TEXT,
     align_block,
     broken_lines,
     derivation_summary,
@@ -21,6 +22,8 @@ from symcorr.theory.render import (
     markdown_section,
     output_latex,
     pattern_title,
+    vertex_function_block,
+    vertex_function_pieces,
 )
 
 #: The notation paragraph that opens both sheets (Markdown; LaTeX after ``_markdown_to_latex``).
@@ -37,15 +40,23 @@ NOTATION = (
     "\\mathrm{Cov}(\\operatorname{erf} z_a, \\operatorname{erf} z_b)$ (Owen's T) and "
     "$E_{\\mathrm{erf}}^{(p_a, p_b, \\dots)}(\\mu_a, \\mu_b, \\dots) = "
     "E[\\operatorname{erf}(z_a)^{p_a} \\operatorname{erf}(z_b)^{p_b} \\cdots]$ for $z$ Gaussian with the "
-    "means and covariances of those neurons (evaluated numerically). Regenerate with "
+    "means and covariances of those neurons (evaluated numerically). The other closed-form families "
+    "(docs/theory.md section 11) name theirs alike, e.g. $E_{\\mathrm{gelu}}(\\mu_a, \\Sigma_{aa}) = E[\\phi(z_a)]$ "
+    "and $C_{\\mathrm{gelu}}(\\mu_a, \\mu_b, \\Sigma_{aa}, \\Sigma_{bb}, \\Sigma_{ab}) = "
+    "\\mathrm{Cov}(\\phi(z_a), \\phi(z_b))$. The formulas of polynomials are written out in the input "
+    "cumulants; those of every other family in its vertex functions (docs/theory.md section 4.3), whose "
+    "values each section gives: written out, each mean-derivative of a closed form is a longer closed form "
+    "(GELU's closure-4 formulas would take 2.7 MB of LaTeX). Regenerate with "
     "`python -m derivations`; list the terms of a formula by diagram with `symcorr terms`."
 )
 
 
 def printed_formulas(derivation) -> dict[str, list[str]]:
     """``derivation``'s formulas in LaTeX, pattern -> :func:`~symcorr.theory.render.formula_pieces`
-    (the slow part of a sheet: both sheets break the same pieces into lines of their own widths)."""
-    return {p: formula_pieces(derivation, p) for p in derivation.patterns}
+    (the slow part of a sheet: both sheets break the same pieces into lines of their own widths); in the
+    vertex functions where the family says so (``sheet_in_vertex_functions``)."""
+    in_vertex_functions = derivation.activation.family.sheet_in_vertex_functions
+    return {p: formula_pieces(derivation, p, in_vertex_functions=in_vertex_functions) for p in derivation.patterns}
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,15 @@ def sheet_section(derivation) -> SheetSection:
     """``derivation``'s :class:`SheetSection` (its formulas printed once, :func:`printed_formulas`, for both sheets)."""
     pieces = printed_formulas(derivation)
     d = derivation
+    vertex_pieces = vertex_function_pieces(d) if d.activation.family.sheet_in_vertex_functions else None
     latex = ["", f"\\section{{{derivation_title(d, latex_escape(d.activation.name))}}}", "", derivation_summary(d)]
+    if vertex_pieces:
+        latex += ["", VERTEX_FUNCTIONS_TEXT, vertex_function_block(vertex_pieces, 68)]
     for p in d.patterns:
         latex += ["", f"\\subsection*{{{pattern_title(p)}: ${output_latex(p)}$ (pattern {p})}}",
                   align_block(output_latex(p), broken_lines(pieces[p], 68))]
-    return SheetSection(derivation_title(d), markdown_section(d, list(d.patterns), False, level=2, pieces=pieces),
-                        tuple(latex))
+    markdown = markdown_section(d, list(d.patterns), False, level=2, pieces=pieces, vertex_pieces=vertex_pieces)
+    return SheetSection(derivation_title(d), markdown, tuple(latex))
 
 
 def markdown_sheet(sections, header: str | None = None) -> str:

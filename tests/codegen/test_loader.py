@@ -147,3 +147,23 @@ def test_kernel_output_never_aliases_its_input():
     assert not np.shares_memory(out.cov, cov) and not np.shares_memory(out.mean, mean)
     np.testing.assert_array_equal(out.cov, before)
     np.testing.assert_array_equal(cov, before)
+
+
+def test_written_files_keep_the_permissions_a_plain_write_gives(tmp_path):
+    import os
+    import stat
+
+    from symcorr.codegen.loader import write_atomically
+
+    mask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.py"
+        write_atomically(fresh, "x = 1\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # not the temporary file's 0o600
+        assert fresh.read_text() == "x = 1\n"
+        fresh.chmod(0o664)
+        write_atomically(fresh, "x = 2\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o664 and fresh.read_text() == "x = 2\n"
+    finally:
+        os.umask(mask)
+    assert not list(tmp_path.glob("*.tmp"))

@@ -83,3 +83,35 @@ def test_latex_sheet_escapes_the_family_name():
     assert f"\\section{{{escaped}: $\\phi(z) = \\frac{{z^{{2}}}}{{2}} + z$, orders 1..1, closure $K = 2$}}" in latex
     markdown = theory.formula_sheet_markdown([derivation])
     assert f"1. {derivation.activation.name}: $\\phi(z) = " in markdown
+
+
+def test_a_closed_form_familys_section_is_written_in_its_vertex_functions_with_their_values():
+    """sin at closure 4: the formulas in g^{(n)}_{p,a} and G^{(n,m)}_{pq,ab} (short), and the values at n = 0 that
+    the section lists equal E[sin(z)^p] and E[sin(z_i) sin(z_j)] by Gauss-Hermite quadrature."""
+    import numpy as np
+
+    from symcorr.derivation.activations import sin
+    from symcorr.notation.symbols import cumulant_symbol
+    from symcorr.theory.render import vertex_functions
+
+    derivation = derive(sin(), 2, 4)
+    markdown = theory.formula_sheet_markdown([derivation])
+    assert "Written in the vertex functions" in markdown and len(markdown) < 20_000
+    assert "G^{(0,0)}_{11,ij} ={}&" in markdown and "\\Sigma_{y,ij} ={}& G^{(0,0)}_{11,ij}" in markdown
+    assert "\\operatorname{expm}" not in markdown.split("### Mean")[1]  # the formulas themselves are not written out
+    values = {symbol.name: value for symbol, value in vertex_functions(derivation).items()}
+    assert set(values) == {"g1d0_i", "g2d0_i", "G1x1d0x0_ij"}
+    mu_i, mu_j, s_ii, s_jj, s_ij = 0.3, -0.7, 0.8, 1.3, 0.4
+    at = {cumulant_symbol("i"): mu_i, cumulant_symbol("j"): mu_j, cumulant_symbol("ii"): s_ii,
+          cumulant_symbol("jj"): s_jj, cumulant_symbol("ij"): s_ij}
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    weights = weights / weights.sum()
+    z = mu_i + np.sqrt(s_ii) * nodes
+    for name, expected in (("g1d0_i", weights @ np.sin(z)), ("g2d0_i", weights @ np.sin(z) ** 2)):
+        assert float(values[name].subs(at)) == pytest.approx(expected, rel=1e-12, abs=1e-14)
+    # (z_i, z_j) = mu + L xi with the Cholesky factor L of the pair's covariance
+    factor = np.linalg.cholesky([[s_ii, s_ij], [s_ij, s_jj]])
+    xi_a, xi_b = np.meshgrid(nodes, nodes, indexing="ij")
+    pair = np.einsum("ab,bmn->amn", factor, np.stack([xi_a, xi_b]))
+    expected = np.einsum("m,n,mn->", weights, weights, np.sin(mu_i + pair[0]) * np.sin(mu_j + pair[1]))
+    assert float(values["G1x1d0x0_ij"].subs(at)) == pytest.approx(expected, rel=1e-12)

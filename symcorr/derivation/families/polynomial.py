@@ -35,6 +35,9 @@ class PolynomialFamily(ActivationFamily):
 
     name = "polynomial"
     theory_sections = "docs/theory.md sections 4 (cumulant expansion) and 5 (polynomial activations, exact)"
+    #: the vertex functions are polynomials in the mean and variance: the substituted formulas are the short,
+    #: exact polynomials of docs/theory.md section 5 that one checks by hand
+    sheet_in_vertex_functions = False
 
     @staticmethod
     def degree(activation: Activation) -> int:
