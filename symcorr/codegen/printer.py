@@ -176,12 +176,14 @@ LONGEST_DOCSTRING_LATEX = 4000
 
 
 def derive_command(derivation: Derivation, pattern: str) -> str:
-    """The ``symcorr derive`` command that prints ``pattern``'s formula of ``derivation`` in LaTeX."""
+    """The ``symcorr derive`` command that prints ``pattern``'s formula of ``derivation`` in LaTeX (in the vertex
+    functions where the family's formula sheets are, ``sheet_in_vertex_functions``)."""
     activation = derivation.activation
     spec = activation.family.command_spec(activation)
     series = "" if derivation.series_order is None else f" -S {derivation.series_order}"
+    vertices = " --vertex-functions" if activation.family.sheet_in_vertex_functions else ""
     return (f"symcorr derive -a {spec} -K {derivation.closure}{series} -M {derivation.order} "
-            f"-p {pattern} -f latex")
+            f"-p {pattern} -f latex{vertices}")
 
 
 def _printed_symbols_exceed(formula: sp.Expr, limit: int) -> bool:

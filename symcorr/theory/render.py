@@ -225,10 +225,11 @@ VERTEX_FUNCTIONS_TEXT = (
     "mean-derivatives, and the kernels hold them written out.")
 
 
-def vertex_functions(derivation) -> dict[sp.Symbol, sp.Expr]:
+def vertex_functions(derivation, substitute: bool = False) -> dict[sp.Symbol, sp.Expr]:
     r"""The vertex functions that ``derivation``'s diagram forms use, without derivatives
     (:math:`g^{(0)}_{p,a}`, :math:`G^{(0,0)}_{pq,ab}`, ...), one per power and number of neurons, first
-    neurons first -> their expressions (the family's ``substitute_vertices``)."""
+    neurons first -> their expressions (the family's ``substitute_vertices``; with ``substitute`` the
+    activation's parameter values put in)."""
     used = set().union(*(derivation.diagram_form(p).free_symbols for p in derivation.patterns))
     chosen = {}
     for symbol in sorted(used, key=lambda s: s.name):
@@ -244,14 +245,17 @@ def vertex_functions(derivation) -> dict[sp.Symbol, sp.Expr]:
             continue
         chosen.setdefault(key, base)
     activation = derivation.activation
-    return {base: activation.family.substitute_vertices(activation, base) for _, base in sorted(chosen.items())}
+    values = {base: activation.family.substitute_vertices(activation, base) for _, base in sorted(chosen.items())}
+    if substitute:
+        values = {base: value.xreplace(_parameter_values(activation)) for base, value in values.items()}
+    return values
 
 
-def vertex_function_pieces(derivation) -> dict[str, list[str]]:
+def vertex_function_pieces(derivation, substitute: bool = False) -> dict[str, list[str]]:
     """:func:`vertex_functions` in LaTeX: the name of each -> its signed terms (:func:`latex_pieces`)."""
-    parameters = derivation.activation.parameter_symbols
+    parameters = () if substitute else derivation.activation.parameter_symbols
     return {expression_latex(symbol): latex_pieces(ordered_terms(value, parameters), parameters)
-            for symbol, value in vertex_functions(derivation).items()}
+            for symbol, value in vertex_functions(derivation, substitute).items()}
 
 
 def formula_latex(derivation, pattern: str, width: int | None = None, substitute: bool = False) -> list[str]:
@@ -293,29 +297,47 @@ def vertex_function_block(vertex_pieces: dict[str, list[str]], width: int, envir
                          for row in align_rows(name, broken_lines(terms, width))], environment)
 
 
-def formula_text(derivation, pattern: str, substitute: bool = False) -> str:
-    """``Sigma_y[ij] = ...`` in SymPy syntax (parses back with :func:`symcorr.notation.parse.parse_sympy`)."""
-    pattern = normalize_pattern(pattern)
-    parameters = () if substitute else derivation.activation.parameter_symbols
-    terms = ordered_terms(formula_expression(derivation, pattern, substitute), parameters)
+def _sum_text(expression: sp.Expr, parameters) -> str:
+    """``expression`` as text, its terms in :func:`ordered_terms` order, the ``parameters`` first in each."""
     printer = FormulaStrPrinter({"leading": tuple(parameters)})
     pieces = []
-    for position, term in enumerate(terms):
+    for position, term in enumerate(ordered_terms(expression, parameters)):
         sign, body = _signed(term, printer)
         pieces.append((f"-{body}" if sign == "-" else body) if position == 0 else f"{sign} {body}")
-    return f"{output_text(pattern)} = {' '.join(pieces)}"
+    return " ".join(pieces)
 
 
-def markdown_section(derivation, patterns, substitute: bool, level: int, pieces=None, vertex_pieces=None) -> str:
+def formula_text(derivation, pattern: str, substitute: bool = False, in_vertex_functions: bool = False) -> str:
+    """``Sigma_y[ij] = ...`` in SymPy syntax (parses back with :func:`symcorr.notation.parse.parse_sympy`);
+    ``in_vertex_functions`` as in :func:`formula_expression`."""
+    pattern = normalize_pattern(pattern)
+    parameters = () if substitute else derivation.activation.parameter_symbols
+    expression = formula_expression(derivation, pattern, substitute, in_vertex_functions)
+    return f"{output_text(pattern)} = {_sum_text(expression, parameters)}"
+
+
+def vertex_functions_text(derivation, substitute: bool = False) -> list[str]:
+    """``g1d0_i = ...`` for each of :func:`vertex_functions`, after a comment line saying what they are."""
+    parameters = () if substitute else derivation.activation.parameter_symbols
+    return (["# " + _VERTEX_LEGEND + "; " + _JOINT_VERTEX_LEGEND + "; their values without derivatives:"]
+            + [f"{symbol.name} = {_sum_text(value, parameters)}"
+               for symbol, value in vertex_functions(derivation, substitute).items()])
+
+
+def markdown_section(derivation, patterns, substitute: bool, level: int, pieces=None, vertex_pieces=None,
+                     in_vertex_functions: bool = False) -> str:
     """One derivation's formulas as a Markdown section (heading ``level``), each in a ``$$`` block;
     ``pieces`` (pattern -> :func:`formula_pieces`) may hold the formulas' LaTeX printed already;
-    ``vertex_pieces`` (:func:`vertex_function_pieces`), for formulas in vertex functions, their values."""
+    ``in_vertex_functions``: the formulas in vertex functions (:func:`formula_expression`), after their values
+    (``vertex_pieces``, :func:`vertex_function_pieces`, printed here unless given)."""
+    if in_vertex_functions and vertex_pieces is None:
+        vertex_pieces = vertex_function_pieces(derivation, substitute)
     hashes = "#" * level
     parts = [f"{hashes} {derivation_title(derivation)}", "", derivation_summary(derivation, not substitute)]
     if vertex_pieces:
         parts += ["", VERTEX_FUNCTIONS_TEXT, "", "$$", vertex_function_block(vertex_pieces, 90, "aligned"), "$$"]
     for p in patterns:
-        printed = pieces[p] if pieces is not None else formula_pieces(derivation, p, substitute)
+        printed = pieces[p] if pieces is not None else formula_pieces(derivation, p, substitute, in_vertex_functions)
         parts += ["", f"{hashes}# {pattern_title(p)}: ${output_latex(p)}$ (pattern `{p}`)", "",
                   "$$", align_block(output_latex(p), broken_lines(printed, 90), "aligned"), "$$"]
     return "\n".join(parts)
@@ -326,20 +348,30 @@ def _check_format(fmt: str) -> None:
         raise ValueError(f"format must be 'text', 'markdown' or 'latex', got {fmt!r}")
 
 
-def render_derivation(derivation, fmt: str = "text", patterns=None, substitute: bool = False) -> str:
-    """Every pattern's formula (or those in ``patterns``) as ``fmt``: 'text', 'markdown' or 'latex'."""
+def render_derivation(derivation, fmt: str = "text", patterns=None, substitute: bool = False,
+                      in_vertex_functions: bool = False) -> str:
+    """Every pattern's formula (or those in ``patterns``) as ``fmt``: 'text', 'markdown' or 'latex';
+    ``in_vertex_functions``: in the vertex functions, after their values without derivatives (as the formula
+    sheets print every family but the polynomials)."""
     _check_format(fmt)
     patterns = [normalize_pattern(p) for p in (patterns or derivation.patterns)]
     if fmt == "text":
         lines = [f"# {_derivation_heading(derivation)}"]
-        lines += [formula_text(derivation, p, substitute) for p in patterns]
+        if in_vertex_functions:
+            lines += vertex_functions_text(derivation, substitute)
+        lines += [formula_text(derivation, p, substitute, in_vertex_functions) for p in patterns]
         return "\n".join(lines) + "\n"
     if fmt == "markdown":
-        return markdown_section(derivation, patterns, substitute, level=2) + "\n"
+        return markdown_section(derivation, patterns, substitute, level=2,
+                                in_vertex_functions=in_vertex_functions) + "\n"
     blocks = [f"% {_derivation_heading(derivation)}"]
+    if in_vertex_functions:
+        blocks += [f"% {_VERTEX_LEGEND}; {_JOINT_VERTEX_LEGEND}; their values without derivatives",
+                   vertex_function_block(vertex_function_pieces(derivation, substitute), 70)]
     for p in patterns:
         blocks.append(f"% {pattern_title(p)}, pattern {p}")
-        blocks.append(align_block(output_latex(p), formula_latex(derivation, p, 70, substitute)))
+        lines = broken_lines(formula_pieces(derivation, p, substitute, in_vertex_functions), 70)
+        blocks.append(align_block(output_latex(p), lines))
     return "\n".join(blocks) + "\n"
 
 
@@ -412,5 +444,5 @@ __all__ = ["latex", "output_latex", "output_text", "pattern_title", "math_sectio
            "accuracy_text", "closure_text", "derivation_title", "derivation_summary", "formula_expression",
            "ordered_terms", "latex_pieces", "broken_lines", "latex_lines", "formula_pieces", "formula_latex",
            "align_rows", "align_block", "aligned_rows", "vertex_functions", "vertex_function_pieces",
-           "vertex_function_block", "VERTEX_FUNCTIONS_TEXT", "formula_text", "markdown_section", "render_derivation",
+           "vertex_function_block", "VERTEX_FUNCTIONS_TEXT", "formula_text", "vertex_functions_text", "markdown_section", "render_derivation",
            "render_terms", "parameter_values_latex", "FORMATS"]

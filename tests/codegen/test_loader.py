@@ -94,13 +94,15 @@ def test_long_formulas_are_replaced_by_the_command_that_prints_them(capsys):
                     assert int(length) == LONGEST_DOCSTRING_LATEX
                     commands[(path.stem, function.name)] = command
     erf_covariance = commands[("erf_order2_closure4", "_pattern_ij")]
-    assert erf_covariance == "symcorr derive -a erf -K 4 -S 2 -M 2 -p ij -f latex"
-    assert ("quadratic_order4_closure4", "_pattern_ijkl") in commands
-    # the command runs and prints the formula
+    # the closed-form families' formulas in their vertex functions, as the formula sheets print them
+    assert erf_covariance == "symcorr derive -a erf -K 4 -S 2 -M 2 -p ij -f latex --vertex-functions"
+    assert commands[("quadratic_order4_closure4", "_pattern_ijkl")].endswith("-p ijkl -f latex")
+    # the commands run and print the formulas
     assert theory.derive_main(shlex.split(erf_covariance)[2:]) == 0
     out = capsys.readouterr().out
-    assert "\\begin{align*}" in out and "\\kappa_{iiij}" in out
-    assert len(out) > LONGEST_DOCSTRING_LATEX
+    assert "\\begin{align*}" in out and "\\kappa_{iiij}" in out and "G^{(0,0)}_{11,ij} ={}&" in out
+    assert theory.derive_main(shlex.split(commands[("quadratic_order4_closure4", "_pattern_ijkl")])[2:]) == 0
+    assert len(capsys.readouterr().out) > LONGEST_DOCSTRING_LATEX
 
 
 def test_a_formula_is_sized_without_printing_only_when_its_latex_is_surely_longer():

@@ -65,3 +65,44 @@ def test_unknown_format_is_refused(quadratic_k4):
     for render in (lambda f: render_derivation(quadratic_k4, f), lambda f: render_terms(quadratic_k4, "ij", f)):
         with pytest.raises(ValueError, match="format must be"):
             render("html")
+
+
+def test_the_vertex_function_form_and_its_listed_values_give_back_the_formulas():
+    """sin at closure 4 (joint vertices for ij): each g^{(n)}_{p,a} taken as the n-th mean-derivative of the listed
+    g^{(0)}_{p,i} renamed to neuron a, each G^{(n,m)}_{11,ij} as the derivatives of the listed G^{(0,0)}_{11,ij}:
+    the formulas in vertex functions become the derived formulas (at a point, to 1e-12)."""
+    from symcorr.derivation.activations import sin
+    from symcorr.notation.symbols import cumulant_symbol, parse_joint_vertex_symbol, parse_vertex_symbol
+    from symcorr.theory.render import render_derivation, vertex_functions
+
+    derivation = derive(sin(), 2, 4)
+    listed = {symbol.name: value for symbol, value in vertex_functions(derivation).items()}
+    assert set(listed) == {"g1d0_i", "g2d0_i", "G1x1d0x0_ij"}
+    to_j = {cumulant_symbol("i"): cumulant_symbol("j"), cumulant_symbol("ii"): cumulant_symbol("jj")}
+    point = {cumulant_symbol(labels): value for labels, value in (
+        ("i", 0.3), ("j", -0.6), ("ii", 0.7), ("jj", 1.1), ("ij", 0.25), ("iii", 0.2), ("jjj", -0.3),
+        ("iij", 0.1), ("ijj", -0.15), ("iiii", 0.4), ("jjjj", 0.5), ("iiij", 0.05), ("iijj", 0.12),
+        ("ijjj", -0.07))}
+
+    def vertex(symbol):
+        single, joint = parse_vertex_symbol(symbol), parse_joint_vertex_symbol(symbol)
+        if single is not None:
+            label, power, n = single
+            base = listed[f"g{power}d0_i"]
+            base = base if label == "i" else base.xreplace(to_j)
+            return sp.diff(base, cumulant_symbol(label), n) if n else base
+        labels, powers, (n, m) = joint
+        assert labels == "ij" and powers == (1, 1)
+        return sp.diff(listed["G1x1d0x0_ij"], cumulant_symbol("i"), n, cumulant_symbol("j"), m)
+
+    for pattern in derivation.patterns:
+        form = derivation.diagram_form(pattern)
+        rebuilt = form.xreplace({s: vertex(s) for s in form.free_symbols if parse_vertex_symbol(s)
+                                 or parse_joint_vertex_symbol(s)})
+        expected = float(derivation.formula(pattern).subs(point).evalf(30))
+        assert float(rebuilt.subs(point).evalf(30)) == pytest.approx(expected, rel=1e-12, abs=1e-14), pattern
+    # what symcorr derive --vertex-functions prints: the values, then the formulas in vertex functions
+    text = render_derivation(derivation, "text", in_vertex_functions=True)
+    assert "\nG1x1d0x0_ij = " in text and "\nSigma_y[ij] = G1x1d0x0_ij + " in text
+    latex = render_derivation(derivation, "latex", in_vertex_functions=True)
+    assert "G^{(0,0)}_{11,ij} ={}&" in latex and "\\Sigma_{y,ij} ={}& G^{(0,0)}_{11,ij}" in latex

@@ -71,7 +71,7 @@ def _pattern_ij(kappa):
 
     The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
-    ``symcorr derive -a sin -K 4 -S 2 -M 2 -p ij -f latex``
+    ``symcorr derive -a sin -K 4 -S 2 -M 2 -p ij -f latex --vertex-functions``
     """
     mu_i = _support.grid_view(kappa[0], 'i', 'ij')
     mu_j = _support.grid_view(kappa[0], 'j', 'ij')

@@ -187,7 +187,7 @@ def _pattern_ijkl(kappa, at, shared):
 
     The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
-    ``symcorr derive -a sin -K 2 -M 4 -p ijkl -f latex``
+    ``symcorr derive -a sin -K 2 -M 4 -p ijkl -f latex --vertex-functions``
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
@@ -304,7 +304,7 @@ def _pattern_iijk(kappa, at, shared):
 
     The formula's LaTeX (over 4000 characters) is too long to read here; print it with
 
-    ``symcorr derive -a sin -K 2 -M 4 -p iijk -f latex``
+    ``symcorr derive -a sin -K 2 -M 4 -p iijk -f latex --vertex-functions``
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
