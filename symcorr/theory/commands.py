@@ -177,8 +177,9 @@ def derive_main(argv) -> int:
     parser.add_argument("--substitute", action="store_true",
                         help="put the activation's parameter values (alpha, coefficients) into the formulas")
     parser.add_argument("--vertex-functions", action="store_true",
-                        help="write the formulas in the vertex functions g{p}d{n}_a, G{p}x{q}d{n}x{m}_ab (docs/theory.md "
-                             "sections 4.3, 4.7), after their values without derivatives, as the formula sheets "
+                        help="write the formulas in the vertex functions g{p}d{n}_a, G{p}x{q}d{n}x{m}_ab "
+                             "(docs/theory.md sections 4.3, 4.7), after their values without derivatives, as the "
+                             "formula sheets "
                              "do for every family but the polynomials (written out, GELU's at closure 4 run to "
                              "megabytes)")
     args = parser.parse_args(argv)
@@ -188,7 +189,8 @@ def derive_main(argv) -> int:
             order = max(order, *(len(p) for p in args.pattern))
         derivation = _derive_from_args(args, order)
         patterns = [normalize_pattern(p) for p in args.pattern] if args.pattern else None
-        sys.stdout.write(render_derivation(derivation, args.format, patterns, args.substitute, args.vertex_functions))
+        sys.stdout.write(render_derivation(derivation, args.format, patterns, args.substitute,
+                                           args.vertex_functions))
     except (ValueError, KeyError, ExpressionError) as error:
         return _fail("symcorr derive", error)
     return 0

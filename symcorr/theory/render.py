@@ -444,5 +444,5 @@ __all__ = ["latex", "output_latex", "output_text", "pattern_title", "math_sectio
            "accuracy_text", "closure_text", "derivation_title", "derivation_summary", "formula_expression",
            "ordered_terms", "latex_pieces", "broken_lines", "latex_lines", "formula_pieces", "formula_latex",
            "align_rows", "align_block", "aligned_rows", "vertex_functions", "vertex_function_pieces",
-           "vertex_function_block", "VERTEX_FUNCTIONS_TEXT", "formula_text", "vertex_functions_text", "markdown_section", "render_derivation",
-           "render_terms", "parameter_values_latex", "FORMATS"]
+           "vertex_function_block", "VERTEX_FUNCTIONS_TEXT", "formula_text", "vertex_functions_text",
+           "markdown_section", "render_derivation", "render_terms", "parameter_values_latex", "FORMATS"]
