@@ -8,8 +8,10 @@ hash seed and SymPy's factoring points are fixed, see ``derivations/__main__.py`
 ``--check`` can answer without deriving: when every recorded source, version and file
 is as recorded, ``generated/`` is what the derivations make now. When anything differs
 (a source edited, a library upgraded, a generated file edited, added or removed), it
-derives everything and compares, as ``--check --rederive`` always does; the record itself
-is a generated file, so a record that does not match the sources is stale like a kernel.
+derives everything and compares, as ``--check --rederive`` always does. The record decides
+nothing else: when only it differs (sources edited without changing any generated file, or
+other library versions), the check passes with a note, and keeps deriving until
+``python -m derivations`` rewrites it.
 """
 from __future__ import annotations
 
@@ -63,17 +65,6 @@ def record_text(root: Path, sources, files: dict[str, str]) -> str:
     return json.dumps(record, indent=1, sort_keys=True) + "\n"
 
 
-def same_derivation(text: str, recorded: Path) -> bool:
-    """Whether the record ``text`` and the one at ``recorded`` list the same sources and generated files (their
-    environments may differ)."""
-    try:
-        old = json.loads(recorded.read_text())
-    except (OSError, ValueError):
-        return False
-    new = json.loads(text)
-    return isinstance(old, dict) and all(old.get(key) == new[key] for key in ("sources", "generated"))
-
-
 def generated_names(generated: Path) -> set[str]:
     """The names of the files in ``generated`` that ``python -m derivations`` writes or removes."""
     return {p.name for p in generated.glob("*") if p.is_file() and p.suffix in GENERATED_SUFFIXES}
@@ -102,4 +93,4 @@ def unchanged(root: Path, generated: Path) -> tuple[int, int] | None:
 
 
 __all__ = ["RECORD", "LIBRARIES", "GENERATED_SUFFIXES", "digest", "environment", "loaded_sources", "record_text",
-           "same_derivation", "generated_names", "unchanged"]
+           "generated_names", "unchanged"]

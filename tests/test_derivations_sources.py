@@ -56,17 +56,6 @@ def test_any_change_sends_the_check_to_derive(tree, change, monkeypatch):
     assert sources.unchanged(root, generated) is None
 
 
-def test_a_record_from_other_library_versions_lists_the_same_derivation(tree, monkeypatch):
-    root, generated = tree
-    files = {"kernel.py": "def kernel(): return 1\n", "formulas.md": "# sheet\n"}
-    monkeypatch.setattr(sources, "environment", lambda: {"python": "3.99", "libraries": {}})
-    here = sources.record_text(root, {"pkg/formula.py"}, files)
-    assert json.loads(here)["environment"] != json.loads((generated / sources.RECORD).read_text())["environment"]
-    assert sources.same_derivation(here, generated / sources.RECORD)
-    edited = sources.record_text(root, {"pkg/formula.py"}, {**files, "kernel.py": "def kernel(): return 2\n"})
-    assert not sources.same_derivation(edited, generated / sources.RECORD)
-
-
 def test_the_loaded_sources_are_this_repositorys_modules_outside_generated():
     import symcorr.codegen.generated.quadratic_order2_closure2  # noqa: F401
     import symcorr.notation.symbols
@@ -87,3 +76,49 @@ def test_the_shipped_record_lists_what_a_derivation_loads():
         assert path in record["sources"]
     assert set(record["generated"]) | {sources.RECORD} == sources.generated_names(
         ROOT / "symcorr" / "codegen" / "generated")
+
+
+def _copy_of_the_repository(tmp_path) -> Path:
+    import shutil
+
+    copy = tmp_path / "repository"
+    for part in ("derivations", "symcorr"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def _check(copy: Path, *arguments):
+    import os
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHASHSEED")}
+    return subprocess.run([sys.executable, "-m", "derivations", "--check", *arguments], cwd=copy, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_the_check_of_an_unchanged_checkout_answers_from_the_record(tmp_path):
+    copy = _copy_of_the_repository(tmp_path)
+    run = _check(copy)
+    assert run.returncode == 0, run.stderr
+    assert "as generated/SOURCES.json records them" in run.stderr and "derived and printed" not in run.stderr
+
+
+@pytest.mark.slow
+def test_the_check_derives_when_a_generated_file_was_edited_and_names_it(tmp_path):
+    copy = _copy_of_the_repository(tmp_path)
+    kernel = copy / "symcorr" / "codegen" / "generated" / "quadratic_order2_closure2.py"
+    kernel.write_text(kernel.read_text().replace("def ", "def  ", 1))
+    run = _check(copy)
+    assert run.returncode == 1
+    assert "deriving everything" in run.stderr and "derived and printed 33 derivations" in run.stderr
+    assert "stale: generated/quadratic_order2_closure2.py" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_source_edited_without_changing_any_generated_file_passes_with_a_note(tmp_path):
+    copy = _copy_of_the_repository(tmp_path)
+    source = copy / "symcorr" / "notation" / "symbols.py"
+    source.write_text(source.read_text() + "\n# a comment\n")
+    run = _check(copy)
+    assert run.returncode == 0, run.stderr
+    assert "deriving everything" in run.stderr and "note: generated/SOURCES.json records other sources" in run.stderr
