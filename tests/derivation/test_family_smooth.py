@@ -5,6 +5,7 @@ References: mpmath at raised precision (Taylor coefficients by mpmath.diff, Gaus
 adaptive quadrature split where phi varies, pairs by conditioning, tests/references.py), numpy sampling
 with standard errors, and the mixture error scaling. The stated tolerance is 1e-12 of the scale.
 """
+import functools
 import itertools
 import math
 
@@ -56,9 +57,11 @@ _SAFE = {
 VARIANCES = {"softplus": [0.0, 1e-4, 0.3, 4.0, 100.0]}
 
 
+@functools.lru_cache(maxsize=None)
 def _symbolic(name, p, n):
-    """F^(n) of F = phi^p as a NumPy function, by SymPy's differentiation (independent of the runtime's series)."""
-    return sp.lambdify(_Z, sp.diff(_SAFE[name] ** p, _Z, n), modules="numpy")
+    """F^(n) of F = phi^p as a NumPy function, by SymPy's differentiation (independent of the runtime's series);
+    made once per (name, p, n): SymPy's derivative and lambdify were most of the time of the tests that use it."""
+    return sp.lambdify(_Z, sp.diff(_SAFE[name] ** p, _Z, n), modules="numpy", cse=True)
 
 
 def _reference_vertex(name, p, n, mu, v):
