@@ -401,7 +401,8 @@ def main(argv) -> int:
     parser.add_argument("--seed", type=SEED, default=0, help="seed of subsets, weights and sampling (default 0)")
     parser.add_argument("--threads", type=integer(1), default=1,
                         help="torch threads (default 1: fastest for these small networks)")
-    parser.add_argument("--quick", action="store_true", help="the small run the tests use")
+    parser.add_argument("--quick", action="store_true", help="the small run the tests use (with --relu: a short "
+                        "training and fewer surrogate samples for that network too)")
     parser.add_argument("--out", default=None, help="output folder (default reports/mnist-<data name>)")
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--relu", action="store_true", help="also: a 784-128-64-10 ReLU MLP trained the usual way, "
@@ -432,8 +433,8 @@ def main(argv) -> int:
     if args.relu:
         from symcorr.experiments import mnist_relu
 
-        relu_config = mnist_relu.ReluMnistConfig(data=config.data, seed=config.seed, threads=config.threads,
-                                                 n_train=config.n_train)
+        relu_options = dict(data=config.data, seed=config.seed, threads=config.threads, n_train=config.n_train)
+        relu_config = (mnist_relu.ReluMnistConfig.quick if args.quick else mnist_relu.ReluMnistConfig)(**relu_options)
         relu_results = mnist_relu.run(relu_config, dataset=dataset)
         print(mnist_relu.summary(relu_results))
         write_json(out / "relu.json", relu_results)

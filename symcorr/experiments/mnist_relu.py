@@ -74,6 +74,14 @@ class ReluMnistConfig:
     groups: int = 64
     threads: int | None = 1
 
+    @classmethod
+    def quick(cls, **overrides) -> "ReluMnistConfig":
+        """A run for tests (``symcorr reproduce mnist --quick --relu``): digits, 6 epochs, :math:`2^{14}` surrogate
+        samples per class."""
+        values = dict(data="digits", epochs=6, n_surrogate=2**14)
+        values.update(overrides)
+        return cls(**values)
+
 
 def relu_mlp(widths, seed: int = 0):
     """``nn.Sequential(Linear, ReLU, ..., Linear)`` in float64 with torch's default initialisation (seeded)."""

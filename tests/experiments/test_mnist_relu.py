@@ -50,7 +50,7 @@ def test_layer_errors_separate_the_exact_gaussian_part_from_the_data_non_gaussia
 @pytest.mark.skipif("relu" not in activations.ACTIVATIONS, reason="needs the activation families")
 def test_a_relu_network_trained_on_digits_propagated_per_class():
     pytest.importorskip("sklearn")
-    results = run(ReluMnistConfig(data="digits", epochs=6, n_surrogate=2**14))
+    results = run(ReluMnistConfig.quick())
     assert results["widths"] == [64, 128, 64, 10] and results["test_accuracy"] > 0.9
     rows = results["errors"]["layers"]
     assert [row["layer"].split(":")[1][:4] for row in rows] == ["Line", "ReLU", "Line", "ReLU", "Line"]
