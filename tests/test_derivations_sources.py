@@ -1,6 +1,9 @@
 """The record of what generated/ was derived from (derivations/sources.py): ``--check`` answers from it
 only when every recorded source, library version and generated file is as recorded."""
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -79,8 +82,6 @@ def test_the_shipped_record_lists_what_a_derivation_loads():
 
 
 def _copy_of_the_repository(tmp_path) -> Path:
-    import shutil
-
     copy = tmp_path / "repository"
     for part in ("derivations", "symcorr"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -88,9 +89,6 @@ def _copy_of_the_repository(tmp_path) -> Path:
 
 
 def _check(copy: Path, *arguments):
-    import os
-    import subprocess
-
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHASHSEED")}
     return subprocess.run([sys.executable, "-m", "derivations", "--check", *arguments], cwd=copy, env=env,
                           capture_output=True, text=True, timeout=900)
