@@ -28,8 +28,10 @@ Carlo estimate
 
 Representation: dense where it fits (closure 2 always; closure 3 to N = 256, closure 4 to N = 64), else
 ``representation='factored'`` with ``tolerance`` (polynomial activations only; the largest estimated size of
-the dropped cyclic terms, from the result's exactness status, is shown: docs/theory.md section 12.3). erf has
-no factored form: the refusal is shown (the call is made and its error message kept). Every closure runs in a
+the dropped cyclic terms, from the result's exactness status, is shown: docs/theory.md section 12.3). erf's first
+layer, of a Gaussian, has no factored form (closure 2: its orders 3..4 are numerical joint moments) and is dense in
+either representation, :math:`N^3` joint moments, which bounds erf's widths; its later layers are factored
+(docs/theory.md section 12.2). A refusal is shown (the call is made and its error message kept). Every closure runs in a
 forked process with a time limit (``--timeout``; over it the row says so) after an untimed warm-up of the same
 kernels in the parent; once a closure times out at width N, its wider cases of the same activation, depth and representation
 are listed as skipped for that reason. Monte Carlo runs the same way (``--mc-timeout``).
@@ -55,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ACTIVATIONS = ("quadratic", "cubic", "erf")
 WIDTHS = (64, 128, 256, 512, 1024)
-#: erf runs dense only; above these widths only closure 2 would run, so they are left out to save sampling time.
+#: erf's first layer is dense in either representation (joint moments); above these widths only closure 2 would run,
+#: so they are left out to save sampling time.
 ERF_WIDTHS = (64, 128, 256, 512)
 DEPTHS = (2, 3, 4)
 #: The cases of each network: (closure, pair_mean); closure 3 with and without the pair mean of kappa4
@@ -118,7 +121,7 @@ def run_closure(name: str, width: int, depth: int, closure: int, pair_mean: bool
             warnings.simplefilter("ignore")
             result = propagate(model, inputs, order=2, closure=closure, representation=form, tolerance=tolerance,
                                pair_mean=pair_mean, progress=False)
-    except (ValueError, MemoryError) as error:  # refusals (erf factored, memory budget) name their reason
+    except (ValueError, MemoryError) as error:  # refusals (memory budget, too many networks) name their reason
         return {"status": f"refused: {type(error).__name__}: {error}", "form": form, "tolerance": tolerance}
     seconds = time.perf_counter() - start
     sizes = [cause.size for order in (1, 2) for cause in result.status(order).causes

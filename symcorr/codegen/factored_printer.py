@@ -25,11 +25,11 @@ import sympy as sp
 
 from symcorr.codegen.printer import KernelPrinter, _formula_statements, grid_friendly, module_name
 from symcorr.derivation.engine import Derivation
-from symcorr.derivation.tensor_networks import DenseBlock, network_terms
-from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
+from symcorr.derivation.tensor_networks import DenseBlock, network_terms, relabelled_symbol
+from symcorr.notation.symbols import NEURON_LABELS, parse_vertex_symbol, symbol_labels, vertex_symbol
 
 #: Bumped whenever the printed form changes, so cached factored modules are rebuilt.
-FACTORED_VERSION = 1
+FACTORED_VERSION = 2
 
 #: The longest block formula shown in a docstring as LaTeX.
 LONGEST_BLOCK_LATEX = 1500
@@ -48,36 +48,69 @@ def factored_key(derivation_key: str) -> str:
 def _canonical(block: DenseBlock) -> tuple[str, sp.Expr]:
     """The block on the letters ``'i'``, ``'ij'`` (its labels mapped in order)."""
     mapping = {c: NEURON_LABELS[n] for n, c in enumerate(block.labels)}
-    replacements = {}
-    for symbol in block.expression.free_symbols:
-        try:
-            labels = symbol_labels(symbol)
-        except ValueError:
-            continue
-        replacements[symbol] = cumulant_symbol("".join(mapping[c] for c in labels))
+    replacements = {symbol: relabelled_symbol(symbol, mapping) for symbol in block.expression.free_symbols}
     return "".join(mapping[c] for c in block.labels), block.expression.xreplace(replacements)
 
 
-def _block_function(name: str, grid: str, expression: sp.Expr, parameters, printer: KernelPrinter):
-    """The lines of ``name(kappa, *parameters)`` and the number of statements (arrays held at once, bound)."""
-    inputs = sorted((s for s in expression.free_symbols if s not in set(parameters)),
-                    key=lambda s: (len(symbol_labels(s)), s.name))
+class _VertexFunctions:
+    r"""The single-neuron vertex functions :math:`g^{(n)}_{p}(\mu_a, \Sigma_{aa})` that blocks in vertex functions
+    use, each printed once as ``_vertex_g{p}d{n}(mu_i, Sigma_ii, *parameters)`` (elementwise, the family's
+    expression after common-subexpression elimination) and called by the blocks on their own neurons."""
+
+    def __init__(self, activation, printer: KernelPrinter):
+        self.activation, self.printer, self.names, self.lines = activation, printer, {}, []
+
+    def call(self, symbol: sp.Symbol) -> tuple[str, list[sp.Symbol]]:
+        """The call that gives ``symbol`` (``g1d3_j``) on its neuron, and the input cumulants it reads."""
+        label, power, derivative = parse_vertex_symbol(symbol)
+        base = vertex_symbol("i", power, derivative)
+        parameters = self.activation.parameter_symbols
+        value = self.activation.family.substitute_vertices(self.activation, base)
+        arguments = sorted((s for s in value.free_symbols if s not in set(parameters)), key=lambda s: s.name)
+        name = f"_vertex_g{power}d{derivative}"
+        if base not in self.names:
+            self.names[base] = name
+            self.lines += [f"def {name}({', '.join([*(a.name for a in arguments), *(p.name for p in parameters)])}):",
+                           f'    r"""The vertex function :math:`{sp.latex(base)}`, elementwise."""']
+            for target, source in _formula_statements(value, self.printer):
+                self.lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
+            self.lines += ["", ""]
+        own = [relabelled_symbol(a, {"i": label}) for a in arguments]
+        return f"{name}({', '.join([*(a.name for a in own), *(p.name for p in parameters)])})", own
+
+
+def _block_function(name: str, grid: str, expression: sp.Expr, activation, printer: KernelPrinter,
+                    vertices: _VertexFunctions):
+    """The lines of ``name(kappa, *parameters)`` and the number of statements (arrays held at once, bound). A
+    block in vertex functions (:func:`~symcorr.derivation.tensor_networks.per_neuron_formula`) computes each of
+    them from its neuron's mean and variance (``vertices``) and is printed as the polynomial it is in them."""
+    parameters = activation.parameter_symbols
     latex = sp.latex(expression)
-    shown = f":math:`{latex}`" if len(latex) <= LONGEST_BLOCK_LATEX else f"a polynomial of {len(latex)} LaTeX characters"
+    shown = (f":math:`{latex}`" if len(latex) <= LONGEST_BLOCK_LATEX
+             else f"a polynomial of {len(latex)} LaTeX characters")
+    in_vertices = sorted((s for s in expression.free_symbols if parse_vertex_symbol(s) is not None),
+                         key=lambda s: s.name)
+    calls = [(symbol, *vertices.call(symbol)) for symbol in in_vertices]
+    inputs = {s for s in expression.free_symbols if s not in set(parameters) and parse_vertex_symbol(s) is None}
+    inputs = sorted(inputs.union(*(own for _, _, own in calls)), key=lambda s: (len(symbol_labels(s)), s.name))
     lines = [f"def {name}({', '.join(['kappa', *(p.name for p in parameters)])}):",
              f'    r"""A factor on the neuron grid ``{grid}``: {shown}."""']
     for symbol in inputs:
         labels = symbol_labels(symbol)
         lines.append(f"    {symbol.name} = _support.grid_view(kappa[{len(labels) - 1}], {labels!r}, {grid!r})")
-    statements = _formula_statements(grid_friendly(expression, set(parameters)) if expression.is_polynomial()
-                                     else expression, printer)
+    lines += [f"    {symbol.name} = {call}" for symbol, call, _ in calls]
+    if calls:               # a large polynomial in many symbols: factoring it for the grid costs more than it saves
+        statements = _formula_statements(expression, printer)
+    else:
+        statements = _formula_statements(grid_friendly(expression, set(parameters)) if expression.is_polynomial()
+                                         else expression, printer)
     for target, source in statements:
         lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
-    return lines, len(inputs) + len(statements) + 2
+    return lines, len(inputs) + len(calls) + len(statements) + 2
 
 
 def _number(value: sp.Expr) -> str:
-    value = sp.nsimplify(value)
+    value = value if isinstance(value, sp.Rational) else sp.nsimplify(value)
     if value.is_Integer:
         return f"{int(value)}.0"
     if value.is_Rational:
@@ -95,6 +128,7 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
     arrays: dict[str, int] = {}
     orders: list[list[str]] = []
     scalars = 0
+    vertices = _VertexFunctions(activation, printer)
     for order in range(3, derivation.order + 1):
         terms = network_terms(derivation, order)
         specs = []
@@ -106,7 +140,7 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
                 if key not in blocks:
                     name = f"_block_{len(blocks)}"
                     blocks[key] = name
-                    lines, count = _block_function(name, grid, expression, parameters, printer)
+                    lines, count = _block_function(name, grid, expression, activation, printer, vertices)
                     functions += lines + ["", ""]
                     arrays[name] = count
                 calls.append(f"({blocks[key]}, {block.labels!r})")
@@ -120,12 +154,19 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
                 scalar = _number(term.scalar)
             arrangements = ", ".join(f"({tuple(words)!r}, {_number(weight)})" for words, weight in term.arrangements)
             cumulants = tuple(block.labels for block in term.cumulants)
+            pattern = "" if term.pattern is None else f", {term.pattern!r}"
             specs.append(f"    _support.FactoredTerm({scalar}, ({''.join(c + ', ' for c in calls)}), "
-                         f"{cumulants!r}, ({arrangements},), {term.cyclic}),")
-        orders.append([f"#: Output order {order}: {len(terms)} terms ({sum(t.cyclic for t in terms)} cyclic) whose "
-                       "symmetrized sum is the all-distinct formula,",
-                       "#: which holds on every diagonal (docs/theory.md section 12).",
-                       f"TERMS_{order} = (", *specs, ")", ""])
+                         f"{cumulants!r}, ({arrangements},), {term.cyclic}{pattern}),")
+        corrections = sorted({t.pattern for t in terms if t.pattern is not None})
+        if corrections:
+            what = [f"#: Output order {order}: {len(terms)} terms ({sum(t.cyclic for t in terms)} cyclic), the "
+                    "all-distinct formula's and the corrections",
+                    f"#: on the diagonals {', '.join(corrections)} (docs/theory.md section 12.2)."]
+        else:
+            what = [f"#: Output order {order}: {len(terms)} terms ({sum(t.cyclic for t in terms)} cyclic) whose "
+                    "symmetrized sum is the all-distinct formula,",
+                    "#: which holds on every diagonal (docs/theory.md section 12)."]
+        orders.append([*what, f"TERMS_{order} = (", *specs, ")", ""])
     imports = ["import numpy"] + [f"import {m}" for m in sorted(printer.module_imports) if m != "numpy"]
     head = [
         f"HEADER = {header!r}",
@@ -151,7 +192,7 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
         "",
         "",
     ]
-    body = functions + [line for order in orders for line in order] + [
+    body = vertices.lines + functions + [line for order in orders for line in order] + [
         "#: Arrays of the grid's size each block function holds at once (an upper bound).",
         "BLOCK_ARRAYS = {" + ", ".join(f"{name}: {count}" for name, count in arrays.items()) + "}",
     ]

@@ -53,6 +53,12 @@ class ActivationFamily:
     #: each mean-derivative of a closed form (GELU's, say) is a longer closed form, and substituting them gave
     #: GELU's closure-4 section 2.7 MB of LaTeX that no one could check by hand.
     sheet_in_vertex_functions: bool = True
+    #: Whether the formulas, every vertex function substituted, are polynomials in the input cumulants and the
+    #: parameters with rational coefficients, so that every coarser index pattern's formula is the all-distinct
+    #: one with its neurons identified (docs/theory.md section 12.2). The factored terms are then derived from
+    #: those formulas and need no diagonal corrections; otherwise from the diagram form, the vertex functions
+    #: :math:`g^{(n)}_{p,a}` taken as per-neuron quantities, with a correction term on every coarser pattern.
+    formulas_are_polynomials: bool = False
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""

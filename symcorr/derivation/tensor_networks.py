@@ -21,13 +21,15 @@ formula as a sum of :class:`NetworkTerm` s:
 * terms that differ in one dense block only are merged (that block summed), until
   no two do.
 
-The all-distinct formula holds on every diagonal: for polynomial activations the
+For polynomial activations the all-distinct formula holds on every diagonal: the
 formula of every coarser pattern (``'iij'``, ``'iii'``) equals the all-distinct one
 with the neurons identified, as polynomials (:func:`diagonal_corrections` computes
-the differences by the Moebius formula of the partition lattice, and
-:func:`network_terms` refuses a derivation where one does not vanish). The
-factored tensor is therefore the network evaluated at every index tuple, with no
-corrections on the diagonals.
+the differences by the Moebius formula of the partition lattice; :func:`network_terms`
+checks that they vanish). The factored tensor is then the network evaluated at every
+index tuple. For families whose vertex functions are not polynomials (erf) the terms
+are derived from the formulas in the vertex functions (:func:`per_neuron_formula`),
+which are per-neuron quantities like :math:`\mu_i`, and every coarser pattern gets its
+correction as terms that stand on that pattern only (:func:`correction_terms`).
 
 A term is *cyclic* when its blocks, as a hypergraph on the neurons, have a cycle
 (:attr:`NetworkTerm.cyclic`): the triangle :math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`,
@@ -38,32 +40,77 @@ inputs stay factored with slices of cost :math:`O(N^2 r)`; cyclic ones do not
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import sympy as sp
 
 from symcorr.derivation.algebra import factor_list
-from symcorr.derivation.engine import Derivation
+from symcorr.derivation.activation import Activation
+from symcorr.derivation.engine import Derivation, resolve_reference
 from symcorr.notation.partitions import index_patterns, mobius_weight, set_partitions
-from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
+from symcorr.notation.symbols import (NEURON_LABELS, cumulant_symbol, parse_joint_vertex_symbol, parse_vertex_symbol,
+                                      symbol_labels, vertex_symbol)
 
 
 def _labels(symbol) -> str | None:
-    """The neuron labels of an input cumulant symbol, ``None`` for a parameter."""
+    """The neuron labels of an input cumulant symbol or of a single-neuron vertex function
+    (:func:`~symcorr.notation.symbols.vertex_symbol`, a per-neuron quantity), ``None`` for a parameter."""
+    vertex = parse_vertex_symbol(symbol)
+    if vertex is not None:
+        return vertex[0]
     try:
         return symbol_labels(symbol)
     except ValueError:
         return None
 
 
+def relabelled_symbol(symbol: sp.Symbol, mapping: dict[str, str]) -> sp.Symbol:
+    """``symbol`` with its neuron labels mapped (``{'k': 'i'}``: Sigma_jk -> Sigma_ij, g1d2_k -> g1d2_i); a
+    parameter as it is."""
+    vertex = parse_vertex_symbol(symbol)
+    if vertex is not None:
+        label, power, derivative = vertex
+        return vertex_symbol(mapping.get(label, label), power, derivative)
+    labels = _labels(symbol)
+    return symbol if labels is None else cumulant_symbol("".join(mapping.get(c, c) for c in labels))
+
+
 def _relabelled(expression: sp.Expr, mapping: dict[str, str]) -> sp.Expr:
-    """``expression`` with every cumulant symbol's labels mapped (``{'k': 'i'}``: Sigma_jk -> Sigma_ij)."""
-    replacements = {}
-    for symbol in expression.free_symbols:
-        labels = _labels(symbol)
-        if labels is not None:
-            replacements[symbol] = cumulant_symbol("".join(mapping.get(c, c) for c in labels))
-    return expression.xreplace(replacements)
+    """``expression`` with every symbol's neuron labels mapped (:func:`relabelled_symbol`)."""
+    return expression.xreplace({symbol: relabelled_symbol(symbol, mapping) for symbol in expression.free_symbols})
+
+
+class NoFactoredForm(ValueError):
+    """A derivation whose formulas have no factored form (:func:`per_neuron_formula`)."""
+
+
+def has_factored_form(activation: Activation, order: int, closure: int) -> bool:
+    """Whether the output orders ``3..order`` of ``activation`` at ``closure`` have factored terms: for a
+    family whose formulas are polynomials always, otherwise where every pattern of those orders is derived in the
+    independent reference, whose vertex functions are per-neuron (erf at closure 3 and 4; not at closure 2, whose
+    orders 3..4 are joint moments: :func:`per_neuron_formula`). A pattern on one neuron (``'iii'``) has no joint
+    vertex of several neurons in either reference."""
+    return activation.family.formulas_are_polynomials or all(
+        len(set(pattern)) == 1 or resolve_reference(activation, pattern, closure) == "independent"
+        for m in range(3, order + 1) for pattern in index_patterns(m))
+
+
+def per_neuron_formula(derivation: Derivation, pattern: str) -> sp.Expr:
+    r"""The formula of ``pattern`` that the factored terms are derived from: the formula itself where the family's
+    formulas are polynomials in the input cumulants (``formulas_are_polynomials``), else its diagram form, whose
+    single-neuron vertex functions are per-neuron quantities like :math:`\mu_i` (docs/theory.md section 12.2).
+    A diagram form with joint vertex functions (a joint Gaussian reference, section 4.7) is refused."""
+    if derivation.activation.family.formulas_are_polynomials:
+        return derivation.formula(pattern)
+    form = derivation.diagram_form(pattern)
+    joint = sorted(s.name for s in form.free_symbols if parse_joint_vertex_symbol(s) is not None)
+    if joint:
+        raise NoFactoredForm(f"pattern {pattern!r} of {derivation.activation} (closure {derivation.closure}) is "
+                             f"derived in the joint Gaussian reference (vertex functions {', '.join(joint[:3])}): its "
+                             "joint vertices are not per-neuron factors, so it has no factored form; use "
+                             "representation='dense'")
+    return form
 
 
 def _pattern_blocks(pattern: str) -> tuple[list[tuple[int, ...]], str]:
@@ -80,24 +127,27 @@ def diagonal_correction(derivation: Derivation, pattern: str) -> sp.Expr:
     block :math:`B` of :math:`\sigma`) and :math:`f_\tau|_\sigma` the formula of :math:`\tau`'s pattern with
     its neurons identified as in :math:`\sigma`. The tensor is :math:`\sum_\sigma G_\sigma` placed on the
     positions whose equal neurons include :math:`\sigma`'s (Moebius inversion on the partition lattice)."""
-    total = sp.Integer(0)
+    # the engine's formulas come expanded, and a relabelled monomial is a monomial: one Add collects them (sp.expand
+    # of the sum took most of the corrections' time for erf's formulas in vertex functions)
+    summands = []
     for normalized, mapping, weight in _refinements(pattern):
-        total += weight * _relabelled(derivation.formula(normalized), mapping)
-    return sp.expand(total)
+        formula = _relabelled(per_neuron_formula(derivation, normalized), mapping)
+        summands += [weight * monomial for monomial in sp.Add.make_args(formula)]
+    return sp.Add(*summands)
 
 
 #: The prime modulo which :func:`_vanishes` evaluates (a Mersenne prime).
 _PRIME = 2**61 - 1
 
 
-def _monomials(expression: sp.Expr) -> list[tuple[int, tuple[tuple[str, int], ...]]]:
-    """An expanded polynomial as ``(coefficient mod _PRIME, ((symbol name, power), ...))`` per monomial."""
+def _monomials(expression: sp.Expr) -> list[tuple[int, tuple[tuple[sp.Symbol, int], ...]]]:
+    """An expanded polynomial as ``(coefficient mod _PRIME, ((symbol, power), ...))`` per monomial."""
     out = []
     for monomial in sp.Add.make_args(expression):
         coefficient, rest = monomial.as_coeff_Mul()
         if not coefficient.is_Rational:
             raise ValueError(f"not a polynomial with rational coefficients: {monomial}")
-        powers = tuple((symbol.name, int(power)) for symbol, power in rest.as_powers_dict().items()
+        powers = tuple((symbol, int(power)) for symbol, power in rest.as_powers_dict().items()
                        if not (symbol == 1))
         value = int(coefficient.p) % _PRIME * pow(int(coefficient.q), -1, _PRIME) % _PRIME
         out.append((value, powers))
@@ -108,34 +158,32 @@ def _vanishes(derivation: Derivation, pattern: str, points: int = 2, seed: int =
     r"""Whether :func:`diagonal_correction` of ``pattern`` is the zero polynomial, tested by exact evaluation
     modulo the prime :math:`p = 2^{61} - 1` at ``points`` random points (a non-zero polynomial of degree
     :math:`d` vanishes at a random point with probability at most :math:`d/p`, Schwartz-Zippel); much
-    faster than expanding the corrections of large formulas (erf's formulas, not polynomials, are
-    refused by the caller before)."""
+    faster than expanding the corrections of large formulas."""
     import random
 
     rng = random.Random(seed)
     refinements = list(_refinements(pattern))
-    monomials = {normalized: _monomials(derivation.formula(normalized)) for normalized, _, _ in refinements}
+    monomials = {normalized: _monomials(per_neuron_formula(derivation, normalized))
+                 for normalized, _, _ in refinements}
     for _ in range(points):
-        values: dict[str, int] = {}
+        values: dict[sp.Symbol, int] = {}
 
-        def value(name: str, mapping) -> int:
-            stem, _, labels = name.partition("_")
-            if stem in ("mu", "Sigma", "kappa") and labels:
-                name = cumulant_symbol("".join(mapping.get(c, c) for c in labels)).name
-            if name not in values:
-                values[name] = rng.randrange(1, _PRIME)
-            return values[name]
+        def value(symbol: sp.Symbol, mapping) -> int:
+            symbol = relabelled_symbol(symbol, mapping)
+            if symbol not in values:
+                values[symbol] = rng.randrange(1, _PRIME)
+            return values[symbol]
 
         total = 0
         for normalized, mapping, weight in refinements:
-            cache: dict[str, int] = {}
+            cache: dict[sp.Symbol, int] = {}
             part = 0
             for coefficient, powers in monomials[normalized]:
                 term = coefficient
-                for name, power in powers:
-                    if name not in cache:
-                        cache[name] = value(name, mapping)
-                    term = term * pow(cache[name], power, _PRIME) % _PRIME
+                for symbol, power in powers:
+                    if symbol not in cache:
+                        cache[symbol] = value(symbol, mapping)
+                    term = term * pow(cache[symbol], power, _PRIME) % _PRIME
                 part += term
             total = (total + weight * part) % _PRIME
         if total != 0:
@@ -210,6 +258,10 @@ class NetworkTerm:
     dense: tuple[DenseBlock, ...]
     cumulants: tuple[CumulantBlock, ...]
     arrangements: tuple[tuple[tuple[str, ...], sp.Rational], ...] = (((), sp.Integer(1)),)
+    #: ``None`` for a term of the all-distinct formula; else the coarser index pattern (``'iij'``) whose
+    #: diagonal correction the term is part of: slot :math:`s` is then neuron ``pattern[s]``, so :math:`X` is
+    #: zero off that pattern's diagonal (:func:`correction_terms`).
+    pattern: str | None = None
 
     @property
     def cyclic(self) -> bool:
@@ -250,11 +302,27 @@ def symmetrized(expression: sp.Expr, letters: str) -> sp.Expr:
     return sp.expand(sum(_relabelled(expression, dict(zip(letters, p))) for p in permutations) / len(permutations))
 
 
-def _separated(coefficient: sp.Expr) -> list[tuple[sp.Expr, dict[str, sp.Expr]]]:
+def _separated(coefficient: sp.Expr, factor: bool = True) -> list[tuple[sp.Expr, dict[str, sp.Expr]]]:
     r"""``coefficient`` (a polynomial in per-neuron cumulants and parameters) as a sum of products
-    ``scalar * prod_a part[a]``, each ``part[a]`` depending on neuron ``a`` (and the parameters) only."""
+    ``scalar * prod_a part[a]``, each ``part[a]`` depending on neuron ``a`` (and the parameters) only: factored
+    first (``factor``), else monomial by monomial (:func:`_merged` joins them again): the diagonal corrections of
+    vertex-function formulas are large polynomials in many symbols, whose factoring took SymPy 108 s of 122 s
+    (erf, order 3, closure 4)."""
+    if not factor:
+        out = []
+        for monomial in sp.Add.make_args(sp.expand(coefficient)):
+            scalar, parts = sp.Integer(1), {}
+            for piece in sp.Mul.make_args(monomial):
+                letters = {c for s in piece.free_symbols if _labels(s) for c in _labels(s)}
+                if not letters:
+                    scalar *= piece
+                else:
+                    (letter,) = letters
+                    parts[letter] = parts.get(letter, sp.Integer(1)) * piece
+            out.append((scalar, parts))
+        return out
     constant, factors = factor_list(coefficient)
-    scalar, parts, mixed = sp.Integer(constant), {}, sp.Integer(1)
+    scalar, parts, mixed = sp.sympify(constant), {}, sp.Integer(1)
     for factor, power in factors:
         letters = {c for s in factor.free_symbols if _labels(s) for c in _labels(s)}
         if not letters:
@@ -291,16 +359,29 @@ def _coupling_name(coupling, mapping=None) -> str:
     return "*".join(sorted(names))
 
 
-def _orbit(coupling, letters: str) -> tuple[str, int]:
-    """The canonical name of the coupling monomial's orbit under relabelling the neurons, and its size."""
-    names = {_coupling_name(coupling, dict(zip(letters, permuted))) for permuted in itertools.permutations(letters)}
+def relabellings(letters: str, pattern: str | None = None) -> list[dict[str, str]]:
+    """The relabellings of the neurons ``letters`` under which a formula is symmetric: all of them for the
+    all-distinct formula (``pattern=None``), those among letters that ``pattern`` holds equally often for a
+    coarser pattern's correction (``'iijk'``: j <-> k)."""
+    mappings = [dict(zip(letters, p)) for p in itertools.permutations(letters)]
+    if pattern is None:
+        return mappings
+    return [m for m in mappings if all(pattern.count(a) == pattern.count(b) for a, b in m.items())]
+
+
+def _orbit(coupling, letters: str, symmetries) -> tuple[str, int]:
+    """The canonical name of the coupling monomial's orbit under the relabellings ``symmetries``, and its size."""
+    names = {_coupling_name(coupling, mapping) for mapping in symmetries}
     return min(names), len(names)
 
 
-def _raw_terms(formula: sp.Expr, letters: str) -> list[tuple[sp.Expr, dict, tuple]]:
-    """``(scalar, {block key: expression}, cumulant blocks)`` per separated summand of each coupling monomial
-    that represents its orbit under relabelling the neurons (the scalar carries the orbit's size); block
-    keys are ``('pair', 'ij')`` and ``('vector', 'i')``."""
+def _raw_terms(formula: sp.Expr, letters: str, symmetries=None,
+               factor: bool = True) -> list[tuple[sp.Expr, dict, tuple]]:
+    """``(scalar, {block key: expression}, cumulant blocks)`` per separated summand (:func:`_separated`, with
+    ``factor``) of each coupling monomial that represents its orbit under relabelling the neurons (``symmetries``,
+    default all relabellings: the scalar carries the orbit's size); block keys are ``('pair', 'ij')`` and
+    ``('vector', 'i')``."""
+    symmetries = relabellings(letters) if symmetries is None else symmetries
     if any(not isinstance(base, sp.Symbol) and base != 1 for monomial in sp.Add.make_args(formula)
            for base in monomial.as_coeff_Mul()[1].as_powers_dict()):
         formula = sp.expand(formula)        # the engine's formulas come expanded; others are expanded here
@@ -318,7 +399,7 @@ def _raw_terms(formula: sp.Expr, letters: str) -> list[tuple[sp.Expr, dict, tupl
         by_coupling.setdefault(tuple(coupling), []).append(sp.Mul(*own))
     terms = []
     for coupling, own in by_coupling.items():
-        representative, size = _orbit(coupling, letters)
+        representative, size = _orbit(coupling, letters, symmetries)
         if _coupling_name(coupling) != representative:
             continue
         coefficient = sp.Add(*own)
@@ -333,7 +414,7 @@ def _raw_terms(formula: sp.Expr, letters: str) -> list[tuple[sp.Expr, dict, tupl
                 cumulants += [CumulantBlock(labels)] * power
         cumulants = tuple(sorted(cumulants, key=lambda b: (len(b.labels), b.labels)))
         in_cumulants = {c for b in cumulants for c in b.labels}
-        for scalar, parts in _separated(coefficient):
+        for scalar, parts in _separated(coefficient, factor):
             blocks = {("pair", labels): expression for labels, expression in pairs.items()}
             for letter, part in parts.items():
                 owners = [labels for labels in pairs if letter in labels]
@@ -367,7 +448,7 @@ def _merged(terms: list) -> list:
                     continue
                 changed = True
                 _, blocks, cumulants = group[0]
-                summed = sp.expand(sum(scalar * b[key] for scalar, b, _ in group))
+                summed = sp.expand(sp.Add(*[scalar * b[key] for scalar, b, _ in group]))
                 if summed == 0:
                     continue
                 merged.append((sp.Integer(1), {**blocks, key: summed}, cumulants))
@@ -382,14 +463,15 @@ def _block_signature(dense, cumulants, mapping) -> tuple:
     return tuple(blocks), tuple(sorted("".join(sorted(mapping[c] for c in b.labels)) for b in cumulants))
 
 
-def _arrangements(dense, cumulants, letters: str) -> tuple:
+def _arrangements(dense, cumulants, letters: str, pattern: str | None = None) -> tuple:
     """The joint words of the cumulant blocks up to the symmetries of the term (relabellings that keep its
-    blocks), with the fraction of all joint words each stands for (:class:`NetworkTerm`)."""
+    blocks, and ``pattern``'s multiplicities: :func:`relabellings`), with the fraction of all joint words each
+    stands for (:class:`NetworkTerm`)."""
     if not cumulants:
         return (((), sp.Integer(1)),)
     identity = dict(zip(letters, letters))
     signature = _block_signature(dense, cumulants, identity)
-    symmetries = [mapping for mapping in (dict(zip(letters, p)) for p in itertools.permutations(letters))
+    symmetries = [mapping for mapping in relabellings(letters, pattern)
                   if _block_signature(dense, cumulants, mapping) == signature]
     words = [sorted({"".join(w) for w in itertools.permutations(b.labels)}) for b in cumulants]
     owner = [b.labels for b in cumulants]
@@ -419,39 +501,73 @@ def _arrangements(dense, cumulants, letters: str) -> tuple:
     return tuple((joint, sp.Rational(count, total)) for joint, count in sorted(counts.items()))
 
 
-def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]:
-    r"""The all-distinct formula of output ``order`` (>= 3) of a polynomial ``derivation`` as a sum of
-    :class:`NetworkTerm` s (module docstring): :math:`\sum_t \operatorname{Sym}(X_t)` is the formula, and
-    the output tensor is that sum at every index tuple.
-
-    Refuses (``ValueError``) a derivation whose coarser patterns do not follow from the all-distinct one
-    (:func:`diagonal_corrections` non-zero: non-polynomial activations).
-    """
-    if derivation.activation.family.name != "polynomial":
-        raise ValueError(f"factored output cumulants are derived for polynomial activations; "
-                         f"{derivation.activation} is of the {derivation.activation.family.name} family")
-    corrections = [p for p in index_patterns(order) if len(set(p)) < order
-                   and not _vanishes(derivation, p)]
-    if corrections:
-        raise ValueError(f"the all-distinct formula of order {order} of {derivation.activation} does not hold on "
-                         f"the diagonals {sorted(corrections)}: no factored form without diagonal corrections")
-    letters = NEURON_LABELS[:order]
-    terms = _merged(_raw_terms(derivation.formula(letters), letters))
+def _network_terms(formula: sp.Expr, letters: str, pattern: str | None = None, weight=1,
+                   factor: bool = True) -> list[NetworkTerm]:
+    """:class:`NetworkTerm` s of ``formula`` over the neurons ``letters`` (symmetric under :func:`relabellings`
+    of ``pattern``), merged, each scalar times ``weight``; ``factor`` as for :func:`_separated`."""
+    terms = _merged(_raw_terms(formula, letters, relabellings(letters, pattern), factor=factor))
     out = []
     for scalar, blocks, cumulants in terms:
+        scalar = scalar * weight
         dense = []
         for (kind, labels), expression in sorted(blocks.items(), key=lambda item: (item[0][1], item[0][0])):
             if kind == "vector" and expression == 1:
                 continue
             dense.append(DenseBlock(labels, expression))
-        arrangements = _arrangements(dense, cumulants, letters)    # before the scalar joins a block
+        arrangements = _arrangements(dense, cumulants, letters, pattern)    # before the scalar joins a block
         if dense and scalar != 1:
             dense[0] = DenseBlock(dense[0].labels, sp.expand(scalar * dense[0].expression))
             scalar = sp.Integer(1)
-        out.append(NetworkTerm(scalar, tuple(dense), cumulants, arrangements))
-    return tuple(sorted(out, key=lambda t: (t.cyclic, len(t.cumulants), [b.labels for b in t.dense],
-                                            [b.labels for b in t.cumulants], sp.srepr(t.expression()))))
+        out.append(NetworkTerm(scalar, tuple(dense), cumulants, arrangements, pattern))
+    return sorted(out, key=lambda t: (t.cyclic, len(t.cumulants), [b.labels for b in t.dense],
+                                      [b.labels for b in t.cumulants], sp.srepr(t.expression())))
+
+
+def placements(pattern: str) -> int:
+    r"""The positions of an order-:math:`m` tensor's slots that have ``pattern``'s shape: the set partitions of
+    the :math:`m` slots into blocks of its letters' multiplicities, :math:`m! / (\prod_b k_b! \prod_k c_k!)`
+    (:math:`k_b` the size of block :math:`b`, :math:`c_k` the number of blocks of size :math:`k`): 3 for
+    ``'iij'``, 3 for ``'iijj'``, 6 for ``'iijk'``."""
+    sizes = [pattern.count(c) for c in dict.fromkeys(pattern)]
+    count = math.factorial(len(pattern))
+    for size in sizes:
+        count //= math.factorial(size)
+    for size in set(sizes):
+        count //= math.factorial(sizes.count(size))
+    return count
+
+
+def correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
+    r"""The :func:`diagonal_correction` :math:`G_\sigma` of the coarser ``pattern`` as terms on that pattern: the
+    tensor receives :math:`G_\sigma` at each of its :func:`placements`, which is
+    :math:`\operatorname{Sym}(X)` of :math:`X_{x_1 \dots x_m} = \text{placements} \cdot G_\sigma` where the
+    slots' neurons follow ``pattern`` and zero elsewhere (:math:`G_\sigma` is symmetric under relabelling its
+    letters of equal multiplicity, so every slot order that gives one position gives one value)."""
+    letters = "".join(dict.fromkeys(pattern))
+    return _network_terms(diagonal_correction(derivation, pattern), letters, pattern, placements(pattern),
+                          factor=False)
+
+
+def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]:
+    r"""The formula of output ``order`` (>= 3) of ``derivation`` as a sum of :class:`NetworkTerm` s (module
+    docstring): :math:`\sum_t \operatorname{Sym}(X_t)` over the terms of the all-distinct formula (from
+    :func:`per_neuron_formula`), evaluated at every index tuple, plus the :func:`correction_terms` of every
+    coarser pattern whose :func:`diagonal_correction` does not vanish -- none for polynomial activations
+    (``formulas_are_polynomials``: the all-distinct formula holds on every diagonal, docs/theory.md section
+    12.2), which is checked. Refuses (``ValueError``) a formula in joint vertex functions.
+    """
+    corrections = [p for p in index_patterns(order) if len(set(p)) < order and not _vanishes(derivation, p)]
+    if corrections and derivation.activation.family.formulas_are_polynomials:
+        raise ValueError(f"the all-distinct formula of order {order} of {derivation.activation} does not hold on "
+                         f"the diagonals {sorted(corrections)}, which a polynomial's does: a derivation error")
+    letters = NEURON_LABELS[:order]
+    out = _network_terms(per_neuron_formula(derivation, letters), letters,
+                         factor=derivation.activation.family.formulas_are_polynomials)
+    for pattern in corrections:
+        out += correction_terms(derivation, pattern)
+    return tuple(out)
 
 
 __all__ = ["network_terms", "symmetrized", "NetworkTerm", "DenseBlock", "CumulantBlock", "diagonal_correction",
-           "diagonal_corrections"]
+           "diagonal_corrections", "correction_terms", "placements", "per_neuron_formula", "relabelled_symbol",
+           "relabellings", "NoFactoredForm", "has_factored_form"]

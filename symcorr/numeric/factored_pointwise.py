@@ -78,10 +78,13 @@ class _Classes:
             self.parent[max(a, b)] = min(a, b)
 
 
-def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> tensor_networks.Term:
+def _network(weight: float, dense, embedded, order: int, fold_cache: dict,
+             pattern: str | None = None) -> tensor_networks.Term:
     """The network of one term: ``dense`` blocks ``(array, labels)``, input terms ``embedded`` as
-    ``(term, word)`` (slot ``t`` of the input term on neuron ``word[t]``), slot ``s`` on neuron ``_LETTERS[s]``."""
+    ``(term, word)`` (slot ``t`` of the input term on neuron ``word[t]``), slot ``s`` on neuron ``_LETTERS[s]``,
+    or on ``pattern[s]`` for a diagonal correction (:class:`~symcorr.codegen.runtime.factored.FactoredTerm`)."""
     letters = _LETTERS[:order]
+    slots = letters if pattern is None else pattern
     classes = _Classes()
     factors, indices = [], []
     for array, labels in dense:
@@ -102,7 +105,7 @@ def _network(weight: float, dense, embedded, order: int, fold_cache: dict) -> te
         factors += term.factors
         indices += [tuple(mapping[k] for k in ix) for ix in term.indices]
         weight *= term.weight
-    legs = [(classes.find(s), None) for s in range(order)]
+    legs = [(classes.find(letters.index(c)), None) for c in slots]
     indices = [tuple(classes.find(k) for k in ix) for ix in indices]
     return tensor_networks.simplified(tensor_networks.Term(weight, factors, indices, legs), fold_cache)
 
@@ -136,7 +139,7 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
     block_cache = {} if block_cache is None else block_cache
     fold_cache = {} if fold_cache is None else fold_cache
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
-        if (cyclic is not None and spec.cyclic != cyclic) or number in skipped:
+        if (cyclic is not None and whole_cyclic(spec) != cyclic) or number in skipped:
             continue
         scalar = _scalar(spec, parameters)
         if scalar == 0:
@@ -157,7 +160,15 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
                 combined[key] = combined.get(key, 0.0) + float(weight)
         for (choice, words), weight in combined.items():
             embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
-            yield _network(scalar * weight, dense, embedded, order, fold_cache)
+            yield _network(scalar * weight, dense, embedded, order, fold_cache, spec.pattern)
+
+
+def whole_cyclic(spec) -> bool:
+    """Whether ``spec`` is a cyclic term of the all-distinct formula: the terms a layer may evaluate whole, as the
+    formula's own product over every index tuple, or split at its blocks' diagonals before the inputs' terms
+    enter. A cyclic diagonal correction (a term on a coarser pattern) is built as networks, like the acyclic ones,
+    and its cyclic networks are treated as they come."""
+    return spec.cyclic and spec.pattern is None
 
 
 def heavy(term: tensor_networks.Term, order: int) -> bool:
@@ -352,7 +363,7 @@ def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: d
     :math:`N^{m-1}` values."""
     letters = _LETTERS[:order]
     pairs = [position for position, (_, labels) in enumerate(spec.blocks) if len(set(labels)) == 2]
-    if order != 3 or not spec.cyclic or not spec.cumulants or not pairs or _scalar(spec, parameters) == 0:
+    if order != 3 or not whole_cyclic(spec) or not spec.cumulants or not pairs or _scalar(spec, parameters) == 0:
         return [], None
     if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
         return [], None
@@ -382,7 +393,7 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     held, counts = _held_terms(kappa), []
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
         count = _networks_made(spec, held)
-        if not spec.cyclic or not count or _scalar(spec, parameters) == 0:
+        if not whole_cyclic(spec) or not count or _scalar(spec, parameters) == 0:
             continue
         _dense_blocks(spec, dim, kappa, parameters, block_cache)
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
@@ -486,7 +497,8 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        factors = _held_factors([spec for spec in specs if spec.cyclic], letters, kappa, parameters, dim, block_cache)
+        factors = _held_factors([spec for spec in specs if whole_cyclic(spec)], letters, kappa, parameters, dim,
+                                block_cache)
         if factors:
             block.add(summed_products(factors, letters, dim))
     else:
@@ -737,12 +749,17 @@ def factored_pattern_mean(module, order: int, pattern: str, kappa, parameters, d
     coincide left out. Term by term: a block that only this order's terms hold is evaluated when the first of them
     comes and dropped after the last (``block_cache`` keeps the layer's own), so that the order's blocks are not
     all held at once."""
+    specs = getattr(module, f"TERMS_{order}")
+    if any(spec.pattern is not None for spec in specs):
+        raise ValueError(f"the mean of the pattern {pattern!r} is taken from the all-distinct formula's terms, which "
+                         f"hold on every diagonal for polynomial activations only; {module.FAMILY}'s terms carry "
+                         "diagonal corrections: use pair_mean=False, or representation='dense'")
     block_cache = {} if block_cache is None else block_cache
     words = tensor_networks.arrangements_up_to_renaming(pattern)
     output = "".join(sorted(set(words[0])))
     total = np.zeros((dim,) * len(output))
     local = dict(block_cache)
-    for spec, done in _block_lifetimes(getattr(module, f"TERMS_{order}"), block_cache):
+    for spec, done in _block_lifetimes(specs, block_cache):
         factors = [f for f in (spec_factors(spec, word, kappa, parameters, dim, local) for word in words) if f]
         summed_products(factors, output, dim, add_to=total)
         for function in done:

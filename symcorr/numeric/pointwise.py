@@ -15,6 +15,7 @@ from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile
     kept_of_next_order, pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_factored, load_kernel
+from symcorr.derivation.tensor_networks import has_factored_form
 from symcorr.codegen.runtime.tuples import diagonal, pattern_mean
 
 
@@ -29,7 +30,8 @@ def order_argument(name: str, value) -> int:
 
 
 #: How :func:`pointwise` and :func:`symcorr.propagate` hold output orders >= 3: ``'dense'`` arrays,
-#: ``'factored'`` tensors (:mod:`symcorr.numeric.factored`, polynomial activations), or ``'auto'``:
+#: ``'factored'`` tensors (:mod:`symcorr.numeric.factored`: docs/theory.md section 12.2 says for which activations),
+#: or ``'auto'``:
 #: dense when its memory estimate fits the budget, factored otherwise.
 REPRESENTATIONS = ("dense", "factored", "auto")
 
@@ -71,6 +73,12 @@ class PointwisePlan:
     @property
     def representation(self) -> str:
         return "dense" if self.factored is None else "factored"
+
+    @property
+    def series_order(self) -> int | None:
+        """The series truncation of the highest orders evaluated (the factored module's, in the factored
+        representation: its ``kernel`` of orders 1..2 may have a lower default)."""
+        return (self.kernel if self.factored is None else self.factored).SERIES_ORDER
 
 
 def keeps_next_diagonal(order: int, closure: int, keep_next_diagonal: bool | str | None) -> bool:
@@ -133,7 +141,7 @@ def pointwise_plan(activation: Activation, order: int, closure: int, series_orde
     keeps_diagonal = uses_next and order == closure and keep_next_diagonal != "input"
     used = activation.family.carried_closure(activation, closure + uses_next, nonzero or (lambda n: True))
     representation = representation_argument(representation)
-    if order >= 3 and representation != "dense" and activation.family.name == "polynomial":
+    if order >= 3 and representation != "dense":
         dense = None
         if representation == "auto":
             dense = load_kernel(activation, order + keeps_diagonal, used, series_order)
@@ -141,15 +149,17 @@ def pointwise_plan(activation: Activation, order: int, closure: int, series_orde
                     and kernel_peak_bytes(dense, dim, order, sliced or uses_next) <= memory_budget(budget))
             if fits:
                 return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
-        factored = load_factored(activation, order + keeps_diagonal, used, series_order)
-        cyclic = any(spec.cyclic for m in range(3, order + 1) for spec in getattr(factored, f"TERMS_{m}"))
-        if dense is None or tolerance is not None or not cyclic:
-            return PointwisePlan(load_kernel(activation, 2, used, series_order), order, used, uses_next,
-                                 keeps_diagonal, True, factored)
-        return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
-    if order >= 3 and representation == "factored":
-        raise ValueError(f"representation='factored' is derived for polynomial activations; {activation} is of the "
-                         f"{activation.family.name} family: use representation='dense'")
+        # without factored terms (erf of a Gaussian: closure 2, its orders 3..4 joint moments) the layer is dense
+        # and exact, under the dense kernel's memory estimate (docs/theory.md section 12.2)
+        factored = (load_factored(activation, order + keeps_diagonal, used, series_order)
+                    if has_factored_form(activation, order + keeps_diagonal, used) else None)
+        if factored is not None:
+            cyclic = any(spec.cyclic for m in range(3, order + 1) for spec in getattr(factored, f"TERMS_{m}"))
+            if dense is None or tolerance is not None or not cyclic:
+                return PointwisePlan(load_kernel(activation, 2, used, series_order), order, used, uses_next,
+                                     keeps_diagonal, True, factored)
+        if dense is not None:
+            return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
     kernel = load_kernel(activation, order + keeps_diagonal, used, series_order)
     return PointwisePlan(kernel, order, used, uses_next, keeps_diagonal, sliced or uses_next)
 
@@ -218,7 +228,10 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
 
     ``representation`` says how output orders >= 3 are held (docs/theory.md section 12): ``'dense'``
     arrays; ``'factored'``, sums of small tensor networks generated from the diagrams
-    (:class:`~symcorr.numeric.factored.FactoredTensor`, polynomial activations), the same numbers
+    (:class:`~symcorr.numeric.factored.FactoredTensor`: polynomial activations; with corrections on the diagonals
+    the families whose orders 3..4 are Price series -- erf where the input carries closure 3 or 4, GELU, tanh, ...;
+    a layer whose formulas are in joint vertex functions -- erf of a Gaussian, sin, ReLU -- is dense, exactly,
+    under the dense memory estimate), the same numbers
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
     (default) dense when its estimate fits the budget, factored otherwise if ``tolerance`` is given (or
     the layer has no cyclic terms; else dense, refused above the budget). The factored form keeps
@@ -257,12 +270,13 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         check_memory(kernel_peak_bytes(kernel, cumulants.dim, plan.evaluated, plan.sliced),
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
                      "a lower order (each order multiplies the memory by the width) or fewer neurons, or "
-                     "representation='factored' with a tolerance (polynomial activations)", memory_budget)
-    message = family.truncation_warning(activation, order, closure, kernel.SERIES_ORDER, cumulants.cov)
+                     "representation='factored' with a tolerance (polynomial activations, erf from a non-Gaussian "
+                     "input, GELU, tanh, ...: docs/theory.md section 12.2)", memory_budget)
+    message = family.truncation_warning(activation, order, closure, plan.series_order, cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
-    exactness = pointwise_statuses(profile, activation, order, closure, kernel.SERIES_ORDER, message,
+    exactness = pointwise_statuses(profile, activation, order, closure, plan.series_order, message,
                                    partial_next=plan.keeps_diagonal, requested=requested_closure,
                                    pair_mean=pair_mean)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))

@@ -16,8 +16,8 @@ PARAMETERS = ('a0', 'a1', 'a2', 'a3')
 OUT_ORDER = 3
 CLOSURE = 3
 SERIES_ORDER = None
-DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out3|K3|SNone|factored1"
-FACTORED_VERSION = 1
+DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out3|K3|SNone|factored2"
+FACTORED_VERSION = 2
 
 
 def _block_0(kappa, a0, a1, a2, a3):

@@ -16,8 +16,8 @@ PARAMETERS = ('alpha',)
 OUT_ORDER = 4
 CLOSURE = 3
 SERIES_ORDER = None
-DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out4|K3|SNone|factored1"
-FACTORED_VERSION = 1
+DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out4|K3|SNone|factored2"
+FACTORED_VERSION = 2
 
 
 def _block_0(kappa, alpha):

@@ -22,7 +22,8 @@ class FactoredTerm(NamedTuple):
     the input cumulants over three or more neurons, by their labels (``'ijk'``, ``'iijk'``), replaced by the
     input's own terms; ``arrangements``: ``(words, weight)`` pairs, the words (one per cumulant block) saying
     which neuron each slot of an input term takes, with the weight of that choice; ``cyclic``: whether the
-    blocks form a cycle on the neurons.
+    blocks form a cycle on the neurons; ``pattern``: ``None`` for a term of the all-distinct formula, else the
+    coarser index pattern (``'iij'``) of a diagonal correction, slot :math:`s` on neuron ``pattern[s]``.
     """
 
     scalar: float | Callable
@@ -30,6 +31,7 @@ class FactoredTerm(NamedTuple):
     cumulants: tuple
     arrangements: tuple
     cyclic: bool
+    pattern: str | None = None
 
 
 __all__ = ["FactoredTerm"]

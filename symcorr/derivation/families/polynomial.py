@@ -38,6 +38,7 @@ class PolynomialFamily(ActivationFamily):
     #: the vertex functions are polynomials in the mean and variance: the substituted formulas are the short,
     #: exact polynomials of docs/theory.md section 5 that one checks by hand
     sheet_in_vertex_functions = False
+    formulas_are_polynomials = True
 
     @staticmethod
     def degree(activation: Activation) -> int:
