@@ -302,25 +302,28 @@ def symmetrized(expression: sp.Expr, letters: str) -> sp.Expr:
     return sp.expand(sum(_relabelled(expression, dict(zip(letters, p))) for p in permutations) / len(permutations))
 
 
-def _separated(coefficient: sp.Expr, factor: bool = True) -> list[tuple[sp.Expr, dict[str, sp.Expr]]]:
+def _split_product(product: sp.Expr, parts: dict[str, sp.Expr]) -> tuple[sp.Expr, dict[str, sp.Expr]]:
+    """A product of factors of one neuron each (or none) as ``(scalar, {neuron: its factors})``, multiplied into a
+    copy of ``parts``."""
+    scalar, own = sp.Integer(1), dict(parts)
+    for factor in sp.Mul.make_args(product):
+        letters = {c for s in factor.free_symbols if _labels(s) for c in _labels(s)}
+        if not letters:
+            scalar *= factor
+        else:
+            (letter,) = letters
+            own[letter] = own.get(letter, sp.Integer(1)) * factor
+    return scalar, own
+
+
+def _separated(coefficient: sp.Expr, factored: bool = True) -> list[tuple[sp.Expr, dict[str, sp.Expr]]]:
     r"""``coefficient`` (a polynomial in per-neuron cumulants and parameters) as a sum of products
     ``scalar * prod_a part[a]``, each ``part[a]`` depending on neuron ``a`` (and the parameters) only: factored
-    first (``factor``), else monomial by monomial (:func:`_merged` joins them again): the diagonal corrections of
+    first (``factored``), else monomial by monomial (:func:`_merged` joins them again): the diagonal corrections of
     vertex-function formulas are large polynomials in many symbols, whose factoring took SymPy 108 s of 122 s
     (erf, order 3, closure 4)."""
-    if not factor:
-        out = []
-        for monomial in sp.Add.make_args(sp.expand(coefficient)):
-            scalar, parts = sp.Integer(1), {}
-            for piece in sp.Mul.make_args(monomial):
-                letters = {c for s in piece.free_symbols if _labels(s) for c in _labels(s)}
-                if not letters:
-                    scalar *= piece
-                else:
-                    (letter,) = letters
-                    parts[letter] = parts.get(letter, sp.Integer(1)) * piece
-            out.append((scalar, parts))
-        return out
+    if not factored:
+        return [_split_product(monomial, {}) for monomial in sp.Add.make_args(sp.expand(coefficient))]
     constant, factors = factor_list(coefficient)
     scalar, parts, mixed = sp.sympify(constant), {}, sp.Integer(1)
     for factor, power in factors:
@@ -336,14 +339,7 @@ def _separated(coefficient: sp.Expr, factor: bool = True) -> list[tuple[sp.Expr,
         return [(scalar, parts)]
     out = []
     for summand in sp.Add.make_args(sp.expand(mixed)):
-        extra, own = sp.Integer(1), dict(parts)
-        for factor in sp.Mul.make_args(summand):
-            letters = {c for s in factor.free_symbols if _labels(s) for c in _labels(s)}
-            if not letters:
-                extra *= factor
-            else:
-                (letter,) = letters
-                own[letter] = own.get(letter, sp.Integer(1)) * factor
+        extra, own = _split_product(summand, parts)
         out.append((scalar * extra, own))
     return out
 
@@ -376,9 +372,9 @@ def _orbit(coupling, letters: str, symmetries) -> tuple[str, int]:
 
 
 def _raw_terms(formula: sp.Expr, letters: str, symmetries=None,
-               factor: bool = True) -> list[tuple[sp.Expr, dict, tuple]]:
+               factored: bool = True) -> list[tuple[sp.Expr, dict, tuple]]:
     """``(scalar, {block key: expression}, cumulant blocks)`` per separated summand (:func:`_separated`, with
-    ``factor``) of each coupling monomial that represents its orbit under relabelling the neurons (``symmetries``,
+    ``factored``) of each coupling monomial that represents its orbit under relabelling the neurons (``symmetries``,
     default all relabellings: the scalar carries the orbit's size); block keys are ``('pair', 'ij')`` and
     ``('vector', 'i')``."""
     symmetries = relabellings(letters) if symmetries is None else symmetries
@@ -414,7 +410,7 @@ def _raw_terms(formula: sp.Expr, letters: str, symmetries=None,
                 cumulants += [CumulantBlock(labels)] * power
         cumulants = tuple(sorted(cumulants, key=lambda b: (len(b.labels), b.labels)))
         in_cumulants = {c for b in cumulants for c in b.labels}
-        for scalar, parts in _separated(coefficient, factor):
+        for scalar, parts in _separated(coefficient, factored):
             blocks = {("pair", labels): expression for labels, expression in pairs.items()}
             for letter, part in parts.items():
                 owners = [labels for labels in pairs if letter in labels]
@@ -502,10 +498,10 @@ def _arrangements(dense, cumulants, letters: str, pattern: str | None = None) ->
 
 
 def _network_terms(formula: sp.Expr, letters: str, pattern: str | None = None, weight=1,
-                   factor: bool = True) -> list[NetworkTerm]:
+                   factored: bool = True) -> list[NetworkTerm]:
     """:class:`NetworkTerm` s of ``formula`` over the neurons ``letters`` (symmetric under :func:`relabellings`
-    of ``pattern``), merged, each scalar times ``weight``; ``factor`` as for :func:`_separated`."""
-    terms = _merged(_raw_terms(formula, letters, relabellings(letters, pattern), factor=factor))
+    of ``pattern``), merged, each scalar times ``weight``; ``factored`` as for :func:`_separated`."""
+    terms = _merged(_raw_terms(formula, letters, relabellings(letters, pattern), factored=factored))
     out = []
     for scalar, blocks, cumulants in terms:
         scalar = scalar * weight
@@ -545,7 +541,7 @@ def correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
     letters of equal multiplicity, so every slot order that gives one position gives one value)."""
     letters = "".join(dict.fromkeys(pattern))
     return _network_terms(diagonal_correction(derivation, pattern), letters, pattern, placements(pattern),
-                          factor=False)
+                          factored=False)
 
 
 def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]:
@@ -562,7 +558,7 @@ def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]
                          f"the diagonals {sorted(corrections)}, which a polynomial's does: a derivation error")
     letters = NEURON_LABELS[:order]
     out = _network_terms(per_neuron_formula(derivation, letters), letters,
-                         factor=derivation.activation.family.formulas_are_polynomials)
+                         factored=derivation.activation.family.formulas_are_polynomials)
     for pattern in corrections:
         out += correction_terms(derivation, pattern)
     return tuple(out)
