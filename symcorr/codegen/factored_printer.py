@@ -58,24 +58,31 @@ class _VertexFunctions:
     expression after common-subexpression elimination) and called by the blocks on their own neurons."""
 
     def __init__(self, activation, printer: KernelPrinter):
-        self.activation, self.printer, self.names, self.lines = activation, printer, {}, []
+        self.activation, self.printer, self.printed, self.lines = activation, printer, {}, []
 
-    def call(self, symbol: sp.Symbol) -> tuple[str, list[sp.Symbol]]:
-        """The call that gives ``symbol`` (``g1d3_j``) on its neuron, and the input cumulants it reads."""
-        label, power, derivative = parse_vertex_symbol(symbol)
-        base = vertex_symbol("i", power, derivative)
-        parameters = self.activation.parameter_symbols
-        value = self.activation.family.substitute_vertices(self.activation, base)
-        arguments = sorted((s for s in value.free_symbols if s not in set(parameters)), key=lambda s: s.name)
-        name = f"_vertex_g{power}d{derivative}"
-        if base not in self.names:
-            self.names[base] = name
+    def _printed(self, power: int, derivative: int) -> tuple[str, list[sp.Symbol]]:
+        """The name of the function of :math:`g^{(derivative)}_{power}` and its input cumulants on neuron ``i``,
+        printed into :attr:`lines` the first time."""
+        if (power, derivative) not in self.printed:
+            base = vertex_symbol("i", power, derivative)
+            parameters = self.activation.parameter_symbols
+            value = self.activation.family.substitute_vertices(self.activation, base)
+            arguments = sorted((s for s in value.free_symbols if s not in set(parameters)), key=lambda s: s.name)
+            name = f"_vertex_g{power}d{derivative}"
             self.lines += [f"def {name}({', '.join([*(a.name for a in arguments), *(p.name for p in parameters)])}):",
                            f'    r"""The vertex function :math:`{sp.latex(base)}`, elementwise."""']
             for target, source in _formula_statements(value, self.printer):
                 self.lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
             self.lines += ["", ""]
+            self.printed[power, derivative] = name, arguments
+        return self.printed[power, derivative]
+
+    def call(self, symbol: sp.Symbol) -> tuple[str, list[sp.Symbol]]:
+        """The call that gives ``symbol`` (``g1d3_j``) on its neuron, and the input cumulants it reads."""
+        label, power, derivative = parse_vertex_symbol(symbol)
+        name, arguments = self._printed(power, derivative)
         own = [relabelled_symbol(a, {"i": label}) for a in arguments]
+        parameters = self.activation.parameter_symbols
         return f"{name}({', '.join([*(a.name for a in own), *(p.name for p in parameters)])})", own
 
 

@@ -548,18 +548,20 @@ def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]
     r"""The formula of output ``order`` (>= 3) of ``derivation`` as a sum of :class:`NetworkTerm` s (module
     docstring): :math:`\sum_t \operatorname{Sym}(X_t)` over the terms of the all-distinct formula (from
     :func:`per_neuron_formula`), evaluated at every index tuple, plus the :func:`correction_terms` of every
-    coarser pattern whose :func:`diagonal_correction` does not vanish -- none for polynomial activations
+    coarser pattern (none where the correction vanishes) -- none for polynomial activations
     (``formulas_are_polynomials``: the all-distinct formula holds on every diagonal, docs/theory.md section
     12.2), which is checked. Refuses (``ValueError``) a formula in joint vertex functions.
     """
-    corrections = [p for p in index_patterns(order) if len(set(p)) < order and not _vanishes(derivation, p)]
-    if corrections and derivation.activation.family.formulas_are_polynomials:
-        raise ValueError(f"the all-distinct formula of order {order} of {derivation.activation} does not hold on "
-                         f"the diagonals {sorted(corrections)}, which a polynomial's does: a derivation error")
+    polynomial = derivation.activation.family.formulas_are_polynomials
+    coarser = [p for p in index_patterns(order) if len(set(p)) < order]
+    if polynomial:
+        broken = [p for p in coarser if not _vanishes(derivation, p)]
+        if broken:
+            raise ValueError(f"the all-distinct formula of order {order} of {derivation.activation} does not hold on "
+                             f"the diagonals {sorted(broken)}, which a polynomial's does: a derivation error")
     letters = NEURON_LABELS[:order]
-    out = _network_terms(per_neuron_formula(derivation, letters), letters,
-                         factored=derivation.activation.family.formulas_are_polynomials)
-    for pattern in corrections:
+    out = _network_terms(per_neuron_formula(derivation, letters), letters, factored=polynomial)
+    for pattern in ([] if polynomial else coarser):
         out += correction_terms(derivation, pattern)
     return tuple(out)
 
