@@ -100,6 +100,19 @@ class ActivationFamily:
         """A warning when the kernel's series truncation is not small for input covariance ``cov``."""
         return None
 
+    def gaussian_truncation(self, activation: "Activation", order: int, closure: int,
+                            series_order: int | None) -> str | None:
+        """Why output cumulant ``order`` of an exactly Gaussian input, at ``closure`` (as carried) and
+        ``series_order``, is approximate all the same -- a series truncated whatever the input -- as a status
+        cause; ``None`` when it is exact (or numerical) there."""
+        return None
+
+    def truncation_estimate(self, activation: "Activation", order: int, closure: int, series_order: int | None,
+                            cov) -> float | None:
+        """The estimated relative size of the series truncation of output orders up to ``order`` for input
+        covariance ``cov`` (``None``: nothing truncated, or no estimate)."""
+        return None
+
     def input_orders_needed(self, activation: "Activation", order: int) -> int | None:
         """The highest input cumulant order an output cumulant of ``order`` depends on (``None``: all of
         them; such a family is exact only for Gaussian input)."""

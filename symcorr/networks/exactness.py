@@ -73,8 +73,12 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
                 activation, closure + partial,
                 lambda n, before=current: n <= before.order and not before.status(n).known_zero)
             computed = order if index == last else carried      # as propagate: only `order` after the last
-            current = pointwise_statuses(current, activation, computed, used, series_order,
-                                         partial_next=partial and index != last, requested=closure,
+            keeps = partial and index != last
+            # the series order the layer's kernel runs at (codegen.loader.load_kernel: the family's default)
+            series = (activation.family.default_series_order(activation, computed + keeps, used)
+                      if series_order is None else series_order)
+            current = pointwise_statuses(current, activation, computed, used, series,
+                                         partial_next=keeps, requested=closure,
                                          pair_mean=pair_mean).named(label)
         elif rule.kind != "affine":
             current = StatusProfile(tuple(approximate(f"no exactness rule for a layer of kind {rule.kind!r}", label)
@@ -106,7 +110,8 @@ def remedy(model, profile: StatusProfile, order: int, closure: int, approximate_
     K, needs_input = exact_closure(model, profile, order, wanted, series_order, closure + 1, keep_next_diagonal)
     if K is None:
         return (f"No closure up to {MAX_REMEDY_CLOSURE} makes order {wanted} exact for this input "
-                f"(e.g. an activation exact only for Gaussian input, or input cumulants that are not known)")
+                f"(e.g. an activation exact only for Gaussian input, a series truncated for any input -- its cause "
+                f"names the remedy -- or input cumulants that are not known)")
     if needs_input:
         return (f"Exact order {wanted} needs closure {K} and input cumulants of orders 1..{K} "
                 f"(the input holds 1..{profile.order})")

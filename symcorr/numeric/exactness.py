@@ -18,8 +18,9 @@ layer (:func:`pointwise_statuses`, docs/theory.md section 9): an output order :m
 polynomial of degree :math:`d` needs the input orders :math:`1..md`; it is exact when every
 one of them is either used exactly (order :math:`\le K`, the closure) or dropped but exactly
 zero (orders above 2 of a Gaussian). A family whose expansion does not terminate (erf) is
-exact for exactly Gaussian input only. Linear layers keep every status
-(docs/theory.md section 3).
+exact for exactly Gaussian input only, and there only for the orders it does not take from a
+truncated series (GELU's, tanh's orders :math:`\ge 3`: the Price series, docs/theory.md section 6.8).
+Linear layers keep every status (docs/theory.md section 3).
 
 The same rule runs on statuses alone (no tensors) in
 :func:`symcorr.networks.exactness.status_walk`, which ``symcorr validate`` and the remedies of
@@ -218,12 +219,13 @@ def kept_of_next_order(order: int, closure: int, pair_mean: bool = False) -> str
 def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: int,
                        series_order: int | None = None, truncation_message: str | None = None,
                        partial_next: bool = False, requested: int | None = None,
-                       pair_mean: bool = False) -> StatusProfile:
+                       pair_mean: bool = False, truncation_size: float | None = None) -> StatusProfile:
     r"""The statuses of ``pointwise(..., order, closure)`` on an input with statuses ``profile``.
 
     ``closure`` is the highest input order the kernel uses (after the family's
     ``carried_closure``); ``series_order`` the kernel's series truncation (``None``: none);
-    ``truncation_message`` the family's estimate of it for the actual input, if any;
+    ``truncation_message`` the family's warning about it for the actual input, if any, and
+    ``truncation_size`` its estimated size (``truncation_estimate``), if known;
     ``partial_next``: the output also holds order ``order + 1`` as its diagonal only
     (an odd closure done soundly), with ``pair_mean`` also the mean of its pair entries; ``requested``: the
     closure the user asked for, named in the causes where the odd closure ``requested`` runs as
@@ -237,7 +239,8 @@ def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: 
     for m in range(1, order + 1):
         needed = family.input_orders_needed(activation, m)
         if needed is None:
-            held.append(_series_status(profile, activation, m, closure, series_order, truncation_message, numerical))
+            held.append(_series_status(profile, activation, m, closure, series_order, truncation_message, numerical,
+                                       truncation_size))
             continue
         given = min(needed, closure, profile.order)
         used = [profile.status(n) for n in range(1, given + 1)]
@@ -265,10 +268,14 @@ def pointwise_statuses(profile: StatusProfile, activation, order: int, closure: 
     return StatusProfile(tuple(held), tail)
 
 
-def _series_status(profile, activation, m, closure, series_order, truncation_message, numerical) -> OrderStatus:
-    """An activation whose expansion does not end: exact (or numerical) for exactly Gaussian input only."""
+def _series_status(profile, activation, m, closure, series_order, truncation_message, numerical,
+                   truncation_size=None) -> OrderStatus:
+    """An activation whose expansion does not end: exact (or numerical) for exactly Gaussian input only, and
+    there only where the family's formula for order ``m`` is not a truncated series (``gaussian_truncation``)."""
     if _gaussian(profile):
-        return worst([profile.status(1), profile.status(2), numerical])
+        truncation = activation.family.gaussian_truncation(activation, m, closure, series_order)
+        return worst([profile.status(1), profile.status(2), numerical],
+                     [] if truncation is None else [Cause(truncation, size=truncation_size)])
     causes = [Cause(f"{activation}'s expansion does not terminate: exact for Gaussian input only, and the "
                     f"input has non-zero cumulants of order >= 3"
                     + ("" if series_order is None else f"; series truncated at order {series_order}"))]

@@ -278,7 +278,8 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
     exactness = pointwise_statuses(profile, activation, order, closure, plan.series_order, message,
                                    partial_next=plan.keeps_diagonal, requested=requested_closure,
-                                   pair_mean=pair_mean)
+                                   pair_mean=pair_mean, truncation_size=family.truncation_estimate(
+                                       activation, order, closure, plan.series_order, cumulants.cov))
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     if tolerance is not None:           # slices whose networks cost more than N^3 split, within the tolerance
         kappa = within_tolerance(kappa, tolerance)

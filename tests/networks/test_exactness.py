@@ -136,6 +136,47 @@ def test_erf_of_a_gaussian_is_exact_and_of_a_mixture_approximate():
     assert walk.status(1).kind == "approximate" and "Gaussian input only" in walk.status(1).reason
 
 
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.GELU])
+def test_orders_from_the_truncated_price_series_are_approximate_even_for_a_gaussian(activation):
+    """tanh's and GELU's order 3 of a Gaussian is the Price series truncated at order S = 6 (docs/theory.md
+    section 6.8): approximate, its size estimated as r^(S+1) with r the largest correlation entering the
+    layer, while erf's joint moments are exact there. Both flags checked against quadrature (they were reported
+    exact, or numerical, before: tanh's order 3 then disagreed with torch sampling at |z| = 10)."""
+    mean, cov = np.array([0.2, -0.4]), np.array([[1.0, 0.3], [0.3, 0.6]])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), activation()).double()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = propagate(model, Cumulants(mean, cov), order=3)
+    status = result.status(3)
+    assert status.kind == "approximate" and "Price series truncated at order 6" in status.reason
+    assert result.status(2).kind != "approximate"
+    weight = model[0].weight.detach().numpy()
+    entering = weight @ cov @ weight.T
+    scale = np.sqrt(np.diag(entering))
+    correlation = np.abs(entering) / np.outer(scale, scale) - np.eye(3)
+    assert [c.size for c in status.causes if c.size is not None] == [pytest.approx(correlation.max() ** 7, rel=1e-12)]
+    assert any(issubclass(w.category, ApproximationWarning) and "order 3" in str(w.message) for w in caught)
+    assert [p.status(3) for p in status_walk(model, gaussian_profile(3), 3, 3)][-1].kind == "approximate"
+    reference = quadrature_cumulants(_function(model), [1.0], [mean], [cov], order=3, n_nodes=60)
+    assert _relative(result.cov, reference.cov) < 1e-10
+    assert _relative(result.kappa(3), reference.kappa(3)) > 1e-8      # measured 1e-5 (tanh), 1.5e-7 (GELU)
+
+
+def test_erf_order_3_of_a_gaussian_stays_exact():
+    """erf's orders 3..4 of a Gaussian are joint moments, not a series: exact (against quadrature)."""
+    mean, cov = np.array([0.2, -0.4]), np.array([[1.0, 0.3], [0.3, 0.6]])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), snn.Erf()).double()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = propagate(model, Cumulants(mean, cov), order=3, closure=2)
+    assert result.status(3).kind in ("exact", "numerical")
+    assert status_walk(model, gaussian_profile(3), 3, 2)[-1].status(3).kind in ("exact", "numerical")
+    reference = quadrature_cumulants(_function(model), [1.0], [mean], [cov], order=3, n_nodes=60)
+    assert _relative(result.kappa(3), reference.kappa(3)) < 1e-10
+
+
 def test_pointwise_warns_once_and_names_the_remedy():
     x = gaussian_mixture(*README_MIXTURE, order=2)
     with pytest.warns(ApproximationWarning, match=r"closure 2 drops input orders 3..4.*closure >= 4"):

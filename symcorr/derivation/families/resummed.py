@@ -116,16 +116,28 @@ class ResummedGaussianFamily(ActivationFamily):
         """Whether output orders above 2 come from the Price series (independent reference)."""
         return order > 2 and not (closure <= 2 and order <= self.gaussian_exact_order)
 
-    def truncation_warning(self, activation, order, closure, series_order, cov):
-        r"""A warning when output orders >= 3 come from the Price series at a correlation where its
-        truncation is not small: the terms dropped scale like :math:`r^{S+1}`, :math:`r` the
-        largest :meth:`effective_correlation`. ``None`` when nothing is truncated."""
+    def gaussian_truncation(self, activation, order, closure, series_order):
+        """Orders above :attr:`gaussian_exact_order` of a Gaussian come from the truncated Price series."""
         if series_order is None or not self.uses_price_series(order, closure):
             return None
-        r = self.effective_correlation(activation, cov)
-        estimate = r ** (series_order + 1)
-        if estimate <= self.truncation_warning_level:
+        return (f"{activation.name}'s order {order} is the Price series truncated at order {series_order}, for any "
+                f"input (docs/theory.md section 6.8; a larger series_order reduces the error, ~r^(S+1))")
+
+    def truncation_estimate(self, activation, order, closure, series_order, cov):
+        r""":math:`r^{S+1}`, :math:`r` the largest :meth:`effective_correlation`, where output orders >= 3
+        come from the Price series (the size of its first dropped terms)."""
+        if series_order is None or not self.uses_price_series(order, closure):
             return None
+        return self.effective_correlation(activation, cov) ** (series_order + 1)
+
+    def truncation_warning(self, activation, order, closure, series_order, cov):
+        r"""A warning when output orders >= 3 come from the Price series at a correlation where its
+        truncation is not small: the terms dropped scale like :math:`r^{S+1}` (:meth:`truncation_estimate`).
+        ``None`` when nothing is truncated."""
+        estimate = self.truncation_estimate(activation, order, closure, series_order, cov)
+        if estimate is None or estimate <= self.truncation_warning_level:
+            return None
+        r = self.effective_correlation(activation, cov)
         return (f"{activation.name} output orders 3..{order} at closure {closure} come from the Price series to "
                 f"order {series_order} ({self.theory_sections}); at the largest effective correlation r = {r:.2f} "
                 f"its truncation error may reach ~{estimate:.0e} of the cumulants' scale (r^(S+1)). "
