@@ -7,8 +7,7 @@ r"""Benchmark: how accurate closures 2, 3, 4 are against Monte Carlo, and what t
 Cases (issue 14, "accuracy that pays for it"): depth-D networks ``mlp([N] * (D + 2))`` (D pointwise
 layers of width N between D + 1 linear layers, weights :math:`N(0, 0.7^2/N)`, no bias, seed 0) of a
 standard Gaussian input :math:`x \sim N(0, I_N)`, activations the quadratic :math:`z + z^2`, the cubic
-:math:`z + z^3` and :math:`\operatorname{erf}(z)`, widths N = 64 .. 1024, depths D = 2, 3, 4 (erf: N <= 512;
-only closure 2 runs wider, see below). Each network's output mean :math:`m_K` and covariance :math:`C_K` from
+:math:`z + z^3` and :math:`\operatorname{erf}(z)`, widths N = 64 .. 1024, depths D = 2, 3, 4. Each network's output mean :math:`m_K` and covariance :math:`C_K` from
 ``propagate(model, inputs, order=2, closure=K)`` for K = 2, 3, 4, and for K = 3 with ``pair_mean=True`` (the mean
 pair entry of :math:`\kappa^{(4)}` kept with its diagonal, docs/theory.md section 9.5), are compared with a Monte
 Carlo estimate
@@ -27,11 +26,11 @@ Carlo estimate
   closure's error is not resolved: :math:`S^* \ge S/4`), next to the closure's own ``propagate`` time.
 
 Representation: dense where it fits (closure 2 always; closure 3 to N = 256, closure 4 to N = 64), else
-``representation='factored'`` with ``tolerance`` (polynomial activations only; the largest estimated size of
-the dropped cyclic terms, from the result's exactness status, is shown: docs/theory.md section 12.3). erf's first
-layer, of a Gaussian, has no factored form (closure 2: its orders 3..4 are numerical joint moments) and is dense in
-either representation, :math:`N^3` joint moments, which bounds erf's widths; its later layers are factored
-(docs/theory.md section 12.2). A refusal is shown (the call is made and its error message kept). Every closure runs in a
+``representation='factored'`` with ``tolerance`` (the largest estimated size of the dropped cyclic terms, from the
+result's exactness status, is shown: docs/theory.md section 12.3). erf's first layer, of a Gaussian, is then the
+Price series of the closure asked for, its input's orders 3..4 entering as zeros (the dense layer's exact joint
+moments cost :math:`N^3`, :math:`N^4`); its status states the truncation, :math:`r^{S+1}`, shown like the dropped
+terms. Its later layers are factored with erf's vertex functions (docs/theory.md section 12.2). A refusal is shown (the call is made and its error message kept). Every closure runs in a
 forked process with a time limit (``--timeout``; over it the row says so) after an untimed warm-up of the same
 kernels in the parent; once a closure times out at width N, its wider cases of the same activation, depth and representation
 are listed as skipped for that reason. Monte Carlo runs the same way (``--mc-timeout``).
@@ -57,9 +56,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ACTIVATIONS = ("quadratic", "cubic", "erf")
 WIDTHS = (64, 128, 256, 512, 1024)
-#: erf's first layer is dense in either representation (joint moments); above these widths only closure 2 would run,
-#: so they are left out to save sampling time.
-ERF_WIDTHS = (64, 128, 256, 512)
 DEPTHS = (2, 3, 4)
 #: The cases of each network: (closure, pair_mean); closure 3 with and without the pair mean of kappa4
 #: (docs/theory.md section 9.5).
@@ -124,8 +120,7 @@ def run_closure(name: str, width: int, depth: int, closure: int, pair_mean: bool
     except (ValueError, MemoryError) as error:  # refusals (memory budget, too many networks) name their reason
         return {"status": f"refused: {type(error).__name__}: {error}", "form": form, "tolerance": tolerance}
     seconds = time.perf_counter() - start
-    sizes = [cause.size for order in (1, 2) for cause in result.status(order).causes
-             if cause.size is not None and "dropped" in cause.text]
+    sizes = [cause.size for order in (1, 2) for cause in result.status(order).causes if cause.size is not None]
     return {"status": "ok", "form": form, "tolerance": tolerance, "seconds": seconds, "mean": result.mean,
             "cov": result.cov, "dropped": max(sizes, default=None)}
 
@@ -179,7 +174,7 @@ def _warm_up(names) -> None:
     for name in names:
         for closure, pair_mean in CASES:
             run_closure(name, 8, 2, closure, pair_mean)
-            if closure >= 3 and name != "erf":
+            if closure >= 3:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     propagate(network(name, 8, 2), _inputs(8), order=2, closure=closure, representation="factored",
@@ -241,7 +236,7 @@ def rows_for_network(name, width, depth, monte, closures) -> list[str]:
             rows.append(base + f"| {label} | {form} | - | - | - | - | - | - | - | {report['status'][:160]} |")
             continue
         if report.get("dropped") is not None:
-            form += f", dropped ~{report['dropped']:.1e}"
+            form += f", truncation ~{report['dropped']:.1e}"
         mean_error, mean_floor = relative_error(report["mean"], monte["mean"], monte["se_mean"])
         cov_error, cov_floor = relative_error(report["cov"], monte["cov"], monte["se_cov"])
         if closure == 2:
@@ -289,13 +284,12 @@ def main(argv=None) -> int:
          f"Monte Carlo seed 1, 64 batch-means groups. One thread (torch.set_num_threads(1), Monte Carlo threads=1, "
          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); load average at start "
          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. Closure time limit {timeout:g} s."),
-        f"Monte Carlo samples by width: {', '.join(f'N={n}: 2^{round(math.log2(s))}' for n, s in samples.items())}."
-        + ("" if args.quick or args.only == "quadratic" or args.only == "cubic" or not set(widths) - set(ERF_WIDTHS)
-           else f" erf runs at N in {list(ERF_WIDTHS)} only (dense only: wider, only closure 2 would run)."),
+        f"Monte Carlo samples by width: {', '.join(f'N={n}: 2^{round(math.log2(s))}' for n, s in samples.items())}.",
         (f"'<{RESOLVED:g}fl': the error is below {RESOLVED:g}x the Monte Carlo noise floor (not resolved: it could be "
          "the sampling's). 'MC s for same cov err' is an extrapolation S* = S (floor/err)^2 times the measured time "
-         "per sample ('>=' when the closure's error is not resolved). 'dropped': the largest estimated relative size "
-         "of the cyclic terms a factored layer dropped (exactness status)."),
+         "per sample ('>=' when the closure's error is not resolved). 'truncation': the largest estimated relative "
+         "size a factored layer states (exactness status): of the cyclic terms it dropped, or of the Price series "
+         "erf's first layer takes (r^(S+1))."),
         "",
         HEADER,
         "|" + "---|" * (HEADER.count("|") - 1),
@@ -308,8 +302,6 @@ def main(argv=None) -> int:
         for depth in depths:
             timed_out = {}
             for width in widths:
-                if name == "erf" and width not in ERF_WIDTHS and not args.widths:
-                    continue
                 monte = _forked(args.mc_timeout, run_monte_carlo, name, width, depth, samples[width])
                 closures = {}
                 for case in CASES:

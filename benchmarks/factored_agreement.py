@@ -9,9 +9,12 @@ quadratic :math:`z + z^2`, the cubic :math:`z + z^3` and erf, closures 3 and 4: 
 ``representation='dense'`` and once with ``representation='factored'`` and no tolerance (nothing dropped:
 docs/theory.md section 12), and every returned order compared entry by entry -- the mean, the covariance and
 the factored cumulants of order 3 and 4 made dense (``to_dense``): the largest difference over the largest
-entry of the dense result, per order. The issue's target is 1e-10. erf's first layer, of a Gaussian, has no
-factored form (closure 2: its orders 3..4 are joint moments) and is dense in both; the layers after it are
-factored, their terms in erf's vertex functions with corrections on the diagonals (docs/theory.md section 12.2).
+entry of the dense result, per order. The issue's target is 1e-10 where nothing is truncated. erf's first layer,
+of a Gaussian, is exact joint moments in the dense form (closure 2, carried) and the Price series of the closure
+asked for in the factored one, a truncation whose estimated size the factored result's status states: those rows
+show it (``stated``) and are left out of the 1e-10 target, their differences to be read against it; the layers
+after it are factored, their terms in erf's vertex functions with corrections on the diagonals (docs/theory.md
+section 12.2).
 ``--tolerance 0`` runs the factored
 form through its truncation machinery instead -- cyclic terms split at their diagonals (docs/theory.md section
 12.3), every candidate kept -- which must agree as well. ``--pair-mean``: closure 3 keeps the mean pair entry
@@ -67,7 +70,10 @@ def run_case(name: str, n: int, depth: int, closure: int, tolerance: float | Non
         a = a.to_dense() if is_cumulant_tensor(a) else np.asarray(a)
         b = b.to_dense() if is_cumulant_tensor(b) else np.asarray(b)
         differences[order] = float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
-    return {"status": "ok", "differences": differences, "seconds": seconds}
+    factored = results["factored"]
+    stated = max((c.size for n in range(1, factored.order + 1) for c in factored.status(n).causes
+                  if c.size is not None), default=None)
+    return {"status": "ok", "differences": differences, "seconds": seconds, "stated": stated}
 
 
 def main(argv=None) -> int:
@@ -88,8 +94,8 @@ def main(argv=None) -> int:
         return 0
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; factored tolerance "
           f"{args.tolerance}{'; closure 3 keeps the pair mean' if args.pair_mean else ''}")
-    print("| activation | K | N | depth | mean | cov | order 3 | order 4 | dense s | factored s | status |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| activation | K | N | depth | mean | cov | order 3 | order 4 | dense s | factored s | stated | status |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
     for closure in args.closures:
         for name in ACTIVATIONS:
@@ -101,14 +107,18 @@ def main(argv=None) -> int:
                                               args.timeout)
                     if report["status"] != "ok":
                         reason = f"{report['status']} {report.get('stderr', '')[-200:]!r}" if "stderr" in report else report["status"]
-                        print(f"| {name} | {closure} | {n} | {depth} | | | | | | | {reason} |", flush=True)
+                        print(f"| {name} | {closure} | {n} | {depth} | | | | | | | | {reason} |", flush=True)
                         continue
                     d = {int(k): v for k, v in report["differences"].items()}
-                    worst = max(worst, *d.values())
+                    stated = report["stated"]
+                    if stated is None:
+                        worst = max(worst, *d.values())
                     cells = " | ".join(f"{d[m]:.1e}" if m in d else "" for m in (1, 2, 3, 4))
                     print(f"| {name} | {closure} | {n} | {depth} | {cells} | {report['seconds']['dense']:.2f} | "
-                          f"{report['seconds']['factored']:.2f} | ok |", flush=True)
-    print(f"\nlargest relative difference over every case and order: {worst:.1e} (target 1e-10)")
+                          f"{report['seconds']['factored']:.2f} | {'' if stated is None else f'{stated:.1e}'} | ok |",
+                          flush=True)
+    print(f"\nlargest relative difference over every case and order without a stated truncation: {worst:.1e} "
+          "(target 1e-10)")
     return 0
 
 

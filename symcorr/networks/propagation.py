@@ -312,7 +312,7 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
             if trace:
                 history.append(_returned(current, order))
     result = Trace(history, [name for name, _ in entries], labels, order) if trace else _returned(current, order)
-    _warn(model, cumulants, current, order, closure, series_order, partial)
+    _warn(model, cumulants, current, order, closure, series_order, partial, representation)
     return result
 
 
@@ -334,11 +334,11 @@ def _invalid(current: Cumulants, invalid: str, label: str) -> Cumulants:
     return projected.named(label)
 
 
-def _warn(model, cumulants, current, order, closure, series_order, partial) -> None:
+def _warn(model, cumulants, current, order, closure, series_order, partial, representation) -> None:
     """One warning for approximate returned orders (with the remedy), one for invalid statistics."""
     bad = current.exactness.approximate_orders(order)
     if bad:
-        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order, partial)
+        hint = remedy(model, cumulants.exactness, order, closure, bad, series_order, partial, representation)
         warnings.warn(approximation_message("symcorr.propagate", current.exactness, order, hint),
                       ApproximationWarning, stacklevel=3)
     warn_invalid("symcorr.propagate", current.problems, stacklevel=4)
