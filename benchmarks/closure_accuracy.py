@@ -7,7 +7,8 @@ r"""Benchmark: how accurate closures 2, 3, 4 are against Monte Carlo, and what t
 Cases (issue 14, "accuracy that pays for it"): depth-D networks ``mlp([N] * (D + 2))`` (D pointwise
 layers of width N between D + 1 linear layers, weights :math:`N(0, 0.7^2/N)`, no bias, seed 0) of a
 standard Gaussian input :math:`x \sim N(0, I_N)`, activations the quadratic :math:`z + z^2`, the cubic
-:math:`z + z^3` and :math:`\operatorname{erf}(z)`, widths N = 64 .. 1024, depths D = 2, 3, 4. Each network's output mean :math:`m_K` and covariance :math:`C_K` from
+:math:`z + z^3` and :math:`\operatorname{erf}(z)`, widths N = 64 .. 1024, depths D = 2, 3, 4. Each network's
+output mean :math:`m_K` and covariance :math:`C_K` from
 ``propagate(model, inputs, order=2, closure=K)`` for K = 2, 3, 4, and for K = 3 with ``pair_mean=True`` (the mean
 pair entry of :math:`\kappa^{(4)}` kept with its diagonal, docs/theory.md section 9.5), are compared with a Monte
 Carlo estimate
@@ -30,7 +31,8 @@ Representation: dense where it fits (closure 2 always; closure 3 to N = 256, clo
 result's exactness status, is shown: docs/theory.md section 12.3). erf's first layer, of a Gaussian, is then the
 Price series of the closure asked for, its input's orders 3..4 entering as zeros (the dense layer's exact joint
 moments cost :math:`N^3`, :math:`N^4`); its status states the truncation, :math:`r^{S+1}`, shown like the dropped
-terms. Its later layers are factored with erf's vertex functions (docs/theory.md section 12.2). A refusal is shown (the call is made and its error message kept). Every closure runs in a
+terms. Its later layers are factored with erf's vertex functions (docs/theory.md section 12.2). A refusal is shown
+(the call is made and its error message kept). Every closure runs in a
 forked process with a time limit (``--timeout``; over it the row says so) after an untimed warm-up of the same
 kernels in the parent; once a closure times out at width N, its wider cases of the same activation, depth and representation
 are listed as skipped for that reason. Monte Carlo runs the same way (``--mc-timeout``).
