@@ -28,9 +28,9 @@ Carlo estimate
 
 Representation: dense where it fits (closure 2 always; closure 3 to N = 256, closure 4 to N = 64), else
 ``representation='factored'`` with ``tolerance`` (the largest estimated size of the dropped cyclic terms, from the
-result's exactness status, is shown: docs/theory.md section 12.3). erf's first layer, of a Gaussian, is then the
-Price series of the closure asked for, its input's orders 3..4 entering as zeros (the dense layer's exact joint
-moments cost :math:`N^3`, :math:`N^4`); its status states the truncation, :math:`r^{S+1}`, shown like the dropped
+result's exactness status, is shown: docs/theory.md section 12.3). erf's first layer, of a Gaussian, is then
+dense (exact joint moments) where those fit the memory budget, else the Price series of the closure asked for, its
+input's orders 3..4 entering as zeros; its status states the truncation, :math:`r^{S+1}`, shown like the dropped
 terms. Its later layers are factored with erf's vertex functions (docs/theory.md section 12.2). A refusal is shown
 (the call is made and its error message kept). Every closure runs in a
 forked process with a time limit (``--timeout``; over it the row says so) after an untimed warm-up of the same

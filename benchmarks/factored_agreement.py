@@ -10,11 +10,11 @@ quadratic :math:`z + z^2`, the cubic :math:`z + z^3` and erf, closures 3 and 4: 
 docs/theory.md section 12), and every returned order compared entry by entry -- the mean, the covariance and
 the factored cumulants of order 3 and 4 made dense (``to_dense``): the largest difference over the largest
 entry of the dense result, per order. The issue's target is 1e-10 where nothing is truncated. erf's first layer,
-of a Gaussian, is exact joint moments in the dense form (closure 2, carried) and the Price series of the closure
-asked for in the factored one, a truncation whose estimated size the factored result's status states: those rows
-show it (``stated``) and are left out of the 1e-10 target, their differences to be read against it; the layers
-after it are factored, their terms in erf's vertex functions with corrections on the diagonals (docs/theory.md
-section 12.2).
+of a Gaussian, is exact joint moments (closure 2, carried) in both forms where the dense layer fits the memory
+budget, as at these widths; above it the factored one takes the Price series of the closure asked for, a
+truncation whose estimated size the factored result's status states: such rows show it (``stated``) and are left
+out of the 1e-10 target, their differences to be read against it. The layers after it are factored, their terms
+in erf's vertex functions with corrections on the diagonals (docs/theory.md section 12.2).
 ``--tolerance 0`` runs the factored
 form through its truncation machinery instead -- cyclic terms split at their diagonals (docs/theory.md section
 12.3), every candidate kept -- which must agree as well. ``--pair-mean``: closure 3 keeps the mean pair entry

@@ -38,22 +38,21 @@ def input_profile(order: int, input_nonzero: float) -> StatusProfile:
 
 def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | None = None,
                 series_order: int | None = None, keep_next_diagonal: bool | None = None,
-                pair_mean: bool = False, representation: str = "dense") -> list[StatusProfile]:
+                pair_mean: bool = False) -> list[StatusProfile]:
     """The status profile after every layer of :func:`symcorr.networks.propagation.layers` for
     ``propagate(model, ..., order, closure=closure, pair_mean=pair_mean)`` on an input with statuses ``profile``.
 
     Each entry holds the carried orders ``1..max(order, closure)`` (plus the partial order
     ``closure + 1`` where an odd closure keeps its diagonal; from the last pointwise layer on ``1..order``,
     as :func:`~symcorr.networks.propagation.propagate` computes); layers are named by
-    :func:`~symcorr.networks.propagation.layer_label`. ``representation='factored'``: the layers as
-    ``propagate(..., representation='factored')`` runs them (erf of a Gaussian at closure 3 or 4 through the
-    Price series, :func:`~symcorr.numeric.pointwise.closure_of_factored_form`); ``'dense'`` (default) as the
-    dense form, which is also what ``'auto'`` runs wherever the dense form fits the memory budget.
+    :func:`~symcorr.networks.propagation.layer_label`. The layers as the dense form computes them, and the factored
+    one wherever it fits the memory budget (where it does not, a factored erf layer of a Gaussian takes the Price
+    series: :func:`~symcorr.numeric.pointwise.pointwise_plan`, and the remedy says so).
     """
     from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import last_pointwise, layer_label, layers
 
-    from symcorr.numeric.pointwise import closure_of_factored_form, keeps_next_diagonal
+    from symcorr.numeric.pointwise import keeps_next_diagonal
 
     closure = order if closure is None else closure
     carried = max(order, closure)
@@ -77,8 +76,6 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
                 lambda n, before=current: n <= before.order and not before.status(n).known_zero)
             computed = order if index == last else carried      # as propagate: only `order` after the last
             keeps = partial and index != last
-            if representation == "factored" and computed >= 3:
-                used = closure_of_factored_form(activation, computed + keeps, used, closure + partial) or used
             # the series order the layer's kernel runs at (codegen.loader.load_kernel: the family's default)
             series = (activation.family.default_series_order(activation, computed + keeps, used)
                       if series_order is None else series_order)
@@ -93,18 +90,16 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
 
 
 def exact_closure(model, profile: StatusProfile, order: int, wanted: int, series_order: int | None = None,
-                  start: int = 2, keep_next_diagonal: bool | None = None,
-                  representation: str = "dense") -> tuple[int | None, bool]:
+                  start: int = 2, keep_next_diagonal: bool | None = None) -> tuple[int | None, bool]:
     """The smallest closure ``K >= start`` (up to :data:`MAX_REMEDY_CLOSURE`) at which output
-    order ``wanted`` is not approximate in ``representation`` (as :func:`status_walk`), and whether that needs
-    more input orders than ``profile`` holds (``(None, ...)``: no closure does)."""
+    order ``wanted`` is not approximate in the dense form, and whether that needs more input orders than
+    ``profile`` holds (``(None, ...)``: no closure does)."""
     for needs_input in (False, True):
         for K in range(max(start, 2), MAX_REMEDY_CLOSURE + 1):
             trial = profile
             if needs_input and profile.order < K:
                 trial = StatusProfile(profile.held + (EXACT,) * (K - profile.order), approximate("unknown"))
-            final = status_walk(model, trial, order, K, series_order, keep_next_diagonal,
-                                representation=representation)[-1]
+            final = status_walk(model, trial, order, K, series_order, keep_next_diagonal)[-1]
             if final.status(wanted).kind != "approximate":
                 return K, needs_input
     return None, False
@@ -116,14 +111,13 @@ def remedy(model, profile: StatusProfile, order: int, closure: int, approximate_
     """What would make the lowest of ``approximate_orders`` exact, as a sentence (``representation``: the one
     the result was computed with)."""
     wanted = min(approximate_orders)
-    if representation != "dense":     # 'auto' too: it ran factored where the dense form did not fit
+    if representation != "dense":
         dense = status_walk(model, profile, order, closure, series_order, keep_next_diagonal)[-1]
         if dense.status(wanted).kind != "approximate":
-            return (f"representation='dense' makes order {wanted} exact at this closure (a factored layer took a "
-                    f"truncated series where the dense one is exact, e.g. erf of a Gaussian; the dense form needs "
-                    f"memory N^m for order m)")
-    K, needs_input = exact_closure(model, profile, order, wanted, series_order, closure + 1, keep_next_diagonal,
-                                   "dense" if representation == "dense" else "factored")
+            return (f"The dense form is exact for order {wanted} at this closure, where a factored layer truncated "
+                    f"(a tolerance's dropped terms, or erf of a Gaussian above the memory budget: the Price series): "
+                    f"representation='dense' with a memory_budget that holds it (N^m for order m), or tolerance=None")
+    K, needs_input = exact_closure(model, profile, order, wanted, series_order, closure + 1, keep_next_diagonal)
     if K is None:
         return (f"No closure up to {MAX_REMEDY_CLOSURE} makes order {wanted} exact for this input "
                 f"(e.g. an activation exact only for Gaussian input, a series truncated for any input -- its cause "

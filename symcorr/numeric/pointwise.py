@@ -127,14 +127,6 @@ def check_pair_mean(pair_mean: bool, keeps_order_4: bool, setting: str) -> None:
                          "pair_mean=False)")
 
 
-def closure_of_factored_form(activation: Activation, order: int, carried: int, requested: int) -> int | None:
-    """The closure whose factored terms a factored layer to ``order`` uses: the ``carried`` one where it has them,
-    else the ``requested`` one (erf of a Gaussian, carried at closure 2: the Price series of closure 3 or 4, its
-    orders 3.. approximate), else ``None`` (the layer is dense). :func:`pointwise_plan` and the status walk
-    (:func:`symcorr.networks.exactness.status_walk`) both ask here."""
-    return next((k for k in dict.fromkeys((carried, requested)) if has_factored_form(activation, order, k)), None)
-
-
 def pointwise_plan(activation: Activation, order: int, closure: int, series_order: int | None = None,
                    keep_next_diagonal: bool | None = None, nonzero=None, sliced: bool = False,
                    representation: str = "dense", dim: int | None = None, budget=None,
@@ -151,23 +143,31 @@ def pointwise_plan(activation: Activation, order: int, closure: int, series_orde
     representation = representation_argument(representation)
     if order >= 3 and representation != "dense":
         dense = None
+
+        def fits(kernel) -> bool:
+            limit = memory_budget(budget)
+            return dim is not None and (FLOAT * 2 * dim ** (order + keeps_diagonal) <= limit
+                                        and kernel_peak_bytes(kernel, dim, order, sliced or uses_next) <= limit)
+
         if representation == "auto":
             dense = load_kernel(activation, order + keeps_diagonal, used, series_order)
-            fits = (FLOAT * 2 * dim ** (order + keeps_diagonal) <= memory_budget(budget)
-                    and kernel_peak_bytes(dense, dim, order, sliced or uses_next) <= memory_budget(budget))
-            if fits:
+            if fits(dense):
                 return PointwisePlan(dense, order, used, uses_next, keeps_diagonal, sliced or uses_next)
         # a layer whose orders 3.. have no factored form at the closure carried (erf of a Gaussian: closure 2, its
-        # orders 3..4 joint moments) takes the one of the closure asked for, the input's orders above 2 entering
-        # as zeros: its orders 3.. are then the Price series, approximate, the status stating r^(S+1); without
-        # one (closure 2 asked for) the layer is dense and exact, under the dense kernel's memory estimate
+        # orders 3..4 joint moments) is dense and exact, under the dense kernel's memory estimate; where that does
+        # not fit, it takes the factored form of the closure asked for, if it has one, the input's orders above 2
+        # entering as zeros: its orders 3.. are then the Price series, approximate, the status stating r^(S+1)
         # (docs/theory.md section 12.2)
-        factored_closure = closure_of_factored_form(activation, order + keeps_diagonal, used, closure + uses_next)
+        factored_closure = used if has_factored_form(activation, order + keeps_diagonal, used) else None
+        if factored_closure is None and closure + uses_next > used and \
+                has_factored_form(activation, order + keeps_diagonal, closure + uses_next):
+            dense = dense or load_kernel(activation, order + keeps_diagonal, used, series_order)
+            factored_closure = None if fits(dense) else closure + uses_next
         factored = (None if factored_closure is None
                     else load_factored(activation, order + keeps_diagonal, factored_closure, series_order))
         if factored is not None:
             cyclic = any(spec.cyclic for m in range(3, order + 1) for spec in getattr(factored, f"TERMS_{m}"))
-            if dense is None or tolerance is not None or not cyclic:
+            if dense is None or tolerance is not None or not cyclic or factored_closure != used:
                 return PointwisePlan(load_kernel(activation, 2, factored_closure, series_order), order,
                                      factored_closure, uses_next, keeps_diagonal, True, factored)
         if dense is not None:
@@ -243,9 +243,9 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     (:class:`~symcorr.numeric.factored.FactoredTensor`: polynomial activations; with corrections on the diagonals
     the families whose orders 3..4 are Price series -- erf at closure 3 or 4, GELU, tanh, ...;
     a layer whose formulas are in joint vertex functions -- erf of a Gaussian at closure 2, sin, ReLU -- is dense,
-    exactly, under the dense memory estimate. erf of a Gaussian at closure 3 or 4 is factored through the Price
-    series of that closure, the input's orders 3..4 entering as zeros, where the dense form holds exact joint
-    moments: its orders 3..4 are then approximate, the status stating :math:`r^{S+1}`), the same numbers
+    exactly, under the dense memory estimate; where that does not fit, erf of a Gaussian at closure 3 or 4 is
+    factored through the Price series of that closure, the input's orders 3..4 entering as zeros: its orders 3..4
+    are then approximate, the status stating :math:`r^{S+1}`), the same numbers
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``
     (default) dense when its estimate fits the budget, factored otherwise if ``tolerance`` is given (or
     the layer has no cyclic terms; else dense, refused above the budget). The factored form keeps

@@ -71,31 +71,29 @@ def test_a_factored_gelu_network_agrees_with_monte_carlo():
         assert np.max(np.abs(sampled.z_scores(dense_of(theory), n))) < 6.0, n
 
 
-def test_a_factored_erf_network_of_a_gaussian_says_its_order_3_is_a_series_and_how_to_make_it_exact():
-    """erf of a Gaussian in the factored form is the Price series of the closure asked for (numeric test:
-    tests/numeric/test_factored_pointwise.py): the status walk that ``validate`` and the remedies use gives the
-    statuses ``propagate`` attaches, layer by layer (but the estimated size, which needs the covariance), and the
-    warning names the dense form as the remedy."""
+def test_a_factored_erf_network_of_a_gaussian_above_the_budget_names_the_dense_form_as_the_remedy():
+    """Where the dense erf layer of a Gaussian does not fit the budget, the factored one takes the Price series
+    (numeric test: tests/numeric/test_factored_pointwise.py): order 3 is approximate where the status walk (the
+    dense form's rule) says exact, and the warning names the dense form, with a budget that holds it, as the
+    remedy."""
+    from symcorr.codegen.loader import load_kernel
+    from symcorr.derivation import activations
     from symcorr.networks.exactness import gaussian_profile, status_walk
+    from symcorr.numeric.budget import kernel_peak_bytes
     from symcorr.numeric.exactness import ApproximationWarning
 
     model = mlp([5, 5, 4], snn.Erf, seed=1, bias_std=0.3)
     inputs = Cumulants(*random_gaussian(5, 2, scale=0.4))
-    settings = dict(order=3, closure=3, keep_next_diagonal=False, series_order=3)
+    below_dense = kernel_peak_bytes(load_kernel(activations.erf(), 3, 2, 3), 5, 3, False) - 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        trace = propagate(model, inputs, representation="factored", trace=True, **settings)
-    assert isinstance(trace[-1].tensor(3), FactoredTensor)
-    walk = status_walk(model, gaussian_profile(3), 3, 3, 3, False, representation="factored")
-    def statuses(profiles):       # the walk has no tensors, so no estimated sizes: the kinds and causes
-        return [[(p.status(n).kind, [(c.text, c.layer) for c in p.status(n).causes]) for n in (1, 2, 3)]
-                for p in profiles]
-
-    assert statuses(trace) == statuses(walk)
-    assert trace[-1].status(3).kind == "approximate"
+        result = propagate(model, inputs, order=3, closure=3, keep_next_diagonal=False, series_order=3,
+                           representation="factored", memory_budget=below_dense)
+    assert isinstance(result.tensor(3), FactoredTensor) and result.status(3).kind == "approximate"
+    assert "Price series truncated at order 3" in result.status(3).reason
     assert status_walk(model, gaussian_profile(3), 3, 3, 3, False)[-1].status(3).kind != "approximate"
     (message,) = [str(w.message) for w in caught if issubclass(w.category, ApproximationWarning)]
-    assert "representation='dense' makes order 3 exact" in message
+    assert "representation='dense' with a memory_budget that holds it" in message
 
 
 def test_propagate_rejects_bad_representation_and_tolerance():
