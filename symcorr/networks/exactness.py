@@ -45,9 +45,10 @@ def status_walk(model, profile: StatusProfile, order: int = 2, closure: int | No
     Each entry holds the carried orders ``1..max(order, closure)`` (plus the partial order
     ``closure + 1`` where an odd closure keeps its diagonal; from the last pointwise layer on ``1..order``,
     as :func:`~symcorr.networks.propagation.propagate` computes); layers are named by
-    :func:`~symcorr.networks.propagation.layer_label`. The layers as the dense form computes them, and the factored
-    one wherever it fits the memory budget (where it does not, a factored erf layer of a Gaussian takes the Price
-    series: :func:`~symcorr.numeric.pointwise.pointwise_plan`, and the remedy says so).
+    :func:`~symcorr.networks.propagation.layer_label`. The rule of the dense form, which the factored one shares
+    except where it truncates (a tolerance's dropped terms; erf of a Gaussian above the memory budget, the Price
+    series: :func:`~symcorr.numeric.pointwise.pointwise_plan`): the result's status states those, and the remedy
+    names them.
     """
     from symcorr.networks.layers import rule_for
     from symcorr.networks.propagation import last_pointwise, layer_label, layers
