@@ -287,14 +287,15 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                      "representation='factored' with a tolerance (polynomial activations, erf at closure 3 or 4 -- "
                      "of a Gaussian through the Price series, approximate --, GELU, tanh, ...: docs/theory.md section "
                      "12.2)", memory_budget)
-    message = family.truncation_warning(activation, order, closure, plan.series_order, cumulants.cov)
+    size = family.truncation_estimate(activation, order, closure, plan.series_order, cumulants.cov)
+    message = None if size is None else family.truncation_warning(activation, order, closure, plan.series_order,
+                                                                  cumulants.cov)
     if message:
         warnings.warn(message, stacklevel=2)
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
     exactness = pointwise_statuses(profile, activation, order, closure, plan.series_order, message,
                                    partial_next=plan.keeps_diagonal, requested=requested_closure,
-                                   pair_mean=pair_mean, truncation_size=family.truncation_estimate(
-                                       activation, order, closure, plan.series_order, cumulants.cov))
+                                   pair_mean=pair_mean, truncation_size=size)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
     if tolerance is not None:           # slices whose networks cost more than N^3 split, within the tolerance
         kappa = within_tolerance(kappa, tolerance)

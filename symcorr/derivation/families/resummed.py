@@ -137,7 +137,7 @@ class ResummedGaussianFamily(ActivationFamily):
         estimate = self.truncation_estimate(activation, order, closure, series_order, cov)
         if estimate is None or estimate <= self.truncation_warning_level:
             return None
-        r = self.effective_correlation(activation, cov)
+        r = estimate ** (1 / (series_order + 1))
         return (f"{activation.name} output orders 3..{order} at closure {closure} come from the Price series to "
                 f"order {series_order} ({self.theory_sections}); at the largest effective correlation r = {r:.2f} "
                 f"its truncation error may reach ~{estimate:.0e} of the cumulants' scale (r^(S+1)). "
