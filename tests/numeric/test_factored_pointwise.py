@@ -133,8 +133,9 @@ def test_erf_of_a_gaussian_factored_through_the_price_series_states_its_size():
     """erf's orders 3..4 of a Gaussian are joint moments at the closure it carries (2), which have no factored form:
     that layer is dense and exact where it fits the memory budget. Where it does not and closure 3 is asked for, the
     factored layer takes closure 3's Price series, the input's order 3 entering as zeros (docs/theory.md section
-    12.2). Orders 1..2 equal the dense (exact) ones; order 3 is approximate, its status stating r^(S+1), which bounds
-    its measured difference from the exact joint moments of the dense layer (measured 1.7e-2 against 7.6e-2)."""
+    12.2). Orders 1..2 equal the dense (exact) ones; order 3 is approximate, its status stating r^(S+1), an estimate
+    that its measured difference from the exact joint moments of the dense layer stays within here (1.7e-2 against
+    7.6e-2; not a bound in general: tests/networks/test_factored_propagation.py)."""
     from symcorr.codegen.loader import load_kernel
     from symcorr.numeric.budget import kernel_peak_bytes
 
