@@ -7,8 +7,9 @@ r"""Benchmark: propagate in the factored representation at large widths, each ca
 Cases (the issue "higher orders at width 1024"): a depth-3 network ``mlp([N] * 5)`` (three hidden
 layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input (mean
 ``--input-mean``: with mean 0 the cubic's odd cumulants, order 3 among them, vanish at every layer), activations
-the quadratic :math:`z + z^2` and the cubic :math:`z + z^3`, ``propagate(model, inputs, order=2,
-closure=K)``: closure 3 at N = 256, 512, 1024, 2048, 4096, closure 4 at N = 64, 128, 256, 512, 1024,
+the quadratic :math:`z + z^2` and the cubic :math:`z + z^3` (``--only relu``: ReLU, the same cases),
+``propagate(model, inputs, order=2, closure=K)``: closure 3 at N = 256, 512, 1024, 2048, 4096, closure 4 at
+N = 64, 128, 256, 512, 1024,
 ``representation='factored'`` with ``tolerance`` (cyclic diagram terms whose estimated relative size is
 within it are dropped, and so are the off-diagonal parts of the cycles that the next layer's slices close; the
 sizes stated in the result's exactness status: docs/theory.md section 12.3).
@@ -45,13 +46,23 @@ WIDTHS = {3: (256, 512, 1024, 2048, 4096), 4: (64, 128, 256, 512, 1024)}
 #: Dense baselines (closure: widths); wider ones need more than the default limit.
 DENSE = {3: (256, 512), 4: (32, 64)}
 ACTIVATIONS = ("quadratic", "cubic")
+#: Run with ``--only`` (not by default): ReLU, whose patterns on two neurons are joint vertex functions, one
+#: N x N block each (docs/theory.md section 12.2).
+OPTIONAL = ("relu",)
 INIT_GAIN = 0.7
 
 
-def _activation(name: str):
-    from symcorr.derivation import activations
+def _layer(name: str):
+    """A factory of the activation layer ``name`` (ReLU: torch's own, which propagate reads as symcorr's relu)."""
+    import torch
 
-    return activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
+    from symcorr.derivation import activations
+    from symcorr.networks.modules import from_activation
+
+    if name == "relu":
+        return torch.nn.ReLU
+    activation = {"quadratic": lambda: activations.quadratic(1.0), "cubic": activations.cubic}[name]()
+    return lambda: from_activation(activation, learnable=False)
 
 
 def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
@@ -62,15 +73,14 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     import numpy as np
 
     from symcorr import Cumulants, propagate
-    from symcorr.networks.modules import from_activation, mlp
+    from symcorr.networks.modules import mlp
 
-    activation = _activation(name)
-    model = mlp([n] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0)
+    model = mlp([n] * 5, _layer(name), init_gain=INIT_GAIN, seed=0)
     inputs = Cumulants(np.full(n, input_mean), np.eye(n))
     if not cold:                  # the generated modules loaded, the imports warm: not part of the case
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            propagate(mlp([8] * 5, lambda: from_activation(activation, learnable=False), init_gain=INIT_GAIN, seed=0),
+            propagate(mlp([8] * 5, _layer(name), init_gain=INIT_GAIN, seed=0),
                       Cumulants(np.zeros(8), np.eye(8)), order=2, closure=closure, representation=representation,
                       tolerance=tolerance, pair_mean=pair_mean, progress=False)
     before = memory_field("VmRSS")
@@ -107,7 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dense-limit-gb", type=float, default=8.0,
                         help="address-space limit of the dense baseline's processes (GiB)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
-    parser.add_argument("--only", help="run the activation of this name only")
+    parser.add_argument("--only", choices=ACTIVATIONS + OPTIONAL, help="run the activation of this name only")
     parser.add_argument("--closure", type=int, choices=(3, 4), help="run this closure only")
     parser.add_argument("--max-n", type=int, default=4096, help="skip wider cases")
     parser.add_argument("--skip-dense", action="store_true", help="no dense baseline")
@@ -132,8 +142,8 @@ def main(argv=None) -> int:
     for closure in (3, 4):
         if args.closure and closure != args.closure:
             continue
-        for name in ACTIVATIONS:
-            if args.only and name != args.only:
+        for name in ACTIVATIONS + OPTIONAL:
+            if (args.only and name != args.only) or (not args.only and name in OPTIONAL):
                 continue
             pair_mean = args.pair_mean and closure == 3
             run_case_process(__file__, [name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz"),

@@ -26,7 +26,7 @@ import sympy as sp
 from symcorr.codegen.printer import KernelPrinter, _formula_statements, grid_friendly, module_name
 from symcorr.derivation.engine import Derivation
 from symcorr.derivation.tensor_networks import DenseBlock, network_terms, relabelled_symbol
-from symcorr.notation.symbols import NEURON_LABELS, parse_vertex_symbol, symbol_labels, vertex_symbol
+from symcorr.notation.symbols import NEURON_LABELS, parse_joint_vertex_symbol, parse_vertex_symbol, symbol_labels
 
 #: Bumped whenever the printed form changes, so cached factored modules are rebuilt.
 FACTORED_VERSION = 2
@@ -52,53 +52,78 @@ def _canonical(block: DenseBlock) -> tuple[str, sp.Expr]:
     return "".join(mapping[c] for c in block.labels), block.expression.xreplace(replacements)
 
 
+def _vertex(symbol: sp.Symbol) -> tuple[str, str] | None:
+    """``(neuron labels, function name)`` of a vertex symbol, one neuron's (``g1d3_j``) or a pair's
+    (``G2x1d0x0_ij``), ``None`` for any other symbol."""
+    single = parse_vertex_symbol(symbol)
+    if single is not None:
+        label, power, derivative = single
+        return label, f"_vertex_g{power}d{derivative}"
+    joint = parse_joint_vertex_symbol(symbol)
+    if joint is not None:
+        labels, powers, derivatives = joint
+        return labels, f"_vertex_G{'x'.join(map(str, powers))}d{'x'.join(map(str, derivatives))}"
+    return None
+
+
 class _VertexFunctions:
-    r"""The single-neuron vertex functions :math:`g^{(n)}_{p}(\mu_a, \Sigma_{aa})` that blocks in vertex functions
-    use, each printed once as ``_vertex_g{p}d{n}(mu_i, Sigma_ii, *parameters)`` (elementwise, the family's
-    expression after common-subexpression elimination) and called by the blocks on their own neurons."""
+    r"""The vertex functions that blocks in vertex functions use: one neuron's,
+    :math:`g^{(n)}_{p}(\mu_a, \Sigma_{aa})`, and a pair's (:math:`\partial^n_{\mu_a}\partial^m_{\mu_b}
+    E[\phi(z_a)^p\phi(z_b)^q]` over the pair's Gaussian: the piecewise-linear families' two-neuron patterns), each
+    printed once as ``_vertex_g{p}d{n}(mu_i, Sigma_ii, *parameters)`` or ``_vertex_G{p}x{q}d{n}x{m}(mu_i, mu_j,
+    Sigma_ii, Sigma_ij, Sigma_jj, *parameters)`` (elementwise, the family's expression after common-subexpression
+    elimination) and called by the blocks on their own neurons. ``grid_arrays``: per pair's function, the arrays of
+    the grid's size it may hold at once (its statements: a block's memory bound adds the largest it calls; a
+    neuron's function holds vectors)."""
 
     def __init__(self, activation, printer: KernelPrinter):
         self.activation, self.printer, self.printed, self.lines = activation, printer, {}, []
+        self.grid_arrays: dict[str, int] = {}
 
-    def _printed(self, power: int, derivative: int) -> tuple[str, list[sp.Symbol]]:
-        """The name of the function of :math:`g^{(derivative)}_{power}` and its input cumulants on neuron ``i``,
-        printed into :attr:`lines` the first time."""
-        if (power, derivative) not in self.printed:
-            base = vertex_symbol("i", power, derivative)
+    def _printed(self, symbol: sp.Symbol) -> tuple[str, list[sp.Symbol]]:
+        """The name of the function of the vertex ``symbol`` and its input cumulants on the neurons ``'i'``
+        (``'ij'``), printed into :attr:`lines` the first time."""
+        labels, name = _vertex(symbol)
+        if name not in self.printed:
+            base = relabelled_symbol(symbol, {c: NEURON_LABELS[n] for n, c in enumerate(labels)})
             parameters = self.activation.parameter_symbols
             value = self.activation.family.substitute_vertices(self.activation, base)
             arguments = sorted((s for s in value.free_symbols if s not in set(parameters)), key=lambda s: s.name)
-            name = f"_vertex_g{power}d{derivative}"
             self.lines += [f"def {name}({', '.join([*(a.name for a in arguments), *(p.name for p in parameters)])}):",
                            f'    r"""The vertex function :math:`{sp.latex(base)}`, elementwise."""']
-            for target, source in _formula_statements(value, self.printer):
+            statements = _formula_statements(value, self.printer)
+            for target, source in statements:
                 self.lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
             self.lines += ["", ""]
-            self.printed[power, derivative] = name, arguments
-        return self.printed[power, derivative]
+            self.printed[name] = arguments
+            if len(labels) > 1:
+                self.grid_arrays[name] = len(statements) + 1
+        return name, self.printed[name]
 
     def call(self, symbol: sp.Symbol) -> tuple[str, list[sp.Symbol]]:
-        """The call that gives ``symbol`` (``g1d3_j``) on its neuron, and the input cumulants it reads."""
-        label, power, derivative = parse_vertex_symbol(symbol)
-        name, arguments = self._printed(power, derivative)
-        own = [relabelled_symbol(a, {"i": label}) for a in arguments]
+        """The call that gives ``symbol`` (``g1d3_j``, ``G2x1d0x0_ij``) on its neurons, and the input cumulants it
+        reads."""
+        labels = _vertex(symbol)[0]
+        name, arguments = self._printed(symbol)
+        own = [relabelled_symbol(a, {NEURON_LABELS[n]: c for n, c in enumerate(labels)}) for a in arguments]
         parameters = self.activation.parameter_symbols
         return f"{name}({', '.join([*(a.name for a in own), *(p.name for p in parameters)])})", own
 
 
 def _block_function(name: str, grid: str, expression: sp.Expr, activation, printer: KernelPrinter,
-                    vertices: _VertexFunctions):
+                    vertices: _VertexFunctions, off_diagonal: bool = False):
     """The lines of ``name(kappa, *parameters)`` and the number of statements (arrays held at once, bound). A
     block in vertex functions (:func:`~symcorr.derivation.tensor_networks.per_neuron_formula`) computes each of
-    them from its neuron's mean and variance (``vertices``) and is printed as the polynomial it is in them."""
+    them from its neurons' means and covariances (``vertices``) and is printed as the polynomial it is in them.
+    An ``off_diagonal`` block returns zeros where its two neurons coincide
+    (:func:`~symcorr.codegen.runtime.grid.off_diagonal`)."""
     parameters = activation.parameter_symbols
     latex = sp.latex(expression)
     shown = (f":math:`{latex}`" if len(latex) <= LONGEST_BLOCK_LATEX
              else f"a polynomial of {len(latex)} LaTeX characters")
-    in_vertices = sorted((s for s in expression.free_symbols if parse_vertex_symbol(s) is not None),
-                         key=lambda s: s.name)
+    in_vertices = sorted((s for s in expression.free_symbols if _vertex(s) is not None), key=lambda s: s.name)
     calls = [(symbol, *vertices.call(symbol)) for symbol in in_vertices]
-    inputs = {s for s in expression.free_symbols if s not in set(parameters) and parse_vertex_symbol(s) is None}
+    inputs = {s for s in expression.free_symbols if s not in set(parameters) and _vertex(s) is None}
     inputs = sorted(inputs.union(*(own for _, _, own in calls)), key=lambda s: (len(symbol_labels(s)), s.name))
     lines = [f"def {name}({', '.join(['kappa', *(p.name for p in parameters)])}):",
              f'    r"""A factor on the neuron grid ``{grid}``: {shown}."""']
@@ -112,8 +137,11 @@ def _block_function(name: str, grid: str, expression: sp.Expr, activation, print
         statements = _formula_statements(grid_friendly(expression, set(parameters)) if expression.is_polynomial()
                                          else expression, printer)
     for target, source in statements:
+        if target is None and off_diagonal:
+            source = f"_support.off_diagonal({source}, kappa[1])"
         lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
-    return lines, len(inputs) + len(calls) + len(statements) + 2
+    inside = max((vertices.grid_arrays.get(call.partition("(")[0], 0) for _, call, _ in calls), default=0)
+    return lines, len(inputs) + len(calls) + len(statements) + 2 + off_diagonal + inside
 
 
 def _number(value: sp.Expr) -> str:
@@ -143,11 +171,12 @@ def factored_module_source(derivation: Derivation, header: str) -> str:
             calls = []
             for block in term.dense:
                 grid, expression = _canonical(block)
-                key = (grid, sp.srepr(expression))
+                key = (grid, sp.srepr(expression), block.off_diagonal)
                 if key not in blocks:
                     name = f"_block_{len(blocks)}"
                     blocks[key] = name
-                    lines, count = _block_function(name, grid, expression, activation, printer, vertices)
+                    lines, count = _block_function(name, grid, expression, activation, printer, vertices,
+                                                   block.off_diagonal)
                     functions += lines + ["", ""]
                     arrays[name] = count
                 calls.append(f"({blocks[key]}, {block.labels!r})")

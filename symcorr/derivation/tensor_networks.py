@@ -29,7 +29,10 @@ checks that they vanish). The factored tensor is then the network evaluated at e
 index tuple. For families whose vertex functions are not polynomials (erf) the terms
 are derived from the formulas in the vertex functions (:func:`per_neuron_formula`),
 which are per-neuron quantities like :math:`\mu_i`, and every coarser pattern gets its
-correction as terms that stand on that pattern only (:func:`correction_terms`).
+correction as terms that stand on that pattern only (:func:`correction_terms`). A pattern on two
+neurons derived in joint vertex functions of the pair (the piecewise-linear families) gets its
+correction as one block zero where the two coincide, and the one-neuron pattern what the others
+leave on the diagonal (:func:`pair_correction_terms`, :func:`single_correction_terms`).
 
 A term is *cyclic* when its blocks, as a hypergraph on the neurons, have a cycle
 (:attr:`NetworkTerm.cyclic`): the triangle :math:`\Sigma_{ij}\Sigma_{jk}\Sigma_{ki}`,
@@ -49,8 +52,8 @@ from symcorr.derivation.algebra import factor_list
 from symcorr.derivation.activation import Activation
 from symcorr.derivation.engine import Derivation, resolve_reference
 from symcorr.notation.partitions import index_patterns, mobius_weight, set_partitions
-from symcorr.notation.symbols import (NEURON_LABELS, cumulant_symbol, parse_joint_vertex_symbol, parse_vertex_symbol,
-                                      symbol_labels, vertex_symbol)
+from symcorr.notation.symbols import (NEURON_LABELS, cumulant_symbol, joint_vertex_symbol, parse_joint_vertex_symbol,
+                                      parse_vertex_symbol, symbol_labels, vertex_symbol)
 
 
 def _labels(symbol) -> str | None:
@@ -66,12 +69,16 @@ def _labels(symbol) -> str | None:
 
 
 def relabelled_symbol(symbol: sp.Symbol, mapping: dict[str, str]) -> sp.Symbol:
-    """``symbol`` with its neuron labels mapped (``{'k': 'i'}``: Sigma_jk -> Sigma_ij, g1d2_k -> g1d2_i); a
-    parameter as it is."""
+    """``symbol`` with its neuron labels mapped (``{'k': 'i'}``: Sigma_jk -> Sigma_ij, g1d2_k -> g1d2_i,
+    G2x1d0x0_kj -> G2x1d0x0_ij); a parameter as it is."""
     vertex = parse_vertex_symbol(symbol)
     if vertex is not None:
         label, power, derivative = vertex
         return vertex_symbol(mapping.get(label, label), power, derivative)
+    joint = parse_joint_vertex_symbol(symbol)
+    if joint is not None:
+        labels, powers, derivatives = joint
+        return joint_vertex_symbol("".join(mapping.get(c, c) for c in labels), powers, derivatives)
     labels = _labels(symbol)
     return symbol if labels is None else cumulant_symbol("".join(mapping.get(c, c) for c in labels))
 
@@ -87,12 +94,14 @@ class NoFactoredForm(ValueError):
 
 def has_factored_form(activation: Activation, order: int, closure: int) -> bool:
     """Whether the output orders ``3..order`` of ``activation`` at ``closure`` have factored terms: for a
-    family whose formulas are polynomials always, otherwise where every pattern of those orders is derived in the
-    independent reference, whose vertex functions are per-neuron (erf at closure 3 and 4; not at closure 2, whose
-    orders 3..4 are joint moments: :func:`per_neuron_formula`). A pattern on one neuron (``'iii'``) has no joint
-    vertex of several neurons in either reference."""
+    family whose formulas are polynomials always, otherwise where every pattern of those orders on three or more
+    neurons is derived in the independent reference, whose vertex functions are per-neuron (erf at closure 3 and 4;
+    not at closure 2, whose orders 3..4 are joint moments: :func:`per_neuron_formula`). A pattern on one neuron
+    (``'iii'``) has no joint vertex of several neurons in either reference, and one on two (``'iij'``, the
+    piecewise-linear families' joint vertices) is one :math:`N \\times N` block in either
+    (:func:`pair_correction_terms`)."""
     return activation.family.formulas_are_polynomials or all(
-        len(set(pattern)) == 1 or resolve_reference(activation, pattern, closure) == "independent"
+        len(set(pattern)) <= 2 or resolve_reference(activation, pattern, closure) == "independent"
         for m in range(3, order + 1) for pattern in index_patterns(m))
 
 
@@ -100,12 +109,13 @@ def per_neuron_formula(derivation: Derivation, pattern: str) -> sp.Expr:
     r"""The formula of ``pattern`` that the factored terms are derived from: the formula itself where the family's
     formulas are polynomials in the input cumulants (``formulas_are_polynomials``), else its diagram form, whose
     single-neuron vertex functions are per-neuron quantities like :math:`\mu_i` (docs/theory.md section 12.2).
-    A diagram form with joint vertex functions (a joint Gaussian reference, section 4.7) is refused."""
+    A diagram form with joint vertex functions (a joint Gaussian reference, section 4.7) is refused on three or more
+    neurons; on two, its joint vertices are functions of the pair (:func:`pair_correction_terms`)."""
     if derivation.activation.family.formulas_are_polynomials:
         return derivation.formula(pattern)
     form = derivation.diagram_form(pattern)
     joint = sorted(s.name for s in form.free_symbols if parse_joint_vertex_symbol(s) is not None)
-    if joint:
+    if joint and len(set(pattern)) > 2:
         raise NoFactoredForm(f"pattern {pattern!r} of {derivation.activation} (closure {derivation.closure}) is "
                              f"derived in the joint Gaussian reference (vertex functions {', '.join(joint[:3])}): its "
                              "joint vertices are not per-neuron factors, so it has no factored form; use "
@@ -216,10 +226,12 @@ def diagonal_corrections(derivation: Derivation, order: int) -> dict[str, sp.Exp
 @dataclass(frozen=True)
 class DenseBlock:
     """A factor of a term evaluated on the neuron grid of its ``labels`` (one or two sorted letters):
-    ``expression`` in the input cumulants over those neurons and the parameters."""
+    ``expression`` in the input cumulants over those neurons and the parameters; ``off_diagonal``: zero where
+    the two neurons coincide (:func:`pair_correction_terms`)."""
 
     labels: str
     expression: sp.Expr
+    off_diagonal: bool = False
 
 
 @dataclass(frozen=True)
@@ -544,13 +556,60 @@ def correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
                           factored=False)
 
 
+def _in_joint_vertices(derivation: Derivation, pattern: str) -> bool:
+    """Whether ``pattern``'s formula (:func:`per_neuron_formula`) holds joint vertex functions."""
+    return (not derivation.activation.family.formulas_are_polynomials and
+            any(parse_joint_vertex_symbol(s) is not None for s in per_neuron_formula(derivation, pattern).free_symbols))
+
+
+def pair_correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
+    r"""The correction of a ``pattern`` on two neurons whose formula is in joint vertex functions (ReLU's
+    :math:`\kappa_{y,iij}`: :math:`\partial^n_{\mu_i}\partial^m_{\mu_j} E[\phi(z_i)^2\phi(z_j)]` over the pair's
+    Gaussian, section 11.3): one :math:`N \times N` block, :func:`placements` times :math:`G_\sigma`, that is
+    zero where the two neurons coincide (``off_diagonal``). There the joint vertices are those of a singular
+    covariance (:math:`\rho = 1`: infinite for ReLU's :math:`\delta \cdot \delta`), and what the pattern adds on
+    that diagonal is carried by the one-neuron correction instead (:func:`single_correction_terms`)."""
+    letters = "".join(dict.fromkeys(pattern))
+    expression = placements(pattern) * diagonal_correction(derivation, pattern)
+    return [NetworkTerm(sp.Integer(1), (DenseBlock(letters, expression, off_diagonal=True),), (),
+                        pattern=pattern)]
+
+
+def single_correction_terms(derivation: Derivation, pattern: str, off_diagonal) -> list[NetworkTerm]:
+    r"""The correction of the one-neuron ``pattern`` (``'iii'``) when the corrections of the patterns
+    ``off_diagonal`` (on two neurons) are zero where their neurons coincide (:func:`pair_correction_terms`): what
+    the others leave of :math:`f_\sigma` on the diagonal,
+
+    .. math::
+
+        G'_{i \dots i} = f_{i \dots i} - \sum_{\tau \notin \text{off\_diagonal},\ \tau \neq i \dots i}
+        \text{placements}(\tau)\, G_\tau|_{i \dots i},
+
+    the all-distinct formula (:math:`G = f`, one placement) among the :math:`\tau`: with them, every position
+    :math:`(a, \dots, a)` sums to :math:`f_{i \dots i}`, as the Moebius inversion of :func:`diagonal_correction`
+    does with all of them. No joint vertex appears (those patterns' diagonals are left out)."""
+    order = len(pattern)
+    diagonal = dict.fromkeys(NEURON_LABELS[:order], pattern[0])
+    expression = per_neuron_formula(derivation, pattern)
+    for other in index_patterns(order):
+        if other == pattern or other in off_diagonal:
+            continue
+        value = (per_neuron_formula(derivation, other) if len(set(other)) == order
+                 else placements(other) * diagonal_correction(derivation, other))
+        expression -= _relabelled(value, diagonal)
+    return _network_terms(expression, pattern[0], pattern, placements(pattern), factored=False)
+
+
 def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]:
     r"""The formula of output ``order`` (>= 3) of ``derivation`` as a sum of :class:`NetworkTerm` s (module
     docstring): :math:`\sum_t \operatorname{Sym}(X_t)` over the terms of the all-distinct formula (from
     :func:`per_neuron_formula`), evaluated at every index tuple, plus the :func:`correction_terms` of every
     coarser pattern (none where the correction vanishes) -- none for polynomial activations
     (``formulas_are_polynomials``: the all-distinct formula holds on every diagonal, docs/theory.md section
-    12.2), which is checked. Refuses (``ValueError``) a formula in joint vertex functions.
+    12.2), which is checked. A pattern on two neurons in joint vertex functions has its correction as one block
+    zero on its diagonal (:func:`pair_correction_terms`), and the one-neuron pattern the rest
+    (:func:`single_correction_terms`). Refuses (``ValueError``) a formula in joint vertex functions of three or more
+    neurons.
     """
     polynomial = derivation.activation.family.formulas_are_polynomials
     coarser = [p for p in index_patterns(order) if len(set(p)) < order]
@@ -561,11 +620,17 @@ def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]
                              f"the diagonals {sorted(broken)}, which a polynomial's does: a derivation error")
     letters = NEURON_LABELS[:order]
     out = _network_terms(per_neuron_formula(derivation, letters), letters, factored=polynomial)
+    pairs = [p for p in coarser if len(set(p)) == 2 and _in_joint_vertices(derivation, p)]
     for pattern in ([] if polynomial else coarser):
-        out += correction_terms(derivation, pattern)
+        if pattern in pairs:
+            out += pair_correction_terms(derivation, pattern)
+        elif len(set(pattern)) == 1 and pairs:
+            out += single_correction_terms(derivation, pattern, pairs)
+        else:
+            out += correction_terms(derivation, pattern)
     return tuple(out)
 
 
 __all__ = ["network_terms", "symmetrized", "NetworkTerm", "DenseBlock", "CumulantBlock", "diagonal_correction",
            "diagonal_corrections", "correction_terms", "placements", "per_neuron_formula", "relabelled_symbol",
-           "relabellings", "NoFactoredForm", "has_factored_form"]
+           "relabellings", "NoFactoredForm", "has_factored_form", "pair_correction_terms", "single_correction_terms"]

@@ -241,9 +241,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     ``representation`` says how output orders >= 3 are held (docs/theory.md section 12): ``'dense'``
     arrays; ``'factored'``, sums of small tensor networks generated from the diagrams
     (:class:`~symcorr.numeric.factored.FactoredTensor`: polynomial activations; with corrections on the diagonals
-    the families whose orders 3..4 are Price series -- erf at closure 3 or 4, GELU, tanh, ...;
-    a layer whose formulas are in joint vertex functions -- erf of a Gaussian at closure 2, sin, ReLU -- is dense,
-    exactly, under the dense memory estimate; where that does not fit, erf of a Gaussian at closure 3 or 4 is
+    the families whose orders 3..4 are Price series -- erf at closure 3 or 4, GELU, tanh, ..., and ReLU and the
+    other piecewise-linear activations, whose patterns on two neurons are joint vertex functions of the pair, one
+    :math:`N \times N` block each (docs/theory.md section 12.2); a layer whose formulas are in joint vertex functions
+    of three or more neurons -- erf of a Gaussian at closure 2, sin -- is dense, exactly, under the dense memory
+    estimate; where that does not fit, erf of a Gaussian at closure 3 or 4 is
     factored through the Price series of that closure, the input's orders 3..4 entering as zeros: its orders 3..4
     are then approximate, the status stating :math:`r^{S+1}`), the same numbers
     to rounding at a memory of :math:`O(N^2)` per term instead of :math:`O(N^m)`; ``'auto'``

@@ -67,3 +67,32 @@ def test_symmetric_relabellings_of_a_correction_keep_its_multiplicities():
     assert len(relabellings("ij", "iijj")) == 2 and len(relabellings("ij", "iij")) == 1
     assert all(sorted(m.values()) == sorted(m) for m in relabellings("ijk", "iijk"))
     assert list(itertools.islice(relabellings("i", "iii"), 2)) == [{"i": "i"}]
+
+
+def test_relu_s_two_neuron_patterns_are_one_block_zero_on_its_diagonal():
+    """ReLU's patterns on two neurons are derived in the joint reference (docs/theory.md section 11.3), its others
+    in the independent one: it has factored terms (sin's three-neuron patterns are joint: it has none). The 'iij'
+    correction is one 'ij' block in joint vertex functions, marked zero where i = j (there the pair's covariance is
+    singular); the 'iii' correction is then what the all-distinct network leaves of f_iii on the diagonal,
+    f_iii - f_ijk with the neurons identified (not the Moebius f_iii - 3 f_iij + 2 f_ijk), free of joint vertices."""
+    from symcorr.notation.symbols import parse_joint_vertex_symbol
+
+    relu = activations.relu()
+    assert has_factored_form(relu, 4, 3) and has_factored_form(relu, 4, 4)
+    assert not has_factored_form(activations.sin(), 3, 3)
+    derivation = derive(relu, order=3, closure=3, series_order=2)
+    terms = network_terms(derivation, 3)
+    assert sorted({t.pattern for t in terms if t.pattern is not None}) == ["iii", "iij"]
+    (pair,) = [t for t in terms if t.pattern == "iij"]
+    (block,) = pair.dense
+    assert block.labels == "ij" and block.off_diagonal and not pair.cumulants
+    joint = lambda e: any(parse_joint_vertex_symbol(s) is not None for s in e.free_symbols)  # noqa: E731
+    assert joint(block.expression)
+    assert sp.expand(block.expression - placements("iij") * diagonal_correction(derivation, "iij")) == 0
+    single = sum(t.expression() for t in terms if t.pattern == "iii")
+    assert not joint(single)
+    mapped = {c: "i" for c in "ijk"}
+    relabel = lambda e, m: e.xreplace({s: relabelled_symbol(s, m) for s in e.free_symbols})  # noqa: E731
+    expected = per_neuron_formula(derivation, "iii") - relabel(per_neuron_formula(derivation, "ijk"), mapped)
+    assert sp.expand(single - expected) == 0
+    assert all(not b.off_diagonal for t in terms if t.pattern != "iij" for b in t.dense)

@@ -82,11 +82,11 @@ def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
 
 
 def _resummed_chains(name, closure, depth, dim, keep_next_diagonal=None, tolerance=None, series_order=None,
-                     mixture=True, dense_first=False):
+                     mixture=True, dense_first=False, layer_seed=20):
     """A chain of layers of the activation ``name`` computed both ways from a Gaussian mixture (non-Gaussian: every
     erf layer carries closure ``closure``, whose orders 3..4 have factored terms), or from a Gaussian
     (``mixture=False``); ``dense_first``: the first layer dense in both (erf's of a Gaussian: exact joint moments,
-    where the factored form takes the Price series)."""
+    where the factored form takes the Price series); ``layer_seed``: the first layer's seed."""
     from symcorr.numeric.distributions import gaussian_mixture
 
     start = (gaussian_mixture(*random_mixture(dim, 3), order=closure) if mixture
@@ -97,7 +97,7 @@ def _resummed_chains(name, closure, depth, dim, keep_next_diagonal=None, toleran
         for representation in ("factored", "dense"):
             cumulants = start
             for layer in range(depth):
-                cumulants = pointwise(linear(cumulants, *random_layer(dim, dim, 20 + layer)), activation,
+                cumulants = pointwise(linear(cumulants, *random_layer(dim, dim, layer_seed + layer)), activation,
                                       order=closure, closure=closure,
                                       representation="dense" if dense_first and layer == 0 else representation,
                                       keep_next_diagonal=keep_next_diagonal, series_order=series_order,
@@ -127,6 +127,45 @@ def test_other_resummed_families_factored_equal_dense(name):
     derive in the independent reference at closure 2 (erf's is a joint moment there). Measured 5e-15 and 6e-15 (one
     layer from a mixture; sigmoid, softplus and probit 9e-14, 4e-14, 2e-14)."""
     _resummed_chains(name, 3, 2, 12, keep_next_diagonal=False, series_order=3, mixture=False)
+
+
+@pytest.mark.parametrize("name", ["relu", pytest.param("leaky_relu", marks=pytest.mark.slow),
+                                  pytest.param("abs", marks=pytest.mark.slow),
+                                  pytest.param("heaviside", marks=pytest.mark.slow)])
+def test_the_piecewise_linear_families_factored_equal_dense(name):
+    """The piecewise-linear families' patterns on two neurons are in joint vertex functions (exact), on three the
+    Price series: factored, a two-neuron correction is one N x N block zero on its diagonal and the one-neuron
+    correction carries the rest (docs/theory.md section 12.2). From a mixture, depth 2, width 10: every entry of
+    every order, diagonals included, equals the dense chain's to 1e-10 (measured: relu 8e-16 on one layer of width
+    6, orders 3 and 4 at closures 3 and 4), and the statuses are the same. The layers' largest correlation between
+    two neurons is 0.89 here: the joint vertex functions' terms grow as the pair's covariance nears singular, and
+    the two forms add them in different orders (with the builders' first layers, 0.98 on one pair: that pair's
+    'iij' entries differed by 6.6e-9 of the largest entry, those of pairs at 0.92 by 2.4e-15; with the closure-4
+    formulas of the kept diagonal, by 6e-10 at 0.92)."""
+    _resummed_chains(name, 3, 2, 10, keep_next_diagonal=False, series_order=2, layer_seed=60)
+
+
+def test_blocks_evaluated_a_chunk_of_rows_at_a_time_give_the_same_chain(monkeypatch):
+    """A block on two neurons whose working arrays exceed BLOCK_CHUNK_BYTES is evaluated a chunk of rows at a time
+    (ReLU's 'iij' correction at closure 4 holds ~400 arrays of N^2). At one byte every such block is evaluated a row
+    at a time, the off-diagonal corrections zeroed at their rows' own diagonal entries: the chain still equals the
+    dense one to 1e-10."""
+    from symcorr.numeric import factored_pointwise
+
+    monkeypatch.setattr(factored_pointwise, "BLOCK_CHUNK_BYTES", 1)
+    calls = []
+    rows = factored_pointwise._block_rows
+    monkeypatch.setattr(factored_pointwise, "_block_rows", lambda *args: calls.append(rows(*args)) or calls[-1])
+    _resummed_chains("relu", 3, 2, 10, keep_next_diagonal=False, series_order=2, layer_seed=60)
+    assert 1 in calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("closure,depth,dim,keep", [(3, 2, 8, None), (4, 1, 8, None)])
+def test_relu_factored_equals_dense_with_order_4(closure, depth, dim, keep):
+    """ReLU's order-4 terms (closure 4; the kept diagonal of closure 3), whose corrections on 'iiij' and 'iijj' are
+    blocks zero on their diagonals and whose 'iiii' correction is the rest; largest correlation 0.89 (as above)."""
+    _resummed_chains("relu", closure, depth, dim, keep_next_diagonal=keep, series_order=2, layer_seed=60)
 
 
 def test_erf_of_a_gaussian_factored_through_the_price_series_states_its_size():

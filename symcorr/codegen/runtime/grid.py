@@ -26,6 +26,18 @@ class OnDiagonal:
         self.values = values
 
 
+class RowWindow:
+    r"""An input cumulant seen on the rows ``start:stop`` of the first grid axis: :func:`grid_view` gives its view
+    on those rows only, so a grid function (elementwise in its grid, as every block of a factored module is)
+    evaluated on such inputs returns those rows of its values, with the working arrays of a chunk instead of the
+    whole grid."""
+
+    __slots__ = ("tensor", "start", "stop")
+
+    def __init__(self, tensor, start: int, stop: int):
+        self.tensor, self.start, self.stop = tensor, start, stop
+
+
 def grid_view(tensor, labels, grid):
     r"""The input cumulant :math:`\kappa_{labels}` broadcast on the neuron grid ``grid``.
 
@@ -33,13 +45,36 @@ def grid_view(tensor, labels, grid):
     are extracted (a view, no copy) and grid axes the cumulant does not
     depend on get length 1. A tensor held in another form (with a method
     ``slice(labels)``, :mod:`symcorr.numeric.cumulant_tensors`) gives its slice itself;
-    an :class:`OnDiagonal` input gives its diagonal on the first grid axis.
+    an :class:`OnDiagonal` input gives its diagonal on the first grid axis, a :class:`RowWindow` its rows.
     """
     if isinstance(tensor, OnDiagonal):
         return tensor.values.reshape((-1,) + (1,) * (len(grid) - 1))
+    if isinstance(tensor, RowWindow):
+        values = grid_view(tensor.tensor, labels, grid)
+        return values[tensor.start:tensor.stop] if grid[0] in labels else values
     present = "".join(sorted(set(labels)))
     values = tensor.slice(labels) if hasattr(tensor, "slice") else np.einsum(f"{labels}->{present}", tensor)
     return values.reshape(tuple(values.shape[0] if g in present else 1 for g in grid))
+
+
+def off_diagonal(values, covariance):
+    r"""A block's ``values`` on the neuron grid ``'ij'`` with zeros where the two neurons coincide (a factored
+    module's correction of a two-neuron pattern in joint vertex functions, whose values there are those of a
+    singular covariance; docs/theory.md section 12.2). ``covariance``: the input's ``kappa[1]``, which gives the
+    width, a :class:`RowWindow` of it (the rows evaluated), or an :class:`OnDiagonal`, on which the block is
+    evaluated on its diagonal only: zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    if isinstance(covariance, OnDiagonal):
+        return np.zeros(values.shape)
+    start, stop = 0, None
+    if isinstance(covariance, RowWindow):
+        start, stop, covariance = covariance.start, covariance.stop, covariance.tensor
+    n = covariance.shape[0]
+    stop = n if stop is None else stop
+    out = np.array(np.broadcast_to(values, (stop - start, n)))
+    rows = np.arange(stop - start)
+    out[rows, start + rows] = 0.0
+    return out
 
 
 def fill_pattern(out, values, assignments):
