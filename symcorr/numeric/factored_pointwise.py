@@ -124,7 +124,7 @@ def _block_rows(function, grid_size: int, dim: int) -> int:
     return max(1, BLOCK_CHUNK_BYTES // (FLOAT * arrays * dim))
 
 
-def block_working_bytes(function, grid_size: int, dim: int) -> int:
+def _block_working_bytes(function, grid_size: int, dim: int) -> int:
     """The bytes of the working arrays of one evaluation of ``function`` by :func:`_block_values` (a chunk's)."""
     arrays = function.__globals__.get("BLOCK_ARRAYS", {}).get(function, 0)
     return FLOAT * arrays * dim ** (grid_size - 1) * min(dim, _block_rows(function, grid_size, dim))
@@ -665,10 +665,10 @@ def held_blocks(module, orders: int, kappa) -> dict:
 
 def block_bytes(module, orders: int, kappa, dim: int) -> int:
     """The bytes of the blocks :func:`held_blocks` names, evaluated and kept for the layer, and of the working
-    arrays of the largest (``BLOCK_ARRAYS`` of its grid, or of a chunk of its rows: :func:`block_working_bytes`)."""
+    arrays of the largest (``BLOCK_ARRAYS`` of its grid, or of a chunk of its rows: :func:`_block_working_bytes`)."""
     used = held_blocks(module, orders, kappa)
     return (FLOAT * sum(dim**grid for grid in used.values())
-            + max((block_working_bytes(function, grid, dim) for function, grid in used.items()), default=0))
+            + max((_block_working_bytes(function, grid, dim) for function, grid in used.items()), default=0))
 
 
 def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: dict) -> frozenset:
