@@ -665,7 +665,7 @@ def held_blocks(module, orders: int, kappa) -> dict:
 
 def block_bytes(module, orders: int, kappa, dim: int) -> int:
     """The bytes of the blocks :func:`held_blocks` names, evaluated and kept for the layer, and of the working
-    arrays of the largest (``BLOCK_ARRAYS`` of its grid, or of a chunk of its rows: :func:`_block_working_bytes`)."""
+    arrays of the largest (``BLOCK_ARRAYS`` of its grid, or of a chunk of its rows: ``_block_working_bytes``)."""
     used = held_blocks(module, orders, kappa)
     return (FLOAT * sum(dim**grid for grid in used.values())
             + max((_block_working_bytes(function, grid, dim) for function, grid in used.items()), default=0))

@@ -37,7 +37,7 @@ from symcorr.numeric.exactness import Cause, StatusProfile, worst
 TOLERANCE = 1e-10
 #: Width from which the largest eigenvalue of a covariance is found by Lanczos iterations (scipy's eigsh).
 LANCZOS_FROM = 64
-#: Width from which :func:`_factorizable` factorizes through SciPy's LAPACK rather than NumPy's.
+#: Width from which ``_factorizable`` factorizes through SciPy's LAPACK rather than NumPy's.
 SCIPY_CHOLESKY_FROM = 3072
 
 
