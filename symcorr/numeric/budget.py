@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
 import os
 import re
 import textwrap
@@ -149,11 +150,22 @@ def check_memory(needed: int, what: str, remedy: str, budget=None, growing: bool
                   else ENVIRONMENT_VARIABLE if os.environ.get(ENVIRONMENT_VARIABLE)
                   else f"{DEFAULT_FRACTION:g} of the available memory")
         done = ("it stops here and frees what it made so far" if growing else "nothing was allocated")
+        enough = budget_covering(needed)
         raise MemoryBudgetError(
             f"{what} needs an estimated {format_bytes(needed)} at its peak, above the memory budget of "
-            f"{format_bytes(limit)} ({source}); {done}. Remedy: {remedy}, or raise the budget "
-            f"(memory_budget='16G' or the environment variable {ENVIRONMENT_VARIABLE}) if the memory is there.",
+            f"{format_bytes(limit)} ({source}); {done}. Remedy: {remedy}, or raise the budget to the estimate "
+            f"(memory_budget='{enough}' or the environment variable {ENVIRONMENT_VARIABLE}={enough}) if the memory "
+            f"is there (available now: {format_bytes(available_bytes())}).",
             needed, limit)
+
+
+def budget_covering(needed: int) -> str:
+    """The shortest budget string in whole units that :func:`parse_bytes` reads as at least ``needed`` bytes
+    (``2.3e10`` -> ``'22G'``): what a refusal offers as the remedy."""
+    for unit in ("T", "G", "M", "K"):
+        if needed >= _UNITS[unit]:
+            return f"{math.ceil(needed / _UNITS[unit])}{unit}"
+    return str(int(needed))
 
 
 # ---------------------------------------------------------------------------
@@ -270,5 +282,6 @@ def kernel_peak_bytes(kernel, n: int, orders: int | None = None, sliced: bool = 
 
 
 __all__ = ["MemoryBudgetError", "memory_budget", "budget_scope", "check_memory", "available_bytes", "parse_bytes", "format_bytes",
+           "budget_covering",
            "kernel_peak_bytes", "pattern_peak_bytes", "linear_peak_bytes", "dense_linear_peak_bytes",
            "DEFAULT_FRACTION", "ENVIRONMENT_VARIABLE"]
