@@ -96,8 +96,9 @@ class ActivationFamily:
         return closure
 
     def truncation_warning(self, activation: "Activation", order: int, closure: int, series_order: int | None,
-                           cov) -> str | None:
-        """A warning when the kernel's series truncation is not small for input covariance ``cov``."""
+                           cov, estimate: float | None = None) -> str | None:
+        """A warning when the kernel's series truncation is not small for input covariance ``cov``
+        (``estimate``: its :meth:`truncation_estimate`, when the caller has it already)."""
         return None
 
     def gaussian_truncation(self, activation: "Activation", order: int, closure: int,

@@ -287,11 +287,11 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                      f"pointwise({activation}) of {cumulants.dim} neurons to order {order}",
                      "a lower order (each order multiplies the memory by the width) or fewer neurons, or "
                      "representation='factored' with a tolerance (polynomial activations, erf at closure 3 or 4 -- "
-                     "of a Gaussian through the Price series, approximate --, GELU, tanh, ...: docs/theory.md section "
-                     "12.2)", memory_budget)
+                     "of a Gaussian through the Price series, approximate --, GELU, tanh, ..., ReLU and the other "
+                     "piecewise-linear activations: docs/theory.md section 12.2)", memory_budget)
     size = family.truncation_estimate(activation, order, closure, plan.series_order, cumulants.cov)
     message = None if size is None else family.truncation_warning(activation, order, closure, plan.series_order,
-                                                                  cumulants.cov)
+                                                                  cumulants.cov, size)
     if message:
         warnings.warn(message, stacklevel=2)
     profile = cumulants.exactness.with_zero(lambda n: zero[n])

@@ -130,11 +130,12 @@ class ResummedGaussianFamily(ActivationFamily):
             return None
         return self.effective_correlation(activation, cov) ** (series_order + 1)
 
-    def truncation_warning(self, activation, order, closure, series_order, cov):
+    def truncation_warning(self, activation, order, closure, series_order, cov, estimate=None):
         r"""A warning when output orders >= 3 come from the Price series at a correlation where its
-        truncation is not small: the terms dropped scale like :math:`r^{S+1}` (:meth:`truncation_estimate`).
-        ``None`` when nothing is truncated."""
-        estimate = self.truncation_estimate(activation, order, closure, series_order, cov)
+        truncation is not small: the terms dropped scale like :math:`r^{S+1}` (:meth:`truncation_estimate`, computed
+        here unless given as ``estimate``). ``None`` when nothing is truncated."""
+        if estimate is None:
+            estimate = self.truncation_estimate(activation, order, closure, series_order, cov)
         if estimate is None or estimate <= self.truncation_warning_level:
             return None
         r = estimate ** (1 / (series_order + 1))
