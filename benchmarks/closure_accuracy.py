@@ -78,21 +78,13 @@ TOLERANCE = 0.2
 RESOLVED = 2.0
 
 
-def _activation(name: str):
-    from symcorr.derivation import activations
-
-    return {"quadratic": lambda: activations.quadratic(1.0), "cubic": activations.cubic, "erf": activations.erf}[name]()
-
-
 def network(name: str, width: int, depth: int, seed: int = 0):
     """The depth-``depth`` network of activation ``name`` and width ``width`` (module docstring)."""
-    import torch
+    from process_cases import activation_layer
 
-    from symcorr.networks.modules import from_activation, mlp
+    from symcorr.networks.modules import mlp
 
-    layer = torch.nn.ReLU if name == "relu" else lambda: from_activation(_activation(name), learnable=False)
-    return mlp([width] * (depth + 2), layer, init_gain=INIT_GAIN,
-               seed=seed)
+    return mlp([width] * (depth + 2), activation_layer(name), init_gain=INIT_GAIN, seed=seed)
 
 
 def _inputs(width: int):
@@ -299,8 +291,8 @@ def main(argv=None) -> int:
         (f"'<{RESOLVED:g}fl': the error is below {RESOLVED:g}x the Monte Carlo noise floor (not resolved: it could be "
          "the sampling's). 'MC s for same cov err' is an extrapolation S* = S (floor/err)^2 times the measured time "
          "per sample ('>=' when the closure's error is not resolved). 'truncation': the largest estimated relative "
-         "size a factored layer states (exactness status): of the cyclic terms it dropped, or of the Price series "
-         "erf's first layer takes (r^(S+1))."),
+         "size the result's exactness status states: of the cyclic terms a factored layer dropped, or of a Price "
+         "series (r^(S+1): erf's first layer above the budget, ReLU's patterns on three neurons)."),
         "",
         HEADER,
         "|" + "---|" * (HEADER.count("|") - 1),

@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from process_cases import cpu_seconds, memory_field, run_case_process  # noqa: E402
+from process_cases import activation_layer, cpu_seconds, memory_field, run_case_process  # noqa: E402
 
 WIDTHS = {3: (256, 512, 1024, 2048, 4096), 4: (64, 128, 256, 512, 1024)}
 #: Dense baselines (closure: widths); wider ones need more than the default limit.
@@ -50,19 +50,6 @@ ACTIVATIONS = ("quadratic", "cubic")
 #: N x N block each (docs/theory.md section 12.2).
 OPTIONAL = ("relu",)
 INIT_GAIN = 0.7
-
-
-def _layer(name: str):
-    """A factory of the activation layer ``name`` (ReLU: torch's own, which propagate reads as symcorr's relu)."""
-    import torch
-
-    from symcorr.derivation import activations
-    from symcorr.networks.modules import from_activation
-
-    if name == "relu":
-        return torch.nn.ReLU
-    activation = {"quadratic": lambda: activations.quadratic(1.0), "cubic": activations.cubic}[name]()
-    return lambda: from_activation(activation, learnable=False)
 
 
 def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
@@ -75,12 +62,12 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     from symcorr import Cumulants, propagate
     from symcorr.networks.modules import mlp
 
-    model = mlp([n] * 5, _layer(name), init_gain=INIT_GAIN, seed=0)
+    model = mlp([n] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0)
     inputs = Cumulants(np.full(n, input_mean), np.eye(n))
     if not cold:                  # the generated modules loaded, the imports warm: not part of the case
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            propagate(mlp([8] * 5, _layer(name), init_gain=INIT_GAIN, seed=0),
+            propagate(mlp([8] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0),
                       Cumulants(np.zeros(8), np.eye(8)), order=2, closure=closure, representation=representation,
                       tolerance=tolerance, pair_mean=pair_mean, progress=False)
     before = memory_field("VmRSS")
@@ -142,9 +129,7 @@ def main(argv=None) -> int:
     for closure in (3, 4):
         if args.closure and closure != args.closure:
             continue
-        for name in ACTIVATIONS + OPTIONAL:
-            if (args.only and name != args.only) or (not args.only and name in OPTIONAL):
-                continue
+        for name in [args.only] if args.only else ACTIVATIONS:
             pair_mean = args.pair_mean and closure == 3
             run_case_process(__file__, [name, 8, closure, "factored", args.tolerance, str(scratch / "warmup.npz"),
                                         False, 0.0, pair_mean], None, 3600)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from process_cases import run_case_process  # noqa: E402
+from process_cases import activation_layer, run_case_process  # noqa: E402
 ACTIVATIONS = ("quadratic", "cubic", "erf")
 #: Run with ``--only`` (not by default): ReLU (torch's module), whose patterns on two neurons are blocks of the
 #: pair's joint vertex functions (docs/theory.md section 12.2).
@@ -50,18 +50,10 @@ def run_case(name: str, n: int, depth: int, closure: int, tolerance: float | Non
     import numpy as np
 
     from symcorr import Cumulants, propagate
-    from symcorr.derivation import activations
     from symcorr.numeric.cumulant_tensors import is_cumulant_tensor
-    from symcorr.networks.modules import from_activation, mlp
+    from symcorr.networks.modules import mlp
 
-    if name == "relu":
-        import torch
-
-        layer = torch.nn.ReLU
-    else:
-        activation = activations.quadratic(1.0) if name == "quadratic" else getattr(activations, name)()
-        layer = lambda: from_activation(activation, learnable=False)  # noqa: E731
-    model = mlp([n] * (depth + 2), layer, init_gain=0.7, seed=depth)
+    model = mlp([n] * (depth + 2), activation_layer(name), init_gain=0.7, seed=depth)
     inputs = Cumulants(np.full(n, 0.5), np.eye(n))
     results, seconds = {}, {}
     for form in ("dense", "factored"):
@@ -110,9 +102,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
     for closure in args.closures:
-        for name in ACTIVATIONS + OPTIONAL:
-            if (args.only and name != args.only) or (not args.only and name in OPTIONAL):
-                continue
+        for name in [args.only] if args.only else ACTIVATIONS:
             for n in args.widths:
                 for depth in args.depths:
                     report = run_case_process(__file__, [name, n, depth, closure, args.tolerance, args.pair_mean], None,

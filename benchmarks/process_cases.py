@@ -1,4 +1,5 @@
-"""What the benchmarks share: each case in a fresh Python process, and that process's own measurements.
+"""What the benchmarks share: each case in a fresh Python process, and that process's own measurements; the
+activation layers they name (:func:`activation_layer`).
 
 A benchmark script runs itself with ``--case JSON`` (:func:`run_case_process`); the case prints one JSON line,
 which comes back as a dict, or a dict whose ``status`` says why there is none (over the time limit, a
@@ -15,6 +16,21 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def activation_layer(name: str):
+    """A factory of the activation layer a benchmark names: symcorr's quadratic :math:`z + z^2`, cubic
+    :math:`z + z^3` or erf (not learnable), or torch's ReLU, which ``propagate`` reads as symcorr's relu."""
+    import torch
+
+    from symcorr.derivation import activations
+    from symcorr.networks.modules import from_activation
+
+    if name == "relu":
+        return torch.nn.ReLU
+    activation = {"quadratic": lambda: activations.quadratic(1.0), "cubic": activations.cubic,
+                  "erf": activations.erf}[name]()
+    return lambda: from_activation(activation, learnable=False)
 
 
 def memory_field(field: str) -> int:
