@@ -140,7 +140,7 @@ def _block_function(name: str, grid: str, expression: sp.Expr, activation, print
         if target is None and off_diagonal:
             source = f"_support.off_diagonal({source}, kappa[1])"
         lines.append(f"    return {source}" if target is None else f"    {target} = {source}")
-    inside = max((vertices.grid_arrays.get(call.partition("(")[0], 0) for _, call, _ in calls), default=0)
+    inside = max((vertices.grid_arrays.get(_vertex(symbol)[1], 0) for symbol, _, _ in calls), default=0)
     return lines, len(inputs) + len(calls) + len(statements) + 2 + off_diagonal + inside
 
 

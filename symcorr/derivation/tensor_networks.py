@@ -558,8 +558,7 @@ def correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
 
 def _in_joint_vertices(derivation: Derivation, pattern: str) -> bool:
     """Whether ``pattern``'s formula (:func:`per_neuron_formula`) holds joint vertex functions."""
-    return (not derivation.activation.family.formulas_are_polynomials and
-            any(parse_joint_vertex_symbol(s) is not None for s in per_neuron_formula(derivation, pattern).free_symbols))
+    return any(parse_joint_vertex_symbol(s) is not None for s in per_neuron_formula(derivation, pattern).free_symbols)
 
 
 def pair_correction_terms(derivation: Derivation, pattern: str) -> list[NetworkTerm]:
@@ -620,8 +619,10 @@ def network_terms(derivation: Derivation, order: int) -> tuple[NetworkTerm, ...]
                              f"the diagonals {sorted(broken)}, which a polynomial's does: a derivation error")
     letters = NEURON_LABELS[:order]
     out = _network_terms(per_neuron_formula(derivation, letters), letters, factored=polynomial)
+    if polynomial:
+        return tuple(out)
     pairs = [p for p in coarser if len(set(p)) == 2 and _in_joint_vertices(derivation, p)]
-    for pattern in ([] if polynomial else coarser):
+    for pattern in coarser:
         if pattern in pairs:
             out += pair_correction_terms(derivation, pattern)
         elif len(set(pattern)) == 1 and pairs:
