@@ -4,6 +4,7 @@
   :math:`E[\\phi(z)]` and :math:`\\mathrm{Cov}(\\phi(z_a), \\phi(z_b))`, the pair by conditioning on
   :math:`z_a` (the inner conditional mean either a textbook closed form of the one-dimensional
   Gaussian expectation or a second quadrature), split at the kinks of :math:`\\phi`;
+* :func:`mp_pair_moment` -- :math:`E[\\phi(z_a)^p \\phi(z_b)^q]` the same way, for third cumulants of a pair;
 * :func:`sampled_zscores` -- numpy sampling of a Gaussian through :math:`\\phi` with standard errors.
 
 None of it calls symcorr's formulas or runtime.
@@ -67,6 +68,26 @@ def mp_pair_covariance(phi, mu_a, mu_b, v_a, v_b, c, kinks=(), inner=None, dps=D
         if slope != 0:        # where the conditional mean of z_b crosses a kink
             points |= set(_breaks(mu_a, sd, [mu_a + (k - mu_b) / slope for k in kinks]))
         return mpmath.quad(integrand, sorted(points))
+
+
+def mp_pair_moment(phi, inner, p, q, mu_a, mu_b, v_a, v_b, c, kinks=(), dps=DPS):
+    """E[phi(z_a)^p phi(z_b)^q] of a Gaussian pair with |rho| < 1: the integral over z_a of phi(z_a)^p
+    E[phi(z_b)^q | z_a], ``inner(m, w, q)`` being E_{N(m, w)}[phi^q] in closed form. The quadrature is split where
+    the conditional mean of z_b crosses a kink and at multiples of the width over which it crosses (the
+    conditional spread over the slope: near |rho| = 1 the integrand turns within it)."""
+    with _precision(dps):
+        mu_a, mu_b, v_a, v_b, c = (mpmath.mpf(t) for t in (mu_a, mu_b, v_a, v_b, c))
+        slope, w = c / v_a, (v_a * v_b - c * c) / v_a
+        sd = mpmath.sqrt(v_a)
+        points = set(_breaks(mu_a, sd, kinks))
+        if slope != 0:
+            width = mpmath.sqrt(w) / abs(slope) / sd
+            for kink in kinks:
+                crossing = (kink - mu_b) / (slope * sd)
+                points |= {crossing + sign * k * width for k in (0, 1e-3, 1e-2, 0.1, 1, 3, 10, 30) for sign in (-1, 1)
+                           if abs(crossing + sign * k * width) < 14}
+        return mpmath.quad(lambda x: phi(mu_a + sd * x) ** p * inner(mu_b + slope * sd * x, w, q) * mpmath.npdf(x),
+                           sorted(points))
 
 
 def gaussian_samples(mean, cov, n, seed):

@@ -47,6 +47,7 @@ from symcorr.codegen.runtime.tuples import pattern_groups, pattern_words
 from symcorr.codegen.workspace import FunctionMemory
 from symcorr.derivation.algebra import factor
 from symcorr.derivation.engine import Derivation
+from symcorr.derivation.families.gaussian_functions import ExpNeg
 from symcorr.notation.partitions import pattern_slot_assignments
 from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labels
 
@@ -56,8 +57,16 @@ from symcorr.notation.symbols import NEURON_LABELS, cumulant_symbol, symbol_labe
 REWRITES = tuple(optims_numpy)
 REWRITTEN_FUNCTIONS = (sp.exp, sp.log)
 
+#: Rewrites of a function's argument before printing (data: the function and what its argument becomes).
+#: A Gaussian exponent is printed as one factored fraction: the conditional exponent of a pair,
+#: :math:`(\Sigma_{ii}\mu_j - \Sigma_{ij}\mu_i)^2 / (2\Sigma_{ii}(\Sigma_{ii}\Sigma_{jj} - \Sigma_{ij}^2))`, arrives
+#: from the substitution :math:`h = \mu/\sigma`, :math:`\rho = \Sigma_{ij}/(\sigma_i\sigma_j)` as three fractions of
+#: size :math:`h^2/(1-\rho^2)` whose sum is small; as :math:`\rho \to 1` their rounding became the whole exponent
+#: (ReLU's order 3 lost 1e-7 of its scale at :math:`\rho = 1 - 10^{-8}`, both forms; docs/theory.md section 11.2).
+ARGUMENT_REWRITES = ((ExpNeg, factor),)
+
 #: Bumped whenever the printed form changes, so cached kernels are rebuilt.
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 class KernelPrinter(SciPyPrinter):
@@ -226,6 +235,8 @@ def _cumulant_labels(symbol) -> str | None:
 def _formula_statements(formula: sp.Expr, printer: KernelPrinter) -> list[tuple[str | None, str]]:
     """``(target, source)`` of the assignments evaluating ``formula`` after common-subexpression
     elimination, the last one ``(None, source)`` for the ``return``."""
+    for function, rewrite in ARGUMENT_REWRITES:
+        formula = formula.xreplace({call: function(*map(rewrite, call.args)) for call in formula.atoms(function)})
     optimized = optimize(formula, REWRITES) if formula.has(*REWRITTEN_FUNCTIONS) else formula
     replacements, (reduced,) = sp.cse(optimized, symbols=sp.numbered_symbols("t"), order="canonical")
     statements = []

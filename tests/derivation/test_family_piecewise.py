@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from family_checks import assert_closure_4_corrects, assert_matches_sampling, mixture_errors
-from references import mp_mean, mp_pair_covariance
+from references import mp_mean, mp_pair_covariance, mp_pair_moment
 
 from symcorr import Cumulants, activations, derive, pointwise
 from symcorr.codegen import runtime
@@ -366,3 +366,45 @@ def test_closure_4_corrects_a_mixture_as_the_non_gaussianity_shrinks():
     errors = mixture_errors(activations.relu(), _mixture_truth)
     assert_closure_4_corrects(errors)
     assert errors[0.5, 2] / errors[0.25, 2] > 6 and errors[0.5, 4] / errors[0.25, 4] > 25
+
+
+def _mp_relu_power_mean(m, w, q):
+    """E[relu(X)^q], X ~ N(m, w), q <= 3: the textbook truncated moments (mpmath; relu(X)^0 = 1)."""
+    s = mpmath.sqrt(w)
+    cdf, pdf = mpmath.ncdf(m / s), mpmath.npdf(m / s)
+    return (mpmath.mpf(1), m * cdf + s * pdf, (m * m + w) * cdf + m * s * pdf, (m**3 + 3 * m * w) * cdf + s * (m * m + 2 * w) * pdf)[q]
+
+
+@pytest.mark.filterwarnings("ignore:.*Price series")    # on three neurons; this input has two
+@pytest.mark.parametrize("representation", ["dense", "factored"])
+def test_pair_entries_near_correlation_one_match_mpmath(representation):
+    # unequal variances and h_b = h_a (the conditional mean of z_b crosses 0 within the data's spread) as rho -> 1:
+    # the pair's Gaussian exponent arrived as three fractions of size h^2 / (1 - rho^2) and lost 1e-7 of order 3's
+    # scale at rho = 1 - 1e-8 in both forms (docs/theory.md section 11.2); printed as one fraction, 1e-13
+    phi = lambda z: max(z, 0)                     # noqa: E731
+    v_a, v_b = 1.0, 1.7
+    mean = np.array([0.3, 0.3 * np.sqrt(v_b)])
+    worst = 0.0
+    for rho in (0.9999, 1 - 1e-6, 1 - 1e-8):
+        c = rho * np.sqrt(v_a * v_b)
+        cov = np.array([[v_a, c], [c, v_b]])
+        y = pointwise(Cumulants(mean, cov), activations.relu(), order=3, representation=representation,
+                      keep_next_diagonal=False)
+        third = y.tensor(3).to_dense() if representation == "factored" else y.tensor(3)
+        with mpmath.workdps(40):
+            moment = {(p, q): mp_pair_moment(phi, _mp_relu_power_mean, p, q, *mean, v_a, v_b, c, kinks=(0,), dps=40)
+                      for p, q in [(1, 0), (0, 1), (2, 0), (0, 2), (1, 1), (2, 1), (1, 2), (3, 0), (0, 3)]}
+            x, y_ = moment[1, 0], moment[0, 1]
+            reference = {
+                (0, 1): moment[1, 1] - x * y_,
+                (0, 0, 1): moment[2, 1] - moment[2, 0] * y_ - 2 * moment[1, 1] * x + 2 * x * x * y_,
+                (0, 1, 1): moment[1, 2] - moment[0, 2] * x - 2 * moment[1, 1] * y_ + 2 * x * y_ * y_,
+                (0, 0, 0): moment[3, 0] - 3 * moment[2, 0] * x + 2 * x**3,
+                (1, 1, 1): moment[0, 3] - 3 * moment[0, 2] * y_ + 2 * y_**3}
+        scale = {2: float(moment[2, 0] - x * x), 3: max(abs(float(reference[k])) for k in reference if len(k) == 3)}
+        for index, value in reference.items():
+            computed = y.cov[index] if len(index) == 2 else third[index]
+            error = abs(computed - float(value)) / scale[len(index)]
+            worst = max(worst, error)
+            assert error < 1e-12, (rho, index, computed, float(value))
+    print(f"\n{representation}: largest error {worst:.1e} of the order's scale")

@@ -18,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "cos|cos(Symbol('z', real=True))|out2|K4|S2"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -92,119 +92,116 @@ def _pattern_ij(kappa):
     kappa_ijjj = _support.grid_view(kappa[3], 'ijjj', 'ij')
     kappa_jjjj = _support.grid_view(kappa[3], 'jjjj', 'ij')
     t0 = mu_i - mu_j
-    t1 = (1/2)*Sigma_ii
-    t2 = (1/2)*Sigma_jj
-    t3 = numpy.exp(-(t1 + t2))
-    t4 = (1/2)*t3
-    t5 = t4*numpy.expm1(Sigma_ij)
-    t6 = t5*numpy.sin(t0)
-    t7 = mu_i + mu_j
-    t8 = numpy.sin(t7)
-    t9 = numpy.expm1(-Sigma_ij)
-    t10 = (1/2)*t3*t8*t9 - t6
-    del t3
-    t11 = kappa_iij*t10
-    t12 = t4*t9
-    del t4, t9
-    t13 = t12*t8 + t6
-    del t6, t8
-    t14 = kappa_ijj*t13
-    t15 = t5*numpy.cos(t0)
-    del t0, t5
-    t16 = t12*numpy.cos(t7)
-    del t7, t12
-    t17 = t15 + t16
-    t18 = kappa_iijj*t17
-    t19 = kappa_iii*t13
-    t20 = t15 - t16
-    del t15, t16
-    t21 = -t20
-    t22 = (1/6)*t21
-    t23 = kappa_jjj*t10
-    t24 = kappa_iij**2
-    t25 = -t17
-    t26 = (1/8)*t25
-    t27 = kappa_ijj**2
-    t28 = (1/24)*t17
-    t29 = (1/32)*kappa_iijj**2
-    t30 = (1/72)*t25
-    t31 = kappa_iiij**2
-    t32 = (1/72)*t17
-    t33 = kappa_ijjj**2
-    t34 = (1/1152)*t17
-    t35 = kappa_iij*t20
-    t36 = (1/4)*kappa_ijj
-    t37 = (1/8)*kappa_iijj
-    t38 = (1/12)*kappa_iii
-    t39 = kappa_ijj*t38
-    t40 = (1/12)*kappa_iiij
-    t41 = kappa_iij*t13
-    t42 = kappa_ijj*t10
-    t43 = (1/12)*kappa_ijjj
-    t44 = (1/12)*kappa_jjj
-    t45 = kappa_iij*t44
-    t46 = kappa_ijj*t44
-    del t44
-    t47 = (1/24)*kappa_iijj
-    t48 = t21*t47
-    t49 = (1/36)*kappa_iii
-    t50 = t10*t49
-    del t10
-    t51 = (1/36)*kappa_iiij
-    t52 = kappa_ijjj*t51
-    t53 = kappa_jjj*t13
-    del t13
-    t54 = (1/36)*kappa_ijjj
-    t55 = (1/48)*kappa_iiii
-    t56 = (1/48)*kappa_jjjj
-    t57 = (1/96)*t18
-    t58 = (1/144)*t19
-    t59 = (1/144)*kappa_iiii
-    t60 = t21*t59
-    t61 = (1/144)*kappa_jjjj
-    t62 = t21*t61
-    del t21
-    t63 = numpy.exp(-(t1))*numpy.exp(-(t2))
-    del t1, t2
-    t64 = (1/2)*t63
-    t65 = numpy.cos(mu_i)
-    t66 = numpy.sin(mu_j)
-    t67 = kappa_iij*t66
-    t68 = t65*t67
-    t69 = numpy.cos(mu_j)
-    t70 = numpy.sin(mu_i)
-    t71 = t69*t70
-    t72 = kappa_ijj*t71
-    t73 = t63*t70
-    del t70
-    t74 = t66*t73
-    t75 = (1/6)*t74
-    t76 = t63*t65
-    del t65
-    t77 = t69*t76
-    del t69
-    t78 = (1/8)*t77
-    t79 = kappa_iijj*t77
-    t80 = (1/72)*t77
-    t81 = t47*t74
-    t82 = t59*t74
-    t83 = t61*t74
-    t84 = t67*t73
-    del t67, t73
-    t85 = t37*t63
-    t86 = t63*t71
-    del t71
-    t87 = kappa_iij*t86
-    t88 = t66*t76
-    del t66, t76
-    t89 = kappa_ijj*t88
-    t90 = t49*t88
-    t91 = kappa_jjj*t86
-    t92 = t55*t63
-    t93 = t56*t63
+    t1 = numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t2 = (1/2)*t1
+    t3 = t2*numpy.expm1(Sigma_ij)
+    t4 = t3*numpy.sin(t0)
+    t5 = mu_i + mu_j
+    t6 = numpy.sin(t5)
+    t7 = numpy.expm1(-Sigma_ij)
+    t8 = (1/2)*t1*t6*t7 - t4
+    del t1
+    t9 = kappa_iij*t8
+    t10 = t2*t7
+    del t2, t7
+    t11 = t10*t6 + t4
+    del t4, t6
+    t12 = kappa_ijj*t11
+    t13 = t3*numpy.cos(t0)
+    del t0, t3
+    t14 = t10*numpy.cos(t5)
+    del t5, t10
+    t15 = t13 + t14
+    t16 = kappa_iijj*t15
+    t17 = kappa_iii*t11
+    t18 = t13 - t14
+    del t13, t14
+    t19 = -t18
+    t20 = (1/6)*t19
+    t21 = kappa_jjj*t8
+    t22 = kappa_iij**2
+    t23 = -t15
+    t24 = (1/8)*t23
+    t25 = kappa_ijj**2
+    t26 = (1/24)*t15
+    t27 = (1/32)*kappa_iijj**2
+    t28 = (1/72)*t23
+    t29 = kappa_iiij**2
+    t30 = (1/72)*t15
+    t31 = kappa_ijjj**2
+    t32 = (1/1152)*t15
+    t33 = kappa_iij*t18
+    t34 = (1/4)*kappa_ijj
+    t35 = (1/8)*kappa_iijj
+    t36 = (1/12)*kappa_iii
+    t37 = kappa_ijj*t36
+    t38 = (1/12)*kappa_iiij
+    t39 = kappa_iij*t11
+    t40 = kappa_ijj*t8
+    t41 = (1/12)*kappa_ijjj
+    t42 = (1/12)*kappa_jjj
+    t43 = kappa_iij*t42
+    t44 = kappa_ijj*t42
+    del t42
+    t45 = (1/24)*kappa_iijj
+    t46 = t19*t45
+    t47 = (1/36)*kappa_iii
+    t48 = t47*t8
+    del t8
+    t49 = (1/36)*kappa_iiij
+    t50 = kappa_ijjj*t49
+    t51 = kappa_jjj*t11
+    del t11
+    t52 = (1/36)*kappa_ijjj
+    t53 = (1/48)*kappa_iiii
+    t54 = (1/48)*kappa_jjjj
+    t55 = (1/96)*t16
+    t56 = (1/144)*t17
+    t57 = (1/144)*kappa_iiii
+    t58 = t19*t57
+    t59 = (1/144)*kappa_jjjj
+    t60 = t19*t59
+    del t19
+    t61 = numpy.exp(-((1/2)*Sigma_ii))*numpy.exp(-((1/2)*Sigma_jj))
+    t62 = (1/2)*t61
+    t63 = numpy.cos(mu_i)
+    t64 = numpy.sin(mu_j)
+    t65 = kappa_iij*t64
+    t66 = t63*t65
+    t67 = numpy.cos(mu_j)
+    t68 = numpy.sin(mu_i)
+    t69 = t67*t68
+    t70 = kappa_ijj*t69
+    t71 = t61*t68
+    del t68
+    t72 = t64*t71
+    t73 = (1/6)*t72
+    t74 = t61*t63
     del t63
-    t94 = (1/96)*t79
-    return kappa_iii**2*t30 + kappa_iii*t47*t86 + kappa_iiii**2*t34 + (1/576)*kappa_iiii*kappa_jjjj*t17 + kappa_iiii*t28 + kappa_iiii*t57 + kappa_iiii*t58 + kappa_iiii*t94 + kappa_iiij*t22 + kappa_iiij*t48 + kappa_iiij*t50 + kappa_iiij*t60 + kappa_iiij*t62 - kappa_iiij*t75 - kappa_iiij*t81 - kappa_iiij*t82 - kappa_iiij*t83 + kappa_iiij*t90 + kappa_ijjj*t22 + kappa_ijjj*t48 + kappa_ijjj*t50 + kappa_ijjj*t60 + kappa_ijjj*t62 - kappa_ijjj*t75 - kappa_ijjj*t81 - kappa_ijjj*t82 - kappa_ijjj*t83 + kappa_ijjj*t90 + kappa_jjj**2*t30 + kappa_jjj*t20*t49 + kappa_jjj*t47*t88 + kappa_jjjj**2*t34 + kappa_jjjj*t28 + kappa_jjjj*t57 + kappa_jjjj*t58 + kappa_jjjj*t94 + t11*t37 + t11*t55 + t11*t56 + (1/2)*t11 + t14*t37 + t14*t55 + t14*t56 + (1/2)*t14 + t17*t29 + t17*t52 + t17 + (1/4)*t18 + t19*t47 + (1/6)*t19 + t20*t46 + t23*t47 + t23*t59 + t23*t61 + (1/6)*t23 + t24*t26 - t24*t78 + t25*t39 + t25*t45 + t26*t27 - t27*t78 + t29*t77 + t31*t32 + t31*t80 + t32*t33 + t33*t80 + t35*t36 + t35*t38 + t36*t84 + t38*t84 - t39*t77 + t40*t41 + t40*t42 + t40*t87 + t40*t89 + t41*t43 + t42*t43 + t43*t87 + t43*t89 - t45*t77 + t46*t74 + t51*t53 + t51*t91 + t52*t77 + t53*t54 + t54*t91 + t64*t68 + t64*t72 + t68*t85 + t68*t92 + t68*t93 + t72*t85 + t72*t92 + t72*t93 + (1/4)*t79
+    t75 = t67*t74
+    del t67
+    t76 = (1/8)*t75
+    t77 = kappa_iijj*t75
+    t78 = (1/72)*t75
+    t79 = t45*t72
+    t80 = t57*t72
+    t81 = t59*t72
+    t82 = t65*t71
+    del t65, t71
+    t83 = t35*t61
+    t84 = t61*t69
+    del t69
+    t85 = kappa_iij*t84
+    t86 = t64*t74
+    del t64, t74
+    t87 = kappa_ijj*t86
+    t88 = t47*t86
+    t89 = kappa_jjj*t84
+    t90 = t53*t61
+    t91 = t54*t61
+    del t61
+    t92 = (1/96)*t77
+    return kappa_iii**2*t28 + kappa_iii*t45*t84 + kappa_iiii**2*t32 + (1/576)*kappa_iiii*kappa_jjjj*t15 + kappa_iiii*t26 + kappa_iiii*t55 + kappa_iiii*t56 + kappa_iiii*t92 + kappa_iiij*t20 + kappa_iiij*t46 + kappa_iiij*t48 + kappa_iiij*t58 + kappa_iiij*t60 - kappa_iiij*t73 - kappa_iiij*t79 - kappa_iiij*t80 - kappa_iiij*t81 + kappa_iiij*t88 + kappa_ijjj*t20 + kappa_ijjj*t46 + kappa_ijjj*t48 + kappa_ijjj*t58 + kappa_ijjj*t60 - kappa_ijjj*t73 - kappa_ijjj*t79 - kappa_ijjj*t80 - kappa_ijjj*t81 + kappa_ijjj*t88 + kappa_jjj**2*t28 + kappa_jjj*t18*t47 + kappa_jjj*t45*t86 + kappa_jjjj**2*t32 + kappa_jjjj*t26 + kappa_jjjj*t55 + kappa_jjjj*t56 + kappa_jjjj*t92 + t12*t35 + t12*t53 + t12*t54 + (1/2)*t12 + t15*t27 + t15*t50 + t15 + (1/4)*t16 + t17*t45 + (1/6)*t17 + t18*t44 + t21*t45 + t21*t57 + t21*t59 + (1/6)*t21 + t22*t24 - t22*t76 + t23*t37 + t23*t43 + t24*t25 - t25*t76 + t27*t75 + t29*t30 + t29*t78 + t30*t31 + t31*t78 + t33*t34 + t33*t36 + t34*t82 + t35*t9 + t36*t82 - t37*t75 + t38*t39 + t38*t40 + t38*t85 + t38*t87 + t39*t41 + t40*t41 + t41*t85 + t41*t87 - t43*t75 + t44*t72 + t49*t51 + t49*t89 + t50*t75 + t51*t52 + t52*t89 + t53*t9 + t54*t9 + t62*t66 + t62*t70 + t66*t83 + t66*t90 + t66*t91 + t70*t83 + t70*t90 + t70*t91 + (1/4)*t77 + (1/2)*t9
 
 
 def cumulant_1(kappa, progress=None):
@@ -226,7 +223,7 @@ CUMULANTS = (cumulant_1, cumulant_2,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 2), ()), ((0, 2), ()), ((0, 4), ()), ((0, 5), ())),),
-    2: ((((0, 7), ()), ((0, 7), ()), ((0, 10), ()), ((0, 15), ())), (((0, 2, 3), ()), ((0, 2, 7), ()), ((0, 2, 9), ()), ((0, 2, 9), ()), ((0, 6, 66), ()), ((0, 7, 65), ()), ((0, 8, 51), ()), ((0, 9, 44), ()), ((0, 9, 50), ()), ((0, 10, 44), ()), ((0, 10, 47), ()), ((0, 11, 40), ()))),
+    2: ((((0, 7), ()), ((0, 7), ()), ((0, 10), ()), ((0, 15), ())), (((0, 0, 3), ()), ((0, 0, 7), ()), ((0, 0, 9), ()), ((0, 0, 9), ()), ((0, 6, 66), ()), ((0, 7, 65), ()), ((0, 8, 51), ()), ((0, 9, 40), ()), ((0, 9, 44), ()), ((0, 9, 50), ()), ((0, 10, 44), ()), ((0, 10, 47), ()))),
 }
 
 

@@ -18,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "cos|cos(Symbol('z', real=True))|out4|K2|SNone"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -58,7 +58,7 @@ def _pattern_ij(kappa):
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
     Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = (1/2)*numpy.exp(-((1/2)*Sigma_ii + (1/2)*Sigma_jj))
+    t0 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
     return t0*numpy.cos(mu_i - mu_j)*numpy.expm1(Sigma_ij) + t0*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
 
 
@@ -91,32 +91,29 @@ def _pattern_ijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t1 = numpy.cos(mu_k)*numpy.exp(-(t0))
-    t2 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t3 = numpy.cos(mu_j)*numpy.exp(-(t2))
-    t4 = (1/2)*Sigma_ii
-    del Sigma_ii
-    t5 = numpy.cos(mu_i)*numpy.exp(-(t4))
-    t6 = mu_i + mu_j
-    t7 = t2 + t4
-    t8 = Sigma_ij + t0 + t7
+    t0 = numpy.cos(mu_k)*numpy.exp(-((1/2)*Sigma_kk))
+    t1 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t2 = numpy.cos(mu_i)*numpy.exp(-((1/2)*Sigma_ii))
+    t3 = mu_i + mu_j
+    t4 = 2*Sigma_jk
+    t5 = 2*Sigma_ik
+    t6 = 2*Sigma_ij
+    t7 = Sigma_ii + Sigma_jj
+    t8 = Sigma_kk + t6 + t7
     t9 = mu_j + mu_k
-    t10 = -Sigma_ik
-    t11 = -Sigma_ij
-    t12 = t0 + t11 + t7
-    t13 = mu_i - mu_j
-    t14 = -Sigma_jk
-    t15 = -mu_k
-    t16 = (1/2)*numpy.exp(-(t7))
+    t10 = -t5
+    t11 = Sigma_kk - t6 + t7
+    del t6
+    t12 = mu_i - mu_j
+    t13 = -t4
+    t14 = -mu_k
+    t15 = (1/2)*numpy.exp(-((1/2)*t7))
     del t7
-    t17 = (1/2)*numpy.exp(-(t0 + t4))
-    del t4
-    t18 = (1/2)*numpy.exp(-(t0 + t2))
-    del t0, t2
-    return -t1*t3*t5 - t1*(t16*numpy.cos(t13)*numpy.expm1(Sigma_ij) + t16*numpy.cos(t6)*numpy.expm1(t11)) - t3*(t17*numpy.cos(mu_i + mu_k)*numpy.expm1(t10) + t17*numpy.cos(mu_i + t15)*numpy.expm1(Sigma_ik)) - t5*(t18*numpy.cos(t9)*numpy.expm1(t14) + t18*numpy.cos(mu_j + t15)*numpy.expm1(Sigma_jk)) + (1/4)*numpy.cos(mu_i - t9)*numpy.exp(-(Sigma_jk + t10 + t12)) + (1/4)*numpy.cos(mu_k + t13)*numpy.exp(-(Sigma_ik + t12 + t14)) + (1/4)*numpy.cos(mu_k + t6)*numpy.exp(-(Sigma_ik + Sigma_jk + t8)) + (1/4)*numpy.cos(t15 + t6)*numpy.exp(-(t10 + t14 + t8))
+    t16 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    del Sigma_ii
+    t17 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
+    del Sigma_jj, Sigma_kk
+    return -t0*t1*t2 - t0*(t15*numpy.cos(t12)*numpy.expm1(Sigma_ij) + t15*numpy.cos(t3)*numpy.expm1(-Sigma_ij)) - t1*(t16*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t16*numpy.cos(mu_i + t14)*numpy.expm1(Sigma_ik)) - t2*(t17*numpy.cos(t9)*numpy.expm1(-Sigma_jk) + t17*numpy.cos(mu_j + t14)*numpy.expm1(Sigma_jk)) + (1/4)*numpy.cos(mu_i - t9)*numpy.exp(-((1/2)*t10 + (1/2)*t11 + (1/2)*t4)) + (1/4)*numpy.cos(mu_k + t12)*numpy.exp(-((1/2)*t11 + (1/2)*t13 + (1/2)*t5)) + (1/4)*numpy.cos(mu_k + t3)*numpy.exp(-((1/2)*t4 + (1/2)*t5 + (1/2)*t8)) + (1/4)*numpy.cos(t14 + t3)*numpy.exp(-((1/2)*t10 + (1/2)*t13 + (1/2)*t8))
 
 
 def _pattern_iij(kappa, at, shared):
@@ -132,21 +129,18 @@ def _pattern_iij(kappa, at, shared):
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
     t0 = numpy.cos(mu_j)
-    t1 = (1/2)*Sigma_jj
+    t1 = numpy.exp(-((1/2)*Sigma_jj))
+    t2 = numpy.exp(-((1/2)*Sigma_ii))
+    t3 = numpy.cos(mu_i)
+    t4 = t0*t1
+    t5 = 2*mu_i
+    t6 = 4*Sigma_ij
+    t7 = 4*Sigma_ii + Sigma_jj
+    t8 = -mu_j
+    t9 = (1/2)*numpy.exp(-(Sigma_ii))
+    t10 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
     del Sigma_jj
-    t2 = numpy.exp(-(t1))
-    t3 = (1/2)*Sigma_ii
-    t4 = numpy.exp(-(t3))
-    t5 = numpy.cos(mu_i)
-    t6 = t0*t2
-    t7 = 2*mu_i
-    t8 = 2*Sigma_ij
-    t9 = 2*Sigma_ii + t1
-    t10 = -mu_j
-    t11 = (1/2)*numpy.exp(-(Sigma_ii))
-    t12 = (1/2)*numpy.exp(-(t1 + t3))
-    del t1, t3
-    return (1/2)*t0*t2 - t4**2*t5**2*t6 - 2*t4*t5*(t12*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t12*numpy.cos(mu_i + t10)*numpy.expm1(Sigma_ij)) - t6*(t11*numpy.cos(t7)*numpy.expm1(-Sigma_ii) + t11*numpy.expm1(Sigma_ii)) + (1/4)*numpy.cos(mu_j + t7)*numpy.exp(-(t8 + t9)) + (1/4)*numpy.cos(t10 + t7)*numpy.exp(-(-t8 + t9))
+    return (1/2)*t0*t1 - t2**2*t3**2*t4 - 2*t2*t3*(t10*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t10*numpy.cos(mu_i + t8)*numpy.expm1(Sigma_ij)) - t4*(t9*numpy.cos(t5)*numpy.expm1(-Sigma_ii) + t9*numpy.expm1(Sigma_ii)) + (1/4)*numpy.cos(mu_j + t5)*numpy.exp(-((1/2)*t6 + (1/2)*t7)) + (1/4)*numpy.cos(t5 + t8)*numpy.exp(-(-1/2*t6 + (1/2)*t7))
 
 
 def _pattern_iii(kappa, at, shared):
@@ -167,7 +161,7 @@ def _pattern_iii(kappa, at, shared):
 #: Output order 3: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_3 = (
-    _support.TuplePattern('ijk', _pattern_ijk, ((25, ()), (25, ()), (25, ()), (26, ())), 15),
+    _support.TuplePattern('ijk', _pattern_ijk, ((26, ()), (26, ()), (27, ())), 15),
     _support.TuplePattern('iij', _pattern_iij, ((19, ()), (20, ()), (20, ()), (21, ())), 8),
     _support.TuplePattern('iii', _pattern_iii, ((9, ()), (9, ()), (10, ())), 3),
 )
@@ -207,95 +201,96 @@ def _pattern_ijkl(kappa, at, shared):
     t1 = numpy.cos(mu_j)
     t2 = numpy.cos(mu_k)
     t3 = numpy.cos(mu_l)
-    t4 = (1/2)*Sigma_ii
-    del Sigma_ii
-    t5 = numpy.exp(-(t4))
-    t6 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t7 = numpy.exp(-(t6))
-    t8 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t9 = numpy.exp(-(t8))
-    t10 = (1/2)*Sigma_ll
-    del Sigma_ll
-    t11 = numpy.exp(-(t10))
-    t12 = Sigma_jk + t6
-    t13 = t10 + t8
-    t14 = Sigma_kl + t13
-    t15 = Sigma_jl + t14
-    t16 = mu_k + mu_l
-    t17 = mu_j + t16
-    t18 = (1/4)*t0*t5
-    t19 = Sigma_ik + t4
-    t20 = (1/4)*t1*t7
-    t21 = t4 + t6
-    t22 = Sigma_ij + t21
-    t23 = t10 + t22
-    t24 = mu_i + mu_j
-    t25 = mu_l + t24
-    t26 = (1/4)*t2*t9
-    t27 = t22 + t8
-    t28 = Sigma_ik + Sigma_jk
-    t29 = (1/4)*t11*t3
-    t30 = t22 + t28
-    t31 = -Sigma_jk
-    t32 = t31 + t6
-    t33 = -Sigma_jl
-    t34 = t14 + t33
-    t35 = -mu_j
-    t36 = -Sigma_kl
-    t37 = t13 + t36
-    t38 = Sigma_jl + t37
+    t4 = numpy.exp(-((1/2)*Sigma_ii))
+    t5 = numpy.exp(-((1/2)*Sigma_jj))
+    t6 = numpy.exp(-((1/2)*Sigma_kk))
+    t7 = numpy.exp(-((1/2)*Sigma_ll))
+    t8 = 2*Sigma_jk
+    t9 = Sigma_jj + t8
+    t10 = 2*Sigma_jl
+    t11 = 2*Sigma_kl
+    t12 = Sigma_kk + Sigma_ll
+    t13 = t11 + t12
+    t14 = t10 + t13
+    t15 = mu_k + mu_l
+    t16 = mu_j + t15
+    t17 = (1/4)*t0*t4
+    t18 = 2*Sigma_il
+    t19 = 2*Sigma_ik
+    t20 = Sigma_ii + t19
+    t21 = (1/4)*t1*t5
+    t22 = 2*Sigma_ij
+    t23 = Sigma_ii + Sigma_jj
+    t24 = t22 + t23
+    t25 = Sigma_ll + t24
+    t26 = mu_i + mu_j
+    t27 = mu_l + t26
+    t28 = (1/4)*t2*t6
+    t29 = Sigma_kk + t24
+    t30 = t19 + t8
+    t31 = (1/4)*t3*t7
+    t32 = -t8
+    t33 = Sigma_jj + t32
+    t34 = -t10
+    t35 = t13 + t34
+    t36 = -mu_j
+    t37 = -t11 + t12
+    del t11
+    t38 = t10 + t37
     t39 = -mu_k
     t40 = mu_j + mu_l
-    t41 = t33 + t37
+    t41 = t34 + t37
     t42 = -mu_l
     t43 = mu_k + t42
-    t44 = -Sigma_il
-    t45 = -Sigma_ik
-    t46 = t4 + t45
+    t44 = -t18
+    t45 = -t19
+    t46 = Sigma_ii + t45
     t47 = -mu_i
     t48 = mu_i + t39
-    t49 = -Sigma_ij
-    t50 = t21 + t49
-    t51 = t10 + t50
-    t52 = mu_i + t35
-    t53 = mu_l + t52
-    t54 = t24 + t42
-    t55 = t50 + t8
-    t56 = Sigma_jk + t45
-    t57 = mu_j + mu_k
-    t58 = Sigma_ik + t31
-    t59 = t31 + t45
-    t60 = t50 + t56
-    t61 = t50 + t58
-    del t50
-    t62 = t22 + t59
+    t49 = -t22 + t23
     del t22
-    t63 = (1/2)*numpy.exp(-(t21))
-    del t21
-    t64 = t63*numpy.cos(t24)*numpy.expm1(t49) + t63*numpy.cos(t52)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t49, t63
-    t65 = (1/2)*numpy.exp(-(t4 + t8))
-    t66 = t65*numpy.cos(t48)*numpy.expm1(Sigma_ik) + t65*numpy.cos(mu_i + mu_k)*numpy.expm1(t45)
-    del Sigma_ik, t45, t65
-    t67 = (1/2)*numpy.exp(-(t10 + t4))
-    del t4
-    t68 = t67*numpy.cos(mu_i + mu_l)*numpy.expm1(t44) + t67*numpy.cos(mu_i + t42)*numpy.expm1(Sigma_il)
-    del t67
-    t69 = (1/2)*numpy.exp(-(t6 + t8))
+    t50 = Sigma_ll + t49
+    t51 = mu_i + t36
+    t52 = mu_l + t51
+    t53 = t26 + t42
+    t54 = Sigma_kk + t49
+    t55 = t45 + t8
     del t8
-    t70 = t69*numpy.cos(t57)*numpy.expm1(t31) + t69*numpy.cos(mu_j + t39)*numpy.expm1(Sigma_jk)
-    del Sigma_jk, t31, t69
-    t71 = (1/2)*numpy.exp(-(t10 + t6))
-    del t6, t10
-    t72 = t71*numpy.cos(t40)*numpy.expm1(t33) + t71*numpy.cos(mu_j + t42)*numpy.expm1(Sigma_jl)
-    del t42, t71
-    t73 = (1/2)*numpy.exp(-(t13))
-    del t13
-    t74 = t73*numpy.cos(t16)*numpy.expm1(t36) + t73*numpy.cos(t43)*numpy.expm1(Sigma_kl)
-    del Sigma_kl, t36, t73
-    return 3*t0*t1*t11*t2*t3*t5*t7*t9 + t0*t1*t5*t7*t74 + t0*t11*t3*t5*t70 + t0*t2*t5*t72*t9 + t1*t11*t3*t66*t7 + t1*t2*t68*t7*t9 + t11*t2*t3*t64*t9 - t18*numpy.cos(t17)*numpy.exp(-(t12 + t15)) - t18*numpy.cos(mu_j + t43)*numpy.exp(-(t12 + t41)) - t18*numpy.cos(t16 + t35)*numpy.exp(-(t32 + t34)) - t18*numpy.cos(t39 + t40)*numpy.exp(-(t32 + t38)) - t20*numpy.cos(mu_i + t16)*numpy.exp(-(Sigma_il + t14 + t19)) - t20*numpy.cos(mu_i + t43)*numpy.exp(-(t19 + t37 + t44)) - t20*numpy.cos(mu_l + t48)*numpy.exp(-(Sigma_il + t37 + t46)) - t20*numpy.cos(t16 + t47)*numpy.exp(-(t14 + t44 + t46)) - t26*numpy.cos(t25)*numpy.exp(-(Sigma_il + Sigma_jl + t23)) - t26*numpy.cos(t53)*numpy.exp(-(Sigma_il + t33 + t51)) - t26*numpy.cos(t54)*numpy.exp(-(t23 + t33 + t44)) - t26*numpy.cos(t40 + t47)*numpy.exp(-(Sigma_jl + t44 + t51)) - t29*numpy.cos(mu_k + t24)*numpy.exp(-(t27 + t28)) - t29*numpy.cos(mu_k + t52)*numpy.exp(-(t55 + t58)) - t29*numpy.cos(t24 + t39)*numpy.exp(-(t27 + t59)) - t29*numpy.cos(t47 + t57)*numpy.exp(-(t55 + t56)) - t64*t74 - t66*t72 - t68*t70 + (1/8)*numpy.cos(t16 + t24)*numpy.exp(-(Sigma_il + t15 + t30)) + (1/8)*numpy.cos(t16 + t52)*numpy.exp(-(Sigma_il + t34 + t61)) + (1/8)*numpy.cos(t17 + t47)*numpy.exp(-(t15 + t44 + t60)) + (1/8)*numpy.cos(t24 + t43)*numpy.exp(-(t30 + t41 + t44)) + (1/8)*numpy.cos(t25 + t39)*numpy.exp(-(Sigma_il + t38 + t62)) + (1/8)*numpy.cos(t39 + t53)*numpy.exp(-(Sigma_il + t41 + t60)) + (1/8)*numpy.cos(t39 + t54)*numpy.exp(-(t34 + t44 + t62)) + (1/8)*numpy.cos(t43 + t52)*numpy.exp(-(t38 + t44 + t61))
+    t56 = mu_j + mu_k
+    t57 = t19 + t32
+    del t19
+    t58 = t32 + t45
+    del t32, t45
+    t59 = t24 + t30
+    t60 = t49 + t55
+    t61 = t49 + t57
+    del t49
+    t62 = t24 + t58
+    del t24
+    t63 = (1/2)*numpy.exp(-((1/2)*t23))
+    del t23
+    t64 = t63*numpy.cos(t26)*numpy.expm1(-Sigma_ij) + t63*numpy.cos(t51)*numpy.expm1(Sigma_ij)
+    del Sigma_ij, t63
+    t65 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t66 = t65*numpy.cos(t48)*numpy.expm1(Sigma_ik) + t65*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
+    del Sigma_ik, t65
+    t67 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
+    del Sigma_ii
+    t68 = t67*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t67*numpy.cos(mu_i + t42)*numpy.expm1(Sigma_il)
+    del Sigma_il, t67
+    t69 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
+    del Sigma_kk
+    t70 = t69*numpy.cos(t56)*numpy.expm1(-Sigma_jk) + t69*numpy.cos(mu_j + t39)*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t69
+    t71 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
+    del Sigma_jj, Sigma_ll
+    t72 = t71*numpy.cos(t40)*numpy.expm1(-Sigma_jl) + t71*numpy.cos(mu_j + t42)*numpy.expm1(Sigma_jl)
+    del Sigma_jl, t42, t71
+    t73 = (1/2)*numpy.exp(-((1/2)*t12))
+    del t12
+    t74 = t73*numpy.cos(t15)*numpy.expm1(-Sigma_kl) + t73*numpy.cos(t43)*numpy.expm1(Sigma_kl)
+    del Sigma_kl, t73
+    return 3*t0*t1*t2*t3*t4*t5*t6*t7 + t0*t1*t4*t5*t74 + t0*t2*t4*t6*t72 + t0*t3*t4*t7*t70 + t1*t2*t5*t6*t68 + t1*t3*t5*t66*t7 - t17*numpy.cos(t16)*numpy.exp(-((1/2)*t14 + (1/2)*t9)) - t17*numpy.cos(mu_j + t43)*numpy.exp(-((1/2)*t41 + (1/2)*t9)) - t17*numpy.cos(t15 + t36)*numpy.exp(-((1/2)*t33 + (1/2)*t35)) - t17*numpy.cos(t39 + t40)*numpy.exp(-((1/2)*t33 + (1/2)*t38)) + t2*t3*t6*t64*t7 - t21*numpy.cos(mu_i + t15)*numpy.exp(-((1/2)*t13 + (1/2)*t18 + (1/2)*t20)) - t21*numpy.cos(mu_i + t43)*numpy.exp(-((1/2)*t20 + (1/2)*t37 + (1/2)*t44)) - t21*numpy.cos(mu_l + t48)*numpy.exp(-((1/2)*t18 + (1/2)*t37 + (1/2)*t46)) - t21*numpy.cos(t15 + t47)*numpy.exp(-((1/2)*t13 + (1/2)*t44 + (1/2)*t46)) - t28*numpy.cos(t27)*numpy.exp(-((1/2)*t10 + (1/2)*t18 + (1/2)*t25)) - t28*numpy.cos(t52)*numpy.exp(-((1/2)*t18 + (1/2)*t34 + (1/2)*t50)) - t28*numpy.cos(t53)*numpy.exp(-((1/2)*t25 + (1/2)*t34 + (1/2)*t44)) - t28*numpy.cos(t40 + t47)*numpy.exp(-((1/2)*t10 + (1/2)*t44 + (1/2)*t50)) - t31*numpy.cos(mu_k + t26)*numpy.exp(-((1/2)*t29 + (1/2)*t30)) - t31*numpy.cos(mu_k + t51)*numpy.exp(-((1/2)*t54 + (1/2)*t57)) - t31*numpy.cos(t26 + t39)*numpy.exp(-((1/2)*t29 + (1/2)*t58)) - t31*numpy.cos(t47 + t56)*numpy.exp(-((1/2)*t54 + (1/2)*t55)) - t64*t74 - t66*t72 - t68*t70 + (1/8)*numpy.cos(t15 + t26)*numpy.exp(-((1/2)*t14 + (1/2)*t18 + (1/2)*t59)) + (1/8)*numpy.cos(t15 + t51)*numpy.exp(-((1/2)*t18 + (1/2)*t35 + (1/2)*t61)) + (1/8)*numpy.cos(t16 + t47)*numpy.exp(-((1/2)*t14 + (1/2)*t44 + (1/2)*t60)) + (1/8)*numpy.cos(t26 + t43)*numpy.exp(-((1/2)*t41 + (1/2)*t44 + (1/2)*t59)) + (1/8)*numpy.cos(t27 + t39)*numpy.exp(-((1/2)*t18 + (1/2)*t38 + (1/2)*t62)) + (1/8)*numpy.cos(t39 + t52)*numpy.exp(-((1/2)*t18 + (1/2)*t41 + (1/2)*t60)) + (1/8)*numpy.cos(t39 + t53)*numpy.exp(-((1/2)*t35 + (1/2)*t44 + (1/2)*t62)) + (1/8)*numpy.cos(t43 + t51)*numpy.exp(-((1/2)*t38 + (1/2)*t44 + (1/2)*t61))
 
 
 def _pattern_iijk(kappa, at, shared):
@@ -314,67 +309,65 @@ def _pattern_iijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t1 = numpy.exp(-(t0))
-    t2 = numpy.cos(mu_j)
-    t3 = t1*t2
-    t4 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t5 = numpy.exp(-(t4))
-    t6 = numpy.cos(mu_k)
-    t7 = t5*t6
-    t8 = mu_j + mu_k
-    t9 = numpy.cos(t8)
-    t10 = t0 + t4
-    t11 = Sigma_jk + t10
-    t12 = -mu_k
-    t13 = mu_j + t12
-    t14 = numpy.cos(t13)
-    t15 = -Sigma_jk
-    t16 = t10 + t15
-    t17 = numpy.cos(mu_i)
+    t0 = numpy.exp(-((1/2)*Sigma_jj))
+    t1 = numpy.cos(mu_j)
+    t2 = t0*t1
+    t3 = numpy.exp(-((1/2)*Sigma_kk))
+    t4 = numpy.cos(mu_k)
+    t5 = t3*t4
+    t6 = mu_j + mu_k
+    t7 = numpy.cos(t6)
+    t8 = 2*Sigma_jk
+    t9 = Sigma_jj + Sigma_kk
+    t10 = t8 + t9
+    t11 = -mu_k
+    t12 = mu_j + t11
+    t13 = numpy.cos(t12)
+    t14 = -t8 + t9
+    del t8
+    t15 = numpy.cos(mu_i)
+    t16 = t15**2
+    t17 = numpy.exp(-((1/2)*Sigma_ii))
     t18 = t17**2
-    t19 = (1/2)*Sigma_ii
-    t20 = numpy.exp(-(t19))
-    t21 = t20**2
-    t22 = 2*Sigma_ik
-    t23 = 2*Sigma_ii
-    t24 = t23 + t4
-    t25 = 2*mu_i
-    t26 = mu_k + t25
-    t27 = (1/4)*t3
-    t28 = 2*Sigma_ij
-    t29 = t0 + t23
-    t30 = (1/4)*t7
-    t31 = -t22
-    t32 = -t28
-    t33 = t11 + t23
-    t34 = Sigma_ij + t19
-    t35 = (1/2)*t17*t20
-    t36 = -mu_j
-    t37 = t16 + t23
-    del t23
-    t38 = -Sigma_ik
-    t39 = -Sigma_ij
-    t40 = t19 + t39
-    t41 = mu_i + t36
-    t42 = (1/2)*numpy.exp(-(Sigma_ii))
-    t43 = t42*numpy.cos(t25)*numpy.expm1(-Sigma_ii) + t42*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t42
-    t44 = (1/2)*numpy.exp(-(t10))
-    del t10
-    t45 = t14*t44*numpy.expm1(Sigma_jk) + t44*t9*numpy.expm1(t15)
-    del Sigma_jk, t15, t44
-    t46 = (1/2)*numpy.exp(-(t0 + t19))
-    del t0
-    t47 = t46*numpy.cos(t41)*numpy.expm1(Sigma_ij) + t46*numpy.cos(mu_i + mu_j)*numpy.expm1(t39)
-    del Sigma_ij, t39, t46
-    t48 = (1/2)*numpy.exp(-(t19 + t4))
-    del t4, t19
-    t49 = t48*numpy.cos(mu_i + mu_k)*numpy.expm1(t38) + t48*numpy.cos(mu_i + t12)*numpy.expm1(Sigma_ik)
-    del t48
-    return 2*t1*t17*t2*t20*t49 + 3*t1*t18*t2*t21*t5*t6 + t1*t2*t43*t5*t6 + (1/4)*t14*numpy.exp(-(t16)) + 2*t17*t20*t47*t5*t6 + t18*t21*t45 - t27*numpy.cos(t26)*numpy.exp(-(t22 + t24)) - t27*numpy.cos(t12 + t25)*numpy.exp(-(t24 + t31)) - t3*t7 - t30*numpy.cos(mu_j + t25)*numpy.exp(-(t28 + t29)) - t30*numpy.cos(t25 + t36)*numpy.exp(-(t29 + t32)) - t35*numpy.cos(mu_i + t13)*numpy.exp(-(t16 + t34 + t38)) - t35*numpy.cos(mu_i - t8)*numpy.exp(-(t11 + t38 + t40)) - t35*numpy.cos(mu_i + t8)*numpy.exp(-(Sigma_ik + t11 + t34)) - t35*numpy.cos(mu_k + t41)*numpy.exp(-(Sigma_ik + t16 + t40)) - t43*t45 - 2*t47*t49 + (1/4)*t9*numpy.exp(-(t11)) + (1/8)*numpy.cos(t13 + t25)*numpy.exp(-(t28 + t31 + t37)) + (1/8)*numpy.cos(t25 - t8)*numpy.exp(-(t31 + t32 + t33)) + (1/8)*numpy.cos(t25 + t8)*numpy.exp(-(t22 + t28 + t33)) + (1/8)*numpy.cos(t26 + t36)*numpy.exp(-(t22 + t32 + t37))
+    t19 = 4*Sigma_ik
+    t20 = 4*Sigma_ii
+    t21 = Sigma_kk + t20
+    t22 = 2*mu_i
+    t23 = mu_k + t22
+    t24 = (1/4)*t2
+    t25 = 4*Sigma_ij
+    t26 = Sigma_jj + t20
+    t27 = (1/4)*t5
+    t28 = -t19
+    t29 = -t25
+    t30 = t20 + t29
+    t31 = t20 + t25
+    del t20
+    t32 = -mu_j
+    t33 = 2*Sigma_ik
+    t34 = 2*Sigma_ij
+    t35 = Sigma_ii + t34
+    t36 = (1/2)*t15*t17
+    t37 = -t33
+    t38 = Sigma_ii - t34
+    del t34
+    t39 = mu_i + t32
+    t40 = (1/2)*numpy.exp(-(Sigma_ii))
+    t41 = t40*numpy.cos(t22)*numpy.expm1(-Sigma_ii) + t40*numpy.expm1(Sigma_ii)
+    del t40
+    t42 = (1/2)*numpy.exp(-((1/2)*t9))
+    del t9
+    t43 = t13*t42*numpy.expm1(Sigma_jk) + t42*t7*numpy.expm1(-Sigma_jk)
+    del Sigma_jk, t42
+    t44 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    del Sigma_jj
+    t45 = t44*numpy.cos(t39)*numpy.expm1(Sigma_ij) + t44*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
+    del Sigma_ij, t44
+    t46 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    del Sigma_ii, Sigma_kk
+    t47 = t46*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t46*numpy.cos(mu_i + t11)*numpy.expm1(Sigma_ik)
+    del Sigma_ik, t46
+    return 2*t0*t1*t15*t17*t47 + 3*t0*t1*t16*t18*t3*t4 + t0*t1*t3*t4*t41 + (1/4)*t13*numpy.exp(-((1/2)*t14)) + 2*t15*t17*t3*t4*t45 + t16*t18*t43 - t2*t5 - t24*numpy.cos(t23)*numpy.exp(-((1/2)*t19 + (1/2)*t21)) - t24*numpy.cos(t11 + t22)*numpy.exp(-((1/2)*t21 + (1/2)*t28)) - t27*numpy.cos(mu_j + t22)*numpy.exp(-((1/2)*t25 + (1/2)*t26)) - t27*numpy.cos(t22 + t32)*numpy.exp(-((1/2)*t26 + (1/2)*t29)) - t36*numpy.cos(mu_i + t12)*numpy.exp(-((1/2)*t14 + (1/2)*t35 + (1/2)*t37)) - t36*numpy.cos(mu_i - t6)*numpy.exp(-((1/2)*t10 + (1/2)*t37 + (1/2)*t38)) - t36*numpy.cos(mu_i + t6)*numpy.exp(-((1/2)*t10 + (1/2)*t33 + (1/2)*t35)) - t36*numpy.cos(mu_k + t39)*numpy.exp(-((1/2)*t14 + (1/2)*t33 + (1/2)*t38)) - t41*t43 - 2*t45*t47 + (1/4)*t7*numpy.exp(-((1/2)*t10)) + (1/8)*numpy.cos(t12 + t22)*numpy.exp(-((1/2)*t14 + (1/2)*t28 + (1/2)*t31)) + (1/8)*numpy.cos(t22 - t6)*numpy.exp(-((1/2)*t10 + (1/2)*t28 + (1/2)*t30)) + (1/8)*numpy.cos(t22 + t6)*numpy.exp(-((1/2)*t10 + (1/2)*t19 + (1/2)*t31)) + (1/8)*numpy.cos(t23 + t32)*numpy.exp(-((1/2)*t14 + (1/2)*t19 + (1/2)*t30))
 
 
 def _pattern_iiij(kappa, at, shared):
@@ -389,37 +382,32 @@ def _pattern_iiij(kappa, at, shared):
     Sigma_ii = at(kappa[1], 'ii')
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
-    t0 = (1/2)*Sigma_ii
-    t1 = numpy.exp(-(t0))
-    t2 = numpy.cos(mu_i)
-    t3 = t1*t2
-    t4 = (1/2)*Sigma_jj
+    t0 = numpy.exp(-((1/2)*Sigma_ii))
+    t1 = numpy.cos(mu_i)
+    t2 = t0*t1
+    t3 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t4 = numpy.cos(mu_i + mu_j)
+    t5 = 2*Sigma_ij
+    t6 = Sigma_ii + Sigma_jj
+    t7 = -mu_j
+    t8 = numpy.cos(mu_i + t7)
+    t9 = 3*t3
+    t10 = 3*mu_i
+    t11 = 6*Sigma_ij
+    t12 = 9*Sigma_ii + Sigma_jj
+    t13 = 4*Sigma_ij
+    t14 = 4*Sigma_ii + Sigma_jj
     del Sigma_jj
-    t5 = numpy.cos(mu_j)*numpy.exp(-(t4))
-    t6 = numpy.cos(mu_i + mu_j)
-    t7 = t0 + t4
-    del t0
-    t8 = 3*t5
-    t9 = -mu_j
-    t10 = numpy.cos(mu_i + t9)
-    t11 = -Sigma_ij
-    t12 = 3*mu_i
-    t13 = 3*Sigma_ij
-    t14 = (9/2)*Sigma_ii
-    t15 = t14 + t4
-    t16 = 2*Sigma_ij
-    t17 = 2*Sigma_ii + t4
-    del t4
-    t18 = 2*mu_i
+    t15 = 2*mu_i
     del mu_i
-    t19 = (3/4)*t3
-    t20 = (1/2)*numpy.exp(-(Sigma_ii))
-    t21 = t20*numpy.cos(t18)*numpy.expm1(-Sigma_ii) + t20*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t20
-    t22 = (1/2)*numpy.exp(-(t7))
-    t23 = 3*t10*t22*numpy.expm1(Sigma_ij) + 3*t22*t6*numpy.expm1(t11)
-    del t22
-    return t1**3*t2**3*t8 + t1**2*t2**2*t23 + (3/8)*t10*numpy.exp(-(t11 + t7)) - t19*numpy.cos(mu_j + t18)*numpy.exp(-(t16 + t17)) - t19*numpy.cos(t18 + t9)*numpy.exp(-(-t16 + t17)) - t21*t23 + t21*t3*t8 - 3/2*t3*t5 - t5*(t19 + (1/4)*numpy.cos(t12)*numpy.exp(-(t14))) + (3/8)*t6*numpy.exp(-(Sigma_ij + t7)) + (1/8)*numpy.cos(mu_j + t12)*numpy.exp(-(t13 + t15)) + (1/8)*numpy.cos(t12 + t9)*numpy.exp(-(-t13 + t15))
+    t16 = (3/4)*t2
+    t17 = (1/2)*numpy.exp(-(Sigma_ii))
+    t18 = t17*numpy.cos(t15)*numpy.expm1(-Sigma_ii) + t17*numpy.expm1(Sigma_ii)
+    del t17
+    t19 = (1/2)*numpy.exp(-((1/2)*t6))
+    t20 = 3*t19*t4*numpy.expm1(-Sigma_ij) + 3*t19*t8*numpy.expm1(Sigma_ij)
+    del Sigma_ij, t19
+    return t0**3*t1**3*t9 + t0**2*t1**2*t20 - t16*numpy.cos(mu_j + t15)*numpy.exp(-((1/2)*t13 + (1/2)*t14)) - t16*numpy.cos(t15 + t7)*numpy.exp(-(-1/2*t13 + (1/2)*t14)) + t18*t2*t9 - t18*t20 - 3/2*t2*t3 - t3*(t16 + (1/4)*numpy.cos(t10)*numpy.exp(-((9/2)*Sigma_ii))) + (3/8)*t4*numpy.exp(-((1/2)*t5 + (1/2)*t6)) + (3/8)*t8*numpy.exp(-(-1/2*t5 + (1/2)*t6)) + (1/8)*numpy.cos(mu_j + t10)*numpy.exp(-((1/2)*t11 + (1/2)*t12)) + (1/8)*numpy.cos(t10 + t7)*numpy.exp(-(-1/2*t11 + (1/2)*t12))
 
 
 def _pattern_iijj(kappa, at, shared):
@@ -436,43 +424,38 @@ def _pattern_iijj(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     t0 = 2*mu_i
     t1 = numpy.cos(t0)
-    t2 = 2*Sigma_ii
-    t3 = 2*mu_j
-    t4 = numpy.cos(t3)
-    t5 = 2*Sigma_jj
-    t6 = numpy.cos(mu_i)
-    t7 = (1/2)*Sigma_ii
-    t8 = numpy.exp(-(t7))
-    t9 = t6**2*t8**2
-    t10 = numpy.cos(mu_j)
-    t11 = (1/2)*Sigma_jj
-    t12 = numpy.exp(-(t11))
-    t13 = t10**2*t12**2
-    t14 = -t3
-    t15 = 4*Sigma_ij
-    t16 = t2 + t5
-    t17 = 2*Sigma_ij
-    t18 = -t17
-    t19 = t5 + t7
-    t20 = t6*t8
-    del t6, t8
-    t21 = (1/2)*t20
-    t22 = t11 + t2
-    t23 = t10*t12
-    del t10, t12
-    t24 = (1/2)*t23
-    t25 = -mu_j
-    t26 = (1/2)*numpy.exp(-(Sigma_ii))
-    t27 = t1*t26*numpy.expm1(-Sigma_ii) + t26*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t26
-    t28 = (1/2)*numpy.exp(-(Sigma_jj))
-    t29 = t28*t4*numpy.expm1(-Sigma_jj) + t28*numpy.expm1(Sigma_jj)
-    del Sigma_jj, t28
-    t30 = (1/2)*numpy.exp(-(t11 + t7))
-    del t7, t11
-    t31 = t30*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t30*numpy.cos(mu_i + t25)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t30
-    return (1/4)*t1*numpy.exp(-(t2)) + t13*t27 + 3*t13*t9 - t13 + 4*t20*t23*t31 - t21*numpy.cos(mu_i + t14)*numpy.exp(-(t18 + t19)) - t21*numpy.cos(mu_i + t3)*numpy.exp(-(t17 + t19)) - t24*numpy.cos(mu_j + t0)*numpy.exp(-(t17 + t22)) - t24*numpy.cos(t0 + t25)*numpy.exp(-(t18 + t22)) - t27*t29 + t29*t9 - 2*t31**2 + (1/4)*t4*numpy.exp(-(t5)) - t9 + (1/8)*numpy.cos(t0 + t14)*numpy.exp(-(-t15 + t16)) + (1/8)*numpy.cos(t0 + t3)*numpy.exp(-(t15 + t16)) + 1/4
+    t2 = 2*mu_j
+    t3 = numpy.cos(t2)
+    t4 = numpy.cos(mu_i)
+    t5 = numpy.exp(-((1/2)*Sigma_ii))
+    t6 = t4**2*t5**2
+    t7 = numpy.cos(mu_j)
+    t8 = numpy.exp(-((1/2)*Sigma_jj))
+    t9 = t7**2*t8**2
+    t10 = -t2
+    t11 = 2*Sigma_ij
+    t12 = Sigma_ii + Sigma_jj
+    t13 = 4*Sigma_ij
+    t14 = -t13
+    t15 = Sigma_ii + 4*Sigma_jj
+    t16 = t4*t5
+    del t4, t5
+    t17 = (1/2)*t16
+    t18 = 4*Sigma_ii + Sigma_jj
+    t19 = t7*t8
+    del t7, t8
+    t20 = (1/2)*t19
+    t21 = -mu_j
+    t22 = (1/2)*numpy.exp(-(Sigma_ii))
+    t23 = t1*t22*numpy.expm1(-Sigma_ii) + t22*numpy.expm1(Sigma_ii)
+    del t22
+    t24 = (1/2)*numpy.exp(-(Sigma_jj))
+    t25 = t24*t3*numpy.expm1(-Sigma_jj) + t24*numpy.expm1(Sigma_jj)
+    del t24
+    t26 = (1/2)*numpy.exp(-((1/2)*t12))
+    t27 = t26*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t26*numpy.cos(mu_i + t21)*numpy.expm1(Sigma_ij)
+    del Sigma_ij, t26
+    return (1/4)*t1*numpy.exp(-(2*Sigma_ii)) + 4*t16*t19*t27 - t17*numpy.cos(mu_i + t10)*numpy.exp(-((1/2)*t14 + (1/2)*t15)) - t17*numpy.cos(mu_i + t2)*numpy.exp(-((1/2)*t13 + (1/2)*t15)) - t20*numpy.cos(mu_j + t0)*numpy.exp(-((1/2)*t13 + (1/2)*t18)) - t20*numpy.cos(t0 + t21)*numpy.exp(-((1/2)*t14 + (1/2)*t18)) - t23*t25 + t23*t9 + t25*t6 - 2*t27**2 + (1/4)*t3*numpy.exp(-(2*Sigma_jj)) + 3*t6*t9 - t6 - t9 + (1/8)*numpy.cos(t0 + t10)*numpy.exp(-(-2*t11 + 2*t12)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t11 + 2*t12)) + 1/4
 
 
 def _pattern_iiii(kappa, at, shared):
@@ -497,10 +480,10 @@ def _pattern_iiii(kappa, at, shared):
 #: Output order 4: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_4 = (
-    _support.TuplePattern('ijkl', _pattern_ijkl, ((73, ()), (73, ()), (74, ()), (75, ())), 38),
-    _support.TuplePattern('iijk', _pattern_iijk, ((50, ()), (50, ()), (52, ())), 21),
-    _support.TuplePattern('iiij', _pattern_iiij, ((25, ()), (25, ()), (26, ())), 9),
-    _support.TuplePattern('iijj', _pattern_iijj, ((29, ()), (29, ()), (31, ())), 11),
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((71, ()), (72, ()), (73, ())), 38),
+    _support.TuplePattern('iijk', _pattern_iijk, ((49, ()), (49, ()), (51, ())), 21),
+    _support.TuplePattern('iiij', _pattern_iiij, ((24, ()), (25, ()), (25, ()), (26, ())), 9),
+    _support.TuplePattern('iijj', _pattern_iijj, ((29, ()), (29, ()), (29, ()), (30, ())), 11),
     _support.TuplePattern('iiii', _pattern_iiii, ((9, ()), (12, ()), (13, ())), 3),
 )
 SHARED_4 = (
@@ -520,7 +503,7 @@ CUMULANTS = (cumulant_1, cumulant_2, cumulant_3, cumulant_4,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 1), ()), ((0, 3), ())),),
-    2: ((((0, 2), ()), ((0, 3), ()), ((0, 4), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()), ((0, 2, 1), ()))),
+    2: ((((0, 2), ()), ((0, 3), ()), ((0, 4), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()))),
 }
 
 

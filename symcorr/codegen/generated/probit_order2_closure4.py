@@ -20,7 +20,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "probit|NormalCDF(Symbol('z', real=True))|out2|K4|S2"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -39,27 +39,26 @@ def _pattern_i(kappa):
     t2 = numpy.sqrt(2)
     t3 = 1/numpy.sqrt(scipy.constants.pi)
     t4 = mu_i**2
-    t5 = 2*Sigma_ii
-    t6 = numpy.exp(-(t4/(t5 + 2)))
+    t5 = t0**(-1.0)
+    t6 = numpy.exp(-((1/2)*t4*t5))
     t7 = t2*t3*t6
     t8 = t1*t7
     t9 = (1/2)*t8
-    t10 = t0**(-1.0)
-    t11 = Sigma_ii*t10
-    t12 = t0**(-2.0)
-    t13 = t11 + t12*t4
+    t10 = Sigma_ii*t5
+    t11 = t0**(-2.0)
+    t12 = t10 + t11*t4
     del t4
-    t14 = mu_i*t7/t0**(3/2)
+    t13 = mu_i*t7/t0**(3/2)
     del t0, t7
-    t15 = mu_i*t10
-    del t10
-    t16 = mu_i*t12*t5 + t13*t15
-    del t5, t12
-    t17 = 3*t11*t13 + t15*t16
-    t18 = 4*t11*t16 + t15*t17
-    t19 = (15/2)*t8
-    t20 = 5*t11*t17 + t15*t18
-    return (1/72)*kappa_iii**2*(5*t1*t16*t2*t3*t6 - 15/2*t14 - t18*t9) + (1/144)*kappa_iii*kappa_iiii*((45/2)*t13*t8 - t17*t19 - t19 + t20*t9) + (1/6)*kappa_iii*(t13*t9 - t9) + (1/1152)*kappa_iiii**2*((105/2)*t14 - 105/2*t16*t8 + (21/2)*t18*t8 - t9*(6*t11*t18 + t15*t20)) + (1/24)*kappa_iiii*((3/2)*t14 - t16*t9) + _support.probit_gaussian_mean(mu_i, Sigma_ii)
+    t14 = mu_i*t5
+    del t5
+    t15 = 2*Sigma_ii*mu_i*t11 + t12*t14
+    del t11
+    t16 = 3*t10*t12 + t14*t15
+    t17 = 4*t10*t15 + t14*t16
+    t18 = (15/2)*t8
+    t19 = 5*t10*t16 + t14*t17
+    return (1/72)*kappa_iii**2*(5*t1*t15*t2*t3*t6 - 15/2*t13 - t17*t9) + (1/144)*kappa_iii*kappa_iiii*((45/2)*t12*t8 - t16*t18 - t18 + t19*t9) + (1/6)*kappa_iii*(t12*t9 - t9) + (1/1152)*kappa_iiii**2*((105/2)*t13 - 105/2*t15*t8 + (21/2)*t17*t8 - t9*(6*t10*t17 + t14*t19)) + (1/24)*kappa_iiii*((3/2)*t13 - t15*t9) + _support.probit_gaussian_mean(mu_i, Sigma_ii)
 
 
 def _pattern_ii(kappa):
@@ -77,85 +76,89 @@ def _pattern_ii(kappa):
     t1 = Sigma_ii + 1
     t2 = 1/numpy.sqrt(t1)
     t3 = mu_i**2
-    t4 = 2*Sigma_ii
-    t5 = numpy.exp(-(t3/(t4 + 2)))
-    t6 = t2*t5
-    t7 = numpy.sqrt(2)
-    t8 = 1/numpy.sqrt(scipy.constants.pi)
-    t9 = t7*t8
-    t10 = (1/2)*t9
-    t11 = t10*t6
-    t12 = t1**(-1.0)
-    t13 = Sigma_ii*t12
+    t4 = t1**(-1.0)
+    t5 = (1/2)*t3*t4
+    t6 = numpy.exp(-(t5))
+    t7 = t2*t6
+    t8 = numpy.sqrt(2)
+    t9 = 1/numpy.sqrt(scipy.constants.pi)
+    t10 = t8*t9
+    t11 = (1/2)*t10
+    t12 = t11*t7
+    t13 = Sigma_ii*t4
     t14 = t1**(-2.0)
     t15 = t13 + t14*t3
-    t16 = t11*t15 - t11
+    t16 = t12*t15 - t12
     t17 = kappa_iii*t16
     t18 = kappa_iii**2
     t19 = (1/36)*t18
-    t20 = mu_i*t5*t9/t1**(3/2)
+    t20 = mu_i*t10*t6/t1**(3/2)
     del t1
-    t21 = mu_i*t4
-    t22 = mu_i*t12
-    t23 = t14*t21 + t15*t22
+    t21 = 2*Sigma_ii
+    t22 = mu_i*t21
+    t23 = mu_i*t4
+    t24 = t14*t22 + t15*t23
     del t14
-    t24 = -t11*t23 + (3/2)*t20
-    t25 = kappa_iiii*t24
-    t26 = kappa_iiii**2
-    t27 = (1/576)*t26
-    t28 = 4*t13
-    t29 = 3*t13
-    t30 = t15*t29 + t22*t23
-    t31 = t22*t30 + t23*t28
-    t32 = t4 + 1
-    t33 = 1/numpy.sqrt(t12*t32)
-    t34 = scipy.special.ndtr(t22*t33)
-    t35 = t6*t9
-    t36 = t34*t35
-    t37 = t32**(-1.0)
-    t38 = mu_i*t37
-    t39 = scipy.constants.pi**(-1.0)
-    t40 = numpy.exp(-((1/2)*t12*t3*t37))
-    t41 = t33*t40
-    t42 = t39*t41*t6
-    del t6
-    t43 = t38*t42
-    t44 = t10*t13*t41
-    del t41
-    t45 = t22*t34 + t44
-    t46 = t13*t34 + t22*t45 + t38*t44
-    del t34
-    t47 = (15/2)*t35
-    t48 = 5*t13
-    t49 = t22*t31 + t30*t48
-    t50 = Sigma_ii*t37
-    del t37
-    t51 = t32**(-2.0)
-    del t32
-    t52 = t3*t51 + t50
+    t25 = -t12*t24 + (3/2)*t20
+    t26 = kappa_iiii*t25
+    t27 = kappa_iiii**2
+    t28 = (1/576)*t27
+    t29 = 4*t13
+    t30 = 3*t13
+    t31 = t15*t30 + t23*t24
+    t32 = t23*t31 + t24*t29
+    t33 = t21 + 1
+    del t21
+    t34 = 1/numpy.sqrt(t33*t4)
+    del t4
+    t35 = scipy.special.ndtr(t23*t34)
+    t36 = t10*t7
+    t37 = t35*t36
+    t38 = t33**(-1.0)
+    t39 = mu_i*t38
+    t40 = scipy.constants.pi**(-1.0)
+    t41 = numpy.exp(-(t38*t5))
+    del t5
+    t42 = t34*t41
+    t43 = t40*t42*t7
+    del t7
+    t44 = t39*t43
+    t45 = t11*t13*t42
+    del t42
+    t46 = t23*t35 + t45
+    t47 = t13*t35 + t23*t46 + t39*t45
+    del t35
+    t48 = (15/2)*t36
+    t49 = 5*t13
+    t50 = t23*t32 + t31*t49
+    t51 = Sigma_ii*t38
+    del t38
+    t52 = t33**(-2.0)
+    del t33
+    t53 = t3*t52 + t51
     del t3
-    t53 = t42*t52
-    t54 = t35*t45
-    t55 = t12*t4*t45 + t22*t46 + t44*t52
-    del t4, t12, t45
-    t56 = t35*t55
-    t57 = 6*t13
+    t54 = t43*t53
+    t55 = t36*t46
+    t56 = 2*t13*t46 + t23*t47 + t45*t53
+    del t46
+    t57 = t36*t56
+    t58 = 6*t13
     del t13
-    t58 = t21*t51 + t38*t52
-    del t21, t51
-    t59 = t38*t58 + 3*t50*t52
-    del t52
-    t60 = t22*t55 + t29*t46 + t44*t58
+    t59 = t22*t52 + t39*t53
+    del t22, t52
+    t60 = t39*t59 + 3*t51*t53
+    del t53
+    t61 = t23*t56 + t30*t47 + t45*t59
+    del t30
+    t62 = t23*t61 + t29*t56 + t45*t60
     del t29
-    t61 = t22*t60 + t28*t55 + t44*t59
-    del t28
-    t62 = t35*t61
-    t63 = t38*t59 + 4*t50*t58
-    t64 = t22*t61 + t44*t63 + t48*t60
-    del t48
-    t65 = t38*t63 + 5*t50*t59
-    del t38, t50
-    return -1/72*kappa_iii*kappa_iiii*t0*(t11*t49 + (45/2)*t15*t35 - t30*t47 - t47) + (1/144)*kappa_iii*kappa_iiii*(336*t2*t33*t39*t40*t5*t58 + 45*t2*t46*t5*t7*t8 + t2*t5*t64*t7*t8 - 15*t35*t60 - 15*t36 - 63*t42*t63 - 273*t43) + (1/6)*kappa_iii*(t2*t46*t5*t7*t8 - t36 - 3*t43) + (1/24)*kappa_iiii*(-4*t42 + 7*t53 + 3*t54 - t56) - 1/3*t0*t17 - t0*t19*(-t11*t31 + 5*t2*t23*t5*t7*t8 - 15/2*t20) - 1/12*t0*t25 - t0*t27*(-t11*(t22*t49 + t31*t57) + (105/2)*t20 - 105/2*t23*t35 + (21/2)*t31*t35) - t16**2*t19 - 1/72*t17*t25 + (1/72)*t18*(31*t2*t33*t39*t40*t5*t59 + 28*t2*t33*t39*t40*t5 + 10*t2*t5*t55*t7*t8 - 101*t53 - 15*t54 - t62) - t24**2*t27 + (1/1152)*t26*(-t35*(t22*t64 + t44*t65 + t57*t61) - 1002*t42*t59 + 127*t42*t65 - 288*t42 + 1599*t53 + 105*t54 - 105*t56 + 21*t62) + _support.probit_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
+    t63 = t36*t62
+    t64 = t39*t60 + 4*t51*t59
+    t65 = t23*t62 + t45*t64 + t49*t61
+    del t49
+    t66 = t39*t64 + 5*t51*t60
+    del t39, t51
+    return -1/72*kappa_iii*kappa_iiii*t0*(t12*t50 + (45/2)*t15*t36 - t31*t48 - t48) + (1/144)*kappa_iii*kappa_iiii*(336*t2*t34*t40*t41*t59*t6 + 45*t2*t47*t6*t8*t9 + t2*t6*t65*t8*t9 - 15*t36*t61 - 15*t37 - 63*t43*t64 - 273*t44) + (1/6)*kappa_iii*(t2*t47*t6*t8*t9 - t37 - 3*t44) + (1/24)*kappa_iiii*(-4*t43 + 7*t54 + 3*t55 - t57) - 1/3*t0*t17 - t0*t19*(-t12*t32 + 5*t2*t24*t6*t8*t9 - 15/2*t20) - 1/12*t0*t26 - t0*t28*(-t12*(t23*t50 + t32*t58) + (105/2)*t20 - 105/2*t24*t36 + (21/2)*t32*t36) - t16**2*t19 - 1/72*t17*t26 + (1/72)*t18*(31*t2*t34*t40*t41*t6*t60 + 28*t2*t34*t40*t41*t6 + 10*t2*t56*t6*t8*t9 - 101*t54 - 15*t55 - t63) - t25**2*t28 + (1/1152)*t27*(-t36*(t23*t65 + t45*t66 + t58*t62) - 1002*t43*t60 + 127*t43*t66 - 288*t43 + 1599*t54 + 105*t55 - 105*t57 + 21*t63) + _support.probit_gaussian_covariance(mu_i, mu_i, Sigma_ii, Sigma_ii, Sigma_ii)
 
 
 def _pattern_ij(kappa):
@@ -183,93 +186,93 @@ def _pattern_ij(kappa):
     t1 = Sigma_jj + 1
     t2 = 1/numpy.sqrt(t1)
     t3 = mu_j**2
-    t4 = 2*Sigma_jj
-    t5 = numpy.exp(-(t3/(t4 + 2)))
-    t6 = t2*t5
-    t7 = scipy.constants.pi**(-1.0)
-    t8 = mu_i**2
-    t9 = 2*Sigma_ii
-    t10 = numpy.exp(-(t8/(t9 + 2)))
-    t11 = Sigma_ii + 1
-    t12 = mu_i*t10/t11**(3/2)
-    t13 = t12*t7
-    t14 = 1/numpy.sqrt(t11)
-    t15 = t10*t14
-    t16 = t15*t7
-    t17 = mu_j*t5/t1**(3/2)
-    t18 = kappa_ijj*t17
-    t19 = (1/8)*kappa_iijj
-    t20 = numpy.sqrt(2)
-    t21 = 1/numpy.sqrt(scipy.constants.pi)
-    t22 = t20*t21
-    t23 = (1/2)*t22
-    t24 = t15*t23
-    t25 = t11**(-1.0)
-    t26 = Sigma_ii*t25
-    t27 = t11**(-2.0)
-    t28 = t26 + t27*t8
-    del t8
-    t29 = t24*t28 - t24
-    t30 = (1/12)*kappa_iiij
-    t31 = t22*t6
-    t32 = t23*t6
-    t33 = t1**(-1.0)
-    t34 = Sigma_jj*t33
+    t4 = t1**(-1.0)
+    t5 = (1/2)*t4
+    t6 = numpy.exp(-(t3*t5))
+    t7 = t2*t6
+    t8 = scipy.constants.pi**(-1.0)
+    t9 = mu_i**2
+    t10 = Sigma_ii + 1
+    t11 = t10**(-1.0)
+    t12 = (1/2)*t11
+    t13 = numpy.exp(-(t12*t9))
+    t14 = mu_i*t13/t10**(3/2)
+    t15 = t14*t8
+    t16 = 1/numpy.sqrt(t10)
+    t17 = t13*t16
+    t18 = t17*t8
+    t19 = mu_j*t6/t1**(3/2)
+    t20 = kappa_ijj*t19
+    t21 = (1/8)*kappa_iijj
+    t22 = numpy.sqrt(2)
+    t23 = 1/numpy.sqrt(scipy.constants.pi)
+    t24 = t22*t23
+    t25 = (1/2)*t24
+    t26 = t17*t25
+    t27 = Sigma_ii*t11
+    t28 = t10**(-2.0)
+    t29 = t27 + t28*t9
+    del t9
+    t30 = t26*t29 - t26
+    t31 = (1/12)*kappa_iiij
+    t32 = t24*t7
+    t33 = t25*t7
+    t34 = Sigma_jj*t4
     t35 = t1**(-2.0)
     del t1
     t36 = t3*t35 + t34
     del t3
-    t37 = t32*t36 - t32
-    t38 = t15*t22
+    t37 = t33*t36 - t33
+    t38 = t17*t24
     t39 = kappa_ijjj*t38
-    t40 = (3/2)*t22
-    t41 = mu_i*t25
-    t42 = mu_i*t27*t9 + t28*t41
-    del t27
-    t43 = t12*t40 - t24*t42
-    t44 = (1/24)*t22
-    t45 = mu_j*t33
-    t46 = mu_j*t35*t4 + t36*t45
+    t40 = (3/2)*t24
+    t41 = mu_i*t11
+    t42 = 2*Sigma_ii*mu_i*t28 + t29*t41
+    del t28
+    t43 = t14*t40 - t26*t42
+    t44 = (1/24)*t24
+    t45 = mu_j*t4
+    t46 = 2*Sigma_jj*mu_j*t35 + t36*t45
     del t35
-    t47 = t17*t40 - t32*t46
-    t48 = t12*t47
+    t47 = t19*t40 - t33*t46
+    t48 = t14*t47
     t49 = (1/24)*kappa_iij
     t50 = kappa_iij**2
-    t51 = (1/16)*t22
+    t51 = (1/16)*t24
     t52 = kappa_ijj**2
-    t53 = t29*t37
+    t53 = t30*t37
     t54 = kappa_ijj*t0
-    t55 = (1/2)*t7
-    t56 = t12*t55
+    t55 = (1/2)*t8
+    t56 = t14*t55
     t57 = Sigma_ii*Sigma_jj - Sigma_ij**2
     t58 = Sigma_jj + t57
-    t59 = t11 + t58
-    del t11
+    t59 = t10 + t58
+    del t10
     t60 = -t59
     t61 = t60**(-1.0)
     t62 = -Sigma_ij*mu_j + Sigma_jj*mu_i + mu_i
     t63 = -t62
     t64 = t61*t63
-    t65 = t15*t55
-    t66 = 1/numpy.sqrt(t25*t59)
-    t67 = Sigma_ii*mu_j - Sigma_ij*mu_i + mu_j
-    t68 = (1/2)/t59
-    t69 = numpy.exp(-(t25*t67**2*t68))
-    t70 = t66*t69
-    t71 = t65*t70
-    t72 = -t67
+    t65 = 1/numpy.sqrt(t11*t59)
+    t66 = Sigma_ii*mu_j - Sigma_ij*mu_i + mu_j
+    t67 = t59**(-1.0)
+    t68 = numpy.exp(-(t12*t66**2*t67))
+    t69 = t65*t68
+    t70 = t17*t55
+    t71 = t69*t70
+    t72 = -t66
     t73 = t61*t72
     t74 = t37*t43
     t75 = (1/36)*kappa_iii
     t76 = kappa_ijjj*t75
-    t77 = kappa_ijj*t30
-    t78 = t29*t47
+    t77 = kappa_ijj*t31
+    t78 = t30*t47
     t79 = (1/36)*kappa_iiij
     t80 = kappa_jjj*t79
-    t81 = kappa_iij*t19
+    t81 = kappa_iij*t21
     t82 = (1/12)*kappa_iij
     t83 = kappa_ijjj*t82
-    t84 = kappa_ijj*t19
+    t84 = kappa_ijj*t21
     t85 = t43*t47
     t86 = kappa_ijjj*t79
     del t79
@@ -278,140 +281,139 @@ def _pattern_ij(kappa):
     t89 = t60**(-2.0)
     del t60
     t90 = t63*t72*t89 - t88
-    t91 = kappa_iii*t31
-    t92 = t28*t38
-    t93 = 3*t26
-    t94 = t28*t93 + t41*t42
-    del t28
-    t95 = t15*t40 + t24*t94 - 3*t92
+    t91 = kappa_iii*t32
+    t92 = t29*t38
+    t93 = 3*t27
+    t94 = t29*t93 + t41*t42
+    del t29
+    t95 = t17*t40 + t26*t94 - 3*t92
     t96 = t49*t95
     t97 = kappa_ijj*t38
-    t98 = t31*t36
+    t98 = t32*t36
     t99 = 3*t34
     t100 = t36*t99 + t45*t46
     del t36
-    t101 = t100*t32 + t40*t6 - 3*t98
+    t101 = t100*t33 + t40*t7 - 3*t98
     t102 = kappa_jjj*t101
-    t103 = t17*t22
+    t103 = t19*t24
     t104 = (1/48)*kappa_iijj
-    t105 = kappa_iiii*t22
+    t105 = kappa_iiii*t24
     t106 = (1/96)*kappa_iij
-    t107 = t101*t12
-    t108 = kappa_jjjj*t22
+    t107 = t101*t14
+    t108 = kappa_jjjj*t24
     t109 = t37*t95
     t110 = (1/144)*kappa_iiii
     t111 = kappa_ijjj*t110
     t112 = (1/24)*kappa_iijj
     t113 = kappa_iiij*t112
-    t114 = t101*t29
+    t114 = t101*t30
     t115 = (1/144)*kappa_jjjj
     t116 = kappa_iiij*t115
     t117 = kappa_ijjj*t112
-    t118 = (15/2)*t22
-    t119 = 4*t26
+    t118 = (15/2)*t24
+    t119 = 4*t27
     t120 = t119*t42 + t41*t94
-    t121 = 5*t10*t14*t20*t21*t42 - t118*t12 - t120*t24
-    t122 = kappa_iiii*t31
+    t121 = -t118*t14 - t120*t26 + 5*t13*t16*t22*t23*t42
+    t122 = kappa_iiii*t32
     t123 = 4*t34
     t124 = t100*t45 + t123*t46
-    t125 = -t118*t17 - t124*t32 + 5*t2*t20*t21*t46*t5
+    t125 = -t118*t19 - t124*t33 + 5*t2*t22*t23*t46*t6
     t126 = kappa_ijjj*kappa_jjj
-    t127 = t121*t17
+    t127 = t121*t19
     t128 = (1/192)*kappa_iijj
-    t129 = t12*t125
+    t129 = t125*t14
     t130 = kappa_iiij**2
-    t131 = (1/144)*t22
+    t131 = (1/144)*t24
     t132 = kappa_ijjj**2
     t133 = -Sigma_ii - t57
     del t57
     t134 = t133*t61
-    t135 = t134 + t63**2*t89
-    t136 = t135*t71
-    t137 = -t58
+    t135 = t63**2
+    t136 = t134 + t135*t89
+    t137 = t136*t71
+    t138 = -t58
     del t58
-    t138 = t137*t61
-    t139 = t138 + t72**2*t89
-    t140 = t139*t71
-    t141 = t118*t15
-    del t15
-    t142 = 5*t26
-    t143 = t120*t41 + t142*t94
-    t144 = -t141*t94 - t141 + t143*t24 + (45/2)*t92
+    t139 = t138*t61
+    t140 = t139 + t72**2*t89
+    t141 = t140*t71
+    t142 = t118*t17
+    del t17
+    t143 = 5*t27
+    t144 = t120*t41 + t143*t94
+    t145 = -t142*t94 - t142 + t144*t26 + (45/2)*t92
     del t92, t94
-    t145 = t118*t6
-    t146 = 5*t34
-    t147 = t100*t146 + t124*t45
-    t148 = -t100*t145 - t145 + t147*t32 + (45/2)*t98
+    t146 = t118*t7
+    t147 = 5*t34
+    t148 = t100*t147 + t124*t45
+    t149 = -t100*t146 - t146 + t148*t33 + (45/2)*t98
     del t98, t100
-    t149 = t25*t66
-    t150 = scipy.special.ndtr(t149*t67)
-    del t67
+    t150 = scipy.special.ndtr(t11*t65*t66)
+    del t11, t66
     t151 = scipy.special.ndtr(mu_j*t2)
-    t152 = t149*t69
-    del t149
-    t153 = t23*t88
-    t154 = Sigma_ij*t23
+    t152 = t12*t69
+    del t12
+    t153 = t24*t88
+    t154 = Sigma_ij*t24
     t155 = t152*t154
     t156 = t150*t41 + t155
-    t157 = t150*t26 + t152*t153*t63 + t156*t41
+    t157 = t150*t27 + t152*t153*t63 + t156*t41
     del t152
-    t158 = t33/numpy.sqrt(t33*t59)
+    t158 = 1/numpy.sqrt(t4*t59)
     del t59
-    t159 = scipy.special.ndtr(t158*t62)
-    t160 = scipy.special.ndtr(mu_i*t14)
-    t161 = t158*numpy.exp(-(t33*t62**2*t68))
-    del t62, t68, t158
+    t159 = scipy.special.ndtr(t158*t4*t62)
+    del t4, t62
+    t160 = scipy.special.ndtr(mu_i*t16)
+    t161 = t158*t5*numpy.exp(-(t135*t5*t67))
+    del t5, t67, t135, t158
     t162 = t154*t161
     del t154
     t163 = t159*t45 + t162
     t164 = t153*t161*t72 + t159*t34 + t163*t45
     del t153, t161
-    t165 = t12*t23
-    t166 = t16*t70
-    del t70
+    t165 = t14*t25
+    t166 = t18*t69
+    del t69
     t167 = (3/2)*t166
     t168 = -t167*t90
     t169 = 3*t88
     t170 = t72*t89
     del t72
     t171 = 2*t170
-    t172 = t137*t171 + t139*t73
-    del t137
-    t173 = -t139*t169 + t172*t61*t63
+    t172 = t138*t171 + t140*t73
+    del t138
+    t173 = -t140*t169 + t172*t61*t63
     t174 = t165*t47 + t168 + t173*t71
-    t175 = t17*t23
+    t175 = t19*t25
     t176 = 2*t90
     t177 = t63*t89
     del t89
     t178 = -Sigma_ij*t177 + t133*t170 + t64*t90
     del t170
-    t179 = t134*t176 - t135*t88 + t178*t64
+    t179 = t134*t176 - t136*t88 + t178*t64
     t180 = t168 + t175*t43 + t179*t71
     del t168
     t181 = (1/12)*kappa_iii
     t182 = -t167
     t183 = 3*t166
-    t184 = t135*t183
+    t184 = t136*t183
     t185 = 3*t134
-    t186 = 2*t133*t177 + t135*t64
+    t186 = 2*t133*t177 + t136*t64
     del t133, t177
-    t187 = t135*t185 + t186*t64
+    t187 = t136*t185 + t186*t64
     t188 = t187*t71
-    t189 = 3*t139
+    t189 = 3*t140
     t190 = t166*t189
-    t191 = t138*t189 + t172*t73
+    t191 = t139*t189 + t172*t73
     del t189
     t192 = t191*t71
     t193 = (1/12)*kappa_ijj
-    t194 = t135*t155 + t156*t25*t9 + t157*t41
-    del t9, t25
-    t195 = t139*t162 + t163*t33*t4 + t164*t45
-    del t4, t33
-    t196 = -Sigma_ij*t171 + t139*t61*t63
+    t194 = t136*t155 + 2*t156*t27 + t157*t41
+    t195 = t140*t162 + 2*t163*t34 + t164*t45
+    t196 = -Sigma_ij*t171 + t140*t61*t63
     del t171
-    t197 = t134*t139 - t176*t88 + t196*t64
+    t197 = t134*t140 - t176*t88 + t196*t64
     del t176
-    t198 = (1/2)*t10*t14*t197*t66*t69*t7 - t136 - t140 - t53 + t71
+    t198 = (1/2)*t13*t16*t197*t65*t68*t8 - t137 - t141 - t53 + t71
     t199 = t167*t64
     t200 = 4*t172
     t201 = t191*t61*t63 - t200*t88
@@ -420,23 +422,23 @@ def _pattern_ij(kappa):
     t204 = (15/2)*t166
     t205 = 4*t134
     t206 = t186*t205 + t187*t64
-    t207 = 5*t10*t14*t186*t66*t69*t7 - t121*t32 - t204*t64 - t206*t71
+    t207 = -t121*t33 + 5*t13*t16*t186*t65*t68*t8 - t204*t64 - t206*t71
     t208 = (1/48)*kappa_iiii
-    t209 = t138*t200 + t191*t73
+    t209 = t139*t200 + t191*t73
     del t200
-    t210 = 5*t10*t14*t172*t66*t69*t7 - t125*t24 - t204*t73 - t209*t71
+    t210 = -t125*t26 + 5*t13*t16*t172*t65*t68*t8 - t204*t73 - t209*t71
     t211 = t167*t73
     t212 = t178*t185 + t179*t64 - t186*t88
     t213 = t175*t95 + t178*t183 - t211 - t212*t71
     t214 = t134*t172 - t169*t196 + t173*t64
-    t215 = (1/2)*t10*t14*t172*t66*t69*t7 + (3/2)*t10*t14*t178*t66*t69*t7 - t211 - t214*t71 - t78
+    t215 = (1/2)*t13*t16*t172*t65*t68*t8 + (3/2)*t13*t16*t178*t65*t68*t8 - t211 - t214*t71 - t78
     del t211
     t216 = (1/144)*kappa_iii
     t217 = 2*t134
     t218 = 2*t88
     t219 = -t178*t218 + t196*t217 + t197*t64
     del t178
-    t220 = (1/2)*t10*t14*t186*t66*t69*t7 + (3/2)*t10*t14*t196*t66*t69*t7 - t199 - t219*t71 - t74
+    t220 = (1/2)*t13*t16*t186*t65*t68*t8 + (3/2)*t13*t16*t196*t65*t68*t8 - t199 - t219*t71 - t74
     del t196, t199
     t221 = t204*t90
     t222 = 5*t166
@@ -446,15 +448,15 @@ def _pattern_ij(kappa):
     del t61, t63, t165
     t225 = (1/96)*kappa_iijj
     t226 = 5*t134*t187 + t206*t64
-    t227 = t138*t223 + t209*t73
-    del t138, t223
+    t227 = t139*t223 + t209*t73
+    del t139, t223
     t228 = t121*t175 - t179*t222 + t221 + t71*(t179*t205 - t187*t88 + t212*t64)
     del t175, t205, t212, t221, t222
-    t229 = (9/2)*t10*t14*t66*t69*t7*t90 + (1/2)*t10*t14*t66*t69*t7*(-t169*t197 + t173*t217 + t214*t64) - t167*t173 - t167*t179 - t85
+    t229 = (9/2)*t13*t16*t65*t68*t8*t90 + (1/2)*t13*t16*t65*t68*t8*(-t169*t197 + t173*t217 + t214*t64) - t167*t173 - t167*t179 - t85
     del t169, t214, t217
     t230 = t167 + t183*t197
     del t167, t183
-    t231 = (3/2)*t10*t135*t14*t66*t69*t7 + (1/2)*t10*t14*t66*t69*t7*(t134*t191 - 4*t173*t88 + t201*t64) - t114 + t190 - t192 - t230
+    t231 = -t114 + (3/2)*t13*t136*t16*t65*t68*t8 + (1/2)*t13*t16*t65*t68*t8*(t134*t191 - 4*t173*t88 + t201*t64) + t190 - t192 - t230
     del t88, t134, t173, t201
     t232 = t155*t186 + t157*t93 + t194*t41
     del t93, t186
@@ -464,20 +466,20 @@ def _pattern_ij(kappa):
     del t99, t172
     t235 = t123*t195 + t162*t191 + t234*t45
     del t123
-    t236 = (3/2)*t10*t139*t14*t66*t69*t7 + (1/2)*t10*t14*t66*t69*t7*(-t179*t218 + t185*t197 + t219*t64) - t109 + t184 - t188 - t230
+    t236 = -t109 + (3/2)*t13*t140*t16*t65*t68*t8 + (1/2)*t13*t16*t65*t68*t8*(-t179*t218 + t185*t197 + t219*t64) + t184 - t188 - t230
     del t179, t185, t197, t218, t219, t230
-    t237 = t142*t232 + t155*t206 + t233*t41
-    del t142, t206
-    t238 = t146*t234 + t162*t209 + t235*t45
-    del t146, t209
+    t237 = t143*t232 + t155*t206 + t233*t41
+    del t143, t206
+    t238 = t147*t234 + t162*t209 + t235*t45
+    del t147, t209
     t239 = (105/2)*t38
-    t240 = (105/2)*t22
-    t241 = 6*t26
-    del t26
-    t242 = t240*t6
+    t240 = (105/2)*t24
+    t241 = 6*t27
+    del t27
+    t242 = t240*t7
     t243 = 6*t34
     del t34
-    return (1/72)*kappa_iii**2*(5*t10*t14*t194*t20*t21 - t121*t151 - t141*t156 - t233*t24) - kappa_iii*t103*t104*t95 + kappa_iii*t112*t213 - kappa_iii*t18*t43*t44 + (1/6)*kappa_iii*((1/2)*t10*t14*t157*t20*t21 - t150*t24 - t151*t29) + (1/1152)*kappa_iiii**2*((105/2)*t10*t14*t156*t20*t21 + (21/2)*t10*t14*t20*t21*t233 - t151*(t12*t240 + (21/2)*t120*t38 - t239*t42 - t24*(t120*t241 + t143*t41)) - t194*t239 - t24*(t155*t226 + t233*t241 + t237*t41)) + (1/576)*kappa_iiii*kappa_jjjj*t229 + kappa_iiii*t216*((45/2)*t10*t14*t157*t20*t21 + (1/2)*t10*t14*t20*t21*t237 - t141*t150 - t141*t232 - t144*t151) + kappa_iiii*t225*t228 + (1/24)*kappa_iiii*((3/2)*t10*t14*t156*t20*t21 - t151*t43 - t194*t24) - kappa_iiij*t103*t96 + kappa_iiij*t110*((45/2)*t10*t135*t14*t66*t69*t7 + (1/2)*t10*t14*t226*t66*t69*t7 - t144*t32 - t187*t204 - t204) + (1/72)*kappa_iiij*t121*t91 + (1/288)*kappa_iiij*t122*t144 + kappa_iiij*t207*t75 + (1/6)*kappa_iiij*(t136 - t29*t32 - t71) + kappa_iij*t181*(-t182 - t184 + t188 - t32*t95) + kappa_iij*t202*t203 + kappa_iij*t207*t208 + kappa_iij*t213*t30 + (1/2)*kappa_iij*(t56*t6 - t64*t71) + (1/4)*kappa_iijj*((1/2)*t10*t14*t66*t69*t7*t90 - t17*t56) - kappa_ijj*kappa_ijjj*t107*t44 + kappa_ijj*t180*t181 + kappa_ijj*t203*t210 + kappa_ijj*t208*t213 + (1/2)*kappa_ijj*(t17*t65 - t71*t73) + kappa_ijjj*t115*((45/2)*t10*t139*t14*t66*t69*t7 + (1/2)*t10*t14*t227*t66*t69*t7 - t148*t24 - t191*t204 - t204) + kappa_ijjj*t193*t202 + (1/6)*kappa_ijjj*(t140 - t24*t37 - t71) + (1/72)*kappa_jjj**2*(-t125*t160 - t145*t163 + 5*t195*t2*t20*t21*t5 - t235*t32) + kappa_jjj*t110*t220 + kappa_jjj*t112*t202 + kappa_jjj*t115*(-t145*t159 - t145*t234 - t148*t160 + (45/2)*t164*t2*t20*t21*t5 + (1/2)*t2*t20*t21*t238*t5) + kappa_jjj*t174*t82 + kappa_jjj*t193*(-t101*t24 - t182 - t190 + t192) + kappa_jjj*t198*t75 - kappa_jjj*t22*t48*t49 + (1/6)*kappa_jjj*(-t159*t32 - t160*t37 + (1/2)*t164*t2*t20*t21*t5) + (1/1152)*kappa_jjjj**2*(-t160*((21/2)*t124*t31 + t17*t240 - t242*t46 - t32*(t124*t243 + t147*t45)) + (105/2)*t163*t2*t20*t21*t5 - t195*t242 + (21/2)*t2*t20*t21*t235*t5 - t32*(t162*t227 + t235*t243 + t238*t45)) + (1/96)*kappa_jjjj*t125*t97 + (1/288)*kappa_jjjj*t148*t39 + kappa_jjjj*t215*t216 + kappa_jjjj*t224*t225 + (1/24)*kappa_jjjj*(-t160*t47 + (3/2)*t163*t2*t20*t21*t5 - t195*t32) - t0*t13*t6 - t102*t104*t12*t22 + (1/24)*t102*t97 - t105*t127*t128 - 1/96*t105*t18*t95 - t106*t107*t108 + t106*t121*t122 - t108*t128*t129 + t109*t111 + t109*t113 + t111*t236 + t113*t236 + t114*t116 + t114*t117 + t116*t231 + t117*t231 + (1/72)*t125*t126*t38 + (1/36)*t126*t210 - t127*t130*t131 - t129*t131*t132 + t13*t17*t19 + (1/72)*t130*t228 + (1/72)*t132*t224 - 1/4*t16*t18 - t17*t43*t50*t51 + (1/8)*t174*t52 + (1/8)*t180*t50 + t198*t54 + t215*t80 + t215*t83 + t215*t84 + t220*t76 + t220*t77 + t220*t81 + t229*t86 + t229*t87 + t29*t30*t31 + (1/12)*t37*t39 - t48*t51*t52 + t53*t54 + t74*t76 + t74*t77 + t74*t81 + t78*t80 + t78*t83 + t78*t84 + t85*t86 + t85*t87 + t91*t96 + _support.probit_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
+    return (1/72)*kappa_iii**2*(-t121*t151 + 5*t13*t16*t194*t22*t23 - t142*t156 - t233*t26) - kappa_iii*t103*t104*t95 + kappa_iii*t112*t213 - kappa_iii*t20*t43*t44 + (1/6)*kappa_iii*((1/2)*t13*t157*t16*t22*t23 - t150*t26 - t151*t30) + (1/1152)*kappa_iiii**2*((105/2)*t13*t156*t16*t22*t23 + (21/2)*t13*t16*t22*t23*t233 - t151*((21/2)*t120*t38 + t14*t240 - t239*t42 - t26*(t120*t241 + t144*t41)) - t194*t239 - t26*(t155*t226 + t233*t241 + t237*t41)) + (1/576)*kappa_iiii*kappa_jjjj*t229 + kappa_iiii*t216*((45/2)*t13*t157*t16*t22*t23 + (1/2)*t13*t16*t22*t23*t237 - t142*t150 - t142*t232 - t145*t151) + kappa_iiii*t225*t228 + (1/24)*kappa_iiii*((3/2)*t13*t156*t16*t22*t23 - t151*t43 - t194*t26) - kappa_iiij*t103*t96 + kappa_iiij*t110*((45/2)*t13*t136*t16*t65*t68*t8 + (1/2)*t13*t16*t226*t65*t68*t8 - t145*t33 - t187*t204 - t204) + (1/72)*kappa_iiij*t121*t91 + (1/288)*kappa_iiij*t122*t145 + kappa_iiij*t207*t75 + (1/6)*kappa_iiij*(t137 - t30*t33 - t71) + kappa_iij*t181*(-t182 - t184 + t188 - t33*t95) + kappa_iij*t202*t203 + kappa_iij*t207*t208 + kappa_iij*t213*t31 + (1/2)*kappa_iij*(t56*t7 - t64*t71) + (1/4)*kappa_iijj*((1/2)*t13*t16*t65*t68*t8*t90 - t19*t56) - kappa_ijj*kappa_ijjj*t107*t44 + kappa_ijj*t180*t181 + kappa_ijj*t203*t210 + kappa_ijj*t208*t213 + (1/2)*kappa_ijj*(t19*t70 - t71*t73) + kappa_ijjj*t115*((45/2)*t13*t140*t16*t65*t68*t8 + (1/2)*t13*t16*t227*t65*t68*t8 - t149*t26 - t191*t204 - t204) + kappa_ijjj*t193*t202 + (1/6)*kappa_ijjj*(t141 - t26*t37 - t71) + (1/72)*kappa_jjj**2*(-t125*t160 - t146*t163 + 5*t195*t2*t22*t23*t6 - t235*t33) + kappa_jjj*t110*t220 + kappa_jjj*t112*t202 + kappa_jjj*t115*(-t146*t159 - t146*t234 - t149*t160 + (45/2)*t164*t2*t22*t23*t6 + (1/2)*t2*t22*t23*t238*t6) + kappa_jjj*t174*t82 + kappa_jjj*t193*(-t101*t26 - t182 - t190 + t192) + kappa_jjj*t198*t75 - kappa_jjj*t24*t48*t49 + (1/6)*kappa_jjj*(-t159*t33 - t160*t37 + (1/2)*t164*t2*t22*t23*t6) + (1/1152)*kappa_jjjj**2*(-t160*((21/2)*t124*t32 + t19*t240 - t242*t46 - t33*(t124*t243 + t148*t45)) + (105/2)*t163*t2*t22*t23*t6 - t195*t242 + (21/2)*t2*t22*t23*t235*t6 - t33*(t162*t227 + t235*t243 + t238*t45)) + (1/96)*kappa_jjjj*t125*t97 + (1/288)*kappa_jjjj*t149*t39 + kappa_jjjj*t215*t216 + kappa_jjjj*t224*t225 + (1/24)*kappa_jjjj*(-t160*t47 + (3/2)*t163*t2*t22*t23*t6 - t195*t33) - t0*t15*t7 - t102*t104*t14*t24 + (1/24)*t102*t97 - t105*t127*t128 - 1/96*t105*t20*t95 - t106*t107*t108 + t106*t121*t122 - t108*t128*t129 + t109*t111 + t109*t113 + t111*t236 + t113*t236 + t114*t116 + t114*t117 + t116*t231 + t117*t231 + (1/72)*t125*t126*t38 + (1/36)*t126*t210 - t127*t130*t131 - t129*t131*t132 + (1/72)*t130*t228 + (1/72)*t132*t224 + t15*t19*t21 + (1/8)*t174*t52 - 1/4*t18*t20 + (1/8)*t180*t50 - t19*t43*t50*t51 + t198*t54 + t215*t80 + t215*t83 + t215*t84 + t220*t76 + t220*t77 + t220*t81 + t229*t86 + t229*t87 + t30*t31*t32 + (1/12)*t37*t39 - t48*t51*t52 + t53*t54 + t74*t76 + t74*t77 + t74*t81 + t78*t80 + t78*t83 + t78*t84 + t85*t86 + t85*t87 + t91*t96 + _support.probit_gaussian_covariance(mu_i, mu_j, Sigma_ii, Sigma_jj, Sigma_ij)
 
 
 def cumulant_1(kappa, progress=None):
@@ -499,7 +501,7 @@ CUMULANTS = (cumulant_1, cumulant_2,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 2), ()), ((0, 2), ()), ((0, 6), ()), ((0, 15), (('_support.probit_gaussian_mean', 1),)), ((0, 19), ())),),
-    2: ((((0, 1), (('_support.probit_gaussian_mean', 1),)), ((0, 7), ()), ((0, 29), ()), ((0, 30), ()), ((0, 35), ()), ((0, 43), (('_support.probit_gaussian_covariance', 1),)), ((0, 47), ())), (((0, 10, 1), ()), ((0, 13, 1), ()), ((0, 16, 3), ()), ((0, 52, 97), (('_support.probit_gaussian_covariance', 2),)), ((0, 55, 74), ()), ((0, 55, 74), ()), ((0, 56, 75), ()), ((0, 57, 73), ()), ((0, 58, 111), ()), ((0, 59, 108), ()), ((0, 60, 107), ()))),
+    2: ((((0, 1), (('_support.probit_gaussian_mean', 1),)), ((0, 8), ()), ((0, 29), ()), ((0, 29), ()), ((0, 34), ()), ((0, 43), (('_support.probit_gaussian_covariance', 1),)), ((0, 47), ())), (((0, 13, 1), ()), ((0, 15, 1), ()), ((0, 18, 3), ()), ((0, 52, 97), (('_support.probit_gaussian_covariance', 2),)), ((0, 53, 75), ()), ((0, 53, 75), ()), ((0, 53, 76), ()), ((0, 54, 70), ()), ((0, 54, 73), ()), ((0, 55, 68), ()), ((0, 58, 111), ()), ((0, 59, 108), ()), ((0, 60, 107), ()))),
 }
 
 

@@ -18,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "sin|sin(Symbol('z', real=True))|out2|K2|SNone"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -58,7 +58,7 @@ def _pattern_ij(kappa):
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
     Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = (1/2)*numpy.exp(-((1/2)*Sigma_ii + (1/2)*Sigma_jj))
+    t0 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
     return t0*numpy.cos(mu_i - mu_j)*numpy.expm1(Sigma_ij) - t0*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
 
 
@@ -81,7 +81,7 @@ CUMULANTS = (cumulant_1, cumulant_2,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 1), ()), ((0, 3), ())),),
-    2: ((((0, 2), ()), ((0, 4), ()), ((0, 4), ()), ((0, 5), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()), ((0, 2, 1), ()))),
+    2: ((((0, 2), ()), ((0, 4), ()), ((0, 4), ()), ((0, 5), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()))),
 }
 
 

@@ -18,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "sin|sin(Symbol('z', real=True))|out2|K4|S2"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -88,114 +88,111 @@ def _pattern_ij(kappa):
     kappa_ijjj = _support.grid_view(kappa[3], 'ijjj', 'ij')
     kappa_jjjj = _support.grid_view(kappa[3], 'jjjj', 'ij')
     t0 = mu_i - mu_j
-    t1 = (1/2)*Sigma_ii
-    t2 = (1/2)*Sigma_jj
-    t3 = (1/2)*numpy.exp(-(t1 + t2))
-    t4 = t3*numpy.expm1(Sigma_ij)
-    t5 = t4*numpy.sin(t0)
-    t6 = mu_i + mu_j
-    t7 = t3*numpy.expm1(-Sigma_ij)
-    del t3
-    t8 = t7*numpy.sin(t6)
-    t9 = -t5 - t8
-    t10 = kappa_iij*t9
-    t11 = t5 - t8
-    del t5, t8
-    t12 = kappa_ijj*t11
-    t13 = t4*numpy.cos(t0)
-    del t0, t4
-    t14 = t7*numpy.cos(t6)
-    del t6, t7
-    t15 = t13 - t14
-    t16 = kappa_iijj*t15
-    t17 = kappa_iii*t11
-    t18 = t13 + t14
-    del t13, t14
-    t19 = -t18
-    t20 = (1/6)*t19
-    t21 = kappa_jjj*t9
-    t22 = kappa_iij**2
-    t23 = -t15
-    t24 = (1/8)*t23
-    t25 = kappa_ijj**2
-    t26 = (1/24)*t15
-    t27 = (1/32)*kappa_iijj**2
-    t28 = (1/72)*t23
-    t29 = kappa_iiij**2
-    t30 = (1/72)*t15
-    t31 = kappa_ijjj**2
-    t32 = (1/1152)*t15
-    t33 = kappa_iij*t18
-    t34 = (1/4)*kappa_ijj
-    t35 = (1/8)*kappa_iijj
-    t36 = (1/12)*kappa_iii
-    t37 = kappa_ijj*t36
-    t38 = (1/12)*kappa_iiij
-    t39 = kappa_iij*t11
-    t40 = kappa_ijj*t9
-    t41 = (1/12)*kappa_ijjj
-    t42 = (1/12)*kappa_jjj
-    t43 = kappa_iij*t42
-    t44 = kappa_ijj*t42
-    del t42
-    t45 = (1/24)*kappa_iijj
-    t46 = t19*t45
-    t47 = (1/36)*kappa_iii
-    t48 = t47*t9
+    t1 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t2 = t1*numpy.expm1(Sigma_ij)
+    t3 = t2*numpy.sin(t0)
+    t4 = mu_i + mu_j
+    t5 = t1*numpy.expm1(-Sigma_ij)
+    del t1
+    t6 = t5*numpy.sin(t4)
+    t7 = -t3 - t6
+    t8 = kappa_iij*t7
+    t9 = t3 - t6
+    del t3, t6
+    t10 = kappa_ijj*t9
+    t11 = t2*numpy.cos(t0)
+    del t0, t2
+    t12 = t5*numpy.cos(t4)
+    del t4, t5
+    t13 = t11 - t12
+    t14 = kappa_iijj*t13
+    t15 = kappa_iii*t9
+    t16 = t11 + t12
+    del t11, t12
+    t17 = -t16
+    t18 = (1/6)*t17
+    t19 = kappa_jjj*t7
+    t20 = kappa_iij**2
+    t21 = -t13
+    t22 = (1/8)*t21
+    t23 = kappa_ijj**2
+    t24 = (1/24)*t13
+    t25 = (1/32)*kappa_iijj**2
+    t26 = (1/72)*t21
+    t27 = kappa_iiij**2
+    t28 = (1/72)*t13
+    t29 = kappa_ijjj**2
+    t30 = (1/1152)*t13
+    t31 = kappa_iij*t16
+    t32 = (1/4)*kappa_ijj
+    t33 = (1/8)*kappa_iijj
+    t34 = (1/12)*kappa_iii
+    t35 = kappa_ijj*t34
+    t36 = (1/12)*kappa_iiij
+    t37 = kappa_iij*t9
+    t38 = kappa_ijj*t7
+    t39 = (1/12)*kappa_ijjj
+    t40 = (1/12)*kappa_jjj
+    t41 = kappa_iij*t40
+    t42 = kappa_ijj*t40
+    del t40
+    t43 = (1/24)*kappa_iijj
+    t44 = t17*t43
+    t45 = (1/36)*kappa_iii
+    t46 = t45*t7
+    del t7
+    t47 = (1/36)*kappa_iiij
+    t48 = kappa_ijjj*t47
+    t49 = kappa_jjj*t9
     del t9
-    t49 = (1/36)*kappa_iiij
-    t50 = kappa_ijjj*t49
-    t51 = kappa_jjj*t11
-    del t11
-    t52 = (1/36)*kappa_ijjj
-    t53 = (1/48)*kappa_iiii
-    t54 = (1/48)*kappa_jjjj
-    t55 = (1/96)*t16
-    t56 = (1/144)*t17
-    t57 = (1/144)*kappa_iiii
-    t58 = t19*t57
-    t59 = (1/144)*kappa_jjjj
-    t60 = t19*t59
-    del t19
-    t61 = numpy.exp(-(t1))*numpy.exp(-(t2))
-    del t1, t2
-    t62 = (1/2)*t61
-    t63 = numpy.cos(mu_j)
-    t64 = numpy.sin(mu_i)
-    t65 = t63*t64
-    t66 = kappa_iij*t65
-    t67 = numpy.cos(mu_i)
-    t68 = numpy.sin(mu_j)
-    t69 = t67*t68
-    t70 = kappa_ijj*t69
-    t71 = kappa_iiij*t61
-    t72 = t63*t67
-    del t63, t67
-    t73 = (1/6)*t72
-    t74 = kappa_ijjj*t61
-    t75 = t61*t64*t68
-    del t64, t68
-    t76 = (1/8)*t75
-    t77 = kappa_iijj*t75
-    t78 = (1/72)*t75
-    t79 = t35*t61
-    t80 = t38*t61
-    t81 = kappa_iij*t69
-    t82 = kappa_ijj*t65
-    t83 = t41*t61
-    t84 = t45*t61
-    t85 = t45*t72
-    t86 = t47*t65
-    t87 = kappa_jjj*t61*t69
-    t88 = t53*t61
-    t89 = t54*t61
-    t90 = t57*t72
-    t91 = t59*t72
-    t92 = t61*t72
-    del t61, t72
-    t93 = kappa_iij*t92
-    t94 = (1/96)*t77
-    return kappa_iii**2*t28 - kappa_iii*t69*t84 + kappa_iiii**2*t32 + (1/576)*kappa_iiii*kappa_jjjj*t15 + kappa_iiii*t26 + kappa_iiii*t55 + kappa_iiii*t56 + kappa_iiii*t94 + kappa_iiij*t20 + kappa_iiij*t46 + kappa_iiij*t48 + kappa_iiij*t58 + kappa_iiij*t60 + kappa_ijjj*t20 + kappa_ijjj*t46 + kappa_ijjj*t48 + kappa_ijjj*t58 + kappa_ijjj*t60 + kappa_jjj**2*t28 + kappa_jjj*t18*t47 - kappa_jjj*t65*t84 + kappa_jjjj**2*t32 + kappa_jjjj*t26 + kappa_jjjj*t55 + kappa_jjjj*t56 + kappa_jjjj*t94 + t10*t35 + t10*t53 + t10*t54 + (1/2)*t10 + t12*t35 + t12*t53 + t12*t54 + (1/2)*t12 + t15*t27 + t15*t50 + t15 + (1/4)*t16 + t17*t45 + (1/6)*t17 + t18*t44 + t21*t45 + t21*t57 + t21*t59 + (1/6)*t21 + t22*t24 - t22*t76 + t23*t37 + t23*t43 + t24*t25 - t25*t76 + t27*t75 + t29*t30 + t29*t78 + t30*t31 + t31*t78 + t33*t34 + t33*t36 + t34*t93 + t36*t93 - t37*t75 + t38*t39 + t38*t40 + t39*t41 + t40*t41 - t43*t75 + t44*t92 + t49*t51 - t49*t87 + t50*t75 + t51*t52 - t52*t87 - t62*t66 - t62*t70 - t66*t79 - t66*t88 - t66*t89 - t70*t79 - t70*t88 - t70*t89 - t71*t73 - t71*t85 - t71*t86 - t71*t90 - t71*t91 - t73*t74 - t74*t85 - t74*t86 - t74*t90 - t74*t91 + (1/4)*t77 - t80*t81 - t80*t82 - t81*t83 - t82*t83
+    t50 = (1/36)*kappa_ijjj
+    t51 = (1/48)*kappa_iiii
+    t52 = (1/48)*kappa_jjjj
+    t53 = (1/96)*t14
+    t54 = (1/144)*t15
+    t55 = (1/144)*kappa_iiii
+    t56 = t17*t55
+    t57 = (1/144)*kappa_jjjj
+    t58 = t17*t57
+    del t17
+    t59 = numpy.exp(-((1/2)*Sigma_ii))*numpy.exp(-((1/2)*Sigma_jj))
+    t60 = (1/2)*t59
+    t61 = numpy.cos(mu_j)
+    t62 = numpy.sin(mu_i)
+    t63 = t61*t62
+    t64 = kappa_iij*t63
+    t65 = numpy.cos(mu_i)
+    t66 = numpy.sin(mu_j)
+    t67 = t65*t66
+    t68 = kappa_ijj*t67
+    t69 = kappa_iiij*t59
+    t70 = t61*t65
+    del t61, t65
+    t71 = (1/6)*t70
+    t72 = kappa_ijjj*t59
+    t73 = t59*t62*t66
+    del t62, t66
+    t74 = (1/8)*t73
+    t75 = kappa_iijj*t73
+    t76 = (1/72)*t73
+    t77 = t33*t59
+    t78 = t36*t59
+    t79 = kappa_iij*t67
+    t80 = kappa_ijj*t63
+    t81 = t39*t59
+    t82 = t43*t59
+    t83 = t43*t70
+    t84 = t45*t63
+    t85 = kappa_jjj*t59*t67
+    t86 = t51*t59
+    t87 = t52*t59
+    t88 = t55*t70
+    t89 = t57*t70
+    t90 = t59*t70
+    del t59, t70
+    t91 = kappa_iij*t90
+    t92 = (1/96)*t75
+    return kappa_iii**2*t26 - kappa_iii*t67*t82 + kappa_iiii**2*t30 + (1/576)*kappa_iiii*kappa_jjjj*t13 + kappa_iiii*t24 + kappa_iiii*t53 + kappa_iiii*t54 + kappa_iiii*t92 + kappa_iiij*t18 + kappa_iiij*t44 + kappa_iiij*t46 + kappa_iiij*t56 + kappa_iiij*t58 + kappa_ijjj*t18 + kappa_ijjj*t44 + kappa_ijjj*t46 + kappa_ijjj*t56 + kappa_ijjj*t58 + kappa_jjj**2*t26 + kappa_jjj*t16*t45 - kappa_jjj*t63*t82 + kappa_jjjj**2*t30 + kappa_jjjj*t24 + kappa_jjjj*t53 + kappa_jjjj*t54 + kappa_jjjj*t92 + t10*t33 + t10*t51 + t10*t52 + (1/2)*t10 + t13*t25 + t13*t48 + t13 + (1/4)*t14 + t15*t43 + (1/6)*t15 + t16*t42 + t19*t43 + t19*t55 + t19*t57 + (1/6)*t19 + t20*t22 - t20*t74 + t21*t35 + t21*t41 + t22*t23 - t23*t74 + t25*t73 + t27*t28 + t27*t76 + t28*t29 + t29*t76 + t31*t32 + t31*t34 + t32*t91 + t33*t8 + t34*t91 - t35*t73 + t36*t37 + t36*t38 + t37*t39 + t38*t39 - t41*t73 + t42*t90 + t47*t49 - t47*t85 + t48*t73 + t49*t50 - t50*t85 + t51*t8 + t52*t8 - t60*t64 - t60*t68 - t64*t77 - t64*t86 - t64*t87 - t68*t77 - t68*t86 - t68*t87 - t69*t71 - t69*t83 - t69*t84 - t69*t88 - t69*t89 - t71*t72 - t72*t83 - t72*t84 - t72*t88 - t72*t89 + (1/4)*t75 - t78*t79 - t78*t80 - t79*t81 + (1/2)*t8 - t80*t81
 
 
 def cumulant_1(kappa, progress=None):
@@ -217,7 +214,7 @@ CUMULANTS = (cumulant_1, cumulant_2,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 1), ()), ((0, 3), ()), ((0, 4), ()), ((0, 6), ())),),
-    2: ((((0, 8), ()), ((0, 8), ()), ((0, 12), ()), ((0, 16), ())), (((0, 2, 3), ()), ((0, 2, 6), ()), ((0, 2, 7), ()), ((0, 2, 9), ()), ((0, 6, 71), ()), ((0, 7, 70), ()), ((0, 8, 52), ()), ((0, 9, 44), ()), ((0, 10, 44), ()), ((0, 10, 48), ()), ((0, 11, 40), ()))),
+    2: ((((0, 8), ()), ((0, 8), ()), ((0, 12), ()), ((0, 16), ())), (((0, 0, 3), ()), ((0, 0, 6), ()), ((0, 0, 7), ()), ((0, 0, 9), ()), ((0, 6, 71), ()), ((0, 7, 70), ()), ((0, 8, 52), ()), ((0, 9, 40), ()), ((0, 9, 44), ()), ((0, 10, 44), ()), ((0, 10, 48), ()))),
 }
 
 

@@ -18,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "sin|sin(Symbol('z', real=True))|out4|K2|SNone"
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 def _pattern_i(kappa):
@@ -58,7 +58,7 @@ def _pattern_ij(kappa):
     Sigma_ii = _support.grid_view(kappa[1], 'ii', 'ij')
     Sigma_ij = _support.grid_view(kappa[1], 'ij', 'ij')
     Sigma_jj = _support.grid_view(kappa[1], 'jj', 'ij')
-    t0 = (1/2)*numpy.exp(-((1/2)*Sigma_ii + (1/2)*Sigma_jj))
+    t0 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
     return t0*numpy.cos(mu_i - mu_j)*numpy.expm1(Sigma_ij) - t0*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
 
 
@@ -91,32 +91,29 @@ def _pattern_ijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t1 = numpy.sin(mu_k)*numpy.exp(-(t0))
-    t2 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t3 = numpy.sin(mu_j)*numpy.exp(-(t2))
-    t4 = (1/2)*Sigma_ii
-    del Sigma_ii
-    t5 = numpy.sin(mu_i)*numpy.exp(-(t4))
-    t6 = mu_i + mu_j
-    t7 = t2 + t4
-    t8 = Sigma_ij + t0 + t7
+    t0 = numpy.sin(mu_k)*numpy.exp(-((1/2)*Sigma_kk))
+    t1 = numpy.sin(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t2 = numpy.sin(mu_i)*numpy.exp(-((1/2)*Sigma_ii))
+    t3 = mu_i + mu_j
+    t4 = 2*Sigma_ij
+    t5 = 2*Sigma_ik
+    t6 = 2*Sigma_jk
+    t7 = Sigma_ii + Sigma_jj
+    t8 = Sigma_kk + t6 + t7
     t9 = mu_j + mu_k
-    t10 = -Sigma_ik
-    t11 = -Sigma_ij
-    t12 = t0 + t11 + t7
-    t13 = mu_i - mu_j
-    t14 = -Sigma_jk
-    t15 = -mu_k
-    t16 = (1/2)*numpy.exp(-(t7))
+    t10 = -t4
+    t11 = -t5
+    t12 = mu_i - mu_j
+    t13 = Sigma_kk - t6 + t7
+    del t6
+    t14 = -mu_k
+    t15 = (1/2)*numpy.exp(-((1/2)*t7))
     del t7
-    t17 = (1/2)*numpy.exp(-(t0 + t4))
-    del t4
-    t18 = (1/2)*numpy.exp(-(t0 + t2))
-    del t0, t2
-    return -t1*t3*t5 - t1*(t16*numpy.cos(t13)*numpy.expm1(Sigma_ij) - t16*numpy.cos(t6)*numpy.expm1(t11)) - t3*(-t17*numpy.cos(mu_i + mu_k)*numpy.expm1(t10) + t17*numpy.cos(mu_i + t15)*numpy.expm1(Sigma_ik)) - t5*(-t18*numpy.cos(t9)*numpy.expm1(t14) + t18*numpy.cos(mu_j + t15)*numpy.expm1(Sigma_jk)) - 1/4*numpy.sin(mu_i - t9)*numpy.exp(-(Sigma_jk + t10 + t12)) + (1/4)*numpy.sin(mu_k + t13)*numpy.exp(-(Sigma_ik + t12 + t14)) - 1/4*numpy.sin(mu_k + t6)*numpy.exp(-(Sigma_ik + Sigma_jk + t8)) + (1/4)*numpy.sin(t15 + t6)*numpy.exp(-(t10 + t14 + t8))
+    t16 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    del Sigma_ii
+    t17 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
+    del Sigma_jj, Sigma_kk
+    return -t0*t1*t2 - t0*(t15*numpy.cos(t12)*numpy.expm1(Sigma_ij) - t15*numpy.cos(t3)*numpy.expm1(-Sigma_ij)) - t1*(-t16*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t16*numpy.cos(mu_i + t14)*numpy.expm1(Sigma_ik)) - t2*(-t17*numpy.cos(t9)*numpy.expm1(-Sigma_jk) + t17*numpy.cos(mu_j + t14)*numpy.expm1(Sigma_jk)) - 1/4*numpy.sin(mu_i - t9)*numpy.exp(-((1/2)*t10 + (1/2)*t11 + (1/2)*t8)) + (1/4)*numpy.sin(mu_k + t12)*numpy.exp(-((1/2)*t10 + (1/2)*t13 + (1/2)*t5)) - 1/4*numpy.sin(mu_k + t3)*numpy.exp(-((1/2)*t4 + (1/2)*t5 + (1/2)*t8)) + (1/4)*numpy.sin(t14 + t3)*numpy.exp(-((1/2)*t11 + (1/2)*t13 + (1/2)*t4))
 
 
 def _pattern_iij(kappa, at, shared):
@@ -132,21 +129,18 @@ def _pattern_iij(kappa, at, shared):
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
     t0 = numpy.sin(mu_j)
-    t1 = (1/2)*Sigma_jj
+    t1 = numpy.exp(-((1/2)*Sigma_jj))
+    t2 = numpy.exp(-((1/2)*Sigma_ii))
+    t3 = numpy.sin(mu_i)
+    t4 = t0*t1
+    t5 = 2*mu_i
+    t6 = 4*Sigma_ij
+    t7 = 4*Sigma_ii + Sigma_jj
+    t8 = -mu_j
+    t9 = numpy.exp(-(Sigma_ii))
+    t10 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
     del Sigma_jj
-    t2 = numpy.exp(-(t1))
-    t3 = (1/2)*Sigma_ii
-    t4 = numpy.exp(-(t3))
-    t5 = numpy.sin(mu_i)
-    t6 = t0*t2
-    t7 = 2*mu_i
-    t8 = 2*Sigma_ij
-    t9 = 2*Sigma_ii + t1
-    t10 = -mu_j
-    t11 = numpy.exp(-(Sigma_ii))
-    t12 = (1/2)*numpy.exp(-(t1 + t3))
-    del t1, t3
-    return (1/2)*t0*t2 - t4**2*t5**2*t6 - 2*t4*t5*(-t12*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t12*numpy.cos(mu_i + t10)*numpy.expm1(Sigma_ij)) - t6*(-1/2*t11*numpy.cos(t7)*numpy.expm1(-Sigma_ii) + (1/2)*t11*numpy.expm1(Sigma_ii)) - 1/4*numpy.sin(mu_j + t7)*numpy.exp(-(t8 + t9)) + (1/4)*numpy.sin(t10 + t7)*numpy.exp(-(-t8 + t9))
+    return (1/2)*t0*t1 - t2**2*t3**2*t4 - 2*t2*t3*(-t10*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t10*numpy.cos(mu_i + t8)*numpy.expm1(Sigma_ij)) - t4*(-1/2*t9*numpy.cos(t5)*numpy.expm1(-Sigma_ii) + (1/2)*t9*numpy.expm1(Sigma_ii)) - 1/4*numpy.sin(mu_j + t5)*numpy.exp(-((1/2)*t6 + (1/2)*t7)) + (1/4)*numpy.sin(t5 + t8)*numpy.exp(-(-1/2*t6 + (1/2)*t7))
 
 
 def _pattern_iii(kappa, at, shared):
@@ -167,7 +161,7 @@ def _pattern_iii(kappa, at, shared):
 #: Output order 3: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_3 = (
-    _support.TuplePattern('ijk', _pattern_ijk, ((24, ()), (25, ()), (25, ()), (25, ()), (26, ())), 15),
+    _support.TuplePattern('ijk', _pattern_ijk, ((25, ()), (26, ()), (26, ()), (27, ())), 15),
     _support.TuplePattern('iij', _pattern_iij, ((18, ()), (19, ()), (20, ()), (20, ()), (21, ())), 8),
     _support.TuplePattern('iii', _pattern_iii, ((8, ()), (9, ()), (10, ()), (10, ()), (11, ())), 3),
 )
@@ -207,96 +201,97 @@ def _pattern_ijkl(kappa, at, shared):
     t1 = numpy.sin(mu_j)
     t2 = numpy.sin(mu_k)
     t3 = numpy.sin(mu_l)
-    t4 = (1/2)*Sigma_ii
-    del Sigma_ii
-    t5 = numpy.exp(-(t4))
-    t6 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t7 = numpy.exp(-(t6))
-    t8 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t9 = numpy.exp(-(t8))
-    t10 = (1/2)*Sigma_ll
-    del Sigma_ll
-    t11 = numpy.exp(-(t10))
-    t12 = mu_k + mu_l
-    t13 = t10 + t8
-    t14 = Sigma_kl + t13
-    t15 = t14 + t6
-    t16 = Sigma_jk + Sigma_jl
-    t17 = t14 + t4
-    t18 = Sigma_ik + Sigma_il
+    t4 = numpy.exp(-((1/2)*Sigma_ii))
+    t5 = numpy.exp(-((1/2)*Sigma_jj))
+    t6 = numpy.exp(-((1/2)*Sigma_kk))
+    t7 = numpy.exp(-((1/2)*Sigma_ll))
+    t8 = mu_k + mu_l
+    t9 = 2*Sigma_jk
+    t10 = Sigma_jj + t9
+    t11 = 2*Sigma_jl
+    t12 = 2*Sigma_kl
+    t13 = Sigma_kk + Sigma_ll
+    t14 = t12 + t13
+    t15 = t11 + t14
+    t16 = 2*Sigma_il
+    t17 = 2*Sigma_ik
+    t18 = Sigma_ii + t17
     t19 = mu_i + mu_j
-    t20 = t4 + t6
-    t21 = Sigma_ij + t20
-    t22 = Sigma_jl + t10
-    t23 = Sigma_jk + t8
-    t24 = t14 + t16
-    t25 = -Sigma_jl
-    t26 = -Sigma_jk
-    t27 = t25 + t26
-    t28 = -mu_j
-    t29 = (1/4)*t0*t5
-    t30 = -Sigma_kl
-    t31 = t13 + t30
-    t32 = t31 + t6
-    t33 = Sigma_jl + t26
+    t20 = 2*Sigma_ij
+    t21 = Sigma_ii + Sigma_jj
+    t22 = t20 + t21
+    t23 = Sigma_ll + t22
+    t24 = Sigma_kk + t22
+    t25 = t17 + t9
+    t26 = -t9
+    t27 = Sigma_jj + t26
+    t28 = -t11
+    t29 = t14 + t28
+    t30 = -mu_j
+    t31 = (1/4)*t0*t4
+    t32 = -t12 + t13
+    del t12
+    t33 = t11 + t32
     t34 = -mu_k
     t35 = mu_j + mu_l
-    t36 = Sigma_jk + t25
+    t36 = t28 + t32
     t37 = -mu_l
     t38 = mu_k + t37
-    t39 = -Sigma_il
-    t40 = -Sigma_ik
-    t41 = t39 + t40
-    t42 = -mu_i
-    t43 = t12 + t42
-    t44 = (1/4)*t1*t7
-    t45 = t31 + t4
-    t46 = Sigma_il + t40
-    t47 = mu_i + t34
-    t48 = Sigma_ik + t39
-    t49 = -Sigma_ij
-    t50 = t20 + t49
-    t51 = (1/4)*t2*t9
-    t52 = t10 + t25
-    t53 = Sigma_il + t50
-    t54 = mu_i + t28
-    t55 = mu_l + t54
-    t56 = t19 + t37
-    t57 = mu_j + mu_k
-    t58 = (1/4)*t11*t3
-    t59 = t26 + t8
-    t60 = t19 + t34
-    t61 = t14 + t27
-    del t14
-    t62 = t21 + t31
-    t63 = t31 + t50
-    del t31
-    t64 = (1/2)*numpy.exp(-(t20))
+    t39 = -t17
+    t40 = Sigma_ii + t39
+    t41 = -t16
+    t42 = t14 + t41
+    t43 = -mu_i
+    t44 = t43 + t8
+    t45 = (1/4)*t1*t5
+    t46 = mu_i + t34
+    t47 = -t20 + t21
     del t20
-    t65 = -t64*numpy.cos(t19)*numpy.expm1(t49) + t64*numpy.cos(t54)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t49, t64
-    t66 = (1/2)*numpy.exp(-(t4 + t8))
-    t67 = t66*numpy.cos(t47)*numpy.expm1(Sigma_ik) - t66*numpy.cos(mu_i + mu_k)*numpy.expm1(t40)
-    del t66
-    t68 = (1/2)*numpy.exp(-(t10 + t4))
-    del t4
-    t69 = -t68*numpy.cos(mu_i + mu_l)*numpy.expm1(t39) + t68*numpy.cos(mu_i + t37)*numpy.expm1(Sigma_il)
-    del t68
-    t70 = (1/2)*numpy.exp(-(t6 + t8))
-    del t8
-    t71 = -t70*numpy.cos(t57)*numpy.expm1(t26) + t70*numpy.cos(mu_j + t34)*numpy.expm1(Sigma_jk)
-    del Sigma_jk, t26, t70
-    t72 = (1/2)*numpy.exp(-(t10 + t6))
-    del t6, t10
-    t73 = -t72*numpy.cos(t35)*numpy.expm1(t25) + t72*numpy.cos(mu_j + t37)*numpy.expm1(Sigma_jl)
-    del Sigma_jl, t25, t37, t72
-    t74 = (1/2)*numpy.exp(-(t13))
+    t48 = Sigma_ll + t47
+    t49 = (1/4)*t2*t6
+    t50 = mu_i + t30
+    t51 = mu_l + t50
+    t52 = t19 + t37
+    t53 = Sigma_kk + t47
+    t54 = t39 + t9
+    del t9
+    t55 = mu_j + mu_k
+    t56 = (1/4)*t3*t7
+    t57 = t17 + t26
+    del t17
+    t58 = t26 + t39
+    del t26, t39
+    t59 = t19 + t34
+    t60 = t22 + t25
+    t61 = t47 + t54
+    t62 = t47 + t57
+    del t47
+    t63 = t22 + t58
+    del t22
+    t64 = (1/2)*numpy.exp(-((1/2)*t21))
+    del t21
+    t65 = -t64*numpy.cos(t19)*numpy.expm1(-Sigma_ij) + t64*numpy.cos(t50)*numpy.expm1(Sigma_ij)
+    del Sigma_ij, t64
+    t66 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t67 = t66*numpy.cos(t46)*numpy.expm1(Sigma_ik) - t66*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
+    del Sigma_ik, t66
+    t68 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
+    del Sigma_ii
+    t69 = -t68*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t68*numpy.cos(mu_i + t37)*numpy.expm1(Sigma_il)
+    del Sigma_il, t68
+    t70 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
+    del Sigma_kk
+    t71 = -t70*numpy.cos(t55)*numpy.expm1(-Sigma_jk) + t70*numpy.cos(mu_j + t34)*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t70
+    t72 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
+    del Sigma_jj, Sigma_ll
+    t73 = -t72*numpy.cos(t35)*numpy.expm1(-Sigma_jl) + t72*numpy.cos(mu_j + t37)*numpy.expm1(Sigma_jl)
+    del Sigma_jl, t37, t72
+    t74 = (1/2)*numpy.exp(-((1/2)*t13))
     del t13
-    t75 = -t74*numpy.cos(t12)*numpy.expm1(t30) + t74*numpy.cos(t38)*numpy.expm1(Sigma_kl)
-    del Sigma_kl, t30, t74
-    return 3*t0*t1*t11*t2*t3*t5*t7*t9 + t0*t1*t5*t7*t75 + t0*t11*t3*t5*t71 + t0*t2*t5*t73*t9 + (1/4)*t0*t5*numpy.sin(mu_j + t12)*numpy.exp(-(t15 + t16)) + t1*t11*t3*t67*t7 + t1*t2*t69*t7*t9 + (1/4)*t1*t7*numpy.sin(mu_i + t12)*numpy.exp(-(t17 + t18)) + t11*t2*t3*t65*t9 + (1/4)*t11*t3*numpy.sin(mu_k + t19)*numpy.exp(-(Sigma_ik + t21 + t23)) + (1/4)*t2*t9*numpy.sin(mu_l + t19)*numpy.exp(-(Sigma_il + t21 + t22)) - t29*numpy.sin(mu_j + t38)*numpy.exp(-(t32 + t36)) - t29*numpy.sin(t12 + t28)*numpy.exp(-(t15 + t27)) - t29*numpy.sin(t34 + t35)*numpy.exp(-(t32 + t33)) - t44*numpy.sin(t43)*numpy.exp(-(t17 + t41)) - t44*numpy.sin(mu_i + t38)*numpy.exp(-(t45 + t48)) - t44*numpy.sin(mu_l + t47)*numpy.exp(-(t45 + t46)) - t51*numpy.sin(t55)*numpy.exp(-(t52 + t53)) - t51*numpy.sin(t56)*numpy.exp(-(t21 + t39 + t52)) - t51*numpy.sin(t35 + t42)*numpy.exp(-(t22 + t39 + t50)) - t58*numpy.sin(t60)*numpy.exp(-(t21 + t40 + t59)) - t58*numpy.sin(mu_k + t54)*numpy.exp(-(Sigma_ik + t50 + t59)) - t58*numpy.sin(t42 + t57)*numpy.exp(-(t23 + t40 + t50)) - t65*t75 - t67*t73 - t69*t71 - 1/8*numpy.cos(mu_j + t43)*numpy.exp(-(t24 + t41 + t50)) - 1/8*numpy.cos(mu_l + t60)*numpy.exp(-(t33 + t46 + t62)) + (1/8)*numpy.cos(t12 + t19)*numpy.exp(-(t18 + t21 + t24)) - 1/8*numpy.cos(t12 + t54)*numpy.exp(-(Sigma_ik + t53 + t61)) - 1/8*numpy.cos(t19 + t38)*numpy.exp(-(t36 + t48 + t62)) + (1/8)*numpy.cos(t34 + t55)*numpy.exp(-(t36 + t46 + t63)) + (1/8)*numpy.cos(t34 + t56)*numpy.exp(-(t21 + t41 + t61)) + (1/8)*numpy.cos(t38 + t54)*numpy.exp(-(t33 + t48 + t63))
+    t75 = t74*numpy.cos(t38)*numpy.expm1(Sigma_kl) - t74*numpy.cos(t8)*numpy.expm1(-Sigma_kl)
+    del Sigma_kl, t74
+    return 3*t0*t1*t2*t3*t4*t5*t6*t7 + t0*t1*t4*t5*t75 + t0*t2*t4*t6*t73 + t0*t3*t4*t7*t71 + (1/4)*t0*t4*numpy.sin(mu_j + t8)*numpy.exp(-((1/2)*t10 + (1/2)*t15)) + t1*t2*t5*t6*t69 + t1*t3*t5*t67*t7 + (1/4)*t1*t5*numpy.sin(mu_i + t8)*numpy.exp(-((1/2)*t14 + (1/2)*t16 + (1/2)*t18)) + t2*t3*t6*t65*t7 + (1/4)*t2*t6*numpy.sin(mu_l + t19)*numpy.exp(-((1/2)*t11 + (1/2)*t16 + (1/2)*t23)) + (1/4)*t3*t7*numpy.sin(mu_k + t19)*numpy.exp(-((1/2)*t24 + (1/2)*t25)) - t31*numpy.sin(mu_j + t38)*numpy.exp(-((1/2)*t10 + (1/2)*t36)) - t31*numpy.sin(t30 + t8)*numpy.exp(-((1/2)*t27 + (1/2)*t29)) - t31*numpy.sin(t34 + t35)*numpy.exp(-((1/2)*t27 + (1/2)*t33)) - t45*numpy.sin(t44)*numpy.exp(-((1/2)*t40 + (1/2)*t42)) - t45*numpy.sin(mu_i + t38)*numpy.exp(-((1/2)*t18 + (1/2)*t32 + (1/2)*t41)) - t45*numpy.sin(mu_l + t46)*numpy.exp(-((1/2)*t16 + (1/2)*t32 + (1/2)*t40)) - t49*numpy.sin(t51)*numpy.exp(-((1/2)*t16 + (1/2)*t28 + (1/2)*t48)) - t49*numpy.sin(t52)*numpy.exp(-((1/2)*t23 + (1/2)*t28 + (1/2)*t41)) - t49*numpy.sin(t35 + t43)*numpy.exp(-((1/2)*t11 + (1/2)*t41 + (1/2)*t48)) - t56*numpy.sin(t59)*numpy.exp(-((1/2)*t24 + (1/2)*t58)) - t56*numpy.sin(mu_k + t50)*numpy.exp(-((1/2)*t53 + (1/2)*t57)) - t56*numpy.sin(t43 + t55)*numpy.exp(-((1/2)*t53 + (1/2)*t54)) - t65*t75 - t67*t73 - t69*t71 - 1/8*numpy.cos(mu_j + t44)*numpy.exp(-((1/2)*t11 + (1/2)*t42 + (1/2)*t61)) - 1/8*numpy.cos(mu_l + t59)*numpy.exp(-((1/2)*t16 + (1/2)*t33 + (1/2)*t63)) - 1/8*numpy.cos(t19 + t38)*numpy.exp(-((1/2)*t36 + (1/2)*t41 + (1/2)*t60)) + (1/8)*numpy.cos(t19 + t8)*numpy.exp(-((1/2)*t15 + (1/2)*t16 + (1/2)*t60)) + (1/8)*numpy.cos(t34 + t51)*numpy.exp(-((1/2)*t16 + (1/2)*t36 + (1/2)*t61)) + (1/8)*numpy.cos(t34 + t52)*numpy.exp(-((1/2)*t29 + (1/2)*t41 + (1/2)*t63)) + (1/8)*numpy.cos(t38 + t50)*numpy.exp(-((1/2)*t33 + (1/2)*t41 + (1/2)*t62)) - 1/8*numpy.cos(t50 + t8)*numpy.exp(-((1/2)*t16 + (1/2)*t29 + (1/2)*t62))
 
 
 def _pattern_iijk(kappa, at, shared):
@@ -315,66 +310,64 @@ def _pattern_iijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t1 = numpy.exp(-(t0))
-    t2 = numpy.sin(mu_j)
-    t3 = t1*t2
-    t4 = (1/2)*Sigma_kk
-    del Sigma_kk
-    t5 = numpy.exp(-(t4))
-    t6 = numpy.sin(mu_k)
-    t7 = t5*t6
-    t8 = mu_j + mu_k
-    t9 = numpy.cos(t8)
-    t10 = t0 + t4
-    t11 = Sigma_jk + t10
-    t12 = -mu_k
-    t13 = mu_j + t12
-    t14 = numpy.cos(t13)
-    t15 = -Sigma_jk
-    t16 = t10 + t15
-    t17 = numpy.sin(mu_i)
+    t0 = numpy.exp(-((1/2)*Sigma_jj))
+    t1 = numpy.sin(mu_j)
+    t2 = t0*t1
+    t3 = numpy.exp(-((1/2)*Sigma_kk))
+    t4 = numpy.sin(mu_k)
+    t5 = t3*t4
+    t6 = mu_j + mu_k
+    t7 = numpy.cos(t6)
+    t8 = 2*Sigma_jk
+    t9 = Sigma_jj + Sigma_kk
+    t10 = t8 + t9
+    t11 = -mu_k
+    t12 = mu_j + t11
+    t13 = numpy.cos(t12)
+    t14 = -t8 + t9
+    del t8
+    t15 = numpy.sin(mu_i)
+    t16 = t15**2
+    t17 = numpy.exp(-((1/2)*Sigma_ii))
     t18 = t17**2
-    t19 = (1/2)*Sigma_ii
-    t20 = numpy.exp(-(t19))
-    t21 = t20**2
-    t22 = 2*mu_i
-    t23 = 2*Sigma_ik
-    t24 = 2*Sigma_ii
-    t25 = t24 + t4
-    t26 = 2*Sigma_ij
-    t27 = t0 + t24
-    t28 = -t23
-    t29 = -t26
-    t30 = t11 + t24
-    t31 = Sigma_ij + t19
-    t32 = -mu_j
-    t33 = t22 + t32
-    t34 = t16 + t24
-    del t24
-    t35 = -Sigma_ik
-    t36 = -Sigma_ij
-    t37 = t19 + t36
-    t38 = (1/2)*t17*t20
-    t39 = mu_i + t32
-    del t32
-    t40 = numpy.exp(-(Sigma_ii))
-    t41 = -1/2*t40*numpy.cos(t22)*numpy.expm1(-Sigma_ii) + (1/2)*t40*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t40
-    t42 = (1/2)*numpy.exp(-(t10))
-    del t10
-    t43 = t14*t42*numpy.expm1(Sigma_jk) - t42*t9*numpy.expm1(t15)
-    del Sigma_jk, t15, t42
-    t44 = (1/2)*numpy.exp(-(t0 + t19))
-    del t0
-    t45 = t44*numpy.cos(t39)*numpy.expm1(Sigma_ij) - t44*numpy.cos(mu_i + mu_j)*numpy.expm1(t36)
-    del Sigma_ij, t36, t44
-    t46 = (1/2)*numpy.exp(-(t19 + t4))
-    del t4, t19
-    t47 = -t46*numpy.cos(mu_i + mu_k)*numpy.expm1(t35) + t46*numpy.cos(mu_i + t12)*numpy.expm1(Sigma_ik)
-    del t46
-    return 2*t1*t17*t2*t20*t47 + 3*t1*t18*t2*t21*t5*t6 + t1*t2*t41*t5*t6 + (1/4)*t1*t2*numpy.sin(mu_k + t22)*numpy.exp(-(t23 + t25)) + (1/4)*t14*numpy.exp(-(t16)) + 2*t17*t20*t45*t5*t6 + (1/2)*t17*t20*numpy.sin(mu_i + t8)*numpy.exp(-(Sigma_ik + t11 + t31)) + t18*t21*t43 - t3*t7 - 1/4*t3*numpy.sin(t12 + t22)*numpy.exp(-(t25 + t28)) - t38*numpy.sin(mu_i + t13)*numpy.exp(-(t16 + t31 + t35)) + t38*numpy.sin(mu_i - t8)*numpy.exp(-(t11 + t35 + t37)) - t38*numpy.sin(mu_k + t39)*numpy.exp(-(Sigma_ik + t16 + t37)) - t41*t43 - 2*t45*t47 + (1/4)*t5*t6*numpy.sin(mu_j + t22)*numpy.exp(-(t26 + t27)) - 1/4*t7*numpy.sin(t33)*numpy.exp(-(t27 + t29)) - 1/4*t9*numpy.exp(-(t11)) - 1/8*numpy.cos(mu_k + t33)*numpy.exp(-(t23 + t29 + t34)) - 1/8*numpy.cos(t13 + t22)*numpy.exp(-(t26 + t28 + t34)) + (1/8)*numpy.cos(t22 - t8)*numpy.exp(-(t28 + t29 + t30)) + (1/8)*numpy.cos(t22 + t8)*numpy.exp(-(t23 + t26 + t30))
+    t19 = 2*mu_i
+    t20 = 4*Sigma_ik
+    t21 = 4*Sigma_ii
+    t22 = Sigma_kk + t21
+    t23 = 4*Sigma_ij
+    t24 = Sigma_jj + t21
+    t25 = -t20
+    t26 = -t23
+    t27 = t10 + t21
+    t28 = -mu_j
+    t29 = t19 + t28
+    t30 = t14 + t21
+    del t21
+    t31 = 2*Sigma_ij
+    t32 = 2*Sigma_ik
+    t33 = Sigma_ii + t10
+    t34 = -t31
+    t35 = -t32
+    t36 = (1/2)*t15*t17
+    t37 = Sigma_ii + t14
+    t38 = mu_i + t28
+    del t28
+    t39 = numpy.exp(-(Sigma_ii))
+    t40 = -1/2*t39*numpy.cos(t19)*numpy.expm1(-Sigma_ii) + (1/2)*t39*numpy.expm1(Sigma_ii)
+    del t39
+    t41 = (1/2)*numpy.exp(-((1/2)*t9))
+    del t9
+    t42 = t13*t41*numpy.expm1(Sigma_jk) - t41*t7*numpy.expm1(-Sigma_jk)
+    del Sigma_jk, t41
+    t43 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    del Sigma_jj
+    t44 = t43*numpy.cos(t38)*numpy.expm1(Sigma_ij) - t43*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
+    del Sigma_ij, t43
+    t45 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    del Sigma_ii, Sigma_kk
+    t46 = -t45*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t45*numpy.cos(mu_i + t11)*numpy.expm1(Sigma_ik)
+    del Sigma_ik, t45
+    return 2*t0*t1*t15*t17*t46 + 3*t0*t1*t16*t18*t3*t4 + t0*t1*t3*t4*t40 + (1/4)*t0*t1*numpy.sin(mu_k + t19)*numpy.exp(-((1/2)*t20 + (1/2)*t22)) + (1/4)*t13*numpy.exp(-((1/2)*t14)) + 2*t15*t17*t3*t4*t44 + (1/2)*t15*t17*numpy.sin(mu_i + t6)*numpy.exp(-((1/2)*t31 + (1/2)*t32 + (1/2)*t33)) + t16*t18*t42 - t2*t5 - 1/4*t2*numpy.sin(t11 + t19)*numpy.exp(-((1/2)*t22 + (1/2)*t25)) + (1/4)*t3*t4*numpy.sin(mu_j + t19)*numpy.exp(-((1/2)*t23 + (1/2)*t24)) - t36*numpy.sin(mu_i + t12)*numpy.exp(-((1/2)*t31 + (1/2)*t35 + (1/2)*t37)) + t36*numpy.sin(mu_i - t6)*numpy.exp(-((1/2)*t33 + (1/2)*t34 + (1/2)*t35)) - t36*numpy.sin(mu_k + t38)*numpy.exp(-((1/2)*t32 + (1/2)*t34 + (1/2)*t37)) - t40*t42 - 2*t44*t46 - 1/4*t5*numpy.sin(t29)*numpy.exp(-((1/2)*t24 + (1/2)*t26)) - 1/4*t7*numpy.exp(-((1/2)*t10)) - 1/8*numpy.cos(mu_k + t29)*numpy.exp(-((1/2)*t20 + (1/2)*t26 + (1/2)*t30)) - 1/8*numpy.cos(t12 + t19)*numpy.exp(-((1/2)*t23 + (1/2)*t25 + (1/2)*t30)) + (1/8)*numpy.cos(t19 - t6)*numpy.exp(-((1/2)*t25 + (1/2)*t26 + (1/2)*t27)) + (1/8)*numpy.cos(t19 + t6)*numpy.exp(-((1/2)*t20 + (1/2)*t23 + (1/2)*t27))
 
 
 def _pattern_iiij(kappa, at, shared):
@@ -389,38 +382,33 @@ def _pattern_iiij(kappa, at, shared):
     Sigma_ii = at(kappa[1], 'ii')
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
-    t0 = (1/2)*Sigma_ii
-    t1 = numpy.exp(-(t0))
-    t2 = numpy.sin(mu_i)
-    t3 = t1*t2
-    t4 = (1/2)*Sigma_jj
-    del Sigma_jj
-    t5 = numpy.exp(-(t4))
-    t6 = numpy.sin(mu_j)
-    t7 = t5*t6
-    t8 = numpy.cos(mu_i + mu_j)
-    t9 = t0 + t4
-    del t0
-    t10 = -mu_j
-    t11 = numpy.cos(mu_i + t10)
-    t12 = -Sigma_ij
-    t13 = 3*mu_i
-    t14 = 3*Sigma_ij
-    t15 = (9/2)*Sigma_ii
-    t16 = t15 + t4
-    t17 = 2*mu_i
+    t0 = numpy.exp(-((1/2)*Sigma_ii))
+    t1 = numpy.sin(mu_i)
+    t2 = t0*t1
+    t3 = numpy.exp(-((1/2)*Sigma_jj))
+    t4 = numpy.sin(mu_j)
+    t5 = t3*t4
+    t6 = numpy.cos(mu_i + mu_j)
+    t7 = 2*Sigma_ij
+    t8 = Sigma_ii + Sigma_jj
+    t9 = -mu_j
+    t10 = numpy.cos(mu_i + t9)
+    t11 = 3*mu_i
+    t12 = 6*Sigma_ij
+    t13 = 9*Sigma_ii + Sigma_jj
+    t14 = 2*mu_i
     del mu_i
-    t18 = 2*Sigma_ij
-    t19 = 2*Sigma_ii + t4
-    del t4
-    t20 = (3/4)*t3
-    t21 = numpy.exp(-(Sigma_ii))
-    t22 = -1/2*t21*numpy.cos(t17)*numpy.expm1(-Sigma_ii) + (1/2)*t21*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t21
-    t23 = (1/2)*numpy.exp(-(t9))
-    t24 = t11*t23*numpy.expm1(Sigma_ij) - t23*t8*numpy.expm1(t12)
-    del t23
-    return 3*t1**3*t2**3*t5*t6 + 3*t1**2*t2**2*t24 + 3*t1*t2*t22*t5*t6 + (3/4)*t1*t2*numpy.sin(mu_j + t17)*numpy.exp(-(t18 + t19)) + (3/8)*t11*numpy.exp(-(t12 + t9)) - t20*numpy.sin(t10 + t17)*numpy.exp(-(-t18 + t19)) - 3*t22*t24 - 3/2*t3*t7 - t7*(t20 - 1/4*numpy.sin(t13)*numpy.exp(-(t15))) - 3/8*t8*numpy.exp(-(Sigma_ij + t9)) + (1/8)*numpy.cos(mu_j + t13)*numpy.exp(-(t14 + t16)) - 1/8*numpy.cos(t10 + t13)*numpy.exp(-(-t14 + t16))
+    t15 = 4*Sigma_ij
+    t16 = 4*Sigma_ii + Sigma_jj
+    del Sigma_jj
+    t17 = (3/4)*t2
+    t18 = numpy.exp(-(Sigma_ii))
+    t19 = -1/2*t18*numpy.cos(t14)*numpy.expm1(-Sigma_ii) + (1/2)*t18*numpy.expm1(Sigma_ii)
+    del t18
+    t20 = (1/2)*numpy.exp(-((1/2)*t8))
+    t21 = t10*t20*numpy.expm1(Sigma_ij) - t20*t6*numpy.expm1(-Sigma_ij)
+    del Sigma_ij, t20
+    return 3*t0**3*t1**3*t3*t4 + 3*t0**2*t1**2*t21 + 3*t0*t1*t19*t3*t4 + (3/4)*t0*t1*numpy.sin(mu_j + t14)*numpy.exp(-((1/2)*t15 + (1/2)*t16)) + (3/8)*t10*numpy.exp(-(-1/2*t7 + (1/2)*t8)) - t17*numpy.sin(t14 + t9)*numpy.exp(-(-1/2*t15 + (1/2)*t16)) - 3*t19*t21 - 3/2*t2*t5 - t5*(t17 - 1/4*numpy.sin(t11)*numpy.exp(-((9/2)*Sigma_ii))) - 3/8*t6*numpy.exp(-((1/2)*t7 + (1/2)*t8)) + (1/8)*numpy.cos(mu_j + t11)*numpy.exp(-((1/2)*t12 + (1/2)*t13)) - 1/8*numpy.cos(t11 + t9)*numpy.exp(-(-1/2*t12 + (1/2)*t13))
 
 
 def _pattern_iijj(kappa, at, shared):
@@ -437,43 +425,38 @@ def _pattern_iijj(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     t0 = 2*mu_i
     t1 = numpy.cos(t0)
-    t2 = 2*Sigma_ii
-    t3 = 2*mu_j
-    t4 = numpy.cos(t3)
-    t5 = 2*Sigma_jj
-    t6 = numpy.sin(mu_i)
-    t7 = (1/2)*Sigma_ii
-    t8 = numpy.exp(-(t7))
-    t9 = t6**2*t8**2
-    t10 = numpy.sin(mu_j)
-    t11 = (1/2)*Sigma_jj
-    t12 = numpy.exp(-(t11))
-    t13 = t10**2*t12**2
-    t14 = -t3
-    t15 = 4*Sigma_ij
-    t16 = t2 + t5
-    t17 = 2*Sigma_ij
-    t18 = -t17
-    t19 = t5 + t7
-    t20 = t6*t8
-    del t6, t8
-    t21 = (1/2)*t20
-    t22 = t11 + t2
-    t23 = t10*t12
-    del t10, t12
-    t24 = (1/2)*t23
-    t25 = -mu_j
-    t26 = numpy.exp(-(Sigma_ii))
-    t27 = -1/2*t1*t26*numpy.expm1(-Sigma_ii) + (1/2)*t26*numpy.expm1(Sigma_ii)
-    del Sigma_ii, t26
-    t28 = numpy.exp(-(Sigma_jj))
-    t29 = -1/2*t28*t4*numpy.expm1(-Sigma_jj) + (1/2)*t28*numpy.expm1(Sigma_jj)
-    del Sigma_jj, t28
-    t30 = (1/2)*numpy.exp(-(t11 + t7))
-    del t7, t11
-    t31 = -t30*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t30*numpy.cos(mu_i + t25)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t30
-    return -1/4*t1*numpy.exp(-(t2)) + t13*t27 + 3*t13*t9 - t13 + 4*t20*t23*t31 + t21*numpy.sin(mu_i + t14)*numpy.exp(-(t18 + t19)) + t21*numpy.sin(mu_i + t3)*numpy.exp(-(t17 + t19)) + t24*numpy.sin(mu_j + t0)*numpy.exp(-(t17 + t22)) - t24*numpy.sin(t0 + t25)*numpy.exp(-(t18 + t22)) - t27*t29 + t29*t9 - 2*t31**2 - 1/4*t4*numpy.exp(-(t5)) - t9 + (1/8)*numpy.cos(t0 + t14)*numpy.exp(-(-t15 + t16)) + (1/8)*numpy.cos(t0 + t3)*numpy.exp(-(t15 + t16)) + 1/4
+    t2 = 2*mu_j
+    t3 = numpy.cos(t2)
+    t4 = numpy.sin(mu_i)
+    t5 = numpy.exp(-((1/2)*Sigma_ii))
+    t6 = t4**2*t5**2
+    t7 = numpy.sin(mu_j)
+    t8 = numpy.exp(-((1/2)*Sigma_jj))
+    t9 = t7**2*t8**2
+    t10 = -t2
+    t11 = 2*Sigma_ij
+    t12 = Sigma_ii + Sigma_jj
+    t13 = 4*Sigma_ij
+    t14 = -t13
+    t15 = Sigma_ii + 4*Sigma_jj
+    t16 = t4*t5
+    del t4, t5
+    t17 = (1/2)*t16
+    t18 = 4*Sigma_ii + Sigma_jj
+    t19 = t7*t8
+    del t7, t8
+    t20 = (1/2)*t19
+    t21 = -mu_j
+    t22 = numpy.exp(-(Sigma_ii))
+    t23 = -1/2*t1*t22*numpy.expm1(-Sigma_ii) + (1/2)*t22*numpy.expm1(Sigma_ii)
+    del t22
+    t24 = numpy.exp(-(Sigma_jj))
+    t25 = -1/2*t24*t3*numpy.expm1(-Sigma_jj) + (1/2)*t24*numpy.expm1(Sigma_jj)
+    del t24
+    t26 = (1/2)*numpy.exp(-((1/2)*t12))
+    t27 = -t26*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t26*numpy.cos(mu_i + t21)*numpy.expm1(Sigma_ij)
+    del Sigma_ij, t26
+    return -1/4*t1*numpy.exp(-(2*Sigma_ii)) + 4*t16*t19*t27 + t17*numpy.sin(mu_i + t10)*numpy.exp(-((1/2)*t14 + (1/2)*t15)) + t17*numpy.sin(mu_i + t2)*numpy.exp(-((1/2)*t13 + (1/2)*t15)) + t20*numpy.sin(mu_j + t0)*numpy.exp(-((1/2)*t13 + (1/2)*t18)) - t20*numpy.sin(t0 + t21)*numpy.exp(-((1/2)*t14 + (1/2)*t18)) - t23*t25 + t23*t9 + t25*t6 - 2*t27**2 - 1/4*t3*numpy.exp(-(2*Sigma_jj)) + 3*t6*t9 - t6 - t9 + (1/8)*numpy.cos(t0 + t10)*numpy.exp(-(-2*t11 + 2*t12)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t11 + 2*t12)) + 1/4
 
 
 def _pattern_iiii(kappa, at, shared):
@@ -498,10 +481,10 @@ def _pattern_iiii(kappa, at, shared):
 #: Output order 4: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_4 = (
-    _support.TuplePattern('ijkl', _pattern_ijkl, ((67, ()), (74, ()), (74, ()), (75, ()), (76, ())), 38),
-    _support.TuplePattern('iijk', _pattern_iijk, ((44, ()), (47, ()), (48, ()), (49, ()), (50, ())), 21),
-    _support.TuplePattern('iiij', _pattern_iiij, ((26, ()), (26, ()), (27, ()), (27, ())), 9),
-    _support.TuplePattern('iijj', _pattern_iijj, ((28, ()), (29, ()), (29, ()), (31, ()), (32, ())), 11),
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((67, ()), (72, ()), (73, ()), (74, ())), 38),
+    _support.TuplePattern('iijk', _pattern_iijk, ((46, ()), (48, ()), (48, ()), (50, ())), 21),
+    _support.TuplePattern('iiij', _pattern_iiij, ((25, ()), (26, ()), (26, ()), (27, ())), 9),
+    _support.TuplePattern('iijj', _pattern_iijj, ((28, ()), (29, ()), (29, ()), (29, ()), (30, ())), 11),
     _support.TuplePattern('iiii', _pattern_iiii, ((9, ()), (10, ()), (12, ()), (13, ())), 3),
 )
 SHARED_4 = (
@@ -521,7 +504,7 @@ CUMULANTS = (cumulant_1, cumulant_2, cumulant_3, cumulant_4,)
 #: arrays by number of grid axes and the runtime call under way (symcorr.codegen.runtime.tuples).
 GRID_MEMORY = {
     1: ((((0, 1), ()), ((0, 3), ())),),
-    2: ((((0, 2), ()), ((0, 4), ()), ((0, 4), ()), ((0, 5), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()), ((0, 2, 1), ()))),
+    2: ((((0, 2), ()), ((0, 4), ()), ((0, 4), ()), ((0, 5), ())), (((0, 0, 2), ()), ((0, 0, 4), ()), ((0, 0, 5), ()))),
 }
 
 
