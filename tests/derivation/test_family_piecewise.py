@@ -372,7 +372,8 @@ def _mp_relu_power_mean(m, w, q):
     """E[relu(X)^q], X ~ N(m, w), q <= 3: the textbook truncated moments (mpmath; relu(X)^0 = 1)."""
     s = mpmath.sqrt(w)
     cdf, pdf = mpmath.ncdf(m / s), mpmath.npdf(m / s)
-    return (mpmath.mpf(1), m * cdf + s * pdf, (m * m + w) * cdf + m * s * pdf, (m**3 + 3 * m * w) * cdf + s * (m * m + 2 * w) * pdf)[q]
+    return (mpmath.mpf(1), m * cdf + s * pdf, (m * m + w) * cdf + m * s * pdf,
+            (m**3 + 3 * m * w) * cdf + s * (m * m + 2 * w) * pdf)[q]
 
 
 @pytest.mark.filterwarnings("ignore:.*Price series")    # on three neurons; this input has two
