@@ -65,8 +65,9 @@ REWRITTEN_FUNCTIONS = (sp.exp, sp.log)
 #: (ReLU's order 3 lost 1e-7 of its scale at :math:`\rho = 1 - 10^{-8}`, both forms; docs/theory.md section 11.2).
 ARGUMENT_REWRITES = ((ExpNeg, factor),)
 
-#: Bumped whenever the printed form changes, so cached kernels are rebuilt.
-CODEGEN_VERSION = 6
+#: Bumped whenever the printed form or a derivation changes, so cached kernels are rebuilt (the cache's key is
+#: the derivation key and this version).
+CODEGEN_VERSION = 7
 
 
 class KernelPrinter(SciPyPrinter):

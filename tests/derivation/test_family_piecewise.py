@@ -409,3 +409,38 @@ def test_pair_entries_near_correlation_one_match_mpmath(representation):
             worst = max(worst, error)
             assert error < 1e-12, (rho, index, computed, float(value))
     print(f"\n{representation}: largest error {worst:.1e} of the order's scale")
+
+
+@pytest.mark.parametrize("h_a, h_b, rho", [(2.536, -3.128, -0.98444), (0.3, 0.3, 0.999), (1.5, 1.2, 0.9999)])
+def test_joint_vertices_near_correlation_one_as_printed_match_50_digits(h_a, h_b, rho):
+    # a joint vertex as the kernels print it (substituted after the diagram form is expanded, docs/theory.md
+    # section 11.2) against its standardized closed form at 50 digits; expanded with the diagram form, its terms'
+    # powers of 1/(1 - rho^2) cancelled: 1.5e-3 of G2x1d0x6 at the first point, 190 at the second, NaN at the third
+    import scipy.constants
+    import scipy.special
+
+    from symcorr.codegen.printer import _formula_statements
+    from symcorr.derivation.families import piecewise_linear as family
+    from symcorr.notation.symbols import joint_vertex_symbol
+
+    expression = activations.relu().expression
+    s_a, s_b = 0.279, 0.388
+    floats = {MU_A: h_a * s_a, MU_B: h_b * s_b, V_A: s_a**2, V_B: s_b**2, C: rho * s_a * s_b}
+    exact = {symbol: sp.Float(repr(value), 60) for symbol, value in floats.items()}
+    root_a, root_b = sp.sqrt(exact[V_A]), sp.sqrt(exact[V_B])
+    standardized = {family._H_A: exact[MU_A] / root_a, family._H_B: exact[MU_B] / root_b,
+                    family._RHO: exact[C] / (root_a * root_b), family._S_A: root_a, family._S_B: root_b}
+    for p, q, n, m in [(2, 1, 0, 6), (1, 2, 3, 3), (2, 2, 0, 4), (2, 1, 2, 2), (3, 1, 0, 3)]:
+        value = PIECEWISE_LINEAR.substitute_vertices(activations.relu(), joint_vertex_symbol("ij", (p, q), (n, m)))
+        arguments = sorted(value.free_symbols, key=lambda s: s.name)
+        lines = [f"def vertex({', '.join(a.name for a in arguments)}):"]
+        lines += [f"    return {source}" if target is None else f"    {target} = {source}"
+                  for target, source in _formula_statements(value, KernelPrinter())]
+        namespace = {"numpy": np, "scipy": scipy, "_support": runtime}
+        exec("\n".join(lines), namespace)
+        printed = namespace["vertex"](*(floats[a] for a in arguments))
+        k, _ = family._standard_factor(expression, p, n, family._Y_A, family._STEP_A, family._DELTA_A, family._S_A)
+        l, _ = family._standard_factor(expression, q, m, family._Y_B, family._STEP_B, family._DELTA_B, family._S_B)
+        closed = family._h_derivative(family._standard_pair_expectation, (expression, p, q, k, l), n - k, m - l)
+        reference = float((closed.xreplace(standardized) / (root_a**n * root_b**m)).evalf(50))
+        assert abs(printed - reference) < 1e-10 * abs(reference), ((p, q, n, m), printed, reference)

@@ -82,11 +82,11 @@ def test_factored_chain_equals_dense_chain_wider(name, closure, depth, dim):
 
 
 def _resummed_chains(name, closure, depth, dim, keep_next_diagonal=None, tolerance=None, series_order=None,
-                     mixture=True, dense_first=False, layer_seed=20):
+                     mixture=True, dense_first=False):
     """A chain of layers of the activation ``name`` computed both ways from a Gaussian mixture (non-Gaussian: every
     erf layer carries closure ``closure``, whose orders 3..4 have factored terms), or from a Gaussian
     (``mixture=False``); ``dense_first``: the first layer dense in both (erf's of a Gaussian: exact joint moments,
-    where the factored form takes the Price series); ``layer_seed``: the first layer's seed."""
+    where the factored form takes the Price series)."""
     from symcorr.numeric.distributions import gaussian_mixture
 
     start = (gaussian_mixture(*random_mixture(dim, 3), order=closure) if mixture
@@ -97,7 +97,7 @@ def _resummed_chains(name, closure, depth, dim, keep_next_diagonal=None, toleran
         for representation in ("factored", "dense"):
             cumulants = start
             for layer in range(depth):
-                cumulants = pointwise(linear(cumulants, *random_layer(dim, dim, layer_seed + layer)), activation,
+                cumulants = pointwise(linear(cumulants, *random_layer(dim, dim, 20 + layer)), activation,
                                       order=closure, closure=closure,
                                       representation="dense" if dense_first and layer == 0 else representation,
                                       keep_next_diagonal=keep_next_diagonal, series_order=series_order,
@@ -137,12 +137,11 @@ def test_the_piecewise_linear_families_factored_equal_dense(name):
     Price series: factored, a two-neuron correction is one N x N block zero on its diagonal and the one-neuron
     correction carries the rest (docs/theory.md section 12.2). From a mixture, depth 2, width 10: every entry of
     every order, diagonals included, equals the dense chain's to 1e-10 (measured: relu 8e-16 on one layer of width
-    6, orders 3 and 4 at closures 3 and 4), and the statuses are the same. The layers' largest correlation between
-    two neurons is 0.89 here: the joint vertex functions' terms grow as the pair's covariance nears singular, and
-    the two forms add them in different orders (with the builders' first layers, 0.98 on one pair: that pair's
-    'iij' entries differed by 6.6e-9 of the largest entry, those of pairs at 0.92 by 2.4e-15; with the closure-4
-    formulas of the kept diagonal, by 6e-10 at 0.92)."""
-    _resummed_chains(name, 3, 2, 10, keep_next_diagonal=False, series_order=2, layer_seed=60)
+    6, orders 3 and 4 at closures 3 and 4), and the statuses are the same. The second layer has a pair of neurons
+    at correlation -0.984 (h = 2.5, -3.1): its 'iij' entries differed by 1.1e-8 of the largest entry, both forms
+    wrong, while the joint vertex functions were expanded with the diagram form (docs/theory.md section 11.2); now
+    1.2e-14 (the dense and the factored form within 1.1e-13 of each entry's value at 50 digits)."""
+    _resummed_chains(name, 3, 2, 10, keep_next_diagonal=False, series_order=2)
 
 
 def test_blocks_evaluated_a_chunk_of_rows_at_a_time_give_the_same_chain(monkeypatch):
@@ -156,7 +155,7 @@ def test_blocks_evaluated_a_chunk_of_rows_at_a_time_give_the_same_chain(monkeypa
     calls = []
     rows = factored_pointwise._block_rows
     monkeypatch.setattr(factored_pointwise, "_block_rows", lambda *args: calls.append(rows(*args)) or calls[-1])
-    _resummed_chains("relu", 3, 2, 10, keep_next_diagonal=False, series_order=2, layer_seed=60)
+    _resummed_chains("relu", 3, 2, 10, keep_next_diagonal=False, series_order=2)
     assert 1 in calls
 
 
@@ -164,8 +163,8 @@ def test_blocks_evaluated_a_chunk_of_rows_at_a_time_give_the_same_chain(monkeypa
 @pytest.mark.parametrize("closure,depth,dim,keep", [(3, 2, 8, None), (4, 1, 8, None)])
 def test_relu_factored_equals_dense_with_order_4(closure, depth, dim, keep):
     """ReLU's order-4 terms (closure 4; the kept diagonal of closure 3), whose corrections on 'iiij' and 'iijj' are
-    blocks zero on their diagonals and whose 'iiii' correction is the rest; largest correlation 0.89 (as above)."""
-    _resummed_chains("relu", closure, depth, dim, keep_next_diagonal=keep, series_order=2, layer_seed=60)
+    blocks zero on their diagonals and whose 'iiii' correction is the rest."""
+    _resummed_chains("relu", closure, depth, dim, keep_next_diagonal=keep, series_order=2)
 
 
 def test_erf_of_a_gaussian_factored_through_the_price_series_states_its_size():

@@ -18,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "cos|cos(Symbol('z', real=True))|out4|K2|SNone"
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 def _pattern_i(kappa):
@@ -197,100 +197,92 @@ def _pattern_ijkl(kappa, at, shared):
     Sigma_kk = at(kappa[1], 'kk')
     Sigma_kl = at(kappa[1], 'kl')
     Sigma_ll = at(kappa[1], 'll')
-    t0 = numpy.cos(mu_i)
-    t1 = numpy.cos(mu_j)
-    t2 = numpy.cos(mu_k)
-    t3 = numpy.cos(mu_l)
-    t4 = numpy.exp(-((1/2)*Sigma_ii))
-    t5 = numpy.exp(-((1/2)*Sigma_jj))
-    t6 = numpy.exp(-((1/2)*Sigma_kk))
-    t7 = numpy.exp(-((1/2)*Sigma_ll))
-    t8 = 2*Sigma_jk
-    t9 = Sigma_jj + t8
-    t10 = 2*Sigma_jl
+    t0 = numpy.cos(mu_l)*numpy.exp(-((1/2)*Sigma_ll))
+    t1 = numpy.cos(mu_k)*numpy.exp(-((1/2)*Sigma_kk))
+    t2 = t0*t1
+    t3 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t4 = numpy.cos(mu_i)*numpy.exp(-((1/2)*Sigma_ii))
+    t5 = t3*t4
+    t6 = mu_i + mu_j
+    t7 = mu_k + mu_l
+    t8 = 2*Sigma_jl
+    t9 = 2*Sigma_il
+    t10 = t8 + t9
     t11 = 2*Sigma_kl
     t12 = Sigma_kk + Sigma_ll
     t13 = t11 + t12
-    t14 = t10 + t13
-    t15 = mu_k + mu_l
-    t16 = mu_j + t15
-    t17 = (1/4)*t0*t4
-    t18 = 2*Sigma_il
-    t19 = 2*Sigma_ik
-    t20 = Sigma_ii + t19
-    t21 = (1/4)*t1*t5
-    t22 = 2*Sigma_ij
-    t23 = Sigma_ii + Sigma_jj
-    t24 = t22 + t23
-    t25 = Sigma_ll + t24
-    t26 = mu_i + mu_j
-    t27 = mu_l + t26
-    t28 = (1/4)*t2*t6
-    t29 = Sigma_kk + t24
-    t30 = t19 + t8
-    t31 = (1/4)*t3*t7
-    t32 = -t8
-    t33 = Sigma_jj + t32
-    t34 = -t10
-    t35 = t13 + t34
-    t36 = -mu_j
-    t37 = -t11 + t12
+    t14 = 2*Sigma_ij
+    t15 = Sigma_ii + Sigma_jj
+    t16 = t14 + t15
+    t17 = 2*Sigma_jk
+    t18 = 2*Sigma_ik
+    t19 = t17 + t18
+    t20 = t16 + t19
+    t21 = -mu_i
+    t22 = t21 + t7
+    t23 = -t9
+    t24 = t23 + t8
+    t25 = -t14 + t15
+    del t14
+    t26 = -t18
+    t27 = t17 + t26
+    t28 = t25 + t27
+    t29 = -mu_j
+    t30 = mu_i + t29
+    t31 = -t8
+    t32 = t31 + t9
+    t33 = -t17
+    t34 = t18 + t33
+    t35 = t25 + t34
+    t36 = -mu_k
+    t37 = t36 + t6
+    t38 = -t11 + t12
     del t11
-    t38 = t10 + t37
-    t39 = -mu_k
-    t40 = mu_j + mu_l
-    t41 = t34 + t37
-    t42 = -mu_l
-    t43 = mu_k + t42
-    t44 = -t18
-    t45 = -t19
-    t46 = Sigma_ii + t45
-    t47 = -mu_i
-    t48 = mu_i + t39
-    t49 = -t22 + t23
-    del t22
-    t50 = Sigma_ll + t49
-    t51 = mu_i + t36
-    t52 = mu_l + t51
-    t53 = t26 + t42
-    t54 = Sigma_kk + t49
-    t55 = t45 + t8
-    del t8
-    t56 = mu_j + mu_k
-    t57 = t19 + t32
-    del t19
-    t58 = t32 + t45
-    del t32, t45
-    t59 = t24 + t30
-    t60 = t49 + t55
-    t61 = t49 + t57
-    del t49
-    t62 = t24 + t58
-    del t24
-    t63 = (1/2)*numpy.exp(-((1/2)*t23))
-    del t23
-    t64 = t63*numpy.cos(t26)*numpy.expm1(-Sigma_ij) + t63*numpy.cos(t51)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t63
-    t65 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
-    t66 = t65*numpy.cos(t48)*numpy.expm1(Sigma_ik) + t65*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
-    del Sigma_ik, t65
-    t67 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
-    del Sigma_ii
-    t68 = t67*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t67*numpy.cos(mu_i + t42)*numpy.expm1(Sigma_il)
-    del Sigma_il, t67
-    t69 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
-    del Sigma_kk
-    t70 = t69*numpy.cos(t56)*numpy.expm1(-Sigma_jk) + t69*numpy.cos(mu_j + t39)*numpy.expm1(Sigma_jk)
-    del Sigma_jk, t69
-    t71 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
-    del Sigma_jj, Sigma_ll
-    t72 = t71*numpy.cos(t40)*numpy.expm1(-Sigma_jl) + t71*numpy.cos(mu_j + t42)*numpy.expm1(Sigma_jl)
-    del Sigma_jl, t42, t71
-    t73 = (1/2)*numpy.exp(-((1/2)*t12))
+    t39 = t26 + t33
+    t40 = t16 + t39
+    t41 = -mu_l
+    t42 = mu_k + t41
+    t43 = t23 + t31
+    t44 = mu_l + t30
+    t45 = (1/2)*numpy.exp(-((1/2)*t15))
+    del t15
+    t46 = t45*numpy.cos(t30)*numpy.expm1(Sigma_ij) + t45*numpy.cos(t6)*numpy.expm1(-Sigma_ij)
+    del Sigma_ij, t45
+    t47 = mu_i + t36
+    t48 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t49 = t48*numpy.cos(t47)*numpy.expm1(Sigma_ik) + t48*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
+    del Sigma_ik, t48
+    t50 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
+    t51 = t50*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t50*numpy.cos(mu_i + t41)*numpy.expm1(Sigma_il)
+    del Sigma_il, t50
+    t52 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
+    t53 = mu_j + mu_k
+    t54 = t52*numpy.cos(t53)*numpy.expm1(-Sigma_jk) + t52*numpy.cos(mu_j + t36)*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t52
+    t55 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
+    t56 = mu_j + mu_l
+    t57 = t55*numpy.cos(t56)*numpy.expm1(-Sigma_jl) + t55*numpy.cos(mu_j + t41)*numpy.expm1(Sigma_jl)
+    del Sigma_jl, t55
+    t58 = (1/2)*numpy.exp(-((1/2)*t12))
     del t12
-    t74 = t73*numpy.cos(t15)*numpy.expm1(-Sigma_kl) + t73*numpy.cos(t43)*numpy.expm1(Sigma_kl)
-    del Sigma_kl, t73
-    return 3*t0*t1*t2*t3*t4*t5*t6*t7 + t0*t1*t4*t5*t74 + t0*t2*t4*t6*t72 + t0*t3*t4*t7*t70 + t1*t2*t5*t6*t68 + t1*t3*t5*t66*t7 - t17*numpy.cos(t16)*numpy.exp(-((1/2)*t14 + (1/2)*t9)) - t17*numpy.cos(mu_j + t43)*numpy.exp(-((1/2)*t41 + (1/2)*t9)) - t17*numpy.cos(t15 + t36)*numpy.exp(-((1/2)*t33 + (1/2)*t35)) - t17*numpy.cos(t39 + t40)*numpy.exp(-((1/2)*t33 + (1/2)*t38)) + t2*t3*t6*t64*t7 - t21*numpy.cos(mu_i + t15)*numpy.exp(-((1/2)*t13 + (1/2)*t18 + (1/2)*t20)) - t21*numpy.cos(mu_i + t43)*numpy.exp(-((1/2)*t20 + (1/2)*t37 + (1/2)*t44)) - t21*numpy.cos(mu_l + t48)*numpy.exp(-((1/2)*t18 + (1/2)*t37 + (1/2)*t46)) - t21*numpy.cos(t15 + t47)*numpy.exp(-((1/2)*t13 + (1/2)*t44 + (1/2)*t46)) - t28*numpy.cos(t27)*numpy.exp(-((1/2)*t10 + (1/2)*t18 + (1/2)*t25)) - t28*numpy.cos(t52)*numpy.exp(-((1/2)*t18 + (1/2)*t34 + (1/2)*t50)) - t28*numpy.cos(t53)*numpy.exp(-((1/2)*t25 + (1/2)*t34 + (1/2)*t44)) - t28*numpy.cos(t40 + t47)*numpy.exp(-((1/2)*t10 + (1/2)*t44 + (1/2)*t50)) - t31*numpy.cos(mu_k + t26)*numpy.exp(-((1/2)*t29 + (1/2)*t30)) - t31*numpy.cos(mu_k + t51)*numpy.exp(-((1/2)*t54 + (1/2)*t57)) - t31*numpy.cos(t26 + t39)*numpy.exp(-((1/2)*t29 + (1/2)*t58)) - t31*numpy.cos(t47 + t56)*numpy.exp(-((1/2)*t54 + (1/2)*t55)) - t64*t74 - t66*t72 - t68*t70 + (1/8)*numpy.cos(t15 + t26)*numpy.exp(-((1/2)*t14 + (1/2)*t18 + (1/2)*t59)) + (1/8)*numpy.cos(t15 + t51)*numpy.exp(-((1/2)*t18 + (1/2)*t35 + (1/2)*t61)) + (1/8)*numpy.cos(t16 + t47)*numpy.exp(-((1/2)*t14 + (1/2)*t44 + (1/2)*t60)) + (1/8)*numpy.cos(t26 + t43)*numpy.exp(-((1/2)*t41 + (1/2)*t44 + (1/2)*t59)) + (1/8)*numpy.cos(t27 + t39)*numpy.exp(-((1/2)*t18 + (1/2)*t38 + (1/2)*t62)) + (1/8)*numpy.cos(t39 + t52)*numpy.exp(-((1/2)*t18 + (1/2)*t41 + (1/2)*t60)) + (1/8)*numpy.cos(t39 + t53)*numpy.exp(-((1/2)*t35 + (1/2)*t44 + (1/2)*t62)) + (1/8)*numpy.cos(t43 + t51)*numpy.exp(-((1/2)*t38 + (1/2)*t44 + (1/2)*t61))
+    t59 = t58*numpy.cos(t42)*numpy.expm1(Sigma_kl) + t58*numpy.cos(t7)*numpy.expm1(-Sigma_kl)
+    del Sigma_kl, t58
+    t60 = Sigma_kk + t16
+    t61 = Sigma_kk + t25
+    del Sigma_kk
+    t62 = Sigma_ll + t16
+    del t16
+    t63 = Sigma_ll + t25
+    del Sigma_ll, t25
+    t64 = Sigma_ii + t18
+    del t18
+    t65 = Sigma_ii + t26
+    del Sigma_ii, t26
+    t66 = Sigma_jj + t17
+    del t17
+    t67 = Sigma_jj + t33
+    del Sigma_jj, t33
+    return t0*t3*t49 + t0*t4*t54 - t0*((1/4)*numpy.cos(t37)*numpy.exp(-((1/2)*t39 + (1/2)*t60)) + (1/4)*numpy.cos(mu_k + t30)*numpy.exp(-((1/2)*t34 + (1/2)*t61)) + (1/4)*numpy.cos(mu_k + t6)*numpy.exp(-((1/2)*t19 + (1/2)*t60)) + (1/4)*numpy.cos(t21 + t53)*numpy.exp(-((1/2)*t27 + (1/2)*t61))) + t1*t3*t51 + t1*t4*t57 - t1*((1/4)*numpy.cos(t44)*numpy.exp(-((1/2)*t32 + (1/2)*t63)) + (1/4)*numpy.cos(mu_l + t6)*numpy.exp(-((1/2)*t10 + (1/2)*t62)) + (1/4)*numpy.cos(t21 + t56)*numpy.exp(-((1/2)*t24 + (1/2)*t63)) + (1/4)*numpy.cos(t41 + t6)*numpy.exp(-((1/2)*t43 + (1/2)*t62))) + t2*t46 + 3*t2*t5 - t3*((1/4)*numpy.cos(t22)*numpy.exp(-((1/2)*t13 + (1/2)*t23 + (1/2)*t65)) + (1/4)*numpy.cos(mu_i + t42)*numpy.exp(-((1/2)*t23 + (1/2)*t38 + (1/2)*t64)) + (1/4)*numpy.cos(mu_i + t7)*numpy.exp(-((1/2)*t13 + (1/2)*t64 + (1/2)*t9)) + (1/4)*numpy.cos(mu_l + t47)*numpy.exp(-((1/2)*t38 + (1/2)*t65 + (1/2)*t9))) - t4*((1/4)*numpy.cos(mu_j + t42)*numpy.exp(-((1/2)*t31 + (1/2)*t38 + (1/2)*t66)) + (1/4)*numpy.cos(mu_j + t7)*numpy.exp(-((1/2)*t13 + (1/2)*t66 + (1/2)*t8)) + (1/4)*numpy.cos(t29 + t7)*numpy.exp(-((1/2)*t13 + (1/2)*t31 + (1/2)*t67)) + (1/4)*numpy.cos(t36 + t56)*numpy.exp(-((1/2)*t38 + (1/2)*t67 + (1/2)*t8))) - t46*t59 - t49*t57 + t5*t59 - t51*t54 + (1/8)*numpy.cos(mu_j + t22)*numpy.exp(-((1/2)*t13 + (1/2)*t24 + (1/2)*t28)) + (1/8)*numpy.cos(mu_l + t37)*numpy.exp(-((1/2)*t10 + (1/2)*t38 + (1/2)*t40)) + (1/8)*numpy.cos(t30 + t42)*numpy.exp(-((1/2)*t24 + (1/2)*t35 + (1/2)*t38)) + (1/8)*numpy.cos(t30 + t7)*numpy.exp(-((1/2)*t13 + (1/2)*t32 + (1/2)*t35)) + (1/8)*numpy.cos(t36 + t44)*numpy.exp(-((1/2)*t28 + (1/2)*t32 + (1/2)*t38)) + (1/8)*numpy.cos(t37 + t41)*numpy.exp(-((1/2)*t13 + (1/2)*t40 + (1/2)*t43)) + (1/8)*numpy.cos(t42 + t6)*numpy.exp(-((1/2)*t20 + (1/2)*t38 + (1/2)*t43)) + (1/8)*numpy.cos(t6 + t7)*numpy.exp(-((1/2)*t10 + (1/2)*t13 + (1/2)*t20))
 
 
 def _pattern_iijk(kappa, at, shared):
@@ -309,65 +301,63 @@ def _pattern_iijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = numpy.exp(-((1/2)*Sigma_jj))
-    t1 = numpy.cos(mu_j)
-    t2 = t0*t1
-    t3 = numpy.exp(-((1/2)*Sigma_kk))
-    t4 = numpy.cos(mu_k)
-    t5 = t3*t4
-    t6 = mu_j + mu_k
+    t0 = mu_j + mu_k
+    t1 = numpy.cos(t0)
+    t2 = 2*Sigma_jk
+    t3 = Sigma_jj + Sigma_kk
+    t4 = t2 + t3
+    t5 = -mu_k
+    t6 = mu_j + t5
     t7 = numpy.cos(t6)
-    t8 = 2*Sigma_jk
-    t9 = Sigma_jj + Sigma_kk
-    t10 = t8 + t9
-    t11 = -mu_k
-    t12 = mu_j + t11
-    t13 = numpy.cos(t12)
-    t14 = -t8 + t9
-    del t8
-    t15 = numpy.cos(mu_i)
-    t16 = t15**2
-    t17 = numpy.exp(-((1/2)*Sigma_ii))
-    t18 = t17**2
-    t19 = 4*Sigma_ik
+    t8 = -t2 + t3
+    del t2
+    t9 = numpy.exp(-((1/2)*Sigma_ii))
+    t10 = numpy.cos(mu_i)
+    t11 = t10**2*t9**2
+    t12 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t13 = numpy.cos(mu_k)*numpy.exp(-((1/2)*Sigma_kk))
+    t14 = t12*t13
+    t15 = 2*mu_i
+    t16 = 4*Sigma_ik
+    t17 = -t16
+    t18 = 4*Sigma_ij
+    t19 = -t18
     t20 = 4*Sigma_ii
-    t21 = Sigma_kk + t20
-    t22 = 2*mu_i
-    t23 = mu_k + t22
-    t24 = (1/4)*t2
-    t25 = 4*Sigma_ij
-    t26 = Sigma_jj + t20
-    t27 = (1/4)*t5
-    t28 = -t19
-    t29 = -t25
-    t30 = t20 + t29
-    t31 = t20 + t25
-    del t20
-    t32 = -mu_j
-    t33 = 2*Sigma_ik
-    t34 = 2*Sigma_ij
-    t35 = Sigma_ii + t34
-    t36 = (1/2)*t15*t17
-    t37 = -t33
-    t38 = Sigma_ii - t34
-    del t34
-    t39 = mu_i + t32
-    t40 = (1/2)*numpy.exp(-(Sigma_ii))
-    t41 = t40*numpy.cos(t22)*numpy.expm1(-Sigma_ii) + t40*numpy.expm1(Sigma_ii)
-    del t40
-    t42 = (1/2)*numpy.exp(-((1/2)*t9))
-    del t9
-    t43 = t13*t42*numpy.expm1(Sigma_jk) + t42*t7*numpy.expm1(-Sigma_jk)
-    del Sigma_jk, t42
-    t44 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t21 = t19 + t20
+    t22 = t18 + t20
+    t23 = -mu_j
+    t24 = t15 + t23
+    t25 = (1/2)*numpy.exp(-(Sigma_ii))
+    t26 = t25*numpy.cos(t15)*numpy.expm1(-Sigma_ii) + t25*numpy.expm1(Sigma_ii)
+    del t25
+    t27 = (1/2)*numpy.exp(-((1/2)*t3))
+    del t3
+    t28 = t1*t27*numpy.expm1(-Sigma_jk) + t27*t7*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t27
+    t29 = mu_i + t23
+    del t23
+    t30 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t31 = 2*t30*numpy.cos(t29)*numpy.expm1(Sigma_ij) + 2*t30*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
+    del t30
+    t32 = t10*t9
+    del t9, t10
+    t33 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t34 = t33*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t33*numpy.cos(mu_i + t5)*numpy.expm1(Sigma_ik)
+    del t33
+    t35 = 2*t32
+    t36 = Sigma_jj + t20
     del Sigma_jj
-    t45 = t44*numpy.cos(t39)*numpy.expm1(Sigma_ij) + t44*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
-    del Sigma_ij, t44
-    t46 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
-    del Sigma_ii, Sigma_kk
-    t47 = t46*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t46*numpy.cos(mu_i + t11)*numpy.expm1(Sigma_ik)
-    del Sigma_ik, t46
-    return 2*t0*t1*t15*t17*t47 + 3*t0*t1*t16*t18*t3*t4 + t0*t1*t3*t4*t41 + (1/4)*t13*numpy.exp(-((1/2)*t14)) + 2*t15*t17*t3*t4*t45 + t16*t18*t43 - t2*t5 - t24*numpy.cos(t23)*numpy.exp(-((1/2)*t19 + (1/2)*t21)) - t24*numpy.cos(t11 + t22)*numpy.exp(-((1/2)*t21 + (1/2)*t28)) - t27*numpy.cos(mu_j + t22)*numpy.exp(-((1/2)*t25 + (1/2)*t26)) - t27*numpy.cos(t22 + t32)*numpy.exp(-((1/2)*t26 + (1/2)*t29)) - t36*numpy.cos(mu_i + t12)*numpy.exp(-((1/2)*t14 + (1/2)*t35 + (1/2)*t37)) - t36*numpy.cos(mu_i - t6)*numpy.exp(-((1/2)*t10 + (1/2)*t37 + (1/2)*t38)) - t36*numpy.cos(mu_i + t6)*numpy.exp(-((1/2)*t10 + (1/2)*t33 + (1/2)*t35)) - t36*numpy.cos(mu_k + t39)*numpy.exp(-((1/2)*t14 + (1/2)*t33 + (1/2)*t38)) - t41*t43 - 2*t45*t47 + (1/4)*t7*numpy.exp(-((1/2)*t10)) + (1/8)*numpy.cos(t12 + t22)*numpy.exp(-((1/2)*t14 + (1/2)*t28 + (1/2)*t31)) + (1/8)*numpy.cos(t22 - t6)*numpy.exp(-((1/2)*t10 + (1/2)*t28 + (1/2)*t30)) + (1/8)*numpy.cos(t22 + t6)*numpy.exp(-((1/2)*t10 + (1/2)*t19 + (1/2)*t31)) + (1/8)*numpy.cos(t23 + t32)*numpy.exp(-((1/2)*t14 + (1/2)*t19 + (1/2)*t30))
+    t37 = Sigma_kk + t20
+    del Sigma_kk, t20
+    t38 = 2*Sigma_ik
+    del Sigma_ik
+    t39 = 2*Sigma_ij
+    del Sigma_ij
+    t40 = Sigma_ii + t39
+    t41 = -t38
+    t42 = Sigma_ii - t39
+    del Sigma_ii, t39
+    return (1/4)*t1*numpy.exp(-((1/2)*t4)) + 3*t11*t14 + t11*t28 + t12*t34*t35 - t12*((1/2)*t13 + (1/4)*numpy.cos(mu_k + t15)*numpy.exp(-((1/2)*t16 + (1/2)*t37)) + (1/4)*numpy.cos(t15 + t5)*numpy.exp(-((1/2)*t17 + (1/2)*t37))) + t13*t31*t32 - t13*((1/2)*t12 + (1/4)*numpy.cos(t24)*numpy.exp(-((1/2)*t19 + (1/2)*t36)) + (1/4)*numpy.cos(mu_j + t15)*numpy.exp(-((1/2)*t18 + (1/2)*t36))) + t14*t26 - t26*t28 - t31*t34 - t35*((1/4)*numpy.cos(mu_i - t0)*numpy.exp(-((1/2)*t4 + (1/2)*t41 + (1/2)*t42)) + (1/4)*numpy.cos(mu_i + t0)*numpy.exp(-((1/2)*t38 + (1/2)*t4 + (1/2)*t40)) + (1/4)*numpy.cos(mu_i + t6)*numpy.exp(-((1/2)*t40 + (1/2)*t41 + (1/2)*t8)) + (1/4)*numpy.cos(mu_k + t29)*numpy.exp(-((1/2)*t38 + (1/2)*t42 + (1/2)*t8))) + (1/4)*t7*numpy.exp(-((1/2)*t8)) + (1/8)*numpy.cos(mu_k + t24)*numpy.exp(-((1/2)*t16 + (1/2)*t21 + (1/2)*t8)) + (1/8)*numpy.cos(t0 - t15)*numpy.exp(-((1/2)*t17 + (1/2)*t21 + (1/2)*t4)) + (1/8)*numpy.cos(t0 + t15)*numpy.exp(-((1/2)*t16 + (1/2)*t22 + (1/2)*t4)) + (1/8)*numpy.cos(t15 + t6)*numpy.exp(-((1/2)*t17 + (1/2)*t22 + (1/2)*t8))
 
 
 def _pattern_iiij(kappa, at, shared):
@@ -375,39 +365,39 @@ def _pattern_iiij(kappa, at, shared):
 
     .. math::
 
-        - \left(\frac{3 \cos{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{4} + \frac{\cos{\left(3 \mu_{i} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2}\right)}}{4}\right) \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 3 \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) + 3 \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \cos{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \cos^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} + 3 \cos^{3}{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{3} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - \frac{3 \cos{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} - \frac{3 \cos{\left(\mu_{i} \right)} \cos{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} - \frac{3 \cos{\left(\mu_{i} \right)} \cos{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} + \frac{3 \cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{3 \cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} - 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} + 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8}
+        - \left(\frac{3 \cos{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{4} + \frac{\cos{\left(3 \mu_{i} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2}\right)}}{4}\right) \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 3 \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) + 3 \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \cos{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \cos^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 3 \left(\frac{\cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\cos{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4}\right) \cos{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} + 3 \cos^{3}{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{3} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + \frac{3 \cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{3 \cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} - 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} + 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8}
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
     Sigma_ii = at(kappa[1], 'ii')
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
-    t0 = numpy.exp(-((1/2)*Sigma_ii))
-    t1 = numpy.cos(mu_i)
-    t2 = t0*t1
-    t3 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
-    t4 = numpy.cos(mu_i + mu_j)
-    t5 = 2*Sigma_ij
-    t6 = Sigma_ii + Sigma_jj
-    t7 = -mu_j
-    t8 = numpy.cos(mu_i + t7)
-    t9 = 3*t3
-    t10 = 3*mu_i
-    t11 = 6*Sigma_ij
-    t12 = 9*Sigma_ii + Sigma_jj
-    t13 = 4*Sigma_ij
-    t14 = 4*Sigma_ii + Sigma_jj
-    del Sigma_jj
-    t15 = 2*mu_i
+    t0 = numpy.cos(mu_i + mu_j)
+    t1 = 2*Sigma_ij
+    t2 = Sigma_ii + Sigma_jj
+    t3 = -mu_j
+    t4 = numpy.cos(mu_i + t3)
+    t5 = numpy.exp(-((1/2)*Sigma_ii))
+    t6 = numpy.cos(mu_i)
+    t7 = numpy.cos(mu_j)*numpy.exp(-((1/2)*Sigma_jj))
+    t8 = 3*mu_i
+    t9 = 6*Sigma_ij
+    t10 = 9*Sigma_ii + Sigma_jj
+    t11 = t5*t6
+    t12 = (1/2)*numpy.exp(-(Sigma_ii))
+    t13 = 2*mu_i
     del mu_i
-    t16 = (3/4)*t2
-    t17 = (1/2)*numpy.exp(-(Sigma_ii))
-    t18 = t17*numpy.cos(t15)*numpy.expm1(-Sigma_ii) + t17*numpy.expm1(Sigma_ii)
-    del t17
-    t19 = (1/2)*numpy.exp(-((1/2)*t6))
-    t20 = 3*t19*t4*numpy.expm1(-Sigma_ij) + 3*t19*t8*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t19
-    return t0**3*t1**3*t9 + t0**2*t1**2*t20 - t16*numpy.cos(mu_j + t15)*numpy.exp(-((1/2)*t13 + (1/2)*t14)) - t16*numpy.cos(t15 + t7)*numpy.exp(-(-1/2*t13 + (1/2)*t14)) + t18*t2*t9 - t18*t20 - 3/2*t2*t3 - t3*(t16 + (1/4)*numpy.cos(t10)*numpy.exp(-((9/2)*Sigma_ii))) + (3/8)*t4*numpy.exp(-((1/2)*t5 + (1/2)*t6)) + (3/8)*t8*numpy.exp(-(-1/2*t5 + (1/2)*t6)) + (1/8)*numpy.cos(mu_j + t10)*numpy.exp(-((1/2)*t11 + (1/2)*t12)) + (1/8)*numpy.cos(t10 + t7)*numpy.exp(-(-1/2*t11 + (1/2)*t12))
+    t14 = t12*numpy.cos(t13)*numpy.expm1(-Sigma_ii) + t12*numpy.expm1(Sigma_ii)
+    del t12
+    t15 = 3*t11
+    t16 = (1/2)*numpy.exp(-((1/2)*t2))
+    t17 = 3*t0*t16*numpy.expm1(-Sigma_ij) + 3*t16*t4*numpy.expm1(Sigma_ij)
+    del t16
+    t18 = 4*Sigma_ij
+    del Sigma_ij
+    t19 = 4*Sigma_ii + Sigma_jj
+    del Sigma_jj
+    return (3/8)*t0*numpy.exp(-((1/2)*t1 + (1/2)*t2)) + t14*t15*t7 - t14*t17 - t15*((1/2)*t7 + (1/4)*numpy.cos(mu_j + t13)*numpy.exp(-((1/2)*t18 + (1/2)*t19)) + (1/4)*numpy.cos(t13 + t3)*numpy.exp(-(-1/2*t18 + (1/2)*t19))) + t17*t5**2*t6**2 + (3/8)*t4*numpy.exp(-(-1/2*t1 + (1/2)*t2)) + 3*t5**3*t6**3*t7 - t7*((3/4)*t11 + (1/4)*numpy.cos(t8)*numpy.exp(-((9/2)*Sigma_ii))) + (1/8)*numpy.cos(mu_j + t8)*numpy.exp(-((1/2)*t10 + (1/2)*t9)) + (1/8)*numpy.cos(t3 + t8)*numpy.exp(-((1/2)*t10 - 1/2*t9))
 
 
 def _pattern_iijj(kappa, at, shared):
@@ -415,7 +405,7 @@ def _pattern_iijj(kappa, at, shared):
 
     .. math::
 
-        - \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) + \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \cos^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} + \left(\frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) \cos^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 2 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right)^{2} + 4 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \cos{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \cos^{2}{\left(\mu_{i} \right)} \cos^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} - \cos^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - \frac{\cos{\left(\mu_{i} \right)} \cos{\left(\mu_{i} - 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{ii}}{2} - 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{2} - \frac{\cos{\left(\mu_{i} \right)} \cos{\left(\mu_{i} + 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{ii}}{2} + 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{2} + \frac{\cos{\left(2 \mu_{i} \right)} e^{-\left(2 \Sigma_{ii}\right)}}{4} - \cos^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} - \frac{\cos{\left(\mu_{j} \right)} \cos{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{2} - \frac{\cos{\left(\mu_{j} \right)} \cos{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\cos{\left(2 \mu_{j} \right)} e^{-\left(2 \Sigma_{jj}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} - 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{\cos{\left(2 \mu_{i} + 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{1}{4}
+        - \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) + \left(\frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \cos^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} + \left(\frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) \cos^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 2 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right)^{2} + 4 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} + \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \cos{\left(\mu_{i} \right)} \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 2 \left(\frac{\cos{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{2} + \frac{\cos{\left(\mu_{i} - 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{4} + \frac{\cos{\left(\mu_{i} + 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{4}\right) \cos{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} - 2 \left(\frac{\cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\cos{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4}\right) \cos{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \cos^{2}{\left(\mu_{i} \right)} \cos^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} + \frac{\cos{\left(2 \mu_{i} \right)} e^{-\left(2 \Sigma_{ii}\right)}}{4} + \frac{\cos{\left(2 \mu_{j} \right)} e^{-\left(2 \Sigma_{jj}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} - 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{\cos{\left(2 \mu_{i} + 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{1}{4}
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
@@ -426,36 +416,35 @@ def _pattern_iijj(kappa, at, shared):
     t1 = numpy.cos(t0)
     t2 = 2*mu_j
     t3 = numpy.cos(t2)
-    t4 = numpy.cos(mu_i)
-    t5 = numpy.exp(-((1/2)*Sigma_ii))
-    t6 = t4**2*t5**2
-    t7 = numpy.cos(mu_j)
-    t8 = numpy.exp(-((1/2)*Sigma_jj))
+    t4 = -t2
+    t5 = 2*Sigma_ij
+    t6 = Sigma_ii + Sigma_jj
+    t7 = numpy.exp(-((1/2)*Sigma_ii))
+    t8 = numpy.cos(mu_i)
     t9 = t7**2*t8**2
-    t10 = -t2
-    t11 = 2*Sigma_ij
-    t12 = Sigma_ii + Sigma_jj
-    t13 = 4*Sigma_ij
-    t14 = -t13
-    t15 = Sigma_ii + 4*Sigma_jj
-    t16 = t4*t5
-    del t4, t5
-    t17 = (1/2)*t16
-    t18 = 4*Sigma_ii + Sigma_jj
-    t19 = t7*t8
+    t10 = numpy.exp(-((1/2)*Sigma_jj))
+    t11 = numpy.cos(mu_j)
+    t12 = t10**2*t11**2
+    t13 = (1/2)*numpy.exp(-(Sigma_ii))
+    t14 = t1*t13*numpy.expm1(-Sigma_ii) + t13*numpy.expm1(Sigma_ii)
+    del t13
+    t15 = (1/2)*numpy.exp(-(Sigma_jj))
+    t16 = t15*t3*numpy.expm1(-Sigma_jj) + t15*numpy.expm1(Sigma_jj)
+    del t15
+    t17 = -mu_j
+    t18 = (1/2)*numpy.exp(-((1/2)*t6))
+    t19 = t18*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t18*numpy.cos(mu_i + t17)*numpy.expm1(Sigma_ij)
+    del t18
+    t20 = t7*t8
     del t7, t8
-    t20 = (1/2)*t19
-    t21 = -mu_j
-    t22 = (1/2)*numpy.exp(-(Sigma_ii))
-    t23 = t1*t22*numpy.expm1(-Sigma_ii) + t22*numpy.expm1(Sigma_ii)
-    del t22
-    t24 = (1/2)*numpy.exp(-(Sigma_jj))
-    t25 = t24*t3*numpy.expm1(-Sigma_jj) + t24*numpy.expm1(Sigma_jj)
-    del t24
-    t26 = (1/2)*numpy.exp(-((1/2)*t12))
-    t27 = t26*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t26*numpy.cos(mu_i + t21)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t26
-    return (1/4)*t1*numpy.exp(-(2*Sigma_ii)) + 4*t16*t19*t27 - t17*numpy.cos(mu_i + t10)*numpy.exp(-((1/2)*t14 + (1/2)*t15)) - t17*numpy.cos(mu_i + t2)*numpy.exp(-((1/2)*t13 + (1/2)*t15)) - t20*numpy.cos(mu_j + t0)*numpy.exp(-((1/2)*t13 + (1/2)*t18)) - t20*numpy.cos(t0 + t21)*numpy.exp(-((1/2)*t14 + (1/2)*t18)) - t23*t25 + t23*t9 + t25*t6 - 2*t27**2 + (1/4)*t3*numpy.exp(-(2*Sigma_jj)) + 3*t6*t9 - t6 - t9 + (1/8)*numpy.cos(t0 + t10)*numpy.exp(-(-2*t11 + 2*t12)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t11 + 2*t12)) + 1/4
+    t21 = t10*t11
+    del t10, t11
+    t22 = 4*Sigma_ij
+    del Sigma_ij
+    t23 = -t22
+    t24 = Sigma_ii + 4*Sigma_jj
+    t25 = 4*Sigma_ii + Sigma_jj
+    return (1/4)*t1*numpy.exp(-(2*Sigma_ii)) + t12*t14 + 3*t12*t9 - t14*t16 + t16*t9 - 2*t19**2 + 4*t19*t20*t21 - 2*t20*((1/2)*t20 + (1/4)*numpy.cos(mu_i + t2)*numpy.exp(-((1/2)*t22 + (1/2)*t24)) + (1/4)*numpy.cos(mu_i + t4)*numpy.exp(-((1/2)*t23 + (1/2)*t24))) - 2*t21*((1/2)*t21 + (1/4)*numpy.cos(mu_j + t0)*numpy.exp(-((1/2)*t22 + (1/2)*t25)) + (1/4)*numpy.cos(t0 + t17)*numpy.exp(-((1/2)*t23 + (1/2)*t25))) + (1/4)*t3*numpy.exp(-(2*Sigma_jj)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t5 + 2*t6)) + (1/8)*numpy.cos(t0 + t4)*numpy.exp(-(-2*t5 + 2*t6)) + 1/4
 
 
 def _pattern_iiii(kappa, at, shared):
@@ -480,10 +469,10 @@ def _pattern_iiii(kappa, at, shared):
 #: Output order 4: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_4 = (
-    _support.TuplePattern('ijkl', _pattern_ijkl, ((71, ()), (72, ()), (73, ())), 38),
-    _support.TuplePattern('iijk', _pattern_iijk, ((49, ()), (49, ()), (51, ())), 21),
-    _support.TuplePattern('iiij', _pattern_iiij, ((24, ()), (25, ()), (25, ()), (26, ())), 9),
-    _support.TuplePattern('iijj', _pattern_iijj, ((29, ()), (29, ()), (29, ()), (30, ())), 11),
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((61, ()), (63, ()), (63, ()), (64, ())), 38),
+    _support.TuplePattern('iijk', _pattern_iijk, ((38, ()), (39, ()), (40, ()), (41, ())), 21),
+    _support.TuplePattern('iiij', _pattern_iiij, ((23, ()), (24, ()), (25, ()), (26, ())), 9),
+    _support.TuplePattern('iijj', _pattern_iijj, ((25, ()), (28, ()), (29, ()), (30, ())), 11),
     _support.TuplePattern('iiii', _pattern_iiii, ((9, ()), (12, ()), (13, ())), 3),
 )
 SHARED_4 = (

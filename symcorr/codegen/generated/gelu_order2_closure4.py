@@ -20,7 +20,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "gelu|Mul(Symbol('z', real=True), NormalCDF(Symbol('z', real=True)))|out2|K4|S2"
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 def _pattern_i(kappa):

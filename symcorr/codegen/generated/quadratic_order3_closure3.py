@@ -18,7 +18,7 @@ OUT_ORDER = 3
 CLOSURE = 3
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out3|K3|SNone"
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 def _pattern_i(kappa, alpha):

@@ -18,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 4
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out4|K4|SNone"
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 def _pattern_i(kappa, alpha):

@@ -18,7 +18,7 @@ OUT_ORDER = 4
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "sin|sin(Symbol('z', real=True))|out4|K2|SNone"
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 def _pattern_i(kappa):
@@ -205,93 +205,86 @@ def _pattern_ijkl(kappa, at, shared):
     t5 = numpy.exp(-((1/2)*Sigma_jj))
     t6 = numpy.exp(-((1/2)*Sigma_kk))
     t7 = numpy.exp(-((1/2)*Sigma_ll))
-    t8 = mu_k + mu_l
-    t9 = 2*Sigma_jk
-    t10 = Sigma_jj + t9
-    t11 = 2*Sigma_jl
-    t12 = 2*Sigma_kl
-    t13 = Sigma_kk + Sigma_ll
-    t14 = t12 + t13
-    t15 = t11 + t14
-    t16 = 2*Sigma_il
-    t17 = 2*Sigma_ik
-    t18 = Sigma_ii + t17
-    t19 = mu_i + mu_j
-    t20 = 2*Sigma_ij
-    t21 = Sigma_ii + Sigma_jj
-    t22 = t20 + t21
-    t23 = Sigma_ll + t22
-    t24 = Sigma_kk + t22
-    t25 = t17 + t9
-    t26 = -t9
-    t27 = Sigma_jj + t26
-    t28 = -t11
-    t29 = t14 + t28
+    t8 = mu_i + mu_j
+    t9 = mu_k + mu_l
+    t10 = 2*Sigma_ik
+    t11 = 2*Sigma_ij
+    t12 = Sigma_ii + Sigma_jj
+    t13 = t11 + t12
+    t14 = t10 + t13
+    t15 = 2*Sigma_jk
+    t16 = 2*Sigma_jl
+    t17 = t15 + t16
+    t18 = 2*Sigma_il
+    t19 = 2*Sigma_kl
+    t20 = Sigma_kk + Sigma_ll
+    t21 = t19 + t20
+    t22 = t18 + t21
+    t23 = -mu_i
+    t24 = t23 + t9
+    t25 = -t10
+    t26 = -t11 + t12
+    del t11
+    t27 = t25 + t26
+    t28 = -t18
+    t29 = t21 + t28
     t30 = -mu_j
-    t31 = (1/4)*t0*t4
-    t32 = -t12 + t13
+    t31 = mu_i + t30
+    t32 = t10 + t26
+    t33 = -t15
+    t34 = -t16
+    t35 = t33 + t34
+    t36 = -mu_k
+    t37 = t36 + t8
+    t38 = t13 + t25
+    t39 = t16 + t33
+    t40 = -t19 + t20
+    del t19
+    t41 = t18 + t40
+    t42 = -mu_l
+    t43 = mu_k + t42
+    t44 = t15 + t34
+    t45 = t28 + t40
+    t46 = mu_l + t31
+    t47 = (1/2)*numpy.exp(-((1/2)*t12))
     del t12
-    t33 = t11 + t32
-    t34 = -mu_k
-    t35 = mu_j + mu_l
-    t36 = t28 + t32
-    t37 = -mu_l
-    t38 = mu_k + t37
-    t39 = -t17
-    t40 = Sigma_ii + t39
-    t41 = -t16
-    t42 = t14 + t41
-    t43 = -mu_i
-    t44 = t43 + t8
-    t45 = (1/4)*t1*t5
-    t46 = mu_i + t34
-    t47 = -t20 + t21
-    del t20
-    t48 = Sigma_ll + t47
-    t49 = (1/4)*t2*t6
-    t50 = mu_i + t30
-    t51 = mu_l + t50
-    t52 = t19 + t37
-    t53 = Sigma_kk + t47
-    t54 = t39 + t9
-    del t9
+    t48 = t47*numpy.cos(t31)*numpy.expm1(Sigma_ij) - t47*numpy.cos(t8)*numpy.expm1(-Sigma_ij)
+    del Sigma_ij, t47
+    t49 = mu_i + t36
+    t50 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t51 = t50*numpy.cos(t49)*numpy.expm1(Sigma_ik) - t50*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
+    del Sigma_ik, t50
+    t52 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
+    t53 = -t52*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t52*numpy.cos(mu_i + t42)*numpy.expm1(Sigma_il)
+    del Sigma_il, t52
+    t54 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
     t55 = mu_j + mu_k
-    t56 = (1/4)*t3*t7
-    t57 = t17 + t26
-    del t17
-    t58 = t26 + t39
-    del t26, t39
-    t59 = t19 + t34
-    t60 = t22 + t25
-    t61 = t47 + t54
-    t62 = t47 + t57
-    del t47
-    t63 = t22 + t58
-    del t22
-    t64 = (1/2)*numpy.exp(-((1/2)*t21))
-    del t21
-    t65 = -t64*numpy.cos(t19)*numpy.expm1(-Sigma_ij) + t64*numpy.cos(t50)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t64
-    t66 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
-    t67 = t66*numpy.cos(t46)*numpy.expm1(Sigma_ik) - t66*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik)
-    del Sigma_ik, t66
-    t68 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_ll)))
+    t56 = -t54*numpy.cos(t55)*numpy.expm1(-Sigma_jk) + t54*numpy.cos(mu_j + t36)*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t54
+    t57 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
+    t58 = mu_j + mu_l
+    t59 = -t57*numpy.cos(t58)*numpy.expm1(-Sigma_jl) + t57*numpy.cos(mu_j + t42)*numpy.expm1(Sigma_jl)
+    del Sigma_jl, t57
+    t60 = (1/2)*numpy.exp(-((1/2)*t20))
+    del t20
+    t61 = t60*numpy.cos(t43)*numpy.expm1(Sigma_kl) - t60*numpy.cos(t9)*numpy.expm1(-Sigma_kl)
+    del Sigma_kl, t60
+    t62 = Sigma_kk + t15
+    del t15
+    t63 = Sigma_kk + t33
+    del Sigma_kk, t33
+    t64 = Sigma_ll + t16
+    del t16
+    t65 = Sigma_ll + t34
+    del Sigma_ll, t34
+    t66 = Sigma_ii + t21
+    t67 = Sigma_ii + t40
     del Sigma_ii
-    t69 = -t68*numpy.cos(mu_i + mu_l)*numpy.expm1(-Sigma_il) + t68*numpy.cos(mu_i + t37)*numpy.expm1(Sigma_il)
-    del Sigma_il, t68
-    t70 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_kk)))
-    del Sigma_kk
-    t71 = -t70*numpy.cos(t55)*numpy.expm1(-Sigma_jk) + t70*numpy.cos(mu_j + t34)*numpy.expm1(Sigma_jk)
-    del Sigma_jk, t70
-    t72 = (1/2)*numpy.exp(-((1/2)*(Sigma_jj + Sigma_ll)))
-    del Sigma_jj, Sigma_ll
-    t73 = -t72*numpy.cos(t35)*numpy.expm1(-Sigma_jl) + t72*numpy.cos(mu_j + t37)*numpy.expm1(Sigma_jl)
-    del Sigma_jl, t37, t72
-    t74 = (1/2)*numpy.exp(-((1/2)*t13))
-    del t13
-    t75 = t74*numpy.cos(t38)*numpy.expm1(Sigma_kl) - t74*numpy.cos(t8)*numpy.expm1(-Sigma_kl)
-    del Sigma_kl, t74
-    return 3*t0*t1*t2*t3*t4*t5*t6*t7 + t0*t1*t4*t5*t75 + t0*t2*t4*t6*t73 + t0*t3*t4*t7*t71 + (1/4)*t0*t4*numpy.sin(mu_j + t8)*numpy.exp(-((1/2)*t10 + (1/2)*t15)) + t1*t2*t5*t6*t69 + t1*t3*t5*t67*t7 + (1/4)*t1*t5*numpy.sin(mu_i + t8)*numpy.exp(-((1/2)*t14 + (1/2)*t16 + (1/2)*t18)) + t2*t3*t6*t65*t7 + (1/4)*t2*t6*numpy.sin(mu_l + t19)*numpy.exp(-((1/2)*t11 + (1/2)*t16 + (1/2)*t23)) + (1/4)*t3*t7*numpy.sin(mu_k + t19)*numpy.exp(-((1/2)*t24 + (1/2)*t25)) - t31*numpy.sin(mu_j + t38)*numpy.exp(-((1/2)*t10 + (1/2)*t36)) - t31*numpy.sin(t30 + t8)*numpy.exp(-((1/2)*t27 + (1/2)*t29)) - t31*numpy.sin(t34 + t35)*numpy.exp(-((1/2)*t27 + (1/2)*t33)) - t45*numpy.sin(t44)*numpy.exp(-((1/2)*t40 + (1/2)*t42)) - t45*numpy.sin(mu_i + t38)*numpy.exp(-((1/2)*t18 + (1/2)*t32 + (1/2)*t41)) - t45*numpy.sin(mu_l + t46)*numpy.exp(-((1/2)*t16 + (1/2)*t32 + (1/2)*t40)) - t49*numpy.sin(t51)*numpy.exp(-((1/2)*t16 + (1/2)*t28 + (1/2)*t48)) - t49*numpy.sin(t52)*numpy.exp(-((1/2)*t23 + (1/2)*t28 + (1/2)*t41)) - t49*numpy.sin(t35 + t43)*numpy.exp(-((1/2)*t11 + (1/2)*t41 + (1/2)*t48)) - t56*numpy.sin(t59)*numpy.exp(-((1/2)*t24 + (1/2)*t58)) - t56*numpy.sin(mu_k + t50)*numpy.exp(-((1/2)*t53 + (1/2)*t57)) - t56*numpy.sin(t43 + t55)*numpy.exp(-((1/2)*t53 + (1/2)*t54)) - t65*t75 - t67*t73 - t69*t71 - 1/8*numpy.cos(mu_j + t44)*numpy.exp(-((1/2)*t11 + (1/2)*t42 + (1/2)*t61)) - 1/8*numpy.cos(mu_l + t59)*numpy.exp(-((1/2)*t16 + (1/2)*t33 + (1/2)*t63)) - 1/8*numpy.cos(t19 + t38)*numpy.exp(-((1/2)*t36 + (1/2)*t41 + (1/2)*t60)) + (1/8)*numpy.cos(t19 + t8)*numpy.exp(-((1/2)*t15 + (1/2)*t16 + (1/2)*t60)) + (1/8)*numpy.cos(t34 + t51)*numpy.exp(-((1/2)*t16 + (1/2)*t36 + (1/2)*t61)) + (1/8)*numpy.cos(t34 + t52)*numpy.exp(-((1/2)*t29 + (1/2)*t41 + (1/2)*t63)) + (1/8)*numpy.cos(t38 + t50)*numpy.exp(-((1/2)*t33 + (1/2)*t41 + (1/2)*t62)) - 1/8*numpy.cos(t50 + t8)*numpy.exp(-((1/2)*t16 + (1/2)*t29 + (1/2)*t62))
+    t68 = Sigma_jj + t21
+    del t21
+    t69 = Sigma_jj + t40
+    del Sigma_jj, t40
+    return 3*t0*t1*t2*t3*t4*t5*t6*t7 + t0*t1*t4*t5*t61 + t0*t2*t4*t59*t6 + t0*t3*t4*t56*t7 - t0*t4*((1/4)*numpy.sin(mu_j + t43)*numpy.exp(-((1/2)*t44 + (1/2)*t69)) - 1/4*numpy.sin(mu_j + t9)*numpy.exp(-((1/2)*t17 + (1/2)*t68)) + (1/4)*numpy.sin(t30 + t9)*numpy.exp(-((1/2)*t35 + (1/2)*t68)) + (1/4)*numpy.sin(t36 + t58)*numpy.exp(-((1/2)*t39 + (1/2)*t69))) + t1*t2*t5*t53*t6 + t1*t3*t5*t51*t7 - t1*t5*((1/4)*numpy.sin(t24)*numpy.exp(-((1/2)*t25 + (1/2)*t28 + (1/2)*t66)) + (1/4)*numpy.sin(mu_i + t43)*numpy.exp(-((1/2)*t10 + (1/2)*t28 + (1/2)*t67)) - 1/4*numpy.sin(mu_i + t9)*numpy.exp(-((1/2)*t10 + (1/2)*t18 + (1/2)*t66)) + (1/4)*numpy.sin(mu_l + t49)*numpy.exp(-((1/2)*t18 + (1/2)*t25 + (1/2)*t67))) + t2*t3*t48*t6*t7 - t2*t6*((1/4)*numpy.sin(t46)*numpy.exp(-((1/2)*t18 + (1/2)*t26 + (1/2)*t65)) - 1/4*numpy.sin(mu_l + t8)*numpy.exp(-((1/2)*t13 + (1/2)*t18 + (1/2)*t64)) + (1/4)*numpy.sin(t23 + t58)*numpy.exp(-((1/2)*t26 + (1/2)*t28 + (1/2)*t64)) + (1/4)*numpy.sin(t42 + t8)*numpy.exp(-((1/2)*t13 + (1/2)*t28 + (1/2)*t65))) - t3*t7*((1/4)*numpy.sin(t37)*numpy.exp(-((1/2)*t38 + (1/2)*t63)) + (1/4)*numpy.sin(mu_k + t31)*numpy.exp(-((1/2)*t32 + (1/2)*t63)) - 1/4*numpy.sin(mu_k + t8)*numpy.exp(-((1/2)*t14 + (1/2)*t62)) + (1/4)*numpy.sin(t23 + t55)*numpy.exp(-((1/2)*t27 + (1/2)*t62))) - t48*t61 - t51*t59 - t53*t56 - 1/8*numpy.cos(mu_j + t24)*numpy.exp(-((1/2)*t17 + (1/2)*t27 + (1/2)*t29)) - 1/8*numpy.cos(mu_l + t37)*numpy.exp(-((1/2)*t38 + (1/2)*t39 + (1/2)*t41)) + (1/8)*numpy.cos(t31 + t43)*numpy.exp(-((1/2)*t32 + (1/2)*t39 + (1/2)*t45)) - 1/8*numpy.cos(t31 + t9)*numpy.exp(-((1/2)*t22 + (1/2)*t32 + (1/2)*t35)) + (1/8)*numpy.cos(t36 + t46)*numpy.exp(-((1/2)*t27 + (1/2)*t41 + (1/2)*t44)) + (1/8)*numpy.cos(t37 + t42)*numpy.exp(-((1/2)*t29 + (1/2)*t35 + (1/2)*t38)) - 1/8*numpy.cos(t43 + t8)*numpy.exp(-((1/2)*t14 + (1/2)*t44 + (1/2)*t45)) + (1/8)*numpy.cos(t8 + t9)*numpy.exp(-((1/2)*t14 + (1/2)*t17 + (1/2)*t22))
 
 
 def _pattern_iijk(kappa, at, shared):
@@ -310,64 +303,65 @@ def _pattern_iijk(kappa, at, shared):
     Sigma_jj = at(kappa[1], 'jj')
     Sigma_jk = at(kappa[1], 'jk')
     Sigma_kk = at(kappa[1], 'kk')
-    t0 = numpy.exp(-((1/2)*Sigma_jj))
-    t1 = numpy.sin(mu_j)
-    t2 = t0*t1
-    t3 = numpy.exp(-((1/2)*Sigma_kk))
-    t4 = numpy.sin(mu_k)
-    t5 = t3*t4
-    t6 = mu_j + mu_k
+    t0 = mu_j + mu_k
+    t1 = numpy.cos(t0)
+    t2 = 2*Sigma_jk
+    t3 = Sigma_jj + Sigma_kk
+    t4 = t2 + t3
+    t5 = -mu_k
+    t6 = mu_j + t5
     t7 = numpy.cos(t6)
-    t8 = 2*Sigma_jk
-    t9 = Sigma_jj + Sigma_kk
-    t10 = t8 + t9
-    t11 = -mu_k
-    t12 = mu_j + t11
-    t13 = numpy.cos(t12)
-    t14 = -t8 + t9
-    del t8
-    t15 = numpy.sin(mu_i)
+    t8 = -t2 + t3
+    del t2
+    t9 = numpy.sin(mu_j)
+    t10 = numpy.sin(mu_k)
+    t11 = numpy.sin(mu_i)
+    t12 = t11**2
+    t13 = numpy.exp(-((1/2)*Sigma_jj))
+    t14 = numpy.exp(-((1/2)*Sigma_kk))
+    t15 = numpy.exp(-((1/2)*Sigma_ii))
     t16 = t15**2
-    t17 = numpy.exp(-((1/2)*Sigma_ii))
-    t18 = t17**2
-    t19 = 2*mu_i
+    t17 = 2*mu_i
+    t18 = 4*Sigma_ij
+    t19 = -t18
     t20 = 4*Sigma_ik
-    t21 = 4*Sigma_ii
-    t22 = Sigma_kk + t21
-    t23 = 4*Sigma_ij
-    t24 = Sigma_jj + t21
-    t25 = -t20
-    t26 = -t23
-    t27 = t10 + t21
-    t28 = -mu_j
-    t29 = t19 + t28
-    t30 = t14 + t21
-    del t21
-    t31 = 2*Sigma_ij
-    t32 = 2*Sigma_ik
-    t33 = Sigma_ii + t10
-    t34 = -t31
-    t35 = -t32
-    t36 = (1/2)*t15*t17
-    t37 = Sigma_ii + t14
-    t38 = mu_i + t28
-    del t28
-    t39 = numpy.exp(-(Sigma_ii))
-    t40 = -1/2*t39*numpy.cos(t19)*numpy.expm1(-Sigma_ii) + (1/2)*t39*numpy.expm1(Sigma_ii)
-    del t39
-    t41 = (1/2)*numpy.exp(-((1/2)*t9))
-    del t9
-    t42 = t13*t41*numpy.expm1(Sigma_jk) - t41*t7*numpy.expm1(-Sigma_jk)
-    del Sigma_jk, t41
-    t43 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t21 = -t20
+    t22 = 4*Sigma_ii
+    t23 = t22 + t4
+    t24 = -mu_j
+    t25 = t17 + t24
+    t26 = t22 + t8
+    t27 = numpy.exp(-(Sigma_ii))
+    t28 = -1/2*t27*numpy.cos(t17)*numpy.expm1(-Sigma_ii) + (1/2)*t27*numpy.expm1(Sigma_ii)
+    del t27
+    t29 = (1/2)*numpy.exp(-((1/2)*t3))
+    del t3
+    t30 = -t1*t29*numpy.expm1(-Sigma_jk) + t29*t7*numpy.expm1(Sigma_jk)
+    del Sigma_jk, t29
+    t31 = mu_i + t24
+    del t24
+    t32 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_jj)))
+    t33 = t32*numpy.cos(t31)*numpy.expm1(Sigma_ij) - t32*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
+    del t32
+    t34 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
+    t35 = -t34*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t34*numpy.cos(mu_i + t5)*numpy.expm1(Sigma_ik)
+    del t34
+    t36 = t13*t9
+    t37 = Sigma_jj + t22
     del Sigma_jj
-    t44 = t43*numpy.cos(t38)*numpy.expm1(Sigma_ij) - t43*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij)
-    del Sigma_ij, t43
-    t45 = (1/2)*numpy.exp(-((1/2)*(Sigma_ii + Sigma_kk)))
-    del Sigma_ii, Sigma_kk
-    t46 = -t45*numpy.cos(mu_i + mu_k)*numpy.expm1(-Sigma_ik) + t45*numpy.cos(mu_i + t11)*numpy.expm1(Sigma_ik)
-    del Sigma_ik, t45
-    return 2*t0*t1*t15*t17*t46 + 3*t0*t1*t16*t18*t3*t4 + t0*t1*t3*t4*t40 + (1/4)*t0*t1*numpy.sin(mu_k + t19)*numpy.exp(-((1/2)*t20 + (1/2)*t22)) + (1/4)*t13*numpy.exp(-((1/2)*t14)) + 2*t15*t17*t3*t4*t44 + (1/2)*t15*t17*numpy.sin(mu_i + t6)*numpy.exp(-((1/2)*t31 + (1/2)*t32 + (1/2)*t33)) + t16*t18*t42 - t2*t5 - 1/4*t2*numpy.sin(t11 + t19)*numpy.exp(-((1/2)*t22 + (1/2)*t25)) + (1/4)*t3*t4*numpy.sin(mu_j + t19)*numpy.exp(-((1/2)*t23 + (1/2)*t24)) - t36*numpy.sin(mu_i + t12)*numpy.exp(-((1/2)*t31 + (1/2)*t35 + (1/2)*t37)) + t36*numpy.sin(mu_i - t6)*numpy.exp(-((1/2)*t33 + (1/2)*t34 + (1/2)*t35)) - t36*numpy.sin(mu_k + t38)*numpy.exp(-((1/2)*t32 + (1/2)*t34 + (1/2)*t37)) - t40*t42 - 2*t44*t46 - 1/4*t5*numpy.sin(t29)*numpy.exp(-((1/2)*t24 + (1/2)*t26)) - 1/4*t7*numpy.exp(-((1/2)*t10)) - 1/8*numpy.cos(mu_k + t29)*numpy.exp(-((1/2)*t20 + (1/2)*t26 + (1/2)*t30)) - 1/8*numpy.cos(t12 + t19)*numpy.exp(-((1/2)*t23 + (1/2)*t25 + (1/2)*t30)) + (1/8)*numpy.cos(t19 - t6)*numpy.exp(-((1/2)*t25 + (1/2)*t26 + (1/2)*t27)) + (1/8)*numpy.cos(t19 + t6)*numpy.exp(-((1/2)*t20 + (1/2)*t23 + (1/2)*t27))
+    t38 = t10*t14
+    t39 = Sigma_kk + t22
+    del Sigma_kk, t22
+    t40 = 2*Sigma_ij
+    del Sigma_ij
+    t41 = 2*Sigma_ik
+    del Sigma_ik
+    t42 = Sigma_ii + t4
+    t43 = -t40
+    t44 = -t41
+    t45 = Sigma_ii + t8
+    del Sigma_ii
+    return -1/4*t1*numpy.exp(-((1/2)*t4)) + 2*t10*t11*t14*t15*t33 + 3*t10*t12*t13*t14*t16*t9 + t10*t13*t14*t28*t9 + 2*t11*t13*t15*t35*t9 - 2*t11*t15*(-1/4*numpy.sin(mu_i - t0)*numpy.exp(-((1/2)*t42 + (1/2)*t43 + (1/2)*t44)) - 1/4*numpy.sin(mu_i + t0)*numpy.exp(-((1/2)*t40 + (1/2)*t41 + (1/2)*t42)) + (1/4)*numpy.sin(mu_i + t6)*numpy.exp(-((1/2)*t40 + (1/2)*t44 + (1/2)*t45)) + (1/4)*numpy.sin(mu_k + t31)*numpy.exp(-((1/2)*t41 + (1/2)*t43 + (1/2)*t45))) + t12*t16*t30 - t28*t30 - 2*t33*t35 - t36*((1/2)*t38 - 1/4*numpy.sin(mu_k + t17)*numpy.exp(-((1/2)*t20 + (1/2)*t39)) + (1/4)*numpy.sin(t17 + t5)*numpy.exp(-((1/2)*t21 + (1/2)*t39))) - t38*((1/2)*t36 + (1/4)*numpy.sin(t25)*numpy.exp(-((1/2)*t19 + (1/2)*t37)) - 1/4*numpy.sin(mu_j + t17)*numpy.exp(-((1/2)*t18 + (1/2)*t37))) + (1/4)*t7*numpy.exp(-((1/2)*t8)) - 1/8*numpy.cos(mu_k + t25)*numpy.exp(-((1/2)*t19 + (1/2)*t20 + (1/2)*t26)) + (1/8)*numpy.cos(t0 - t17)*numpy.exp(-((1/2)*t19 + (1/2)*t21 + (1/2)*t23)) + (1/8)*numpy.cos(t0 + t17)*numpy.exp(-((1/2)*t18 + (1/2)*t20 + (1/2)*t23)) - 1/8*numpy.cos(t17 + t6)*numpy.exp(-((1/2)*t18 + (1/2)*t21 + (1/2)*t26))
 
 
 def _pattern_iiij(kappa, at, shared):
@@ -375,40 +369,40 @@ def _pattern_iiij(kappa, at, shared):
 
     .. math::
 
-        - \left(\frac{3 \sin{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{4} - \frac{\sin{\left(3 \mu_{i} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2}\right)}}{4}\right) \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 3 \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) + 3 \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \sin{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \sin^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} + 3 \sin^{3}{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{3} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - \frac{3 \sin{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} - \frac{3 \sin{\left(\mu_{i} \right)} \sin{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} + \frac{3 \sin{\left(\mu_{i} \right)} \sin{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} + \frac{3 \cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} - \frac{3 \cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} - \frac{\cos{\left(3 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} - 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} + 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8}
+        - \left(\frac{3 \sin{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{4} - \frac{\sin{\left(3 \mu_{i} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2}\right)}}{4}\right) \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 3 \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) + 3 \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \sin{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \sin^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 3 \left(\frac{\sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\sin{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} - \frac{\sin{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4}\right) \sin{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} + 3 \sin^{3}{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{3} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + \frac{3 \cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} - \frac{3 \cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} - \frac{\cos{\left(3 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} - 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8} + \frac{\cos{\left(3 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{9 \Sigma_{ii}}{2} + 3 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{8}
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
     Sigma_ii = at(kappa[1], 'ii')
     Sigma_ij = at(kappa[1], 'ij')
     Sigma_jj = at(kappa[1], 'jj')
-    t0 = numpy.exp(-((1/2)*Sigma_ii))
-    t1 = numpy.sin(mu_i)
-    t2 = t0*t1
-    t3 = numpy.exp(-((1/2)*Sigma_jj))
-    t4 = numpy.sin(mu_j)
-    t5 = t3*t4
-    t6 = numpy.cos(mu_i + mu_j)
-    t7 = 2*Sigma_ij
-    t8 = Sigma_ii + Sigma_jj
-    t9 = -mu_j
-    t10 = numpy.cos(mu_i + t9)
-    t11 = 3*mu_i
-    t12 = 6*Sigma_ij
-    t13 = 9*Sigma_ii + Sigma_jj
-    t14 = 2*mu_i
+    t0 = numpy.cos(mu_i + mu_j)
+    t1 = 2*Sigma_ij
+    t2 = Sigma_ii + Sigma_jj
+    t3 = -mu_j
+    t4 = numpy.cos(mu_i + t3)
+    t5 = numpy.sin(mu_j)
+    t6 = numpy.sin(mu_i)
+    t7 = numpy.exp(-((1/2)*Sigma_jj))
+    t8 = numpy.exp(-((1/2)*Sigma_ii))
+    t9 = 3*mu_i
+    t10 = 6*Sigma_ij
+    t11 = 9*Sigma_ii + Sigma_jj
+    t12 = t6*t8
+    t13 = t5*t7
+    t14 = numpy.exp(-(Sigma_ii))
+    t15 = 2*mu_i
     del mu_i
-    t15 = 4*Sigma_ij
-    t16 = 4*Sigma_ii + Sigma_jj
+    t16 = -1/2*t14*numpy.cos(t15)*numpy.expm1(-Sigma_ii) + (1/2)*t14*numpy.expm1(Sigma_ii)
+    del t14
+    t17 = (1/2)*numpy.exp(-((1/2)*t2))
+    t18 = -t0*t17*numpy.expm1(-Sigma_ij) + t17*t4*numpy.expm1(Sigma_ij)
+    del t17
+    t19 = 4*Sigma_ij
+    del Sigma_ij
+    t20 = 4*Sigma_ii + Sigma_jj
     del Sigma_jj
-    t17 = (3/4)*t2
-    t18 = numpy.exp(-(Sigma_ii))
-    t19 = -1/2*t18*numpy.cos(t14)*numpy.expm1(-Sigma_ii) + (1/2)*t18*numpy.expm1(Sigma_ii)
-    del t18
-    t20 = (1/2)*numpy.exp(-((1/2)*t8))
-    t21 = t10*t20*numpy.expm1(Sigma_ij) - t20*t6*numpy.expm1(-Sigma_ij)
-    del Sigma_ij, t20
-    return 3*t0**3*t1**3*t3*t4 + 3*t0**2*t1**2*t21 + 3*t0*t1*t19*t3*t4 + (3/4)*t0*t1*numpy.sin(mu_j + t14)*numpy.exp(-((1/2)*t15 + (1/2)*t16)) + (3/8)*t10*numpy.exp(-(-1/2*t7 + (1/2)*t8)) - t17*numpy.sin(t14 + t9)*numpy.exp(-(-1/2*t15 + (1/2)*t16)) - 3*t19*t21 - 3/2*t2*t5 - t5*(t17 - 1/4*numpy.sin(t11)*numpy.exp(-((9/2)*Sigma_ii))) - 3/8*t6*numpy.exp(-((1/2)*t7 + (1/2)*t8)) + (1/8)*numpy.cos(mu_j + t11)*numpy.exp(-((1/2)*t12 + (1/2)*t13)) - 1/8*numpy.cos(t11 + t9)*numpy.exp(-(-1/2*t12 + (1/2)*t13))
+    return -3/8*t0*numpy.exp(-((1/2)*t1 + (1/2)*t2)) - 3*t12*((1/2)*t13 - 1/4*numpy.sin(mu_j + t15)*numpy.exp(-((1/2)*t19 + (1/2)*t20)) + (1/4)*numpy.sin(t15 + t3)*numpy.exp(-(-1/2*t19 + (1/2)*t20))) - t13*((3/4)*t12 - 1/4*numpy.sin(t9)*numpy.exp(-((9/2)*Sigma_ii))) - 3*t16*t18 + 3*t16*t5*t6*t7*t8 + 3*t18*t6**2*t8**2 + (3/8)*t4*numpy.exp(-(-1/2*t1 + (1/2)*t2)) + 3*t5*t6**3*t7*t8**3 + (1/8)*numpy.cos(mu_j + t9)*numpy.exp(-((1/2)*t10 + (1/2)*t11)) - 1/8*numpy.cos(t3 + t9)*numpy.exp(-(-1/2*t10 + (1/2)*t11))
 
 
 def _pattern_iijj(kappa, at, shared):
@@ -416,7 +410,7 @@ def _pattern_iijj(kappa, at, shared):
 
     .. math::
 
-        - \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(- \frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) + \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \sin^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} + \left(- \frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) \sin^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 2 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right)^{2} + 4 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \sin{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \sin^{2}{\left(\mu_{i} \right)} \sin^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} - \sin^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} + \frac{\sin{\left(\mu_{i} \right)} \sin{\left(\mu_{i} - 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{ii}}{2} - 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{2} + \frac{\sin{\left(\mu_{i} \right)} \sin{\left(\mu_{i} + 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{ii}}{2} + 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{2} - \sin^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} - \frac{\sin{\left(\mu_{j} \right)} \sin{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\sin{\left(\mu_{j} \right)} \sin{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{2} - \frac{\cos{\left(2 \mu_{i} \right)} e^{-\left(2 \Sigma_{ii}\right)}}{4} - \frac{\cos{\left(2 \mu_{j} \right)} e^{-\left(2 \Sigma_{jj}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} - 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{\cos{\left(2 \mu_{i} + 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{1}{4}
+        - \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \left(- \frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) + \left(- \frac{\cos{\left(2 \mu_{i} \right)} e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(- \Sigma_{ii} \right)}}{2} + \frac{e^{-\Sigma_{ii}} \operatorname{expm}_{1}{\left(\Sigma_{ii} \right)}}{2}\right) \sin^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} + \left(- \frac{\cos{\left(2 \mu_{j} \right)} e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(- \Sigma_{jj} \right)}}{2} + \frac{e^{-\Sigma_{jj}} \operatorname{expm}_{1}{\left(\Sigma_{jj} \right)}}{2}\right) \sin^{2}{\left(\mu_{i} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} - 2 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right)^{2} + 4 \left(\frac{\cos{\left(\mu_{i} - \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(\Sigma_{ij} \right)}}{2} - \frac{\cos{\left(\mu_{i} + \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + \frac{\Sigma_{jj}}{2}\right)} \operatorname{expm}_{1}{\left(- \Sigma_{ij} \right)}}{2}\right) \sin{\left(\mu_{i} \right)} \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} - 2 \left(\frac{\sin{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)}}{2} - \frac{\sin{\left(\mu_{i} - 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} - 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{4} - \frac{\sin{\left(\mu_{i} + 2 \mu_{j} \right)} e^{-\left(\frac{\Sigma_{ii}}{2} + 2 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{4}\right) \sin{\left(\mu_{i} \right)} e^{-\left(\frac{\Sigma_{ii}}{2}\right)} - 2 \left(\frac{\sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)}}{2} + \frac{\sin{\left(2 \mu_{i} - \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4} - \frac{\sin{\left(2 \mu_{i} + \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 2 \Sigma_{ij} + \frac{\Sigma_{jj}}{2}\right)}}{4}\right) \sin{\left(\mu_{j} \right)} e^{-\left(\frac{\Sigma_{jj}}{2}\right)} + 3 \sin^{2}{\left(\mu_{i} \right)} \sin^{2}{\left(\mu_{j} \right)} \left(e^{-\left(\frac{\Sigma_{ii}}{2}\right)}\right)^{2} \left(e^{-\left(\frac{\Sigma_{jj}}{2}\right)}\right)^{2} - \frac{\cos{\left(2 \mu_{i} \right)} e^{-\left(2 \Sigma_{ii}\right)}}{4} - \frac{\cos{\left(2 \mu_{j} \right)} e^{-\left(2 \Sigma_{jj}\right)}}{4} + \frac{\cos{\left(2 \mu_{i} - 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} - 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{\cos{\left(2 \mu_{i} + 2 \mu_{j} \right)} e^{-\left(2 \Sigma_{ii} + 4 \Sigma_{ij} + 2 \Sigma_{jj}\right)}}{8} + \frac{1}{4}
     """
     mu_i = at(kappa[0], 'i')
     mu_j = at(kappa[0], 'j')
@@ -427,36 +421,34 @@ def _pattern_iijj(kappa, at, shared):
     t1 = numpy.cos(t0)
     t2 = 2*mu_j
     t3 = numpy.cos(t2)
-    t4 = numpy.sin(mu_i)
-    t5 = numpy.exp(-((1/2)*Sigma_ii))
-    t6 = t4**2*t5**2
-    t7 = numpy.sin(mu_j)
-    t8 = numpy.exp(-((1/2)*Sigma_jj))
+    t4 = -t2
+    t5 = 2*Sigma_ij
+    t6 = Sigma_ii + Sigma_jj
+    t7 = numpy.exp(-((1/2)*Sigma_ii))
+    t8 = numpy.sin(mu_i)
     t9 = t7**2*t8**2
-    t10 = -t2
-    t11 = 2*Sigma_ij
-    t12 = Sigma_ii + Sigma_jj
-    t13 = 4*Sigma_ij
-    t14 = -t13
-    t15 = Sigma_ii + 4*Sigma_jj
-    t16 = t4*t5
-    del t4, t5
-    t17 = (1/2)*t16
-    t18 = 4*Sigma_ii + Sigma_jj
-    t19 = t7*t8
-    del t7, t8
-    t20 = (1/2)*t19
-    t21 = -mu_j
-    t22 = numpy.exp(-(Sigma_ii))
-    t23 = -1/2*t1*t22*numpy.expm1(-Sigma_ii) + (1/2)*t22*numpy.expm1(Sigma_ii)
-    del t22
-    t24 = numpy.exp(-(Sigma_jj))
-    t25 = -1/2*t24*t3*numpy.expm1(-Sigma_jj) + (1/2)*t24*numpy.expm1(Sigma_jj)
-    del t24
-    t26 = (1/2)*numpy.exp(-((1/2)*t12))
-    t27 = -t26*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t26*numpy.cos(mu_i + t21)*numpy.expm1(Sigma_ij)
-    del Sigma_ij, t26
-    return -1/4*t1*numpy.exp(-(2*Sigma_ii)) + 4*t16*t19*t27 + t17*numpy.sin(mu_i + t10)*numpy.exp(-((1/2)*t14 + (1/2)*t15)) + t17*numpy.sin(mu_i + t2)*numpy.exp(-((1/2)*t13 + (1/2)*t15)) + t20*numpy.sin(mu_j + t0)*numpy.exp(-((1/2)*t13 + (1/2)*t18)) - t20*numpy.sin(t0 + t21)*numpy.exp(-((1/2)*t14 + (1/2)*t18)) - t23*t25 + t23*t9 + t25*t6 - 2*t27**2 - 1/4*t3*numpy.exp(-(2*Sigma_jj)) + 3*t6*t9 - t6 - t9 + (1/8)*numpy.cos(t0 + t10)*numpy.exp(-(-2*t11 + 2*t12)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t11 + 2*t12)) + 1/4
+    t10 = numpy.exp(-((1/2)*Sigma_jj))
+    t11 = numpy.sin(mu_j)
+    t12 = t10**2*t11**2
+    t13 = numpy.exp(-(Sigma_ii))
+    t14 = -1/2*t1*t13*numpy.expm1(-Sigma_ii) + (1/2)*t13*numpy.expm1(Sigma_ii)
+    del t13
+    t15 = numpy.exp(-(Sigma_jj))
+    t16 = -1/2*t15*t3*numpy.expm1(-Sigma_jj) + (1/2)*t15*numpy.expm1(Sigma_jj)
+    del t15
+    t17 = -mu_j
+    t18 = (1/2)*numpy.exp(-((1/2)*t6))
+    t19 = -t18*numpy.cos(mu_i + mu_j)*numpy.expm1(-Sigma_ij) + t18*numpy.cos(mu_i + t17)*numpy.expm1(Sigma_ij)
+    del t18
+    t20 = t7*t8
+    t21 = t10*t11
+    del t10, t11
+    t22 = 4*Sigma_ij
+    del Sigma_ij
+    t23 = -t22
+    t24 = Sigma_ii + 4*Sigma_jj
+    t25 = 4*Sigma_ii + Sigma_jj
+    return -1/4*t1*numpy.exp(-(2*Sigma_ii)) + t12*t14 + 3*t12*t9 - t14*t16 + t16*t9 - 2*t19**2 + 4*t19*t20*t21 - 2*t20*((1/2)*t7*t8 - 1/4*numpy.sin(mu_i + t2)*numpy.exp(-((1/2)*t22 + (1/2)*t24)) - 1/4*numpy.sin(mu_i + t4)*numpy.exp(-((1/2)*t23 + (1/2)*t24))) - 2*t21*((1/2)*t21 - 1/4*numpy.sin(mu_j + t0)*numpy.exp(-((1/2)*t22 + (1/2)*t25)) + (1/4)*numpy.sin(t0 + t17)*numpy.exp(-((1/2)*t23 + (1/2)*t25))) - 1/4*t3*numpy.exp(-(2*Sigma_jj)) + (1/8)*numpy.cos(t0 + t2)*numpy.exp(-(2*t5 + 2*t6)) + (1/8)*numpy.cos(t0 + t4)*numpy.exp(-(-2*t5 + 2*t6)) + 1/4
 
 
 def _pattern_iiii(kappa, at, shared):
@@ -481,10 +473,10 @@ def _pattern_iiii(kappa, at, shared):
 #: Output order 4: each index pattern (and shared table) with its function, working memory
 #: (per statement: block arrays alive, runtime call) and index arrays (symcorr.codegen.runtime.tuples).
 PATTERNS_4 = (
-    _support.TuplePattern('ijkl', _pattern_ijkl, ((67, ()), (72, ()), (73, ()), (74, ())), 38),
-    _support.TuplePattern('iijk', _pattern_iijk, ((46, ()), (48, ()), (48, ()), (50, ())), 21),
-    _support.TuplePattern('iiij', _pattern_iiij, ((25, ()), (26, ()), (26, ()), (27, ())), 9),
-    _support.TuplePattern('iijj', _pattern_iijj, ((28, ()), (29, ()), (29, ()), (29, ()), (30, ())), 11),
+    _support.TuplePattern('ijkl', _pattern_ijkl, ((63, ()), (64, ()), (65, ()), (65, ()), (66, ())), 38),
+    _support.TuplePattern('iijk', _pattern_iijk, ((40, ()), (44, ()), (46, ()), (47, ()), (48, ())), 21),
+    _support.TuplePattern('iiij', _pattern_iiij, ((24, ()), (24, ()), (26, ()), (27, ()), (28, ())), 9),
+    _support.TuplePattern('iijj', _pattern_iijj, ((25, ()), (28, ()), (30, ()), (31, ()), (32, ())), 11),
     _support.TuplePattern('iiii', _pattern_iiii, ((9, ()), (10, ()), (12, ()), (13, ())), 3),
 )
 SHARED_4 = (

@@ -15,7 +15,9 @@ joint vertex becomes :math:`C^{(n,m)}_{ab} + g^{(n)}_a g^{(m)}_b` and
 form is expanded (the Gaussian covariance is then ``C`` itself, accurate even when tiny); then
 the placeholders and the remaining vertices get the family's expressions
 (:meth:`ResummedGaussianFamily.covariance`, :meth:`~ResummedGaussianFamily.mean_derivative`,
-:meth:`~ResummedGaussianFamily.power_moment`, :meth:`~ResummedGaussianFamily.joint_moment`).
+:meth:`~ResummedGaussianFamily.power_moment`, :meth:`~ResummedGaussianFamily.joint_moment`), not expanded: a
+joint vertex of powers other than (1, 1), expanded in :math:`\mu` and :math:`\Sigma`, lost all accuracy near
+:math:`|\rho| = 1` (docs/theory.md section 11.2).
 
 :func:`gaussian_function` makes the SymPy functions those expressions are built of: a named
 function equal to a closed form (which SymPy differentiates), printed in kernels as a call to
@@ -168,7 +170,7 @@ class ResummedGaussianFamily(ActivationFamily):
         if tuple(powers) == (1, 1):
             (n, m), (a, b) = derivatives, labels
             return self.placeholder(labels, n, m) + vertex_symbol(a, 1, n) * vertex_symbol(b, 1, m)
-        return self.joint_moment(activation, labels, powers, derivatives)
+        return None             # its own expression, in stage two: not expanded with the diagram form
 
     def _stage_two(self, activation, symbol: sp.Symbol):
         name = symbol.name
@@ -183,6 +185,9 @@ class ResummedGaussianFamily(ActivationFamily):
             label, power, derivative = parsed
             return self.single_vertex(activation, power, derivative, cumulant_symbol(label),
                                       cumulant_symbol(label + label))
+        joint = parse_joint_vertex_symbol(symbol)
+        if joint is not None:
+            return self.joint_moment(activation, *joint)
         return None
 
     def single_vertex(self, activation, power: int, n: int, mu, v) -> sp.Expr:
@@ -205,7 +210,9 @@ class ResummedGaussianFamily(ActivationFamily):
                 continue
             joint = parse_joint_vertex_symbol(symbol)
             if joint is not None:
-                stage_one[symbol] = self._stage_one_joint(activation, *joint)
+                value = self._stage_one_joint(activation, *joint)
+                if value is not None:
+                    stage_one[symbol] = value
         expression = sp.expand(expression.xreplace(stage_one)) if stage_one else expression
         stage_two = {}
         for symbol in expression.free_symbols:
