@@ -59,6 +59,12 @@ class ActivationFamily:
     #: those formulas and need no diagonal corrections; otherwise from the diagram form, the vertex functions
     #: :math:`g^{(n)}_{p,a}` taken as per-neuron quantities, with a correction term on every coarser pattern.
     formulas_are_polynomials: bool = False
+    #: Whether the formulas beyond the Gaussian covariance (closure >= 3, output orders >= 3) hold only for
+    #: neurons of positive variance that are not copies of each other (:math:`|\rho| < 1`): the piecewise-linear
+    #: family's joint vertex functions hold :math:`E[\delta(z_a)\delta(z_b)]`, infinite there.
+    #: :func:`~symcorr.numeric.pointwise.pointwise` then takes a constant neuron and a copy out before the layer and
+    #: puts them back after it, exactly (docs/theory.md section 11.3).
+    needs_distinct_random_neurons: bool = False
 
     def derivative_bound(self, activation: "Activation", power: int) -> int | None:
         r"""Highest :math:`n` with :math:`g^{(n)}_p \ne 0` (``None``: unbounded, the series does not end)."""

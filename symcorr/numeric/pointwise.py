@@ -11,6 +11,7 @@ from symcorr.numeric.budget import FLOAT, check_memory, kernel_peak_bytes, memor
 from symcorr.numeric.cumulant_tensors import RankOneAndPairing, RankOneSum, is_cumulant_tensor, is_zero, \
     mean_over_distinct, pattern_slice
 from symcorr.numeric.cumulants import Cumulants
+from symcorr.numeric.linear import linear
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
     kept_of_next_order, pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
@@ -271,6 +272,15 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     closure = order if closure is None else order_argument("closure", closure)
     tolerance = tolerance_argument(tolerance)
     family = activation.family
+    if family.needs_distinct_random_neurons and max(order, closure) >= 3:
+        coinciding = coinciding_neurons(cumulants)
+        if coinciding is not None:       # the layer on the distinct random neurons, the others put back exactly
+            kept, expansion = coinciding
+            constants = np.where(np.diag(cumulants.cov) > 0, 0.0, activation(cumulants.mean))
+            inner = pointwise(restricted(cumulants, kept), activation, order, closure, series_order,
+                              keep_next_diagonal=keep_next_diagonal, pair_mean=pair_mean,
+                              memory_budget=memory_budget, representation=representation, tolerance=tolerance)
+            return linear(inner, expansion, constants, memory_budget=memory_budget)
     requested_closure = closure
     # orders the input holds as zeros are not carried by families that can drop them (erf: carried_closure);
     # orders it does not hold enter as zeros, and the statuses say whether that was exact
@@ -317,9 +327,12 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         if is_cumulant_tensor(tensor):
             continue
         if not np.all(np.isfinite(tensor)):
+            pairs_note = (" or two neurons perfectly anticorrelated (its formulas beyond the Gaussian covariance hold "
+                          "for |rho| < 1; copies and constant neurons are taken out, docs/theory.md section 11.3: "
+                          "closure=2 handles every correlation)" if family.needs_distinct_random_neurons else "")
             raise FloatingPointError(
                 f"output cumulant of order {n} of {activation} is not finite (overflow): "
-                f"input cumulants too large for this activation")
+                f"input cumulants too large for this activation{pairs_note}")
     if plan.keeps_diagonal:
         tensors[-1] = kept_next_order(order + 1, tensors[-1], pairs)
     problems = problems_of(None, tensors, exactness) + cumulants.problems
@@ -327,6 +340,49 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     if warnings_enabled():
         _warn(result, activation, order, requested_closure)
     return result
+
+
+#: Relative difference within which two neurons count as one (a copy: equal means and variances, covariance equal to
+#: the variance): rounding (identical weight rows give covariances equal to a few ulps).
+COINCIDENCE_RTOL = 16 * np.finfo(float).eps
+
+
+def coinciding_neurons(cumulants: Cumulants) -> tuple[np.ndarray, np.ndarray] | None:
+    r"""Where some neurons are constant (a variance of zero) or copies of another (:math:`z_b = z_a`: equal means and
+    variances, :math:`\Sigma_{ab} = \Sigma_{aa}`, to :data:`COINCIDENCE_RTOL`), the neurons to keep -- one of each
+    set of copies, none of the constants -- and the expansion :math:`P` (``dim x kept``, a 1 in the column of each
+    neuron's kept copy, a row of zeros for a constant) with :math:`y = P\,y_\mathrm{kept} + \phi(\mu_\mathrm{const})`
+    exactly; ``None`` if there are none. Copies are found among neighbours in the order of (variance, mean), so
+    :math:`O(N \log N)`."""
+    mean, variance = np.asarray(cumulants.mean), np.diag(cumulants.cov)
+    constant = variance <= 0
+    order = np.lexsort((mean, variance))
+    representative = np.arange(len(mean))
+    for a, b in zip(order[:-1], order[1:]):
+        a = representative[a]
+        if constant[a] or constant[b]:
+            continue
+        scale = COINCIDENCE_RTOL * variance[a]
+        if (abs(variance[b] - variance[a]) <= scale and abs(cumulants.cov[a, b] - variance[a]) <= scale
+                and abs(mean[b] - mean[a]) <= COINCIDENCE_RTOL * (abs(mean[a]) + np.sqrt(variance[a]))):
+            representative[b] = a
+    if not constant.any() and np.all(representative == np.arange(len(mean))):
+        return None
+    kept = np.array(sorted({int(r) for r, c in zip(representative, constant) if not c}), dtype=int)
+    column = {int(k): n for n, k in enumerate(kept)}
+    expansion = np.zeros((len(mean), len(kept)))
+    for neuron, (r, c) in enumerate(zip(representative, constant)):
+        if not c:
+            expansion[neuron, column[int(r)]] = 1.0
+    return kept, expansion
+
+
+def restricted(cumulants: Cumulants, kept: np.ndarray) -> Cumulants:
+    """The cumulants of the neurons ``kept`` only (every order; one held in another form selected by a linear map)."""
+    selection = np.eye(cumulants.dim)[kept]
+    held = [t.linear(selection) if is_cumulant_tensor(t) else np.asarray(t)[np.ix_(*[kept] * np.ndim(t))]
+            for t in cumulants.held]
+    return Cumulants(*held, check=False, exactness=cumulants.exactness, problems=cumulants.problems)
 
 
 def pair_pattern(order: int) -> str:

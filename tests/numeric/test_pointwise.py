@@ -123,3 +123,41 @@ def test_the_pair_mean_kept_by_closure_3_is_the_mean_pair_entry_of_the_order_4_o
     assert abs(kept.pair_mean - mean_pair) < 1e-12 * np.max(np.abs(pairs))
     assert np.allclose(kept.slice("iiii"), np.einsum("aaaa->a", full), rtol=1e-12, atol=0)
     assert np.allclose(kept.slice("iijj")[~np.eye(6, dtype=bool)], mean_pair, rtol=1e-12, atol=0)
+
+
+def _relu_own_cumulants(mean, variance):
+    """Mean, variance and third cumulant of relu(z), z ~ N(mean, variance): the textbook truncated moments (mpmath)."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        m, s = mpmath.mpf(mean), mpmath.sqrt(mpmath.mpf(variance))
+        cdf, pdf = mpmath.ncdf(m / s), mpmath.npdf(m / s)
+        e1 = m * cdf + s * pdf
+        e2 = (m * m + s * s) * cdf + m * s * pdf
+        e3 = (m**3 + 3 * m * s * s) * cdf + s * (m * m + 2 * s * s) * pdf
+        return float(e1), float(e2 - e1**2), float(e3 - 3 * e2 * e1 + 2 * e1**3)
+
+
+@pytest.mark.filterwarnings("ignore:.*Price series")
+@pytest.mark.parametrize("representation", ["dense", "factored"])
+def test_copies_and_constant_neurons_beyond_the_gaussian_covariance(representation):
+    # ReLU's formulas beyond the Gaussian covariance (here its order 3) hold for |rho| < 1 and positive variances;
+    # a copy of a neuron (identical weight rows) and a constant one (a zero row) made them non-finite, refused as an
+    # "overflow". They are taken out and put back exactly: a copy's entries are its original's, a constant neuron's
+    # mean is relu(mu) and its other entries zero (references: mpmath for the neuron's own cumulants, and the
+    # layer without the two neurons)
+    mean, cov = random_gaussian(3, 5)
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    b = np.array([0.0, 0.0, 0.0, 0.0, 0.4])
+    inputs = linear(Cumulants(mean, cov), W, b)            # neuron 3 copies neuron 0, neuron 4 is the constant 0.4
+    y = pointwise(inputs, activations.relu(), order=3, representation=representation)
+    alone = pointwise(Cumulants(mean, cov), activations.relu(), order=3, representation=representation)
+    third, third_alone = (t.to_dense() if hasattr(t, "to_dense") else t for t in (y.tensor(3), alone.tensor(3)))
+    copy = [0, 1, 2, 0]
+    np.testing.assert_allclose(y.mean[:4], alone.mean[copy], rtol=1e-15)
+    np.testing.assert_allclose(y.cov[:4, :4], alone.cov[np.ix_(copy, copy)], rtol=1e-15)
+    np.testing.assert_allclose(third[:4, :4, :4], third_alone[np.ix_(copy, copy, copy)], rtol=1e-14, atol=1e-16)
+    own = _relu_own_cumulants(mean[0], cov[0, 0])
+    assert np.allclose([y.mean[3], y.cov[0, 3], third[0, 3, 3]], own, rtol=1e-13, atol=0)
+    assert y.mean[4] == 0.4 and not y.cov[4].any() and not third[4].any()
+    assert y.status(3) == alone.status(3)

@@ -200,6 +200,7 @@ class PiecewiseLinearFamily(ResummedGaussianFamily):
     """ReLU, leaky ReLU, abs and Heaviside (module docstring)."""
 
     name = "piecewise_linear"
+    needs_distinct_random_neurons = True
     theory_sections = ("docs/theory.md section 4 (cumulant expansion) and docs/theory.md section 11.3 (piecewise-linear "
                        "activations, Gaussian part resummed)")
     exact_accuracy = ("Exact for Gaussian input: the Gaussian part is resummed in closed form (normal and "
