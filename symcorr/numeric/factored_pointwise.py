@@ -116,9 +116,14 @@ def _network(weight: float, dense, embedded, order: int, fold_cache: dict,
 BLOCK_CHUNK_BYTES = 1 << 26
 
 
+def _working_arrays(function) -> int:
+    """The arrays of its grid's size a block function holds at once (its module's ``BLOCK_ARRAYS``)."""
+    return function.__globals__.get("BLOCK_ARRAYS", {}).get(function, 0)
+
+
 def _block_rows(function, grid_size: int, dim: int) -> int:
     """The rows of the grid :func:`_block_values` evaluates ``function`` on at a time (:data:`BLOCK_CHUNK_BYTES`)."""
-    arrays = function.__globals__.get("BLOCK_ARRAYS", {}).get(function, 0)
+    arrays = _working_arrays(function)
     if grid_size != 2 or FLOAT * arrays * dim * dim <= BLOCK_CHUNK_BYTES:
         return dim
     return max(1, BLOCK_CHUNK_BYTES // (FLOAT * arrays * dim))
@@ -126,8 +131,7 @@ def _block_rows(function, grid_size: int, dim: int) -> int:
 
 def _block_working_bytes(function, grid_size: int, dim: int) -> int:
     """The bytes of the working arrays of one evaluation of ``function`` by :func:`_block_values` (a chunk's)."""
-    arrays = function.__globals__.get("BLOCK_ARRAYS", {}).get(function, 0)
-    return FLOAT * arrays * dim ** (grid_size - 1) * min(dim, _block_rows(function, grid_size, dim))
+    return FLOAT * _working_arrays(function) * dim ** (grid_size - 1) * min(dim, _block_rows(function, grid_size, dim))
 
 
 def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:

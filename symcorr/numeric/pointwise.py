@@ -276,7 +276,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         coinciding = coinciding_neurons(cumulants)
         if coinciding is not None:       # the layer on the distinct random neurons, the others put back exactly
             kept, expansion = coinciding
-            constants = np.where(np.diag(cumulants.cov) > 0, 0.0, activation(cumulants.mean))
+            constants = np.where(expansion.any(axis=1), 0.0, activation(cumulants.mean))
             inner = pointwise(restricted(cumulants, kept), activation, order, closure, series_order,
                               keep_next_diagonal=keep_next_diagonal, pair_mean=pair_mean,
                               memory_budget=memory_budget, representation=representation, tolerance=tolerance)
@@ -368,12 +368,10 @@ def coinciding_neurons(cumulants: Cumulants) -> tuple[np.ndarray, np.ndarray] | 
             representative[b] = a
     if not constant.any() and np.all(representative == np.arange(len(mean))):
         return None
-    kept = np.array(sorted({int(r) for r, c in zip(representative, constant) if not c}), dtype=int)
-    column = {int(k): n for n, k in enumerate(kept)}
+    random = np.flatnonzero(~constant)
+    kept = np.unique(representative[random])
     expansion = np.zeros((len(mean), len(kept)))
-    for neuron, (r, c) in enumerate(zip(representative, constant)):
-        if not c:
-            expansion[neuron, column[int(r)]] = 1.0
+    expansion[random, np.searchsorted(kept, representative[random])] = 1.0
     return kept, expansion
 
 

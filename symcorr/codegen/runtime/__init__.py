@@ -28,7 +28,8 @@ from symcorr.codegen.runtime.piecewise import (ramp_gaussian_covariance, ramp_ga
 from symcorr.codegen.runtime.smooth import smooth_covariance, smooth_vertex
 from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["FactoredTerm", "OnDiagonal", "RowWindow", "grid_view", "off_diagonal", "fill_pattern", "output_tensor", "TuplePattern", "SharedTable",
+__all__ = ["FactoredTerm", "OnDiagonal", "RowWindow", "grid_view", "off_diagonal", "fill_pattern", "output_tensor",
+           "TuplePattern", "SharedTable",
            "symmetric_tensor",
            "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",
            "erf_power_moment", "erf_power_derivative", "erf_derivatives",
