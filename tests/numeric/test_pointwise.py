@@ -161,3 +161,19 @@ def test_copies_and_constant_neurons_beyond_the_gaussian_covariance(representati
     assert np.allclose([y.mean[3], y.cov[0, 3], third[0, 3, 3]], own, rtol=1e-13, atol=0)
     assert y.mean[4] == 0.4 and not y.cov[4].any() and not third[4].any()
     assert y.status(3) == alone.status(3)
+
+
+@pytest.mark.filterwarnings("ignore:.*Price series")
+def test_copies_taken_out_and_put_back_match_sampling():
+    # the other way: 4e5 numpy samples of the singular Gaussian (neuron 3 a copy of neuron 0) through relu, every
+    # z-score of the mean and covariance below 5; the constant neuron's mean is relu(0.4) exactly
+    from references import sampled_zscores
+
+    mean, cov = random_gaussian(3, 5)
+    W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    inputs = linear(Cumulants(mean, cov), W, np.array([0.0, 0.0, 0.0, 0.0, 0.4]))
+    y = pointwise(inputs, activations.relu(), order=3)
+    z_mean, z_cov = sampled_zscores(activations.relu(), inputs.mean[:4], inputs.cov[:4, :4], y.mean[:4],
+                                    y.cov[:4, :4], seed=7)
+    assert np.max(np.abs(z_mean)) < 5 and np.max(np.abs(z_cov)) < 5
+    assert y.mean[4] == 0.4
