@@ -13,7 +13,7 @@ from symcorr.numeric.cumulant_tensors import RankOneAndPairing, RankOneSum, is_c
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.linear import linear
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
-    kept_of_next_order, pointwise_statuses, warnings_enabled, worst
+    kept_of_next_order, pointwise_statuses, quiet, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_factored, load_kernel
 from symcorr.derivation.tensor_networks import has_factored_form
@@ -277,10 +277,15 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
         if coinciding is not None:       # the layer on the distinct random neurons, the others put back exactly
             kept, expansion = coinciding
             constants = np.where(expansion.any(axis=1), 0.0, activation(cumulants.mean))
-            inner = pointwise(restricted(cumulants, kept), activation, order, closure, series_order,
-                              keep_next_diagonal=keep_next_diagonal, pair_mean=pair_mean,
-                              memory_budget=memory_budget, representation=representation, tolerance=tolerance)
-            return linear(inner, expansion, constants, memory_budget=memory_budget)
+            with quiet():                # its warnings and problems would name neurons of the kept set
+                inner = pointwise(restricted(cumulants, kept).with_status(problems=()), activation, order, closure,
+                                  series_order, keep_next_diagonal=keep_next_diagonal, pair_mean=pair_mean,
+                                  memory_budget=memory_budget, representation=representation, tolerance=tolerance)
+            result = linear(inner.with_status(problems=()), expansion, constants, memory_budget=memory_budget)
+            result = result.with_status(problems=problems_of(result, exactness=result.exactness) + cumulants.problems)
+            if warnings_enabled():
+                _warn(result, activation, order, closure)
+            return result
     requested_closure = closure
     # orders the input holds as zeros are not carried by families that can drop them (erf: carried_closure);
     # orders it does not hold enter as zeros, and the statuses say whether that was exact

@@ -1,11 +1,15 @@
 """pointwise() through the generated kernels against Gauss-Hermite quadrature (docs/theory.md sections 4, 5, 7)."""
+import warnings
+
 import numpy as np
 import pytest
 from builders import random_gaussian, random_layer, random_mixture
 
 from symcorr import Cumulants, linear, pointwise
 from symcorr.derivation import activations
+from symcorr.numeric.exactness import ApproximationWarning
 from symcorr.numeric.quadrature import quadrature_cumulants
+from symcorr.numeric.validity import InvalidStatisticsWarning
 
 RTOL = 1e-10
 
@@ -161,6 +165,23 @@ def test_copies_and_constant_neurons_beyond_the_gaussian_covariance(representati
     assert np.allclose([y.mean[3], y.cov[0, 3], third[0, 3, 3]], own, rtol=1e-13, atol=0)
     assert y.mean[4] == 0.4 and not y.cov[4].any() and not third[4].any()
     assert y.status(3) == alone.status(3)
+
+
+def test_validity_problems_after_a_constant_neuron_is_taken_out_name_the_layers_own_neurons():
+    # neuron 0 is constant and taken out before the layer; a fourth cumulant below Pearson's bound at neuron 2 gives
+    # an output below it at neuron 2, which the problem and the one warning name (the kept set's neuron 1 before)
+    mean, cov = np.array([0.3, 0.1, 0.2, -0.1]), np.diag([0.0, 1.0, 1.2, 0.8])
+    cov[1, 2] = cov[2, 1] = 0.3
+    third, fourth = np.zeros((4,) * 3), np.zeros((4,) * 4)
+    third[2, 2, 2], fourth[2, 2, 2, 2] = 0.9, -0.99 * 3 * 1.2**2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = pointwise(Cumulants(mean, cov, third, fourth, check=False), activations.relu(), order=4)
+    invalid = [str(w.message) for w in caught if issubclass(w.category, InvalidStatisticsWarning)]
+    assert [p.text.split(":")[0] for p in y.problems] == ["1 neuron(s) violate Pearson's inequality (kurtosis >= "
+                                                          "skewness^2 + 1), e.g. neuron 2"]
+    assert len(invalid) == 1 and "e.g. neuron 2:" in invalid[0]
+    assert len([w for w in caught if issubclass(w.category, ApproximationWarning)]) == 1
 
 
 @pytest.mark.filterwarnings("ignore:.*Price series")
