@@ -67,7 +67,7 @@ ARGUMENT_REWRITES = ((ExpNeg, factor),)
 
 #: Bumped whenever the printed form or a derivation changes, so cached kernels are rebuilt (the cache's key is
 #: the derivation key and this version).
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 class KernelPrinter(SciPyPrinter):
@@ -414,6 +414,8 @@ def _shared_function(name: str, canonical: sp.Expr, sub_pattern: str, parameters
 
 
 def _grid_cumulant_function(derivation: Derivation, order: int, patterns: list[str]) -> list[str]:
+    """``cumulant_<order>`` of a grid order (``patterns``: its patterns in ``GRID_MEMORY``'s order); the pattern on
+    two neurons made a window of rows at a time (``_support.grid_pattern``)."""
     parameters = [p.name for p in derivation.activation.parameter_symbols]
     call = ", ".join(["kappa", *parameters])
     lines = [
@@ -424,7 +426,11 @@ def _grid_cumulant_function(derivation: Derivation, order: int, patterns: list[s
     # finest pattern (most distinct neurons) first, as the tensor itself when it can be:
     # coarser diagonals overwrite it
     finest, *coarser = sorted(patterns, key=lambda p: -len(set(p)))
-    lines.append(f"    out = _support.output_tensor(_pattern_{finest}({call}), "
+    values = f"_pattern_{finest}({call})"
+    if len(set(finest)) == 2:
+        values = (f"_support.grid_pattern(_pattern_{finest}, kappa, ({''.join(p + ', ' for p in parameters)}), "
+                  f"GRID_MEMORY[{order}][{patterns.index(finest)}])")
+    lines.append(f"    out = _support.output_tensor({values}, "
                  f"{tuple(pattern_slot_assignments(finest))!r}, kappa[0].shape[0], {order})")
     for pattern in coarser:
         assignments = tuple(pattern_slot_assignments(pattern))

@@ -18,7 +18,8 @@ physical memory (``MemAvailable``, via psutil) and the address space left under
 ``ulimit -v`` (``RLIMIT_AS`` minus the process's current virtual size).
 
 Kernel estimates (:func:`kernel_peak_bytes`): a kernel module's own
-``peak_bytes(n)`` when it has one; otherwise, per output order :math:`m`, the
+``peak_bytes(n)`` when it has one (with the input slices it reads, :func:`input_slice_bytes`, when its inputs
+are held in another form); otherwise, per output order :math:`m`, the
 outputs already built plus the temporaries of the finest pattern's function
 (``_pattern_ijkl`` for :math:`m = 4`): every name it assigns counts
 :math:`8 N^d` bytes with :math:`d` the number of grid labels the name depends on
@@ -266,14 +267,30 @@ def pattern_peak_bytes(kernel, order: int, n: int, sliced: bool = False) -> int:
     return FLOAT * (named + max(returned, 3) * n**order)
 
 
+#: How a generated kernel reads an input slice: ``grid_view(kappa[m], 'iij', ...)`` (grid orders) or
+#: ``at(kappa[m], 'iij')`` (tuple orders).
+_INPUT_SLICE = re.compile(r"(?:grid_view|at)\(kappa\[(\d+)\], '([a-z]+)'")
+
+
+def input_slice_bytes(kernel, n: int) -> int:
+    """An upper bound on the bytes of the input slices ``kernel`` makes on ``n`` neurons when its inputs are held in
+    another form (each distinct ``(order, labels)`` its source reads, once per call:
+    :class:`~symcorr.codegen.runtime.tuples.HeldSlices`), :math:`8 N^d` each for :math:`d` distinct letters."""
+    try:
+        source = inspect.getsource(kernel)
+    except (OSError, TypeError):
+        return FLOAT * UNKNOWN_PATTERN_TEMPORARIES * n ** 2
+    return FLOAT * sum(n ** len(set(labels)) for _, labels in set(_INPUT_SLICE.findall(source)))
+
+
 def kernel_peak_bytes(kernel, n: int, orders: int | None = None, sliced: bool = False) -> int:
     """Peak bytes of evaluating output orders ``1..orders`` (default all) of ``kernel`` on ``n`` neurons:
-    ``kernel.peak_bytes(n)`` when the kernel has it and every order is evaluated, else the estimate
-    of the module docstring."""
+    ``kernel.peak_bytes(n)`` when the kernel has it and every order is evaluated (and with ``sliced`` inputs,
+    :func:`input_slice_bytes`), else the estimate of the module docstring."""
     count = len(kernel.CUMULANTS) if orders is None else orders
     own = getattr(kernel, "peak_bytes", None)
-    if own is not None and count == len(kernel.CUMULANTS) and not sliced:
-        return int(own(n))
+    if own is not None and count == len(kernel.CUMULANTS):
+        return int(own(n)) + (input_slice_bytes(kernel, n) if sliced else 0)
     total, peak = 0, 0
     for m in range(1, count + 1):
         peak = max(peak, total + pattern_peak_bytes(kernel, m, n, sliced))
@@ -283,5 +300,5 @@ def kernel_peak_bytes(kernel, n: int, orders: int | None = None, sliced: bool = 
 
 __all__ = ["MemoryBudgetError", "memory_budget", "budget_scope", "check_memory", "available_bytes", "parse_bytes", "format_bytes",
            "budget_covering",
-           "kernel_peak_bytes", "pattern_peak_bytes", "linear_peak_bytes", "dense_linear_peak_bytes",
+           "kernel_peak_bytes", "pattern_peak_bytes", "input_slice_bytes", "linear_peak_bytes", "dense_linear_peak_bytes",
            "DEFAULT_FRACTION", "ENVIRONMENT_VARIABLE"]

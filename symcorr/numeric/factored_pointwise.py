@@ -39,7 +39,8 @@ import os
 
 import numpy as np
 
-from symcorr.codegen.runtime.grid import OnDiagonal, RowWindow
+from symcorr.codegen.runtime.grid import OnDiagonal, in_row_windows
+from symcorr.codegen.runtime.tuples import window_rows
 from symcorr.numeric import tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, mean_over_distinct, pattern_slice, zero_where_coincident
@@ -110,23 +111,15 @@ def _network(weight: float, dense, embedded, order: int, fold_cache: dict,
     return tensor_networks.simplified(tensor_networks.Term(weight, factors, indices, legs), fold_cache)
 
 
-#: A block on a grid of two neurons whose working arrays (its module's ``BLOCK_ARRAYS`` of the grid's size) would
-#: take more than this many bytes is evaluated a chunk of rows at a time, each chunk's within it (a row at least):
-#: ReLU's 'iij' correction at closure 4 holds ~400 of them (3.2 GB at N = 1024 whole).
-BLOCK_CHUNK_BYTES = 1 << 26
-
-
 def _working_arrays(function) -> int:
     """The arrays of its grid's size a block function holds at once (its module's ``BLOCK_ARRAYS``)."""
     return function.__globals__.get("BLOCK_ARRAYS", {}).get(function, 0)
 
 
 def _block_rows(function, grid_size: int, dim: int) -> int:
-    """The rows of the grid :func:`_block_values` evaluates ``function`` on at a time (:data:`BLOCK_CHUNK_BYTES`)."""
-    arrays = _working_arrays(function)
-    if grid_size != 2 or FLOAT * arrays * dim * dim <= BLOCK_CHUNK_BYTES:
-        return dim
-    return max(1, BLOCK_CHUNK_BYTES // (FLOAT * arrays * dim))
+    """The rows of the grid :func:`_block_values` evaluates ``function`` on at a time
+    (:func:`~symcorr.codegen.runtime.tuples.window_rows`)."""
+    return window_rows(dim, FLOAT * _working_arrays(function)) if grid_size == 2 else dim
 
 
 def _block_working_bytes(function, grid_size: int, dim: int) -> int:
@@ -136,22 +129,16 @@ def _block_working_bytes(function, grid_size: int, dim: int) -> int:
 
 def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: dict) -> np.ndarray:
     """The values of a block function on its grid, evaluated once per layer (``cache``), with whether they vanish
-    (``_vanishes``: asked for every term that holds the block); a block with many working arrays a chunk of rows
-    at a time (:class:`~symcorr.codegen.runtime.grid.RowWindow`: the block is elementwise on its grid)."""
+    (``_vanishes``: asked for every term that holds the block); on two neurons a window of rows at a time
+    (:func:`~symcorr.codegen.runtime.grid.in_row_windows`: the block is elementwise on its grid)."""
     if function not in cache:
-        rows = _block_rows(function, grid_size, dim)
-        if rows >= dim:
-            values = np.asarray(function(kappa, *parameters), dtype=np.float64)
-            cache[function] = np.ascontiguousarray(np.broadcast_to(values, (dim,) * grid_size))
+        if grid_size == 2:
+            values = in_row_windows(function, kappa, parameters, dim, _block_rows(function, grid_size, dim))
         else:
-            out = np.empty((dim, dim))
-            for start in range(0, dim, rows):
-                stop = min(start + rows, dim)
-                window = tuple(RowWindow(tensor, start, stop) for tensor in kappa)
-                out[start:stop] = np.broadcast_to(np.asarray(function(window, *parameters), dtype=np.float64),
-                                                  (stop - start, dim))
-            cache[function] = out
-        cache[function, "vanishes"] = not np.any(cache[function])
+            values = np.asarray(function(kappa, *parameters), dtype=np.float64)
+            values = np.ascontiguousarray(np.broadcast_to(values, (dim,) * grid_size))
+        cache[function] = values
+        cache[function, "vanishes"] = not np.any(values)
     return cache[function]
 
 

@@ -145,13 +145,14 @@ def test_the_piecewise_linear_families_factored_equal_dense(name):
 
 
 def test_blocks_evaluated_a_chunk_of_rows_at_a_time_give_the_same_chain(monkeypatch):
-    """A block on two neurons whose working arrays exceed BLOCK_CHUNK_BYTES is evaluated a chunk of rows at a time
-    (ReLU's 'iij' correction at closure 4 holds ~400 arrays of N^2). At one byte every such block is evaluated a row
-    at a time, the off-diagonal corrections zeroed at their rows' own diagonal entries: the chain still equals the
-    dense one to 1e-10."""
+    """A block on two neurons whose working arrays exceed ROW_WINDOW_BYTES is evaluated a window of rows at a time
+    (ReLU's 'iij' correction at closure 4 holds ~400 arrays of N^2). At one byte every such block (and the dense
+    kernels' order-2 pattern) is evaluated a row at a time, the off-diagonal corrections zeroed at their rows' own
+    diagonal entries: the chain still equals the dense one to 1e-10."""
+    from symcorr.codegen.runtime import tuples
     from symcorr.numeric import factored_pointwise
 
-    monkeypatch.setattr(factored_pointwise, "BLOCK_CHUNK_BYTES", 1)
+    monkeypatch.setattr(tuples, "ROW_WINDOW_BYTES", 1)
     calls = []
     rows = factored_pointwise._block_rows
     monkeypatch.setattr(factored_pointwise, "_block_rows", lambda *args: calls.append(rows(*args)) or calls[-1])

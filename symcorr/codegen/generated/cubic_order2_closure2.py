@@ -18,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "cubic|Add(Symbol('a0', real=True), Mul(Symbol('a1', real=True), Symbol('z', real=True)), Mul(Symbol('a2', real=True), Pow(Symbol('z', real=True), Integer(2))), Mul(Symbol('a3', real=True), Pow(Symbol('z', real=True), Integer(3))))|out2|K2|SNone"
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 def _pattern_i(kappa, a0, a1, a2, a3):
@@ -76,7 +76,7 @@ def cumulant_1(kappa, a0, a1, a2, a3, progress=None):
 
 def cumulant_2(kappa, a0, a1, a2, a3, progress=None):
     """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
-    out = _support.output_tensor(_pattern_ij(kappa, a0, a1, a2, a3), ((0, 1),), kappa[0].shape[0], 2)
+    out = _support.output_tensor(_support.grid_pattern(_pattern_ij, kappa, (a0, a1, a2, a3, ), GRID_MEMORY[2][1]), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, a0, a1, a2, a3), ((0, 0),))
     return out
 

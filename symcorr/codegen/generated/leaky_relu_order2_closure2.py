@@ -18,7 +18,7 @@ OUT_ORDER = 2
 CLOSURE = 2
 SERIES_ORDER = None
 DERIVATION_KEY = "leaky_relu|Add(Mul(Symbol('slope', real=True), Min(Integer(0), Symbol('z', real=True))), Max(Integer(0), Symbol('z', real=True)))|out2|K2|SNone"
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 def _pattern_i(kappa, slope):
@@ -68,7 +68,7 @@ def cumulant_1(kappa, slope, progress=None):
 
 def cumulant_2(kappa, slope, progress=None):
     """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
-    out = _support.output_tensor(_pattern_ij(kappa, slope), ((0, 1),), kappa[0].shape[0], 2)
+    out = _support.output_tensor(_support.grid_pattern(_pattern_ij, kappa, (slope, ), GRID_MEMORY[2][1]), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, slope), ((0, 0),))
     return out
 

@@ -20,7 +20,7 @@ OUT_ORDER = 2
 CLOSURE = 4
 SERIES_ORDER = 2
 DERIVATION_KEY = "probit|NormalCDF(Symbol('z', real=True))|out2|K4|S2"
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 def _pattern_i(kappa):
@@ -490,7 +490,7 @@ def cumulant_1(kappa, progress=None):
 
 def cumulant_2(kappa, progress=None):
     """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
-    out = _support.output_tensor(_pattern_ij(kappa), ((0, 1),), kappa[0].shape[0], 2)
+    out = _support.output_tensor(_support.grid_pattern(_pattern_ij, kappa, (), GRID_MEMORY[2][1]), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa), ((0, 0),))
     return out
 

@@ -18,7 +18,7 @@ OUT_ORDER = 3
 CLOSURE = 3
 SERIES_ORDER = None
 DERIVATION_KEY = "quadratic|Add(Mul(Symbol('alpha', real=True), Pow(Symbol('z', real=True), Integer(2))), Symbol('z', real=True))|out3|K3|SNone"
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 def _pattern_i(kappa, alpha):
@@ -74,7 +74,7 @@ def cumulant_1(kappa, alpha, progress=None):
 
 def cumulant_2(kappa, alpha, progress=None):
     """Full symmetric order-2 output cumulant tensor from input cumulants ``kappa`` (``progress``: unused, the grid evaluation is fast)."""
-    out = _support.output_tensor(_pattern_ij(kappa, alpha), ((0, 1),), kappa[0].shape[0], 2)
+    out = _support.output_tensor(_support.grid_pattern(_pattern_ij, kappa, (alpha, ), GRID_MEMORY[2][1]), ((0, 1),), kappa[0].shape[0], 2)
     _support.fill_pattern(out, _pattern_ii(kappa, alpha), ((0, 0),))
     return out
 

@@ -22,13 +22,15 @@ from symcorr.codegen.runtime.erf_power import erf_derivatives, erf_power_derivat
 from symcorr.codegen.runtime.factored import FactoredTerm
 from symcorr.codegen.runtime.gaussian_cdf import (gelu_gaussian_covariance, gelu_gaussian_mean,
                                                   probit_gaussian_covariance, probit_gaussian_mean)
-from symcorr.codegen.runtime.grid import OnDiagonal, RowWindow, fill_pattern, grid_view, off_diagonal, output_tensor
+from symcorr.codegen.runtime.grid import (OnDiagonal, RowWindow, fill_pattern, grid_pattern, grid_view, in_row_windows,
+                                          off_diagonal, output_tensor)
 from symcorr.codegen.runtime.piecewise import (ramp_gaussian_covariance, ramp_gaussian_mean, relu_gaussian_mean,
                                                step_gaussian_covariance, step_gaussian_mean)
 from symcorr.codegen.runtime.smooth import smooth_covariance, smooth_vertex
 from symcorr.codegen.runtime.tuples import SharedTable, TuplePattern, peak_bytes, symmetric_tensor
 
-__all__ = ["FactoredTerm", "OnDiagonal", "RowWindow", "grid_view", "off_diagonal", "fill_pattern", "output_tensor",
+__all__ = ["FactoredTerm", "OnDiagonal", "RowWindow", "grid_view", "grid_pattern", "in_row_windows", "off_diagonal",
+           "fill_pattern", "output_tensor",
            "TuplePattern", "SharedTable",
            "symmetric_tensor",
            "peak_bytes", "erf_gaussian_covariance", "erf_covariance_matrix", "erf_gaussian_moment",

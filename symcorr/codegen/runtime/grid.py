@@ -8,6 +8,8 @@ tensor that realises the pattern.
 """
 import numpy as np
 
+from symcorr.codegen.runtime.tuples import HeldSlices, grid_entry_bytes, window_rows
+
 _LETTERS = "ijklmnopqrstuvwxyz"
 
 
@@ -55,6 +57,34 @@ def grid_view(tensor, labels, grid):
     present = "".join(sorted(set(labels)))
     values = tensor.slice(labels) if hasattr(tensor, "slice") else np.einsum(f"{labels}->{present}", tensor)
     return values.reshape(tuple(values.shape[0] if g in present else 1 for g in grid))
+
+
+def in_row_windows(function, kappa, parameters, n: int, rows: int) -> np.ndarray:
+    r"""The values of ``function(kappa, *parameters)``, a function elementwise on the grid ``'ij'`` of two neurons
+    (every grid pattern and block function: their inputs broadcast by :func:`grid_view`), as an ``n x n`` array
+    made ``rows`` rows at a time: each window's working arrays are ``rows x n`` (:class:`RowWindow` inputs), and
+    the same values as one evaluation on the whole grid to rounding (NumPy's vectorized ``exp`` rounds an element by
+    where it falls in a vector: 1 ulp here and there). An input held in another form is sliced once
+    (:class:`~symcorr.codegen.runtime.tuples.HeldSlices`), not once per window."""
+    if rows >= n:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(function(kappa, *parameters), dtype=np.float64),
+                                                    (n, n)))
+    kappa = tuple(HeldSlices(t) if hasattr(t, "slice") else t for t in kappa)
+    out = np.empty((n, n))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        window = tuple(RowWindow(tensor, start, stop) for tensor in kappa)
+        out[start:stop] = np.broadcast_to(np.asarray(function(window, *parameters), dtype=np.float64),
+                                          (stop - start, n))
+    return out
+
+
+def grid_pattern(function, kappa, parameters, statements) -> np.ndarray:
+    r"""A generated kernel's pattern on two neurons (``'ij'``) over the ``n x n`` grid, ``n`` the input's width,
+    made a window of rows at a time within :data:`~symcorr.codegen.runtime.tuples.ROW_WINDOW_BYTES` of working
+    arrays (``statements``: its ``GRID_MEMORY`` entry; :func:`in_row_windows`)."""
+    n = np.shape(kappa[0])[0]
+    return in_row_windows(function, kappa, parameters, n, window_rows(n, grid_entry_bytes(statements)))
 
 
 def off_diagonal(values, covariance):

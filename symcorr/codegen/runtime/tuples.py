@@ -409,11 +409,37 @@ def pattern_mean(n: int, pattern: str, patterns, shared, kappa, parameters) -> f
     return total / count if count else 0.0
 
 
+#: Bytes the working arrays of a grid function on two neurons take at most at once: above it the function is
+#: evaluated a window of rows of its grid at a time (:func:`~symcorr.codegen.runtime.grid.in_row_windows`), each
+#: window's arrays within it (a row at least). ReLU's order-2 pattern ``'ij'`` at closure 4 holds 161 arrays of the
+#: grid's size and its runtime call's workspace, 1360 bytes per entry (5.7 GB at N = 2048 whole); a factored
+#: module's ``'iij'`` correction ~400 arrays (3.2 GB at N = 1024 whole).
+ROW_WINDOW_BYTES = 1 << 26
+
+
+def window_rows(n: int, bytes_per_entry: int) -> int:
+    """The rows of an ``n x n`` grid evaluated at a time by a function whose working memory is
+    ``bytes_per_entry`` per grid entry (:data:`ROW_WINDOW_BYTES`)."""
+    if bytes_per_entry * n * n <= ROW_WINDOW_BYTES:
+        return n
+    return max(1, ROW_WINDOW_BYTES // (bytes_per_entry * n))
+
+
+def grid_entry_bytes(statements) -> int:
+    """Working bytes per entry of the grid of two neurons of a grid pattern function (its ``GRID_MEMORY``
+    statements): its arrays of the grid's size and the per-element workspace of runtime calls on the grid."""
+    return max((8 * (arrays[2] if len(arrays) > 2 else 0)
+                + sum(sum(RUNTIME_WORKSPACE.get(name, (0, 0, 0, 0))[:2]) for name, e in calls if e == 2)
+                for arrays, calls in statements), default=0)
+
+
 def _grid_pattern_bytes(n: int, statements) -> int:
     """Working bytes of a grid pattern function (output orders 1, 2): per statement, ``arrays[e]``
-    float arrays of ``n**e`` elements and runtime calls ``(name, e)`` on ``n**e`` elements."""
-    return max((sum(8 * count * n ** e for e, count in enumerate(arrays))
-                + sum(_call_workspace(name, n ** e) for name, e in calls)
+    float arrays of ``n**e`` elements and runtime calls ``(name, e)`` on ``n**e`` elements -- on two neurons, of
+    ``rows * n`` elements, the window of rows evaluated at a time (:func:`window_rows`)."""
+    elements = [1, n, n * window_rows(n, grid_entry_bytes(statements))]
+    return max((sum(8 * count * elements[e] for e, count in enumerate(arrays))
+                + sum(_call_workspace(name, elements[e]) for name, e in calls)
                 for arrays, calls in statements), default=0)
 
 
