@@ -276,11 +276,21 @@ def input_slice_bytes(kernel, n: int) -> int:
     """An upper bound on the bytes of the input slices ``kernel`` makes on ``n`` neurons when its inputs are held in
     another form (each distinct ``(order, labels)`` its source reads, once per call:
     :class:`~symcorr.codegen.runtime.tuples.HeldSlices`), :math:`8 N^d` each for :math:`d` distinct letters."""
+    letters = _input_slice_letters(kernel)
+    if letters is None:
+        return FLOAT * UNKNOWN_PATTERN_TEMPORARIES * n ** 2
+    return FLOAT * sum(n ** d for d in letters)
+
+
+@functools.lru_cache(maxsize=256)
+def _input_slice_letters(kernel) -> tuple[int, ...] | None:
+    """The number of distinct letters of each distinct input slice ``kernel``'s source reads (read once per kernel);
+    ``None`` if the source cannot be read."""
     try:
         source = inspect.getsource(kernel)
     except (OSError, TypeError):
-        return FLOAT * UNKNOWN_PATTERN_TEMPORARIES * n ** 2
-    return FLOAT * sum(n ** len(set(labels)) for _, labels in set(_INPUT_SLICE.findall(source)))
+        return None
+    return tuple(len(set(labels)) for _, labels in sorted(set(_INPUT_SLICE.findall(source))))
 
 
 def kernel_peak_bytes(kernel, n: int, orders: int | None = None, sliced: bool = False) -> int:
@@ -300,5 +310,6 @@ def kernel_peak_bytes(kernel, n: int, orders: int | None = None, sliced: bool = 
 
 __all__ = ["MemoryBudgetError", "memory_budget", "budget_scope", "check_memory", "available_bytes", "parse_bytes", "format_bytes",
            "budget_covering",
-           "kernel_peak_bytes", "pattern_peak_bytes", "input_slice_bytes", "linear_peak_bytes", "dense_linear_peak_bytes",
+           "kernel_peak_bytes", "pattern_peak_bytes", "input_slice_bytes", "linear_peak_bytes",
+           "dense_linear_peak_bytes",
            "DEFAULT_FRACTION", "ENVIRONMENT_VARIABLE"]

@@ -13,7 +13,7 @@ from symcorr.numeric.cumulant_tensors import RankOneAndPairing, RankOneSum, is_c
 from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.linear import linear
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
-    kept_of_next_order, pointwise_statuses, quiet, warnings_enabled, worst
+    kept_of_next_order, pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
 from symcorr.codegen.loader import load_factored, load_kernel
 from symcorr.derivation.tensor_networks import has_factored_form
@@ -271,21 +271,28 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     order = order_argument("order", order)
     closure = order if closure is None else order_argument("closure", closure)
     tolerance = tolerance_argument(tolerance)
+    result = _unchecked(cumulants, activation, order, closure, series_order, keep_next_diagonal, pair_mean,
+                        memory_budget, representation, tolerance)
+    # the checks on the layer's whole output, copies and constant neurons put back: a problem names its own neuron
+    result = result.with_status(problems=problems_of(result, exactness=result.exactness) + cumulants.problems)
+    if warnings_enabled():
+        _warn(result, activation, order, closure)
+    return result
+
+
+def _unchecked(cumulants: Cumulants, activation: Activation, order: int, closure: int, series_order,
+               keep_next_diagonal, pair_mean: bool, memory_budget, representation: str, tolerance) -> Cumulants:
+    """:func:`pointwise` (its arguments checked) before the validity checks and the approximation warning, the
+    result without problems."""
     family = activation.family
     if family.needs_distinct_random_neurons and max(order, closure) >= 3:
         coinciding = coinciding_neurons(cumulants)
         if coinciding is not None:       # the layer on the distinct random neurons, the others put back exactly
             kept, expansion = coinciding
             constants = np.where(expansion.any(axis=1), 0.0, activation(cumulants.mean))
-            with quiet():                # its warnings and problems would name neurons of the kept set
-                inner = pointwise(restricted(cumulants, kept).with_status(problems=()), activation, order, closure,
-                                  series_order, keep_next_diagonal=keep_next_diagonal, pair_mean=pair_mean,
-                                  memory_budget=memory_budget, representation=representation, tolerance=tolerance)
-            result = linear(inner.with_status(problems=()), expansion, constants, memory_budget=memory_budget)
-            result = result.with_status(problems=problems_of(result, exactness=result.exactness) + cumulants.problems)
-            if warnings_enabled():
-                _warn(result, activation, order, closure)
-            return result
+            inner = _unchecked(restricted(cumulants, kept), activation, order, closure, series_order,
+                               keep_next_diagonal, pair_mean, memory_budget, representation, tolerance)
+            return linear(inner, expansion, constants, memory_budget=memory_budget)
     requested_closure = closure
     # orders the input holds as zeros are not carried by families that can drop them (erf: carried_closure);
     # orders it does not hold enter as zeros, and the statuses say whether that was exact
@@ -308,7 +315,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
     message = None if size is None else family.truncation_warning(activation, order, closure, plan.series_order,
                                                                   cumulants.cov, size)
     if message:
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, stacklevel=3)     # pointwise's caller
     profile = cumulants.exactness.with_zero(lambda n: zero[n])
     exactness = pointwise_statuses(profile, activation, order, closure, plan.series_order, message,
                                    partial_next=plan.keeps_diagonal, requested=requested_closure,
@@ -340,11 +347,7 @@ def pointwise(cumulants: Cumulants, activation: Activation, order: int, closure:
                 f"input cumulants too large for this activation{pairs_note}")
     if plan.keeps_diagonal:
         tensors[-1] = kept_next_order(order + 1, tensors[-1], pairs)
-    problems = problems_of(None, tensors, exactness) + cumulants.problems
-    result = Cumulants(*tensors, check=False, exactness=exactness, problems=problems)
-    if warnings_enabled():
-        _warn(result, activation, order, requested_closure)
-    return result
+    return Cumulants(*tensors, check=False, exactness=exactness)
 
 
 #: Relative difference within which two neurons count as one (a copy: equal means and variances, covariance equal to
@@ -381,11 +384,12 @@ def coinciding_neurons(cumulants: Cumulants) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def restricted(cumulants: Cumulants, kept: np.ndarray) -> Cumulants:
-    """The cumulants of the neurons ``kept`` only (every order; one held in another form selected by a linear map)."""
+    """The cumulants of the neurons ``kept`` only (every order; one held in another form selected by a linear map),
+    with their statuses (their problems name the whole layer's neurons: the caller keeps them)."""
     selection = np.eye(cumulants.dim)[kept]
     held = [t.linear(selection) if is_cumulant_tensor(t) else np.asarray(t)[np.ix_(*[kept] * np.ndim(t))]
             for t in cumulants.held]
-    return Cumulants(*held, check=False, exactness=cumulants.exactness, problems=cumulants.problems)
+    return Cumulants(*held, check=False, exactness=cumulants.exactness)
 
 
 def pair_pattern(order: int) -> str:
