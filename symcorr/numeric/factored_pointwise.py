@@ -173,16 +173,23 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks.get(number))
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
-        combined: dict = {}
-        for words, weight in spec.arrangements:
-            for choice in itertools.product(*(range(len(held)) for held in inputs)):
-                # a symmetric input term gives the same network in every arrangement: one word
-                key = (choice, tuple(labels if inputs[b][choice[b]].symmetric else word
-                                     for b, (labels, word) in enumerate(zip(spec.cumulants, words))))
-                combined[key] = combined.get(key, 0.0) + float(weight)
-        for (choice, words), weight in combined.items():
+        for (choice, words), weight in _arrangements(spec, inputs).items():
             embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
             yield _network(scalar * weight, dense, embedded, order, fold_cache, spec.pattern)
+
+
+def _arrangements(spec, inputs) -> dict:
+    """The networks one term of the formula makes on the input terms ``inputs`` (per input cumulant it multiplies,
+    the terms held), as ``{(choice, words): weight}``: per arrangement of its slots and choice of one term of each
+    input; a symmetric input term gives the same network in every arrangement, so its arrangements are one word
+    with their weights summed."""
+    combined: dict = {}
+    for words, weight in spec.arrangements:
+        for choice in itertools.product(*(range(len(held)) for held in inputs)):
+            key = (choice, tuple(labels if inputs[b][choice[b]].symmetric else word
+                                 for b, (labels, word) in enumerate(zip(spec.cumulants, words))))
+            combined[key] = combined.get(key, 0.0) + float(weight)
+    return combined
 
 
 def whole_cyclic(spec) -> bool:
@@ -672,18 +679,19 @@ def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: di
 
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None,
-                        vanishing: frozenset = frozenset()) -> int:
+                        vanishing: frozenset = frozenset(), whole: dict | None = None) -> int:
     r"""An estimate, from above, of the bytes :func:`factored_output` of orders ``3..orders`` allocates on the
     inputs ``kappa``, before anything is computed:
 
     * the block arrays of the terms whose input cumulants are held (:func:`block_bytes`); terms with a block
       in ``vanishing`` (:func:`vanishing_blocks`, once the blocks are evaluated) make no networks;
-    * per network kept, the arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified`
-      creates from them: every step makes one array no larger than those it replaces, and steps on the same
-      arrays are shared between networks), except those of the dense tensor's size, which are summed one
-      network at a time into the dense block;
-    * with a tolerance, per cyclic term twice its blocks (split at their diagonals: the off-diagonal copies),
-      and where terms are taken whole (:func:`whole_terms`) five arrays of :math:`N^{m-1}` (their parts on
+    * per network made (:func:`_arrangements`: the arrangements of a symmetric input term are one network), the
+      arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified` creates from them: every step
+      makes one array no larger than those it replaces, and steps on the same arrays are shared between networks),
+      except those of the dense tensor's size, which are summed one network at a time into the dense block;
+    * with a tolerance, per cyclic term split at its diagonals twice its blocks (the off-diagonal copies), and
+      where terms are taken whole (``whole``: per order the numbers :func:`whole_terms` gives; ``None``: not
+      known, every cyclic term counted as split as well) five arrays of :math:`N^{m-1}` (their parts on
       coincident neurons: the sums, one part being made, its working arrays) and a slice of that size of each
       input of order >= 3;
       the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
@@ -699,30 +707,32 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
     estimate and can be most of the peak (a cubic layer of 96 neurons: estimated 0.13 GB, 0.50 GB held, 0.38 GB
     of it by about 800 split networks; they share arrays, so a count per network overstates the quadratic's
     several times). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
-    N = 256 and 1024) it is 1.3-3.4 times the peak; tests/numeric/test_factored_pointwise.py checks that it
-    is above."""
+    N = 256 and 1024) it is 1.3-3.4 times the peak, of ReLU's (N = 512 and 1024) 2.0-3.4 times;
+    tests/numeric/test_factored_pointwise.py checks that it is above."""
     held = _held_terms(kappa)
     total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
-        networks_bytes, count, block, cyclic = 0, 0, False, []
+        networks_bytes, count, block, cyclic, split = 0, 0, False, [], {}
         for number, spec in enumerate(getattr(module, f"TERMS_{m}")):
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
             inputs = [held[len(labels)] for labels in spec.cumulants]
-            combinations = _networks_made(spec, held)
+            combinations = len(_arrangements(spec, inputs))
             dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
             if spec.cyclic:
                 block = block or combinations > 0 or not spec.cumulants
                 if tolerance is not None and combinations:
-                    networks_bytes += 2 * dense      # split at its diagonals: off-diagonal copies of its blocks
-                    cyclic.append((combinations, number))
+                    split[number] = 2 * dense     # split at its diagonals: off-diagonal copies of its blocks
+                    cyclic.append((_networks_made(spec, held), number))
                 continue
             light = sum(max((sum(a.nbytes for a in t.arrays() if a.ndim < m or tolerance is not None) for t in h), default=0)
                         for h in inputs)
             networks_bytes += combinations * (dense + light)
             count += combinations
             block = block or any(heavy(t, m) for h in inputs for t in h)
-        if _taken_whole(cyclic):            # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
+        taken = _taken_whole(cyclic) if whole is None else whole.get(m, frozenset())
+        networks_bytes += sum(size for number, size in split.items() if whole is None or number not in taken)
+        if taken:                           # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
             # summed, one being made and its working arrays; one slice of each input of order >= 3
             networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
         total += networks_bytes

@@ -589,11 +589,15 @@ def test_bootstrap_error_of_a_truncation_size_matches_the_spread_over_independen
     assert bootstrap_error(0.3 * whole[:256], whole[:256]) < 1e-15
 
 
-@pytest.mark.parametrize("name", ["quadratic", "cubic"])
+@pytest.mark.parametrize("name", ["quadratic", "cubic", "relu"])
 def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name, monkeypatch):
     """Every factored layer of a depth-3 network (closure 3, with a tolerance) allocates at most what
-    ``factored_peak_bytes`` estimated before it ran (numpy's allocations traced by tracemalloc)."""
+    ``factored_peak_bytes`` estimated before it ran (numpy's allocations traced by tracemalloc). ReLU's second
+    layer takes its cyclic terms whole (not split at their diagonals: no off-diagonal copies counted) and reads a
+    symmetric order-4 input term (its arrangements one network each)."""
     import tracemalloc
+
+    import torch
 
     import symcorr.numeric.factored_pointwise as factored_pointwise
     import symcorr.numeric.pointwise as pointwise_module
@@ -616,9 +620,10 @@ def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name
 
     monkeypatch.setattr(factored_pointwise, "factored_peak_bytes", recorded_estimate)
     monkeypatch.setattr(pointwise_module, "factored_layer", measured_layer)
-    activation = activations.quadratic(1.0) if name == "quadratic" else activations.cubic()
+    activation = {"quadratic": activations.quadratic(1.0), "cubic": activations.cubic(), "relu": None}[name]
     dim = 96
-    model = mlp([dim] * 5, lambda: from_activation(activation, learnable=False), init_gain=0.7, seed=0)
+    model = mlp([dim] * 5, torch.nn.ReLU if name == "relu" else lambda: from_activation(activation, learnable=False),
+                init_gain=0.7, seed=0)
     tracemalloc.start()
     try:
         with warnings.catch_warnings():
