@@ -192,6 +192,21 @@ def _arrangements(spec, inputs) -> dict:
     return combined
 
 
+def _network_count(spec, inputs) -> int:
+    """``len(_arrangements(spec, inputs))`` without making them: per set of the input cumulants whose chosen term is
+    not symmetric, the choices of that kind times the distinct words the arrangements give those inputs (the other
+    inputs' words are their labels)."""
+    symmetric = [sum(term.symmetric for term in held) for held in inputs]
+    total = 0
+    for asymmetric in itertools.product((False, True), repeat=len(inputs)):
+        choices = math.prod(len(held) - symmetric[b] if kind else symmetric[b]
+                            for b, (held, kind) in enumerate(zip(inputs, asymmetric)))
+        if choices:
+            total += choices * len({tuple(word for word, kind in zip(words, asymmetric) if kind)
+                                    for words, _ in spec.arrangements})
+    return total
+
+
 def whole_cyclic(spec) -> bool:
     """Whether ``spec`` is a cyclic term of the all-distinct formula: the terms a layer may evaluate whole, as the
     formula's own product over every index tuple, or split at its blocks' diagonals before the inputs' terms
@@ -685,7 +700,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
 
     * the block arrays of the terms whose input cumulants are held (:func:`block_bytes`); terms with a block
       in ``vanishing`` (:func:`vanishing_blocks`, once the blocks are evaluated) make no networks;
-    * per network made (:func:`_arrangements`: the arrangements of a symmetric input term are one network), the
+    * per network made (:func:`_network_count`: the arrangements of a symmetric input term are one network), the
       arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified` creates from them: every step
       makes one array no larger than those it replaces, and steps on the same arrays are shared between networks),
       except those of the dense tensor's size, which are summed one network at a time into the dense block;
@@ -717,7 +732,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
             inputs = [held[len(labels)] for labels in spec.cumulants]
-            combinations = len(_arrangements(spec, inputs))
+            combinations = _network_count(spec, inputs)
             dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
             if spec.cyclic:
                 block = block or combinations > 0 or not spec.cumulants

@@ -557,6 +557,26 @@ def test_a_refused_layer_offers_a_larger_tolerance_where_its_inputs_hold_dense_t
     assert "would not help" not in str(info.value)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_estimate_counts_the_networks_a_term_makes(data):
+    """The memory estimate's count of a term's networks (``_network_count``) is the number the layer makes
+    (``_arrangements``: a symmetric input term's arrangements are one network), for any arrangements of up to three
+    input cumulants and any mix of symmetric and non-symmetric input terms."""
+    from types import SimpleNamespace
+
+    from symcorr.numeric.factored_pointwise import _arrangements, _network_count
+
+    inputs_count = data.draw(st.integers(0, 3))
+    cumulants = tuple(data.draw(st.sampled_from(["ijk", "iijk", "ijkk"])) for _ in range(inputs_count))
+    words = st.tuples(*(st.sampled_from([labels, labels[::-1], "".join(sorted(labels))]) for labels in cumulants))
+    arrangements = data.draw(st.lists(st.tuples(words, st.integers(1, 3)), min_size=1, max_size=12))
+    inputs = [[SimpleNamespace(symmetric=flag) for flag in data.draw(st.lists(st.booleans(), max_size=4))]
+              for _ in cumulants]
+    spec = SimpleNamespace(arrangements=arrangements, cumulants=cumulants)
+    assert _network_count(spec, inputs) == len(_arrangements(spec, inputs))
+
+
 def test_networks_over_the_budget_as_they_are_made_stop_and_say_so():
     """The arrays a factored layer's networks hold are counted as they are made (the memory estimate before the
     layer does not bound those of the networks split at their diagonals): over the budget the layer stops, and the
