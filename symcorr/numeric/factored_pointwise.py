@@ -19,7 +19,9 @@ are then :math:`N^2` values from the inputs' symmetric slices, not a matrix prod
 whose cyclic terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
 multiply: :func:`whole_terms`) takes its cyclic terms whole instead and splits them at the output's own
 diagonals: where two of their neurons coincide they are kept exactly, as dense slices
-(:func:`coincident_parts`), and their all-distinct parts are the candidates. Of those, the
+(:func:`coincident_parts`), and their all-distinct parts are the candidates; cyclic diagonal corrections (terms on a
+coarser pattern) that would make too many networks are kept whole, exactly, as their values on their pattern
+(:func:`correction_parts`). Of those, the
 smallest are dropped as long as the dropped part's estimated relative size stays within the
 tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
 from the values of every term at uniformly sampled index tuples
@@ -434,16 +436,35 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     """The numbers of the cyclic terms of output ``order`` that :func:`factored_output` takes whole (with a
     tolerance), not as networks: all of them if the networks they would make (per term its arrangements times
     the terms of each input it multiplies) number more than :data:`SPLIT_NETWORKS`, else none."""
+    return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, whole_cyclic))
+
+
+def cyclic_correction(spec) -> bool:
+    """Whether ``spec`` is a cyclic diagonal correction: a term on a coarser pattern whose blocks form a cycle."""
+    return spec.cyclic and spec.pattern is not None
+
+
+def whole_corrections(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
+    """The numbers of the cyclic diagonal corrections of output ``order`` that :func:`factored_output` takes whole
+    (with a tolerance: :func:`correction_parts`), not as networks split at their diagonals: all of them if the
+    networks they would make number more than :data:`SPLIT_NETWORKS` (ReLU's second factored layer at closure 4:
+    4600, split into 19,000), else none."""
+    return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, cyclic_correction))
+
+
+def _network_counts(module, order: int, kappa, parameters, dim: int, block_cache: dict, kind) -> list:
+    """``(networks, number)`` of the terms of output ``order`` of the ``kind`` asked for that make networks on
+    these inputs (:func:`_networks_made`; a zero scalar or a vanishing block makes none)."""
     held, counts = _held_terms(kappa), []
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
         count = _networks_made(spec, held)
-        if not whole_cyclic(spec) or not count or _scalar(spec, parameters) == 0:
+        if not kind(spec) or not count or _scalar(spec, parameters) == 0:
             continue
         _dense_blocks(spec, dim, kappa, parameters, block_cache)
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue
         counts.append((count, number))
-    return _taken_whole(counts)
+    return counts
 
 
 def _networks_made(spec, held) -> int:
@@ -478,6 +499,23 @@ def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache
         if np.any(total):
             yield tensor_networks.Term(1.0, [zero_where_coincident(total)], [tuple(range(len(partition)))],
                                        [(letters.index(c), None) for c in word])
+
+
+def correction_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
+    r"""The diagonal corrections ``specs`` (terms on a coarser pattern: slot :math:`s` on neuron ``pattern[s]``) as
+    terms of one factor, exactly: per pattern the sum of their values over its distinct neurons (:func:`spec_values`
+    with every label its own neuron, :math:`N^{d}` for :math:`d` distinct letters), the same sum as their networks',
+    entries where those neurons coincide included; a generator (one part held at a time)."""
+    by_pattern = collections.defaultdict(list)
+    for spec in specs:
+        by_pattern[spec.pattern].append(spec)
+    for pattern, group in by_pattern.items():
+        distinct = "".join(sorted(set(pattern)))
+        factors = _held_factors(group, _LETTERS[:order], kappa, parameters, dim, block_cache)
+        total = summed_products(factors, distinct, dim)
+        if np.any(total):
+            yield tensor_networks.Term(1.0, [total], [tuple(range(len(distinct)))],
+                                       [(distinct.index(c), None) for c in pattern])
 
 
 def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
@@ -527,7 +565,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     formula would make too many networks (:func:`whole_terms`) they are split instead at the output's own
     diagonals: where neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct
     parts are the candidates, their values at the sampled tuples from the inputs' values there
-    (:func:`spec_entries`); one that is kept goes into the dense block."""
+    (:func:`spec_entries`); one that is kept goes into the dense block. When the cyclic diagonal corrections would
+    make too many networks (:func:`whole_corrections`) they are kept whole and exactly, as their values on their
+    patterns (:func:`correction_parts`, at most :math:`N^{m-1}`)."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
@@ -547,6 +587,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             block.add(summed_products(factors, letters, dim))
     else:
         whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
+        corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
         marks: dict = {}      # the off-diagonal arrays the splits make (not split again)
         rests: dict = {}
         for number, spec in enumerate(specs):
@@ -558,7 +599,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                     rests[number] = rest
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
         for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps,
-                                 skipped=whole, blocks=rests):
+                                 skipped=whole | corrections, blocks=rests):
             if term.cyclic():
                 pieces, left = tensor_networks.split_diagonals(term, marks, steps)
                 acyclic += pieces
@@ -571,6 +612,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
         for part in coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
                                      block_cache):
+            coincident.add(part)
+        for part in correction_parts([specs[number] for number in sorted(corrections)], order, kappa, parameters,
+                                     dim, block_cache):
             coincident.add(part)
         parts = coincident.terms()
         held.add(parts)
@@ -705,10 +749,10 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       makes one array no larger than those it replaces, and steps on the same arrays are shared between networks),
       except those of the dense tensor's size, which are summed one network at a time into the dense block;
     * with a tolerance, per cyclic term split at its diagonals twice its blocks (the off-diagonal copies), and
-      where terms are taken whole (``whole``: per order the numbers :func:`whole_terms` gives; ``None``: not
-      known, every cyclic term counted as split as well) five arrays of :math:`N^{m-1}` (their parts on
-      coincident neurons: the sums, one part being made, its working arrays) and a slice of that size of each
-      input of order >= 3;
+      where terms are taken whole (``whole``: per order the numbers :func:`whole_terms` and
+      :func:`whole_corrections` give; ``None``: not known, every cyclic term counted as split as well) five arrays
+      of :math:`N^{m-1}` (their parts on coincident neurons and the corrections' values: the sums, one part being
+      made, its working arrays) and a slice of that size of each input of order >= 3;
       the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
       operand, 8 operands) and, for one order at a time, the rows and products kept for reuse (``ENTRY_KEPT``
       arrays of ``SAMPLES`` rows, at most ``ENTRY_KEPT_MAX`` numbers);
@@ -895,6 +939,7 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "spec_values",
            "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
-           "whole_terms", "coincident_parts", "SPLIT_NETWORKS",
+           "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
+           "cyclic_correction",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

@@ -417,7 +417,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
                                                     factored_pattern_mean, factored_peak_bytes, factored_remedy,
-                                                    pattern_mean_bytes, vanishing_blocks, whole_terms)
+                                                    pattern_mean_bytes, vanishing_blocks, whole_corrections,
+                                                    whole_terms)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = factored_remedy(tolerance, kappa, dim)
@@ -427,8 +428,9 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     kappa = tuple(CachedSlices(t) if isinstance(t, (RankOneSum, RankOneAndPairing)) else t for t in kappa)
     blocks: dict = {}
     vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
-    whole = None if tolerance is None else {m: whole_terms(plan.factored, m, kappa, parameters, dim, blocks)
-                                             for m in range(3, order + 1)}
+    whole = None if tolerance is None else {
+        m: whole_terms(plan.factored, m, kappa, parameters, dim, blocks)
+        | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
     check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole), what, remedy,
                  budget)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
