@@ -43,7 +43,7 @@ import numpy as np
 
 from symcorr.codegen.runtime.grid import OnDiagonal, in_row_windows
 from symcorr.codegen.runtime.tuples import window_rows
-from symcorr.numeric import tensor_networks
+from symcorr.numeric import shape_only, tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, mean_over_distinct, pattern_slice, zero_where_coincident
 from symcorr.notation.partitions import set_partitions
@@ -151,14 +151,15 @@ def _vanishes(function, cache: dict) -> bool:
 
 def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict | None = None,
                  cyclic: bool | None = False, fold_cache: dict | None = None, skipped=frozenset(),
-                 blocks: dict | None = None):
+                 blocks: dict | None = None, stand_in=None):
     """The networks of the acyclic terms (``cyclic=True``: the cyclic ones; ``None``: all) of output ``order`` of
     the factored ``module`` on the inputs ``kappa`` (orders ``1..closure``: arrays or protocol tensors), one
     at a time (a generator: a caller that sums them holds one at a time), but for the terms numbered in
     ``skipped``; ``fold_cache`` shares the steps of their simplification
     (:func:`~symcorr.numeric.tensor_networks.simplified`) between them (and the caller). ``blocks`` maps a
     term's number to the arrays its blocks take instead of their values (the off-diagonal rest of
-    :func:`diagonal_parts`)."""
+    :func:`diagonal_parts`). ``stand_in`` maps every array the networks take (blocks, input terms' arrays) to
+    what they take in its place (:func:`network_bytes`: arrays of shapes only)."""
     blocks = {} if blocks is None else blocks
     block_cache = {} if block_cache is None else block_cache
     fold_cache = {} if fold_cache is None else fold_cache
@@ -175,9 +176,18 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks.get(number))
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
+        if stand_in is not None:
+            dense = [(stand_in(array), labels) for array, labels in dense]
+            inputs = [[_term_of_stand_ins(term, stand_in) for term in held] for held in inputs]
         for (choice, words), weight in _arrangements(spec, inputs).items():
             embedded = [(inputs[b][choice[b]], word) for b, word in enumerate(words)]
             yield _network(scalar * weight, dense, embedded, order, fold_cache, spec.pattern)
+
+
+def _term_of_stand_ins(term: tensor_networks.Term, stand_in) -> tensor_networks.Term:
+    """``term`` with every array replaced by ``stand_in(array)``."""
+    return tensor_networks.Term(term.weight, [stand_in(f) for f in term.factors], term.indices,
+                                [(k, None if leg is None else stand_in(leg)) for k, leg in term.legs], term.symmetric)
 
 
 def _arrangements(spec, inputs) -> dict:
@@ -408,14 +418,10 @@ def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: d
     orders are left to :func:`~symcorr.numeric.tensor_networks.split_diagonals`: their parts hold
     :math:`N^{m-1}` values."""
     letters = _LETTERS[:order]
-    pairs = [position for position, (_, labels) in enumerate(spec.blocks) if len(set(labels)) == 2]
-    if order != 3 or not whole_cyclic(spec) or not spec.cumulants or not pairs or _scalar(spec, parameters) == 0:
-        return [], None
-    if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
+    pairs = _split_pairs(spec, order, kappa, parameters, dim, block_cache)
+    if not pairs:
         return [], None
     arrays = [array for array, _ in _dense_blocks(spec, dim, kappa, parameters, block_cache)]
-    if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
-        return [], None
     parts = []
     for position in pairs:
         a, b = spec.blocks[position][1]     # on a cycle: the inputs' cumulants (three or more neurons) hold both
@@ -430,6 +436,57 @@ def diagonal_parts(spec, order: int, kappa, parameters, dim: int, block_cache: d
         if off_diagonal is not None:
             off_diagonal[id(off)] = off
     return parts, arrays
+
+
+def _split_pairs(spec, order: int, kappa, parameters, dim: int, block_cache: dict) -> list[int]:
+    """The positions of the blocks over two neurons at whose diagonals :func:`diagonal_parts` splits ``spec`` (none:
+    it is not split there)."""
+    pairs = [position for position, (_, labels) in enumerate(spec.blocks) if len(set(labels)) == 2]
+    if order != 3 or not whole_cyclic(spec) or not spec.cumulants or not pairs or _scalar(spec, parameters) == 0:
+        return []
+    if any(len(labels) > len(kappa) or is_zero(kappa[len(labels) - 1]) for labels in spec.cumulants):
+        return []
+    _dense_blocks(spec, dim, kappa, parameters, block_cache)
+    if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
+        return []
+    return pairs
+
+
+def network_bytes(module, order: int, kappa, parameters, dim: int, tolerance: float | None, block_cache: dict,
+                  taken=frozenset()) -> int:
+    r"""The bytes of the arrays that the networks of output ``order`` of :func:`factored_output` make -- built,
+    split at their diagonals, merged -- counted by making them with
+    :class:`~symcorr.numeric.shape_only.ShapeOnly` stand-ins of the blocks and the inputs' arrays: the same
+    networks and steps, shared alike between networks (by identity), without values. Every array made counts,
+    whether or not it is still held at the peak: a bound from above. ``taken``: the terms the layer takes whole
+    (:func:`whole_terms`, :func:`whole_corrections`), whose parts are not networks. With a tolerance, a term split
+    at its blocks' diagonals (:func:`diagonal_parts`) counts an off-diagonal copy and a part of :math:`N^2` values
+    per block so split."""
+    ledger = shape_only.Ledger()
+    marks, rests = {}, {}
+    if tolerance is not None:
+        for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
+            pairs = [] if number in taken else _split_pairs(spec, order, kappa, parameters, dim, block_cache)
+            if not pairs:
+                continue
+            arrays = [ledger.stand_in(array) for array, _ in _dense_blocks(spec, dim, kappa, parameters, block_cache)]
+            for position in pairs:
+                ledger.made((dim, dim))                 # the part where the pair's neurons coincide
+                arrays[position] = off = arrays[position].copy()
+                marks[id(off)] = off
+            rests[number] = arrays
+    steps: dict = {}
+    kept = []
+    for term in output_terms(module, order, kappa, parameters, dim, block_cache,
+                             cyclic=None if tolerance is not None else False, fold_cache=steps, skipped=taken,
+                             blocks=rests, stand_in=ledger.stand_in):
+        if tolerance is not None and term.cyclic():
+            pieces, left = tensor_networks.split_diagonals(term, marks, steps)
+            kept += pieces + left
+        elif tolerance is not None or not (term.cyclic() or heavy(term, order)):
+            kept.append(term)                           # (exactly, the others are summed into the dense block)
+    tensor_networks.merged(kept)
+    return ledger.bytes
 
 
 def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
@@ -738,7 +795,8 @@ def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: di
 
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None,
-                        vanishing: frozenset = frozenset(), whole: dict | None = None) -> int:
+                        vanishing: frozenset = frozenset(), whole: dict | None = None,
+                        networks: dict | None = None) -> int:
     r"""An estimate, from above, of the bytes :func:`factored_output` of orders ``3..orders`` allocates on the
     inputs ``kappa``, before anything is computed:
 
@@ -760,14 +818,20 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       terms go into it exactly (with a tolerance, whether any cyclic term stays is known only after the
       estimate of their size: the block is checked against the budget then, before it is allocated).
 
+    With ``networks`` (per order, :func:`network_bytes`: the arrays the networks make, counted once each by making
+    them of shapes only) that count takes the place of the count per network and of the off-diagonal copies.
+
     The arrays the networks hold are also counted as they are made, against the same budget
-    (``_HeldArrays``): a layer over the budget stops there, after one network's arrays. This matters at closure
-    4, where the products and off-diagonal copies of the networks split at their diagonals are not in this
-    estimate and can be most of the peak (a cubic layer of 96 neurons: estimated 0.13 GB, 0.50 GB held, 0.38 GB
-    of it by about 800 split networks; they share arrays, so a count per network overstates the quadratic's
-    several times). Measured against the peaks of quadratic and cubic layers (closure 3, tolerance 0.2,
-    N = 256 and 1024) it is 1.3-3.4 times the peak, of ReLU's (N = 512 and 1024) 2.0-3.4 times;
-    tests/numeric/test_factored_pointwise.py checks that it is above."""
+    (``_HeldArrays``): a layer over the budget stops there, after one network's arrays. Counted per network, the
+    products and off-diagonal copies of the networks split at their diagonals are not in this estimate and can be
+    most of the peak at closure 4 (a cubic layer of 96 neurons: estimated 0.13 GB, 0.50 GB held, 0.38 GB of it by
+    about 800 split networks), while the networks' shared arrays are counted with each network that reads them. The
+    count of networks made of shapes has both right: a layer whose estimate counted per network is above its
+    budget asks for it (:func:`symcorr.numeric.pointwise.factored_layer`). Measured against the peaks of quadratic
+    and cubic layers (closure 3, tolerance 0.2, N = 256 and 1024) the count per network is 1.3-3.4 times the
+    peak, of ReLU's (N = 512 and 1024) 2.0-3.4 times; with the networks made of shapes, ReLU's second layer is 1.9
+    times its peak at N = 512 (closure 3) and 1.75 times at N = 128 (closure 4), where the count per network was
+    3.5 times. tests/numeric/test_factored_pointwise.py checks that both are above."""
     held = _held_terms(kappa)
     total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
@@ -791,6 +855,8 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             block = block or any(heavy(t, m) for h in inputs for t in h)
         taken = _taken_whole(cyclic) if whole is None else whole.get(m, frozenset())
         networks_bytes += sum(size for number, size in split.items() if whole is None or number not in taken)
+        if networks is not None:
+            networks_bytes = networks[m]
         if taken:                           # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
             # summed, one being made and its working arrays; one slice of each input of order >= 3
             networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
@@ -940,6 +1006,7 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
+           "network_bytes",
            "cyclic_correction",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

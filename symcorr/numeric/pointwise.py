@@ -413,12 +413,19 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     """Output orders ``1..order`` of a factored ``plan``: 1..2 dense from ``plan.kernel``, the others
     :class:`~symcorr.numeric.factored.FactoredTensor` s from ``plan.factored``, and the diagonal of order
     ``order + 1`` when the plan keeps it (:mod:`symcorr.numeric.factored_pointwise`); and with ``pair_mean`` the
-    mean of that order's pair entries (as :func:`pair_mean_cumulant`, from the generated terms), else ``None``."""
+    mean of that order's pair entries (as :func:`pair_mean_cumulant`, from the generated terms), else ``None``.
+
+    Its memory is estimated before anything but the blocks is made: quickly, every network's arrays counted as its
+    own (:func:`~symcorr.numeric.factored_pointwise.factored_peak_bytes`), and where that is above the budget, once
+    more with the networks made of shapes only, each array they make counted once
+    (:func:`~symcorr.numeric.factored_pointwise.network_bytes`: about as many Python steps as making them; ReLU's
+    second layer at closure 4, 16.5 GiB counted per network, 4.8 GiB so, 3.2 GB peak; docs/theory.md section
+    12.5)."""
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
                                                     factored_pattern_mean, factored_peak_bytes, factored_remedy,
-                                                    pattern_mean_bytes, vanishing_blocks, whole_corrections,
-                                                    whole_terms)
+                                                    network_bytes, pattern_mean_bytes, vanishing_blocks,
+                                                    whole_corrections, whole_terms)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = factored_remedy(tolerance, kappa, dim)
@@ -431,8 +438,13 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     whole = None if tolerance is None else {
         m: whole_terms(plan.factored, m, kappa, parameters, dim, blocks)
         | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
-    check_memory(factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole), what, remedy,
-                 budget)
+    estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
+    if estimate > memory_budget(budget):
+        # that count takes every network's arrays as its own: the networks made of shapes only count each once
+        networks = {m: network_bytes(plan.factored, m, kappa, parameters, dim, tolerance, blocks,
+                                     whole[m] if whole is not None else frozenset()) for m in range(3, order + 1)}
+        estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole, networks)
+    check_memory(estimate, what, remedy, budget)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     for m in range(3, order + 1):
         tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))

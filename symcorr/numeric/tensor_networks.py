@@ -519,7 +519,7 @@ def _joined(terms: list[Term]) -> list[Term]:
         if index in sums:                    # a sum made here (weight 1): added to in place
             sums[index] += term.weight * addend
             continue
-        total = np.multiply(leader.factors[open_position], leader.weight, out=np.empty(addend.shape))
+        total = leader.weight * leader.factors[open_position]
         total += term.weight * addend
         sums[index] = total
         factors = list(leader.factors)

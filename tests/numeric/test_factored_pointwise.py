@@ -624,12 +624,15 @@ def test_bootstrap_error_of_a_truncation_size_matches_the_spread_over_independen
     assert bootstrap_error(0.3 * whole[:256], whole[:256]) < 1e-15
 
 
+@pytest.mark.parametrize("networks", ["counted per network", "made of shapes"])
 @pytest.mark.parametrize("name", ["quadratic", "cubic", "relu"])
-def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name, monkeypatch):
+def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name, networks, monkeypatch):
     """Every factored layer of a depth-3 network (closure 3, with a tolerance) allocates at most what
-    ``factored_peak_bytes`` estimated before it ran (numpy's allocations traced by tracemalloc). ReLU's second
-    layer takes its cyclic terms whole (not split at their diagonals: no off-diagonal copies counted) and reads a
-    symmetric order-4 input term (its arrangements one network each)."""
+    ``factored_peak_bytes`` estimated before it ran (numpy's allocations traced by tracemalloc), whether the
+    networks' arrays are counted per network or, as a layer does when that count is above its budget (here
+    always), by making the networks of shapes only (``network_bytes``). ReLU's second layer takes its cyclic terms
+    whole (not split at their diagonals: no off-diagonal copies counted) and reads a symmetric order-4 input term
+    (its arrangements one network each)."""
     import tracemalloc
 
     import torch
@@ -639,7 +642,7 @@ def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name
     from symcorr.networks.modules import from_activation, mlp
     from symcorr.networks.propagation import propagate
 
-    estimates, peaks = [], []
+    estimates, bounds, peaks = [], [], []
     estimate, layer = factored_pointwise.factored_peak_bytes, pointwise_module.factored_layer
 
     def recorded_estimate(*args, **kwargs):
@@ -651,10 +654,13 @@ def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name
         tracemalloc.reset_peak()
         out = layer(*args, **kwargs)
         peaks.append(tracemalloc.get_traced_memory()[1] - start)
+        bounds.append(estimates[-1])          # the estimate the layer checked
         return out
 
     monkeypatch.setattr(factored_pointwise, "factored_peak_bytes", recorded_estimate)
     monkeypatch.setattr(pointwise_module, "factored_layer", measured_layer)
+    if networks == "made of shapes":
+        monkeypatch.setattr(pointwise_module, "memory_budget", lambda budget: 0)
     activation = {"quadratic": activations.quadratic(1.0), "cubic": activations.cubic(), "relu": None}[name]
     dim = 96
     model = mlp([dim] * 5, torch.nn.ReLU if name == "relu" else lambda: from_activation(activation, learnable=False),
@@ -667,8 +673,44 @@ def test_the_memory_estimate_of_a_factored_layer_is_above_what_it_allocates(name
                       tolerance=0.2, progress=False)
     finally:
         tracemalloc.stop()
-    assert len(peaks) == len(estimates) == 2
-    assert all(peak <= bound for peak, bound in zip(peaks, estimates)), (peaks, estimates)
+    assert len(peaks) == len(bounds) == 2 and len(estimates) == (2 if networks == "counted per network" else 4)
+    assert all(peak <= bound for peak, bound in zip(peaks, bounds)), (peaks, bounds)
+
+
+def test_the_networks_made_of_shapes_count_the_arrays_the_networks_make(monkeypatch):
+    """``network_bytes`` of ReLU's second factored layer (width 64, closure 3, tolerance 0.2): at least the bytes of
+    the arrays its output's networks hold that are neither its blocks nor its inputs' arrays, and at most twice the
+    peak that making the output took (traced by tracemalloc, sampled values and all)."""
+    import tracemalloc
+
+    import torch
+
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+    from symcorr.networks.modules import mlp
+    from symcorr.networks.propagation import propagate
+    from symcorr.numeric.factored import terms_of
+
+    calls, output = [], factored_pointwise.factored_output
+    monkeypatch.setattr(factored_pointwise, "factored_output", lambda *args: calls.append(args) or output(*args))
+    dim = 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        propagate(mlp([dim] * 4, torch.nn.ReLU, init_gain=0.7, seed=0), Cumulants(np.zeros(dim), np.eye(dim)),
+                  order=2, closure=3, representation="factored", tolerance=0.2, progress=False)
+    module, order, kappa, parameters, _, tolerance, budget, blocks = calls[-1]
+    taken = (factored_pointwise.whole_terms(module, order, kappa, parameters, dim, blocks)
+             | factored_pointwise.whole_corrections(module, order, kappa, parameters, dim, blocks))
+    counted = factored_pointwise.network_bytes(module, order, kappa, parameters, dim, tolerance, blocks, taken)
+    tracemalloc.start()
+    try:
+        result = output(module, order, kappa, parameters, dim, tolerance, budget, blocks)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    given = {id(a) for a in blocks.values() if isinstance(a, np.ndarray)}
+    given |= {id(a) for n in range(3, len(kappa) + 1) for t in terms_of(kappa[n - 1], n) for a in t.arrays()}
+    made = {id(a): a for t in result.terms for a in t.arrays() if id(a) not in given}
+    assert sum(a.nbytes for a in made.values()) <= counted <= 2 * peak, (made, counted, peak)
 
 
 def test_a_slice_read_within_a_tolerance_drops_its_cycles_off_diagonal_parts_and_states_their_size(monkeypatch):
