@@ -461,7 +461,8 @@ def network_bytes(module, order: int, kappa, parameters, dim: int, tolerance: fl
     whether or not it is still held at the peak: a bound from above. ``taken``: the terms the layer takes whole
     (:func:`whole_terms`, :func:`whole_corrections`), whose parts are not networks. With a tolerance, a term split
     at its blocks' diagonals (:func:`diagonal_parts`) counts an off-diagonal copy and a part of :math:`N^2` values
-    per block so split."""
+    per block so split. More than :data:`MAX_NETWORKS` networks are refused here, as the layer would refuse
+    them."""
     ledger = shape_only.Ledger()
     marks, rests = {}, {}
     if tolerance is not None:
@@ -485,6 +486,7 @@ def network_bytes(module, order: int, kappa, parameters, dim: int, tolerance: fl
             kept += pieces + left
         elif tolerance is not None or not (term.cyclic() or heavy(term, order)):
             kept.append(term)                           # (exactly, the others are summed into the dense block)
+        _check_networks(len(kept), order, dim)          # as the layer would, before making as many
     tensor_networks.merged(kept)
     return ledger.bytes
 
@@ -716,6 +718,15 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     return FactoredTensor(order, dim, terms, tuple(dropped))
 
 
+def _check_networks(count: int, order: int, dim: int) -> None:
+    """Refuse a layer whose output ``order`` holds more than :data:`MAX_NETWORKS` networks (``count`` so far)."""
+    if count > MAX_NETWORKS:
+        raise MemoryBudgetError(
+            f"the factored form of output order {order} of {dim} neurons grows beyond {MAX_NETWORKS} networks at "
+            "this layer (the diagram terms multiply with the depth; terms are not compressed): use a lower closure, "
+            "fewer layers, or representation='dense' where it fits", count, MAX_NETWORKS)
+
+
 class _HeldArrays:
     """The bytes of the distinct arrays the networks of one output order hold, checked against the budget
     as they are made: the networks after a split are not known before (their number grows with the depth,
@@ -726,11 +737,7 @@ class _HeldArrays:
 
     def add(self, terms) -> None:
         self.count += len(terms)
-        if self.count > MAX_NETWORKS:
-            raise MemoryBudgetError(
-                f"the factored form of output order {self.order} of {self.dim} neurons grows beyond {MAX_NETWORKS} "
-                "networks at this layer (the diagram terms multiply with the depth; terms are not compressed): "
-                "use a lower closure, fewer layers, or representation='dense' where it fits", self.count, MAX_NETWORKS)
+        _check_networks(self.count, self.order, self.dim)
         for term in terms:
             for array in term.arrays():
                 if id(array) not in self.seen:
