@@ -1013,7 +1013,6 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
-           "network_bytes",
-           "cyclic_correction",
+           "cyclic_correction", "network_bytes",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]
