@@ -461,7 +461,7 @@ def network_bytes(module, order: int, kappa, parameters, dim: int, tolerance: fl
     whether or not it is still held at the peak: a bound from above. ``taken``: the terms the layer takes whole
     (:func:`whole_terms`, :func:`whole_corrections`), whose parts are not networks. With a tolerance, a term split
     at its blocks' diagonals (:func:`diagonal_parts`) counts an off-diagonal copy and a part of :math:`N^2` values
-    per block so split. More than :data:`MAX_NETWORKS` networks are refused here, as the layer would refuse
+    per block so split. More than ``MAX_NETWORKS`` networks are refused here, as the layer would refuse
     them."""
     ledger = shape_only.Ledger()
     marks, rests = {}, {}
@@ -809,7 +809,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
 
     * the block arrays of the terms whose input cumulants are held (:func:`block_bytes`); terms with a block
       in ``vanishing`` (:func:`vanishing_blocks`, once the blocks are evaluated) make no networks;
-    * per network made (:func:`_network_count`: the arrangements of a symmetric input term are one network), the
+    * per network made (``_network_count``: the arrangements of a symmetric input term are one network), the
       arrays it refers to (what :func:`~symcorr.numeric.tensor_networks.simplified` creates from them: every step
       makes one array no larger than those it replaces, and steps on the same arrays are shared between networks),
       except those of the dense tensor's size, which are summed one network at a time into the dense block;
