@@ -165,6 +165,12 @@ class FactoredTensor:
                               self.dropped)
 
     # -- beyond the protocol ---------------------------------------------------
+    def stacked(self, budget=None) -> "FactoredTensor":
+        r"""The same tensor in fewer terms, exactly: terms that are one network but for the arrays held at one summed
+        index made one whose index runs over them in turn (:func:`~symcorr.numeric.tensor_networks.stacked`,
+        docs/theory.md section 12.3); its arrays checked against ``budget`` before they are made."""
+        return FactoredTensor(self.order, self.dim, tensor_networks.stacked(self.terms, budget), self.dropped)
+
     def entries(self, tuples) -> np.ndarray:
         """The entries at the index tuples ``tuples`` (shape ``(M, order)``)."""
         return tensor_networks.summed_entries(self.terms, np.asarray(tuples, dtype=np.intp), self.dim)

@@ -505,9 +505,10 @@ def cyclic_correction(spec) -> bool:
 
 def whole_corrections(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
     """The numbers of the cyclic diagonal corrections of output ``order`` that :func:`factored_output` takes whole
-    (with a tolerance: :func:`correction_parts`), not as networks split at their diagonals: all of them if the
-    networks they would make number more than :data:`SPLIT_NETWORKS` (ReLU's second factored layer at closure 4:
-    4600, split into 19,000), else none."""
+    (:func:`correction_parts`: exactly), not as networks split at their diagonals (with a tolerance) or summed into
+    the dense block one at a time (without): all of them if the networks they would make number more than
+    :data:`SPLIT_NETWORKS` (ReLU's second factored layer at closure 4: 4600, split into 19,000; erf's third at
+    closure 4: 2.0 million), else none."""
     return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, cyclic_correction))
 
 
@@ -524,6 +525,21 @@ def _network_counts(module, order: int, kappa, parameters, dim: int, block_cache
             continue
         counts.append((count, number))
     return counts
+
+
+def stacked_inputs(module, order: int, kappa, parameters, budget=None) -> tuple:
+    r"""``kappa`` with the terms of its factored tensors stacked (``FactoredTensor.stacked``: exact, terms that
+    are one network but for arrays held at one summed index made one) where the acyclic terms of an output order
+    :math:`3..`\ ``order`` would make more than ``MAX_NETWORKS`` networks on them as they are (the layer refuses
+    beyond it), else ``kappa`` itself: erf's third layer at closure 4, whose input of order 4 holds 148 terms (37
+    stacked; docs/theory.md sections 12.2-12.3). Not otherwise: a stacked index repeats the arrays it does not vary
+    (the leg matrices among them) once per term."""
+    held = _held_terms(kappa)
+    count = max(sum(_networks_made(spec, held) for spec in getattr(module, f"TERMS_{m}")
+                    if not whole_cyclic(spec) and _scalar(spec, parameters) != 0) for m in range(3, order + 1))
+    if count <= MAX_NETWORKS:
+        return kappa
+    return tuple(tensor.stacked(budget) if isinstance(tensor, FactoredTensor) else tensor for tensor in kappa)
 
 
 def _networks_made(spec, held) -> int:
@@ -625,16 +641,17 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     diagonals: where neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct
     parts are the candidates, their values at the sampled tuples from the inputs' values there
     (:func:`spec_entries`); one that is kept goes into the dense block. When the cyclic diagonal corrections would
-    make too many networks (:func:`whole_corrections`) they are kept whole and exactly, as their values on their
-    patterns (:func:`correction_parts`, at most :math:`N^{m-1}`)."""
+    make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a tolerance or
+    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`)."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
     acyclic, candidates, dropped = [], [], []
     held = _HeldArrays(order, dim, budget)
-    whole = frozenset()
+    whole = frozenset() if tolerance is None else whole_terms(module, order, kappa, parameters, dim, block_cache)
+    corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
     if tolerance is None:
-        for term in output_terms(module, order, kappa, parameters, dim, block_cache):
+        for term in output_terms(module, order, kappa, parameters, dim, block_cache, skipped=corrections):
             if not term.cyclic() and not heavy(term, order):
                 acyclic.append(term)
                 held.add([term])
@@ -645,8 +662,6 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         if factors:
             block.add(summed_products(factors, letters, dim))
     else:
-        whole = whole_terms(module, order, kappa, parameters, dim, block_cache)
-        corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
         marks: dict = {}      # the off-diagonal arrays the splits make (not split again)
         rests: dict = {}
         for number, spec in enumerate(specs):
@@ -668,6 +683,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
+    if whole or corrections:
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
         for part in coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
                                      block_cache):
@@ -1013,6 +1029,6 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
-           "cyclic_correction", "network_bytes",
+           "cyclic_correction", "network_bytes", "stacked_inputs",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

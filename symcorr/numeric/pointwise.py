@@ -321,9 +321,12 @@ def _unchecked(cumulants: Cumulants, activation: Activation, order: int, closure
                                    partial_next=plan.keeps_diagonal, requested=requested_closure,
                                    pair_mean=pair_mean, truncation_size=size)
     kappa = tuple(cumulants.tensor(n) for n in range(1, closure + 1))
+    parameters = [value for _, value in activation.parameters]
+    if plan.factored is not None:       # input terms stacked where the layer would make too many networks of them
+        from symcorr.numeric.factored_pointwise import stacked_inputs
+        kappa = stacked_inputs(plan.factored, order, kappa, parameters, memory_budget)
     if tolerance is not None:           # slices whose networks cost more than N^3 split, within the tolerance
         kappa = within_tolerance(kappa, tolerance)
-    parameters = [value for _, value in activation.parameters]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, naming the cause
         if plan.factored is None:
             tensors = [cumulant(kappa, *parameters) for cumulant in kernel.CUMULANTS[:order]]
@@ -435,14 +438,13 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     kappa = tuple(CachedSlices(t) if isinstance(t, (RankOneSum, RankOneAndPairing)) else t for t in kappa)
     blocks: dict = {}
     vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
-    whole = None if tolerance is None else {
-        m: whole_terms(plan.factored, m, kappa, parameters, dim, blocks)
-        | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
+    whole = {m: (frozenset() if tolerance is None else whole_terms(plan.factored, m, kappa, parameters, dim, blocks))
+             | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
     estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
     if estimate > memory_budget(budget):
         # that count takes every network's arrays as its own: the networks made of shapes only count each once
         networks = {m: network_bytes(plan.factored, m, kappa, parameters, dim, tolerance, blocks,
-                                     whole[m] if whole is not None else frozenset()) for m in range(3, order + 1)}
+                                     whole[m]) for m in range(3, order + 1)}
         estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole, networks)
     check_memory(estimate, what, remedy, budget)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]

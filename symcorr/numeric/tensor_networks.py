@@ -49,6 +49,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import math
 
 import numpy as np
 import opt_einsum
@@ -451,11 +452,147 @@ def merged(terms: list[Term]) -> list[Term]:
     indices summed into one factor (:class:`SingleSum`). Stars are not stacked along their hubs into one: that
     saves no operation, copies every factor, and hides the arrays stars share (a linear layer folds a shared
     array once; a star whose slots hold one array has fewer distinct slice arrangements) -- docs/theory.md
-    section 12.3."""
+    section 12.3; :func:`stacked` does it where a layer would make too many networks otherwise."""
     terms = _joined(deduplicated(terms))
     singles = SingleSum()
     out = [term for term in terms if not singles.add(term)]
     return out + singles.terms()
+
+
+def stacked(terms: list[Term], budget=None) -> list[Term]:
+    r"""The same sum of :math:`\operatorname{Sym}(X_t)` in fewer terms, exactly: terms that are one network but for
+    their factors' arrays (``_skeleton``: the same leg matrices, slots and indices, factors of the same shapes),
+    and whose arrays that differ all hold one summed index :math:`k` (internal, or mapped to its slot by a leg
+    matrix), made one network whose :math:`k` runs over the terms in turn, :math:`k' = (t, k)`, of length
+    :math:`T` times its own (docs/theory.md section 12.3):
+
+    .. math::
+
+        \sum_{t=1}^{T} w_t \sum_k \prod_f F^{(t,f)} = \sum_{k'} \prod_f F'^{(f)}_{k'}, \qquad
+        F'^{(f)}_{(t,k)} = w_t^{[f = f_0]} F^{(t,f)}_{k}
+
+    -- the arrays that differ concatenated along :math:`k`'s axis (the weights in the first one's blocks), the others
+    that hold :math:`k` (and the leg matrices mapping it) repeated :math:`T` times along it. Where several indices
+    qualify, the one whose repeated arrays are smallest. :func:`merged` joins terms that differ in one factor
+    without a longer index; this takes the rest: a pointwise layer makes a network per term of its inputs, and
+    erf's third layer at closure 4 would make more than ``MAX_NETWORKS`` of them from 148 unstacked terms. The
+    slices of a stacked term cost what those of its terms did together. The arrays it makes are checked against
+    ``budget`` first."""
+    groups: dict = {}
+    for number, term in enumerate(terms):
+        key, sequence, names, order = _skeleton(term)
+        groups.setdefault(key, []).append((number, sequence, names, order))
+    out, plans = [], []
+    for key, members in groups.items():
+        if len(members) == 1:
+            out.append(terms[members[0][0]])
+            continue
+        # each in the order of its slots that its key describes (Sym(X) is the same in every order)
+        group = [Term(terms[n].weight, terms[n].factors, terms[n].indices, [terms[n].legs[s] for s in order],
+                      terms[n].symmetric) for n, _, _, order in members]
+        plan = _stacking(group, key, [sequence for _, sequence, _, _ in members], members[0][2])
+        if plan is None:
+            out += [terms[n] for n, _, _, _ in members]
+        else:
+            plans.append(plan)
+    check_memory(sum(plan[-1] for plan in plans), f"{len(terms)} factored terms stacked into {len(out) + len(plans)}",
+                 "a lower closure, fewer layers, or fewer neurons", budget)
+    return out + [_stacked_term(*plan[:-1]) for plan in plans]
+
+
+def _skeleton(term: Term) -> tuple:
+    r"""``(key, sequence, names, order)``: ``term``'s network with its factors' arrays left open (only their shapes
+    told) and its leg matrices by identity, its slots in ``order`` (the least key over the orders of a term that is
+    not symmetric: :math:`\operatorname{Sym}(X)` is the same in each); ``sequence`` the factors' positions in the
+    key's order, ``names`` its name for each index. Terms with equal keys are one network but for their factors'
+    arrays: factor ``sequence[p]`` of one in the place of the other's, axis by axis, their slots in their
+    ``order``."""
+    holders: dict = {}
+    for factor, ix in zip(term.factors, term.indices):
+        for axis, k in enumerate(ix):
+            holders.setdefault(k, []).append((factor.shape, axis))
+    around = {k: tuple(sorted(held)) for k, held in holders.items()}
+    best = None
+    slot_orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
+    for order in slot_orders:
+        names: dict = {}
+        legs = []
+        for s in order:
+            k, leg = term.legs[s]
+            names.setdefault(k, len(names))
+            legs.append((names[k], 0 if leg is None else id(leg)))
+        keys = [(factor.shape, tuple((names.get(k, -1), around[k]) for k in ix))
+                for factor, ix in zip(term.factors, term.indices)]
+        for sequence in _sorted_with_ties(keys):
+            named = dict(names)
+            for n in sequence:
+                for k in term.indices[n]:
+                    named.setdefault(k, len(named))
+            key = (term.symmetric, tuple(legs),
+                   tuple((term.factors[n].shape, tuple(named[k] for k in term.indices[n])) for n in sequence))
+            if best is None or key < best[0]:
+                best = (key, sequence, named, order)
+    return best
+
+
+def _stacking(group: list[Term], key: tuple, sequences: list, names: dict) -> tuple | None:
+    """How :func:`stacked` makes one term of ``group`` (equal :func:`_skeleton` keys, each term's slots in the order
+    its key describes; ``sequences`` their factors in the key's order, ``names`` the first one's index names):
+    ``(group, sequences, varying, index, bytes made)``, or ``None`` where no summed index is held by every array
+    that differs (or nothing differs: :func:`deduplicated`'s)."""
+    _, legs, described = key
+    varying = [p for p in range(len(described))
+               if len({id(term.factors[sequence[p]]) for term, sequence in zip(group, sequences)}) > 1]
+    if not varying:
+        return None
+    open_slots = {name for name, leg in legs if leg == 0}
+    common = set.intersection(*(set(described[p][1]) for p in varying)) - open_slots
+    count = len(group)
+    best = None
+    for name in sorted(common):
+        if any(ix.count(name) > 1 for _, ix in described):
+            continue
+        repeated = {id(group[0].factors[sequences[0][p]]): group[0].factors[sequences[0][p]]
+                    for p, (_, ix) in enumerate(described) if name in ix and p not in varying}
+        for (k, leg), (slot_name, _) in zip(group[0].legs, legs):
+            if slot_name == name and leg is not None:
+                repeated[id(leg)] = leg
+        cost = sum(array.size for array in repeated.values())
+        if best is None or cost < best[0]:
+            made = cost + sum(math.prod(described[p][0]) for p in varying)
+            best = (cost, name, FLOAT * count * made)
+    if best is None:
+        return None
+    index = next(k for k, n in names.items() if n == best[1])
+    return group, sequences, varying, index, best[2]
+
+
+def _stacked_term(group: list[Term], sequences: list, varying: list, index: int) -> Term:
+    """The term :func:`_stacking` plans: ``group``'s networks with the first one's ``index`` run over the terms in
+    turn."""
+    template, first = group[0], sequences[0]
+    repeated: dict = {}
+
+    def repeat(array: np.ndarray, axis: int) -> np.ndarray:
+        if id(array) not in repeated:
+            repeated[id(array)] = np.concatenate([array] * len(group), axis=axis)
+        return repeated[id(array)]
+
+    factors = list(template.factors)
+    for p, position in enumerate(first):
+        ix = template.indices[position]
+        if index not in ix:
+            continue
+        axis = ix.index(index)
+        if p in varying:
+            blocks = [term.factors[sequence[p]] for term, sequence in zip(group, sequences)]
+            if p == varying[0]:
+                blocks = [term.weight * block for term, block in zip(group, blocks)]
+            factors[position] = np.concatenate(blocks, axis=axis)
+        else:
+            factors[position] = repeat(template.factors[position], axis)
+    legs = [(k, repeat(leg, 1) if k == index and leg is not None else leg) for k, leg in template.legs]
+    return Term(1.0, factors, template.indices, legs, template.symmetric)
 
 
 _ANY = object()     # the factor a key of _joined leaves open
@@ -1544,5 +1681,5 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
            "summed_slice", "entries", "summed_entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
-           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated", "broadcast", "split_network",
+           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated", "stacked", "broadcast", "split_network",
            "network_at", "off_diagonal_at", "add_off_diagonal", "SPLIT_COST", "SPLIT_FLOPS"]

@@ -346,6 +346,63 @@ def test_merged_joins_networks_that_differ_in_one_factor_only():
     assert len(merged([first, second])) == 1
 
 
+def test_stacked_makes_networks_that_differ_at_one_summed_index_one_term_exactly():
+    """Terms that are one network but for arrays all holding one summed index -- hubs of stars with a slot order of
+    their own, vectors under leg matrices, a three-index factor beside a matrix, with their weights -- are one term
+    each after stacking, whose index runs over theirs in turn (the arrays it does not vary repeated); the sum is the
+    same. Terms whose differing arrays share no summed index (a path whose two matrices differ, both holding a
+    slot's index) and networks of other shapes stay as they are."""
+    from symcorr.numeric.tensor_networks import stacked
+
+    rng = np.random.default_rng(19)
+    dim, r = 5, 3
+    L, U = rng.normal(size=(dim, dim)), rng.normal(size=(dim, r))
+    identity = [(s, None) for s in range(3)]
+    stars = [Term(w, [rng.normal(size=(dim, r)), U, rng.normal(size=(dim, r))], [(0, 3), (1, 3), (2, 3)], identity)
+             for w in (0.7, -1.3, 2.1)]
+    # the first star with its slots in another order, its hub renamed and its factors shuffled (a non-symmetric
+    # term: Sym is the same in every order of its slots)
+    first = stars[0]
+    stars.append(Term(0.4, [first.factors[2], U, first.factors[0]], [(0, 8), (2, 8), (1, 8)],
+                      [(1, None), (2, None), (0, None)]))
+    # sum_a v_a L_ia L_ja L_ka: the leg matrices repeated along the stacked index
+    legged = [Term(w, [rng.normal(size=dim)], [(0,)], [(0, L)] * 3) for w in (0.5, -0.9)]
+    # T_{ija} u_{ka}: the three-index factor varies, u repeated
+    three = [Term(w, [rng.normal(size=(dim, dim, r)), U], [(0, 1, 4), (2, 4)], identity) for w in (1.0, 0.3)]
+    # A_ij B_jk: both differ, both hold slot 1's index only -- nothing to stack along
+    paths = [Term(w, [rng.normal(size=(dim, dim)), rng.normal(size=(dim, dim))], [(0, 1), (1, 2)], identity)
+             for w in (0.6, -0.2)]
+    wider = Term(0.8, [rng.normal(size=(dim, r + 1)) for _ in range(3)], [(0, 3), (1, 3), (2, 3)], identity)
+    terms = stars + legged + three + paths + [wider]
+    fewer = stacked(terms)
+    assert len(fewer) == 6          # stars, legged, three made one each; the paths and the wider star as they were
+    assert relative(dense_sum(fewer, 3, dim), dense_sum(terms, 3, dim)) < 1e-12
+    lengths = sorted(max(term.dims().values()) for term in fewer)
+    assert lengths == sorted([dim, dim, dim, 2 * dim, 2 * r, 4 * r])     # stacked index: T times its length
+    for group in (stars, legged, three):
+        alone = stacked(group)
+        assert len(alone) == 1 and relative(dense_sum(alone, 3, dim), dense_sum(group, 3, dim)) < 1e-12
+    assert len(stacked(paths)) == 2 and stacked([stars[0]]) == [stars[0]]
+
+
+def test_stacked_tensor_keeps_entries_and_refuses_above_the_budget_before_it_makes_anything():
+    rng = np.random.default_rng(20)
+    dim, r = 6, 4
+    identity = [(s, None) for s in range(4)]
+    B = rng.normal(size=(dim, r))
+    # order 4: double hubs sum_ab A_ia C_ja M_ab B_kb B_lb that differ in the factors on hub a
+    terms = [Term(w, [rng.normal(size=(dim, r)), rng.normal(size=(dim, r)), rng.normal(size=(r, r)), B, B],
+                  [(0, 4), (1, 4), (4, 5), (2, 5), (3, 5)], identity) for w in (0.5, 1.5, -0.25)]
+    tensor = FactoredTensor(4, dim, terms)
+    fewer = tensor.stacked()
+    assert len(fewer.terms) == 1
+    assert relative(fewer.to_dense(), tensor.to_dense()) < 1e-12
+    tuples = rng.integers(0, dim, size=(20, 4))
+    assert relative(fewer.entries(tuples), tensor.entries(tuples)) < 1e-12
+    with pytest.raises(MemoryBudgetError, match="stacked"):
+        tensor.stacked(budget=100)
+
+
 def _sharing_terms(order, dim, seed):
     """Terms that hold the same arrays joined in different ways: leg matrices on one internal index or two, a
     matrix between slots or between a slot and an internal index, with the slots in other orders."""

@@ -510,6 +510,41 @@ def test_cyclic_corrections_taken_whole_keep_the_chain_exact(monkeypatch):
     assert max(taken) > 0
 
 
+def test_cyclic_corrections_taken_whole_without_a_tolerance_keep_the_chain_exact(monkeypatch):
+    """Without a tolerance too, cyclic diagonal corrections that would make more than ``SPLIT_NETWORKS`` networks are
+    taken whole (``correction_parts``) instead of summed into the dense block one network at a time (erf's third
+    layer at closure 4: 2.0 million networks): ReLU's chain of two layers at closure 4 with ``SPLIT_NETWORKS = 0``
+    equals the dense chain to 1e-10."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    monkeypatch.setattr(factored_pointwise, "SPLIT_NETWORKS", 0)
+    taken, parts = [], factored_pointwise.correction_parts
+    monkeypatch.setattr(factored_pointwise, "correction_parts",
+                        lambda specs, *args: taken.append(len(specs)) or parts(specs, *args))
+    _resummed_chains("relu", 4, 2, 8, series_order=2)
+    assert max(taken) > 0
+
+
+def test_inputs_of_too_many_networks_are_stacked_and_the_chain_stays_exact(monkeypatch):
+    """erf's third layer at closure 4 (from a Gaussian, its first layer dense: exact joint moments) would make more
+    than ``MAX_NETWORKS`` networks of its inputs' terms (148 of order 4 at width 16); stacked
+    (``stacked_inputs``: exact) it makes fewer, and the chain equals the dense one to 1e-10. Its first two layers'
+    inputs are left as they are."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    counts, stack = [], factored_pointwise.stacked_inputs
+
+    def counted(module, order, kappa, *args):
+        out = stack(module, order, kappa, *args)
+        counts.append([(len(a.terms), len(b.terms)) for a, b in zip(kappa, out) if isinstance(a, FactoredTensor)])
+        return out
+
+    monkeypatch.setattr(factored_pointwise, "stacked_inputs", counted)
+    _resummed_chains("erf", 4, 3, 6, mixture=False, dense_first=True)
+    assert all(before == after for before, after in counts[0])          # the second layer's inputs: as they were
+    assert all(after < before for before, after in counts[-1])          # the third's: fewer terms
+
+
 def test_a_term_kept_whole_is_refused_before_its_dense_values_are_made(monkeypatch):
     """A cyclic term taken whole whose all-distinct part is kept is evaluated densely (the inputs' dense slices):
     its N^4 arrays are checked against the budget first, and refused with the estimate and the remedy."""
