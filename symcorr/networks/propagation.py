@@ -44,7 +44,7 @@ from symcorr.numeric.cumulants import Cumulants
 from symcorr.numeric.exactness import ApproximationWarning, approximation_message, quiet
 from symcorr.numeric.pointwise import check_pair_mean, keeps_next_diagonal, next_diagonal_input, order_argument, \
     representation_argument, tolerance_argument
-from symcorr.numeric.progress import progress_bar
+from symcorr.numeric.progress import progress_bar, reporting_to
 from symcorr.numeric.validity import problems_of, warn_invalid
 
 
@@ -225,7 +225,8 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
     :class:`~symcorr.numeric.budget.MemoryBudgetError` names the layer, the
     estimate and the remedy, and nothing is allocated. With orders >= 3 a
     progress bar over the layers is shown (``progress``: ``None`` = only on a
-    terminal).
+    terminal); inside a factored pointwise layer it tells the order and the
+    networks made so far (:func:`symcorr.numeric.progress.report`).
 
     ``representation`` says how orders >= 3 are held (docs/theory.md section 12; as for
     :func:`symcorr.pointwise`): ``'dense'`` arrays, ``'factored'`` sums of small tensor networks
@@ -294,8 +295,9 @@ def propagate(model, cumulants: Cumulants | None = None, order: int = 2, trace: 
             bar.set_postfix_str(label)
             valid_before = current.valid
             try:
-                current = rule.apply(module, current, replace(last_settings if index == last else settings,
-                                                              shape=shapes[index]))
+                with reporting_to(bar, label):      # a long layer tells what it is doing (factored networks)
+                    current = rule.apply(module, current, replace(last_settings if index == last else settings,
+                                                                  shape=shapes[index]))
             except (ValueError, FloatingPointError) as error:
                 raise type(error)(f"layer {name} ({type(module).__name__}): {error}") from None
             except MemoryBudgetError as error:   # an estimate made as the layer runs (e.g. a factored one's terms)

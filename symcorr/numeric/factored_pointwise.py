@@ -48,6 +48,7 @@ from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, mean_over_distinct, pattern_slice, zero_where_coincident
 from symcorr.notation.partitions import set_partitions
 from symcorr.numeric.factored import CachedSlices, Dropped, FactoredTensor, normalized, terms_of
+from symcorr.numeric.progress import report
 
 _LETTERS = "ijklmnopqrstuvwxyz"
 
@@ -539,6 +540,7 @@ def stacked_inputs(module, order: int, kappa, parameters, budget=None) -> tuple:
                     if not whole_cyclic(spec) and _scalar(spec, parameters) != 0) for m in range(3, order + 1))
     if count <= MAX_NETWORKS:
         return kappa
+    report("stacking the inputs' terms")
     return tuple(tensor.stacked(budget) if isinstance(tensor, FactoredTensor) else tensor for tensor in kappa)
 
 
@@ -651,7 +653,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     whole = frozenset() if tolerance is None else whole_terms(module, order, kappa, parameters, dim, block_cache)
     corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
     if tolerance is None:
-        for term in output_terms(module, order, kappa, parameters, dim, block_cache, skipped=corrections):
+        for made, term in enumerate(output_terms(module, order, kappa, parameters, dim, block_cache,
+                                                 skipped=corrections), start=1):
+            report(f"order {order}, networks made: {made}", often=True)
             if not term.cyclic() and not heavy(term, order):
                 acyclic.append(term)
                 held.add([term])
@@ -672,8 +676,10 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                     held.add(parts)
                     rests[number] = rest
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
-        for term in output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None, fold_cache=steps,
-                                 skipped=whole | corrections, blocks=rests):
+        for made, term in enumerate(output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None,
+                                                 fold_cache=steps, skipped=whole | corrections, blocks=rests),
+                                    start=1):
+            report(f"order {order}, networks made: {made}", often=True)
             if term.cyclic():
                 pieces, left = tensor_networks.split_diagonals(term, marks, steps)
                 acyclic += pieces
@@ -684,6 +690,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
     if whole or corrections:
+        report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
         for part in coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
                                      block_cache):
@@ -694,9 +701,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         parts = coincident.terms()
         held.add(parts)
         acyclic += parts
+    report(f"order {order}, merging the networks ({len(acyclic)})")
     candidates = tensor_networks.deduplicated(candidates)
     acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
     if candidates or whole:
+        report(f"order {order}, the sizes of the candidates for dropping ({len(candidates) + len(whole)})")
         tuples = sampled_tuples(dim, order)
         sampled_steps = tensor_networks.EntrySteps(tuples, dim)      # the terms share arrays: their steps made once
         valued = [(term, tensor_networks.entries(term, tuples, sampled_steps)) for term in candidates]

@@ -15,6 +15,7 @@ from symcorr.numeric.linear import linear
 from symcorr.numeric.exactness import ApproximationWarning, Cause, StatusProfile, approximation_message, \
     kept_of_next_order, pointwise_statuses, warnings_enabled, worst
 from symcorr.numeric.validity import problems_of, warn_invalid
+from symcorr.numeric.progress import report
 from symcorr.codegen.loader import load_factored, load_kernel
 from symcorr.derivation.tensor_networks import has_factored_form
 from symcorr.codegen.runtime.tuples import diagonal, pattern_mean
@@ -443,6 +444,7 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
     if estimate > memory_budget(budget):
         # that count takes every network's arrays as its own: the networks made of shapes only count each once
+        report("the memory estimate, networks made of shapes")
         networks = {m: network_bytes(plan.factored, m, kappa, parameters, dim, tolerance, blocks,
                                      whole[m]) for m in range(3, order + 1)}
         estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole, networks)

@@ -175,3 +175,42 @@ def test_a_factored_layer_above_the_budget_is_refused_by_name():
     with pytest.raises(MemoryBudgetError, match=r"^layer 1 \(Quadratic\): the factored pointwise layer of 64 neurons"):
         propagate(model, Cumulants(np.zeros(n), np.eye(n)), order=2, closure=3, representation="factored",
                   memory_budget="40M", progress=False)
+
+
+def test_a_factored_layer_tells_the_bar_what_it_is_doing(monkeypatch):
+    """A factored pointwise layer can take minutes (erf's third layer at closure 4); inside it the bar of ``propagate``
+    says which order it is at and how many networks it has made, after the layer's name, and the name alone
+    after the layer."""
+    import symcorr.networks.propagation as propagation
+    import symcorr.numeric.progress as progress
+
+    texts = []
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def set_postfix_str(self, text):
+            texts.append(text)
+
+        def update(self, n=1):
+            pass
+
+    monkeypatch.setattr(propagation, "progress_bar", Recorder)
+    monkeypatch.setattr(progress, "REPORT_INTERVAL", 0.0)
+    n = 6
+    model = mlp([n] * 4, lambda: snn.Quadratic(1.0), seed=0)
+    propagate(model, Cumulants(np.zeros(n), np.eye(n)), order=3, representation="factored")
+    layer = "3:Quadratic(alpha=1)"
+    inside = [t for t in texts if t.startswith(layer + ": ")]
+    made = [int(t.rsplit(" ", 1)[1]) for t in inside if t.startswith(layer + ": order 3, networks made: ")]
+    assert len(made) > 1 and made == list(range(1, len(made) + 1))     # each network told as it is made
+    assert texts[texts.index(inside[-1]) + 1] == layer
+    assert not any(t.startswith("0:Linear") and ": " in t for t in texts)
+    assert progress._REPORTER.get() is None         # nothing reported to outside the propagation
