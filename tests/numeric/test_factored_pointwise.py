@@ -525,8 +525,9 @@ def test_cyclic_corrections_taken_whole_without_a_tolerance_keep_the_chain_exact
     assert max(taken) > 0
 
 
+@pytest.mark.slow
 def test_inputs_of_too_many_networks_are_stacked_and_the_chain_stays_exact(monkeypatch):
-    """erf's third layer at closure 4 (from a Gaussian, its first layer dense: exact joint moments) would make more
+    """(24 s: marked slow; ``stacked`` itself is checked in tests/numeric/test_factored.py.) erf's third layer at closure 4 (from a Gaussian, its first layer dense: exact joint moments) would make more
     than ``MAX_NETWORKS`` networks of its inputs' terms (148 of order 4 at width 16); stacked
     (``stacked_inputs``: exact) it makes fewer, and the chain equals the dense one to 1e-10. Its first two layers'
     inputs are left as they are."""
