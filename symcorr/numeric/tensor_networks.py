@@ -507,11 +507,7 @@ def _skeleton(term: Term) -> tuple:
     key's order, ``names`` its name for each index. Terms with equal keys are one network but for their factors'
     arrays: factor ``sequence[p]`` of one in the place of the other's, axis by axis, their slots in their
     ``order``."""
-    holders: dict = {}
-    for factor, ix in zip(term.factors, term.indices):
-        for axis, k in enumerate(ix):
-            holders.setdefault(k, []).append((factor.shape, axis))
-    around = {k: tuple(sorted(held)) for k, held in holders.items()}
+    around = _neighbours(term, lambda factor: factor.shape)
     best = None
     slot_orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
     for order in slot_orders:
@@ -705,12 +701,13 @@ def _sorted_with_ties(keys) -> list[tuple]:
             for choice in itertools.product(*(itertools.permutations(group) for group in ties))]
 
 
-def _neighbours(term: Term) -> dict:
-    """Per index of ``term``, the arrays and axes that hold it (sorted; an open factor's axes not told apart)."""
+def _neighbours(term: Term, identify=id) -> dict:
+    """Per index of ``term``, the arrays (``identify(array)``: by identity, or as :func:`_skeleton` by shape) and axes
+    that hold it (sorted; an open factor's axes not told apart)."""
     holders: dict = {}
     for f, ix in zip(term.factors, term.indices):
         for axis, k in enumerate(ix):
-            holders.setdefault(k, []).append((id(f), -1 if f is _ANY else axis))
+            holders.setdefault(k, []).append((identify(f), -1 if f is _ANY else axis))
     neighbours = {k: tuple(sorted(held)) for k, held in holders.items()}
     for k, _ in term.legs:
         neighbours.setdefault(k, ())
