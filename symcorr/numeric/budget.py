@@ -15,7 +15,8 @@ the budget of an enclosing :func:`budget_scope` (how :func:`symcorr.propagate`
 hands its ``memory_budget`` to every layer), the environment variable ``SYMCORR_MEMORY_BUDGET`` (same forms), or
 :data:`DEFAULT_FRACTION` of the available memory: the smaller of the free
 physical memory (``MemAvailable``, via psutil) and the address space left under
-``ulimit -v`` (``RLIMIT_AS`` minus the process's current virtual size).
+``ulimit -v`` (``RLIMIT_AS`` minus the process's current virtual size), read at most every
+:data:`AVAILABLE_FRESH` seconds.
 
 Kernel estimates (:func:`kernel_peak_bytes`): a kernel module's own
 ``peak_bytes(n)`` when it has one (with the input slices it reads, :func:`input_slice_bytes`, when its inputs
@@ -40,11 +41,16 @@ import math
 import os
 import re
 import textwrap
+import time
 
 #: Default budget as a fraction of the available memory.
 DEFAULT_FRACTION = 0.5
 #: The environment variable that sets the budget (bytes, or e.g. ``'8G'``, ``'500M'``).
 ENVIRONMENT_VARIABLE = "SYMCORR_MEMORY_BUDGET"
+#: Seconds for which :func:`memory_budget` takes its last reading of :func:`available_bytes` again (a reading costs
+#: 60 microseconds, and the contractions of a factored tensor's terms check the budget thousands of times a second:
+#: 1 s of the 8.8 s of erf's order-4 cumulant of width 32 made dense, read afresh each time).
+AVAILABLE_FRESH = 0.25
 #: Bytes per float64 entry.
 FLOAT = 8
 #: Full-grid temporaries assumed for a kernel pattern whose source cannot be read.
@@ -139,7 +145,18 @@ def memory_budget(budget=None) -> int:
             return parse_bytes(os.environ[ENVIRONMENT_VARIABLE])
         except ValueError as error:
             raise ValueError(f"{ENVIRONMENT_VARIABLE}: {error}") from None
-    return int(DEFAULT_FRACTION * available_bytes())
+    return int(DEFAULT_FRACTION * _available_recently())
+
+
+_READING = [-math.inf, 0]       # when available_bytes() was last read (time.monotonic()), and what it read
+
+
+def _available_recently() -> int:
+    """:func:`available_bytes`, read again when the last reading is older than :data:`AVAILABLE_FRESH` seconds."""
+    now = time.monotonic()
+    if now - _READING[0] > AVAILABLE_FRESH:
+        _READING[:] = [now, available_bytes()]
+    return _READING[1]
 
 
 def check_memory(needed: int, what: str, remedy: str, budget=None, growing: bool = False) -> None:
@@ -312,4 +329,4 @@ __all__ = ["MemoryBudgetError", "memory_budget", "budget_scope", "check_memory",
            "budget_covering",
            "kernel_peak_bytes", "pattern_peak_bytes", "input_slice_bytes", "linear_peak_bytes",
            "dense_linear_peak_bytes",
-           "DEFAULT_FRACTION", "ENVIRONMENT_VARIABLE"]
+           "DEFAULT_FRACTION", "ENVIRONMENT_VARIABLE", "AVAILABLE_FRESH"]

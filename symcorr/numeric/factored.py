@@ -149,11 +149,12 @@ class FactoredTensor:
         return _in_order(values, axes)
 
     def to_dense(self, budget=None) -> np.ndarray:
-        check_memory(3 * FLOAT * self.dim**self.order + max((tensor_networks.slice_cost(t, _LETTERS[:self.order])[0]
-                                                              for t in self.terms), default=0),
+        """The whole tensor (:func:`~symcorr.numeric.tensor_networks.summed_dense`), after a memory estimate
+        (:func:`~symcorr.numeric.tensor_networks.summed_dense_bytes`)."""
+        check_memory(tensor_networks.summed_dense_bytes(self.terms, self.order, self.dim),
                      f"the dense order-{self.order} tensor of {self.dim} neurons from its {len(self.terms)} factored "
-                     "terms", "use its slices (slice(labels)) instead", budget)
-        return np.array(self.slice(_LETTERS[:self.order]))
+                     "terms", "use its slices (slice(labels)) or entries(tuples) instead", budget)
+        return tensor_networks.summed_dense(self.terms, self.order, self.dim)
 
     def linear(self, W) -> "FactoredTensor":
         r"""The tensor of :math:`z = W y` (docs/theory.md section 3): exact, factor by factor."""

@@ -843,9 +843,9 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       :func:`whole_corrections` give; ``None``: not known, every cyclic term counted as split as well) five arrays
       of :math:`N^{m-1}` (their parts on coincident neurons and the corrections' values: the sums, one part being
       made, its working arrays) and a slice of that size of each input of order >= 3;
-      the sampled values, the rows of the factors their batches gather (``ENTRY_BATCH`` rows per
-      operand, 8 operands) and, for one order at a time, the rows and products kept for reuse (``ENTRY_KEPT``
-      arrays of ``SAMPLES`` rows, at most ``ENTRY_KEPT_MAX`` numbers);
+      the sampled values, the rows of the factors their batches gather (``ENTRY_NUMBERS`` numbers per
+      operand, or one row of an :math:`N^2` array, 8 operands) and, for one order at a time, the rows and products
+      kept for reuse (``kept_elements``);
     * the dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when
       terms go into it exactly (with a tolerance, whether any cyclic term stays is known only after the
       estimate of their size: the block is checked against the budget then, before it is allocated).
@@ -894,7 +894,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
             networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
-            total += FLOAT * SAMPLES * (count + 16) + FLOAT * tensor_networks.ENTRY_BATCH * dim * 8
+            total += FLOAT * SAMPLES * (count + 16) + FLOAT * max(tensor_networks.ENTRY_NUMBERS, dim * dim) * 8
         if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
             total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
     if tolerance is not None:               # the rows and products kept for reuse, for one order at a time

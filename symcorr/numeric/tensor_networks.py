@@ -1458,6 +1458,103 @@ def summed_slice(terms: list[Term], pattern: str, dim: int, dropped: list | None
     return total
 
 
+#: Numbers of the halves that :func:`summed_dense` gathers before it multiplies them (:math:`2^{22}`, 32 MB: erf's
+#: order-4 cumulant at depth 3, width 32, in 6.4 s, against 9.0 s with :math:`2^{25}`).
+DENSE_CHUNK = 1 << 22
+
+
+def summed_dense(terms: list[Term], order: int, dim: int) -> np.ndarray:
+    r""":math:`\sum_t \operatorname{Sym}(X_t)` whole (every slot its own letter), as
+    :math:`\operatorname{Sym}(\sum_t X_t)`: :math:`\operatorname{Sym}` is linear and does not see the order of a
+    term's axes, so every term is added in whichever order of its slots its network splits into two halves held
+    apart, :math:`X_{AB} = \sum_s P_{As} Q_{Bs}` (``_halves``: the arrays that hold the slots :math:`A` and those
+    that hold :math:`B`, joined only at the internal indices :math:`s`), and the sum is symmetrized once. The halves
+    of many terms are concatenated along :math:`s` and multiplied at once: one matrix product
+    :math:`[P_1 \cdots P_T][Q_1 \cdots Q_T]^\top` of up to :data:`DENSE_CHUNK` numbers, where term by term
+    every term wrote an :math:`N^m` array and added it (memory-bound: erf's order-4 cumulant at depth 3, width 32,
+    1,873 terms: 22.5 s through :func:`summed_slice`, 6.4 s so). Terms that do not split (one array holds slots of both
+    halves, tied slots) are added through :func:`slice_values`."""
+    total = np.zeros((dim,) * order)
+    pending: dict = collections.defaultdict(list)         # slots of P -> the halves not yet multiplied
+
+    def multiply(left: int) -> None:
+        pairs = pending.pop(left)
+        P = np.concatenate([p for p, _ in pairs], axis=1)
+        Q = np.concatenate([q for _, q in pairs], axis=1)
+        flat = total.reshape(dim**left, dim ** (order - left))
+        flat += P @ Q.T
+
+    for term in terms:
+        halves = _halves(term, order)
+        if halves is None:
+            total += slice_values(term, _LETTERS[:order])
+            continue
+        P, Q = halves
+        left = P.ndim - 1
+        pending[left].append((P.reshape(dim**left, -1), Q.reshape(dim ** (order - left), -1)))
+        if sum(p.size + q.size for p, q in pending[left]) >= DENSE_CHUNK:
+            multiply(left)
+    for left in list(pending):
+        multiply(left)
+    permutations = list(itertools.permutations(range(order)))
+    return functools.reduce(np.add, [np.transpose(total, p) for p in permutations]) / len(permutations)
+
+
+def summed_dense_bytes(terms: list[Term], order: int, dim: int) -> int:
+    """The memory :func:`summed_dense` needs at its peak: the tensor, a product and its symmetrization (four arrays
+    of :math:`N^m`), the halves it holds before it multiplies them and their concatenation (twice at most
+    :data:`DENSE_CHUNK` numbers and one term's halves), and the largest contraction of one term."""
+    plans = [plan for plan in (_split(term, order) for term in terms) if plan is not None]
+    halves = [sum(dim ** len(out) * inner for out in outs) for _, _, _, outs, inner, _, _ in plans]
+    chunk = min(DENSE_CHUNK + max(halves, default=0), sum(halves))
+    contraction = max((slice_cost(t, _LETTERS[:order])[0] for t in terms), default=0)
+    return FLOAT * (4 * dim**order + 2 * chunk) + contraction
+
+
+def _split(term: Term, order: int):
+    r"""Where the term's network splits into two halves held apart (:func:`_halves`), as ``(a, b, joining,
+    (out_a, out_b), inner, inputs, operands)``: the positions of either half's arrays among the ``operands`` of its
+    contraction (:func:`_slice_plan`, their subscripts ``inputs``), the letters of the internal indices that join
+    the halves and their joint length ``inner``, and the slots' letters either half holds; the split whose joining
+    indices are shortest (ties: the more even split). ``None`` where none is shorter than :math:`N^2` or the slots
+    tie (two slots on one internal index)."""
+    word = _LETTERS[:order]
+    subscripts, operands, _, reduced, _ = _slice_plan(term, word)
+    best = None
+    if reduced == word and len(operands) >= 2:
+        inputs, output = subscripts.split("->")
+        inputs = inputs.split(",")
+        size = {c: n for ix, o in zip(inputs, operands) for c, n in zip(ix, o.shape)}
+        dim = size[output[0]]
+        for mask in range(1, 2 ** (len(inputs) - 1)):        # the last operand on side B: each split once
+            a = [i for i in range(len(inputs)) if mask >> i & 1]
+            b = [i for i in range(len(inputs)) if not mask >> i & 1]
+            held_a, held_b = set("".join(inputs[i] for i in a)), set("".join(inputs[i] for i in b))
+            out_a = "".join(c for c in output if c in held_a)
+            out_b = "".join(c for c in output if c in held_b)
+            if not out_a or not out_b or set(out_a) & held_b or set(out_b) & held_a:
+                continue
+            joining = "".join(sorted(held_a & held_b))
+            inner = math.prod(size[c] for c in joining)
+            rank = (inner, abs(len(out_a) - len(out_b)))
+            if inner < dim * dim and (best is None or rank < best[0]):
+                best = (rank, a, b, joining, (out_a, out_b), inner, inputs)
+    return None if best is None else best[1:] + (operands,)
+
+
+def _halves(term: Term, order: int) -> tuple[np.ndarray, np.ndarray] | None:
+    r"""``(P, Q)``: the term's network split into two (:func:`_split`), :math:`X = \sum_s P_{As} Q_{Bs}` up to the
+    order of the slots: ``P`` over the slots :math:`A` and the joining indices :math:`s` flattened last, the weight
+    in it, ``Q`` likewise; ``None`` where the network does not split."""
+    plan = _split(term, order)
+    if plan is None:
+        return None
+    a, b, joining, (out_a, out_b), _, inputs, operands = plan
+    P = term.weight * _contract(",".join(inputs[i] for i in a) + "->" + out_a + joining, [operands[i] for i in a])
+    Q = _contract(",".join(inputs[i] for i in b) + "->" + out_b + joining, [operands[i] for i in b])
+    return P.reshape(P.shape[:len(out_a)] + (-1,)), Q.reshape(Q.shape[:len(out_b)] + (-1,))
+
+
 def _renaming_group(pattern: str) -> list[tuple]:
     """The renamings of the letters of ``pattern`` (a word over sorted letters) that keep how often each is held, as
     axis permutations of its slice (``'iijk'``: the identity and the swap of ``j`` and ``k``)."""
@@ -1480,28 +1577,36 @@ def _symmetrized_over(values: np.ndarray, group: list[tuple]) -> np.ndarray:
     return functools.reduce(np.add, [_renamed(values, g) for g in group])
 
 
-#: Index tuples evaluated at once by :func:`entries` from arrays of N numbers per neuron (fewer from wider ones).
-ENTRY_BATCH = 1024
-#: Arrays of the tuples' rows of N numbers that :func:`entries` keeps for reuse (:class:`EntrySteps`): 64 (a
+#: Numbers that :func:`entries` gathers at once from each array (:math:`2^{18}`: 1,024 rows of 256 neurons) ...
+ENTRY_NUMBERS = 1 << 18
+#: ... of several orders of the slots only where one order's rows hold fewer numbers than this (:math:`2^{16}`):
+#: with more, a contraction is worth its call, and one order at a time takes more rows and products again (the
+#: candidates of a cubic closure-4 layer of width 256, 256 tuples: 20 s one order at a time, 25 s four at once).
+ENTRY_ALONE = 1 << 16
+#: Arrays of the rows of one contraction that :func:`entries` keeps for reuse (:class:`EntrySteps`): 64 (a
 #: quadratic closure-4 network of width 256: 23 s, against 33 s with 16 and 23 s with 256) ...
 ENTRY_KEPT = 64
-#: ... and at most this many numbers (:math:`2^{24}`, 128 MB: from N = 1024 with 256 tuples).
+#: ... and at most this many numbers (:math:`2^{24}`, 128 MB).
 ENTRY_KEPT_MAX = 1 << 24
 
 
 def entries(term: Term, tuples: np.ndarray, kept: EntrySteps | None = None) -> np.ndarray:
     r""":math:`\operatorname{Sym}(X)` at the index tuples ``tuples`` (shape ``(M, m)``), one value each: the average of
     :math:`X` over the orders of the slots, those that a symmetry of the network joins (``_symmetries``) evaluated
-    once, in batches that gather at most :data:`ENTRY_BATCH` rows of :math:`N` numbers from each array (fewer rows
-    from wider arrays).
+    once. Each contraction gathers at most :data:`ENTRY_NUMBERS` numbers from each array: batches of the tuples
+    where they are more, and where one order's rows are few (under :data:`ENTRY_ALONE` numbers), the rows of several
+    orders of the slots at once, one order after another. A call costs tens of microseconds whatever its size: 400
+    terms of erf's order-4 cumulant at depth 3, width 16 (closure 4), at 2,000 tuples took 34 s one order and 1,024
+    tuples at a time, 8.6 s so; the sampled sizes of the candidates of erf's depth-3 chain at width 16, closure 4,
+    tolerance 0, made the chain take 102 s, now 39 s.
 
     Every order contracts the same network along one path (opt_einsum's greedy one: its intermediates are no
     larger than the gathered rows, where the flop-optimal one makes batches of :math:`N \times N` outer
     products, 5x the run at N = 96). The rows gathered and the products made are kept (``kept``, or for this
     call alone) by what they are made of: the other orders of the slots that read the same columns take them
-    again, and so do other terms evaluated with the same ``kept`` that hold the same arrays joined the same
-    way -- of the step flops of a layer's candidate terms at closure 4, 98% (quadratic) and 77% (cubic) at
-    N = 64 (docs/theory.md section 12.3)."""
+    again (one order at a time), and so do other terms evaluated with the same ``kept`` that hold the same arrays
+    joined the same way -- of the step flops of a layer's candidate terms at
+    closure 4, 98% (quadratic) and 77% (cubic) at N = 64 (docs/theory.md section 12.3)."""
     tuples = np.asarray(tuples)
     dims = term.dims()
     neurons = max(term.output_dim(s, dims) for s in range(term.order))
@@ -1511,14 +1616,21 @@ def entries(term: Term, tuples: np.ndarray, kept: EntrySteps | None = None) -> n
     permutations = list(itertools.permutations(range(term.order)))
     orders = _orbits(permutations, _symmetries(term), lambda order, sigma: tuple(order[s] for s in sigma))
     widest = max((a.size // min(a.shape) for a in term.arrays() if a.ndim >= 2), default=1)
-    batch = max(1, ENTRY_BATCH * neurons // max(widest, neurons))
+    rows = max(1, ENTRY_NUMBERS // max(widest, neurons))      # gathered at once from each array
+    batch = min(rows, max(len(tuples), 1))
+    together = max(1, rows // batch) if batch * max(widest, neurons) < ENTRY_ALONE else 1   # orders per contraction
+    groups = [orders[g:g + together] for g in range(0, len(orders), together)]
     network = _EntryNetwork(term)
     out = np.zeros(len(tuples))
+    steps: dict = {}
     for start in range(0, len(tuples), batch):
         stop = min(start + batch, len(tuples))
-        steps = network.steps(stop - start)
-        for order, count in orders:
-            out[start:stop] += count * network.at((start, stop), order, steps, kept)
+        for group in groups:
+            count = (stop - start) * len(group)
+            if count not in steps:
+                steps[count] = network.steps(count)
+            values = network.at((start, stop), tuple(order for order, _ in group), steps[count], kept)
+            out[start:stop] += np.array([c for _, c in group], dtype=float) @ values.reshape(len(group), stop - start)
     return term.weight * out / len(permutations)
 
 
@@ -1559,8 +1671,9 @@ class EntrySteps:
 
 
 def kept_elements(count: int, dim: int) -> int:
-    """The numbers :class:`EntrySteps` keeps at ``count`` tuples of ``dim`` neurons."""
-    return min(ENTRY_KEPT * count * dim, ENTRY_KEPT_MAX)
+    """The numbers :class:`EntrySteps` keeps at ``count`` tuples of ``dim`` neurons: :data:`ENTRY_KEPT` arrays of the
+    rows of one contraction, those of several orders of the slots where the tuples are few (:func:`entries`)."""
+    return min(ENTRY_KEPT * max(count * dim, ENTRY_NUMBERS), ENTRY_KEPT_MAX)
 
 
 def summed_entries(terms: list[Term], tuples: np.ndarray, dim: int) -> np.ndarray:
@@ -1627,14 +1740,18 @@ class _EntryNetwork:
                      f"sampled entries ({self.subscripts})", "fewer neurons or a lower closure")
         return steps
 
-    def at(self, batch: tuple, order: tuple, steps: tuple, kept: EntrySteps) -> np.ndarray:
+    def at(self, batch: tuple, orders: tuple, steps: tuple, kept: EntrySteps) -> np.ndarray:
         """:math:`X` at the tuples ``kept.tuples[start:stop]`` (``batch``) with slot ``s`` on their column
-        ``order[s]``, contracted along ``steps`` (:meth:`steps`), the rows and products taken from ``kept`` where
-        it has them."""
+        ``order[s]``, for each order of ``orders`` in turn (the values of one order after another), contracted along
+        ``steps`` (:meth:`steps`), the rows and products taken from ``kept`` where it has them."""
         rows = kept.tuples[slice(*batch)]
-        mask = np.ones(len(rows))
+
+        def column(s: int) -> np.ndarray:          # slot s's neurons, order after order
+            return rows[:, [order[s] for order in orders]].T.reshape(-1)
+
+        mask = np.ones(len(rows) * len(orders))
         for s, t in self.repeats:
-            mask = mask * (rows[:, order[s]] == rows[:, order[t]])
+            mask = mask * (column(s) == column(t))
         if not self.operands:
             return mask
         current = []                      # (value, its key)
@@ -1642,16 +1759,16 @@ class _EntryNetwork:
             if not slots:
                 current.append((array, ("array", kept.named(origin))))
                 continue
-            columns = tuple(order[s] for s in slots)
+            columns = tuple(tuple(order[s] for s in slots) for order in orders)
             key = ("rows", kept.named(origin), axes, columns, batch)
-            current.append((kept.get(key, lambda: array[tuple(rows[:, c] for c in columns)]), key))
+            current.append((kept.get(key, lambda: array[tuple(column(s) for s in slots)]), key))
         for positions, subscripts in steps:
             taken = [current.pop(p) for p in positions]
             key = (_first_appearance(subscripts),) + tuple(k for _, k in taken)
             current.append((kept.get(key, lambda: _step(subscripts, tuple(a.shape for a, _ in taken))(
                 *(a for a, _ in taken))), key))
         (value, _), = current
-        return mask * np.broadcast_to(value, (len(rows),))
+        return mask * np.broadcast_to(value, mask.shape)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -1677,6 +1794,7 @@ def _greedy_steps(subscripts: str, shapes: tuple) -> tuple[tuple, int]:
 
 
 __all__ = ["Term", "SingleSum", "simplified", "split_diagonals", "merged", "linear", "slice_values", "slice_cost",
-           "summed_slice", "entries", "summed_entries", "EntrySteps", "ENTRY_BATCH", "ENTRY_KEPT",
-           "ENTRY_KEPT_MAX", "kept_elements", "arrangements", "deduplicated", "stacked", "broadcast", "split_network",
-           "network_at", "off_diagonal_at", "add_off_diagonal", "SPLIT_COST", "SPLIT_FLOPS"]
+           "summed_slice", "summed_dense", "summed_dense_bytes", "DENSE_CHUNK", "entries", "summed_entries",
+           "EntrySteps", "ENTRY_NUMBERS", "ENTRY_ALONE", "ENTRY_KEPT", "ENTRY_KEPT_MAX", "kept_elements",
+           "arrangements", "deduplicated", "stacked", "broadcast", "split_network", "network_at", "off_diagonal_at",
+           "add_off_diagonal", "SPLIT_COST", "SPLIT_FLOPS"]

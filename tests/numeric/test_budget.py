@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from symcorr.codegen.loader import load_kernel
+from symcorr.numeric import budget
 from symcorr.derivation import activations
 from symcorr.numeric.budget import ENVIRONMENT_VARIABLE, FIXED_OVERHEAD, MemoryBudgetError, budget_scope, \
     kernel_peak_bytes, linear_peak_bytes, memory_budget, parse_bytes
@@ -38,6 +39,22 @@ def test_budget_precedence(monkeypatch):
         assert memory_budget("1K") == 1024
     monkeypatch.delenv(ENVIRONMENT_VARIABLE)
     assert memory_budget() > 0
+
+
+def test_the_default_budget_reads_the_available_memory_again_after_AVAILABLE_FRESH_seconds(monkeypatch):
+    readings = iter([1000, 2000, 3000])
+    clock = [100.0]
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(budget, "available_bytes", lambda: next(readings))
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(budget, "_READING", [-float("inf"), 0])
+    assert memory_budget() == int(budget.DEFAULT_FRACTION * 1000)
+    clock[0] += budget.AVAILABLE_FRESH / 2           # read recently: the same reading
+    assert memory_budget() == int(budget.DEFAULT_FRACTION * 1000)
+    clock[0] += budget.AVAILABLE_FRESH               # older than AVAILABLE_FRESH: read again
+    assert memory_budget() == int(budget.DEFAULT_FRACTION * 2000)
+    assert memory_budget("1K") == 1024               # an explicit budget reads nothing
+    assert memory_budget() == int(budget.DEFAULT_FRACTION * 2000)
 
 
 @pytest.mark.parametrize("activation, order, closure", [(activations.quadratic(0.5), 4, 4),

@@ -5,6 +5,7 @@ The reference contracts every term with plain ``numpy.einsum`` over all of its i
 factored tensor's slices, linear maps, dense form and entries must agree to 1e-12.
 """
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -72,6 +73,26 @@ def test_slices_to_dense_entries_match_the_dense_dense_sum(order, dim):
         assert relative(tensor.slice(labels), dense_slice(dense, labels)) < 1e-12, labels
     tuples = np.random.default_rng(1).integers(0, dim, size=(50, order))
     assert relative(tensor.entries(tuples), dense[tuple(tuples.T)]) < 1e-12
+
+
+@pytest.mark.parametrize("order,dim", [(3, 5), (4, 4)])
+def test_to_dense_multiplies_the_halves_of_many_terms_at_once(order, dim, monkeypatch):
+    """``to_dense`` adds each term as two halves joined at their internal indices, those of many terms multiplied
+    at once, and the terms that do not split (cycles, tied slots, a dense factor) through their own contraction:
+    equal to the dense sum, whether it multiplies after every term, after a few or once; the split is at the
+    shortest joining indices (a hub of rank r: r)."""
+    import symcorr.numeric.tensor_networks as tensor_networks
+
+    terms = random_terms(order, dim, 31) + _sharing_terms(order, dim, 32)
+    dense = dense_sum(terms, order, dim)
+    plans = [tensor_networks._split(term, order) for term in terms]
+    assert plans[0][4] == dim + 3 and any(p is None for p in plans) and sum(p is not None for p in plans) > 5
+    for chunk in (1, 500, 1 << 22):
+        monkeypatch.setattr(tensor_networks, "DENSE_CHUNK", chunk)
+        assert relative(FactoredTensor(order, dim, terms).to_dense(), dense) < 1e-12, chunk
+    needed = tensor_networks.summed_dense_bytes(terms, order, dim)
+    with pytest.raises(MemoryBudgetError, match="the dense order-.* entries"):
+        FactoredTensor(order, dim, terms).to_dense(budget=needed - 1)
 
 
 @pytest.mark.parametrize("order,dim,n_out", [(3, 5, 7), (4, 4, 3)])
@@ -427,9 +448,9 @@ def _sharing_terms(order, dim, seed):
 def test_entries_take_rows_and_products_again_where_they_are_the_same(monkeypatch):
     """The values at sampled tuples are the same whether the rows and products made are kept for reuse -- between
     the orders of a term's slots and between terms (one ``EntrySteps`` for all), in a room large enough for all
-    or for a few -- or not at all (no room), and in one batch or several, for terms with leg matrices, tied
-    slots and cycles and terms that hold the same arrays joined in different ways. Kept steps are taken again,
-    and more often when the terms share them."""
+    or for a few -- or not at all (no room), in one batch or several, every order of the slots in one contraction,
+    a few at a time or one, for terms with leg matrices, tied slots and cycles and terms that hold the same arrays
+    joined in different ways. Kept steps are taken again, and more often when the terms share them."""
     import symcorr.numeric.tensor_networks as tensor_networks
 
     for order, dim in ((3, 5), (4, 4)):
@@ -437,8 +458,16 @@ def test_entries_take_rows_and_products_again_where_they_are_the_same(monkeypatc
         tuples = np.random.default_rng(19).integers(0, dim, size=(40, order))
         dense = dense_sum(terms, order, dim)[tuple(tuples.T)]
         default = tensor_networks.kept_elements(len(tuples), dim)
-        for room, batch in ((default, 1024), (0, 1024), (1000, 1024), (default, 3)):   # 3: in several batches
-            monkeypatch.setattr(tensor_networks, "ENTRY_BATCH", batch)
+        # numbers gathered at once (from 1 << 18: every order at once; 7 rows: several batches, one order at a
+        # time; 200 rows: five orders at a time where the arrays are N wide, one where they are wider), and the
+        # numbers below which orders go together (0: never)
+        few = 3 * len(tuples) * math.factorial(order) * dim        # room for three arrays of every order's rows
+        for room, numbers, together_below in ((default, 1 << 18, 1 << 16), (0, 1 << 18, 1 << 16),
+                                              (few, 1 << 18, 1 << 16), (default, 7 * dim, 1 << 16),
+                                              (default, 200 * dim, 1 << 16), (default, 1 << 18, 0)):
+            monkeypatch.setattr(tensor_networks, "ENTRY_NUMBERS", numbers)
+            monkeypatch.setattr(tensor_networks, "ENTRY_ALONE", together_below)
+            batch = (room, numbers, together_below)
             kept = tensor_networks.EntrySteps(tuples, dim, room)
             values = sum(tensor_networks.entries(term, tuples, kept) for term in terms)
             assert relative(values, dense) < 1e-12, (order, room, batch)

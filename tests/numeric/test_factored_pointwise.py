@@ -313,21 +313,21 @@ def test_one_factored_layer_of_a_gaussian_matches_quadrature(activation, order, 
 
 def test_auto_is_dense_within_the_budget_and_factored_above_it():
     # exactly, the cyclic diagram terms take a dense block: the factored form saves memory with a tolerance
-    # (from a width where the factored layer's working rows, ENTRY_BATCH x N per operand, and the rows it keeps
-    # for reuse, ENTRY_KEPT x SAMPLES x N, are below N^4)
-    dim, activation = 28, activations.quadratic()
+    # (from a width where the factored layer's working rows, ENTRY_NUMBERS per operand, and the rows it keeps
+    # for reuse, kept_elements, are below N^4: the budget is one dense array of the output, less a byte)
+    dim, activation = 72, activations.quadratic()
     cumulants = linear(Cumulants(*random_gaussian(dim, 1)), *random_layer(dim, dim, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dense = pointwise(cumulants, activation, order=4, tolerance=0.9)
-        small = pointwise(cumulants, activation, order=4, memory_budget=2 * 8 * dim**4 - 1, tolerance=0.9)
+        small = pointwise(cumulants, activation, order=4, memory_budget=8 * dim**4 - 1, tolerance=0.9)
     assert isinstance(dense.tensor(4), np.ndarray) and dense.status(4).kind == "exact"
     assert isinstance(small.tensor(4), FactoredTensor) and small.status(4).kind == "approximate"
     assert small.tensor(4).nbytes < 8 * dim**4
     for n in (1, 2):
         assert np.max(np.abs(small.tensor(n) - dense.tensor(n))) < 1e-12 * np.max(np.abs(dense.tensor(n)))
     with pytest.raises(MemoryBudgetError, match="representation='factored' with a tolerance"):
-        pointwise(cumulants, activation, order=4, memory_budget=2 * 8 * dim**4 - 1)     # exactly: dense refuses
+        pointwise(cumulants, activation, order=4, memory_budget=8 * dim**4 - 1)     # exactly: dense refuses
 
 
 def test_a_truncation_is_stated_with_its_size():
@@ -550,8 +550,12 @@ def test_a_term_kept_whole_is_refused_before_its_dense_values_are_made(monkeypat
     """A cyclic term taken whole whose all-distinct part is kept is evaluated densely (the inputs' dense slices):
     its N^4 arrays are checked against the budget first, and refused with the estimate and the remedy."""
     import symcorr.numeric.factored_pointwise as factored_pointwise
+    import symcorr.numeric.tensor_networks as tensor_networks
 
     monkeypatch.setattr(factored_pointwise, "SPLIT_NETWORKS", 0)
+    # the rows that sampled entries gather and keep (128 MB at most) made small: the budget is what the term needs
+    monkeypatch.setattr(tensor_networks, "ENTRY_NUMBERS", 1 << 10)
+    monkeypatch.setattr(tensor_networks, "ENTRY_KEPT_MAX", 1 << 16)
     dim, activation = 24, activations.quadratic()
     cumulants = linear(Cumulants(*random_gaussian(dim, 1)), *random_layer(dim, dim, 2))
     needed = 5 * 8 * dim**4
