@@ -151,10 +151,10 @@ class FactoredTensor:
     def to_dense(self, budget=None) -> np.ndarray:
         """The whole tensor (:func:`~symcorr.numeric.tensor_networks.summed_dense`), after a memory estimate
         (:func:`~symcorr.numeric.tensor_networks.summed_dense_bytes`)."""
-        check_memory(tensor_networks.summed_dense_bytes(self.terms, self.order, self.dim),
-                     f"the dense order-{self.order} tensor of {self.dim} neurons from its {len(self.terms)} factored "
-                     "terms", "use its slices (slice(labels)) or entries(tuples) instead", budget)
-        return tensor_networks.summed_dense(self.terms, self.order, self.dim)
+        what = (f"the dense order-{self.order} tensor of {self.dim} neurons from its {len(self.terms)} factored "
+                "terms")
+        return tensor_networks.summed_dense(self.terms, self.order, self.dim, check=lambda needed: check_memory(
+            needed, what, "use its slices (slice(labels)) or entries(tuples) instead", budget))
 
     def linear(self, W) -> "FactoredTensor":
         r"""The tensor of :math:`z = W y` (docs/theory.md section 3): exact, factor by factor."""

@@ -1463,7 +1463,7 @@ def summed_slice(terms: list[Term], pattern: str, dim: int, dropped: list | None
 DENSE_CHUNK = 1 << 22
 
 
-def summed_dense(terms: list[Term], order: int, dim: int) -> np.ndarray:
+def summed_dense(terms: list[Term], order: int, dim: int, check=None) -> np.ndarray:
     r""":math:`\sum_t \operatorname{Sym}(X_t)` whole (every slot its own letter), as
     :math:`\operatorname{Sym}(\sum_t X_t)`: :math:`\operatorname{Sym}` is linear and does not see the order of a
     term's axes, so every term is added in whichever order of its slots its network splits into two halves held
@@ -1473,7 +1473,11 @@ def summed_dense(terms: list[Term], order: int, dim: int) -> np.ndarray:
     :math:`[P_1 \cdots P_T][Q_1 \cdots Q_T]^\top` of up to :data:`DENSE_CHUNK` numbers, where term by term
     every term wrote an :math:`N^m` array and added it (memory-bound: erf's order-4 cumulant at depth 3, width 32,
     1,873 terms: 22.5 s through :func:`summed_slice`, 6.4 s so). Terms that do not split (one array holds slots of both
-    halves, tied slots) are added through :func:`slice_values`."""
+    halves, tied slots) are added through :func:`slice_values`. ``check`` is called with :func:`summed_dense_bytes`
+    before anything is allocated (a memory check), the splits found once for both."""
+    plans = [_split(term, order) for term in terms]
+    if check is not None:
+        check(_dense_bytes(terms, plans, order, dim))
     total = np.zeros((dim,) * order)
     pending: dict = collections.defaultdict(list)         # slots of P -> the halves not yet multiplied
 
@@ -1484,8 +1488,8 @@ def summed_dense(terms: list[Term], order: int, dim: int) -> np.ndarray:
         flat = total.reshape(dim**left, dim ** (order - left))
         flat += P @ Q.T
 
-    for term in terms:
-        halves = _halves(term, order)
+    for term, plan in zip(terms, plans):
+        halves = _halves(term, plan)
         if halves is None:
             total += slice_values(term, _LETTERS[:order])
             continue
@@ -1504,7 +1508,12 @@ def summed_dense_bytes(terms: list[Term], order: int, dim: int) -> int:
     """The memory :func:`summed_dense` needs at its peak: the tensor, a product and its symmetrization (four arrays
     of :math:`N^m`), the halves it holds before it multiplies them and their concatenation (twice at most
     :data:`DENSE_CHUNK` numbers and one term's halves), and the largest contraction of one term."""
-    plans = [plan for plan in (_split(term, order) for term in terms) if plan is not None]
+    return _dense_bytes(terms, [_split(term, order) for term in terms], order, dim)
+
+
+def _dense_bytes(terms: list[Term], plans: list, order: int, dim: int) -> int:
+    """:func:`summed_dense_bytes` from the terms' splits (:func:`_split`)."""
+    plans = [plan for plan in plans if plan is not None]
     halves = [sum(dim ** len(out) * inner for out in outs) for _, _, _, outs, inner, _, _ in plans]
     chunk = min(DENSE_CHUNK + max(halves, default=0), sum(halves))
     contraction = max((slice_cost(t, _LETTERS[:order])[0] for t in terms), default=0)
@@ -1542,11 +1551,10 @@ def _split(term: Term, order: int):
     return None if best is None else best[1:] + (operands,)
 
 
-def _halves(term: Term, order: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _halves(term: Term, plan) -> tuple[np.ndarray, np.ndarray] | None:
     r"""``(P, Q)``: the term's network split into two (:func:`_split`), :math:`X = \sum_s P_{As} Q_{Bs}` up to the
     order of the slots: ``P`` over the slots :math:`A` and the joining indices :math:`s` flattened last, the weight
-    in it, ``Q`` likewise; ``None`` where the network does not split."""
-    plan = _split(term, order)
+    in it, ``Q`` likewise; ``None`` where the network does not split (``plan``: its :func:`_split`)."""
     if plan is None:
         return None
     a, b, joining, (out_a, out_b), _, inputs, operands = plan
