@@ -502,33 +502,20 @@ def stacked(terms: list[Term], budget=None) -> list[Term]:
 
 def _skeleton(term: Term) -> tuple:
     r"""``(key, sequence, names, order)``: ``term``'s network with its factors' arrays left open (only their shapes
-    told) and its leg matrices by identity, its slots in ``order`` (the least key over the orders of a term that is
-    not symmetric: :math:`\operatorname{Sym}(X)` is the same in each); ``sequence`` the factors' positions in the
-    key's order, ``names`` its name for each index. Terms with equal keys are one network but for their factors'
-    arrays: factor ``sequence[p]`` of one in the place of the other's, axis by axis, their slots in their
-    ``order``."""
-    around = _neighbours(term, lambda factor: factor.shape)
-    best = None
+    told: :func:`_placed_description` by shape) and its leg matrices by identity, its slots in ``order`` (the least key
+    over the orders of a term that is not symmetric: :math:`\operatorname{Sym}(X)` is the same in each);
+    ``sequence`` the factors' positions in the key's order, ``names`` its name for each index. Terms with equal keys
+    are one network but for their factors' arrays: factor ``sequence[p]`` of one in the place of the other's, axis
+    by axis, their slots in their ``order``."""
+    around = _neighbours(term, _shape)
     slot_orders = [tuple(range(term.order))] if term.symmetric else itertools.permutations(range(term.order))
-    for order in slot_orders:
-        names: dict = {}
-        legs = []
-        for s in order:
-            k, leg = term.legs[s]
-            names.setdefault(k, len(names))
-            legs.append((names[k], 0 if leg is None else id(leg)))
-        keys = [(factor.shape, tuple((names.get(k, -1), around[k]) for k in ix))
-                for factor, ix in zip(term.factors, term.indices)]
-        for sequence in _sorted_with_ties(keys):
-            named = dict(names)
-            for n in sequence:
-                for k in term.indices[n]:
-                    named.setdefault(k, len(named))
-            key = (term.symmetric, tuple(legs),
-                   tuple((term.factors[n].shape, tuple(named[k] for k in term.indices[n])) for n in sequence))
-            if best is None or key < best[0]:
-                best = (key, sequence, named, order)
-    return best
+    return min((_placed_description(term, order, around, _shape) + (order,) for order in slot_orders),
+               key=lambda placed: placed[0])
+
+
+def _shape(array: np.ndarray) -> tuple:
+    """An array told by its shape only (:func:`_skeleton`)."""
+    return array.shape
 
 
 def _stacking(group: list[Term], key: tuple, sequences: list, names: dict) -> tuple | None:
@@ -672,6 +659,13 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
     still tie in that order, every order of the tied ones is followed and the least description kept. The
     description is therefore the same for every presentation of one network (the order of its factors, the
     names of its indices), and equal descriptions mean equal networks (it lists every array and index)."""
+    return _placed_description(term, order, neighbours)[0]
+
+
+def _placed_description(term: Term, order: tuple, neighbours: dict, identify=id) -> tuple:
+    """``(description, sequence, names)``: :func:`_description` of ``term`` with its arrays told by
+    ``identify(array)`` (by identity, or by shape for :func:`_skeleton`), the positions of the factors in the order
+    the description lists them, and the name it gives each index."""
     names: dict = {}
     legs = []
     for s in order:
@@ -679,17 +673,20 @@ def _description(term: Term, order: tuple, neighbours: dict) -> tuple:
         names.setdefault(k, len(names))
         legs.append((names[k], id(leg) if leg is not None else 0))
     # (an open factor, _ANY, last: its indices are named by the others and the order of its axes does not matter)
-    keys = [(f is _ANY, id(f), tuple((names.get(k, -1), neighbours[k]) for k in ix))
-            for f, ix in zip(term.factors, term.indices)]
-
-    def described(sequence) -> tuple:
+    told = [id(f) if f is _ANY else identify(f) for f in term.factors]
+    keys = [(f is _ANY, told[n], tuple((names.get(k, -1), neighbours[k]) for k in ix))
+            for n, (f, ix) in enumerate(zip(term.factors, term.indices))]
+    best = None
+    for sequence in _sorted_with_ties(keys):
         named = dict(names)
         for n in sequence:
             for k in term.indices[n]:
                 named.setdefault(k, len(named))
-        return tuple(sorted((id(term.factors[n]), tuple(named[k] for k in term.indices[n])) for n in sequence))
-
-    return (term.symmetric, tuple(legs), min(described(sequence) for sequence in _sorted_with_ties(keys)))
+        placed = sorted(((told[n], tuple(named[k] for k in term.indices[n])), n) for n in sequence)
+        described = tuple(entry for entry, _ in placed)
+        if best is None or described < best[0]:
+            best = (described, tuple(n for _, n in placed), named)
+    return (term.symmetric, tuple(legs), best[0]), best[1], best[2]
 
 
 def _sorted_with_ties(keys) -> list[tuple]:
@@ -702,7 +699,7 @@ def _sorted_with_ties(keys) -> list[tuple]:
 
 
 def _neighbours(term: Term, identify=id) -> dict:
-    """Per index of ``term``, the arrays (``identify(array)``: by identity, or as :func:`_skeleton` by shape) and axes
+    """Per index of ``term``, the arrays (``identify(array)``: by identity, or by shape for :func:`_skeleton`) and axes
     that hold it (sorted; an open factor's axes not told apart)."""
     holders: dict = {}
     for f, ix in zip(term.factors, term.indices):
