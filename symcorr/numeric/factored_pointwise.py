@@ -55,7 +55,8 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 #: Index tuples sampled (uniformly) to estimate what a truncation drops.
 SAMPLES = 256
 #: The most networks one output order of one factored layer may hold (each a few Python objects: beyond
-#: this, memory and time go to bookkeeping; refused with MemoryBudgetError).
+#: this, memory and time go to bookkeeping; refused with MemoryBudgetError, or exactly their terms evaluated densely:
+#: ``dense_terms``).
 MAX_NETWORKS = 20_000
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
@@ -499,6 +500,33 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, whole_cyclic))
 
 
+def dense_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict,
+                tolerance: float | None) -> frozenset:
+    """Exactly (``tolerance=None``), the numbers of the acyclic terms of output ``order`` that :func:`factored_output`
+    evaluates whole where their networks (per term the networks :func:`output_terms` makes of it,
+    :func:`_network_count`) would number more than :data:`MAX_NETWORKS`, the layer's limit, on these (already
+    stacked) inputs: every acyclic term, those of the all-distinct formula into the dense block (the formula's own
+    product over every index tuple, as its cyclic terms), the diagonal corrections as their values on their patterns
+    (:func:`correction_parts`); else none. The output order is then held densely, :math:`N^m` numbers after a memory
+    estimate, exactly -- what the dense representation holds -- instead of refused: erf's fourth layer at closure 4,
+    whose input holds 1,101 stacked terms of order 4 (docs/theory.md section 12.2). With a tolerance, none (the
+    layer refuses, naming the remedy)."""
+    if tolerance is not None:
+        return frozenset()
+    held, counts = _held_terms(kappa), []
+    for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
+        if spec.cyclic or _scalar(spec, parameters) == 0:
+            continue
+        inputs = [held[len(labels)] for labels in spec.cumulants]
+        count = _network_count(spec, inputs)
+        if not count:
+            continue
+        _dense_blocks(spec, dim, kappa, parameters, block_cache)
+        if not any(_vanishes(function, block_cache) for function, _ in spec.blocks):
+            counts.append((count, number))
+    return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > MAX_NETWORKS else frozenset()
+
+
 def cyclic_correction(spec) -> bool:
     """Whether ``spec`` is a cyclic diagonal correction: a term on a coarser pattern whose blocks form a cycle."""
     return spec.cyclic and spec.pattern is not None
@@ -644,7 +672,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     parts are the candidates, their values at the sampled tuples from the inputs' values there
     (:func:`spec_entries`); one that is kept goes into the dense block. When the cyclic diagonal corrections would
     make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a tolerance or
-    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`)."""
+    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`). Exactly, when
+    the acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are evaluated
+    densely as well: the order is then held as the dense form holds it."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
@@ -652,17 +682,22 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     held = _HeldArrays(order, dim, budget)
     whole = frozenset() if tolerance is None else whole_terms(module, order, kappa, parameters, dim, block_cache)
     corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
+    dense = dense_terms(module, order, kappa, parameters, dim, block_cache, tolerance)
+    if dense:
+        report(f"order {order}, acyclic terms evaluated densely: {len(dense)} (too many networks)")
+    corrections |= {number for number in dense if specs[number].pattern is not None}
     if tolerance is None:
         for made, term in enumerate(output_terms(module, order, kappa, parameters, dim, block_cache,
-                                                 skipped=corrections), start=1):
+                                                 skipped=corrections | dense), start=1):
             report(f"order {order}, networks made: {made}", often=True)
             if not term.cyclic() and not heavy(term, order):
                 acyclic.append(term)
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        factors = _held_factors([spec for spec in specs if whole_cyclic(spec)], letters, kappa, parameters, dim,
-                                block_cache)
+        factors = _held_factors([spec for number, spec in enumerate(specs)
+                                 if whole_cyclic(spec) or (number in dense and spec.pattern is None)],
+                                letters, kappa, parameters, dim, block_cache)
         if factors:
             block.add(summed_products(factors, letters, dim))
     else:
@@ -749,7 +784,8 @@ def _check_networks(count: int, order: int, dim: int) -> None:
         raise MemoryBudgetError(
             f"the factored form of output order {order} of {dim} neurons grows beyond {MAX_NETWORKS} networks at "
             "this layer (the diagram terms multiply with the depth; terms are not compressed): use a lower closure, "
-            "fewer layers, or representation='dense' where it fits", count, MAX_NETWORKS)
+            "fewer layers, tolerance=None (without a tolerance such terms are evaluated densely, exactly, where "
+            f"{dim}^{order} numbers fit), or representation='dense' where it fits", count, MAX_NETWORKS)
 
 
 class _HeldArrays:
@@ -839,8 +875,8 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       makes one array no larger than those it replaces, and steps on the same arrays are shared between networks),
       except those of the dense tensor's size, which are summed one network at a time into the dense block;
     * with a tolerance, per cyclic term split at its diagonals twice its blocks (the off-diagonal copies), and
-      where terms are taken whole (``whole``: per order the numbers :func:`whole_terms` and
-      :func:`whole_corrections` give; ``None``: not known, every cyclic term counted as split as well) five arrays
+      where terms are taken whole (``whole``: per order the numbers :func:`whole_terms`, :func:`whole_corrections`
+      and :func:`dense_terms` give; ``None``: not known, every cyclic term counted as split as well) five arrays
       of :math:`N^{m-1}` (their parts on coincident neurons and the corrections' values: the sums, one part being
       made, its working arrays) and a slice of that size of each input of order >= 3;
       the sampled values, the rows of the factors their batches gather (``ENTRY_NUMBERS`` numbers per
@@ -871,6 +907,9 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
         for number, spec in enumerate(getattr(module, f"TERMS_{m}")):
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
+            if not spec.cyclic and whole is not None and number in whole.get(m, frozenset()):
+                block = True                      # evaluated densely (dense_terms): no networks
+                continue
             inputs = [held[len(labels)] for labels in spec.cumulants]
             combinations = _network_count(spec, inputs)
             dense = sum(FLOAT * dim ** len(set(labels)) for _, labels in spec.blocks)
@@ -1038,6 +1077,6 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "summed_products", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
-           "cyclic_correction", "network_bytes", "stacked_inputs",
+           "cyclic_correction", "network_bytes", "stacked_inputs", "dense_terms",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
            "sampled_tuples", "SAMPLES"]

@@ -428,8 +428,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
                                                     factored_pattern_mean, factored_peak_bytes, factored_remedy,
-                                                    network_bytes, pattern_mean_bytes, vanishing_blocks,
-                                                    whole_corrections, whole_terms)
+                                                    dense_terms, network_bytes, pattern_mean_bytes,
+                                                    vanishing_blocks, whole_corrections, whole_terms)
 
     what = f"the factored pointwise layer of {dim} neurons to order {order}"
     remedy = factored_remedy(tolerance, kappa, dim)
@@ -440,7 +440,8 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     blocks: dict = {}
     vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
     whole = {m: (frozenset() if tolerance is None else whole_terms(plan.factored, m, kappa, parameters, dim, blocks))
-             | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
+             | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks)
+             | dense_terms(plan.factored, m, kappa, parameters, dim, blocks, tolerance) for m in range(3, order + 1)}
     estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
     if estimate > memory_budget(budget):
         # that count takes every network's arrays as its own: the networks made of shapes only count each once

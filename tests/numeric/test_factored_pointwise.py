@@ -546,6 +546,28 @@ def test_inputs_of_too_many_networks_are_stacked_and_the_chain_stays_exact(monke
     assert all(after < before for before, after in counts[-1])          # the third's: fewer terms
 
 
+@pytest.mark.parametrize("name, closure, depth, dim", [("quadratic", 4, 2, 12), ("erf", 3, 2, 8)])
+def test_acyclic_terms_of_too_many_networks_are_evaluated_densely_and_exactly(monkeypatch, name, closure, depth, dim):
+    """Exactly (no tolerance), a layer whose acyclic terms would make more than ``MAX_NETWORKS`` networks (made small
+    here) evaluates them densely (``dense_terms``: the all-distinct formula's products into the dense block, the
+    diagonal corrections on their patterns) instead of refusing, and the chain still equals the dense one to 1e-10;
+    with a tolerance it is refused, naming the networks and that remedy."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    monkeypatch.setattr(factored_pointwise, "MAX_NETWORKS", 10)
+    taken, decide = [], factored_pointwise.dense_terms
+    monkeypatch.setattr(factored_pointwise, "dense_terms", lambda *args: taken.append(decide(*args)) or taken[-1])
+    if name == "erf":
+        _resummed_chains("erf", closure, depth, dim, keep_next_diagonal=False, series_order=3)
+    else:
+        factored, dense = (chain(form, dim, activations.quadratic(), closure, depth) for form in ("factored", "dense"))
+        assert isinstance(factored.tensor(4), FactoredTensor)
+        assert max(max_relative_differences(factored, dense)) < 1e-10
+    assert any(taken)
+    with pytest.raises(MemoryBudgetError, match="beyond 10 networks .*tolerance=None"):
+        chain("factored", dim, activations.quadratic(), 4, 2, tolerance=0.5)
+
+
 def test_a_term_kept_whole_is_refused_before_its_dense_values_are_made(monkeypatch):
     """A cyclic term taken whole whose all-distinct part is kept is evaluated densely (the inputs' dense slices):
     its N^4 arrays are checked against the budget first, and refused with the estimate and the remedy."""
