@@ -513,18 +513,9 @@ def dense_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     layer refuses, naming the remedy)."""
     if tolerance is not None:
         return frozenset()
-    held, counts = _held_terms(kappa), []
-    for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
-        if spec.cyclic or _scalar(spec, parameters) == 0:
-            continue
-        inputs = [held[len(labels)] for labels in spec.cumulants]
-        count = _network_count(spec, inputs)
-        if not count:
-            continue
-        _dense_blocks(spec, dim, kappa, parameters, block_cache)
-        if not any(_vanishes(function, block_cache) for function, _ in spec.blocks):
-            counts.append((count, number))
-    return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > MAX_NETWORKS else frozenset()
+    counts = _network_counts(module, order, kappa, parameters, dim, block_cache, lambda spec: not spec.cyclic,
+                             lambda spec, held: _network_count(spec, [held[len(labels)] for labels in spec.cumulants]))
+    return _taken_whole(counts, MAX_NETWORKS)
 
 
 def cyclic_correction(spec) -> bool:
@@ -541,12 +532,15 @@ def whole_corrections(module, order: int, kappa, parameters, dim: int, block_cac
     return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, cyclic_correction))
 
 
-def _network_counts(module, order: int, kappa, parameters, dim: int, block_cache: dict, kind) -> list:
+def _network_counts(module, order: int, kappa, parameters, dim: int, block_cache: dict, kind,
+                    made=None) -> list:
     """``(networks, number)`` of the terms of output ``order`` of the ``kind`` asked for that make networks on
-    these inputs (:func:`_networks_made`; a zero scalar or a vanishing block makes none)."""
+    these inputs (``made(spec, held)``, by default :func:`_networks_made`; a zero scalar or a vanishing block makes
+    none)."""
     held, counts = _held_terms(kappa), []
+    made = _networks_made if made is None else made
     for number, spec in enumerate(getattr(module, f"TERMS_{order}")):
-        count = _networks_made(spec, held)
+        count = made(spec, held)
         if not kind(spec) or not count or _scalar(spec, parameters) == 0:
             continue
         _dense_blocks(spec, dim, kappa, parameters, block_cache)
@@ -578,10 +572,11 @@ def _networks_made(spec, held) -> int:
     return len(spec.arrangements) * math.prod(len(held[len(labels)]) for labels in spec.cumulants)
 
 
-def _taken_whole(counts) -> frozenset:
-    """Of ``(networks, number)`` pairs, every number if together they make more than :data:`SPLIT_NETWORKS`
-    networks, else none."""
-    return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > SPLIT_NETWORKS else frozenset()
+def _taken_whole(counts, limit: int | None = None) -> frozenset:
+    """Of ``(networks, number)`` pairs, every number if together they make more than ``limit`` (by default
+    :data:`SPLIT_NETWORKS`) networks, else none."""
+    limit = SPLIT_NETWORKS if limit is None else limit
+    return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > limit else frozenset()
 
 
 def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
