@@ -55,8 +55,8 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 #: Index tuples sampled (uniformly) to estimate what a truncation drops.
 SAMPLES = 256
 #: The most networks one output order of one factored layer may hold (each a few Python objects: beyond
-#: this, memory and time go to bookkeeping; refused with MemoryBudgetError, or exactly their terms evaluated densely:
-#: ``dense_terms``).
+#: this, memory and time go to bookkeeping): acyclic terms that would make more are evaluated densely
+#: (``dense_terms``), others refused with MemoryBudgetError.
 MAX_NETWORKS = 20_000
 #: The seed of those samples (the estimate is reproducible).
 SAMPLE_SEED = 20260601
@@ -500,19 +500,16 @@ def whole_terms(module, order: int, kappa, parameters, dim: int, block_cache: di
     return _taken_whole(_network_counts(module, order, kappa, parameters, dim, block_cache, whole_cyclic))
 
 
-def dense_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict,
-                tolerance: float | None) -> frozenset:
-    """Exactly (``tolerance=None``), the numbers of the acyclic terms of output ``order`` that :func:`factored_output`
-    evaluates whole where their networks (per term the networks :func:`output_terms` makes of it,
-    :func:`_network_count`) would number more than :data:`MAX_NETWORKS`, the layer's limit, on these (already
-    stacked) inputs: every acyclic term, those of the all-distinct formula into the dense block (the formula's own
-    product over every index tuple, as its cyclic terms), the diagonal corrections as their values on their patterns
-    (:func:`correction_parts`); else none. The output order is then held densely, :math:`N^m` numbers after a memory
-    estimate, exactly -- what the dense representation holds -- instead of refused: erf's fourth layer at closure 4,
-    whose input holds 1,101 stacked terms of order 4 (docs/theory.md section 12.2). With a tolerance, none (the
-    layer refuses, naming the remedy)."""
-    if tolerance is not None:
-        return frozenset()
+def dense_terms(module, order: int, kappa, parameters, dim: int, block_cache: dict) -> frozenset:
+    """The numbers of the acyclic terms of output ``order`` that :func:`factored_output` evaluates whole, exactly,
+    where their networks (per term the networks :func:`output_terms` makes of it, ``_network_count``) would
+    number more than ``MAX_NETWORKS``, the layer's limit, on these (already stacked) inputs: every acyclic term,
+    those of the all-distinct formula into the dense block (the formula's own product over every index tuple, as its
+    cyclic terms), the diagonal corrections as their values on their patterns (:func:`correction_parts`); else none.
+    The output order is then held densely, :math:`N^m` numbers after a memory estimate -- what the dense
+    representation holds -- instead of refused: erf's fourth layer at closure 4, whose input holds 1,101 stacked
+    terms of order 4 (docs/theory.md section 12.2). With a tolerance its cyclic terms are still dropped within it
+    (their size measured against the whole, these terms' values at the sampled tuples included)."""
     counts = _network_counts(module, order, kappa, parameters, dim, block_cache, lambda spec: not spec.cyclic,
                              lambda spec, held: _network_count(spec, [held[len(labels)] for labels in spec.cumulants]))
     return _taken_whole(counts, MAX_NETWORKS)
@@ -669,7 +666,8 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a tolerance or
     without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`). Exactly, when
     the acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are evaluated
-    densely as well: the order is then held as the dense form holds it."""
+    densely into the block (exactly; with a tolerance their values at the sampled tuples count in the whole that
+    the candidates are measured against)."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
@@ -677,10 +675,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     held = _HeldArrays(order, dim, budget)
     whole = frozenset() if tolerance is None else whole_terms(module, order, kappa, parameters, dim, block_cache)
     corrections = whole_corrections(module, order, kappa, parameters, dim, block_cache)
-    dense = dense_terms(module, order, kappa, parameters, dim, block_cache, tolerance)
+    dense = dense_terms(module, order, kappa, parameters, dim, block_cache)
     if dense:
         report(f"order {order}, acyclic terms evaluated densely: {len(dense)} (too many networks)")
     corrections |= {number for number in dense if specs[number].pattern is not None}
+    formula = [specs[number] for number in sorted(dense) if specs[number].pattern is None]   # into the dense block
     if tolerance is None:
         for made, term in enumerate(output_terms(module, order, kappa, parameters, dim, block_cache,
                                                  skipped=corrections | dense), start=1):
@@ -690,16 +689,15 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        factors = _held_factors([spec for number, spec in enumerate(specs)
-                                 if whole_cyclic(spec) or (number in dense and spec.pattern is None)],
-                                letters, kappa, parameters, dim, block_cache)
+        factors = _held_factors([spec for spec in specs if whole_cyclic(spec)] + formula, letters, kappa, parameters,
+                                dim, block_cache)
         if factors:
             block.add(summed_products(factors, letters, dim))
     else:
         marks: dict = {}      # the off-diagonal arrays the splits make (not split again)
         rests: dict = {}
         for number, spec in enumerate(specs):
-            if number not in whole:
+            if number not in whole | dense:
                 parts, rest = diagonal_parts(spec, order, kappa, parameters, dim, block_cache, marks)
                 if rest is not None:
                     acyclic += parts
@@ -707,7 +705,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                     rests[number] = rest
         steps: dict = {}      # the steps of simplifying (chain products above all), shared by the networks and splits
         for made, term in enumerate(output_terms(module, order, kappa, parameters, dim, block_cache, cyclic=None,
-                                                 fold_cache=steps, skipped=whole | corrections, blocks=rests),
+                                                 fold_cache=steps, skipped=whole | corrections | dense, blocks=rests),
                                     start=1):
             report(f"order {order}, networks made: {made}", often=True)
             if term.cyclic():
@@ -719,6 +717,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
+        factors = _held_factors(formula, letters, kappa, parameters, dim, block_cache)
+        if factors:
+            block.add(summed_products(factors, letters, dim))
     if whole or corrections:
         report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
@@ -742,6 +743,10 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         exact = sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic), np.zeros(len(tuples)))
         del sampled_steps                  # (up to kept_elements numbers: one such at a time)
         inputs_at: dict = {}
+        for spec in formula:               # the terms evaluated densely, into the block
+            values = spec_entries(spec, tuples, kappa, parameters, dim, block_cache, inputs_at)
+            if values is not None:
+                exact += values
         distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
         for number in sorted(whole):       # their all-distinct parts
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
@@ -779,8 +784,7 @@ def _check_networks(count: int, order: int, dim: int) -> None:
         raise MemoryBudgetError(
             f"the factored form of output order {order} of {dim} neurons grows beyond {MAX_NETWORKS} networks at "
             "this layer (the diagram terms multiply with the depth; terms are not compressed): use a lower closure, "
-            "fewer layers, tolerance=None (without a tolerance such terms are evaluated densely, exactly, where "
-            f"{dim}^{order} numbers fit), or representation='dense' where it fits", count, MAX_NETWORKS)
+            "fewer layers, or representation='dense' where it fits", count, MAX_NETWORKS)
 
 
 class _HeldArrays:
@@ -878,8 +882,9 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       operand, or one row of an :math:`N^2` array, 8 operands) and, for one order at a time, the rows and products
       kept for reuse (``kept_elements``);
     * the dense block (three arrays of :math:`N^m`: the block, its symmetrization, one term's values) when
-      terms go into it exactly (with a tolerance, whether any cyclic term stays is known only after the
-      estimate of their size: the block is checked against the budget then, before it is allocated).
+      terms go into it exactly, or with a tolerance when terms are evaluated densely (:func:`dense_terms`; else
+      whether any cyclic term stays is known only after the estimate of their size: the block is checked against
+      the budget then, before it is allocated).
 
     With ``networks`` (per order, :func:`network_bytes`: the arrays the networks make, counted once each by making
     them of shapes only) that count takes the place of the count per network and of the off-diagonal copies.
@@ -898,12 +903,12 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
     held = _held_terms(kappa)
     total = block_bytes(module, orders, kappa, dim)
     for m in range(3, orders + 1):
-        networks_bytes, count, block, cyclic, split = 0, 0, False, [], {}
+        networks_bytes, count, block, cyclic, split, densely = 0, 0, False, [], {}, False
         for number, spec in enumerate(getattr(module, f"TERMS_{m}")):
             if any(function in vanishing for function, _ in spec.blocks):
                 continue                          # a block that is zero on these inputs: no networks
             if not spec.cyclic and whole is not None and number in whole.get(m, frozenset()):
-                block = True                      # evaluated densely (dense_terms): no networks
+                block = densely = True            # evaluated densely (dense_terms): no networks
                 continue
             inputs = [held[len(labels)] for labels in spec.cumulants]
             combinations = _network_count(spec, inputs)
@@ -929,7 +934,7 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += FLOAT * SAMPLES * (count + 16) + FLOAT * max(tensor_networks.ENTRY_NUMBERS, dim * dim) * 8
-        if block and tolerance is None:     # with a tolerance the block may not be needed: checked if it is
+        if block and (tolerance is None or densely):    # (else checked when it is needed)
             total += FLOAT * (3 * dim**m + sum(dim**n for n in range(3, min(len(kappa), 8) + 1)))
     if tolerance is not None:               # the rows and products kept for reuse, for one order at a time
         total += FLOAT * tensor_networks.kept_elements(SAMPLES, dim)

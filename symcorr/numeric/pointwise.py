@@ -441,7 +441,7 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     vanishing = vanishing_blocks(plan.factored, order, kappa, parameters, dim, blocks)
     whole = {m: (frozenset() if tolerance is None else whole_terms(plan.factored, m, kappa, parameters, dim, blocks))
              | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks)
-             | dense_terms(plan.factored, m, kappa, parameters, dim, blocks, tolerance) for m in range(3, order + 1)}
+             | dense_terms(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
     estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
     if estimate > memory_budget(budget):
         # that count takes every network's arrays as its own: the networks made of shapes only count each once

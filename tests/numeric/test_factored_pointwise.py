@@ -548,10 +548,9 @@ def test_inputs_of_too_many_networks_are_stacked_and_the_chain_stays_exact(monke
 
 @pytest.mark.parametrize("name, closure, depth, dim", [("quadratic", 4, 2, 12), ("erf", 3, 2, 8)])
 def test_acyclic_terms_of_too_many_networks_are_evaluated_densely_and_exactly(monkeypatch, name, closure, depth, dim):
-    """Exactly (no tolerance), a layer whose acyclic terms would make more than ``MAX_NETWORKS`` networks (made small
-    here) evaluates them densely (``dense_terms``: the all-distinct formula's products into the dense block, the
-    diagonal corrections on their patterns) instead of refusing, and the chain still equals the dense one to 1e-10;
-    with a tolerance it is refused, naming the networks and that remedy."""
+    """A layer whose acyclic terms would make more than ``MAX_NETWORKS`` networks (made small here) evaluates them
+    densely (``dense_terms``: the all-distinct formula's products into the dense block, the diagonal corrections on
+    their patterns) instead of refusing, and the chain still equals the dense one to 1e-10."""
     import symcorr.numeric.factored_pointwise as factored_pointwise
 
     monkeypatch.setattr(factored_pointwise, "MAX_NETWORKS", 10)
@@ -564,8 +563,51 @@ def test_acyclic_terms_of_too_many_networks_are_evaluated_densely_and_exactly(mo
         assert isinstance(factored.tensor(4), FactoredTensor)
         assert max(max_relative_differences(factored, dense)) < 1e-10
     assert any(taken)
-    with pytest.raises(MemoryBudgetError, match="beyond 10 networks .*tolerance=None"):
-        chain("factored", dim, activations.quadratic(), 4, 2, tolerance=0.5)
+
+
+def _every_acyclic_term_dense(monkeypatch):
+    """``dense_terms`` made to take every acyclic term (what it does beyond ``MAX_NETWORKS``; with a tolerance the
+    split cyclic networks would reach that limit first at these widths)."""
+    import symcorr.numeric.factored_pointwise as factored_pointwise
+
+    taken = []
+
+    def every(module, order, *args):
+        taken.append(frozenset(n for n, spec in enumerate(getattr(module, f"TERMS_{order}")) if not spec.cyclic))
+        return taken[-1]
+
+    monkeypatch.setattr(factored_pointwise, "dense_terms", every)
+    return taken
+
+
+@pytest.mark.parametrize("name", ["quadratic", "erf"])
+def test_terms_evaluated_densely_with_a_tolerance_of_zero_keep_the_chain_exact(monkeypatch, name):
+    """Through the truncation machinery with nothing dropped (tolerance 0), the terms evaluated densely and the
+    split cyclic networks together equal the dense chain to 1e-10."""
+    taken = _every_acyclic_term_dense(monkeypatch)
+    if name == "erf":
+        _resummed_chains("erf", 3, 2, 8, keep_next_diagonal=False, series_order=3, tolerance=0.0)
+    else:
+        factored, dense = (chain(form, 12, activations.quadratic(), 4, 2, tolerance=0.0 if form == "factored" else None)
+                           for form in ("factored", "dense"))
+        assert max(max_relative_differences(factored, dense)) < 1e-10
+    assert any(taken)
+
+
+def test_candidates_are_measured_against_the_terms_evaluated_densely_too(monkeypatch):
+    """With a tolerance, the terms evaluated densely count in the whole that the dropped candidates are measured
+    against: one layer drops the same candidates with the same stated sizes as when those terms are networks, and
+    the results are the same to rounding. (A layer after it differs: its input's dense block splits into other
+    candidates than its networks do.)"""
+    as_networks = chain("factored", 12, activations.quadratic(), 4, 1, tolerance=0.3)
+    taken = _every_acyclic_term_dense(monkeypatch)
+    with_dense = chain("factored", 12, activations.quadratic(), 4, 1, tolerance=0.3)
+    assert any(taken)
+    sizes = [[c.size for n in (3, 4) for c in result.status(n).causes if c.size is not None]
+             for result in (as_networks, with_dense)]
+    assert sizes[0] and len(sizes[0]) == len(sizes[1])
+    assert np.allclose(sizes[0], sizes[1], rtol=1e-9, atol=0)
+    assert max(max_relative_differences(with_dense, as_networks)) < 1e-10
 
 
 def test_a_term_kept_whole_is_refused_before_its_dense_values_are_made(monkeypatch):
