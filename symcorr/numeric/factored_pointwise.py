@@ -664,9 +664,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     parts are the candidates, their values at the sampled tuples from the inputs' values there
     (:func:`spec_entries`); one that is kept goes into the dense block. When the cyclic diagonal corrections would
     make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a tolerance or
-    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`). Exactly, when
-    the acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are evaluated
-    densely into the block (exactly; with a tolerance their values at the sampled tuples count in the whole that
+    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`). When the
+    acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are evaluated
+    densely into the block, exactly (with a tolerance their values at the sampled tuples count in the whole that
     the candidates are measured against)."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
@@ -689,8 +689,8 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 held.add([term])
             else:
                 block.add(tensor_networks.slice_values(term, letters))
-        factors = _held_factors([spec for spec in specs if whole_cyclic(spec)] + formula, letters, kappa, parameters,
-                                dim, block_cache)
+        factors = _held_factors([spec for spec in specs if whole_cyclic(spec)], letters, kappa, parameters, dim,
+                                block_cache)
         if factors:
             block.add(summed_products(factors, letters, dim))
     else:
@@ -717,9 +717,9 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 acyclic.append(term)
                 held.add([term])
         steps.clear()         # what the networks do not hold of it is garbage from here on
-        factors = _held_factors(formula, letters, kappa, parameters, dim, block_cache)
-        if factors:
-            block.add(summed_products(factors, letters, dim))
+    factors = _held_factors(formula, letters, kappa, parameters, dim, block_cache)
+    if factors:
+        block.add(summed_products(factors, letters, dim))
     if whole or corrections:
         report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
         coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
