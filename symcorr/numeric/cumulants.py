@@ -11,6 +11,8 @@ the result of the validity checks of :mod:`symcorr.numeric.validity` (``c.proble
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from symcorr.numeric.cumulant_tensors import ZeroTensor, is_cumulant_tensor
@@ -177,7 +179,7 @@ class Cumulants(metaclass=_CumulantsType):
         if all(c.layer is not None for s in statuses for c in s.causes) and all(p.layer is not None
                                                                                 for p in self._problems):
             return self
-        problems = tuple(p if p.layer is not None else Cause(p.text, layer, p.dropped, p.size)
+        problems = tuple(p if p.layer is not None else replace(p, layer=layer)
                          for p in self._problems)
         return self.with_status(self._exactness.named(layer), problems)
 

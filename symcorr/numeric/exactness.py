@@ -44,16 +44,18 @@ class ApproximationWarning(UserWarning):
 class Cause:
     """Why an order is not exact: ``text`` (what happened), ``layer`` (where: a layer label,
     ``'input'``, or ``None`` while the layer is not yet named), ``dropped`` (input orders a
-    closure dropped there), ``size`` (estimated relative size, if known)."""
+    closure dropped there), ``size`` (estimated relative size, if known; ``size_in_text``: the text
+    states it already, with its standard error, and it is not repeated)."""
 
     text: str
     layer: str | None = None
     dropped: tuple[int, ...] = ()
     size: float | None = None
+    size_in_text: bool = False
 
     def __str__(self) -> str:
         where = "" if self.layer is None else (" (input)" if self.layer == "input" else f" at layer {self.layer}")
-        size = "" if self.size is None else f" (estimated size ~{self.size:.1e})"
+        size = "" if self.size is None or self.size_in_text else f" (estimated size ~{self.size:.1e})"
         return f"{self.text}{where}{size}"
 
 

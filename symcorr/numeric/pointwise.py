@@ -470,7 +470,7 @@ def with_dropped(exactness: StatusProfile, tensors) -> StatusProfile:
     held = list(exactness.held)
     for n, tensor in enumerate(tensors, start=1):
         for record in getattr(tensor, "dropped", ()):
-            held[n - 1] = worst([held[n - 1]], [Cause(str(record), size=record.size)])
+            held[n - 1] = worst([held[n - 1]], [Cause(str(record), size=record.size, size_in_text=True)])
     return StatusProfile(tuple(held), exactness.tail)
 
 
@@ -493,7 +493,7 @@ def with_truncated_slices(exactness: StatusProfile, kappa: tuple, activation: Ac
             for m in range(1, len(held) + 1):
                 needed = activation.family.input_orders_needed(activation, m)
                 if needed is None or needed >= record.order:
-                    held[m - 1] = worst([held[m - 1]], [Cause(str(record), size=record.size)])
+                    held[m - 1] = worst([held[m - 1]], [Cause(str(record), size=record.size, size_in_text=True)])
     return StatusProfile(tuple(held), exactness.tail)
 
 

@@ -339,6 +339,8 @@ def test_a_truncation_is_stated_with_its_size():
     sizes = [cause.size for cause in status.causes if cause.size is not None]
     assert sizes and all(0 < size <= 0.5 for size in sizes)
     assert any("dropped, estimated relative size" in cause.text for cause in status.causes)
+    # each size is stated once, with its standard error, not again as a bare estimate
+    assert str(status).count("estimated relative size") == len(sizes) and "estimated size ~" not in str(status)
     # what was dropped is what differs, and the estimate says how much (same order of magnitude)
     a, b = cut.tensor(3).to_dense(), exact.tensor(3).to_dense()
     held = cut.tensor(3).dropped
