@@ -1584,10 +1584,13 @@ def _symmetrized_over(values: np.ndarray, group: list[tuple]) -> np.ndarray:
 
 #: Numbers that :func:`entries` gathers at once from each array (:math:`2^{18}`: 1,024 rows of 256 neurons) ...
 ENTRY_NUMBERS = 1 << 18
-#: ... of several orders of the slots only where one order's rows hold fewer numbers than this (:math:`2^{16}`):
-#: with more, a contraction is worth its call, and one order at a time takes more rows and products again (the
-#: candidates of a cubic closure-4 layer of width 256, 256 tuples: 20 s one order at a time, 25 s four at once).
-ENTRY_ALONE = 1 << 16
+#: ... of several orders of the slots only where one order's rows hold fewer numbers than this (:math:`2^{14}`: 256
+#: tuples of up to 63 neurons): with more, a contraction is worth its call, and one order at a time takes more
+#: rows and products again, which other terms share (the candidates of a cubic closure-4 layer of width 256,
+#: 256 tuples: 20 s one order at a time, 25 s four at once; a quadratic closure-4 network of depth 3 and width 128,
+#: tolerance 0.99: 3.2 s, against 6.0 s with :math:`2^{16}`; erf's depth-3 chain at width 16, closure 4, tolerance
+#: 0: 25 s either way, 28 s with :math:`2^{12}`).
+ENTRY_ALONE = 1 << 14
 #: Arrays of the rows of one contraction that :func:`entries` keeps for reuse (:class:`EntrySteps`): 64 (a
 #: quadratic closure-4 network of width 256: 23 s, against 33 s with 16 and 23 s with 256) ...
 ENTRY_KEPT = 64
