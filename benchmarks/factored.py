@@ -2,7 +2,7 @@ r"""Benchmark: propagate in the factored representation at large widths, each ca
 
     PYTHONPATH=. python benchmarks/factored.py [--tolerance 0.2] [--dense-limit-gb 8] [--timeout 600]
                                                [--only quadratic] [--closure 3] [--skip-dense] [--max-n 4096]
-                                               [--cold] [--input-mean 0.0] [--pair-mean]
+                                               [--cold] [--input-mean 0.0] [--pair-mean] [--again]
 
 Cases (the issue "higher orders at width 1024"): a depth-3 network ``mlp([N] * 5)`` (three hidden
 layers of width N, weights :math:`N(0, 0.7^2/N)`, no bias) of a standard Gaussian input (mean
@@ -26,7 +26,9 @@ it through ``/proc/self/clear_refs``; Linux), the largest truncation stated in t
 statuses, and writes the returned mean and covariance for the comparison. The machine's load average
 is printed: on a shared machine wall times vary with it, CPU times much less. ``--pair-mean``: closure 3 keeps the
 mean pair entry of :math:`\kappa^{(4)}` with its diagonal (``pair_mean=True``, docs/theory.md section 9.5), in the
-dense baseline too.
+dense baseline too. ``--again``: the process then times the same ``propagate`` once more (column ``again s``): the
+difference is what the first call pays for touching memory that the process did not hold yet (page faults; on a
+virtual machine with transparent huge pages, compaction stalls that vary from run to run).
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ INIT_GAIN = 0.7
 
 
 def run_case(name: str, n: int, closure: int, representation: str, tolerance: float | None, out: str,
-             cold: bool = False, input_mean: float = 0.0, pair_mean: bool = False) -> dict:
+             cold: bool = False, input_mean: float = 0.0, pair_mean: bool = False, again: bool = False) -> dict:
     """One case, in this process: its numbers as a dict; mean and covariance saved to ``out``."""
     import warnings
 
@@ -85,6 +87,13 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     sizes = [cause.size for n_ in (1, 2) for cause in result.status(n_).causes
              if cause.size is not None and "dropped" in cause.text]
     report["truncation"] = max(sizes, default=0.0)
+    if again:                     # the same call once more: the memory the first one touched is the process's now
+        wall = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            propagate(model, inputs, order=2, closure=closure, representation=representation, tolerance=tolerance,
+                      pair_mean=pair_mean, progress=False)
+        report["again"] = time.perf_counter() - wall
     np.savez(out, mean=result.mean, cov=result.cov)
     return report
 
@@ -114,6 +123,8 @@ def main(argv=None) -> int:
                         help="the mean of every input neuron (0: the cubic's odd cumulants vanish at every layer)")
     parser.add_argument("--pair-mean", action="store_true",
                         help="closure 3 keeps the mean pair entry of kappa4 with its diagonal (pair_mean=True)")
+    parser.add_argument("--again", action="store_true",
+                        help="time a second propagate of the same case in the same process too (column 'again s')")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(*json.loads(args.case))), flush=True)
@@ -124,7 +135,7 @@ def main(argv=None) -> int:
           f"{'; closure 3 keeps the pair mean' if args.pair_mean else ''}",
           flush=True)
     print(f"{'activation':10s} {'K':>2s} {'N':>5s} {'form':8s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>9s} "
-          f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}  status")
+          f"{'above MB':>9s} {'dropped':>8s} {'vs dense':>9s}{' again s' if args.again else ''}  status")
     scratch = Path(tempfile.mkdtemp(prefix="symcorr-factored-"))
     for closure in (3, 4):
         if args.closure and closure != args.closure:
@@ -140,7 +151,7 @@ def main(argv=None) -> int:
                     continue
                 out = scratch / f"{name}-{closure}-{n}-{form}.npz"
                 report = run_case_process(__file__, [name, n, closure, form, args.tolerance if form == "factored" else None, str(out),
-                                                     args.cold, args.input_mean, pair_mean],
+                                                     args.cold, args.input_mean, pair_mean, args.again],
                                 args.dense_limit_gb if form == "dense" else None, args.timeout)
                 versus = ""
                 dense = scratch / f"{name}-{closure}-{n}-dense.npz"
@@ -152,7 +163,8 @@ def main(argv=None) -> int:
                 if report["status"] == "ok":
                     print(f"{name:10s} {closure:2d} {n:5d} {form:8s} {report['wall']:8.2f} {report['cpu']:8.2f} "
                           f"{report['peak'] / 2**20:9,.0f} {(report['peak'] - report['before']) / 2**20:9,.0f} "
-                          f"{report.get('truncation', 0.0):8.1e} {versus:>9s}  ok", flush=True)
+                          f"{report.get('truncation', 0.0):8.1e} {versus:>9s}"
+                          f"{format(report['again'], '8.2f') if args.again else ''}  ok", flush=True)
                 else:
                     print(f"{name:10s} {closure:2d} {n:5d} {form:8s} {'':8s} {'':8s} {'':9s} {'':9s} {'':8s} "
                           f"{'':9s}  {report['status']} {report.get('message', report.get('stderr', ''))[-160:]!r}",
