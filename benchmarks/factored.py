@@ -64,22 +64,20 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     from symcorr import Cumulants, propagate
     from symcorr.networks.modules import mlp
 
-    model = mlp([n] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0)
-    inputs = Cumulants(np.full(n, input_mean), np.eye(n))
-    if not cold:                  # the generated modules loaded, the imports warm: not part of the case
+    def run(width: int, mean: float):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            propagate(mlp([8] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0),
-                      Cumulants(np.zeros(8), np.eye(8)), order=2, closure=closure, representation=representation,
-                      tolerance=tolerance, pair_mean=pair_mean, progress=False)
+            return propagate(mlp([width] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0),
+                             Cumulants(np.full(width, mean), np.eye(width)), order=2, closure=closure,
+                             representation=representation, tolerance=tolerance, pair_mean=pair_mean, progress=False)
+
+    if not cold:                  # the generated modules loaded, the imports warm: not part of the case
+        run(8, 0.0)
     before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
     wall, cpu = time.perf_counter(), cpu_seconds()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = propagate(model, inputs, order=2, closure=closure, representation=representation,
-                               tolerance=tolerance, pair_mean=pair_mean, progress=False)
+        result = run(n, input_mean)
     except MemoryError as error:
         return {"status": "MemoryError", "message": str(error)[:300]}
     report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "before": before,
@@ -89,10 +87,7 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     report["truncation"] = max(sizes, default=0.0)
     if again:                     # the same call once more: the memory the first one touched is the process's now
         wall = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            propagate(model, inputs, order=2, closure=closure, representation=representation, tolerance=tolerance,
-                      pair_mean=pair_mean, progress=False)
+        run(n, input_mean)
         report["again"] = time.perf_counter() - wall
     np.savez(out, mean=result.mean, cov=result.cov)
     return report

@@ -465,12 +465,18 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     return tensors, pairs
 
 
+def _truncation_cause(record) -> Cause:
+    """The cause of a :class:`~symcorr.numeric.factored.Dropped` record: its text, which states the size with its
+    standard error (not repeated), and the size."""
+    return Cause(str(record), size=record.size, size_in_text=True)
+
+
 def with_dropped(exactness: StatusProfile, tensors) -> StatusProfile:
     """``exactness`` with a cause (approximate, its estimated size) for every order a factored layer truncated."""
     held = list(exactness.held)
     for n, tensor in enumerate(tensors, start=1):
         for record in getattr(tensor, "dropped", ()):
-            held[n - 1] = worst([held[n - 1]], [Cause(str(record), size=record.size, size_in_text=True)])
+            held[n - 1] = worst([held[n - 1]], [_truncation_cause(record)])
     return StatusProfile(tuple(held), exactness.tail)
 
 
@@ -493,7 +499,7 @@ def with_truncated_slices(exactness: StatusProfile, kappa: tuple, activation: Ac
             for m in range(1, len(held) + 1):
                 needed = activation.family.input_orders_needed(activation, m)
                 if needed is None or needed >= record.order:
-                    held[m - 1] = worst([held[m - 1]], [Cause(str(record), size=record.size, size_in_text=True)])
+                    held[m - 1] = worst([held[m - 1]], [_truncation_cause(record)])
     return StatusProfile(tuple(held), exactness.tail)
 
 
