@@ -46,7 +46,7 @@ from symcorr.codegen.runtime.tuples import window_rows
 from symcorr.numeric import shape_only, tensor_networks
 from symcorr.numeric.budget import FLOAT, MemoryBudgetError, check_memory
 from symcorr.numeric.cumulant_tensors import is_zero, mean_over_distinct, pattern_slice, zero_where_coincident
-from symcorr.notation.partitions import set_partitions
+from symcorr.notation.partitions import integer_partitions, set_partitions
 from symcorr.numeric.factored import CachedSlices, Dropped, FactoredTensor, normalized, terms_of
 from symcorr.numeric.progress import report
 
@@ -374,6 +374,12 @@ def summed_products(products, output: str, dim: int, add_to: np.ndarray | None =
     return out
 
 
+def summed_working_bytes(letters: int, dim: int) -> int:
+    """The bytes of the working arrays of :func:`summed_products` over ``letters`` axes: two per thread, each a
+    chunk (:data:`SUMMED_CHUNK` elements, or one row of the first axis when that is larger)."""
+    return FLOAT * 2 * THREADS * min(dim ** letters, max(SUMMED_CHUNK, dim ** (letters - 1)))
+
+
 def spec_entries(spec, tuples: np.ndarray, kappa, parameters, dim: int, block_cache: dict,
                  inputs_at: dict) -> np.ndarray | None:
     r""":math:`\operatorname{Sym}(X)` of one generated term at the index tuples ``tuples`` (shape ``(M, m)``): the
@@ -576,14 +582,17 @@ def _taken_whole(counts, limit: int | None = None) -> frozenset:
     return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > limit else frozenset()
 
 
-def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
+def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict) -> tensor_networks.SingleSum:
     r"""The part of the generated terms :math:`X_t` (``specs``) where two or more of their slots are on one neuron,
     exactly, as terms of one factor: per set partition of the slots with a block of two or more,
-    :math:`\sum_t X_t` at that pattern (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks, summed in place) with
-    the entries where neurons of different blocks coincide set to zero (they belong to a coarser partition). The
-    parts are disjoint and sum to :math:`\sum_t X_t` off its all-distinct entries (docs/theory.md section 12.3); a
-    generator (one part held at a time)."""
+    :math:`\sum_t X_t` at that pattern (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks) with the entries
+    where neurons of different blocks coincide set to zero (they belong to a coarser partition). The parts are
+    disjoint and sum to :math:`\sum_t X_t` off its all-distinct entries (docs/theory.md section 12.3). Their
+    :math:`\operatorname{Sym}` is the same in every order of the slots, so the partitions of one shape (``'iijk'``,
+    ``'ijik'``, ...) are summed into one array in place (:meth:`~symcorr.numeric.tensor_networks.SingleSum.summand`):
+    one array per shape is made, not one per partition and a copy of it."""
     letters = _LETTERS[:order]
+    parts = tensor_networks.SingleSum()
     for partition in set_partitions(order):
         if len(partition) == order:
             continue
@@ -592,27 +601,29 @@ def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache
             for s in block:
                 word[s] = letters[b]
         factors = _held_factors(specs, "".join(word), kappa, parameters, dim, block_cache)
-        total = summed_products(factors, _LETTERS[:len(partition)], dim)
-        if np.any(total):
-            yield tensor_networks.Term(1.0, [zero_where_coincident(total)], [tuple(range(len(partition)))],
-                                       [(letters.index(c), None) for c in word])
+        if factors:
+            total, axes = parts.summand("".join(word), dim)
+            summed_products(factors, axes, dim, add_to=total)
+    for total in parts.sums.values():
+        zero_where_coincident(total)    # (a property of the shape: the same in every order of its axes)
+    return parts
 
 
-def correction_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict):
-    r"""The diagonal corrections ``specs`` (terms on a coarser pattern: slot :math:`s` on neuron ``pattern[s]``) as
-    terms of one factor, exactly: per pattern the sum of their values over its distinct neurons (:func:`spec_values`
-    with every label its own neuron, :math:`N^{d}` for :math:`d` distinct letters), the same sum as their networks',
-    entries where those neurons coincide included; a generator (one part held at a time)."""
+def correction_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict,
+                     into: tensor_networks.SingleSum) -> None:
+    r"""The diagonal corrections ``specs`` (terms on a coarser pattern: slot :math:`s` on neuron ``pattern[s]``) added
+    to ``into`` as terms of one factor, exactly: per pattern the sum of their values over its distinct neurons
+    (:func:`spec_values` with every label its own neuron, :math:`N^{d}` for :math:`d` distinct letters), the same sum
+    as their networks', entries where those neurons coincide included, added in place
+    (:meth:`~symcorr.numeric.tensor_networks.SingleSum.summand`)."""
     by_pattern = collections.defaultdict(list)
     for spec in specs:
         by_pattern[spec.pattern].append(spec)
     for pattern, group in by_pattern.items():
-        distinct = "".join(sorted(set(pattern)))
         factors = _held_factors(group, _LETTERS[:order], kappa, parameters, dim, block_cache)
-        total = summed_products(factors, distinct, dim)
-        if np.any(total):
-            yield tensor_networks.Term(1.0, [total], [tuple(range(len(distinct)))],
-                                       [(distinct.index(c), None) for c in pattern])
+        if factors:
+            total, axes = into.summand(pattern, dim)
+            summed_products(factors, axes, dim, add_to=total)
 
 
 def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
@@ -722,19 +733,19 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
         block.add(summed_products(factors, letters, dim))
     if whole or corrections:
         report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
-        coincident = tensor_networks.SingleSum()     # the terms taken whole where neurons coincide, exactly
-        for part in coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
-                                     block_cache):
-            coincident.add(part)
-        for part in correction_parts([specs[number] for number in sorted(corrections)], order, kappa, parameters,
-                                     dim, block_cache):
-            coincident.add(part)
-        parts = coincident.terms()
-        held.add(parts)
-        acyclic += parts
+        # the terms taken whole where neurons coincide, exactly (zeroed there first), then the corrections
+        coincident = coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
+                                      block_cache)
+        correction_parts([specs[number] for number in sorted(corrections)], order, kappa, parameters, dim,
+                         block_cache, coincident)
+        coincident.sums = {key: total for key, total in coincident.sums.items() if np.any(total)}
+        held.add(coincident.terms())
+    else:
+        coincident = None
     report(f"order {order}, merging the networks ({len(acyclic)})")
     candidates = tensor_networks.deduplicated(candidates)
-    acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)])   # zero terms are none
+    # zero terms are none; the networks' singles are summed into the coincident parts' arrays (not copied: N^(m-1))
+    acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)], coincident)
     if candidates or whole:
         report(f"order {order}, the sizes of the candidates for dropping ({len(candidates) + len(whole)})")
         tuples = sampled_tuples(dim, order)
@@ -875,9 +886,10 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       except those of the dense tensor's size, which are summed one network at a time into the dense block;
     * with a tolerance, per cyclic term split at its diagonals twice its blocks (the off-diagonal copies), and
       where terms are taken whole (``whole``: per order the numbers :func:`whole_terms`, :func:`whole_corrections`
-      and :func:`dense_terms` give; ``None``: not known, every cyclic term counted as split as well) five arrays
-      of :math:`N^{m-1}` (their parts on coincident neurons and the corrections' values: the sums, one part being
-      made, its working arrays) and a slice of that size of each input of order >= 3;
+      and :func:`dense_terms` give; ``None``: not known, every cyclic term counted as split as well) their parts
+      on coincident neurons and the corrections' values, one array per shape of the slots (:math:`N^{m-1}` for
+      ``'iijk..'``, :math:`N^{m-2}` or less for each coarser one), the working chunks of :func:`summed_products`, and
+      a slice of :math:`N^{m-1}` of each input of order >= 3 that is not zero;
       the sampled values, the rows of the factors their batches gather (``ENTRY_NUMBERS`` numbers per
       operand, or one row of an :math:`N^2` array, 8 operands) and, for one order at a time, the rows and products
       kept for reuse (``kept_elements``);
@@ -928,9 +940,12 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
         networks_bytes += sum(size for number, size in split.items() if whole is None or number not in taken)
         if networks is not None:
             networks_bytes = networks[m]
-        if taken:                           # terms taken whole: their parts on coincident neurons (N^(m-1) each) kept
-            # summed, one being made and its working arrays; one slice of each input of order >= 3
-            networks_bytes += FLOAT * (5 + max(len(kappa) - 2, 0)) * dim ** (m - 1)
+        if taken:                           # terms taken whole: their parts on coincident neurons, summed per shape
+            # in place, and the working chunks; one slice of N^(m-1) of each input of order >= 3 that is not zero
+            # (the terms' factors read no slice of a zero input: spec_factors)
+            inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
+            networks_bytes += (FLOAT * sum(dim ** len(shape) for shape in integer_partitions(m) if len(shape) < m)
+                               + summed_working_bytes(m - 1, dim) + FLOAT * inputs * dim ** (m - 1))
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += FLOAT * SAMPLES * (count + 16) + FLOAT * max(tensor_networks.ENTRY_NUMBERS, dim * dim) * 8
@@ -1025,8 +1040,8 @@ def pattern_mean_bytes(module, order: int, pattern: str, dim: int, kept) -> int:
         worst = max(worst, sum(dim ** grids[function] for function in live))
         live -= set(done)
     letters = len(set(pattern))
-    chunks = 2 * THREADS * min(dim ** letters, max(SUMMED_CHUNK, dim ** (letters - 1)))
-    return FLOAT * (dim ** letters + chunks + sum(dim ** len(set(labels)) for _, labels in slices) + worst)
+    return (FLOAT * (dim ** letters + sum(dim ** len(set(labels)) for _, labels in slices) + worst)
+            + summed_working_bytes(letters, dim))
 
 
 class SlicesWithinTolerance(CachedSlices):
@@ -1074,7 +1089,7 @@ class SlicesWithinTolerance(CachedSlices):
 __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_output", "factored_diagonal",
            "factored_peak_bytes", "factored_remedy", "factored_pattern_mean", "pattern_mean_bytes", "spec_factors",
            "spec_values",
-           "summed_products", "SUMMED_CHUNK", "THREADS",
+           "summed_products", "summed_working_bytes", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
            "cyclic_correction", "network_bytes", "stacked_inputs", "dense_terms",

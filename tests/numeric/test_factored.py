@@ -124,6 +124,46 @@ def test_linear_folds_leg_matrices_into_factors():
     assert sorted(f.shape for f in term.factors) == [(9, 4)] * 3
 
 
+@pytest.mark.parametrize("shape", [(5,), (5, 3), (4, 5, 3), (3, 4, 5, 2)])
+def test_multiplied_along_equals_einsum_on_every_axis(shape):
+    """A leg matrix contracted into a factor along each of its axes, the factor contiguous or a transposed view,
+    equals ``numpy.einsum``, its axes in the factor's order; of stand-ins it makes one array (the result)."""
+    from symcorr.numeric import shape_only
+    from symcorr.numeric.tensor_networks import multiplied_along
+
+    rng = np.random.default_rng(41)
+    letters = "abcd"[:len(shape)]
+    for factor in (rng.normal(size=shape), rng.normal(size=shape[::-1]).T):
+        for axis, n in enumerate(shape):
+            leg = rng.normal(size=(7, n))
+            expected = np.einsum(f"x{letters[axis]},{letters}->{letters.replace(letters[axis], 'x')}", leg, factor)
+            values = multiplied_along(leg, factor, axis)
+            assert values.flags.c_contiguous and values.shape == expected.shape
+            assert np.allclose(values, expected, rtol=1e-13, atol=1e-13), (shape, axis)
+            ledger = shape_only.Ledger()
+            made = multiplied_along(ledger.stand_in(leg), ledger.stand_in(np.ascontiguousarray(factor)), axis)
+            assert made.shape == expected.shape and ledger.count == 1
+
+
+def test_a_single_summed_in_place_is_the_single_added():
+    """The array ``SingleSum.summand`` gives for a slot pattern, a product over its letters added to it in place,
+    is the term of one factor on that pattern added: one sum per diagonal pattern, whatever the order of the slots."""
+    from symcorr.numeric.tensor_networks import SingleSum
+
+    rng = np.random.default_rng(43)
+    dim = 4
+    by_add, in_place = SingleSum(), SingleSum()
+    for word in ("iijk", "ijik", "jkii", "ijji", "ijij", "iiij", "jiii"):
+        distinct = "".join(dict.fromkeys(word))
+        values = rng.normal(size=(dim,) * len(distinct))
+        by_add.add(Term(1.0, [values], [tuple(range(len(distinct)))], [(distinct.index(c), None) for c in word]))
+        total, axes = in_place.summand(word, dim)
+        total += np.einsum(f"{distinct}->{axes}", values)
+    assert by_add.sums.keys() == in_place.sums.keys() and len(in_place.sums) == 3
+    for key, total in by_add.sums.items():
+        assert np.allclose(in_place.sums[key], total, rtol=1e-14, atol=1e-14)
+
+
 def test_simplified_keeps_the_tensor():
     rng = np.random.default_rng(4)
     v, S, h, T = rng.normal(size=5), rng.normal(size=(5, 5)), rng.normal(size=5), rng.normal(size=(5, 5))
