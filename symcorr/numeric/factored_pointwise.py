@@ -731,6 +731,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     factors = _held_factors(formula, letters, kappa, parameters, dim, block_cache)
     if factors:
         block.add(summed_products(factors, letters, dim))
+    coincident = None
     if whole or corrections:
         report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
         # the terms taken whole where neurons coincide, exactly (zeroed there first), then the corrections
@@ -740,8 +741,6 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                          block_cache, coincident)
         coincident.sums = {key: total for key, total in coincident.sums.items() if np.any(total)}
         held.add(coincident.terms())
-    else:
-        coincident = None
     report(f"order {order}, merging the networks ({len(acyclic)})")
     candidates = tensor_networks.deduplicated(candidates)
     # zero terms are none; the networks' singles are summed into the coincident parts' arrays (not copied: N^(m-1))

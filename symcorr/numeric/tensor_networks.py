@@ -143,11 +143,12 @@ def _fold(leg: np.ndarray, factor: np.ndarray, axis: int, cache: dict | None) ->
     when ``axis`` is 1) the sampled entries read without a copy (``_EntryNetwork`` takes the rows of a matrix
     contiguous: C-contiguous results of :func:`multiplied_along` there took a quadratic closure-4 network of width
     512 from 11.0-11.6 s to 13.3 s)."""
-    if np.ndim(factor) >= 3:
-        return _cached(cache, ("fold", id(leg), id(factor), axis), (leg, factor),
-                       lambda: multiplied_along(leg, factor, axis))
-    return _cached(cache, ("fold", id(leg), id(factor), axis), (leg, factor),
-                   lambda: np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis))
+    def compute():
+        if np.ndim(factor) >= 3:
+            return multiplied_along(leg, factor, axis)
+        return np.moveaxis(np.tensordot(leg, factor, axes=([1], [axis])), 0, axis)
+
+    return _cached(cache, ("fold", id(leg), id(factor), axis), (leg, factor), compute)
 
 
 def multiplied_along(leg: np.ndarray, factor: np.ndarray, axis: int) -> np.ndarray:
@@ -473,9 +474,9 @@ class SingleSum:
         """The array that a term of one factor on ``dim`` neurons per letter, its slot :math:`s` on letter
         ``word[s]`` (not symmetric), would be summed into, and the letters of its axes: a product over those letters
         added to it in place is that term added (made zero on the first call)."""
-        letters = "".join(dict.fromkeys(_in_canonical_order(list(word))))
-        key = ("single", tuple(letters.index(c) for c in _in_canonical_order(list(word))), (dim,) * len(letters),
-               False)
+        slots = _in_canonical_order(list(word))
+        letters = "".join(dict.fromkeys(slots))
+        key = ("single", tuple(letters.index(c) for c in slots), (dim,) * len(letters), False)
         if key not in self.sums:
             self.sums[key] = np.zeros((dim,) * len(letters))
         return self.sums[key], letters
