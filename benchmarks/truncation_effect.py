@@ -2,7 +2,7 @@ r"""Benchmark: what a factored layer's truncation (``tolerance``) costs in accur
 
     PYTHONPATH=. python benchmarks/truncation_effect.py [--widths 32 64] [--closure 4] [--gain 0.7]
                                                         [--tolerances 0.2 0.5 0.99] [--only cubic]
-                                                        [--split-networks 0]
+                                                        [--split-networks 0] [--pairs-as-candidates]
 
 A depth-3 network ``mlp([N] * 5)`` (weights :math:`N(0, g^2/N)`, no bias, seed 0) of a standard Gaussian input,
 ``propagate(model, inputs, order=2, closure=K)``: the output covariance exactly (``representation='dense'``) is
@@ -10,6 +10,9 @@ the reference; printed are the relative Frobenius distances to it of closures 2 
 closure ``K`` in factored form at each tolerance (docs/theory.md section 12.3), with the times of each run.
 A truncation that keeps what closure ``K`` adds stays well below the distance of closure ``K - 1``.
 ``--split-networks`` sets ``symcorr.numeric.factored_pointwise.SPLIT_NETWORKS`` (0: every cyclic term taken whole).
+``--pairs-as-candidates``: every factored layer acts as one whose memory estimate is above its budget (the budget
+it compares against is set to 0; the memory checks keep the real one), so that the parts of its terms taken whole on
+one pair of neurons are candidates for dropping, as at the cubic's second layer of width 1024.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from symcorr import Cumulants, propagate
 from symcorr.derivation import activations
 from symcorr.networks.modules import from_activation, mlp
 from symcorr.numeric import factored_pointwise
+from symcorr.numeric import pointwise as pointwise_module
 
 
 def main() -> None:
@@ -33,9 +37,12 @@ def main() -> None:
     parser.add_argument("--tolerances", type=float, nargs="+", default=[0.2, 0.5, 0.99])
     parser.add_argument("--only", choices=["quadratic", "cubic"], default=None)
     parser.add_argument("--split-networks", type=int, default=None)
+    parser.add_argument("--pairs-as-candidates", action="store_true")
     args = parser.parse_args()
     if args.split_networks is not None:
         factored_pointwise.SPLIT_NETWORKS = args.split_networks
+    if args.pairs_as_candidates:
+        pointwise_module.memory_budget = lambda budget: 0
     warnings.simplefilter("ignore")
     print("| act | N | run | s | cov distance to exact closure |\n|---|---|---|---|---|")
     for name in [args.only] if args.only else ["quadratic", "cubic"]:

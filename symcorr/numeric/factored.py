@@ -50,7 +50,8 @@ _LETTERS = "ijklmnopqrstuvwxyz"
 class Dropped:
     """What a truncation dropped at one pointwise layer: the off-diagonal cyclic terms of output ``order``
     whose estimated relative size ``size`` (Frobenius norm of the dropped part over that of the whole
-    tensor, from ``samples`` uniformly sampled entries) was at most ``tolerance``; ``error`` is the standard
+    tensor, from ``samples`` uniformly sampled entries, or ``stratified``: as many for each number of distinct
+    indices an entry can have) was at most ``tolerance``; ``error`` is the standard
     error of that estimate (bootstrap over the samples). The exactness status of the order says where
     (:mod:`symcorr.numeric.exactness`)."""
 
@@ -62,17 +63,26 @@ class Dropped:
     error: float | None = None
     #: the index pattern of an input's slice whose off-diagonal cyclic networks a layer dropped (``None``: output terms)
     pattern: str | None = None
+    #: the samples drawn in strata, and the parts on one pair of coincident neurons candidates too (the layer would
+    #: not fit its memory budget with them made exactly: :func:`~symcorr.numeric.factored_pointwise.stratified_tuples`,
+    #: :func:`~symcorr.numeric.pointwise.factored_layer`)
+    stratified: bool = False
 
     def __str__(self) -> str:
         error = "" if self.error is None else f" +- {self.error:.1e}"
+        sampled = (f"{self.samples} entries sampled in strata of their number of distinct indices"
+                   if self.stratified else f"{self.samples} uniformly sampled entries")
         if self.pattern is not None:
             return (f"factored representation: the off-diagonal parts of {self.terms} cyclic network(s) of the "
                     f"order-{self.order} input's slice '{self.pattern}' dropped, estimated relative size "
-                    f"{self.size:.1e}{error} of the slice (tolerance {self.tolerance:.0e}; Frobenius norm from "
+                    f"{self.size:.1e}{error} of the slice (tolerance {self.tolerance:.3g}; Frobenius norm from "
                     f"{self.samples} uniformly sampled entries, standard error by bootstrap)")
-        return (f"factored representation: {self.terms} off-diagonal cyclic diagram term(s) of order {self.order} "
-                f"dropped, estimated relative size {self.size:.1e}{error} (tolerance {self.tolerance:.0e}; Frobenius "
-                f"norm from {self.samples} uniformly sampled entries, standard error by bootstrap)")
+        what = ("part(s) of cyclic diagram terms, all-distinct or on one pair of coincident neurons (candidates since "
+                "the layer would not fit its memory budget with the latter kept)," if self.stratified
+                else "off-diagonal cyclic diagram term(s)")
+        return (f"factored representation: {self.terms} {what} of order {self.order} "
+                f"dropped, estimated relative size {self.size:.1e}{error} (tolerance {self.tolerance:.3g}; Frobenius "
+                f"norm from {sampled}, standard error by bootstrap)")
 
 
 def _in_order(values: np.ndarray, axes: list[int]) -> np.ndarray:

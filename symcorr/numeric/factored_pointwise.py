@@ -19,13 +19,17 @@ are then :math:`N^2` values from the inputs' symmetric slices, not a matrix prod
 whose cyclic terms would make too many networks (products of several input cumulants of order >= 3, whose input terms
 multiply: :func:`whole_terms`) takes its cyclic terms whole instead and splits them at the output's own
 diagonals: where two of their neurons coincide they are kept exactly, as dense slices
-(:func:`coincident_parts`), and their all-distinct parts are the candidates; cyclic diagonal corrections (terms on a
+(:func:`coincident_parts`), and their all-distinct parts are the candidates (with, where the layer would not fit its
+budget otherwise, from order 4 on their parts on one pair of neurons: :math:`N^{m-1}` values, made only if kept);
+cyclic diagonal corrections (terms on a
 coarser pattern) that would make too many networks are kept whole, exactly, as their values on their pattern
 (:func:`correction_parts`). Of those, the
 smallest are dropped as long as the dropped part's estimated relative size stays within the
 tolerance -- the Frobenius norm of the dropped part over that of the whole output tensor, estimated
 from the values of every term at uniformly sampled index tuples
-(:func:`~symcorr.numeric.tensor_networks.entries`) -- and the rest is kept exactly. What was dropped is
+(:func:`~symcorr.numeric.tensor_networks.entries`), or at tuples sampled in strata of their number of distinct
+neurons where parts on one pair of neurons are candidates (:func:`stratified_tuples`) -- and the rest is kept
+exactly. What was dropped is
 recorded (:class:`~symcorr.numeric.factored.Dropped`) and becomes a cause of the order's
 ``approximate`` status (:func:`symcorr.numeric.pointwise.pointwise`). A layer given a tolerance also reads the
 slices of its factored input within it (:class:`SlicesWithinTolerance`): the off-diagonal parts of the cycles that
@@ -582,7 +586,8 @@ def _taken_whole(counts, limit: int | None = None) -> frozenset:
     return frozenset(number for _, number in counts) if sum(c for c, _ in counts) > limit else frozenset()
 
 
-def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict) -> tensor_networks.SingleSum:
+def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache: dict,
+                     blocks=None) -> tensor_networks.SingleSum:
     r"""The part of the generated terms :math:`X_t` (``specs``) where two or more of their slots are on one neuron,
     exactly, as terms of one factor: per set partition of the slots with a block of two or more,
     :math:`\sum_t X_t` at that pattern (:func:`spec_values`, :math:`N^{b}` for :math:`b` blocks) with the entries
@@ -590,11 +595,12 @@ def coincident_parts(specs, order: int, kappa, parameters, dim: int, block_cache
     disjoint and sum to :math:`\sum_t X_t` off its all-distinct entries (docs/theory.md section 12.3). Their
     :math:`\operatorname{Sym}` is the same in every order of the slots, so the partitions of one shape (``'iijk'``,
     ``'ijik'``, ...) are summed into one array in place (:meth:`~symcorr.numeric.tensor_networks.SingleSum.summand`):
-    one array per shape is made, not one per partition and a copy of it."""
+    one array per shape is made, not one per partition and a copy of it. With ``blocks``, only the partitions of
+    that many blocks (a collection of numbers) are made."""
     letters = _LETTERS[:order]
     parts = tensor_networks.SingleSum()
     for partition in set_partitions(order):
-        if len(partition) == order:
+        if len(partition) == order or (blocks is not None and len(partition) not in blocks):
             continue
         word = [""] * order
         for b, block in enumerate(partition):
@@ -632,21 +638,80 @@ def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPL
     return np.random.default_rng(seed).integers(0, dim, size=(count, order))
 
 
+def _distinct_values(dim: int, count: int, letters: int, seed: int) -> np.ndarray:
+    """Uniform rows of ``letters`` distinct neurons of ``dim`` (``count`` of them)."""
+    rng, values = np.random.default_rng(seed), np.empty((0, letters), dtype=np.int64)
+    while len(values) < count:
+        drawn = rng.integers(0, dim, size=(2 * count, letters))
+        ordered = np.sort(drawn, axis=1)
+        values = np.concatenate([values, drawn[np.all(ordered[:, 1:] != ordered[:, :-1], axis=1)]])
+    return values[:count]
+
+
+def on_one_pair(tuples: np.ndarray) -> np.ndarray:
+    """Whether each index tuple has exactly two of its slots on one neuron (:math:`m - 1` distinct neurons)."""
+    ordered = np.sort(tuples, axis=1)
+    return np.sum(ordered[:, 1:] == ordered[:, :-1], axis=1) == 1
+
+
+def stratified_tuples(dim: int, order: int, count: int = SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Index tuples in strata by their number :math:`b` of distinct neurons, ``count`` in each (fixed seeds): per
+    tuple a set partition of the slots into :math:`b` blocks drawn uniformly, then :math:`b` distinct neurons, so
+    uniform over the :math:`S(m, b)\, N(N-1)\cdots(N-b+1)` entries of the stratum (:math:`S`: Stirling numbers of
+    the second kind; none for :math:`b > N`). Returns ``(tuples, weights, strata)``: the weight of a tuple is
+    :math:`\sqrt{|S_b| / n}` for its stratum, so that the norm of weighted values estimates the Frobenius norm of
+    the whole tensor without bias, :math:`\lVert T \rVert^2 = \sum_b |S_b|\, \mathrm{mean}_{S_b} T^2`, with the
+    coincident entries -- :math:`O(m^2/N)` of all, and at the layers' diagonals the largest -- sampled as well as
+    the all-distinct ones (docs/theory.md section 12.3)."""
+    by_blocks = collections.defaultdict(list)
+    for partition in set_partitions(order):
+        by_blocks[len(partition)].append(partition)
+    parts, weights, strata = [], [], []
+    for b, partitions in sorted(by_blocks.items()):
+        if b > dim:
+            continue
+        which = np.random.default_rng(SAMPLE_SEED + 10 * b).integers(0, len(partitions), size=count)
+        values = _distinct_values(dim, count, b, SAMPLE_SEED + 10 * b + 1)
+        tuples = np.empty((count, order), dtype=np.int64)
+        for p, partition in enumerate(partitions):
+            rows = which == p
+            for block, slots in enumerate(partition):
+                tuples[np.ix_(rows, slots)] = values[rows, block][:, None]
+        parts.append(tuples)
+        weights.append(np.full(count, math.sqrt(len(partitions) * math.perm(dim, b) / count)))
+        strata.append(np.full(count, b))
+    return np.concatenate(parts), np.concatenate(weights), np.concatenate(strata)
+
+
 #: Resamples of the sampled tuples behind the standard error of a truncation's estimated size.
 BOOTSTRAP = 200
 
 
-def bootstrap_error(part: np.ndarray, whole: np.ndarray, resamples: int = BOOTSTRAP) -> float:
+def bootstrap_error(part: np.ndarray, whole: np.ndarray, resamples: int = BOOTSTRAP,
+                    strata: np.ndarray | None = None) -> float:
     r"""The standard error of :math:`\lVert part \rVert / \lVert whole \rVert` estimated from the values of both at
     the same sampled tuples: the spread of the ratio over ``resamples`` bootstrap resamples of the tuples (fixed
-    seed). With heavy-tailed entries it understates the spread (measured with 256 samples: 0.9 of it for
-    entries that are products of two Gaussians, 0.7 for products of three)."""
+    seed), each stratum resampled within itself (``strata``: the stratum of each tuple, :func:`stratified_tuples`;
+    the values weighted already). With heavy-tailed entries it understates the spread (measured with 256 samples:
+    0.9 of it for entries that are products of two Gaussians, 0.7 for products of three)."""
     rng = np.random.default_rng(SAMPLE_SEED + 1)
-    picks = rng.integers(0, len(whole), size=(resamples, len(whole)))
+    if strata is None:
+        picks = rng.integers(0, len(whole), size=(resamples, len(whole)))
+    else:
+        picks = np.concatenate([rng.choice(np.flatnonzero(strata == s), size=(resamples, np.sum(strata == s)))
+                                for s in np.unique(strata)], axis=1)
     numerator = np.sqrt(np.sum(part[picks] ** 2, axis=1))
     denominator = np.sqrt(np.sum(whole[picks] ** 2, axis=1))
     ratios = numerator / np.where(denominator > 0, denominator, np.inf)
     return float(np.std(ratios, ddof=1))
+
+
+class _OnOnePair:
+    """The part of a term taken whole (``spec``) on the entries where exactly one pair of slots is on one neuron,
+    a candidate for dropping (:func:`factored_output`)."""
+
+    def __init__(self, spec):
+        self.spec = spec
 
 
 def _symmetrized(total: np.ndarray) -> np.ndarray:
@@ -663,7 +728,7 @@ def _dense_term(values: np.ndarray) -> tensor_networks.Term:
 
 
 def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: float | None = None,
-                    budget=None, block_cache: dict | None = None) -> FactoredTensor:
+                    budget=None, block_cache: dict | None = None, pairs_as_candidates: bool = False) -> FactoredTensor:
     """Output ``order`` of the factored ``module`` as a :class:`FactoredTensor` (module docstring). Exactly
     (``tolerance=None``), the networks that are cyclic or hold an array of the dense tensor's size (an input
     kept dense) are summed into one dense block as they are built, one at a time, and the cyclic terms of
@@ -673,12 +738,15 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     formula would make too many networks (:func:`whole_terms`) they are split instead at the output's own
     diagonals: where neurons coincide they are kept exactly (:func:`coincident_parts`), and their all-distinct
     parts are the candidates, their values at the sampled tuples from the inputs' values there
-    (:func:`spec_entries`); one that is kept goes into the dense block. When the cyclic diagonal corrections would
-    make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a tolerance or
-    without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`). When the
-    acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are evaluated
-    densely into the block, exactly (with a tolerance their values at the sampled tuples count in the whole that
-    the candidates are measured against)."""
+    (:func:`spec_entries`); one that is kept goes into the dense block. With ``pairs_as_candidates`` (the layer
+    would not fit its budget with them made exactly: :func:`symcorr.numeric.pointwise.factored_layer`), from order
+    4 on their parts on one pair of neurons are candidates as well (the tuples then sampled in strata,
+    :func:`stratified_tuples`), made exactly only if kept, after a memory check. When the cyclic diagonal
+    corrections would make too many networks (:func:`whole_corrections`) they are kept whole and exactly, with a
+    tolerance or without, as their values on their patterns (:func:`correction_parts`, at most :math:`N^{m-1}`).
+    When the acyclic terms would make more networks than the layer may hold (:func:`dense_terms`), they are
+    evaluated densely into the block, exactly (with a tolerance their values at the sampled tuples count in the
+    whole that the candidates are measured against)."""
     block_cache = {} if block_cache is None else block_cache
     letters, specs = _LETTERS[:order], getattr(module, f"TERMS_{order}")
     block = _DenseSum(order, dim, budget, len(kappa))
@@ -732,11 +800,14 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     if factors:
         block.add(summed_products(factors, letters, dim))
     coincident = None
+    # from order 4 on, where asked, the parts of the terms taken whole on one pair of coincident neurons are
+    # candidates too: N^(m-1) values from slices of N^(m-1) of their inputs, made only if kept
+    pairs_are_candidates = pairs_as_candidates and bool(whole) and order >= 4
     if whole or corrections:
         report(f"order {order}, terms taken whole: {len(whole) + len(corrections)}")
         # the terms taken whole where neurons coincide, exactly (zeroed there first), then the corrections
         coincident = coincident_parts([specs[number] for number in sorted(whole)], order, kappa, parameters, dim,
-                                      block_cache)
+                                      block_cache, range(1, order - 1) if pairs_are_candidates else None)
         correction_parts([specs[number] for number in sorted(corrections)], order, kappa, parameters, dim,
                          block_cache, coincident)
         coincident.sums = {key: total for key, total in coincident.sums.items() if np.any(total)}
@@ -747,21 +818,28 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
     acyclic = tensor_networks.merged([t for t in acyclic if all(np.any(f) for f in t.factors)], coincident)
     if candidates or whole:
         report(f"order {order}, the sizes of the candidates for dropping ({len(candidates) + len(whole)})")
-        tuples = sampled_tuples(dim, order)
+        # the values at the sampled tuples, weighted by their strata (the pair entries sampled apart when their
+        # parts are candidates), so that norms of them estimate Frobenius norms
+        tuples, weights, strata = (stratified_tuples(dim, order) if pairs_are_candidates
+                                   else (sampled_tuples(dim, order), 1.0, None))
         sampled_steps = tensor_networks.EntrySteps(tuples, dim)      # the terms share arrays: their steps made once
-        valued = [(term, tensor_networks.entries(term, tuples, sampled_steps)) for term in candidates]
-        exact = sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic), np.zeros(len(tuples)))
+        valued = [(term, weights * tensor_networks.entries(term, tuples, sampled_steps)) for term in candidates]
+        exact = weights * sum((tensor_networks.entries(t, tuples, sampled_steps) for t in acyclic),
+                              np.zeros(len(tuples)))
         del sampled_steps                  # (up to kept_elements numbers: one such at a time)
         inputs_at: dict = {}
         for spec in formula:               # the terms evaluated densely, into the block
             values = spec_entries(spec, tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
-                exact += values
+                exact += weights * values
         distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
-        for number in sorted(whole):       # their all-distinct parts
+        on_pairs = on_one_pair(tuples)
+        for number in sorted(whole):       # their all-distinct parts, and their parts on one pair of neurons
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
-                valued.append((specs[number], values * distinct))
+                valued.append((specs[number], weights * values * distinct))
+                if pairs_are_candidates:
+                    valued.append((_OnOnePair(specs[number]), weights * values * on_pairs))
         everything = exact + sum((values for _, values in valued), np.zeros(len(tuples)))
         total = np.linalg.norm(everything)
         running, removed, keep = np.zeros(len(tuples)), 0, []
@@ -773,8 +851,22 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                 keep.append(item)
         if removed:
             dropped.append(Dropped(order, float(np.linalg.norm(running) / total), float(tolerance), removed,
-                                   len(tuples), bootstrap_error(running, everything)))
+                                   len(tuples), bootstrap_error(running, everything, strata=strata),
+                                   stratified=strata is not None))
+        on_a_pair = [item.spec for item in keep if isinstance(item, _OnOnePair)]
+        if on_a_pair:                      # the kept parts on one pair of neurons, exactly
+            inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
+            check_memory(FLOAT * (1 + inputs) * dim ** (order - 1) + summed_working_bytes(order - 1, dim),
+                         f"the parts of output order {order} of {dim} neurons on one pair of coincident neurons "
+                         f"({len(on_a_pair)} term(s) above the tolerance)", "a larger tolerance, or fewer neurons",
+                         budget)
+            kept = coincident_parts(on_a_pair, order, kappa, parameters, dim, block_cache, (order - 1,))
+            kept.sums = {key: array for key, array in kept.sums.items() if np.any(array)}
+            held.add(kept.terms())
+            acyclic += kept.terms()
         for item in keep:
+            if isinstance(item, _OnOnePair):
+                continue
             if isinstance(item, tensor_networks.Term):
                 block.add(tensor_networks.slice_values(item, letters))
             else:
@@ -873,7 +965,7 @@ def vanishing_blocks(module, orders: int, kappa, parameters, dim: int, cache: di
 
 def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float | None,
                         vanishing: frozenset = frozenset(), whole: dict | None = None,
-                        networks: dict | None = None) -> int:
+                        networks: dict | None = None, pairs_as_candidates: bool = False) -> int:
     r"""An estimate, from above, of the bytes :func:`factored_output` of orders ``3..orders`` allocates on the
     inputs ``kappa``, before anything is computed:
 
@@ -888,7 +980,10 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
       and :func:`dense_terms` give; ``None``: not known, every cyclic term counted as split as well) their parts
       on coincident neurons and the corrections' values, one array per shape of the slots (:math:`N^{m-1}` for
       ``'iijk..'``, :math:`N^{m-2}` or less for each coarser one), the working chunks of :func:`summed_products`, and
-      a slice of :math:`N^{m-1}` of each input of order >= 3 that is not zero;
+      a slice of :math:`N^{m-1}` of each input of order >= 3 that is not zero -- with ``pairs_as_candidates`` from
+      order 4 on, unless a correction is on such a pattern, only the coarser shapes and slices of :math:`N^{m-2}`:
+      the parts on one pair of neurons are then candidates, checked against the budget when kept
+      (:func:`factored_output`);
       the sampled values, the rows of the factors their batches gather (``ENTRY_NUMBERS`` numbers per
       operand, or one row of an :math:`N^2` array, 8 operands) and, for one order at a time, the rows and products
       kept for reuse (``kept_elements``);
@@ -940,11 +1035,17 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
         if networks is not None:
             networks_bytes = networks[m]
         if taken:                           # terms taken whole: their parts on coincident neurons, summed per shape
-            # in place, and the working chunks; one slice of N^(m-1) of each input of order >= 3 that is not zero
-            # (the terms' factors read no slice of a zero input: spec_factors)
+            # in place, and the working chunks; one slice of each input of order >= 3 that is not zero (the terms'
+            # factors read no slice of a zero input: spec_factors), N^(m-1) with the parts on one pair of neurons --
+            # unless they are candidates (checked when kept) and no correction makes one
+            specs = getattr(module, f"TERMS_{m}")
+            later = pairs_as_candidates and tolerance is not None and m >= 4 and not any(
+                specs[number].pattern is not None and len(set(specs[number].pattern)) == m - 1 for number in taken)
+            largest = m - 2 if later else m - 1
             inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
-            networks_bytes += (FLOAT * sum(dim ** len(shape) for shape in integer_partitions(m) if len(shape) < m)
-                               + summed_working_bytes(m - 1, dim) + FLOAT * inputs * dim ** (m - 1))
+            shapes = [shape for shape in integer_partitions(m) if len(shape) <= largest]
+            networks_bytes += (FLOAT * sum(dim ** len(shape) for shape in shapes)
+                               + summed_working_bytes(largest, dim) + FLOAT * inputs * dim ** largest)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += FLOAT * SAMPLES * (count + 16) + FLOAT * max(tensor_networks.ENTRY_NUMBERS, dim * dim) * 8

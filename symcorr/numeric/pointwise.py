@@ -424,7 +424,10 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     more with the networks made of shapes only, each array they make counted once
     (:func:`~symcorr.numeric.factored_pointwise.network_bytes`: about as many Python steps as making them; ReLU's
     second layer at closure 4, 16.5 GiB counted per network, 4.8 GiB so, 3.2 GB peak; docs/theory.md section
-    12.5)."""
+    12.5). Where it is still above the budget with a tolerance, the parts of the terms taken whole on one pair of
+    neurons become candidates for dropping, made only if kept (``pairs_as_candidates`` of
+    :func:`~symcorr.numeric.factored_pointwise.factored_output`), if that estimate is lower: the cubic's second
+    layer at closure 4 and :math:`N = 1024`, 18.1 GiB with them made exactly (docs/theory.md section 12.3)."""
     from symcorr.numeric.factored import CachedSlices
     from symcorr.numeric.factored_pointwise import (block_bytes, factored_diagonal, factored_output,
                                                     factored_pattern_mean, factored_peak_bytes, factored_remedy,
@@ -442,17 +445,28 @@ def factored_layer(plan: PointwisePlan, order: int, kappa, parameters, dim: int,
     whole = {m: (frozenset() if tolerance is None else whole_terms(plan.factored, m, kappa, parameters, dim, blocks))
              | whole_corrections(plan.factored, m, kappa, parameters, dim, blocks)
              | dense_terms(plan.factored, m, kappa, parameters, dim, blocks) for m in range(3, order + 1)}
-    estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole)
+    estimate, networks = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole), None
     if estimate > memory_budget(budget):
         # that count takes every network's arrays as its own: the networks made of shapes only count each once
         report("the memory estimate, networks made of shapes")
         networks = {m: network_bytes(plan.factored, m, kappa, parameters, dim, tolerance, blocks,
                                      whole[m]) for m in range(3, order + 1)}
         estimate = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole, networks)
+    pairs_as_candidates = False
+    if estimate > memory_budget(budget) and tolerance is not None and order >= 4:
+        # the parts of the terms taken whole on one pair of neurons (N^(m-1), from order 4 on) as candidates for
+        # dropping, made only if kept, rather than the layer refused (docs/theory.md section 12.3)
+        lighter = factored_peak_bytes(plan.factored, order, kappa, dim, tolerance, vanishing, whole, networks,
+                                      pairs_as_candidates=True)
+        if lighter < estimate:
+            report("the parts on one pair of coincident neurons are candidates for dropping (with them kept, the "
+                   "layer would be above its memory budget)")
+            estimate, pairs_as_candidates = lighter, True
     check_memory(estimate, what, remedy, budget)
     tensors = [cumulant(kappa, *parameters) for cumulant in plan.kernel.CUMULANTS[:2]]
     for m in range(3, order + 1):
-        tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks))
+        tensors.append(factored_output(plan.factored, m, kappa, parameters, dim, tolerance, budget, blocks,
+                                       pairs_as_candidates))
     pairs = None
     if plan.keeps_diagonal:
         tensors.append(factored_diagonal(plan.factored, order + 1, kappa, parameters, dim))
