@@ -1194,4 +1194,4 @@ __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
            "cyclic_correction", "network_bytes", "stacked_inputs", "dense_terms",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
-           "sampled_tuples", "SAMPLES"]
+           "sampled_tuples", "stratified_tuples", "on_one_pair", "SAMPLES"]
