@@ -632,6 +632,18 @@ def correction_parts(specs, order: int, kappa, parameters, dim: int, block_cache
             summed_products(factors, axes, dim, add_to=total)
 
 
+def coincident_bytes(kappa, order: int, dim: int, blocks: int) -> int:
+    r"""The bytes that the parts of output ``order`` on coincident neurons take to make (:func:`coincident_parts`,
+    :func:`correction_parts`) on the partitions of at most ``blocks`` blocks: one array per shape of the slots,
+    :math:`N^b` for :math:`b` blocks, the working chunks of :func:`summed_products`, and a slice of :math:`N^{blocks}`
+    of each input of order >= 3 that is not zero (the terms' factors read no slice of a zero input:
+    :func:`spec_factors`)."""
+    inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
+    shapes = [shape for shape in integer_partitions(order) if len(shape) <= blocks]
+    return (FLOAT * (sum(dim ** len(shape) for shape in shapes) + inputs * dim ** blocks)
+            + summed_working_bytes(blocks, dim))
+
+
 def sampled_tuples(dim: int, order: int, count: int = SAMPLES, seed: int = SAMPLE_SEED) -> np.ndarray:
     """``count`` index tuples drawn uniformly from all :math:`N^m` (fixed seed): mean squares over them estimate
     the Frobenius norm of the whole tensor without bias."""
@@ -646,12 +658,6 @@ def _distinct_values(dim: int, count: int, letters: int, seed: int) -> np.ndarra
         ordered = np.sort(drawn, axis=1)
         values = np.concatenate([values, drawn[np.all(ordered[:, 1:] != ordered[:, :-1], axis=1)]])
     return values[:count]
-
-
-def on_one_pair(tuples: np.ndarray) -> np.ndarray:
-    """Whether each index tuple has exactly two of its slots on one neuron (:math:`m - 1` distinct neurons)."""
-    ordered = np.sort(tuples, axis=1)
-    return np.sum(ordered[:, 1:] == ordered[:, :-1], axis=1) == 1
 
 
 def stratified_tuples(dim: int, order: int, count: int = SAMPLES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -810,8 +816,7 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                       block_cache, range(1, order - 1) if pairs_are_candidates else None)
         correction_parts([specs[number] for number in sorted(corrections)], order, kappa, parameters, dim,
                          block_cache, coincident)
-        coincident.sums = {key: total for key, total in coincident.sums.items() if np.any(total)}
-        held.add(coincident.terms())
+        held.add(coincident.drop_zeros().terms())
     report(f"order {order}, merging the networks ({len(acyclic)})")
     candidates = tensor_networks.deduplicated(candidates)
     # zero terms are none; the networks' singles are summed into the coincident parts' arrays (not copied: N^(m-1))
@@ -832,14 +837,13 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
             values = spec_entries(spec, tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
                 exact += weights * values
-        distinct = np.array([len(set(t)) == order for t in tuples.tolist()])
-        on_pairs = on_one_pair(tuples)
+        neurons = np.array([len(set(t)) for t in tuples.tolist()])      # distinct ones per tuple
         for number in sorted(whole):       # their all-distinct parts, and their parts on one pair of neurons
             values = spec_entries(specs[number], tuples, kappa, parameters, dim, block_cache, inputs_at)
             if values is not None:
-                valued.append((specs[number], weights * values * distinct))
+                valued.append((specs[number], weights * values * (neurons == order)))
                 if pairs_are_candidates:
-                    valued.append((_OnOnePair(specs[number]), weights * values * on_pairs))
+                    valued.append((_OnOnePair(specs[number]), weights * values * (neurons == order - 1)))
         everything = exact + sum((values for _, values in valued), np.zeros(len(tuples)))
         total = np.linalg.norm(everything)
         running, removed, keep = np.zeros(len(tuples)), 0, []
@@ -855,13 +859,11 @@ def factored_output(module, order: int, kappa, parameters, dim: int, tolerance: 
                                    stratified=strata is not None))
         on_a_pair = [item.spec for item in keep if isinstance(item, _OnOnePair)]
         if on_a_pair:                      # the kept parts on one pair of neurons, exactly
-            inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
-            check_memory(FLOAT * (1 + inputs) * dim ** (order - 1) + summed_working_bytes(order - 1, dim),
+            check_memory(coincident_bytes(kappa, order, dim, order - 1),
                          f"the parts of output order {order} of {dim} neurons on one pair of coincident neurons "
                          f"({len(on_a_pair)} term(s) above the tolerance)", "a larger tolerance, or fewer neurons",
                          budget)
-            kept = coincident_parts(on_a_pair, order, kappa, parameters, dim, block_cache, (order - 1,))
-            kept.sums = {key: array for key, array in kept.sums.items() if np.any(array)}
+            kept = coincident_parts(on_a_pair, order, kappa, parameters, dim, block_cache, (order - 1,)).drop_zeros()
             held.add(kept.terms())
             acyclic += kept.terms()
         for item in keep:
@@ -1034,18 +1036,12 @@ def factored_peak_bytes(module, orders: int, kappa, dim: int, tolerance: float |
         networks_bytes += sum(size for number, size in split.items() if whole is None or number not in taken)
         if networks is not None:
             networks_bytes = networks[m]
-        if taken:                           # terms taken whole: their parts on coincident neurons, summed per shape
-            # in place, and the working chunks; one slice of each input of order >= 3 that is not zero (the terms'
-            # factors read no slice of a zero input: spec_factors), N^(m-1) with the parts on one pair of neurons --
-            # unless they are candidates (checked when kept) and no correction makes one
+        if taken:                           # terms taken whole: their parts on coincident neurons, those on one
+            # pair of neurons unless they are candidates (checked when kept) and no correction makes one
             specs = getattr(module, f"TERMS_{m}")
             later = pairs_as_candidates and tolerance is not None and m >= 4 and not any(
                 specs[number].pattern is not None and len(set(specs[number].pattern)) == m - 1 for number in taken)
-            largest = m - 2 if later else m - 1
-            inputs = sum(not is_zero(tensor) for tensor in kappa[2:])
-            shapes = [shape for shape in integer_partitions(m) if len(shape) <= largest]
-            networks_bytes += (FLOAT * sum(dim ** len(shape) for shape in shapes)
-                               + summed_working_bytes(largest, dim) + FLOAT * inputs * dim ** largest)
+            networks_bytes += coincident_bytes(kappa, m, dim, m - 2 if later else m - 1)
         total += networks_bytes
         if tolerance is not None:           # the sampled values, and the rows of the factors their batches gather
             total += FLOAT * SAMPLES * (count + 16) + FLOAT * max(tensor_networks.ENTRY_NUMBERS, dim * dim) * 8
@@ -1189,9 +1185,9 @@ class SlicesWithinTolerance(CachedSlices):
 __all__ = ["SlicesWithinTolerance", "output_terms", "diagonal_parts", "factored_output", "factored_diagonal",
            "factored_peak_bytes", "factored_remedy", "factored_pattern_mean", "pattern_mean_bytes", "spec_factors",
            "spec_values",
-           "summed_products", "summed_working_bytes", "SUMMED_CHUNK", "THREADS",
+           "summed_products", "summed_working_bytes", "coincident_bytes", "SUMMED_CHUNK", "THREADS",
            "spec_entries",
            "whole_terms", "coincident_parts", "SPLIT_NETWORKS", "whole_corrections", "correction_parts",
            "cyclic_correction", "network_bytes", "stacked_inputs", "dense_terms",
            "bootstrap_error", "held_blocks", "block_bytes", "vanishing_blocks",
-           "sampled_tuples", "stratified_tuples", "on_one_pair", "SAMPLES"]
+           "sampled_tuples", "stratified_tuples", "SAMPLES"]

@@ -481,6 +481,11 @@ class SingleSum:
             self.sums[key] = np.zeros((dim,) * len(letters))
         return self.sums[key], letters
 
+    def drop_zeros(self) -> "SingleSum":
+        """The sums that are zero everywhere left out (in place); returns ``self``."""
+        self.sums = {key: array for key, array in self.sums.items() if np.any(array)}
+        return self
+
     def terms(self) -> list[Term]:
         """One term per pattern, its array the sum."""
         return [Term(1.0, [array], [tuple(range(len(set(pattern))))], [(k, None) for k in pattern], symmetric)
