@@ -20,8 +20,10 @@ machine's memory), and the factored mean and covariance are compared with it.
 Each case runs in a fresh subprocess (after one untimed warm-up process per activation and closure
 that derives or caches the generated modules). In it, one untimed ``propagate`` of the same kind at width 8
 first loads the generated modules and warms the imports (0.3 s measured on this machine, once per process;
-``--cold`` times it with the case instead); the process then reports wall and CPU time (all threads) of
-the ``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
+``--cold`` times it with the case instead), and the case's network is made (torch's initialization of its
+weights, 2.2 s at N = 4096, is not propagation and not timed; the times of earlier sessions in
+docs/theory.md include it); the process then reports wall and CPU time (all threads) of making the input ``Cumulants`` (its
+checks) and the ``propagate`` call, the resident memory before it and its peak during it (``VmHWM`` after resetting
 it through ``/proc/self/clear_refs``; Linux), the largest truncation stated in the exactness
 statuses, and writes the returned mean and covariance for the comparison. The machine's load average
 is printed: on a shared machine wall times vary with it, CPU times much less. ``--pair-mean``: closure 3 keeps the
@@ -64,20 +66,23 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     from symcorr import Cumulants, propagate
     from symcorr.networks.modules import mlp
 
-    def run(width: int, mean: float):
+    def network(width: int):
+        return mlp([width] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0)
+
+    def run(model, width: int, mean: float):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return propagate(mlp([width] * 5, activation_layer(name), init_gain=INIT_GAIN, seed=0),
-                             Cumulants(np.full(width, mean), np.eye(width)), order=2, closure=closure,
+            return propagate(model, Cumulants(np.full(width, mean), np.eye(width)), order=2, closure=closure,
                              representation=representation, tolerance=tolerance, pair_mean=pair_mean, progress=False)
 
     if not cold:                  # the generated modules loaded, the imports warm: not part of the case
-        run(8, 0.0)
+        run(network(8), 8, 0.0)
+    model = network(n)            # torch's initialization of the weights (2.2 s at N = 4096) is not the case's
     before = memory_field("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")          # the peak (VmHWM) starts again from now
     wall, cpu = time.perf_counter(), cpu_seconds()
     try:
-        result = run(n, input_mean)
+        result = run(model, n, input_mean)
     except MemoryError as error:
         return {"status": "MemoryError", "message": str(error)[:300]}
     report = {"status": "ok", "wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "before": before,
@@ -87,7 +92,7 @@ def run_case(name: str, n: int, closure: int, representation: str, tolerance: fl
     report["truncation"] = max(sizes, default=0.0)
     if again:                     # the same call once more: the memory the first one touched is the process's now
         wall = time.perf_counter()
-        run(n, input_mean)
+        run(model, n, input_mean)
         report["again"] = time.perf_counter() - wall
     np.savez(out, mean=result.mean, cov=result.cov)
     return report

@@ -150,6 +150,76 @@ def _block_values(function, grid_size: int, dim: int, kappa, parameters, cache: 
     return cache[function]
 
 
+#: Blocks whose values are one number times another block's on the same grid (or its transpose, on two neurons) to
+#: this many machine epsilons of their largest value are taken as that block (:func:`_shared_blocks`).
+PROPORTIONAL_ULPS = 16
+#: Entries of a block compared first (the rest only where these agree), at positions drawn once per width.
+PROPORTIONAL_PROBES = 16
+
+
+def _probe_positions(dim: int, grid_size: int, cache: dict) -> tuple:
+    """:data:`PROPORTIONAL_PROBES` positions of a grid of ``grid_size`` neurons (a tuple of index arrays), the same for
+    every block of the layer (``cache``)."""
+    key = ("probes", grid_size)
+    if key not in cache:
+        rng = np.random.default_rng(SAMPLE_SEED)
+        cache[key] = tuple(rng.integers(0, dim, PROPORTIONAL_PROBES) for _ in range(grid_size))
+    return cache[key]
+
+
+def _proportional(values: np.ndarray, other: np.ndarray, positions: tuple, transposed: bool) -> float | None:
+    r"""``c`` with ``values`` :math:`= c\,` ``other`` (``other.T`` if ``transposed``) to :data:`PROPORTIONAL_ULPS`
+    machine epsilons of the largest of ``values``, else ``None``: compared at ``positions`` first, then everywhere
+    (a few rows at a time: no array of the grid's size is made)."""
+    seen = other.T if transposed else other
+    a, b = seen[positions], values[positions]
+    if not np.any(a):
+        return None
+    c = float(np.dot(a, b) / np.dot(a, a))
+    largest = float(np.max(np.abs(values)))
+    tolerance = PROPORTIONAL_ULPS * np.finfo(np.float64).eps * largest
+    if np.max(np.abs(b - c * a)) > tolerance:
+        return None
+    rows = max(1, (1 << 18) // max(1, values[0].size)) if values.ndim == 2 else values.shape[0]
+    for start in range(0, values.shape[0], rows):
+        if np.max(np.abs(values[start:start + rows] - c * seen[start:start + rows])) > tolerance:
+            return None
+    return c
+
+
+def _shared_blocks(spec, dense: list, dim: int, cache: dict) -> tuple[list, float]:
+    r"""``dense`` (``(array, labels)`` per block of ``spec``) with every block whose values are a number :math:`c`
+    times those of a block met before on this layer (``cache``) -- on two neurons, or of its transpose -- replaced
+    by that block's array (its labels reversed for the transpose), and the product of those numbers, which the
+    term's weight takes. The formula's blocks are proportional where an input cumulant vanishes (of a zero-mean
+    Gaussian input the quadratic's first layer has six blocks on two neurons, all multiples of :math:`\Sigma_{ij}`;
+    its second has :math:`\kappa_{ijj} \propto \kappa_{iij}^	op`): one array then stands for them, so that the
+    networks that hold it show their symmetries (:func:`~symcorr.numeric.tensor_networks.summed_slice` contracts one
+    order of slots per class) and a linear layer folds it once. The values differ from the block's own by rounding
+    (:data:`PROPORTIONAL_ULPS`)."""
+    out, scale = [], 1.0
+    for (function, _), (array, labels) in zip(spec.blocks, dense):
+        key = ("shared", function)
+        if key not in cache:
+            cache[key] = (array, False, 1.0)
+            if array.ndim in (1, 2) and np.any(array):
+                positions = _probe_positions(dim, array.ndim, cache)
+                for other in cache.setdefault(("shared arrays", array.ndim), []):
+                    found = next(((other, transposed, c) for transposed in ((False, True) if array.ndim == 2
+                                                                           else (False,))
+                                  for c in [_proportional(array, other, positions, transposed)] if c is not None),
+                                 None)
+                    if found is not None:
+                        cache[key] = found
+                        break
+                else:
+                    cache[("shared arrays", array.ndim)].append(array)
+        shared, transposed, c = cache[key]
+        out.append((shared, labels[::-1] if transposed else labels))
+        scale *= c
+    return out, scale
+
+
 def _vanishes(function, cache: dict) -> bool:
     """Whether the block ``function``, evaluated into ``cache`` by :func:`_block_values`, is zero on these inputs."""
     return cache[function, "vanishes"]
@@ -182,6 +252,9 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         dense = _dense_blocks(spec, dim, kappa, parameters, block_cache, blocks.get(number))
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
+        if number not in blocks and stand_in is None:
+            dense, proportion = _shared_blocks(spec, dense, dim, block_cache)
+            scalar *= proportion
         if stand_in is not None:
             dense = [(stand_in(array), labels) for array, labels in dense]
             inputs = [[_term_of_stand_ins(term, stand_in) for term in held] for held in inputs]

@@ -969,3 +969,65 @@ def test_the_pair_mean_of_a_factored_layer_allocates_within_its_estimate(name):
     tracemalloc.stop()
     assert peak <= estimate, (peak, estimate)
     assert np.isfinite(mean) and mean != 0.0
+
+
+def test_a_block_proportional_to_another_or_to_its_transpose_is_found_and_a_near_miss_is_not():
+    """``_proportional``: :math:`B = cA` and :math:`B = cA^\\top` give ``c``; the other orientation, and a block
+    proportional but for one entry away from the probed positions (which only the comparison of every entry sees),
+    give ``None``; differences of rounding (a few ulps) are within it."""
+    from symcorr.numeric import factored_pointwise as fp
+
+    rng, dim = np.random.default_rng(3), 40
+    A = rng.normal(size=(dim, dim))
+    positions = fp._probe_positions(dim, 2, {})
+    assert fp._proportional(2.5 * A, A, positions, False) == pytest.approx(2.5, rel=1e-14)
+    assert fp._proportional(-3.0 * A.T, A, positions, True) == pytest.approx(-3.0, rel=1e-14)
+    assert fp._proportional(2.5 * A, A, positions, True) is None
+    assert fp._proportional(2.5 * A * (1 + 4e-16 * rng.uniform(-1, 1, A.shape)), A, positions, False) is not None
+    probed = set(zip(*(p.tolist() for p in positions)))
+    off = next((i, j) for i in range(dim) for j in range(dim) if (i, j) not in probed)
+    near = 2.5 * A
+    near[off] *= 1 + 1e-9
+    assert fp._proportional(near, A, positions, False) is None
+    vector = rng.normal(size=dim)
+    assert fp._proportional(7.0 * vector, vector, fp._probe_positions(dim, 1, {}), False) == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("name,closure", [("quadratic", 3), ("quadratic", 4), ("cubic", 4)])
+def test_proportional_blocks_of_a_zero_mean_gaussian_are_one_array_and_the_chain_stays_exact(name, closure,
+                                                                                             monkeypatch):
+    """Of a zero-mean Gaussian the blocks of a quadratic or cubic layer are multiples of one another (the
+    quadratic's first layer: six blocks on two neurons, all multiples of :math:`\\Sigma_{ij}`): the networks of its
+    order-3 output then hold fewer distinct arrays than with every block its own, and the chain (depth 3) equals
+    the dense chain and the chain without that sharing, to rounding."""
+    from symcorr.numeric import factored_pointwise as fp
+
+    dim, activation = 12, getattr(activations, name)()
+    _, cov = random_gaussian(dim, 4)
+    start = Cumulants(np.zeros(dim), cov)
+
+    def run(representation):
+        cumulants, arrays = start, []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for layer in range(3):
+                cumulants = pointwise(linear(cumulants, *random_layer(dim, dim, 30 + layer)[:1]), activation,
+                                      order=closure, closure=closure, representation=representation)
+                if representation == "factored":
+                    arrays.append({id(f) for term in cumulants.tensor(closure).terms for f in term.factors
+                                   if f.ndim == 2})
+        return cumulants, arrays
+
+    dense, _ = run("dense")
+    shared, shared_arrays = run("factored")
+    with monkeypatch.context() as patch:
+        patch.setattr(fp, "_shared_blocks", lambda spec, blocks, dim, cache: (blocks, 1.0))
+        apart, apart_arrays = run("factored")
+    assert len(shared_arrays[0]) < len(apart_arrays[0])
+    for reference in (dense, apart):
+        for n, (a, b) in enumerate(zip(shared.held, reference.held), start=1):
+            a, b = as_array(a), as_array(b)
+            # the cubic's odd orders vanish of a zero-mean input: measured against the covariance's scale there
+            scale = np.max(np.abs(b)) or np.max(np.abs(as_array(reference.held[1]))) ** (n / 2)
+            assert np.max(np.abs(a - b)) < 1e-12 * scale, n
+    assert shared.exactness == dense.exactness

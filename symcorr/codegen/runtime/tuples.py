@@ -413,8 +413,10 @@ def pattern_mean(n: int, pattern: str, patterns, shared, kappa, parameters) -> f
 #: evaluated a window of rows of its grid at a time (:func:`~symcorr.codegen.runtime.grid.in_row_windows`), each
 #: window's arrays within it (a row at least). ReLU's order-2 pattern ``'ij'`` at closure 4 holds 161 arrays of the
 #: grid's size and its runtime call's workspace, 1360 bytes per entry (5.7 GB at N = 2048 whole); a factored
-#: module's ``'iij'`` correction ~400 arrays (3.2 GB at N = 1024 whole).
-ROW_WINDOW_BYTES = 1 << 26
+#: module's ``'iij'`` correction ~400 arrays (3.2 GB at N = 1024 whole). 4 MB, near the processor's caches: the
+#: cubic's order-2 pattern at closure 4 took 0.097 s at N = 1024 and 1.6 s at 4096 so, 0.117 s and 2.1 s in windows
+#: of 64 MB (1 MB: 0.097 s and 1.7 s; 512 kB: 0.10 s and 2.1 s, the windows' Python calls adding up).
+ROW_WINDOW_BYTES = 1 << 22
 
 
 def window_rows(n: int, bytes_per_entry: int) -> int:
