@@ -180,20 +180,20 @@ def _proportional(values: np.ndarray, other: np.ndarray, positions: tuple, trans
     tolerance = PROPORTIONAL_ULPS * np.finfo(np.float64).eps * largest
     if np.max(np.abs(b - c * a)) > tolerance:
         return None
-    rows = max(1, (1 << 18) // max(1, values[0].size)) if values.ndim == 2 else values.shape[0]
+    rows = max(1, (1 << 18) // values[0].size) if values.ndim == 2 else values.shape[0]
     for start in range(0, values.shape[0], rows):
         if np.max(np.abs(values[start:start + rows] - c * seen[start:start + rows])) > tolerance:
             return None
     return c
 
 
-def _shared_blocks(spec, dense: list, dim: int, cache: dict) -> tuple[list, float]:
+def _shared_blocks(spec, dense: list, cache: dict) -> tuple[list, float]:
     r"""``dense`` (``(array, labels)`` per block of ``spec``) with every block whose values are a number :math:`c`
     times those of a block met before on this layer (``cache``) -- on two neurons, or of its transpose -- replaced
     by that block's array (its labels reversed for the transpose), and the product of those numbers, which the
     term's weight takes. The formula's blocks are proportional where an input cumulant vanishes (of a zero-mean
     Gaussian input the quadratic's first layer has six blocks on two neurons, all multiples of :math:`\Sigma_{ij}`;
-    its second has :math:`\kappa_{ijj} \propto \kappa_{iij}^	op`): one array then stands for them, so that the
+    its second has :math:`\kappa_{ijj} \propto \kappa_{iij}^\top`): one array then stands for them, so that the
     networks that hold it show their symmetries (:func:`~symcorr.numeric.tensor_networks.summed_slice` contracts one
     order of slots per class) and a linear layer folds it once. The values differ from the block's own by rounding
     (:data:`PROPORTIONAL_ULPS`)."""
@@ -201,23 +201,27 @@ def _shared_blocks(spec, dense: list, dim: int, cache: dict) -> tuple[list, floa
     for (function, _), (array, labels) in zip(spec.blocks, dense):
         key = ("shared", function)
         if key not in cache:
-            cache[key] = (array, False, 1.0)
-            if array.ndim in (1, 2) and np.any(array):
-                positions = _probe_positions(dim, array.ndim, cache)
-                for other in cache.setdefault(("shared arrays", array.ndim), []):
-                    found = next(((other, transposed, c) for transposed in ((False, True) if array.ndim == 2
-                                                                           else (False,))
-                                  for c in [_proportional(array, other, positions, transposed)] if c is not None),
-                                 None)
-                    if found is not None:
-                        cache[key] = found
-                        break
-                else:
-                    cache[("shared arrays", array.ndim)].append(array)
+            cache[key] = _proportional_to_one_met(array, cache)
         shared, transposed, c = cache[key]
         out.append((shared, labels[::-1] if transposed else labels))
         scale *= c
     return out, scale
+
+
+def _proportional_to_one_met(array: np.ndarray, cache: dict) -> tuple[np.ndarray, bool, float]:
+    """``(earlier, transposed, c)`` for the first block met before on this layer (``cache``) that ``array`` is ``c``
+    times (:func:`_proportional`), else ``(array, False, 1.0)``, ``array`` then met."""
+    if array.ndim not in (1, 2) or not np.any(array):
+        return array, False, 1.0
+    positions = _probe_positions(array.shape[0], array.ndim, cache)
+    met = cache.setdefault(("shared arrays", array.ndim), [])
+    for earlier in met:
+        for transposed in (False, True)[:array.ndim]:
+            c = _proportional(array, earlier, positions, transposed)
+            if c is not None:
+                return earlier, transposed, c
+    met.append(array)
+    return array, False, 1.0
 
 
 def _vanishes(function, cache: dict) -> bool:
@@ -253,7 +257,7 @@ def output_terms(module, order: int, kappa, parameters, dim: int, block_cache: d
         if any(_vanishes(function, block_cache) for function, _ in spec.blocks):
             continue                             # a block that vanishes on these inputs (e.g. odd moments)
         if number not in blocks and stand_in is None:
-            dense, proportion = _shared_blocks(spec, dense, dim, block_cache)
+            dense, proportion = _shared_blocks(spec, dense, block_cache)
             scalar *= proportion
         if stand_in is not None:
             dense = [(stand_in(array), labels) for array, labels in dense]

@@ -1021,7 +1021,7 @@ def test_proportional_blocks_of_a_zero_mean_gaussian_are_one_array_and_the_chain
     dense, _ = run("dense")
     shared, shared_arrays = run("factored")
     with monkeypatch.context() as patch:
-        patch.setattr(fp, "_shared_blocks", lambda spec, blocks, dim, cache: (blocks, 1.0))
+        patch.setattr(fp, "_shared_blocks", lambda spec, blocks, cache: (blocks, 1.0))
         apart, apart_arrays = run("factored")
     assert len(shared_arrays[0]) < len(apart_arrays[0])
     for reference in (dense, apart):
